@@ -1,0 +1,10 @@
+"""Run notebooks, scripts and commands from conda environments as systemd user services."""
+
+__version__ = "0.1.0"
+
+
+def _jupyter_server_extension_points():
+    from .app import CondaSvcApp
+
+    return [{"module": "jupyter_condasvc", "app": CondaSvcApp}]
+
