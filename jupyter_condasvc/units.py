@@ -1,0 +1,188 @@
+"""Render unit files and environment files, escaped for systemd's parsers.
+
+Pure functions: given a fully resolved plan, produce text.  Every value that
+comes from a user is escaped for the parser that will read it:
+
+* ``ExecStart=`` words are double-quoted; inside, ``\\`` and ``"`` are
+  backslash-escaped, control characters become ``\\xNN`` and ``%`` becomes
+  ``%%`` (specifiers).  The command carries the ``:`` prefix, which turns
+  off ``$VAR`` expansion, so ``$`` stays literal and the ``ExecStart``
+  property systemd reports is exactly the submitted argv.
+* ``Environment=`` assignments are double-quoted the same way, without the
+  ``$`` rule (systemd does not expand variables there).
+* Plain values (paths, descriptions) only need ``%%``; anything the line
+  parser would strip or continue (surrounding white space, a trailing
+  backslash) is refused instead of silently changed.
+* The EnvironmentFile uses systemd's env-file syntax, single-quoted where
+  possible, double-quoted with escapes otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+from .errors import InvalidSpec
+
+#: First line of every unit we write.  Its presence (together with our state
+#: file) is what makes a unit ours; we never touch a unit without it.
+MARKER = "# Managed by jupyter_condasvc: edit it from JupyterLab or `jupyter condasvc edit`, changes made here are overwritten."
+#: ``X-`` keys are ignored by systemd but visible in ``systemctl cat``.
+MARKER_KEY = "X-CondaSvc-Managed"
+
+
+@dataclass(frozen=True)
+class UnitPlan:
+    """Everything needed to render one service, already resolved on the host."""
+
+    name: str
+    unit_name: str
+    description: str
+    exec_argv: Sequence[str]
+    working_directory: str
+    env_prefix: str
+    env_name: str
+    environment_file: str
+    restart: str
+    restart_sec: float
+    start_limit_burst: int
+    start_limit_interval_sec: float
+    memory_max: Optional[str] = None
+    cpu_quota: Optional[str] = None
+    enabled: bool = False
+    notify: bool = False
+    timeout_stop_sec: float = 30.0
+    extra_environment: Dict[str, str] = field(default_factory=dict)
+
+
+def _check_line_safe(value: str, what: str) -> None:
+    if "\x00" in value or "\n" in value or "\r" in value:
+        raise InvalidSpec(f"{what} must not contain line breaks or NUL characters.", field=what)
+
+
+def _escape_controls(value: str) -> str:
+    out = []
+    for ch in value:
+        code = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def quote_exec_word(word: str, what: str = "argv") -> str:
+    """Quote one ``ExecStart=`` word so systemd reads back exactly ``word``."""
+    _check_line_safe(word, what)
+    body = _escape_controls(word).replace("%", "%%")
+    if body == ";":
+        # A lone ';' separates commands in Exec lines, even quoted.
+        body = "\\;"
+    return f'"{body}"'
+
+
+def render_exec(argv: Sequence[str]) -> str:
+    """``:`` (no variable expansion) then the quoted words."""
+    return ":" + " ".join(quote_exec_word(w, f"argv[{i}]") for i, w in enumerate(argv))
+
+
+def quote_assignment(key: str, value: str) -> str:
+    """A double-quoted ``Environment=`` assignment."""
+    _check_line_safe(value, key)
+    return '"' + _escape_controls(f"{key}={value}").replace("%", "%%") + '"'
+
+
+def plain_value(value: str, what: str) -> str:
+    """A value the line parser keeps verbatim once specifiers are escaped."""
+    _check_line_safe(value, what)
+    if value != value.strip() or value.endswith("\\"):
+        raise InvalidSpec(
+            f"{what} must not start or end with white space or end with a backslash.", field=what
+        )
+    return value.replace("%", "%%")
+
+
+def _seconds(value: float) -> str:
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def conda_environment(plan: UnitPlan, base_path: str) -> Dict[str, str]:
+    """What ``conda activate`` sets that a service needs, explicitly."""
+    bin_dir = plan.env_prefix.rstrip("/") + "/bin"
+    env = {
+        "PATH": f"{bin_dir}:{base_path}" if base_path else bin_dir,
+        "CONDA_PREFIX": plan.env_prefix,
+        "CONDA_DEFAULT_ENV": plan.env_name,
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(plan.extra_environment)
+    return env
+
+
+def render_service(plan: UnitPlan, *, base_path: str = "/usr/local/bin:/usr/bin:/bin") -> str:
+    """The text of ``<unit_name>``."""
+    description = plan.description or f"{plan.name} (conda env {plan.env_name})"
+    lines: List[str] = [
+        MARKER,
+        "[Unit]",
+        f"Description={plain_value(description, 'description')}",
+        f"StartLimitIntervalSec={_seconds(plan.start_limit_interval_sec)}",
+        f"StartLimitBurst={plan.start_limit_burst}",
+        f"{MARKER_KEY}=yes",
+        "",
+        "[Service]",
+        f"Type={'notify' if plan.notify else 'exec'}",
+    ]
+    if plan.notify:
+        lines.append("NotifyAccess=main")
+    lines += [
+        f"ExecStart={render_exec(plan.exec_argv)}",
+        f"WorkingDirectory={plain_value(plan.working_directory, 'cwd')}",
+    ]
+    env = conda_environment(plan, base_path)
+    for key, value in env.items():
+        lines.append(f"Environment={quote_assignment(key, value)}")
+    lines += [
+        f"EnvironmentFile=-{plain_value(plan.environment_file, 'environment file')}",
+        f"Restart={plan.restart}",
+        f"RestartSec={_seconds(plan.restart_sec)}",
+        f"TimeoutStopSec={_seconds(plan.timeout_stop_sec)}",
+        f"SyslogIdentifier={plan.name}",
+        "StandardOutput=journal",
+        "StandardError=journal",
+    ]
+    if plan.memory_max:
+        lines.append(f"MemoryMax={plan.memory_max}")
+    if plan.cpu_quota:
+        lines.append(f"CPUQuota={plan.cpu_quota}")
+    lines += ["", "[Install]", "WantedBy=default.target", ""]
+    return "\n".join(lines)
+
+
+def is_managed(text: str) -> bool:
+    """True if ``text`` is a unit this extension wrote."""
+    return text.startswith(MARKER + "\n") and f"\n{MARKER_KEY}=yes\n" in text
+
+
+def _env_file_value(value: str) -> str:
+    if "'" not in value and "\n" not in value and "\\" not in value:
+        return f"'{value}'"
+    out = []
+    for ch in value:
+        if ch in '"\\`$':
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def render_environment_file(variables: Dict[str, str]) -> str:
+    """Text of the 0600 EnvironmentFile holding the user's variables."""
+    lines = ["# Managed by jupyter_condasvc. Variables for one service; mode 0600."]
+    for key in sorted(variables):
+        lines.append(f"{key}={_env_file_value(variables[key])}")
+    return "\n".join(lines) + "\n"

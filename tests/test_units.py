@@ -1,0 +1,110 @@
+"""Unit rendering: escaping rules and the shape of the unit (pure, fast)."""
+import pytest
+
+from jupyter_condasvc.errors import InvalidSpec
+from jupyter_condasvc.units import (
+    MARKER,
+    UnitPlan,
+    is_managed,
+    plain_value,
+    quote_assignment,
+    quote_exec_word,
+    render_environment_file,
+    render_service,
+)
+
+
+def plan(**kw):
+    base = dict(
+        name="train",
+        unit_name="train.service",
+        description="",
+        exec_argv=["/envs/ml/bin/python", "-u", "/home/u/train.py"],
+        working_directory="/home/u",
+        env_prefix="/envs/ml",
+        env_name="ml",
+        environment_file="/home/u/.local/share/jupyter_condasvc/train.env",
+        restart="on-failure",
+        restart_sec=5,
+        start_limit_burst=5,
+        start_limit_interval_sec=60,
+    )
+    base.update(kw)
+    return UnitPlan(**base)
+
+
+@pytest.mark.parametrize(
+    "word,quoted",
+    [
+        ("plain", '"plain"'),
+        ("", '""'),
+        ('say "hi"', '"say \\"hi\\""'),
+        ("back\\slash", '"back\\\\slash"'),
+        ("100%", '"100%%"'),
+        ("%h", '"%%h"'),
+        ("$HOME", '"$HOME"'),
+        ("tab\there", '"tab\\x09here"'),
+        (";", '"\\;"'),
+        ("a;b", '"a;b"'),
+    ],
+)
+def test_exec_word_quoting(word, quoted):
+    assert quote_exec_word(word) == quoted
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "a\x00b"])
+def test_exec_word_refuses_line_breaks(bad):
+    with pytest.raises(InvalidSpec):
+        quote_exec_word(bad)
+
+
+def test_environment_assignment_escapes_specifiers_not_dollars():
+    assert quote_assignment("PATH", "/a b/%i:$X") == '"PATH=/a b/%%i:$X"'
+
+
+def test_plain_value_refuses_what_the_parser_would_change():
+    assert plain_value("/srv/100% data", "cwd") == "/srv/100%% data"
+    for bad in (" lead", "trail ", "ends\\", "two\nlines"):
+        with pytest.raises(InvalidSpec):
+            plain_value(bad, "cwd")
+
+
+def test_render_follows_the_recipe():
+    text = render_service(plan(memory_max="512M", cpu_quota="50%"), base_path="/usr/bin:/bin")
+    lines = text.splitlines()
+    assert lines[0] == MARKER
+    assert 'ExecStart=:"/envs/ml/bin/python" "-u" "/home/u/train.py"' in lines
+    assert 'Environment="PATH=/envs/ml/bin:/usr/bin:/bin"' in lines
+    assert 'Environment="CONDA_PREFIX=/envs/ml"' in lines
+    assert 'Environment="CONDA_DEFAULT_ENV=ml"' in lines
+    assert 'Environment="PYTHONUNBUFFERED=1"' in lines
+    assert "EnvironmentFile=-/home/u/.local/share/jupyter_condasvc/train.env" in lines
+    assert "Restart=on-failure" in lines and "RestartSec=5" in lines
+    assert "StartLimitBurst=5" in lines and "StartLimitIntervalSec=60" in lines
+    assert "SyslogIdentifier=train" in lines and "StandardOutput=journal" in lines
+    assert "MemoryMax=512M" in lines and "CPUQuota=50%" in lines
+    assert "MemoryLimit" not in text
+    assert "WantedBy=default.target" in lines
+    assert "Type=exec" in lines
+    # StartLimit* belong in [Unit] (systemd ignores them in [Service]).
+    assert text.index("StartLimitBurst") < text.index("[Service]")
+    assert is_managed(text)
+
+
+def test_notebook_plan_is_notify():
+    text = render_service(plan(notify=True))
+    assert "Type=notify" in text and "NotifyAccess=main" in text
+
+
+def test_is_managed_needs_both_marks():
+    assert not is_managed("[Unit]\nDescription=hand written\n")
+    assert not is_managed(MARKER + "\n[Unit]\n")
+
+
+def test_environment_file_quoting():
+    text = render_environment_file({"B": "it's", "A": "plain $HOME", "C": 'q"\\`$x', "D": "multi\nline"})
+    lines = text.splitlines()
+    assert "A='plain $HOME'" in lines
+    assert "B=\"it's\"" in lines
+    assert 'C="q\\"\\\\\\`\\$x"' in lines
+    assert 'D="multi' in lines
