@@ -1,0 +1,112 @@
+"""What this host can do for services: one report, each finding with its fix.
+
+Reads files and asks the systemd client; no HTTP.  The filesystem reads are
+small and run off the event loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from .errors import ManagerUnavailable
+
+LINGER_DIR = Path("/var/lib/systemd/linger")
+PERSISTENT_JOURNAL = Path("/var/log/journal")
+CGROUP_ROOTS = (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
+
+
+def _user() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
+
+
+def linger_enabled(user: Optional[str] = None) -> bool:
+    return (LINGER_DIR / (user or _user())).exists()
+
+
+def delegated_controllers(control_group: Optional[str]) -> Optional[List[str]]:
+    """Controllers enabled for the user manager's cgroup (cgroup v2), or None."""
+    if not control_group:
+        return None
+    for root in CGROUP_ROOTS:
+        path = root / control_group.lstrip("/") / "cgroup.controllers"
+        try:
+            return path.read_text().split()
+        except OSError:
+            continue
+    return None
+
+
+def journal_report() -> Dict[str, Any]:
+    """Is the journal persistent, and can this user read their own entries?"""
+    persistent = PERSISTENT_JOURNAL.is_dir()
+    readable = False
+    error = None
+    try:
+        from systemd import journal
+
+        reader = journal.Reader(flags=journal.LOCAL_ONLY)
+        reader.add_match(_UID=str(os.getuid()))
+        reader.seek_tail()
+        readable = bool(reader.get_previous())
+        reader.close()
+    except Exception as exc:  # noqa: BLE001 - any failure is "not readable", with the reason
+        error = str(exc)
+    fix = None
+    if not persistent:
+        fix = (
+            "journald keeps logs only in memory (/run/log/journal), where a user cannot read their own entries. "
+            "Make storage persistent: `sudo mkdir -p /var/log/journal && sudo systemd-tmpfiles --create --prefix "
+            "/var/log/journal && sudo journalctl --flush` (or Storage=persistent in /etc/systemd/journald.conf)."
+        )
+    elif not readable:
+        fix = (
+            "No journal entries of this user are readable yet. If services have run, check that "
+            "/var/log/journal/<machine-id>/user-<uid>.journal exists and that you are in the systemd-journal group."
+        )
+    return {"persistent": persistent, "readable": readable, "error": error, "fix": fix}
+
+
+async def host_report(systemd: Any) -> Dict[str, Any]:
+    user = _user()
+    manager: Dict[str, Any] = {"reachable": False}
+    control_group = None
+    try:
+        manager["version"] = await systemd.ping()
+        manager["reachable"] = True
+        control_group = await systemd.manager_property("ControlGroup")
+        manager["control_group"] = control_group
+    except ManagerUnavailable as exc:
+        manager["error"] = exc.message
+    controllers = await asyncio.to_thread(delegated_controllers, control_group)
+    journal = await asyncio.to_thread(journal_report)
+    linger = await asyncio.to_thread(linger_enabled, user)
+    limits = {
+        "controllers": controllers or [],
+        "memory_enforced": bool(controllers and "memory" in controllers),
+        "cpu_enforced": bool(controllers and "cpu" in controllers),
+    }
+    if not (limits["memory_enforced"] and limits["cpu_enforced"]):
+        limits["fix"] = (
+            "The user manager has no delegated memory/cpu cgroup controllers, so MemoryMax= and CPUQuota= are "
+            "recorded but not enforced. On a cgroup v2 host, delegate them: `sudo systemctl edit user@.service` with "
+            "[Service] Delegate=cpu cpuset io memory pids, then log in again."
+        )
+    return {
+        "user": user,
+        "manager": manager,
+        "linger": {
+            "enabled": linger,
+            "fix": None if linger else (
+                f"Services start at login, not at boot, and stop when {user} logs out. "
+                f"Run `loginctl enable-linger {user}` (needs logind) so they start at boot."
+            ),
+        },
+        "journal": journal,
+        "limits": limits,
+    }

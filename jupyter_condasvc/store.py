@@ -1,0 +1,178 @@
+"""Files on disk: unit files, 0600 environment files and service records.
+
+One job: read and write the files that make up a service, atomically, and
+know which units are ours.  A service is ours when its record exists in the
+state directory *and* its unit file carries our marker; nothing else is
+ever modified or removed.
+
+All methods are synchronous and small; the service layer runs them off the
+event loop (``asyncio.to_thread``).
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from .errors import CondaSvcError, Conflict, NotOwned, ServiceNotFound
+from .units import is_managed
+
+
+class StorageError(CondaSvcError):
+    """The unit or state directory cannot be written."""
+
+    status = 507
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+def atomic_write(path: Path, text: str, mode: int) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _storage_error(exc: OSError, path: Path) -> StorageError:
+    if exc.errno == errno.ENOSPC:
+        return StorageError(f"No space left on the device holding {path.parent}; nothing was changed.")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return StorageError(f"Cannot write {path.parent} ({exc.strerror}); nothing was changed.")
+    return StorageError(f"Cannot write {path}: {exc.strerror or exc}; nothing was changed.")
+
+
+class ServiceStore:
+    """The unit directory and the state directory of one user."""
+
+    def __init__(self, unit_dir: Path, state_dir: Path, prefix: str = "") -> None:
+        self.unit_dir = Path(unit_dir)
+        self.state_dir = Path(state_dir)
+        self.prefix = prefix
+
+    # -- names ----------------------------------------------------------
+    def unit_name(self, name: str) -> str:
+        return f"{self.prefix}{name}.service"
+
+    def unit_path(self, name: str) -> Path:
+        return self.unit_dir / self.unit_name(name)
+
+    def record_path(self, name: str) -> Path:
+        return self.state_dir / f"{name}.json"
+
+    def env_path(self, name: str) -> Path:
+        return self.state_dir / f"{name}.env"
+
+    # -- ownership ------------------------------------------------------
+    def ownership(self, name: str) -> str:
+        """``ours``, ``foreign`` (a unit file we did not write) or ``absent``."""
+        path = self.unit_path(name)
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return "ours" if self.record_path(name).exists() else "absent"
+        except OSError:
+            return "foreign"
+        if is_managed(text) and self.record_path(name).exists():
+            return "ours"
+        return "foreign"
+
+    def require_ours(self, name: str) -> Dict[str, Any]:
+        state = self.ownership(name)
+        if state == "foreign":
+            raise NotOwned(
+                f"The unit {self.unit_name(name)} was not created by jupyter_condasvc; it is left untouched."
+            )
+        return self.read_record(name)
+
+    # -- records --------------------------------------------------------
+    def names(self) -> List[str]:
+        try:
+            entries = sorted(self.state_dir.glob("*.json"))
+        except OSError:
+            return []
+        return [p.stem for p in entries if not p.name.startswith(".")]
+
+    def read_record(self, name: str) -> Dict[str, Any]:
+        try:
+            return json.loads(self.record_path(name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ServiceNotFound(f"There is no service named '{name}'.") from None
+        except (OSError, ValueError) as exc:
+            raise ServiceNotFound(f"The record of service '{name}' cannot be read: {exc}.") from None
+
+    def claim(self, name: str, record: Dict[str, Any]) -> None:
+        """Create the record exclusively: of two concurrent creates, one wins."""
+        path = self.record_path(name)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise Conflict(f"A service named '{name}' already exists.", field="name") from None
+        except OSError as exc:
+            raise _storage_error(exc, path) from None
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(record, indent=1, sort_keys=True))
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            raise _storage_error(exc, path) from None
+
+    def write_record(self, name: str, record: Dict[str, Any]) -> None:
+        path = self.record_path(name)
+        try:
+            atomic_write(path, json.dumps(record, indent=1, sort_keys=True), 0o600)
+        except OSError as exc:
+            raise _storage_error(exc, path) from None
+
+    # -- unit and environment files --------------------------------------
+    def read_unit(self, name: str) -> Optional[str]:
+        try:
+            return self.unit_path(name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def write_files(self, name: str, unit_text: str, env_text: str) -> None:
+        """Write the environment file, then the unit; both atomically."""
+        if self.ownership(name) == "foreign":
+            raise NotOwned(f"The unit {self.unit_name(name)} was not created by jupyter_condasvc; it is left untouched.")
+        for path, text, mode in ((self.env_path(name), env_text, 0o600), (self.unit_path(name), unit_text, 0o644)):
+            try:
+                atomic_write(path, text, mode)
+            except OSError as exc:
+                raise _storage_error(exc, path) from None
+
+    def remove(self, name: str) -> None:
+        """Remove unit, environment file and record (in that order)."""
+        if self.ownership(name) == "foreign":
+            raise NotOwned(f"The unit {self.unit_name(name)} was not created by jupyter_condasvc; it is left untouched.")
+        for path in (self.unit_path(name), self.env_path(name), self.record_path(name)):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise _storage_error(exc, path) from None
+
+
+def new_record(spec: Dict[str, Any], unit_name: str, resolved: Dict[str, Any]) -> Dict[str, Any]:
+    now = time.time()
+    return {"version": 1, "spec": spec, "unit": unit_name, "resolved": resolved, "created": now, "updated": now}

@@ -1,0 +1,373 @@
+"""Async client for the user's systemd manager over D-Bus (dbus-fast).
+
+One connection per server.  Method names mirror the manager's D-Bus API
+(``start_unit``, ``reset_failed_unit``, ``enable_unit_files``, ...).  Unit
+properties are cached per unit and kept current by systemd's own
+``PropertiesChanged`` signals (after ``Subscribe``), so reading the status of
+many services costs no round trips; only ``MemoryCurrent`` and
+``CPUUsageNSec``, which have no change signal, are fetched when asked for.
+
+Jobs (start/stop/restart) are awaited through the ``JobRemoved`` signal and
+report systemd's result (``done``, ``failed``, ``timeout``, ...).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections import OrderedDict
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from dbus_fast import Message, MessageType, Variant
+from dbus_fast.aio import MessageBus
+from dbus_fast.errors import DBusError
+from traitlets import Float, Int, Unicode
+from traitlets.config import LoggingConfigurable
+
+from .errors import CondaSvcError, JobFailed, ManagerUnavailable, NotFound
+
+SYSTEMD = "org.freedesktop.systemd1"
+MANAGER_PATH = "/org/freedesktop/systemd1"
+MANAGER_IFACE = "org.freedesktop.systemd1.Manager"
+UNIT_IFACE = "org.freedesktop.systemd1.Unit"
+SERVICE_IFACE = "org.freedesktop.systemd1.Service"
+TIMER_IFACE = "org.freedesktop.systemd1.Timer"
+PROPS_IFACE = "org.freedesktop.DBus.Properties"
+UNIT_PATH_PREFIX = "/org/freedesktop/systemd1/unit/"
+
+#: Properties that systemd never signals; read on demand.
+UNSIGNALLED = (("MemoryCurrent", SERVICE_IFACE), ("CPUUsageNSec", SERVICE_IFACE))
+
+Listener = Callable[[str, str, Dict[str, Any]], None]
+
+
+def unit_object_path(unit_name: str) -> str:
+    """The D-Bus object path of a unit (systemd's ``bus_label_escape``)."""
+    out = []
+    for i, ch in enumerate(unit_name.encode()):
+        c = chr(ch)
+        if (c.isascii() and c.isalpha()) or (c.isdigit() and i > 0):
+            out.append(c)
+        else:
+            out.append(f"_{ch:02x}")
+    return UNIT_PATH_PREFIX + ("".join(out) or "_")
+
+
+def unit_name_from_path(path: str) -> str:
+    label = path[len(UNIT_PATH_PREFIX):]
+    return re.sub(r"_([0-9a-f]{2})", lambda m: chr(int(m.group(1), 16)), label)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Variant):
+        return _plain(value.value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+class SystemdManager(LoggingConfigurable):
+    """The user's systemd manager, reached over the user D-Bus."""
+
+    bus_address = Unicode(
+        "",
+        config=True,
+        help="D-Bus address of the user bus. Empty: $DBUS_SESSION_BUS_ADDRESS, else unix:path=$XDG_RUNTIME_DIR/bus.",
+    )
+    call_timeout = Float(25.0, config=True, help="Seconds to wait for one D-Bus call before reporting the manager unreachable.")
+    job_timeout = Float(120.0, config=True, help="Seconds to wait for a start/stop/restart job to finish.")
+    max_in_flight = Int(
+        128,
+        config=True,
+        help="Most D-Bus calls in flight at once. The bus drops clients with too many pending replies (about 250).",
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._bus: Optional[MessageBus] = None
+        self._connecting: Optional[asyncio.Future] = None
+        self._sem: Optional[asyncio.Semaphore] = None
+        self._cache: Dict[str, Dict[str, Any]] = {}
+        self._job_waiters: Dict[str, asyncio.Future] = {}
+        self._job_results: "OrderedDict[str, Tuple[str, str]]" = OrderedDict()
+        self._listeners: List[Listener] = []
+        self._watch_task: Optional[asyncio.Task] = None
+
+    # -- connection -----------------------------------------------------
+    def _address(self) -> str:
+        if self.bus_address:
+            return self.bus_address
+        if os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+            return os.environ["DBUS_SESSION_BUS_ADDRESS"]
+        runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+        return f"unix:path={runtime}/bus"
+
+    @property
+    def connected(self) -> bool:
+        return self._bus is not None and self._bus.connected
+
+    async def connect(self) -> MessageBus:
+        """Connect (once; concurrent callers share the attempt) and subscribe."""
+        if self._bus is not None and self._bus.connected:
+            return self._bus
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._connect())
+        try:
+            return await asyncio.shield(self._connecting)
+        finally:
+            if self._connecting is not None and self._connecting.done():
+                self._connecting = None
+
+    async def _connect(self) -> MessageBus:
+        address = self._address()
+        try:
+            bus = await asyncio.wait_for(MessageBus(bus_address=address).connect(), self.call_timeout)
+        except (OSError, asyncio.TimeoutError, ValueError, Exception) as exc:  # noqa: BLE001 - any failure means unreachable
+            raise ManagerUnavailable(
+                f"The systemd user manager is not reachable on the user D-Bus ({address}): {exc or type(exc).__name__}. "
+                "Is `systemctl --user` working for this user? On a host without a login session, enable lingering "
+                "(`loginctl enable-linger $USER`) or start `systemd --user`."
+            ) from None
+        self._sem = asyncio.Semaphore(self.max_in_flight)
+        self._cache.clear()
+        bus.add_message_handler(self._on_message)
+        self._bus = bus
+        try:
+            for rule in (
+                f"type='signal',sender='{SYSTEMD}',interface='{MANAGER_IFACE}'",
+                f"type='signal',sender='{SYSTEMD}',interface='{PROPS_IFACE}',member='PropertiesChanged',"
+                f"path_namespace='{MANAGER_PATH}/unit'",
+            ):
+                await self._raw_call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch", "s", [rule])
+            await self._raw_call(SYSTEMD, MANAGER_PATH, MANAGER_IFACE, "Subscribe", "", [])
+        except BaseException:
+            self._bus = None
+            bus.disconnect()
+            raise
+        self._watch_task = asyncio.ensure_future(self._watch(bus))
+        return bus
+
+    async def _watch(self, bus: MessageBus) -> None:
+        try:
+            await bus.wait_for_disconnect()
+        except Exception:  # noqa: BLE001 - a broken connection is a disconnect
+            pass
+        if self._bus is bus:
+            self.log.warning("Lost the connection to the systemd user manager; will reconnect on next use.")
+            self._bus = None
+            self._cache.clear()
+            for fut in self._job_waiters.values():
+                if not fut.done():
+                    fut.set_exception(ManagerUnavailable("The connection to the systemd user manager was lost."))
+            self._emit("", "disconnected", {})
+
+    async def close(self) -> None:
+        bus, self._bus = self._bus, None
+        if bus is not None:
+            bus.disconnect()
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            self._watch_task = None
+
+    # -- signals --------------------------------------------------------
+    def add_listener(self, listener: Listener) -> None:
+        """``listener(unit_name, event, data)`` for PropertiesChanged/UnitNew/UnitRemoved/JobRemoved."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _emit(self, unit: str, event: str, data: Dict[str, Any]) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(unit, event, data)
+            except Exception:  # noqa: BLE001 - one listener must not break the others
+                self.log.exception("condasvc: systemd listener failed")
+
+    def _on_message(self, msg: Message) -> Optional[bool]:
+        if msg.message_type is not MessageType.SIGNAL:
+            return None
+        if msg.interface == PROPS_IFACE and msg.member == "PropertiesChanged":
+            if not msg.path.startswith(UNIT_PATH_PREFIX):
+                return None
+            unit = unit_name_from_path(msg.path)
+            _iface, changed, invalidated = msg.body
+            cached = self._cache.get(unit)
+            values = {k: _plain(v) for k, v in changed.items()}
+            if cached is not None:
+                cached.update(values)
+                for key in invalidated:
+                    cached.pop(key, None)
+                if invalidated:
+                    cached["_stale"] = True
+            self._emit(unit, "changed", values)
+        elif msg.interface == MANAGER_IFACE:
+            if msg.member == "JobRemoved":
+                _id, job, unit, result = msg.body
+                waiter = self._job_waiters.pop(job, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(result)
+                else:
+                    self._job_results[job] = (unit, result)
+                    while len(self._job_results) > 512:
+                        self._job_results.popitem(last=False)
+                self._emit(unit, "job-removed", {"job": job, "result": result})
+            elif msg.member in ("UnitNew", "UnitRemoved"):
+                unit = msg.body[0]
+                if msg.member == "UnitRemoved":
+                    self._cache.pop(unit, None)
+                self._emit(unit, "new" if msg.member == "UnitNew" else "removed", {})
+            elif msg.member == "Reloading" and msg.body and not msg.body[0]:
+                # A daemon-reload re-reads unit files; FragmentPath, ExecStart,
+                # UnitFileState... may change without a PropertiesChanged.
+                self._cache.clear()
+                self._emit("", "reloaded", {})
+        return None
+
+    # -- calls ----------------------------------------------------------
+    async def _raw_call(self, dest: str, path: str, iface: str, member: str, signature: str, body: list) -> list:
+        bus = self._bus
+        if bus is None or not bus.connected:
+            bus = await self.connect()
+        assert self._sem is not None
+        async with self._sem:
+            try:
+                reply = await asyncio.wait_for(
+                    bus.call(Message(destination=dest, path=path, interface=iface, member=member, signature=signature, body=body)),
+                    self.call_timeout,
+                )
+            except DBusError:
+                raise
+            except asyncio.TimeoutError:
+                raise ManagerUnavailable(f"The systemd user manager did not answer {member} within {self.call_timeout:g} s.") from None
+            except (OSError, EOFError, ConnectionError) as exc:
+                self._bus = None
+                raise ManagerUnavailable(f"The connection to the systemd user manager failed: {exc}.") from None
+        if reply is None:
+            raise ManagerUnavailable(f"No reply from the systemd user manager to {member}.")
+        if reply.message_type is MessageType.ERROR:
+            raise DBusError(reply.error_name, reply.body[0] if reply.body else "", reply)
+        return reply.body
+
+    async def call_manager(self, member: str, signature: str = "", body: Optional[list] = None) -> list:
+        """Call a ``org.freedesktop.systemd1.Manager`` method; map errors to domain errors."""
+        try:
+            return await self._raw_call(SYSTEMD, MANAGER_PATH, MANAGER_IFACE, member, signature, body or [])
+        except DBusError as exc:
+            raise _map_dbus_error(exc) from None
+
+    async def ping(self) -> str:
+        """The manager's systemd version; raises ManagerUnavailable if unreachable."""
+        body = await self._get(MANAGER_PATH, MANAGER_IFACE, "Version")
+        return str(body)
+
+    async def manager_property(self, prop: str) -> Any:
+        return await self._get(MANAGER_PATH, MANAGER_IFACE, prop)
+
+    async def _get(self, path: str, iface: str, prop: str) -> Any:
+        try:
+            body = await self._raw_call(SYSTEMD, path, PROPS_IFACE, "Get", "ss", [iface, prop])
+        except DBusError as exc:
+            raise _map_dbus_error(exc) from None
+        return _plain(body[0])
+
+    async def _get_all(self, path: str, iface: str) -> Dict[str, Any]:
+        try:
+            body = await self._raw_call(SYSTEMD, path, PROPS_IFACE, "GetAll", "s", [iface])
+        except DBusError as exc:
+            raise _map_dbus_error(exc) from None
+        return {k: _plain(v) for k, v in body[0].items()}
+
+    async def reload(self) -> None:
+        """``daemon-reload``: re-read unit files."""
+        await self.call_manager("Reload")
+        self._cache.clear()
+
+    async def _run_job(self, member: str, unit: str, mode: str = "replace") -> str:
+        await self.connect()
+        body = await self.call_manager(member, "ss", [unit, mode])
+        job = body[0]
+        early = self._job_results.pop(job, None)
+        if early is not None:
+            result = early[1]
+        else:
+            fut = asyncio.get_running_loop().create_future()
+            self._job_waiters[job] = fut
+            try:
+                result = await asyncio.wait_for(fut, self.job_timeout)
+            except asyncio.TimeoutError:
+                self._job_waiters.pop(job, None)
+                raise JobFailed(f"{member} of {unit} did not finish within {self.job_timeout:g} s.") from None
+        self._cache.pop(unit, None)
+        return result
+
+    async def start_unit(self, unit: str, mode: str = "replace") -> str:
+        return await self._run_job("StartUnit", unit, mode)
+
+    async def stop_unit(self, unit: str, mode: str = "replace") -> str:
+        return await self._run_job("StopUnit", unit, mode)
+
+    async def restart_unit(self, unit: str, mode: str = "replace") -> str:
+        return await self._run_job("RestartUnit", unit, mode)
+
+    async def reset_failed_unit(self, unit: str) -> None:
+        await self.call_manager("ResetFailedUnit", "s", [unit])
+        self._cache.pop(unit, None)
+
+    async def enable_unit_files(self, files: Sequence[str]) -> None:
+        await self.call_manager("EnableUnitFiles", "asbb", [list(files), False, True])
+
+    async def disable_unit_files(self, files: Sequence[str]) -> None:
+        await self.call_manager("DisableUnitFiles", "asb", [list(files), False])
+
+    async def get_unit_file_state(self, unit: str) -> Optional[str]:
+        try:
+            body = await self._raw_call(SYSTEMD, MANAGER_PATH, MANAGER_IFACE, "GetUnitFileState", "s", [unit])
+        except DBusError as exc:
+            if exc.type in ("org.freedesktop.DBus.Error.FileNotFound", "org.freedesktop.systemd1.NoSuchUnit"):
+                return None
+            raise _map_dbus_error(exc) from None
+        return body[0]
+
+    async def list_units_by_names(self, units: Sequence[str]) -> List[list]:
+        body = await self.call_manager("ListUnitsByNames", "as", [list(units)])
+        return body[0]
+
+    async def get_unit_properties(self, unit: str, *, service: bool = True, fresh: bool = False) -> Dict[str, Any]:
+        """Unit (and Service) properties, from the signal-fed cache when possible."""
+        await self.connect()
+        cached = self._cache.get(unit)
+        if cached is not None and not fresh and not cached.get("_stale"):
+            return cached
+        path = unit_object_path(unit)
+        ifaces = [UNIT_IFACE] + ([SERVICE_IFACE] if service else [])
+        parts = await asyncio.gather(*(self._get_all(path, iface) for iface in ifaces))
+        props: Dict[str, Any] = {}
+        for part in parts:
+            props.update(part)
+        self._cache[unit] = props
+        return props
+
+    async def get_unsignalled(self, unit: str) -> Dict[str, Any]:
+        """MemoryCurrent and CPUUsageNSec (never signalled), fetched now."""
+        path = unit_object_path(unit)
+        values = await asyncio.gather(*(self._get(path, iface, prop) for prop, iface in UNSIGNALLED))
+        return {prop: value for (prop, _), value in zip(UNSIGNALLED, values)}
+
+    async def get_properties_many(self, units: Iterable[str]) -> Dict[str, Dict[str, Any]]:
+        names = list(units)
+        results = await asyncio.gather(*(self.get_unit_properties(u) for u in names))
+        return dict(zip(names, results))
+
+
+def _map_dbus_error(exc: DBusError) -> CondaSvcError:
+    name = exc.type or ""
+    text = exc.text or name
+    if name in ("org.freedesktop.systemd1.NoSuchUnit", "org.freedesktop.systemd1.LoadFailed"):
+        return NotFound(text)
+    if name in ("org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NoReply", "org.freedesktop.DBus.Error.Disconnected"):
+        return ManagerUnavailable(f"The systemd user manager is not reachable: {text}")
+    return JobFailed(f"systemd refused: {text}")
