@@ -12,7 +12,6 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound, NotOwned

@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import pwd
-import shutil
 import subprocess
 import time
 import uuid

@@ -1,0 +1,9 @@
+"""HTTP and WebSocket handlers under ``{base_url}condasvc/``, thin by design.
+
+Each verb parses the request, awaits one domain call and writes JSON; the
+base class maps domain errors to statuses in one place.  Every verb is
+authenticated and ``@authorized`` against the ``condasvc`` resource.
+"""
+from . import services
+
+default_handlers = [*services.handlers]

@@ -1,0 +1,53 @@
+"""The base handler: the auth resource and the one place errors become statuses.
+
+Every verb is authenticated (``APIHandler``) and authorised (``@authorized``
+against the ``condasvc`` resource: GET is "read", the rest "write"/"delete").
+"""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+
+from ..errors import CondaSvcError, InvalidSpec
+
+AUTH_RESOURCE = "condasvc"
+
+
+class CondaSvcHandler(ExtensionHandlerMixin, APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def services(self) -> Any:
+        return self.settings["condasvc_services"]
+
+    def json_body(self) -> Any:
+        try:
+            return json.loads(self.request.body or b"null")
+        except ValueError as exc:
+            raise InvalidSpec(f"The request body is not valid JSON: {exc}.") from None
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data))
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, CondaSvcError):
+            self.log.info("condasvc: %s %s -> %s: %s", self.request.method, self.request.path, e.status, e.message)
+            if not self._finished:
+                self.send_error(e.status, exc_info=sys.exc_info())
+            return
+        super()._handle_request_exception(e)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        if isinstance(exc, CondaSvcError):
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(exc.to_json()))
+            return
+        super().write_error(status_code, **kwargs)
+
+

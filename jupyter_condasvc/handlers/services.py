@@ -1,0 +1,92 @@
+"""REST handlers for environments, services, unit previews and the host report."""
+from __future__ import annotations
+
+from tornado import web
+
+from jupyter_server.auth.decorator import authorized
+
+from ..host import host_report
+from .base import CondaSvcHandler
+
+NAME = r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})"
+
+
+class EnvironmentsHandler(CondaSvcHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        refresh = self.get_query_argument("refresh", "0") in ("1", "true", "yes")
+        envs = await self.settings["condasvc_finder"].list_environments(refresh=refresh)
+        self.reply({"environments": [e.to_json() for e in envs]})
+
+
+class ServicesHandler(CondaSvcHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply({"services": await self.services.list()})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.reply(await self.services.create(self.json_body()), status=201)
+
+
+class PreviewHandler(CondaSvcHandler):
+    """Render the unit a spec would produce, writing nothing (POST: it takes a body)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.reply(await self.services.preview(self.json_body()))
+
+
+class ServiceHandler(CondaSvcHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        self.reply(await self.services.get(name))
+
+    @web.authenticated
+    @authorized
+    async def patch(self, name: str) -> None:
+        self.reply(await self.services.update(name, self.json_body()))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        await self.services.delete(name)
+        self.set_status(204)
+        self.finish()
+
+
+class ActionHandler(CondaSvcHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, name: str, action: str) -> None:
+        self.reply(await self.services.act(name, action))
+
+
+class UnitHandler(CondaSvcHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        self.reply(await self.services.unit_text(name))
+
+
+class HostHandler(CondaSvcHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await host_report(self.settings["condasvc_systemd"]))
+
+
+handlers = [
+    (r"/condasvc/api/environments", EnvironmentsHandler),
+    (r"/condasvc/api/services", ServicesHandler),
+    (r"/condasvc/api/preview", PreviewHandler),
+    (rf"/condasvc/api/services/{NAME}", ServiceHandler),
+    (rf"/condasvc/api/services/{NAME}/unit", UnitHandler),
+    (rf"/condasvc/api/services/{NAME}/(?P<action>[a-z-]+)", ActionHandler),
+    (r"/condasvc/api/host", HostHandler),
+]
