@@ -20,6 +20,7 @@ import pytest
 from hypothesis import settings
 
 from condaenv import make_conda_env, make_conda_root
+from openapi_contract import check_response
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
@@ -27,7 +28,7 @@ pytest_plugins = ("pytest_jupyter.jupyter_server",)
 # (HYPOTHESIS_PROFILE=thorough scripts/test tests/test_roundtrip_property.py).
 settings.register_profile("default", max_examples=25, deadline=None, database=None)
 settings.register_profile("thorough", max_examples=400, deadline=None, database=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "default")
 
 REAL_HOME = Path(pwd.getpwuid(os.getuid()).pw_dir)
 UNIT_DIR = REAL_HOME / ".config" / "systemd" / "user"
@@ -124,7 +125,10 @@ def unit_name():
 
 @pytest.fixture
 def api(jp_fetch):
-    """``await api("GET", "services")`` -> (status, json) without raising on errors."""
+    """``await api("GET", "services")`` -> (status, json) without raising on errors.
+
+    Every answer is checked against openapi.yaml: the document is the contract.
+    """
 
     async def call(method, *path, body=None, **params):
         kwargs = {"method": method, "raise_error": False}
@@ -137,7 +141,9 @@ def api(jp_fetch):
             kwargs["params"] = params
         resp = await jp_fetch("condasvc", "api", *path, **kwargs)
         text = resp.body.decode() if resp.body else ""
-        return resp.code, (json.loads(text) if text else None)
+        data = json.loads(text) if text else None
+        check_response(method, "/condasvc/api/" + "/".join(path), resp.code, data)
+        return resp.code, data
 
     return call
 

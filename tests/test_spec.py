@@ -108,3 +108,24 @@ def test_merge_patch_resets_with_null_and_refuses_rename():
 def test_schema_is_exported():
     schema = ServiceSpec.model_json_schema()
     assert set(schema["required"]) == {"name", "kind", "env"}
+
+
+def test_openapi_spec_schema_matches_the_model():
+    from openapi_contract import document
+
+    documented = document()["components"]["schemas"]["ServiceSpec"]
+    model = ServiceSpec.model_json_schema()
+    assert set(documented["properties"]) == set(model["properties"])
+    assert set(documented["required"]) == set(model["required"])
+
+
+def test_contract_checker_catches_mismatches():
+    from openapi_contract import check_response
+
+    check_response("GET", "/condasvc/api/services", 200, {"services": []})
+    with pytest.raises(AssertionError):
+        check_response("GET", "/condasvc/api/services", 200, {"services": [{"name": 1}]})
+    with pytest.raises(AssertionError):
+        check_response("GET", "/condasvc/api/services", 418, None)
+    with pytest.raises(AssertionError):
+        check_response("PUT", "/condasvc/api/services/x", 200, {})
