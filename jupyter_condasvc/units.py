@@ -77,10 +77,8 @@ def _escape_controls(value: str) -> str:
 def quote_exec_word(word: str, what: str = "argv") -> str:
     """Quote one ``ExecStart=`` word so systemd reads back exactly ``word``."""
     _check_line_safe(word, what)
+    # A quoted ";" is a literal argument (unquoted it would separate commands).
     body = _escape_controls(word).replace("%", "%%")
-    if body == ";":
-        # A lone ';' separates commands in Exec lines, even quoted.
-        body = "\\;"
     return f'"{body}"'
 
 

@@ -248,3 +248,31 @@ async def test_host_report(api):
     assert host["linger"]["enabled"] == os.path.exists(f"/var/lib/systemd/linger/{host['user']}")
     assert host["journal"]["persistent"] == os.path.isdir("/var/log/journal")
     assert isinstance(host["limits"]["memory_enforced"], bool)
+
+
+async def test_every_rendered_unit_passes_systemd_analyze_verify(api, root, unit_name):
+    weird = root / "dir with spaces %i $HOME"
+    weird.mkdir()
+    script(weird, "odd name 'q'.py")
+    specs = [
+        {"name": "v-limits", "kind": "script", "env": "ml", "path": "train.py", "memory_max": "512M", "cpu_quota": "150%",
+         "restart": "always", "restart_sec": 1.5, "start_limit_burst": 3, "start_limit_interval_sec": 30, "enabled": True},
+        {"name": "v-cmd", "kind": "command", "env": "ml", "argv": ["python", "-c", "print('a; b', \"q\")", ";", "%h", "$USER", "\\", ""],
+         "description": "100% \"quoted\" \\ back $PATH %n"},
+        {"name": "v-weird", "kind": "script", "env": "ml", "path": str(weird / "odd name 'q'.py"), "cwd": str(weird),
+         "environment": {"A": "it's \"q\" $x %h \\ `cmd`", "B": "multi\nline"}},
+        {"name": "v-base", "kind": "command", "env": "base", "argv": ["python", "-V"], "restart": "no"},
+    ]
+    script(root)
+    units = []
+    for spec in specs:
+        code, body = await api("POST", "services", body=spec)
+        assert code == 201, body
+        units.append(str(UNIT_DIR / unit_name(spec["name"])))
+    verify = subprocess.run(["systemd-analyze", "--user", "verify", *units], capture_output=True, text=True, env=SYSTEMCTL_ENV)
+    assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
+    # and systemd read the odd values back exactly
+    show = systemctl("show", "-p", "Description", "--value", unit_name("v-cmd")).stdout.rstrip("\n")
+    assert show == "100% \"quoted\" \\ back $PATH %n"
+    wd = systemctl("show", "-p", "WorkingDirectory", "--value", unit_name("v-weird")).stdout.rstrip("\n")
+    assert wd == str(weird)
