@@ -105,9 +105,15 @@ class ServiceManager:
         return found
 
     async def plan(self, spec: ServiceSpec) -> UnitPlan:
-        """Pre-flight checks and resolution; raises InvalidSpec naming the field."""
-        d = self.defaults
+        """Pre-flight checks and resolution; raises InvalidSpec naming the field.
+
+        The filesystem checks run off the event loop (a path may sit on a slow mount).
+        """
         env = await self._env(spec)
+        return await asyncio.to_thread(self._plan_sync, spec, env)
+
+    def _plan_sync(self, spec: ServiceSpec, env: Any) -> UnitPlan:
+        d = self.defaults
         default_cwd = d.root_dir
         if spec.kind in ("script", "notebook"):
             assert spec.path is not None
