@@ -1,0 +1,764 @@
+"""Execute a notebook as a systemd service: ``python -m jupyter_condasvc.runner``.
+
+This is the process a notebook service's unit starts::
+
+    ExecStart=<server python> -m jupyter_condasvc.runner --python <env>/bin/python
+              --notebook <path> [--output <path>] [--parameters-file <json>]
+              [--kernel-timeout S] [--cell-timeout S]
+
+It runs every code cell of the notebook with :class:`nbclient.NotebookClient`
+on an IPython kernel started from ``--python`` (the conda environment decides
+the interpreter; the notebook's kernelspec metadata is ignored), in the
+process's working directory (the unit's ``WorkingDirectory=``).
+
+What it reports, and where:
+
+* **Journal** (stdout, one line at a time, flushed): every output line as it
+  arrives, with a syslog level prefix that journald reads
+  (``SyslogLevelPrefix=`` is on by default): stream ``stdout`` and
+  ``text/plain`` results at ``<6>`` (info), stream ``stderr`` and tracebacks
+  at ``<3>`` (err), the runner's milestones at ``<5>`` (notice) and per-cell
+  progress at ``<6>``.  ANSI colour codes are stripped from what goes to the
+  journal (the executed copy keeps them).  ``journalctl -p notice`` therefore
+  shows just milestones and errors.
+* **sd_notify** (``$NOTIFY_SOCKET``, for ``Type=notify``): ``READY=1`` once the
+  kernel answers, ``STATUS=cell 3/12: <first line>`` before each cell,
+  ``STATUS=finished: ...`` / ``STATUS=failed: ...`` at the end, ``STOPPING=1``
+  when a stop is requested.
+* **Executed copy**: ``--output``, default ``<notebook dir>/<stem>.out.ipynb``,
+  replaced atomically after every cell, every few seconds while a cell keeps
+  producing output, and at the end, so it can be opened while the service
+  runs.  Stream output kept in the copy is capped per output (the journal
+  has all of it), so a notebook that prints forever does not grow the runner
+  without bound.
+
+Cells are numbered like the execution counts in the executed copy: the
+``N``-th code cell that runs is ``cell N`` and ``[N]``.
+
+Exit status:
+
+* ``0``: every cell ran, or a stop was requested (SIGTERM/SIGINT) and done.
+* ``1``: a cell raised, timed out (``--cell-timeout``), or the kernel died.
+* ``2``: bad invocation: arguments, an unreadable notebook, an invalid
+  parameters file, an interpreter that does not exist.
+* ``3``: the kernel could not be started from ``--python`` (is ``ipykernel``
+  installed in the environment?).
+
+On SIGTERM/SIGINT the runner interrupts the running cell, waits briefly for
+it, shuts the kernel down (killing it if it does not go), writes the executed
+copy and exits 0, all within a few seconds.  Unit settings this assumes:
+``Type=notify``, ``NotifyAccess=main``, ``KillMode=mixed`` (SIGTERM to the
+runner only, so it can stop the kernel in order; anything left in the cgroup
+is SIGKILLed after the runner exits), ``TimeoutStopSec=`` of 10 s or more,
+``TimeoutStartSec=`` above ``--kernel-timeout``.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import keyword
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, TextIO
+
+if __name__ == "__main__":
+    # Run as the service's main process (not imported by the server): skip
+    # jsonschema's optional IRI format checker.  ``rfc3987_syntax`` builds an
+    # Earley parser at import time, about 3 s of every service start, and
+    # nbformat imports jsonschema; nothing here validates IRIs.  jsonschema
+    # treats the blocked import like a missing optional dependency.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
+
+import nbformat  # noqa: E402
+from jupyter_client import AsyncKernelManager  # noqa: E402
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager  # noqa: E402
+from nbclient import NotebookClient  # noqa: E402
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError  # noqa: E402
+from nbformat import NotebookNode  # noqa: E402
+
+from .errors import InvalidSpec  # noqa: E402
+
+__all__ = ["inject_parameters", "default_output_path", "notify", "main"]
+
+# Syslog levels journald reads from a ``<N>`` line prefix.
+ERR, WARNING, NOTICE, INFO = 3, 4, 5, 6
+
+PARAMETERS_TAG = "parameters"
+INJECTED_TAG = "injected-parameters"
+
+#: Exit statuses (see the module docstring).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_KERNEL = 0, 1, 2, 3
+
+#: After SIGTERM: how long an interrupted cell gets to finish before the
+#: kernel is killed, and how long a graceful kernel shutdown may take.
+STOP_INTERRUPT_GRACE = 1.5
+STOP_SHUTDOWN_WAIT = 2.0
+#: While a cell produces output, rewrite the executed copy at most this often.
+SAVE_INTERVAL = 5.0
+#: Lines of one stream output kept in the executed copy (oldest dropped).
+MAX_STREAM_LINES = 2000
+TRUNCATED_MARKER = "[... earlier output truncated, the journal has all of it ...]\n"
+
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+
+
+class UsageError(Exception):
+    """Bad invocation: exits 2 with the message."""
+
+
+# --------------------------------------------------------------------------
+# sd_notify
+
+
+def notify(message: str, *, env: Optional[Mapping[str, str]] = None) -> bool:
+    """Send one sd_notify datagram (``"READY=1"``, ``"STATUS=..."``) to ``$NOTIFY_SOCKET``.
+
+    The same protocol as ``sd_notify(3)``: a datagram to an AF_UNIX socket,
+    a leading ``@`` meaning the abstract namespace.  No-op (returns False)
+    when the variable is unset or names an address we do not speak (vsock).
+    Errors are swallowed: a lost status line must never stop the notebook.
+    """
+    address = (env if env is not None else os.environ).get("NOTIFY_SOCKET", "")
+    if not address or address[0] not in "/@":
+        return False
+    if address[0] == "@":
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.sendto(message.encode("utf-8", "replace"), address)
+    except OSError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------
+# Journal lines
+
+
+class JournalWriter:
+    """Writes ``<level>line`` records to a stream (the journal), flushed per line.
+
+    Stream text is split into lines as it arrives; a partial line waits for
+    its newline (or the end of the cell, or another kind of output).  A
+    ``\\r`` inside a line keeps what a terminal would show: the last segment.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._partial: Dict[str, str] = {}
+
+    def line(self, level: int, text: str) -> None:
+        """Write one line at ``level``."""
+        text = _ANSI.sub("", text)
+        if "\r" in text:
+            text = text.rstrip("\r").rsplit("\r", 1)[-1]
+        try:
+            self.stream.write(f"<{level}>{text}\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass  # the journal went away; keep running
+
+    def lines(self, level: int, text: str) -> None:
+        """Write each line of ``text`` at ``level``."""
+        for part in text.splitlines() or [""]:
+            self.line(level, part)
+
+    def stream_text(self, name: str, level: int, text: str) -> None:
+        """Write the complete lines of a stream chunk, keep the rest for later."""
+        buf = self._partial.pop(name, "") + text
+        *complete, rest = buf.split("\n")
+        for part in complete:
+            self.line(level, part)
+        if len(rest) > 8192:
+            self.line(level, rest)
+            rest = ""
+        if rest:
+            self._partial[name] = rest
+
+    def flush_partial(self) -> None:
+        """Write any unterminated stream lines."""
+        for name, rest in list(self._partial.items()):
+            self.line(ERR if name == "stderr" else INFO, rest)
+        self._partial.clear()
+
+
+# --------------------------------------------------------------------------
+# Parameters (papermill convention)
+
+
+def _check_json_value(value: Any, where: str) -> None:
+    if value is None or isinstance(value, (bool, int, str)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidSpec(f"Parameter {where} must be a finite number, not {value!r}.", field=f"parameters.{where}")
+        return
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json_value(item, f"{where}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidSpec(f"Parameter {where} has a non-string key {key!r}.", field=f"parameters.{where}")
+            _check_json_value(item, f"{where}[{key!r}]")
+        return
+    raise InvalidSpec(
+        f"Parameter {where} must be a JSON value (null, boolean, number, string, list or object), "
+        f"not {type(value).__name__}.",
+        field=f"parameters.{where}",
+    )
+
+
+def parameters_source(params: Mapping[str, Any]) -> str:
+    """The source of the injected cell: ``name = <repr(value)>`` per parameter.
+
+    Raises :class:`InvalidSpec` for a name that is not a Python identifier or
+    is a keyword, or a value that is not JSON data.
+    """
+    if not isinstance(params, Mapping):
+        raise InvalidSpec("Parameters must be a JSON object mapping names to values.", field="parameters")
+    lines = ["# Parameters"]
+    for name, value in params.items():
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise InvalidSpec(
+                f"Parameter name {name!r} is not a valid Python variable name "
+                "(letters, digits and underscores, not starting with a digit, not a keyword).",
+                field="parameters",
+            )
+        _check_json_value(value, name)
+        lines.append(f"{name} = {value!r}")
+    return "\n".join(lines) + "\n"
+
+
+def _tags(cell: Mapping[str, Any]) -> List[str]:
+    tags = cell.get("metadata", {}).get("tags", [])
+    return list(tags) if isinstance(tags, (list, tuple)) else []
+
+
+def inject_parameters(nb: NotebookNode, params: Mapping[str, Any]) -> NotebookNode:
+    """Return a copy of ``nb`` with ``params`` injected, papermill style.
+
+    A code cell tagged ``injected-parameters`` holding ``name = <literal>``
+    lines goes right after the first cell tagged ``parameters``, or at the
+    top if there is none.  Cells tagged ``injected-parameters`` already in
+    the notebook (from an earlier run) are dropped first.  With no
+    parameters, no cell is added.  ``nb`` itself is not modified.
+    """
+    source = parameters_source(params)
+    out = copy.deepcopy(nb)
+    out.cells = [c for c in out.cells if INJECTED_TAG not in _tags(c)]
+    if not params:
+        return out
+    cell = nbformat.v4.new_code_cell(source=source, metadata={"tags": [INJECTED_TAG]})
+    if (out.get("nbformat", 4), out.get("nbformat_minor", 0)) < (4, 5):
+        cell.pop("id", None)  # cell ids are only valid from nbformat 4.5 on
+    position = next((i + 1 for i, c in enumerate(out.cells) if PARAMETERS_TAG in _tags(c)), 0)
+    out.cells.insert(position, cell)
+    return out
+
+
+# --------------------------------------------------------------------------
+# The executed copy
+
+
+def default_output_path(notebook: Path) -> Path:
+    """``<notebook dir>/<stem>.out.ipynb``: where the executed copy goes by default."""
+    return notebook.with_name(notebook.stem + ".out.ipynb")
+
+
+def write_notebook_atomic(nb: NotebookNode, path: Path, mode: int = 0o644) -> None:
+    """Write ``nb`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            nbformat.write(nb, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# --------------------------------------------------------------------------
+# The kernel and the client
+
+
+class _EnvKernelSpecManager(KernelSpecManager):
+    """A kernel spec manager that knows exactly one spec: the one it was given.
+
+    jupyter_client 8 resolves a kernel's argv through
+    ``KernelManager.kernel_spec``, i.e. ``kernel_spec_manager.get_kernel_spec
+    (kernel_name)``.  Handing the manager this one-spec registry is the
+    supported seam (``kernel_cmd`` is gone in 8.x): the kernel provisioner,
+    ``format_kernel_cmd`` (``{connection_file}``), interrupts and restarts all
+    work unchanged, and no kernelspec on disk, nor the notebook's
+    ``metadata.kernelspec``, can pick another interpreter.
+    """
+
+    def __init__(self, spec: KernelSpec, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._spec = spec
+
+    def find_kernel_specs(self) -> Dict[str, str]:
+        return {self._spec.name: self._spec.resource_dir}
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        return self._spec
+
+
+def env_kernel_spec(python: str) -> KernelSpec:
+    """The spec of an IPython kernel run by ``python``.
+
+    ``--HistoryManager.hist_file=:memory:`` keeps a service from writing (and
+    locking) the user's IPython history database.
+    """
+    spec = KernelSpec(
+        argv=[python, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+              "--HistoryManager.hist_file=:memory:"],
+        display_name=f"Python ({python})",
+        language="python",
+        interrupt_mode="signal",
+        metadata={"debugger": False},
+    )
+    spec.name = "condasvc-env"
+    return spec
+
+
+class ServiceNotebookClient(NotebookClient):
+    """A NotebookClient whose kernel comes from ``python`` and whose outputs go to the journal.
+
+    nbclient calls :meth:`output` for every ``stream``, ``display_data``,
+    ``execute_result`` and ``error`` message of the running cell as it comes
+    off IOPub (``_async_poll_output_msg`` → ``process_message`` →
+    ``output``), so overriding it streams output live, even from a cell that
+    never ends.
+    """
+
+    def __init__(self, nb: NotebookNode, *, python: str, journal: JournalWriter,
+                 on_progress: Optional[Any] = None, private_dir: Optional[str] = None,
+                 **kw: Any) -> None:
+        super().__init__(nb, **kw)
+        self.python = python
+        self.journal = journal
+        self.on_progress = on_progress  # called (sync) after an output is recorded
+        self.private_dir = private_dir  # connection file and ipc sockets; None: TCP
+        self.quiet_errors = False  # tracebacks at notice, not err (a requested stop)
+
+    def create_kernel_manager(self) -> AsyncKernelManager:
+        """Our own manager: the env's interpreter, never the notebook's kernelspec.
+
+        The kernel talks over ``ipc`` (Unix sockets) in a private 0700 folder
+        rather than TCP on localhost, where any local user could subscribe to
+        the IOPub stream and read the outputs (ipykernel >= 7 also warns about
+        it on every start).
+        """
+        ksm = _EnvKernelSpecManager(env_kernel_spec(self.python))
+        self.kernel_name = "condasvc-env"
+        self.km = AsyncKernelManager(kernel_name=self.kernel_name, kernel_spec_manager=ksm,
+                                     config=self.config)
+        if self.private_dir is not None:
+            self.km.transport = "ipc"
+            self.km.connection_file = os.path.join(self.private_dir, "kernel.json")
+            self.km.ip = os.path.join(self.private_dir, "k")  # sockets are k-1, k-2, ...
+        return self.km
+
+    def output(self, outs: List[NotebookNode], msg: Dict[str, Any], display_id: Optional[str],
+               cell_index: int) -> Optional[NotebookNode]:
+        """Record the output as nbclient does, and write it to the journal now."""
+        self._journal_msg(msg)
+        out = super().output(outs, msg, display_id, cell_index)
+        if out is not None and out.get("output_type") == "stream":
+            _merge_stream(outs)
+        if self.on_progress is not None:
+            self.on_progress()
+        return out
+
+    def _journal_msg(self, msg: Dict[str, Any]) -> None:
+        kind = msg["msg_type"]
+        content = msg["content"]
+        if kind == "stream":
+            name = content.get("name", "stdout")
+            self.journal.stream_text(name, ERR if name == "stderr" else INFO, content.get("text", ""))
+            return
+        self.journal.flush_partial()
+        if kind in ("execute_result", "display_data"):
+            data = content.get("data", {})
+            if "text/plain" in data:
+                text = data["text/plain"]
+                self.journal.lines(INFO, "".join(text) if isinstance(text, list) else text)
+            elif data:
+                self.journal.line(INFO, f"[{kind}: {', '.join(sorted(data))}]")
+        elif kind == "error":
+            level = NOTICE if self.quiet_errors else ERR
+            for entry in content.get("traceback", []) or [f"{content.get('ename')}: {content.get('evalue')}"]:
+                self.journal.lines(level, entry)
+
+
+def _merge_stream(outs: List[NotebookNode]) -> None:
+    """Fold a new stream output into the previous one of the same name, capped in lines."""
+    if len(outs) >= 2:
+        last, prev = outs[-1], outs[-2]
+        if prev.get("output_type") == "stream" and prev.get("name") == last.get("name"):
+            prev["text"] += last["text"]
+            outs.pop()
+    target = outs[-1]
+    text = target["text"]
+    if text.count("\n") > MAX_STREAM_LINES + MAX_STREAM_LINES // 10:
+        kept = text.split("\n")[-(MAX_STREAM_LINES + 1):]
+        if kept and kept[0] + "\n" == TRUNCATED_MARKER:
+            kept = kept[1:]
+        target["text"] = TRUNCATED_MARKER + "\n".join(kept)
+
+
+# --------------------------------------------------------------------------
+# The run
+
+
+def _first_line(source: str, width: int = 60) -> str:
+    line = next((s.strip() for s in source.splitlines() if s.strip()), "")
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+class Runner:
+    """One notebook run: kernel, cells, executed copy, notifications, stop handling."""
+
+    def __init__(self, nb: NotebookNode, *, python: str, output: Path, output_mode: int,
+                 kernel_timeout: float, cell_timeout: Optional[float],
+                 stdout: Optional[TextIO] = None) -> None:
+        self.nb = nb
+        self.python = python
+        self.output = output
+        self.output_mode = output_mode
+        self.cell_timeout = cell_timeout
+        self.journal = JournalWriter(stdout if stdout is not None else sys.stdout)
+        self.client = ServiceNotebookClient(
+            nb, python=python, journal=self.journal, on_progress=self._maybe_save,
+            startup_timeout=max(1, math.ceil(kernel_timeout)),
+            timeout_func=(lambda cell: cell_timeout) if cell_timeout else None,
+            # On timeout nbclient interrupts the kernel and reports this as the
+            # cell's error, so the executed copy and the exit status say why.
+            interrupt_on_timeout=True,
+            error_on_timeout={
+                "ename": "CellTimeoutError",
+                "evalue": f"the cell did not finish within --cell-timeout {cell_timeout or 0:g} s",
+                "traceback": [],
+            },
+        )
+        self.stop_requested = False
+        self.kernel_ready = False
+        #: True while a cell may still be running in the kernel: then the
+        #: kernel is killed at the end rather than asked to shut down.
+        self.kernel_busy = False
+        self._last_save = 0.0
+        self._task: Optional[asyncio.Future[int]] = None
+
+    # -- helpers -----------------------------------------------------------
+
+    def log(self, level: int, text: str) -> None:
+        self.journal.line(level, text)
+
+    def save(self) -> None:
+        """Write the executed copy now (errors are logged, not raised)."""
+        self._last_save = time.monotonic()
+        try:
+            write_notebook_atomic(self.nb, self.output, self.output_mode)
+        except (OSError, ValueError) as e:
+            self.log(WARNING, f"could not write the executed copy {self.output}: {e}")
+
+    def _maybe_save(self) -> None:
+        if time.monotonic() - self._last_save >= SAVE_INTERVAL:
+            self.save()
+
+    def _runnable(self, cell: NotebookNode) -> bool:
+        return (cell.cell_type == "code" and bool(cell.source.strip())
+                and self.client.skip_cells_with_tag not in _tags(cell))
+
+    def _fail(self, n: int, total: int, why: str) -> int:
+        self.log(ERR, f"cell {n} failed: {why}")
+        notify(f"STATUS=failed: cell {n}/{total}: {_first_line(why, 120)}")
+        return EXIT_FAILED
+
+    # -- stop ----------------------------------------------------------------
+
+    def request_stop(self, signum: int) -> None:
+        """SIGTERM/SIGINT: interrupt the cell, give it a moment, then cancel the run."""
+        if self.stop_requested:
+            if self._task is not None:
+                self._task.cancel()  # a second signal: stop waiting for the cell
+            return
+        self.stop_requested = True
+        self.client.quiet_errors = True
+        notify("STOPPING=1")
+        self.log(NOTICE, f"stop requested ({signal.Signals(signum).name})")
+        asyncio.get_running_loop().create_task(self._stop())
+
+    async def _stop(self) -> None:
+        km = self.client.km
+        if self.kernel_busy and km is not None and km.has_kernel:
+            try:
+                await km.interrupt_kernel()
+            except Exception as e:  # noqa: BLE001 - best effort, it is killed below anyway
+                self.log(WARNING, f"could not interrupt the kernel: {e}")
+            deadline = time.monotonic() + STOP_INTERRUPT_GRACE
+            while self.kernel_busy and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def shutdown_kernel(self) -> None:
+        """Stop the kernel process and close the channels; no kernel survives this.
+
+        An idle kernel is asked to shut down (its ``atexit`` handlers run); a
+        busy one, or one that does not go within ``STOP_SHUTDOWN_WAIT``, is
+        killed (``shutdown_kernel(now=True)`` is SIGKILL to its process).
+        """
+        km, kc = self.client.km, self.client.kc
+        if kc is not None:
+            kc.stop_channels()
+            self.client.kc = None
+        if km is None:
+            return
+        km.shutdown_wait_time = STOP_SHUTDOWN_WAIT
+        try:
+            if km.has_kernel:
+                await km.shutdown_kernel(now=self.kernel_busy)
+        except Exception as e:  # noqa: BLE001
+            self.log(WARNING, f"kernel shutdown failed ({e}); killing it")
+            try:
+                await km.shutdown_kernel(now=True)
+            except Exception:  # noqa: BLE001
+                pass
+        self.client.km = None
+
+    # -- run ---------------------------------------------------------------
+
+    async def _execute(self) -> int:
+        client = self.client
+        total = sum(1 for c in self.nb.cells if self._runnable(c))
+        client.km = client.create_kernel_manager()
+        try:
+            # The kernel gets our environment minus NOTIFY_SOCKET: with
+            # NotifyAccess=main systemd would only log a warning for anything
+            # the notebook sends, and the service's state is ours to report.
+            env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+            await client.async_start_new_kernel(cwd=os.getcwd(), env=env)
+            await client.async_start_new_kernel_client()
+        except Exception as e:  # noqa: BLE001 - any start failure is "kernel could not start"
+            if self.stop_requested:
+                return EXIT_OK
+            self.log(ERR, f"kernel failed to start from {self.python}: {e} "
+                          "(is ipykernel installed in this environment?)")
+            notify("STATUS=failed: the kernel did not start")
+            return EXIT_KERNEL
+        self.kernel_ready = True
+        start = time.monotonic()
+        notify(f"READY=1\nSTATUS=kernel started, {total} cells to run")
+        self.log(NOTICE, f"kernel started: {self.python} (pid {_kernel_pid(client.km)}), "
+                         f"{total} cells to run in {os.getcwd()}")
+
+        assert client.kc is not None
+        reply = await client.async_wait_for_reply(client.kc.kernel_info())
+        if reply is not None and "language_info" in reply["content"]:
+            self.nb.metadata["language_info"] = reply["content"]["language_info"]
+
+        n = 0
+        for index, cell in enumerate(self.nb.cells):
+            if not self._runnable(cell):
+                continue
+            n += 1
+            first = _first_line(cell.source)
+            notify(f"STATUS=cell {n}/{total}: {first}")
+            self.log(INFO, f"cell {n}/{total} started: {first}")
+            self.kernel_busy = True
+            try:
+                await client.async_execute_cell(cell, index, execution_count=n)
+                self.kernel_busy = False
+            except CellExecutionError as e:
+                timed_out = e.ename == "CellTimeoutError"
+                self.kernel_busy = timed_out  # an interrupted cell may not have stopped
+                self.journal.flush_partial()
+                self.save()
+                if self.stop_requested:
+                    return EXIT_OK
+                if timed_out:
+                    return self._fail(n, total, f"timed out after {self.cell_timeout:g} s "
+                                                "(--cell-timeout); the kernel was interrupted")
+                return self._fail(n, total, f"{e.ename}: {e.evalue}")
+            except CellTimeoutError as e:
+                self.journal.flush_partial()
+                self.save()
+                return self._fail(n, total, f"timed out ({e})")
+            except DeadKernelError:
+                self.journal.flush_partial()
+                self.save()
+                if self.stop_requested:
+                    return EXIT_OK
+                return self._fail(n, total, "the kernel died")
+            self.journal.flush_partial()
+            self.save()
+            if self.stop_requested:  # the stop came between cells
+                return EXIT_OK
+        client.set_widgets_metadata()
+        self.save()
+        elapsed = time.monotonic() - start
+        self.log(NOTICE, f"finished: {n} cells in {elapsed:.1f}s")
+        notify(f"STATUS=finished: {n} cells in {elapsed:.1f}s")
+        return EXIT_OK
+
+    async def run(self) -> int:
+        """Run the notebook, handling SIGTERM/SIGINT; leaves no kernel behind."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.request_stop, signum)
+        private_dir = tempfile.mkdtemp(prefix="condasvc-", dir=_private_base())
+        self.client.private_dir = private_dir
+        self._task = asyncio.ensure_future(self._execute())
+        code = EXIT_FAILED
+        try:
+            code = await self._task
+        except asyncio.CancelledError:
+            code = EXIT_OK if self.stop_requested else EXIT_FAILED
+        except Exception as e:  # noqa: BLE001 - report, clean up, fail
+            if self.stop_requested:
+                code = EXIT_OK
+            else:
+                self.log(ERR, f"runner failed: {type(e).__name__}: {e}")
+                code = EXIT_FAILED
+        finally:
+            self.journal.flush_partial()
+            await self.shutdown_kernel()
+            if self.kernel_ready:
+                self.save()
+            shutil.rmtree(private_dir, ignore_errors=True)
+            if self.stop_requested:
+                self.log(NOTICE, "stopped")
+                notify("STATUS=stopped")
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+        return code
+
+
+def _private_base() -> Optional[str]:
+    """``$XDG_RUNTIME_DIR`` when usable (short paths: Unix socket names are limited), else the temp dir."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    if base and os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK):
+        return base
+    return None
+
+
+def _kernel_pid(km: Any) -> Any:
+    provisioner = getattr(km, "provisioner", None)
+    return getattr(provisioner, "pid", None) or "?"
+
+
+# --------------------------------------------------------------------------
+# Command line
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _positive(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be a positive number of seconds")
+    return seconds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The runner's command line."""
+    p = _Parser(prog="python -m jupyter_condasvc.runner",
+                description="Execute a notebook on a conda environment's Python as a systemd service.")
+    p.add_argument("--python", required=True, help="Interpreter that runs the kernel (<env>/bin/python).")
+    p.add_argument("--notebook", required=True, type=Path, help="Notebook to execute.")
+    p.add_argument("--output", type=Path, help="Executed copy (default: <notebook dir>/<stem>.out.ipynb).")
+    p.add_argument("--parameters-file", type=Path, help="JSON object of parameters to inject (papermill style).")
+    p.add_argument("--kernel-timeout", type=_positive, default=60.0,
+                   help="Seconds to wait for the kernel to start (default 60).")
+    p.add_argument("--cell-timeout", type=_positive, default=None,
+                   help="Seconds one cell may run before it is interrupted and the run fails (default: no limit).")
+    return p
+
+
+def _prepare(args: argparse.Namespace) -> tuple[NotebookNode, Path, int]:
+    """Validate the arguments and load the notebook (with parameters): raises UsageError."""
+    python = args.python
+    if not os.path.isabs(python) or not os.path.isfile(python) or not os.access(python, os.X_OK):
+        raise UsageError(f"--python {python!r} is not an absolute path to an executable file")
+    nb_path: Path = args.notebook
+    try:
+        nb = nbformat.read(nb_path, as_version=4)
+    except FileNotFoundError:
+        raise UsageError(f"notebook {nb_path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read notebook {nb_path}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - nbformat raises many kinds for a bad file
+        raise UsageError(f"{nb_path} is not a valid notebook: {e}") from None
+    if args.parameters_file is not None:
+        try:
+            params = json.loads(args.parameters_file.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise UsageError(f"cannot read parameters file {args.parameters_file}: {e}") from None
+        except ValueError as e:
+            raise UsageError(f"parameters file {args.parameters_file} is not valid JSON: {e}") from None
+        try:
+            nb = inject_parameters(nb, params)
+        except InvalidSpec as e:
+            raise UsageError(f"{args.parameters_file}: {e.message}") from None
+    output = args.output if args.output is not None else default_output_path(nb_path)
+    output = output.absolute()
+    if not output.parent.is_dir() or not os.access(output.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write the executed copy {output}: its folder does not exist or is not writable")
+    if output.resolve() == nb_path.resolve():
+        raise UsageError("--output must not be the notebook itself")
+    try:
+        mode = nb_path.stat().st_mode & 0o666
+    except OSError:
+        mode = 0o644
+    return nb, output, mode
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point: run the notebook, return the exit status."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+    try:
+        args = build_parser().parse_args(argv)
+        nb, output, mode = _prepare(args)
+    except SystemExit as e:  # --help
+        return e.code if isinstance(e.code, int) else EXIT_OK
+    except UsageError as e:
+        sys.stderr.write(f"<{ERR}>{e}\n")
+        sys.stderr.flush()
+        notify(f"STATUS=failed: {e}")
+        return EXIT_USAGE
+    runner = Runner(nb, python=args.python, output=output, output_mode=mode,
+                    kernel_timeout=args.kernel_timeout, cell_timeout=args.cell_timeout)
+    return asyncio.run(runner.run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
