@@ -9,7 +9,9 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default
 
 from .conda import EnvironmentFinder
+from .journal import FollowHub
 from .services import Defaults, ServiceManager
+from .status import StatusHub
 from .store import ServiceStore
 from .systemd import SystemdManager
 
@@ -83,6 +85,33 @@ class CondaSvcApp(ExtensionApp):
         default_value=EnvironmentFinder, klass=EnvironmentFinder, config=True, help="The class that finds conda environments."
     )
 
+    follow_interval = Float(
+        0.01,
+        config=True,
+        help="Seconds between reads of the journal while someone follows a log (journald wakes inotify readers only "
+        "every 250 ms). One timer for all followers, running only while there is at least one.",
+    )
+    follow_budget = Float(
+        0.004, config=True, help="Most seconds one journal read may hold the event loop; the rest is read on the next turn."
+    )
+    follow_max_pending = Int(
+        4 * 1024 * 1024,
+        config=True,
+        help="Bytes a log follower may have unsent before new lines are dropped for it (it is told how many).",
+    )
+    log_page_max = Int(10000, config=True, help="Most log entries one history request may ask for (n=).")
+    log_max_scan = Int(
+        200000, config=True, help="Most journal entries one history request reads while filtering by text before answering."
+    )
+    status_coalesce = Float(
+        0.002, config=True, help="Seconds to gather a service's burst of systemd signals into one status push."
+    )
+    status_sample_interval = Float(
+        2.0,
+        config=True,
+        help="Seconds between memory/CPU samples (systemd never signals them), taken only while a status client is connected; 0 disables.",
+    )
+
     def initialize_settings(self) -> None:
         systemd = self.systemd_manager_class(parent=self)
         finder = self.environment_finder_class(parent=self)
@@ -104,6 +133,13 @@ class CondaSvcApp(ExtensionApp):
         self.finder = finder
         self.services = ServiceManager(systemd, finder, store, defaults, self.log)
         self.settings.update(condasvc_services=self.services, condasvc_systemd=systemd, condasvc_finder=finder)
+        self.follow_hub = FollowHub(
+            interval=self.follow_interval, budget=self.follow_budget, max_pending=self.follow_max_pending, log=self.log
+        )
+        self.status_hub = StatusHub(
+            self.services, systemd, coalesce=self.status_coalesce, sample_interval=self.status_sample_interval, log=self.log
+        )
+        self.settings.update(condasvc_follow=self.follow_hub, condasvc_status=self.status_hub)
 
     def initialize_handlers(self) -> None:
         from .handlers import default_handlers
@@ -111,4 +147,6 @@ class CondaSvcApp(ExtensionApp):
         self.handlers.extend(default_handlers)
 
     async def stop_extension(self) -> None:
+        self.follow_hub.close()
+        self.status_hub.close()
         await self.systemd.close()

@@ -1,0 +1,936 @@
+"""The journal of a user service: history, live follow, and the truth about storage.
+
+Read with systemd-python (``from systemd import journal``); no ``journalctl``
+subprocess anywhere.  One job: turn journal entries of one *user* unit into
+plain dicts, page through them, and follow new ones from the event loop.
+
+Which entries belong to a unit (what ``journalctl --user -u UNIT`` shows):
+
+* the service's own output: ``_SYSTEMD_USER_UNIT=UNIT`` and ``_UID=<uid>``;
+* the user manager's messages about it ("Started ...", "Failed with result
+  ..."): ``USER_UNIT=UNIT`` and ``_UID=<uid>``;
+* journald's rate-limit notes, as *markers*: journald counts every service of
+  a user under one key, ``user@UID.service``, and writes
+  ``MESSAGE_ID=a596d6fe7bfa4994828e72309e95d61e``, ``N_DROPPED=<n>``,
+  ``OBJECT_SYSTEMD_UNIT=user@UID.service`` ("Suppressed N messages from
+  user@UID.service") to the *system* journal, once the next message after the
+  rate-limit window arrives.  A user sees them only when they may read the
+  system journal (group ``systemd-journal``); :func:`diagnose` says so.
+
+An entry (JSON)::
+
+    {"cursor": "s=...;i=...", "realtime": "2026-11-27T03:07:38.123456+00:00",
+     "realtime_usec": 1795748858123456, "priority": 6, "pid": 4242,
+     "identifier": "python", "source": "service" | "manager" | "journald",
+     "message": "text",
+     "escaped": true,                       # only when MESSAGE was not UTF-8:
+                                            # invalid bytes appear as \\xNN
+     "marker": {"kind": "suppressed", "count": 2521,
+                "scope": "user@1001.service"}}   # only on rate-limit markers
+
+Following: :class:`FollowHub` keeps one :class:`Follower` (one ``Reader``)
+per WebSocket client.  Each reader's inotify descriptor is watched with
+``loop.add_reader`` (journald wakes inotify readers only every 250 ms), and one
+shared short timer (``interval``, 10 ms by default) reads every follower's
+new entries; the timer runs only while at least one follower exists.  Work per
+tick is bounded by a time budget, so a service logging at journald's maximum
+rate never blocks the loop for long.  When journal files are rotated or
+journald restarts (``process()`` answers ``INVALIDATE``, or reading fails),
+the follower re-opens and seeks to its last cursor: no gap, no duplicate.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from .errors import InvalidSpec
+
+#: journald's "Suppressed N messages from UNIT" (SD_MESSAGE_JOURNAL_DROPPED).
+MESSAGE_ID_DROPPED = "a596d6fe7bfa4994828e72309e95d61e"
+PRIORITY_NAMES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+_PRIORITY_ALIASES = {"emergency": 0, "panic": 0, "critical": 2, "error": 3, "warn": 4, "information": 6}
+_BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
+_UTC = timezone.utc
+_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+
+
+# -- parsing query parameters -------------------------------------------------
+def parse_priority(value: Optional[str]) -> Optional[Tuple[int, int]]:
+    """``"err"``, ``"3"`` (that level and more severe) or ``"crit..warning"``."""
+    if value is None or value == "":
+        return None
+
+    def one(text: str) -> int:
+        text = text.strip().lower()
+        if text.isdigit() and 0 <= int(text) <= 7:
+            return int(text)
+        if text in PRIORITY_NAMES:
+            return PRIORITY_NAMES.index(text)
+        if text in _PRIORITY_ALIASES:
+            return _PRIORITY_ALIASES[text]
+        raise InvalidSpec(
+            f"Unknown priority '{text}': use 0..7 or one of {', '.join(PRIORITY_NAMES)} (or a range like err..warning).",
+            field="priority",
+        )
+
+    if ".." in value:
+        lo, hi = value.split("..", 1)
+        a, b = one(lo), one(hi)
+        return (min(a, b), max(a, b))
+    return (0, one(value))
+
+
+def parse_time(value: Optional[str], field_name: str) -> Optional[int]:
+    """ISO 8601 (no offset means UTC), seconds since the epoch, or relative ``-90s``/``-5m``/``-2h``/``-1d``: usec."""
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    m = re.fullmatch(r"-(\d+(?:\.\d+)?)\s*([smhd])", text)
+    if m:
+        seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+        return int((time.time() - seconds) * 1_000_000)
+    try:
+        return int(float(text) * 1_000_000)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidSpec(
+            f"'{value}' is not a time: use ISO 8601 (2026-01-31T12:00:00+00:00), seconds since the epoch, or -5m/-2h/-1d.",
+            field=field_name,
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=_UTC)
+    return (dt - _EPOCH) // timedelta(microseconds=1)
+
+
+def current_boot_id() -> str:
+    try:
+        return _BOOT_ID_FILE.read_text().strip().replace("-", "")
+    except OSError:
+        return ""
+
+
+def parse_boot(value: Optional[str]) -> Optional[str]:
+    """``this`` (the current boot), ``all`` / empty (every boot) or a 32-hex boot id."""
+    if value is None or value in ("", "all"):
+        return None
+    if value in ("this", "0", "current"):
+        return current_boot_id() or None
+    text = value.replace("-", "").lower()
+    if re.fullmatch(r"[0-9a-f]{32}", text):
+        return text
+    raise InvalidSpec(f"Unknown boot '{value}': use 'this', 'all' or a 32-hex boot id.", field="boot")
+
+
+def text_matcher(text: Optional[str], regex: bool = False) -> Optional[Callable[[str], bool]]:
+    """Substring (or, with ``regex``, a Python regular expression); smart case like ``journalctl --grep``:
+    case-insensitive unless the pattern has an upper-case letter."""
+    if not text:
+        return None
+    flags = 0 if any(c.isupper() for c in text) else re.IGNORECASE
+    try:
+        pattern = re.compile(text if regex else re.escape(text), flags)
+    except re.error as exc:
+        raise InvalidSpec(f"The regular expression '{text}' is invalid: {exc}.", field="text") from None
+    search = pattern.search
+    return lambda message: search(message) is not None
+
+
+@dataclass
+class LogQuery:
+    """A validated history/follow query."""
+
+    n: int = 100
+    before: Optional[str] = None
+    after: Optional[str] = None
+    priority: Optional[Tuple[int, int]] = None
+    since: Optional[int] = None  # usec
+    until: Optional[int] = None  # usec
+    boot: Optional[str] = None
+    text: Optional[str] = None
+    regex: bool = False
+    matcher: Optional[Callable[[str], bool]] = field(default=None, repr=False)
+
+    @classmethod
+    def parse(cls, get: Callable[[str], Optional[str]], *, max_n: int = 10000, default_n: int = 100) -> "LogQuery":
+        """Build from query arguments (``get(name)`` returns the value or None)."""
+        raw_n = get("n") or get("lines")
+        try:
+            n = default_n if raw_n in (None, "") else int(raw_n)
+        except ValueError:
+            raise InvalidSpec(f"n must be a whole number, not '{raw_n}'.", field="n") from None
+        if n < 0 or n > max_n:
+            raise InvalidSpec(f"n must be between 0 and {max_n}.", field="n")
+        before, after = get("before") or None, get("after") or None
+        if before and after:
+            raise InvalidSpec("Give before= or after=, not both.", field="before")
+        regex = (get("regex") or "").lower() in ("1", "true", "yes")
+        text = get("text") or None
+        q = cls(
+            n=n, before=before, after=after, priority=parse_priority(get("priority")),
+            since=parse_time(get("since"), "since"), until=parse_time(get("until"), "until"),
+            boot=parse_boot(get("boot")), text=text, regex=regex, matcher=text_matcher(text, regex),
+        )
+        if q.since is not None and q.until is not None and q.since > q.until:
+            raise InvalidSpec("since is later than until.", field="since")
+        return q
+
+
+# -- reading -------------------------------------------------------------------
+def _journal_module() -> Any:
+    from systemd import journal
+
+    return journal
+
+
+def open_reader(unit: str, uid: int, *, priority: Optional[Tuple[int, int]] = None, boot: Optional[str] = None) -> Any:
+    """A ``journal.Reader`` matching the unit's entries and the rate-limit markers of its user."""
+    journal = _journal_module()
+    reader = journal.Reader(flags=journal.LOCAL_ONLY)
+    try:
+        add_unit_matches(reader, unit, uid, priority=priority, boot=boot)
+    except BaseException:
+        reader.close()
+        raise
+    return reader
+
+
+def add_unit_matches(reader: Any, unit: str, uid: int, *, priority: Optional[Tuple[int, int]] = None, boot: Optional[str] = None) -> None:
+    extra: List[str] = []
+    if priority is not None:
+        extra += [f"PRIORITY={p}" for p in range(priority[0], priority[1] + 1)]
+    if boot:
+        extra.append(f"_BOOT_ID={boot}")
+    for key in ("_SYSTEMD_USER_UNIT", "USER_UNIT"):
+        reader.add_match(f"{key}={unit}", f"_UID={uid}", *extra)
+        reader.add_disjunction()
+    # _UID=0: written by journald itself; a service printing the same fields cannot fake a marker
+    marker = [f"MESSAGE_ID={MESSAGE_ID_DROPPED}", f"OBJECT_SYSTEMD_UNIT=user@{uid}.service", "_UID=0"]
+    if boot:
+        marker.append(f"_BOOT_ID={boot}")
+    reader.add_match(*marker)
+
+
+def _int(raw: Optional[bytes]) -> Optional[int]:
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
+def usec_to_iso(usec: int) -> str:
+    return (_EPOCH + timedelta(microseconds=usec)).isoformat(timespec="microseconds")
+
+
+_iso_second: List[Any] = [None, ""]
+
+
+def _iso(usec: int) -> str:
+    """``usec_to_iso``, fast: consecutive entries mostly share their second."""
+    sec, frac = divmod(usec, 1_000_000)
+    if _iso_second[0] != sec:
+        _iso_second[0] = sec
+        _iso_second[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    return f"{_iso_second[1]}.{frac:06d}+00:00"
+
+
+def read_entry(reader: Any, unit: str) -> Dict[str, Any]:
+    """The entry the reader is positioned on, as a JSON-ready dict (never raises on odd data).
+
+    Field reads are the cost here (each ``_get`` walks the entry's items, and
+    MESSAGE, being the newest data object, comes last), so only six are read.
+    """
+    get = reader._get
+    try:
+        raw = get("MESSAGE")
+    except KeyError:
+        raw = b""
+    try:
+        message = raw.decode("utf-8")
+        escaped = False
+    except UnicodeDecodeError:
+        message = raw.decode("utf-8", "backslashreplace")
+        escaped = True
+    except AttributeError:  # defensive: a build that already converted
+        message, escaped = str(raw), False
+    try:
+        own = get("_SYSTEMD_USER_UNIT") == unit.encode()
+    except KeyError:
+        own = False
+    try:
+        priority: Optional[int] = int(get("PRIORITY"))
+    except (KeyError, ValueError):
+        priority = None
+    try:
+        pid: Optional[int] = int(get("_PID"))
+    except (KeyError, ValueError):
+        pid = None
+    try:
+        identifier: Optional[str] = get("SYSLOG_IDENTIFIER").decode("utf-8", "backslashreplace")
+    except KeyError:
+        identifier = None
+    usec = reader._get_realtime()
+    entry: Dict[str, Any] = {
+        "cursor": reader._get_cursor(),
+        "realtime": _iso(usec),
+        "realtime_usec": usec,
+        "priority": priority,
+        "pid": pid,
+        "identifier": identifier,
+        "source": "service",
+        "message": message,
+    }
+    if escaped:
+        entry["escaped"] = True
+    if not own:
+        if _field_str(get, "MESSAGE_ID") == MESSAGE_ID_DROPPED:
+            entry["source"] = "journald"
+            entry["marker"] = {
+                "kind": "suppressed",
+                "count": _field_int(get, "N_DROPPED") or 0,
+                "scope": _field_str(get, "OBJECT_SYSTEMD_UNIT") or "",
+            }
+            entry["message"] = (
+                f"journald suppressed {entry['marker']['count']} messages from {entry['marker']['scope']} "
+                "(its rate limit counts all of this user's services together; some may be from this service)"
+            )
+        else:
+            entry["source"] = "manager"
+    return entry
+
+
+def _field_int(get: Callable[[str], bytes], key: str) -> Optional[int]:
+    try:
+        return _int(get(key))
+    except KeyError:
+        return None
+
+
+def _field_str(get: Callable[[str], bytes], key: str) -> Optional[str]:
+    try:
+        value = get(key)
+    except KeyError:
+        return None
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
+
+
+_CURSOR = re.compile(r"[sibmtx]=[0-9a-f]+(;[sibmtx]=[0-9a-f]+)*;?")
+
+
+def check_cursor(cursor: str) -> str:
+    """A cursor as sd-journal writes them (``s=..;i=..;b=..;m=..;t=..;x=..``), or InvalidSpec."""
+    if not _CURSOR.fullmatch(cursor or ""):
+        raise InvalidSpec(f"'{cursor}' is not a journal cursor.", field="cursor")
+    return cursor
+
+
+def _seek_cursor(reader: Any, cursor: str) -> None:
+    check_cursor(cursor)
+    try:
+        reader.seek_cursor(cursor)
+    except (OSError, ValueError):
+        raise InvalidSpec(f"'{cursor}' is not a journal cursor.", field="cursor") from None
+
+
+def history(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000) -> Dict[str, Any]:
+    """A page of the unit's journal (blocking: run off the event loop).
+
+    Without a cursor: the newest ``q.n`` entries (before ``until`` when given).
+    ``before=C``: the ``n`` entries just before C; ``after=C``: the ``n`` just
+    after.  Entries are oldest first.  ``first_cursor`` / ``last_cursor`` are
+    the edges of what was *scanned* (pass them as ``before=`` / ``after=`` for
+    the next page, or ``last_cursor`` as the follow socket's ``cursor``); with
+    no entry at all, ``last_cursor`` is the journal's tail, so a follow from it
+    misses nothing.
+    """
+    reader = open_reader(unit, uid, priority=q.priority, boot=q.boot)
+    try:
+        forward = q.after is not None
+        entries: List[Dict[str, Any]] = []
+        scanned = 0
+        first_cursor = last_cursor = None
+        more_before = more_after = False
+        limited = False
+        if forward:
+            _seek_cursor(reader, q.after)  # type: ignore[arg-type]
+            skip: Optional[str] = q.after
+            if q.since is not None:
+                # start at the later of the cursor and since
+                probe = reader._next()
+                if probe and reader._get_realtime() < q.since:
+                    reader.seek_realtime(int(q.since))
+                    skip = None
+                else:
+                    _seek_cursor(reader, q.after)  # type: ignore[arg-type]
+            while True:
+                if not reader._next():
+                    break
+                if skip is not None:
+                    s, skip = skip, None
+                    if reader.test_cursor(s):
+                        continue
+                usec = reader._get_realtime()
+                if q.until is not None and usec > q.until:
+                    break
+                if len(entries) >= q.n:
+                    more_after = True
+                    break
+                scanned += 1
+                if scanned > max_scan:
+                    limited = more_after = True
+                    break
+                entry = read_entry(reader, unit)
+                if first_cursor is None:
+                    first_cursor = entry["cursor"]
+                last_cursor = entry["cursor"]
+                if q.matcher is None or q.matcher(entry["message"]):
+                    entries.append(entry)
+        else:
+            skip = None
+            if q.before is not None:
+                _seek_cursor(reader, q.before)
+                skip = q.before
+            elif q.until is not None:
+                reader.seek_realtime(int(q.until))
+            else:
+                reader.seek_tail()
+            while True:
+                if not reader._previous():
+                    break
+                if skip is not None:
+                    s, skip = skip, None
+                    if reader.test_cursor(s):
+                        continue
+                usec = reader._get_realtime()
+                if q.until is not None and usec > q.until:
+                    continue
+                if q.since is not None and usec < q.since:
+                    break
+                if len(entries) >= q.n:
+                    more_before = True
+                    break
+                scanned += 1
+                if scanned > max_scan:
+                    limited = more_before = True
+                    break
+                entry = read_entry(reader, unit)
+                if last_cursor is None:
+                    last_cursor = entry["cursor"]
+                first_cursor = entry["cursor"]
+                if q.matcher is None or q.matcher(entry["message"]):
+                    entries.append(entry)
+            entries.reverse()
+        if last_cursor is None and not forward and q.before is None and q.until is None:
+            last_cursor = tail_cursor()
+        return {
+            "unit": unit,
+            "entries": entries,
+            "first_cursor": first_cursor,
+            "last_cursor": last_cursor,
+            "more_before": more_before,
+            "more_after": more_after,
+            "scanned": scanned,
+            "scan_limited": limited,
+        }
+    finally:
+        reader.close()
+
+
+def tail_cursor() -> Optional[str]:
+    """The cursor of the newest entry this user can read (any unit)."""
+    journal = _journal_module()
+    reader = journal.Reader(flags=journal.LOCAL_ONLY)
+    try:
+        reader.seek_tail()
+        if reader._previous():
+            return reader._get_cursor()
+        return None
+    finally:
+        reader.close()
+
+
+def format_text(entries: Iterable[Dict[str, Any]]) -> str:
+    """Like ``journalctl -o short-iso-precise``: one line per entry."""
+    lines = []
+    for e in entries:
+        ident = e.get("identifier") or "-"
+        pid = f"[{e['pid']}]" if e.get("pid") else ""
+        message = e["message"].replace("\n", "\n    ")
+        lines.append(f"{e['realtime']} {ident}{pid}: {message}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+# -- the truth about storage -------------------------------------------------
+JOURNALD_CONF = Path("/etc/systemd/journald.conf")
+JOURNALD_CONF_DIRS = (Path("/etc/systemd/journald.conf.d"), Path("/run/systemd/journald.conf.d"), Path("/usr/lib/systemd/journald.conf.d"))
+
+
+def journald_settings(conf: Path = JOURNALD_CONF, conf_dirs: Sequence[Path] = JOURNALD_CONF_DIRS) -> Dict[str, str]:
+    """The [Journal] settings from journald.conf and its drop-ins (later files win)."""
+    files = [conf]
+    dropins: Dict[str, Path] = {}
+    for d in reversed(list(conf_dirs)):  # /etc overrides /run overrides /usr/lib, by file name
+        try:
+            for p in d.glob("*.conf"):
+                dropins[p.name] = p
+        except OSError:
+            continue
+    files += [dropins[k] for k in sorted(dropins)]
+    out: Dict[str, str] = {}
+    for path in files:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        section = None
+        for line in text.splitlines():
+            line = line.strip()
+            if not line or line[0] in "#;":
+                continue
+            if line.startswith("["):
+                section = line.strip("[]")
+                continue
+            if section == "Journal" and "=" in line:
+                key, value = line.split("=", 1)
+                out[key.strip()] = value.strip()
+    return out
+
+
+def _exists(path: Path) -> bool:
+    try:
+        path.stat()
+        return True
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+
+
+def diagnose(
+    uid: Optional[int] = None,
+    *,
+    persistent_root: Path = Path("/var/log/journal"),
+    runtime_root: Path = Path("/run/log/journal"),
+    machine_id_file: Path = Path("/etc/machine-id"),
+    conf: Path = JOURNALD_CONF,
+    conf_dirs: Sequence[Path] = JOURNALD_CONF_DIRS,
+) -> Dict[str, Any]:
+    """Can this user read their services' logs, and see journald's rate-limit notes?
+
+    Looks only at files (paths injectable for tests): journald's storage mode,
+    whether ``user-UID.journal`` exists and is readable, whether the system
+    journal (where "Suppressed N messages" notes go) is readable.  Returns
+    ``{"ok", "storage", "user_journal", "user_journal_readable",
+    "system_journal_readable", "rate_limit", "problems": [{"code",
+    "message", "fix"}], "fix"}``; ``ok`` is False when logs cannot be read.
+    """
+    uid = os.getuid() if uid is None else uid
+    settings = journald_settings(conf, conf_dirs)
+    storage_setting = settings.get("Storage", "auto").lower()
+    split = settings.get("SplitMode", "uid").lower()
+    try:
+        machine_id = machine_id_file.read_text().strip()
+    except OSError:
+        machine_id = ""
+    pdir = persistent_root / machine_id if machine_id else persistent_root
+    rdir = runtime_root / machine_id if machine_id else runtime_root
+    if storage_setting == "none":
+        storage = "none"
+    elif storage_setting == "volatile" or (storage_setting == "auto" and not persistent_root.is_dir()):
+        storage = "volatile"
+    else:
+        storage = "persistent" if pdir.is_dir() or storage_setting == "persistent" else "volatile"
+    user_file = pdir / f"user-{uid}.journal"
+    user_exists = _exists(user_file)
+    user_readable = user_exists and os.access(user_file, os.R_OK)
+    system_readable = any(os.access(p, os.R_OK) for p in (pdir / "system.journal", rdir / "system.journal"))
+    problems: List[Dict[str, str]] = []
+    fix_persistent = (
+        "Make journald's storage persistent: `sudo mkdir -p /var/log/journal && sudo systemd-tmpfiles --create "
+        "--prefix /var/log/journal && sudo journalctl --flush` (or set Storage=persistent in /etc/systemd/journald.conf "
+        "and restart systemd-journald)."
+    )
+    if storage == "none":
+        problems.append({
+            "code": "storage-none",
+            "message": "journald is configured with Storage=none: it stores no logs at all, so services' output is lost.",
+            "fix": "Set Storage=persistent in /etc/systemd/journald.conf and restart systemd-journald.",
+        })
+    elif storage == "volatile":
+        problems.append({
+            "code": "volatile",
+            "message": (
+                "journald keeps logs only in memory (/run/log/journal), in one system file a user cannot read; "
+                "per-user journal files exist only with persistent storage, so your services' logs are not readable "
+                "and are lost at reboot."
+            ),
+            "fix": fix_persistent,
+        })
+    elif split == "none" and not system_readable:
+        problems.append({
+            "code": "split-none",
+            "message": "journald is configured with SplitMode=none: everything goes to the system journal, which you cannot read.",
+            "fix": "Remove SplitMode=none from journald.conf (the default, uid, gives each user a readable file), "
+                   "or add yourself to the systemd-journal group: `sudo usermod -aG systemd-journal $USER`.",
+        })
+    elif user_exists and not user_readable and not system_readable:
+        problems.append({
+            "code": "unreadable",
+            "message": f"Your journal file {user_file} exists but you cannot read it.",
+            "fix": f"journald grants each user read access to their own file with an ACL; restore it with "
+                   f"`sudo setfacl -m u:{uid}:r {user_file}` (or add yourself to the systemd-journal group).",
+        })
+    elif not user_exists and not system_readable:
+        problems.append({
+            "code": "no-user-journal",
+            "message": f"There is no journal file for you yet ({user_file}); services that have not logged since "
+                       "journald started persistent storage have no readable history.",
+            "fix": "If services have run, flush the journal to disk: `sudo journalctl --flush`.",
+        })
+    notes: List[str] = []
+    if not system_readable:
+        notes.append(
+            "journald's notes about rate-limited (suppressed) messages go to the system journal, which you cannot read; "
+            "add yourself to the systemd-journal group to see them as markers in the log."
+        )
+    interval = settings.get("RateLimitIntervalSec", "30s")
+    burst = settings.get("RateLimitBurst", "10000")
+    return {
+        "ok": not problems,
+        "storage": storage,
+        "user_journal": str(user_file),
+        "user_journal_readable": user_readable,
+        "system_journal_readable": system_readable,
+        "rate_limit": {
+            "interval": interval,
+            "burst": burst,
+            "scope": f"user@{uid}.service",
+            "markers_visible": system_readable,
+            "note": (
+                f"journald rate-limits all of your services together (as user@{uid}.service): at most {burst} messages "
+                f"per {interval} (scaled up with free disk space), then it drops lines until the interval ends."
+            ),
+        },
+        "problems": problems,
+        "notes": notes,
+        "fix": problems[0]["fix"] if problems else None,
+    }
+
+
+_diag_cache: Tuple[float, Optional[Dict[str, Any]]] = (0.0, None)
+
+
+def diagnose_cached(ttl: float = 10.0) -> Dict[str, Any]:
+    """:func:`diagnose`, re-checked at most every ``ttl`` seconds."""
+    global _diag_cache
+    now = time.monotonic()
+    at, value = _diag_cache
+    if value is None or now - at > ttl:
+        value = diagnose()
+        _diag_cache = (now, value)
+    return value
+
+
+# -- following ------------------------------------------------------------------
+class Follower:
+    """One client's live view of one unit: a Reader, a cursor, a bounded send queue.
+
+    ``send(text) -> Optional[Future]`` writes one message to the client (a
+    WebSocket ``write_message``); the follower counts the bytes not yet
+    flushed and, past ``max_pending`` bytes, drops entries and later tells the
+    client how many (and between which cursors, so it can page them in).
+    """
+
+    def __init__(
+        self, hub: "FollowHub", unit: str, uid: int, send: Callable[[str], Any], *,
+        cursor: Optional[str] = None, backlog: int = 0, priority: Optional[Tuple[int, int]] = None,
+        matcher: Optional[Callable[[str], bool]] = None, boot: Optional[str] = None,
+    ) -> None:
+        self.hub = hub
+        self.unit = unit
+        self.uid = uid
+        self.send = send
+        self.priority = priority
+        self.matcher = matcher
+        self.boot = boot
+        self.cursor: Optional[str] = None
+        self._skip: Optional[str] = None
+        self.pending_bytes = 0
+        self.dropped = 0
+        self._dropped_after: Optional[str] = None
+        self._dropped_until: Optional[str] = None
+        self.delivered = 0
+        self.reopened = 0
+        self.closed = False
+        self.reader: Any = None
+        self._open()
+        if cursor:
+            _seek_cursor(self.reader, cursor)
+            self.cursor = self._skip = cursor
+        else:
+            self._position_tail(backlog)
+
+    # -- reader life cycle --
+    def _open(self) -> None:
+        self.reader = open_reader(self.unit, self.uid, priority=self.priority, boot=self.boot)
+        self.fd = self.reader.fileno()  # sets up inotify
+        self.hub._watch(self)
+
+    def _position_tail(self, backlog: int) -> None:
+        r = self.reader
+        r.seek_tail()
+        moved = 0
+        start = None
+        while moved <= backlog and r._previous():
+            moved += 1
+            start = r._get_cursor()
+        if moved > backlog and start is not None:
+            # positioned on the entry just before the backlog: start after it
+            self.cursor = self._skip = start
+            r.seek_cursor(start)
+        else:
+            # fewer entries than asked for: everything, from the head
+            r.seek_head()
+            if moved == 0:
+                # nothing of this unit yet: remember the global tail so a reopen resumes right there
+                self.cursor = tail_cursor()
+                if self.cursor:
+                    r.seek_cursor(self.cursor)
+                    self._skip = self.cursor
+
+    def reopen(self) -> None:
+        """After rotation or a journald restart: a fresh Reader at the last cursor."""
+        self.hub._unwatch(self)
+        try:
+            self.reader.close()
+        except Exception:  # noqa: BLE001
+            pass
+        self._open()
+        self.reopened += 1
+        if self.cursor:
+            try:
+                self.reader.seek_cursor(self.cursor)
+                self._skip = self.cursor
+            except OSError:
+                self.reader.seek_head()
+        else:
+            self.reader.seek_head()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.hub._unwatch(self)
+        try:
+            self.reader.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    # -- reading --
+    def on_readable(self) -> bool:
+        """inotify woke us: let sd-journal process it; True if files changed."""
+        journal = _journal_module()
+        try:
+            change = self.reader.process()
+        except OSError:
+            self.reopen()
+            return True
+        if change == journal.INVALIDATE:
+            self.reopen()
+            return True
+        return False
+
+    def drain(self, deadline: float, max_batch: int) -> bool:
+        """Read new entries until none are left or ``deadline``; send them as one message.
+
+        Returns True when entries may remain (the budget ran out).
+        """
+        if self.closed:
+            return False
+        r = self.reader
+        batch: List[Dict[str, Any]] = []
+        more = False
+        unit = self.unit
+        matcher = self.matcher
+        clock = time.monotonic
+        try:
+            while True:
+                if not r._next():
+                    break
+                if self._skip is not None:
+                    s, self._skip = self._skip, None
+                    if r.test_cursor(s):
+                        continue
+                entry = read_entry(r, unit)
+                self.cursor = entry["cursor"]
+                if matcher is None or matcher(entry["message"]) or "marker" in entry:
+                    batch.append(entry)
+                if len(batch) >= max_batch or clock() > deadline:
+                    more = True
+                    break
+        except OSError:
+            # a journal file vanished under us (vacuum, journald restart): start over at the cursor
+            self.reopen()
+            more = True
+        if batch:
+            self._deliver(batch)
+        return more
+
+    def _deliver(self, batch: List[Dict[str, Any]]) -> None:
+        if self.pending_bytes > self.hub.max_pending:
+            if not self.dropped:
+                self._dropped_after = self._last_sent
+            self.dropped += len(batch)
+            self._dropped_until = batch[-1]["cursor"]
+            return
+        if self.dropped:
+            self._write({
+                "type": "dropped", "count": self.dropped, "after": self._dropped_after, "until": self._dropped_until,
+                "message": f"{self.dropped} log entries were not sent because this client could not keep up; "
+                           "fetch them from the history (after= / before= these cursors).",
+            })
+            self.hub.total_dropped += self.dropped
+            self.dropped = 0
+        self.delivered += len(batch)
+        self._write({"type": "entries", "entries": batch, "cursor": batch[-1]["cursor"]})
+
+    _last_sent: Optional[str] = None
+
+    def _write(self, message: Dict[str, Any]) -> None:
+        text = json.dumps(message)
+        size = len(text)
+        try:
+            fut = self.send(text)
+        except Exception:  # noqa: BLE001 - a closed socket: the handler's on_close removes us
+            self.hub.remove(self)
+            return
+        if message.get("type") == "entries":
+            self._last_sent = message["cursor"]
+        if fut is not None and not fut.done():
+            self.pending_bytes += size
+
+            def done(_f: Any, size: int = size) -> None:
+                self.pending_bytes -= size
+                try:
+                    _f.exception()
+                except BaseException:  # noqa: BLE001 - closed sockets are handled by on_close
+                    pass
+
+            fut.add_done_callback(done)
+
+
+class FollowHub:
+    """Every follower of this server, driven from the event loop.
+
+    A follower's inotify fd is watched with ``loop.add_reader``; one timer of
+    ``interval`` seconds reads all followers, and exists only while there is at
+    least one.  No threads, no subprocesses.
+    """
+
+    def __init__(self, *, interval: float = 0.01, budget: float = 0.004, max_batch: int = 500,
+                 max_pending: int = 4 * 1024 * 1024, log: Any = None) -> None:
+        self.interval = interval
+        self.budget = budget
+        self.max_batch = max_batch
+        self.max_pending = max_pending
+        self.log = log
+        self.followers: List[Follower] = []
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self.total_dropped = 0
+        self.ticks = 0
+
+    @property
+    def timer_running(self) -> bool:
+        return self._timer is not None
+
+    def follow(self, unit: str, uid: int, send: Callable[[str], Any], **kwargs: Any) -> Follower:
+        self._loop = asyncio.get_running_loop()
+        follower = Follower(self, unit, uid, send, **kwargs)
+        self.followers.append(follower)
+        # deliver what is already there (backlog, or entries after the cursor) right away
+        self._loop.call_soon(self._drain_one, follower)
+        self._arm()
+        return follower
+
+    def remove(self, follower: Follower) -> None:
+        follower.close()
+        if follower in self.followers:
+            self.followers.remove(follower)
+        if not self.followers and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def close(self) -> None:
+        for f in list(self.followers):
+            self.remove(f)
+
+    # -- fd watching --
+    def _watch(self, follower: Follower) -> None:
+        loop = self._loop or asyncio.get_running_loop()
+        loop.add_reader(follower.fd, self._on_fd, follower)
+
+    def _unwatch(self, follower: Follower) -> None:
+        loop = self._loop
+        if loop is not None and getattr(follower, "fd", None) is not None:
+            try:
+                loop.remove_reader(follower.fd)
+            except (ValueError, OSError):
+                pass
+
+    def _on_fd(self, follower: Follower) -> None:
+        if follower.closed:
+            return
+        follower.on_readable()
+        self._drain_one(follower)
+
+    def _drain_one(self, follower: Follower) -> None:
+        if follower.closed:
+            return
+        if follower.drain(time.monotonic() + self.budget, self.max_batch):
+            self._arm(soon=True)
+
+    # -- the shared timer --
+    def _arm(self, soon: bool = False) -> None:
+        if not self.followers or self._loop is None:
+            return
+        if self._timer is not None:
+            if not soon:
+                return
+            self._timer.cancel()
+        self._timer = self._loop.call_later(0 if soon else self.interval, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        self.ticks += 1
+        deadline = time.monotonic() + self.budget
+        more = False
+        order = list(self.followers)
+        if len(order) > 1:  # round robin: a busy follower early in the list must not starve the rest
+            k = self.ticks % len(order)
+            order = order[k:] + order[:k]
+        for follower in order:
+            try:
+                more = follower.drain(deadline, self.max_batch) or more
+            except Exception:  # noqa: BLE001 - one broken follower must not stop the others
+                if self.log is not None:
+                    self.log.exception("condasvc: journal follower failed; reopening it")
+                try:
+                    follower.reopen()
+                except Exception:  # noqa: BLE001
+                    self.remove(follower)
+            if time.monotonic() > deadline:
+                more = True
+                break
+        self._arm(soon=more)

@@ -1,0 +1,225 @@
+"""Log history through the API, against the real journald; and the journal diagnosis on fake paths."""
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import SYSTEMCTL_ENV, wait_for
+from jupyter_condasvc import journal as J
+from jupyter_condasvc.errors import InvalidSpec
+
+LOGGER = r"""
+import sys, time
+out = sys.stdout.buffer
+out.write(b"<3>error line one\n")
+out.write(b"<4>warning line two\n")
+out.write(b"<6>info line three\n")
+out.write(b"hello WORLD\n")
+out.write(b"bad \xff\xfe bytes \xc3(\n")
+out.write(b"\x1b[31mred\x1b[0m and tab\there\n")
+out.write(b"DONE-MARK\n")
+out.flush()
+"""
+
+
+async def _logged_service(api, root, name, text=LOGGER):
+    (root / f"{name}.py").write_text(text)
+    code, svc = await api("POST", "services", body={"name": name, "kind": "script", "env": "ml", "path": f"{name}.py", "restart": "no"})
+    assert code == 201, svc
+    code, svc = await api("POST", "services", name, "start")
+    assert code in (200, 409), svc  # a quick exit may race the job result; the log is what matters
+    return svc
+
+
+async def _inactive(api, name):
+    code, svc = await api("GET", "services", name)
+    return svc["status"]["active_state"] in ("inactive", "failed")
+
+
+async def _has(api, name, needle, **params):
+    code, page = await api("GET", "services", name, "logs", **params)
+    assert code == 200, page
+    return page if any(needle in e["message"] for e in page["entries"]) else None
+
+
+@pytest.mark.systemd
+async def test_history_entries_filters_and_escaping(api, root, unit_name):
+    await _logged_service(api, root, "hist")
+    await wait_for(lambda: _has(api, "hist", "DONE-MARK"))
+    await wait_for(lambda: _inactive(api, "hist"))
+    await asyncio.sleep(0.5)  # the manager's last lines about the stop
+    code, page = await api("GET", "services", "hist", "logs")
+    unit = unit_name("hist")
+    assert page["unit"] == unit and page["name"] == "hist"
+    assert page["journal"]["ok"] is True, page["journal"]
+    messages = [e["message"] for e in page["entries"]]
+    # oldest first, the service's own lines with their priority, and the manager's lines about it
+    i = messages.index("error line one")
+    assert messages[i:i + 4] == ["error line one", "warning line two", "info line three", "hello WORLD"]
+    by_msg = {e["message"]: e for e in page["entries"]}
+    assert by_msg["error line one"]["priority"] == 3 and by_msg["warning line two"]["priority"] == 4
+    e = by_msg["error line one"]
+    assert e["source"] == "service" and e["pid"] > 0 and e["cursor"].startswith("s=")
+    assert e["realtime"].endswith("+00:00") and abs(e["realtime_usec"] / 1e6 - time.time()) < 120
+    assert any(m.startswith("Started ") for m in messages), messages  # USER_UNIT= lines of the user manager
+    assert all(e["source"] == "manager" for e in page["entries"] if e["message"].startswith("Started "))
+    # invalid UTF-8 comes back escaped, flagged, and never breaks the page
+    bad = [e for e in page["entries"] if e["message"].startswith("bad ")]
+    assert bad and bad[0]["message"] == "bad \\xff\\xfe bytes \\xc3(" and bad[0]["escaped"] is True
+    assert "\x1b[31mred\x1b[0m and tab\there" in messages
+    assert "escaped" not in by_msg["hello WORLD"]
+
+    # priority: warning and more severe (a name, a number, a range)
+    for prio in ("warning", "4", "emerg..warning"):
+        code, p = await api("GET", "services", "hist", "logs", priority=prio)
+        assert code == 200 and [x["message"] for x in p["entries"]] == ["error line one", "warning line two"], (prio, p)
+    code, p = await api("GET", "services", "hist", "logs", priority="info..info")
+    assert "error line one" not in [x["message"] for x in p["entries"]] and "info line three" in [x["message"] for x in p["entries"]]
+    # text: substring, smart case; regex
+    code, p = await api("GET", "services", "hist", "logs", text="world")
+    assert [x["message"] for x in p["entries"]] == ["hello WORLD"]
+    code, p = await api("GET", "services", "hist", "logs", text="World")
+    assert p["entries"] == []
+    code, p = await api("GET", "services", "hist", "logs", text=r"^(error|warning) line", regex="1")
+    assert [x["message"] for x in p["entries"]] == ["error line one", "warning line two"]
+    # since / until: a window that holds nothing, and one that holds everything
+    code, p = await api("GET", "services", "hist", "logs", since=str(time.time() + 3600))
+    assert code == 200 and p["entries"] == []
+    first = page["entries"][0]["realtime"]
+    code, p = await api("GET", "services", "hist", "logs", since=first, until="-0s")
+    assert [x["message"] for x in p["entries"]] == messages
+    code, p = await api("GET", "services", "hist", "logs", boot="this", n="3")
+    assert [x["message"] for x in p["entries"]] == messages[-3:] and p["more_before"] is True
+    # paging by cursor: before= the first of the last three, then after= it again
+    code, older = await api("GET", "services", "hist", "logs", n="2", before=p["first_cursor"])
+    assert [x["message"] for x in older["entries"]] == messages[-5:-3]
+    code, newer = await api("GET", "services", "hist", "logs", n="100", after=older["last_cursor"])
+    assert [x["message"] for x in newer["entries"]] == messages[-3:]
+    # the same lines as journalctl shows
+    jc = subprocess.run(["journalctl", "--user", "-u", unit, "-o", "cat", "--no-pager"], capture_output=True,
+                        env=SYSTEMCTL_ENV, timeout=60).stdout.decode("utf-8", "backslashreplace")
+    assert "bad \\xff\\xfe bytes \\xc3(" in jc  # journalctl shows the same bytes
+    for line in ("error line one", "hello WORLD", "DONE-MARK"):
+        assert line in jc
+
+
+@pytest.mark.systemd
+async def test_history_download_and_errors(api, root, jp_fetch):
+    await _logged_service(api, root, "dl", "print('download me', flush=True)\n")
+    await wait_for(lambda: _has(api, "dl", "download me"))
+    resp = await jp_fetch("condasvc", "api", "services", "dl", "logs", params={"format": "text"})
+    assert resp.headers["Content-Type"].startswith("text/plain")
+    assert 'filename="dl.log"' in resp.headers["Content-Disposition"]
+    assert ": download me\n" in resp.body.decode()
+    for params, field in (
+        ({"priority": "loud"}, "priority"), ({"since": "yesterday-ish"}, "since"), ({"n": "many"}, "n"),
+        ({"n": "999999"}, "n"), ({"before": "nonsense"}, "cursor"), ({"text": "(", "regex": "1"}, "text"),
+        ({"boot": "previous"}, "boot"), ({"before": "s=1", "after": "s=2"}, "before"),
+    ):
+        code, err = await api("GET", "services", "dl", "logs", **params)
+        assert code == 400, (params, code, err)
+        assert err.get("field") == field, (params, err)
+    code, err = await api("GET", "services", "nosuch", "logs")
+    assert code == 404
+
+
+# -- pure parts ----------------------------------------------------------------
+
+def test_parse_priority_and_time():
+    assert J.parse_priority("err") == (0, 3) and J.parse_priority("7") == (0, 7)
+    assert J.parse_priority("warning..crit") == (2, 4) and J.parse_priority(None) is None
+    assert J.parse_time("1700000000.5", "since") == 1_700_000_000_500_000
+    assert J.parse_time("2023-11-14T22:13:20Z", "since") == 1_700_000_000_000_000
+    assert J.parse_time("2023-11-14T23:13:20+01:00", "since") == 1_700_000_000_000_000
+    assert abs(J.parse_time("-1h", "since") / 1e6 - (time.time() - 3600)) < 5
+    with pytest.raises(InvalidSpec):
+        J.parse_time("noon", "until")
+    assert J.parse_boot("all") is None and len(J.parse_boot("this")) == 32
+    match = J.text_matcher("abc")
+    assert match("xxABCxx") and not J.text_matcher("Abc")("abc")
+
+
+class FakeReader:
+    """Only what read_entry uses: _get, _get_realtime, _get_cursor."""
+
+    def __init__(self, fields, usec=1795748897042078, cursor="s=1;i=2"):
+        self.fields = {k: v if isinstance(v, bytes) else str(v).encode() for k, v in fields.items()}
+        self.usec, self.cursor = usec, cursor
+
+    def _get(self, key):
+        return self.fields[key]
+
+    def _get_realtime(self):
+        return self.usec
+
+    def _get_cursor(self):
+        return self.cursor
+
+
+def test_suppressed_marker_from_a_real_journald_note():
+    # the fields journald 252 wrote on this machine after a flood ("journalctl -o json MESSAGE_ID=a596...")
+    fields = {
+        "MESSAGE": "Suppressed 2521 messages from user@1001.service", "MESSAGE_ID": J.MESSAGE_ID_DROPPED,
+        "N_DROPPED": "2521", "OBJECT_SYSTEMD_UNIT": "user@1001.service", "OBJECT_SYSTEMD_USER_UNIT": "init.scope",
+        "OBJECT_UID": "1001", "PRIORITY": "6", "SYSLOG_IDENTIFIER": "systemd-journald", "_PID": "15013", "_UID": "0",
+        "_TRANSPORT": "driver",
+    }
+    e = J.read_entry(FakeReader(fields), "app.service")
+    assert e["source"] == "journald"
+    assert e["marker"] == {"kind": "suppressed", "count": 2521, "scope": "user@1001.service"}
+    assert "2521" in e["message"] and e["realtime"] == "2026-11-27T03:08:17.042078+00:00"
+
+
+def test_read_entry_survives_odd_fields():
+    e = J.read_entry(FakeReader({"MESSAGE": b"\xff\x00\x01", "_SYSTEMD_USER_UNIT": "a.service", "PRIORITY": "x"}), "a.service")
+    assert e["message"] == "\\xff\x00\x01" and e["escaped"] and e["priority"] is None and e["pid"] is None
+    e = J.read_entry(FakeReader({"_SYSTEMD_USER_UNIT": "a.service"}), "a.service")
+    assert e["message"] == "" and e["source"] == "service"
+
+
+def _fake_host(tmp_path: Path, *, persistent=True, user_file=True, conf="", uid=4242):
+    mid = "0123456789abcdef0123456789abcdef"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "machine-id").write_text(mid + "\n")
+    pers, run = tmp_path / "var-log-journal", tmp_path / "run-log-journal"
+    (run / mid).mkdir(parents=True)
+    (run / mid / "system.journal").write_bytes(b"")
+    os.chmod(run / mid / "system.journal", 0)
+    if persistent:
+        (pers / mid).mkdir(parents=True)
+        if user_file:
+            (pers / mid / f"user-{uid}.journal").write_bytes(b"")
+    (tmp_path / "journald.conf").write_text(conf)
+    return dict(uid=uid, persistent_root=pers, runtime_root=run, machine_id_file=tmp_path / "machine-id",
+                conf=tmp_path / "journald.conf", conf_dirs=[tmp_path / "conf.d"])
+
+
+def test_diagnosis_volatile_journal(tmp_path):
+    d = J.diagnose(**_fake_host(tmp_path, persistent=False))
+    assert d["ok"] is False and d["storage"] == "volatile"
+    assert d["problems"][0]["code"] == "volatile" and "/var/log/journal" in d["fix"]
+    assert d["rate_limit"]["markers_visible"] is False and d["notes"]
+
+
+def test_diagnosis_storage_settings(tmp_path):
+    d = J.diagnose(**_fake_host(tmp_path, conf="[Journal]\nStorage=volatile\nRateLimitBurst=500\n"))
+    assert d["storage"] == "volatile" and not d["ok"] and d["rate_limit"]["burst"] == "500"
+    d = J.diagnose(**_fake_host(tmp_path / "b", conf="[Journal]\nStorage=none\n"))
+    assert d["problems"][0]["code"] == "storage-none"
+    d = J.diagnose(**_fake_host(tmp_path / "c", conf="[Journal]\nSplitMode=none\n"))
+    assert d["problems"][0]["code"] == "split-none"
+    d = J.diagnose(**_fake_host(tmp_path / "d", user_file=False))
+    assert d["problems"][0]["code"] == "no-user-journal"
+    d = J.diagnose(**_fake_host(tmp_path / "e"))
+    assert d["ok"] is True and d["storage"] == "persistent" and d["user_journal_readable"] is True
+
+
+def test_diagnosis_of_this_host():
+    d = J.diagnose()
+    # the suite runs on persistent storage (scripts/systemd-stack), where a user reads their own file
+    assert d["storage"] == "persistent" and d["ok"], d
