@@ -5,7 +5,8 @@ import json
 import re
 
 import pytest
-from tornado.httpclient import HTTPClientError
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import WebSocketHandler, websocket_connect
 
 from jupyter_condasvc.handlers import default_handlers
 
@@ -17,6 +18,7 @@ def _concrete(pattern: str) -> str:
 
 
 ROUTES = [_concrete(p) for p, _ in default_handlers]
+WS_ROUTES = [_concrete(p) for p, h in default_handlers if issubclass(h, WebSocketHandler)]
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 
 
@@ -33,6 +35,36 @@ async def test_no_endpoint_answers_without_auth(http_server_client, jp_base_url,
     with pytest.raises(HTTPClientError) as info:
         await http_server_client.fetch(url, method=method, body=body, allow_nonstandard_methods=True)
     assert info.value.code in (401, 403, 405), (method, route, info.value.code)
+
+
+def test_websocket_routes_are_known():
+    assert WS_ROUTES == ["/condasvc/api/services/svc/logs/follow", "/condasvc/api/events"]
+
+
+@pytest.mark.parametrize("route", WS_ROUTES)
+async def test_websockets_refuse_unauthenticated_clients(http_server_client, jp_http_port, jp_base_url, jp_serverapp, route):
+    url = f"ws://localhost:{jp_http_port}{jp_base_url.rstrip('/')}{route}"
+    with pytest.raises(HTTPClientError) as info:
+        await websocket_connect(url)
+    assert info.value.code == 403
+    with pytest.raises(HTTPClientError) as info:  # a wrong token is no better
+        await websocket_connect(url + "?token=wrong")
+    assert info.value.code == 403
+
+
+async def test_websockets_refuse_foreign_origins(http_server_client, jp_http_port, jp_base_url, jp_serverapp):
+    """A browser session (cookie, not token) from another site is refused; from the server's own origin it is let in."""
+    base = jp_base_url.rstrip("/")
+    resp = await http_server_client.fetch(f"{base}/api/status?token={jp_serverapp.identity_provider.token}")
+    cookies = "; ".join(c.split(";", 1)[0] for c in resp.headers.get_list("Set-Cookie"))
+    assert cookies, "no login cookie"
+    url = f"ws://127.0.0.1:{jp_http_port}{base}/condasvc/api/events"  # the host the cookie was issued for
+    with pytest.raises(HTTPClientError) as info:
+        await websocket_connect(HTTPRequest(url, headers={"Cookie": cookies, "Origin": "http://evil.example"}))
+    assert info.value.code == 403
+    ws = await websocket_connect(HTTPRequest(url, headers={"Cookie": cookies, "Origin": f"http://127.0.0.1:{jp_http_port}"}))
+    assert json.loads(await ws.read_message())["type"] == "snapshot"
+    ws.close()
 
 
 async def test_xsrf_enforced_for_cookie_sessions(http_server_client, jp_base_url, jp_serverapp):

@@ -40,6 +40,10 @@ class CondaSvcWebSocket(ExtensionHandlerMixin, WebSocketMixin, websocket.WebSock
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
         await ensure_async(self.pre_get())
+        # the origin first (tornado checks it only after our own checks would have answered)
+        origin = self.request.headers.get("Origin") or self.request.headers.get("Sec-Websocket-Origin")
+        if origin is not None and not self.check_origin(origin):
+            raise web.HTTPError(403, "Cross-origin WebSocket connections are not allowed.")
         try:
             await self.prepare_socket(*args, **kwargs)
         except CondaSvcError as exc:

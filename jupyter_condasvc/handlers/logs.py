@@ -89,7 +89,7 @@ class LogsFollowWebSocket(CondaSvcWebSocket):
             check_cursor(self.cursor)
         record = await asyncio.to_thread(self.settings["condasvc_services"].store.require_ours, name)
         self.unit = record["unit"]
-        self.name = name
+        self.service_name = name
 
     def open(self, name: str) -> None:  # type: ignore[override]
         super().open(name)
