@@ -7,6 +7,7 @@ nothing of HTTP.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import sys
@@ -14,12 +15,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
+from .activation import snapshot
 from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound, NotOwned
+from .health import prober_argv, watchdog_sec
+from .host import delegated_controllers
+from .schedule import check_calendar
 from .spec import ServiceSpec, merge_patch, parse_spec
 from .store import ServiceStore, new_record
-from .units import UnitPlan, render_environment_file, render_service
+from .units import UnitPlan, render_environment_file, render_service, render_timer
 
-ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed")
+ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now")
 U64_MAX = 2**64 - 1
 
 
@@ -37,6 +42,18 @@ class Defaults:
     allowed_roots: Sequence[str] = field(default_factory=tuple)
     allow_paths_outside_root: bool = False
     runner_python: str = sys.executable
+    notebook_start_timeout_sec: float = 180.0
+
+
+@dataclass
+class Rendered:
+    """The files of one service, as text."""
+
+    unit: str
+    env: str
+    timer: Optional[str] = None
+    parameters: Optional[str] = None
+    activation: Dict[str, str] = field(default_factory=dict)
 
 
 def _inside(path: str, roots: Sequence[str]) -> bool:
@@ -57,6 +74,7 @@ class ServiceManager:
         self.defaults = defaults
         self.log = log
         self._locks: Dict[str, asyncio.Lock] = {}
+        self._controllers: Optional[List[str]] = None
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
@@ -110,6 +128,8 @@ class ServiceManager:
         The filesystem checks run off the event loop (a path may sit on a slow mount).
         """
         env = await self._env(spec)
+        if spec.schedule:
+            await check_calendar(spec.schedule)
         return await asyncio.to_thread(self._plan_sync, spec, env)
 
     def _plan_sync(self, spec: ServiceSpec, env: Any) -> UnitPlan:
@@ -143,6 +163,13 @@ class ServiceManager:
                 "Choose a directory you own.",
                 field="cwd",
             )
+        health_argv = watchdog = None
+        if spec.health_check:
+            check = spec.health_check
+            health_argv = prober_argv(
+                d.runner_python, spec.name, str(self.store.health_path(spec.name)), check, status=spec.kind != "notebook"
+            )
+            watchdog = watchdog_sec(check["interval_sec"], check["timeout_sec"], check["start_period_sec"], check["failure_threshold"])
         return UnitPlan(
             name=spec.name,
             unit_name=self.store.unit_name(spec.name),
@@ -163,6 +190,10 @@ class ServiceManager:
             enabled=spec.enabled,
             notify=spec.kind == "notebook",
             timeout_stop_sec=d.timeout_stop_sec,
+            timeout_start_sec=d.notebook_start_timeout_sec if spec.kind == "notebook" else None,
+            schedule=spec.schedule,
+            health_argv=health_argv,
+            watchdog_sec=watchdog,
         )
 
     def _notebook_argv(self, spec: ServiceSpec, env: Any, path: str) -> List[str]:
@@ -172,21 +203,75 @@ class ServiceManager:
                 f"Install it with `conda install -n {env.name} ipykernel`.",
                 field="env",
             )
+        try:
+            import nbformat
+
+            nbformat.validate(nbformat.read(path, as_version=4))
+        except Exception as exc:  # noqa: BLE001 - any reason makes it unusable
+            raise InvalidSpec(f"'{spec.path}' is not a valid notebook: {str(exc).splitlines()[0][:200]}.", field="path") from None
         argv = [self.defaults.runner_python, "-m", "jupyter_condasvc.runner", "--python", env.python, "--notebook", path]
         if spec.output:
-            argv += ["--output", self._resolve_path(spec.output, "output", must_exist=False)]
+            out = self._resolve_path(spec.output, "output", must_exist=False)
+            if not os.access(os.path.dirname(out) or ".", os.W_OK):
+                raise InvalidSpec(f"The output folder of '{spec.output}' is not writable.", field="output")
+            argv += ["--output", out]
         if spec.parameters:
-            argv += ["--parameters-file", str(self.store.state_dir / f"{spec.name}.parameters.json")]
+            argv += ["--parameters-file", str(self.store.parameters_path(spec.name))]
         return argv
 
-    def render(self, plan: UnitPlan, spec: ServiceSpec) -> tuple:
-        return render_service(plan, base_path=self.defaults.base_path), render_environment_file(spec.environment)
+    async def render(self, plan: UnitPlan, spec: ServiceSpec) -> Rendered:
+        activation: Dict[str, str] = {}
+        if spec.activation:
+            activation = await snapshot(plan.env_prefix, plan.env_name, self.defaults.base_path, os.path.expanduser("~"))
+        variables = {**activation, **spec.environment}
+        return Rendered(
+            unit=render_service(plan, base_path=self.defaults.base_path),
+            env=render_environment_file(variables),
+            timer=render_timer(plan) if plan.schedule else None,
+            parameters=json.dumps(spec.parameters) if spec.kind == "notebook" and spec.parameters else None,
+            activation=activation,
+        )
+
+    async def _write(self, name: str, r: Rendered) -> None:
+        await asyncio.to_thread(self.store.write_files, name, r.unit, r.env, timer_text=r.timer, parameters_text=r.parameters)
 
     async def preview(self, data: Any) -> Dict[str, Any]:
         spec = parse_spec(data)
         plan = await self.plan(spec)
-        unit_text, _ = self.render(plan, spec)
-        return {"unit_name": plan.unit_name, "unit": unit_text, "variables": sorted(spec.environment)}
+        r = await self.render(plan, spec)
+        out: Dict[str, Any] = {
+            "unit_name": plan.unit_name,
+            "unit": r.unit,
+            "variables": sorted(spec.environment),
+            "activation": r.activation,
+            "timer": r.timer,
+            "warnings": await self._warnings(spec),
+        }
+        if spec.schedule:
+            out["next_runs"] = (await check_calendar(spec.schedule))["next_runs"]
+        return out
+
+    async def _warnings(self, spec: ServiceSpec) -> List[str]:
+        """Limits that systemd records but this host does not enforce."""
+        wanted = [(spec.memory_max, "memory", "memory_max"), (spec.cpu_quota, "cpu", "cpu_quota")]
+        if not any(v for v, _, _ in wanted):
+            return []
+        controllers = await self.controllers()
+        return [
+            f"{field} is recorded but not enforced on this host: the user manager has no delegated '{ctl}' cgroup "
+            "controller (see GET host for the fix)."
+            for value, ctl, field in wanted
+            if value and ctl not in controllers
+        ]
+
+    async def controllers(self) -> List[str]:
+        if self._controllers is None:
+            try:
+                group = await self.systemd.manager_property("ControlGroup")
+            except Exception:  # noqa: BLE001 - unknown means "not delegated"
+                return []
+            self._controllers = await asyncio.to_thread(delegated_controllers, group) or []
+        return self._controllers
 
     # -- create / edit / delete --------------------------------------------
     async def _check_name_free(self, spec: ServiceSpec) -> None:
@@ -196,45 +281,51 @@ class ServiceManager:
             raise Conflict(f"A service named '{spec.name}' already exists.", field="name")
         if state == "foreign":
             raise Conflict(f"The name '{spec.name}' is taken by a unit not created by jupyter_condasvc ({unit}).", field="name")
-        props = await self.systemd.get_unit_properties(unit, service=False, fresh=True)
-        if props.get("LoadState") not in ("not-found", None) or props.get("ActiveState") not in ("inactive", None):
-            raise Conflict(
-                f"The name '{spec.name}' is taken: systemd already has a unit {unit} "
-                f"(from {props.get('FragmentPath') or 'elsewhere'}) that jupyter_condasvc did not create.",
-                field="name",
-            )
+        for name in (unit, self.store.timer_name(spec.name)):
+            props = await self.systemd.get_unit_properties(name, fresh=True)
+            if props.get("LoadState") not in ("not-found", None) or props.get("ActiveState") not in ("inactive", None):
+                raise Conflict(
+                    f"The name '{spec.name}' is taken: systemd already has a unit {name} "
+                    f"(from {props.get('FragmentPath') or 'elsewhere'}) that jupyter_condasvc did not create.",
+                    field="name",
+                )
+
+    async def _apply_enabled(self, spec: ServiceSpec, was_enabled: Optional[bool], was_scheduled: bool) -> None:
+        """Make 'start at login' / 'run on schedule' true in systemd."""
+        unit, timer = self.store.unit_name(spec.name), self.store.timer_name(spec.name)
+        if was_scheduled and not spec.schedule:
+            await _quietly(self.systemd.stop_unit(timer))
+        if spec.schedule:
+            if spec.enabled:
+                await self.systemd.enable_unit_files([timer])
+                await self.systemd.start_unit(timer)
+            elif was_enabled or was_enabled is None:
+                await self.systemd.disable_unit_files([timer])
+                await _quietly(self.systemd.stop_unit(timer))
+        elif spec.enabled:
+            await self.systemd.enable_unit_files([unit])
+        elif was_enabled:
+            await self.systemd.disable_unit_files([unit])
 
     async def create(self, data: Any) -> Dict[str, Any]:
         spec = parse_spec(data)
         async with self._lock(spec.name):
             await self._check_name_free(spec)
             plan = await self.plan(spec)
-            unit_text, env_text = self.render(plan, spec)
-            record = new_record(spec.model_dump(), plan.unit_name, _resolved(plan))
+            rendered = await self.render(plan, spec)
+            record = new_record(spec.model_dump(), plan.unit_name, _resolved(plan, rendered))
             await asyncio.to_thread(self.store.claim, spec.name, record)
             try:
-                await asyncio.to_thread(self._write_aux, spec)
-                await asyncio.to_thread(self.store.write_files, spec.name, unit_text, env_text)
+                await self._write(spec.name, rendered)
                 await self.systemd.reload()
                 if spec.enabled:
-                    await self.systemd.enable_unit_files([plan.unit_name])
+                    await self._apply_enabled(spec, False, False)
             except BaseException:
+                await _quietly(self.systemd.disable_unit_files([plan.unit_name, plan.timer_name]))
                 await asyncio.to_thread(self.store.remove, spec.name)
                 await _quietly(self.systemd.reload())
                 raise
         return await self.get(spec.name)
-
-    def _write_aux(self, spec: ServiceSpec) -> None:
-        if spec.kind == "notebook":
-            import json
-
-            from .store import atomic_write
-
-            path = self.store.state_dir / f"{spec.name}.parameters.json"
-            if spec.parameters:
-                atomic_write(path, json.dumps(spec.parameters), 0o600)
-            else:
-                path.unlink(missing_ok=True)
 
     async def update(self, name: str, patch: Any) -> Dict[str, Any]:
         async with self._lock(name):
@@ -242,32 +333,34 @@ class ServiceManager:
             old = ServiceSpec.model_validate(record["spec"])
             spec = merge_patch(old, patch)
             plan = await self.plan(spec)
-            unit_text, env_text = self.render(plan, spec)
-            record.update(spec=spec.model_dump(), resolved=_resolved(plan), updated=time.time())
-            await asyncio.to_thread(self._write_aux, spec)
-            await asyncio.to_thread(self.store.write_files, name, unit_text, env_text)
+            rendered = await self.render(plan, spec)
+            if old.enabled and (bool(old.schedule) != bool(spec.schedule)):
+                # What "enabled" points at changes (service <-> timer): undo the old one first.
+                await self.systemd.disable_unit_files([plan.timer_name if old.schedule else plan.unit_name])
+            record.update(spec=spec.model_dump(), resolved=_resolved(plan, rendered), updated=time.time())
+            await self._write(name, rendered)
             await asyncio.to_thread(self.store.write_record, name, record)
             await self.systemd.reload()
-            if spec.enabled != old.enabled:
-                if spec.enabled:
-                    await self.systemd.enable_unit_files([plan.unit_name])
-                else:
-                    await self.systemd.disable_unit_files([plan.unit_name])
+            if (spec.enabled, spec.schedule) != (old.enabled, old.schedule):
+                was = old.enabled and (bool(old.schedule) == bool(spec.schedule))
+                await self._apply_enabled(spec, was, bool(old.schedule))
         return await self.get(name)
 
     async def delete(self, name: str) -> None:
         async with self._lock(name):
-            await asyncio.to_thread(self.store.require_ours, name)
-            unit = self.store.unit_name(name)
-            props = await self.systemd.get_unit_properties(unit, service=False, fresh=True)
-            if props.get("ActiveState") not in ("inactive", "failed", None):
-                await self.systemd.stop_unit(unit)
-            if props.get("UnitFileState") not in (None, "", "disabled", "static"):
-                await self.systemd.disable_unit_files([unit])
+            record = await asyncio.to_thread(self.store.require_ours, name)
+            unit, timer = self.store.unit_name(name), self.store.timer_name(name)
+            units = [timer, unit] if record["spec"].get("schedule") else [unit]
+            for u in units:
+                props = await self.systemd.get_unit_properties(u, fresh=True)
+                if props.get("ActiveState") not in ("inactive", "failed", None):
+                    await self.systemd.stop_unit(u)
+                if props.get("UnitFileState") not in (None, "", "disabled", "static"):
+                    await self.systemd.disable_unit_files([u])
             await asyncio.to_thread(self.store.remove, name)
-            (self.store.state_dir / f"{name}.parameters.json").unlink(missing_ok=True)
             await self.systemd.reload()
-            await _quietly(self.systemd.reset_failed_unit(unit))
+            for u in units:
+                await _quietly(self.systemd.reset_failed_unit(u))
         self._locks.pop(name, None)
 
     # -- actions --------------------------------------------------------
@@ -277,18 +370,22 @@ class ServiceManager:
         async with self._lock(name):
             record = await asyncio.to_thread(self.store.require_ours, name)
             unit = record["unit"]
+            scheduled = bool(record["spec"].get("schedule"))
             result = None
-            if action in ("start", "stop", "restart"):
-                method = {"start": self.systemd.start_unit, "stop": self.systemd.stop_unit, "restart": self.systemd.restart_unit}[action]
+            if action in ("start", "run-now", "stop", "restart"):
+                method = {
+                    "start": self.systemd.start_unit,
+                    "run-now": self.systemd.start_unit,
+                    "stop": self.systemd.stop_unit,
+                    "restart": self.systemd.restart_unit,
+                }[action]
                 result = await method(unit)
             elif action == "reset-failed":
                 await self.systemd.reset_failed_unit(unit)
             else:
-                if action == "enable":
-                    await self.systemd.enable_unit_files([unit])
-                else:
-                    await self.systemd.disable_unit_files([unit])
-                record["spec"]["enabled"] = action == "enable"
+                spec = ServiceSpec.model_validate({**record["spec"], "enabled": action == "enable"})
+                await self._apply_enabled(spec, record["spec"].get("enabled"), scheduled)
+                record["spec"]["enabled"] = spec.enabled
                 record["updated"] = time.time()
                 await asyncio.to_thread(self.store.write_record, name, record)
                 await self.systemd.reload()
@@ -307,9 +404,23 @@ class ServiceManager:
 
     async def get(self, name: str, *, fresh: bool = False) -> Dict[str, Any]:
         record = await asyncio.to_thread(self.store.require_ours, name)
-        props = await self.systemd.get_unit_properties(record["unit"], fresh=fresh)
+        return await self._describe(name, record, fresh=fresh)
+
+    async def _describe(self, name: str, record: Dict[str, Any], *, fresh: bool = False, props: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        if props is None:
+            props = await self.systemd.get_unit_properties(record["unit"], fresh=fresh)
         live = await self._unsignalled(record["unit"], props)
-        return _service_json(name, record, props, live)
+        extra: Dict[str, Any] = {}
+        spec = record["spec"]
+        if spec.get("schedule"):
+            timer = await self.systemd.get_unit_properties(self.store.timer_name(name), fresh=fresh)
+            extra["schedule"] = _timer_json(timer)
+        if spec.get("health_check"):
+            extra["health"] = await asyncio.to_thread(_read_json, self.store.health_path(name))
+        out = _service_json(name, record, props, live)
+        out["status"].update(extra)
+        out["warnings"] = await self._warnings(ServiceSpec.model_validate(spec))
+        return out
 
     async def list(self) -> List[Dict[str, Any]]:
         await self.systemd.connect()  # an unreachable manager is a 503 even with no services
@@ -320,10 +431,8 @@ class ServiceManager:
                 records[name] = await asyncio.to_thread(self.store.require_ours, name)
             except (NotFound, NotOwned):
                 continue
-        units = [r["unit"] for r in records.values()]
-        props = await self.systemd.get_properties_many(units)
-        lives = await asyncio.gather(*(self._unsignalled(u, props[u]) for u in units))
-        return [_service_json(n, r, props[r["unit"]], live) for (n, r), live in zip(records.items(), lives)]
+        props = await self.systemd.get_properties_many([r["unit"] for r in records.values()])
+        return list(await asyncio.gather(*(self._describe(n, r, props=props[r["unit"]]) for n, r in records.items())))
 
     async def _unsignalled(self, unit: str, props: Dict[str, Any]) -> Dict[str, Any]:
         if props.get("ActiveState") in ("active", "reloading", "deactivating", "activating"):
@@ -345,12 +454,30 @@ def _user() -> str:
         return f"uid {os.getuid()}"
 
 
-def _resolved(plan: UnitPlan) -> Dict[str, Any]:
+def _resolved(plan: UnitPlan, rendered: Rendered) -> Dict[str, Any]:
     return {
         "exec_argv": list(plan.exec_argv),
         "working_directory": plan.working_directory,
         "env_prefix": plan.env_prefix,
         "env_name": plan.env_name,
+        "activation": sorted(rendered.activation),
+    }
+
+
+def _read_json(path: Any) -> Optional[Dict[str, Any]]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def _timer_json(props: Dict[str, Any]) -> Dict[str, Any]:
+    return {
+        "timer_state": props.get("ActiveState"),
+        "timer_enabled": props.get("UnitFileState"),
+        "next_run": _usec_to_iso(_num(props.get("NextElapseUSecRealtime"))),
+        "last_run": _usec_to_iso(_num(props.get("LastTriggerUSec"))),
     }
 
 

@@ -72,6 +72,9 @@ class ServiceSpec(BaseModel):
     description: str = Field("", max_length=512, description="Human description, shown by systemctl.")
     parameters: Dict[str, ParamValue] = Field(default_factory=dict, description="Notebook parameters injected after the cell tagged 'parameters' (papermill convention).")
     output: Optional[str] = Field(None, description="Where a notebook service writes its executed copy; default '<stem>.out.ipynb' next to the notebook.")
+    schedule: Optional[str] = Field(None, description="Run on a schedule: a systemd calendar expression (OnCalendar=), e.g. 'daily' or 'Mon..Fri 09:00'. Creates a .timer with Persistent=true.")
+    activation: bool = Field(False, description="Snapshot what `conda activate` would set (the env's etc/conda/activate.d scripts) into the environment file.")
+    health_check: Optional[Dict[str, Any]] = Field(None, description="HTTP or TCP probe; a service that stays unhealthy is restarted through the systemd watchdog. {type: http|tcp, url | host+port, interval_sec, timeout_sec, start_period_sec, failure_threshold}.")
 
     @field_validator("name")
     @classmethod
@@ -162,6 +165,28 @@ class ServiceSpec(BaseModel):
             if not key.isidentifier() or keyword.iskeyword(key):
                 raise ValueError(f"parameter name {key!r} must be a Python identifier")
         return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: Optional[str]) -> Optional[str]:
+        if v is None:
+            return v
+        _check_text(v, "schedule", allow_empty=False)
+        if v != v.strip():
+            raise ValueError("schedule must not start or end with white space")
+        return v
+
+    @field_validator("health_check")
+    @classmethod
+    def _health(cls, v: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+        if v is None:
+            return v
+        from .health import validate_check
+
+        try:
+            return validate_check(v)
+        except InvalidSpec as exc:
+            raise ValueError(exc.message.rstrip(".")) from None
 
     @model_validator(mode="after")
     def _kind_fields(self) -> "ServiceSpec":

@@ -79,6 +79,18 @@ class ServiceStore:
     def env_path(self, name: str) -> Path:
         return self.state_dir / f"{name}.env"
 
+    def timer_name(self, name: str) -> str:
+        return f"{self.prefix}{name}.timer"
+
+    def timer_path(self, name: str) -> Path:
+        return self.unit_dir / self.timer_name(name)
+
+    def parameters_path(self, name: str) -> Path:
+        return self.state_dir / f"{name}.parameters.json"
+
+    def health_path(self, name: str) -> Path:
+        return self.state_dir / f"{name}.health.json"
+
     # -- ownership ------------------------------------------------------
     def ownership(self, name: str) -> str:
         """``ours``, ``foreign`` (a unit file we did not write) or ``absent``."""
@@ -150,21 +162,43 @@ class ServiceStore:
         except FileNotFoundError:
             return None
 
-    def write_files(self, name: str, unit_text: str, env_text: str) -> None:
-        """Write the environment file, then the unit; both atomically."""
+    def write_files(
+        self, name: str, unit_text: str, env_text: str, *, timer_text: Optional[str] = None, parameters_text: Optional[str] = None
+    ) -> None:
+        """Write environment and parameters files, the unit, then its timer; each atomically.
+
+        A file the new version does not need (a timer after the schedule was
+        dropped) is removed, so no ``.timer`` outlives its schedule.
+        """
         if self.ownership(name) == "foreign":
             raise NotOwned(f"The unit {self.unit_name(name)} was not created by jupyter_condasvc; it is left untouched.")
-        for path, text, mode in ((self.env_path(name), env_text, 0o600), (self.unit_path(name), unit_text, 0o644)):
+        timer_path = self.timer_path(name)
+        if timer_path.exists() and not is_managed(timer_path.read_text(encoding="utf-8", errors="replace")):
+            raise NotOwned(f"The unit {self.timer_name(name)} was not created by jupyter_condasvc; it is left untouched.")
+        plan = (
+            (self.env_path(name), env_text, 0o600),
+            (self.parameters_path(name), parameters_text, 0o600),
+            (self.unit_path(name), unit_text, 0o644),
+            (timer_path, timer_text, 0o644),
+        )
+        for path, text, mode in plan:
             try:
-                atomic_write(path, text, mode)
+                if text is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    atomic_write(path, text, mode)
             except OSError as exc:
                 raise _storage_error(exc, path) from None
 
     def remove(self, name: str) -> None:
-        """Remove unit, environment file and record (in that order)."""
+        """Remove timer, unit, side files and, last, the record."""
         if self.ownership(name) == "foreign":
             raise NotOwned(f"The unit {self.unit_name(name)} was not created by jupyter_condasvc; it is left untouched.")
-        for path in (self.unit_path(name), self.env_path(name), self.record_path(name)):
+        timer = self.timer_path(name)
+        if timer.exists() and not is_managed(timer.read_text(encoding="utf-8", errors="replace")):
+            timer = None
+        side = (self.env_path(name), self.parameters_path(name), self.health_path(name))
+        for path in (*((timer,) if timer else ()), self.unit_path(name), *side, self.record_path(name)):
             try:
                 path.unlink()
             except FileNotFoundError:

@@ -336,14 +336,18 @@ class SystemdManager(LoggingConfigurable):
         body = await self.call_manager("ListUnitsByNames", "as", [list(units)])
         return body[0]
 
-    async def get_unit_properties(self, unit: str, *, service: bool = True, fresh: bool = False) -> Dict[str, Any]:
-        """Unit (and Service) properties, from the signal-fed cache when possible."""
+    async def get_unit_properties(self, unit: str, *, fresh: bool = False) -> Dict[str, Any]:
+        """Unit properties plus those of its type (Service, Timer), from the signal-fed cache when possible."""
         await self.connect()
         cached = self._cache.get(unit)
         if cached is not None and not fresh and not cached.get("_stale"):
             return cached
         path = unit_object_path(unit)
-        ifaces = [UNIT_IFACE] + ([SERVICE_IFACE] if service else [])
+        ifaces = [UNIT_IFACE]
+        if unit.endswith(".service"):
+            ifaces.append(SERVICE_IFACE)
+        elif unit.endswith(".timer"):
+            ifaces.append(TIMER_IFACE)
         parts = await asyncio.gather(*(self._get_all(path, iface) for iface in ifaces))
         props: Dict[str, Any] = {}
         for part in parts:

@@ -51,7 +51,17 @@ class UnitPlan:
     enabled: bool = False
     notify: bool = False
     timeout_stop_sec: float = 30.0
+    timeout_start_sec: Optional[float] = None
     extra_environment: Dict[str, str] = field(default_factory=dict)
+    #: OnCalendar= expression: the service gets a companion .timer.
+    schedule: Optional[str] = None
+    #: Health prober started by ExecStartPost=, feeding the systemd watchdog.
+    health_argv: Optional[Sequence[str]] = None
+    watchdog_sec: Optional[float] = None
+
+    @property
+    def timer_name(self) -> str:
+        return self.unit_name[: -len(".service")] + ".timer"
 
 
 def _check_line_safe(value: str, what: str) -> None:
@@ -135,20 +145,32 @@ def render_service(plan: UnitPlan, *, base_path: str = "/usr/local/bin:/usr/bin:
         "[Service]",
         f"Type={'notify' if plan.notify else 'exec'}",
     ]
-    if plan.notify:
+    if plan.health_argv:
+        # The prober (a child of ExecStartPost, inside this cgroup) pings the watchdog.
+        # SIGTERM (not the default SIGABRT) on a health restart: a clean stop, no core dumps.
+        lines += ["NotifyAccess=all", f"WatchdogSec={_seconds(plan.watchdog_sec or 60)}", "WatchdogSignal=SIGTERM"]
+    elif plan.notify:
         lines.append("NotifyAccess=main")
+    if plan.notify:
+        # SIGTERM to the runner only; it stops its kernel, then the rest is killed.
+        lines.append("KillMode=mixed")
     lines += [
         f"ExecStart={render_exec(plan.exec_argv)}",
         f"WorkingDirectory={plain_value(plan.working_directory, 'cwd')}",
     ]
-    env = conda_environment(plan, base_path)
-    for key, value in env.items():
+    if plan.health_argv:
+        lines.append(f"ExecStartPost={render_exec(plan.health_argv)}")
+    for key, value in conda_environment(plan, base_path).items():
         lines.append(f"Environment={quote_assignment(key, value)}")
     lines += [
         f"EnvironmentFile=-{plain_value(plan.environment_file, 'environment file')}",
         f"Restart={plan.restart}",
         f"RestartSec={_seconds(plan.restart_sec)}",
         f"TimeoutStopSec={_seconds(plan.timeout_stop_sec)}",
+    ]
+    if plan.timeout_start_sec:
+        lines.append(f"TimeoutStartSec={_seconds(plan.timeout_start_sec)}")
+    lines += [
         f"SyslogIdentifier={plan.name}",
         "StandardOutput=journal",
         "StandardError=journal",
@@ -157,8 +179,36 @@ def render_service(plan: UnitPlan, *, base_path: str = "/usr/local/bin:/usr/bin:
         lines.append(f"MemoryMax={plan.memory_max}")
     if plan.cpu_quota:
         lines.append(f"CPUQuota={plan.cpu_quota}")
-    lines += ["", "[Install]", "WantedBy=default.target", ""]
+    if plan.schedule:
+        # Started by its timer: enabling a scheduled service enables the timer.
+        lines.append("")
+    else:
+        lines += ["", "[Install]", "WantedBy=default.target", ""]
     return "\n".join(lines)
+
+
+def render_timer(plan: UnitPlan) -> str:
+    """The companion ``.timer`` of a scheduled service."""
+    assert plan.schedule
+    return "\n".join(
+        [
+            MARKER,
+            "[Unit]",
+            f"Description=Schedule of {plan.name}: {plain_value(plan.schedule, 'schedule')}",
+            f"{MARKER_KEY}=yes",
+            "",
+            "[Timer]",
+            f"OnCalendar={plain_value(plan.schedule, 'schedule')}",
+            "Persistent=true",
+            # The default (1 min) may fire a minute late; schedules here are meant to the second.
+            "AccuracySec=1s",
+            f"Unit={plan.unit_name}",
+            "",
+            "[Install]",
+            "WantedBy=timers.target",
+            "",
+        ]
+    )
 
 
 def is_managed(text: str) -> bool:
