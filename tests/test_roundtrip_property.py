@@ -19,7 +19,7 @@ from conftest import PREFIX, wait_for
 
 import pytest
 
-pytestmark = pytest.mark.systemd
+pytestmark = [pytest.mark.systemd, pytest.mark.timeout(3600)]  # the thorough profile runs long
 
 DUMP = "import json, os, sys; json.dump({'argv': sys.argv[1:], 'env': dict(os.environ)}, open(os.environ['OUT_FILE'], 'w'))"
 
