@@ -59,6 +59,11 @@ class CondaSvcApp(ExtensionApp):
     default_start_limit_interval_sec = Float(
         60.0, config=True, help="StartLimitIntervalSec= (seconds), the window of default_start_limit_burst."
     )
+    notebook_start_timeout_sec = Float(
+        180.0,
+        config=True,
+        help="TimeoutStartSec= of notebook services: how long the runner may take to start its kernel and report READY.",
+    )
     timeout_stop_sec = Float(30.0, config=True, help="TimeoutStopSec=: how long systemd waits for a service to stop before killing it.")
     service_base_path = Unicode(
         "/usr/local/bin:/usr/bin:/bin",
@@ -128,6 +133,7 @@ class CondaSvcApp(ExtensionApp):
             allowed_roots=tuple(self.allowed_roots),
             allow_paths_outside_root=self.allow_paths_outside_root,
             runner_python=self.runner_python,
+            notebook_start_timeout_sec=self.notebook_start_timeout_sec,
         )
         self.systemd = systemd
         self.finder = finder
