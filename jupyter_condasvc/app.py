@@ -117,11 +117,17 @@ class CondaSvcApp(ExtensionApp):
         help="Seconds between memory/CPU samples (systemd never signals them), taken only while a status client is connected; 0 disables.",
     )
 
-    def initialize_settings(self) -> None:
+    def build_services(self, root_dir: str) -> ServiceManager:
+        """The service layer from these settings: the server extension and the CLI both build it here.
+
+        ``root_dir`` is where relative paths resolve and what they must stay
+        inside (the server's root_dir; the CLI's working directory or --root).
+        """
+        from .envexport import store_export_hook
+
         systemd = self.systemd_manager_class(parent=self)
         finder = self.environment_finder_class(parent=self)
         store = ServiceStore(Path(self.unit_dir), Path(self.state_dir), self.unit_prefix)
-        root_dir = os.path.realpath(os.path.expanduser(self.serverapp.root_dir))
         defaults = Defaults(
             restart=self.default_restart,
             restart_sec=self.default_restart_sec,
@@ -129,15 +135,21 @@ class CondaSvcApp(ExtensionApp):
             start_limit_interval_sec=self.default_start_limit_interval_sec,
             timeout_stop_sec=self.timeout_stop_sec,
             base_path=self.service_base_path,
-            root_dir=root_dir,
+            root_dir=os.path.realpath(os.path.expanduser(root_dir)),
             allowed_roots=tuple(self.allowed_roots),
             allow_paths_outside_root=self.allow_paths_outside_root,
             runner_python=self.runner_python,
             notebook_start_timeout_sec=self.notebook_start_timeout_sec,
         )
+        services = ServiceManager(systemd, finder, store, defaults, self.log)
+        services.hooks.append(store_export_hook)
+        return services
+
+    def initialize_settings(self) -> None:
+        self.services = self.build_services(self.serverapp.root_dir)
+        systemd, finder = self.services.systemd, self.services.finder
         self.systemd = systemd
         self.finder = finder
-        self.services = ServiceManager(systemd, finder, store, defaults, self.log)
         self.settings.update(condasvc_services=self.services, condasvc_systemd=systemd, condasvc_finder=finder)
         self.follow_hub = FollowHub(
             interval=self.follow_interval, budget=self.follow_budget, max_pending=self.follow_max_pending, log=self.log

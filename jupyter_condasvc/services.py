@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 from .activation import snapshot
 from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound, NotOwned
@@ -75,6 +75,8 @@ class ServiceManager:
         self.log = log
         self._locks: Dict[str, asyncio.Lock] = {}
         self._controllers: Optional[List[str]] = None
+        #: ``await hook(manager, event, name, env_prefix)`` after "created" / "deleted"; failures are logged, never fatal.
+        self.hooks: List[Callable[["ServiceManager", str, str, Optional[str]], Awaitable[None]]] = []
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
@@ -325,6 +327,7 @@ class ServiceManager:
                 await asyncio.to_thread(self.store.remove, spec.name)
                 await _quietly(self.systemd.reload())
                 raise
+            await self._notify("created", spec.name, plan.env_prefix)
         return await self.get(spec.name)
 
     async def update(self, name: str, patch: Any) -> Dict[str, Any]:
@@ -358,10 +361,18 @@ class ServiceManager:
                 if props.get("UnitFileState") not in (None, "", "disabled", "static"):
                     await self.systemd.disable_unit_files([u])
             await asyncio.to_thread(self.store.remove, name)
+            await self._notify("deleted", name, None)
             await self.systemd.reload()
             for u in units:
                 await _quietly(self.systemd.reset_failed_unit(u))
         self._locks.pop(name, None)
+
+    async def _notify(self, event: str, name: str, env_prefix: Optional[str]) -> None:
+        for hook in self.hooks:
+            try:
+                await hook(self, event, name, env_prefix)
+            except Exception:  # noqa: BLE001 - a side file must not undo the service
+                self.log.warning("condasvc: the %s hook for '%s' failed", event, name, exc_info=True)
 
     # -- actions --------------------------------------------------------
     async def act(self, name: str, action: str) -> Dict[str, Any]:
