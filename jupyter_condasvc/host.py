@@ -25,8 +25,42 @@ def _user() -> str:
         return str(os.getuid())
 
 
-def linger_enabled(user: Optional[str] = None) -> bool:
-    return (LINGER_DIR / (user or _user())).exists()
+def linger_enabled(user: Optional[str] = None, linger_dir: Optional[Path] = None) -> bool:
+    return ((linger_dir or LINGER_DIR) / (user or _user())).exists()
+
+
+PROC = Path("/proc")
+
+
+def logind_available(proc: Optional[Path] = None) -> bool:
+    """Is systemd-logind running (a process of that name is visible in /proc)?
+
+    Without it ``loginctl enable-linger`` cannot work, and nothing starts a
+    user manager at boot or login.  (Its /run/systemd/{seats,users} folders
+    may exist without it: tmpfiles creates them.)
+    """
+    proc = proc or PROC
+    try:
+        entries = list(proc.iterdir())
+    except OSError:
+        return False
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() == "systemd-logind":
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def pid1_name(proc: Path = Path("/proc/1/comm")) -> Optional[str]:
+    """The name of PID 1 ("systemd" on a host booted with it), or None if unreadable."""
+    try:
+        return proc.read_text().strip() or None
+    except OSError:
+        return None
 
 
 def delegated_controllers(control_group: Optional[str]) -> Optional[List[str]]:

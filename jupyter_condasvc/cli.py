@@ -1,0 +1,855 @@
+"""``jupyter condasvc``: the services from a terminal, with or without a running Jupyter server.
+
+The CLI drives the same :class:`~jupyter_condasvc.services.ServiceManager` the
+server extension uses, built by :meth:`CondaSvcApp.build_services` from the
+same configuration (``c.CondaSvcApp.*``, ``c.EnvironmentFinder.*``,
+``c.SystemdManager.*`` in ``jupyter_server_config.{py,json}`` or
+``jupyter_condasvc_config.*`` under the Jupyter config path), and talks to the
+systemd user manager over D-Bus directly.  Any ``--Class.trait=value``
+argument overrides the configuration for one run, as it does for
+``jupyter server``.
+
+Exit codes (scripts may rely on them):
+
+====  ==========================================================
+0     success
+1     the operation failed (a start job failed, a check failed, the disk said no)
+2     usage or validation error: nothing was changed
+3     not found (service, environment)
+4     conflict: the name is taken, or the unit was not created by jupyter_condasvc
+5     the systemd user manager cannot be reached
+====  ==========================================================
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import yaml
+
+from .errors import CondaSvcError, InvalidSpec, JobFailed, NotFound
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_UNREACHABLE = 0, 1, 2, 3, 4, 5
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_FAILED: "the operation failed (a job failed, a doctor check failed, the disk refused a write)",
+    EXIT_USAGE: "usage or validation error; nothing was changed",
+    EXIT_NOT_FOUND: "not found (service or environment)",
+    EXIT_CONFLICT: "conflict: name taken, or a unit jupyter_condasvc did not create",
+    EXIT_UNREACHABLE: "the systemd user manager cannot be reached",
+}
+ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now")
+_TRAIT_ARG = re.compile(r"^--[A-Za-z_]\w*\.[A-Za-z_]\w*(=.*)?$")
+PROG = "jupyter condasvc"
+HELP_WIDTH = 100
+
+
+def exit_code(exc: CondaSvcError) -> int:
+    """The documented exit code for a domain error (from its HTTP status)."""
+    if isinstance(exc, JobFailed):
+        return EXIT_FAILED
+    return {400: EXIT_USAGE, 404: EXIT_NOT_FOUND, 403: EXIT_CONFLICT, 409: EXIT_CONFLICT, 503: EXIT_UNREACHABLE}.get(
+        exc.status, EXIT_FAILED
+    )
+
+
+class UsageError(InvalidSpec):
+    """A bad command line that argparse could not catch itself."""
+
+
+# -- configuration ---------------------------------------------------------------
+def load_settings(overrides: Sequence[str] = ()) -> Any:
+    """A CondaSvcApp carrying the user's configuration, as the server extension would see it.
+
+    Reads ``jupyter_config``, ``jupyter_server_config`` (``.py``, ``.json``
+    and ``.d/*.json``) and ``jupyter_condasvc_config`` from the Jupyter
+    config path, then ``overrides`` (``--Class.trait=value``) on top.
+    """
+    from jupyter_core.application import JupyterApp
+    from traitlets.config.loader import ConfigFileNotFound
+
+    from .app import CondaSvcApp
+    from .conda import EnvironmentFinder
+    from .systemd import SystemdManager
+
+    class Loader(JupyterApp):
+        name = "jupyter-condasvc"
+        classes = [CondaSvcApp, SystemdManager, EnvironmentFinder]
+
+    loader = Loader()
+    loader.parse_command_line(list(overrides))
+    for base in ("jupyter_config", "jupyter_server_config", "jupyter_condasvc_config"):
+        try:
+            super(JupyterApp, loader).load_config_file(base, path=loader.config_file_paths)
+        except ConfigFileNotFound:
+            pass
+    return CondaSvcApp(config=loader.config)
+
+
+class Context:
+    """What one command needs: settings, the service layer (built on first use), output helpers."""
+
+    def __init__(self, args: argparse.Namespace, overrides: Sequence[str]) -> None:
+        self.args = args
+        self.overrides = list(overrides)
+        self._settings: Any = None
+        self._services: Any = None
+        #: Run after the event loop ends, in the main thread (a blocking follow that Ctrl-C ends).
+        self.after: Optional[Callable[[], None]] = None
+
+    @property
+    def settings(self) -> Any:
+        if self._settings is None:
+            self._settings = load_settings(self.overrides)
+            self._settings.log_level = "ERROR" if not getattr(self.args, "verbose", False) else "DEBUG"
+        return self._settings
+
+    @property
+    def root(self) -> str:
+        return os.path.realpath(os.path.expanduser(getattr(self.args, "root", None) or os.getcwd()))
+
+    @property
+    def services(self) -> Any:
+        if self._services is None:
+            self._services = self.settings.build_services(self.root)
+        return self._services
+
+    async def close(self) -> None:
+        if self._services is not None:
+            await self._services.systemd.close()
+
+    @property
+    def json(self) -> bool:
+        return bool(getattr(self.args, "json", False))
+
+    def progress(self, message: str) -> None:
+        if not getattr(self.args, "quiet", False):
+            print(message, file=sys.stderr, flush=True)
+
+    def warn(self, message: str) -> None:
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+
+    def emit(self, data: Any, human: Callable[[Any], None]) -> None:
+        if self.json:
+            print(json.dumps(data, indent=2, sort_keys=False))
+        else:
+            human(data)
+
+
+# -- human output ------------------------------------------------------------------
+def table(rows: List[Sequence[Any]], headers: Sequence[str]) -> str:
+    cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def human_bytes(n: Optional[int]) -> Optional[str]:
+    if n is None:
+        return None
+    for unit in ("B", "K", "M", "G", "T"):
+        if n < 1024 or unit == "T":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024  # type: ignore[assignment]
+    return None
+
+
+def state_of(svc: Dict[str, Any]) -> str:
+    s = svc["status"]
+    state = f"{s.get('active_state')} ({s.get('sub_state')})"
+    if s.get("active_state") == "failed" and s.get("result"):
+        state = f"failed ({s['result']})"
+    return state
+
+
+def print_service(svc: Dict[str, Any]) -> None:
+    spec, s, r = svc["spec"], svc["status"], svc.get("resolved", {})
+    rows: List[Tuple[str, Any]] = [
+        ("name", svc["name"]),
+        ("unit", svc["unit"]),
+        ("kind", spec["kind"]),
+        ("environment", f"{spec['env']} ({r.get('env_prefix', '?')})"),
+        ("command", " ".join(_quote(a) for a in r.get("exec_argv", []))),
+        ("working directory", r.get("working_directory")),
+        ("state", state_of(svc)),
+        ("enabled", s.get("unit_file_state")),
+        ("main pid", s.get("main_pid")),
+        ("restarts", s.get("n_restarts")),
+        ("memory", human_bytes(s.get("memory_current"))),
+        ("restart policy", spec.get("restart") or "(default)"),
+        ("variables", ", ".join(sorted(spec.get("environment") or {})) or None),
+    ]
+    if spec.get("memory_max") or spec.get("cpu_quota"):
+        rows.append(("limits", " ".join(f"{k}={spec[k]}" for k in ("memory_max", "cpu_quota") if spec.get(k))))
+    if spec.get("schedule"):
+        sched = s.get("schedule") or {}
+        rows.append(("schedule", f"{spec['schedule']} (next {sched.get('next_run') or '-'}, last {sched.get('last_run') or '-'})"))
+    if s.get("status_text"):
+        rows.append(("status", s["status_text"]))
+    if s.get("health"):
+        rows.append(("health", s["health"].get("state")))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key.rjust(width)}: {'-' if value in (None, '') else value}")
+    for w in svc.get("warnings") or []:
+        print(f"{'warning'.rjust(width)}: {w}")
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+# -- building specs from flags -------------------------------------------------------
+def read_spec_file(path: str) -> Dict[str, Any]:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"Cannot read the spec file {path}: {exc.strerror or exc}.", field="file") from None
+    try:
+        data = yaml.safe_load(text)  # JSON is YAML
+    except yaml.YAMLError as exc:
+        raise UsageError(f"The spec file {path} is not valid YAML or JSON: {str(exc).splitlines()[0]}.", field="file") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"The spec file {path} must hold a mapping of fields (name, kind, env, ...).", field="file")
+    return data
+
+
+def _pairs(values: Optional[List[str]], what: str, parse_value: Callable[[str], Any] = str) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{what} takes KEY=VALUE, not '{item}'.", field=what.lstrip("-"))
+        out[key] = parse_value(value)
+    return out
+
+
+def _yaml_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text) if text != "" else ""
+    except yaml.YAMLError:
+        return text
+
+
+def spec_from_flags(args: argparse.Namespace, command: Optional[List[str]]) -> Dict[str, Any]:
+    """The fields the flags give (only those given)."""
+    data: Dict[str, Any] = {}
+    simple = {
+        "kind": "kind", "env": "env", "path": "path", "cwd": "cwd", "restart": "restart", "restart_sec": "restart_sec",
+        "start_limit_burst": "start_limit_burst", "start_limit_interval_sec": "start_limit_interval_sec",
+        "memory_max": "memory_max", "cpu_quota": "cpu_quota", "description": "description", "schedule": "schedule",
+        "output": "output", "enabled": "enabled", "activation": "activation",
+    }
+    for attr, key in simple.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            data[key] = value
+    if args.arg is not None:
+        data["args"] = list(args.arg)
+    if args.var:
+        data["environment"] = _pairs(args.var, "--var")
+    if args.param:
+        data["parameters"] = _pairs(args.param, "--param", _yaml_scalar)
+    if args.health_check is not None:
+        check = _yaml_scalar(args.health_check)
+        if not isinstance(check, dict):
+            raise UsageError("--health-check takes a mapping, e.g. '{type: http, url: \"http://127.0.0.1:8080/health\"}'.", field="health_check")
+        data["health_check"] = check
+    if command:
+        data["argv"] = list(command)
+    return data
+
+
+def build_spec(args: argparse.Namespace, command: Optional[List[str]]) -> Dict[str, Any]:
+    data = read_spec_file(args.file) if getattr(args, "file", None) else {}
+    flags = spec_from_flags(args, command)
+    if "environment" in flags:
+        flags["environment"] = {**(data.get("environment") or {}), **flags["environment"]}
+    if "parameters" in flags:
+        flags["parameters"] = {**(data.get("parameters") or {}), **flags["parameters"]}
+    data.update(flags)
+    if args.name:
+        data["name"] = args.name
+    if "name" not in data:
+        raise UsageError("Give the service a name (the first argument, or 'name:' in the spec file).", field="name")
+    if "kind" not in data:
+        if data.get("argv"):
+            data["kind"] = "command"
+        elif str(data.get("path") or "").endswith(".ipynb"):
+            data["kind"] = "notebook"
+        elif data.get("path"):
+            data["kind"] = "script"
+        else:
+            raise UsageError(
+                "Say what to run: --path SCRIPT.py, --path NOTEBOOK.ipynb, or a command after '--' "
+                "(e.g. `jupyter condasvc create api --env ml -- uvicorn app:app`).",
+                field="kind",
+            )
+    return data
+
+
+# -- commands --------------------------------------------------------------------------
+async def cmd_envs(ctx: Context) -> int:
+    envs = await ctx.services.finder.list_environments(refresh=True)
+    ctx.emit(
+        {"environments": [e.to_json() for e in envs]},
+        lambda d: print(table(
+            [(e.name, e.python_version, "yes" if e.has_ipykernel else "no", e.prefix) for e in envs],
+            ("NAME", "PYTHON", "IPYKERNEL", "PREFIX"),
+        )),
+    )
+    return EXIT_OK
+
+
+async def cmd_list(ctx: Context) -> int:
+    services = await ctx.services.list()
+    services.sort(key=lambda s: s["name"])
+
+    def human(_: Any) -> None:
+        if not services:
+            print("No services yet. Create one with `jupyter condasvc create NAME --env ENV --path script.py`.")
+            return
+        print(table(
+            [(
+                s["name"], s["spec"]["kind"], s["spec"]["env"], state_of(s), s["status"].get("unit_file_state"),
+                s["status"].get("main_pid"), human_bytes(s["status"].get("memory_current")),
+            ) for s in services],
+            ("NAME", "KIND", "ENV", "STATE", "ENABLED", "PID", "MEMORY"),
+        ))
+
+    ctx.emit({"services": services}, human)
+    return EXIT_OK
+
+
+async def cmd_show(ctx: Context) -> int:
+    a = ctx.args
+    if a.unit:
+        data = await ctx.services.unit_text(a.name)
+        ctx.emit(data, lambda d: print(d["unit"] or "", end=""))
+        return EXIT_OK
+    svc = await ctx.services.get(a.name, fresh=True)
+    ctx.emit(svc, print_service)
+    return EXIT_OK
+
+
+async def cmd_create(ctx: Context) -> int:
+    a = ctx.args
+    spec = build_spec(a, a.command)
+    ctx.progress(f"creating {spec['name']}…")
+    svc = await ctx.services.create(spec)
+    if a.start:
+        ctx.progress(f"starting {spec['name']}…")
+        svc = await ctx.services.act(spec["name"], "start")
+
+    def human(s: Dict[str, Any]) -> None:
+        print(f"Created {s['name']} ({s['unit']}).")
+        print_service(s)
+        if not a.start:
+            print(f"\nStart it with: jupyter condasvc start {s['name']}")
+
+    ctx.emit(svc, human)
+    return EXIT_OK
+
+
+async def cmd_edit(ctx: Context) -> int:
+    a = ctx.args
+    current = await ctx.services.get(a.name)
+    patch: Dict[str, Any] = read_spec_file(a.file) if a.file else {}
+    flags = spec_from_flags(a, a.command)
+    if "environment" in flags or a.unset_var:
+        env = dict(patch.get("environment") or current["spec"].get("environment") or {})
+        env.update(flags.get("environment", {}))
+        for key in a.unset_var or []:
+            if key not in env:
+                raise UsageError(f"The service has no variable {key}.", field="environment")
+            env.pop(key)
+        flags["environment"] = env
+    if "parameters" in flags:
+        flags["parameters"] = {**(current["spec"].get("parameters") or {}), **flags["parameters"]}
+    patch.update(flags)
+    for field in a.unset or []:
+        patch[field] = None
+    if not patch:
+        raise UsageError("Nothing to change: give flags (see `jupyter condasvc edit --help`) or -f PATCH.yaml.")
+    ctx.progress(f"updating {a.name}…")
+    svc = await ctx.services.update(a.name, patch)
+
+    def human(s: Dict[str, Any]) -> None:
+        print(f"Updated {s['name']}.")
+        print_service(s)
+        if s["status"].get("active_state") in ("active", "activating"):
+            print(f"\n{s['name']} is running the old version; apply the change with: jupyter condasvc restart {s['name']}")
+
+    ctx.emit(svc, human)
+    return EXIT_OK
+
+
+async def cmd_action(ctx: Context) -> int:
+    a = ctx.args
+    verb = {"start": "starting", "stop": "stopping", "restart": "restarting", "enable": "enabling",
+            "disable": "disabling", "reset-failed": "resetting", "run-now": "running"}[a.action]
+    ctx.progress(f"{verb} {a.name}…")
+    svc = await ctx.services.act(a.name, a.action)
+    ctx.emit(svc, lambda s: print(f"{s['name']}: {state_of(s)}, {s['status'].get('unit_file_state') or '-'}"))
+    return EXIT_OK
+
+
+async def cmd_delete(ctx: Context) -> int:
+    a = ctx.args
+    ctx.progress(f"deleting {a.name}…")
+    await ctx.services.delete(a.name)
+    ctx.emit({"deleted": a.name}, lambda d: print(f"Deleted {a.name}."))
+    return EXIT_OK
+
+
+async def cmd_unit(ctx: Context) -> int:
+    a = ctx.args
+    spec = build_spec(a, a.command)
+    preview = await ctx.services.preview(spec)
+    if not ctx.json:
+        for w in preview.get("warnings") or []:
+            ctx.warn(w)
+
+    def human(p: Dict[str, Any]) -> None:
+        print(f"# {p['unit_name']}")
+        print(p["unit"], end="" if p["unit"].endswith("\n") else "\n")
+        if p.get("timer"):
+            print(f"\n# {p['unit_name'].rsplit('.', 1)[0]}.timer")
+            print(p["timer"], end="" if p["timer"].endswith("\n") else "\n")
+        if p.get("variables"):
+            print(f"\n# environment file (0600): {', '.join(p['variables'])}")
+        if p.get("next_runs"):
+            print("# next runs: " + ", ".join(p["next_runs"]))
+
+    ctx.emit(preview, human)
+    return EXIT_OK
+
+
+async def cmd_logs(ctx: Context) -> int:
+    from .journal import LogQuery, format_text, history
+
+    a = ctx.args
+    record = await asyncio.to_thread(ctx.services.store.require_ours, a.name)
+    unit = record["unit"]
+    raw = {"n": None if a.lines is None else str(a.lines), "priority": a.priority, "since": a.since, "until": a.until,
+           "text": a.grep, "boot": a.boot}
+    max_n = ctx.settings.log_page_max
+    default_n = max_n if (a.since and a.lines is None) else 100
+    q = LogQuery.parse(lambda k: raw.get(k), max_n=max_n, default_n=default_n)
+    page = await asyncio.to_thread(history, unit, os.getuid(), q, max_scan=ctx.settings.log_max_scan)
+
+    def out(entries: List[Dict[str, Any]]) -> None:
+        if ctx.json:
+            for e in entries:
+                print(json.dumps(e), flush=True)
+        else:
+            sys.stdout.write(format_text(entries))
+            sys.stdout.flush()
+
+    out(page["entries"])
+    if not a.follow:
+        if not page["entries"] and not ctx.json:
+            from .journal import diagnose_cached
+
+            diag = diagnose_cached()
+            if not diag["ok"]:
+                ctx.warn(f"no log entries are readable: {diag['problems'][0]['message']} Fix: {diag['fix']}")
+        return EXIT_OK
+    ctx.progress(f"following {unit} (Ctrl-C ends)…")
+    ctx.after = lambda: _follow(unit, q, page["last_cursor"], out)
+    return EXIT_OK
+
+
+def _follow(unit: str, q: Any, cursor: Optional[str], out: Callable[[List[Dict[str, Any]]], None]) -> None:
+    """Print new entries until Ctrl-C (blocking, in the main thread)."""
+    from .journal import _seek_cursor, open_reader, read_entry
+
+    reader = open_reader(unit, os.getuid(), priority=q.priority, boot=q.boot)
+    try:
+        skip = None
+        if cursor:
+            _seek_cursor(reader, cursor)
+            skip = cursor
+        else:
+            reader.seek_tail()
+        while True:
+            batch = []
+            while reader._next():
+                if skip is not None:
+                    s, skip = skip, None
+                    if reader.test_cursor(s):
+                        continue
+                entry = read_entry(reader, unit)
+                if q.matcher is None or q.matcher(entry["message"]):
+                    batch.append(entry)
+            skip = None
+            if batch:
+                out(batch)
+            reader.wait(0.25)
+    finally:
+        reader.close()
+
+
+async def cmd_export_env(ctx: Context) -> int:
+    from .envexport import export_for, service_environment
+
+    a = ctx.args
+    if bool(a.name) == bool(a.env):
+        raise UsageError("Give a service NAME or --env ENV (one of them).", field="name")
+    if a.env:
+        env = await ctx.services.finder.get(a.env)
+        text = await export_for(ctx.services.finder, env.prefix, env.name, ctx.settings.log)
+        data: Dict[str, Any] = {"env": env.name, "prefix": env.prefix, "environment": text}
+        chosen = text
+    else:
+        data = await service_environment(ctx.services, a.name)
+        if a.registered:
+            if data["registered"] is None:
+                raise NotFound(f"No environment file was stored when '{a.name}' was registered.")
+            chosen = data["registered"]
+        else:
+            if data["current"] is None:
+                raise CondaSvcError(data.get("error") or "The environment cannot be exported.")
+            chosen = data["current"]
+    if a.output:
+        Path(a.output).write_text(chosen, encoding="utf-8")
+        ctx.progress(f"wrote {a.output}")
+
+    def human(d: Dict[str, Any]) -> None:
+        if a.name and a.drift:
+            drift = d.get("drift")
+            if drift is None:
+                print("No environment file was stored at registration; nothing to compare.")
+                return
+            if not any(drift.values()):
+                print(f"No drift: {d['env_prefix']} matches what '{a.name}' was registered with.")
+            for spec in drift["added"]:
+                print(f"+ {spec}")
+            for spec in drift["removed"]:
+                print(f"- {spec}")
+            for c in drift["changed"]:
+                print(f"~ {c['name']}: {c['registered']} -> {c['current']}")
+        elif not a.output:
+            print(chosen, end="")
+
+    ctx.emit(data, human)
+    return EXIT_OK
+
+
+async def cmd_doctor(ctx: Context) -> int:
+    from .doctor import run_doctor
+
+    report = await run_doctor(ctx.services)
+
+    def human(r: Dict[str, Any]) -> None:
+        marks = {True: "ok  ", False: "FAIL", None: "--  "}
+        for c in r["checks"]:
+            print(f"[{marks[c['ok']]}] {c['title']}")
+            print(f"       {c['detail']}")
+            if c.get("fix"):
+                print(f"       fix: {c['fix']}")
+        failed = [c["id"] for c in r["checks"] if c["ok"] is False]
+        print(f"\n{len(failed)} problem(s)" + (f": {', '.join(failed)}" if failed else "") + ".")
+
+    ctx.emit(report, human)
+    return EXIT_OK if report["ok"] else EXIT_FAILED
+
+
+async def cmd_jupyter_service(ctx: Context) -> int:
+    from .host import linger_enabled
+
+    a = ctx.args
+    services = ctx.services
+    env = await services.finder.get(a.env)
+    lab, server = (os.path.join(env.prefix, "bin", exe) for exe in ("jupyter-lab", "jupyter-server"))
+    if os.access(lab, os.X_OK):
+        exe, what = lab, "JupyterLab"
+    elif os.access(server, os.X_OK):
+        exe, what = server, "Jupyter Server"
+    else:
+        raise InvalidSpec(
+            f"The environment '{env.name}' has neither JupyterLab nor Jupyter Server ({env.prefix}/bin/jupyter-lab). "
+            f"Install it: `conda install -n {env.name} -c conda-forge jupyterlab`.",
+            field="env",
+        )
+    root = ctx.root
+    if not os.path.isdir(root):
+        raise UsageError(f"--root {root} is not a directory.", field="root")
+    argv = [exe, "--no-browser", f"--ip={a.ip}", f"--port={a.port}", "--ServerApp.port_retries=0",
+            "--ServerApp.open_browser=False", f"--ServerApp.root_dir={root}"]
+    if a.config:
+        config = os.path.realpath(os.path.expanduser(a.config))
+        if not os.path.isfile(config):
+            raise UsageError(f"--config {a.config}: no such file.", field="config")
+        argv.append(f"--config={config}")
+    spec: Dict[str, Any] = {
+        "name": a.name, "kind": "command", "env": a.env, "argv": argv, "cwd": root, "restart": "on-failure",
+        "enabled": a.enable, "description": f"{what} from conda env {env.name} on http://{a.ip}:{a.port}/",
+    }
+    state = await asyncio.to_thread(services.store.ownership, a.name)
+    created = state != "ours"
+    if created:
+        ctx.progress(f"registering {what} from '{env.name}' as the user service {a.name}…")
+        svc = await services.create(spec)
+    else:
+        ctx.progress(f"{a.name} exists: updating it…")
+        patch = {k: v for k, v in spec.items() if k != "name"}
+        svc = await services.update(a.name, patch)
+    url = token = None
+    if a.start:
+        running = svc["status"].get("active_state") in ("active", "activating", "reloading")
+        ctx.progress(f"{'restarting' if running else 'starting'} {a.name}…")
+        svc = await services.act(a.name, "restart" if running else "start")
+        ctx.progress("waiting for Jupyter to answer…")
+        info = await _server_info(svc["status"].get("main_pid"), a.wait)
+        if info:
+            token = info.get("token") or None
+            base = info.get("url") or f"http://{a.ip}:{a.port}/"
+            url = base.rstrip("/") + ("/lab" if what == "JupyterLab" else "/") + (f"?token={token}" if token else "")
+            svc = await services.get(a.name, fresh=True)
+    linger = await asyncio.to_thread(linger_enabled)
+    data = {"created": created, "service": svc, "url": url, "token": token, "linger": linger,
+            "token_hint": f"{env.prefix}/bin/jupyter server list"}
+
+    def human(d: Dict[str, Any]) -> None:
+        print(f"{what} from '{env.name}' is the user service {a.name} ({svc['unit']}): {state_of(svc)}, "
+              f"{svc['status'].get('unit_file_state')}.")
+        plain = f"http://{a.ip if a.ip not in ('0.0.0.0', '::') else 'HOST'}:{a.port}/"
+        print(f"  URL:    {url or plain}")
+        print(f"  Token:  `{env.prefix}/bin/jupyter server list` prints it (also in `jupyter condasvc logs {a.name}`)")
+        if a.ip in ("127.0.0.1", "localhost", "::1"):
+            print(f"  Remote: ssh -L {a.port}:127.0.0.1:{a.port} THIS-HOST, then open the URL on your machine")
+        print(f"  Logs:   jupyter condasvc logs {a.name} -f")
+        print(f"  Status: systemctl --user status {svc['unit']}")
+        if not a.start:
+            print(f"  Start:  jupyter condasvc start {a.name}")
+
+    ctx.emit(data, human)
+    if not linger:
+        ctx.warn(
+            "linger is off: this service starts when you log in and stops when you log out, not at boot. "
+            "Run `loginctl enable-linger` (see `jupyter condasvc doctor`)."
+        )
+    if a.start and url is None:
+        ctx.warn(f"Jupyter did not write its server info within {a.wait:g} s; check `jupyter condasvc logs {a.name}`.")
+    return EXIT_OK
+
+
+async def _server_info(pid: Optional[int], wait: float) -> Optional[Dict[str, Any]]:
+    """The jpserver-PID.json the server writes to the Jupyter runtime directory once it listens."""
+    if not pid:
+        return None
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    path = Path(jupyter_runtime_dir()) / f"jpserver-{pid}.json"
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            await asyncio.sleep(0.2)
+    return None
+
+
+# -- the parser -------------------------------------------------------------------------
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, width=HELP_WIDTH, max_help_position=34)
+
+
+def _spec_flags(p: argparse.ArgumentParser, *, edit: bool = False) -> None:
+    p.add_argument("-f", "--file", metavar="FILE", help="a spec (create/unit) or patch (edit) in YAML or JSON; '-' reads stdin. Flags override its fields")
+    p.add_argument("--kind", choices=("script", "command", "notebook"), help="what to run (default: guessed from --path or a command after '--')")
+    p.add_argument("--env", help="conda environment, by name or prefix")
+    p.add_argument("--path", help="the script or notebook, relative to the root or absolute")
+    p.add_argument("--arg", action="append", metavar="ARG", help="an extra argument for the script or command (repeat for more" + ("; replaces the old list)" if edit else ")"))
+    p.add_argument("--cwd", help="working directory (default: the script's folder, or the root)")
+    p.add_argument("--var", action="append", metavar="KEY=VALUE", help="an environment variable, kept in a 0600 file (repeat for more)")
+    p.add_argument("--restart", choices=("no", "on-failure", "always"), help="restart policy")
+    p.add_argument("--restart-sec", type=float, metavar="SEC", help="seconds between a crash and the restart")
+    p.add_argument("--start-limit-burst", type=int, metavar="N", help="at most N starts per --start-limit-interval-sec, then failed (crash-loop guard)")
+    p.add_argument("--start-limit-interval-sec", type=float, metavar="SEC", help="the window of --start-limit-burst")
+    p.add_argument("--memory-max", metavar="SIZE", help="MemoryMax=, e.g. 512M, 4G, 50%%")
+    p.add_argument("--cpu-quota", metavar="PCT", help="CPUQuota=, e.g. 50%% (half a core), 200%%")
+    p.add_argument("--enable", dest="enabled", action=argparse.BooleanOptionalAction, default=None, help="start at login (and at boot with linger)")
+    p.add_argument("--description", help="one line, shown by systemctl")
+    p.add_argument("--schedule", metavar="CALENDAR", help="run on a systemd calendar (OnCalendar=), e.g. daily or 'Mon..Fri 09:00'")
+    p.add_argument("--output", help="notebook kind: where the executed copy goes")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="notebook parameter (value parsed as YAML: 3, 0.5, true, text)")
+    p.add_argument("--activation", action=argparse.BooleanOptionalAction, default=None, help="snapshot what `conda activate` sets (activate.d) into the environment")
+    p.add_argument("--health-check", metavar="YAML", help="probe, e.g. '{type: http, url: \"http://127.0.0.1:8080/health\"}'")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output on stdout")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress messages on stderr")
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="log what happens (to stderr)")
+    rooted = argparse.ArgumentParser(add_help=False)
+    rooted.add_argument("--root", metavar="DIR", default=argparse.SUPPRESS,
+                        help="the directory paths are relative to and must stay inside (default: the current directory)")
+
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=_formatter, parents=[common, rooted],
+        description="Run notebooks, scripts and commands from conda environments as systemd user services, "
+                    "from the terminal. Works without a running Jupyter server: it talks to your systemd user manager "
+                    "directly and reads the same configuration as the server extension.",
+        epilog="Any --Class.trait=value argument (e.g. --CondaSvcApp.unit_prefix=svc-) overrides the configuration "
+               "for this run.\n\nexit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items()),
+    )
+    sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
+
+    def add(name: str, help: str, *, root: bool = True, **kw: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", formatter_class=_formatter,
+                              parents=[common, rooted] if root else [common], **kw)
+
+    add("envs", "list the conda environments services can use")
+    add("list", "list services with their live state")
+    p = add("show", "show one service: command, state, resources")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--unit", action="store_true", help="print the unit file as written instead")
+    p = add("create", "register a new service (writes its unit, reloads systemd)",
+            epilog="examples:\n  jupyter condasvc create train --env ml --path train.py --arg --epochs --arg 3 --var API_KEY=s3cret\n"
+                   "  jupyter condasvc create api --env ml --enable --start -- uvicorn app:app --port 8080\n"
+                   "  jupyter condasvc create -f service.yaml")
+    p.add_argument("name", metavar="NAME", nargs="?", help="service name (or 'name:' in the spec file)")
+    _spec_flags(p)
+    p.add_argument("--start", action="store_true", help="start it right away")
+    p = add("edit", "change a service (only the fields given); a running service keeps the old command until restarted")
+    p.add_argument("name", metavar="NAME")
+    _spec_flags(p, edit=True)
+    p.add_argument("--unset", action="append", metavar="FIELD", help="reset a field to its default (e.g. memory_max, schedule)")
+    p.add_argument("--unset-var", action="append", metavar="KEY", help="remove an environment variable")
+    for action in ACTIONS:
+        p = add(action, {"start": "start a service and wait for systemd's job", "stop": "stop a service",
+                         "restart": "restart a service", "enable": "start the service at login (or its timer)",
+                         "disable": "do not start the service at login", "reset-failed": "clear a failed state (and the start limit)",
+                         "run-now": "run a scheduled service once, now"}[action])
+        p.add_argument("name", metavar="NAME")
+        p.set_defaults(action=action)
+    p = add("delete", "stop, disable and remove a service and its files")
+    p.add_argument("name", metavar="NAME")
+    p = add("logs", "print a service's journal; -f follows it until Ctrl-C")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new entries")
+    p.add_argument("-n", "--lines", type=int, metavar="N", help="the newest N entries (default 100; with --since, all)")
+    p.add_argument("-p", "--priority", metavar="PRIO", help="err, warning, ... (that level and worse) or a range crit..warning")
+    p.add_argument("--since", metavar="TIME", help="ISO 8601, epoch seconds, or -30s/-5m/-2h/-1d")
+    p.add_argument("--until", metavar="TIME")
+    p.add_argument("--grep", metavar="TEXT", help="only entries containing TEXT (case-insensitive unless it has capitals)")
+    p.add_argument("--boot", metavar="BOOT", help="this, all (default) or a boot id")
+    p = add("unit", "print the unit file a spec would produce (writes nothing; needs no systemd)",
+            epilog="example:\n  jupyter condasvc unit api --env ml -- uvicorn app:app")
+    p.add_argument("name", metavar="NAME", nargs="?")
+    _spec_flags(p)
+    p = add("export-env", "print the environment.yml of a service's environment (or of --env ENV)")
+    p.add_argument("name", metavar="NAME", nargs="?")
+    p.add_argument("--env", help="a conda environment instead of a service's")
+    p.add_argument("--registered", action="store_true", help="the file stored when the service was registered")
+    p.add_argument("--drift", action="store_true", help="what changed in the environment since registration")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    add("doctor", "check this host for everything services need; each problem with its fix (exit 1 if any)")
+    p = add("jupyter-service", "run JupyterLab (or Jupyter Server) from an environment as a user service; run again to update",
+            root=False)
+    p.add_argument("--env", default=os.environ.get("CONDA_DEFAULT_ENV") or "base", help="environment with jupyterlab or jupyter_server (default: the active one, else base)")
+    p.add_argument("--name", default="jupyterlab", help="service name (default: jupyterlab)")
+    p.add_argument("--port", type=_port, default=8888, help="port (default 8888; taken means failed, no silent fallback)")
+    p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--root", metavar="DIR", default=argparse.SUPPRESS, help="Jupyter's root directory (default: the current directory)")
+    p.add_argument("--config", metavar="FILE", help="a Jupyter config file for the server (--config=FILE)")
+    p.add_argument("--enable", action=argparse.BooleanOptionalAction, default=True, help="start at login / at boot with linger (default: yes)")
+    p.add_argument("--start", action=argparse.BooleanOptionalAction, default=True, help="start (or restart) it now (default: yes)")
+    p.add_argument("--wait", type=float, default=60.0, metavar="SEC", help="how long to wait for the server to answer (default 60)")
+    return parser
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not between 1 and 65535")
+    return port
+
+
+COMMANDS: Dict[str, Callable[[Context], Any]] = {
+    "envs": cmd_envs, "list": cmd_list, "show": cmd_show, "create": cmd_create, "edit": cmd_edit,
+    "delete": cmd_delete, "logs": cmd_logs, "unit": cmd_unit, "export-env": cmd_export_env, "doctor": cmd_doctor,
+    "jupyter-service": cmd_jupyter_service, **{a: cmd_action for a in ACTIONS},
+}
+TAKES_COMMAND = ("create", "edit", "unit")
+
+
+def split_argv(argv: Sequence[str]) -> Tuple[List[str], List[str], Optional[List[str]]]:
+    """(our arguments, --Class.trait overrides, the command after '--' or None)."""
+    ours: List[str] = []
+    overrides: List[str] = []
+    command: Optional[List[str]] = None
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        arg = items[i]
+        if arg == "--":
+            command = items[i + 1:]
+            break
+        if _TRAIT_ARG.match(arg):
+            if "=" in arg:
+                overrides.append(arg)
+            elif i + 1 < len(items):
+                overrides.append(f"{arg}={items[i + 1]}")
+                i += 1
+            else:
+                overrides.append(arg)
+        else:
+            ours.append(arg)
+        i += 1
+    return ours, overrides, command
+
+
+async def _run(ctx: Context) -> int:
+    try:
+        return await COMMANDS[ctx.args.command_name](ctx)
+    finally:
+        await ctx.close()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    ours, overrides, command = split_argv(argv)
+    parser = build_parser()
+    args = parser.parse_args(ours)  # exits 2 with usage on bad arguments
+    if command is not None and args.command_name not in TAKES_COMMAND:
+        parser.error(f"'{args.command_name}' takes no command after '--'")
+    args.command = command or None
+    ctx = Context(args, overrides)
+    try:
+        code = asyncio.run(_run(ctx))
+        if ctx.after is not None:
+            try:
+                ctx.after()
+            except KeyboardInterrupt:
+                pass
+    except KeyboardInterrupt:
+        return 130
+    except CondaSvcError as exc:
+        code = exit_code(exc)
+        where = f" (field: {exc.field})" if exc.field else ""
+        print(f"{PROG}: error: {exc.message}{where}", file=sys.stderr)
+        if ctx.json:
+            print(json.dumps({**exc.to_json(), "exit_code": code}))
+        return code
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,347 @@
+"""``jupyter condasvc doctor``: check the host the way the troubleshooting guide would.
+
+Each check is ``{"id", "ok", "title", "detail", "fix"}``: ``ok`` is True
+(fine), False (a problem: ``fix`` says what to do) or None (does not apply,
+or cannot be known, e.g. cgroup delegation while the manager is unreachable).
+The same list is the CLI's ``doctor`` and ``GET condasvc/api/doctor``.
+
+Every path and the process environment are parameters, so a healthy host
+can be described in tests without being root.  Host facts come from
+:mod:`jupyter_condasvc.host` and :mod:`jupyter_condasvc.journal`.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from . import host
+from .errors import CondaSvcError
+from .journal import diagnose
+
+#: Config files of Jupyter applications a user's server may read.
+CONFIG_BASES = ("jupyter_server_config", "jupyter_notebook_config", "jupyter_lab_config", "jupyter_config")
+#: Classes whose open_browser decides whether a server opens a browser.
+BROWSER_CLASSES = ("ServerApp", "NotebookApp", "LabApp", "LabServerApp", "ExtensionApp")
+TEXT_BROWSERS = ("www-browser", "x-www-browser", "lynx", "w3m", "links", "elinks", "browsh")
+_PY_SETTING = re.compile(r"^\s*c\.(\w+)\.open_browser\s*=\s*(\w+)", re.MULTILINE)
+NO_BROWSER_FLAGS = ("--no-browser", "--ServerApp.open_browser=False", "--NotebookApp.open_browser=False")
+
+
+@dataclass
+class HostPaths:
+    """Where the host facts live; tests substitute their own."""
+
+    linger_dir: Path = host.LINGER_DIR
+    proc: Path = host.PROC
+    pid1_comm: Path = Path("/proc/1/comm")
+    journal: Dict[str, Any] = field(default_factory=dict)  # keyword arguments of journal.diagnose
+    config_paths: Optional[Sequence[str]] = None  # Jupyter config directories; None: jupyter_config_path()
+    environ: Optional[Mapping[str, str]] = None  # None: os.environ
+    cgroup_controllers: Optional[List[str]] = None  # None: read for the manager's cgroup
+
+
+def check(id: str, ok: Optional[bool], title: str, detail: str, fix: Optional[str] = None) -> Dict[str, Any]:
+    return {"id": id, "ok": ok, "title": title, "detail": detail, "fix": None if ok else fix}
+
+
+async def run_doctor(services: Any, paths: Optional[HostPaths] = None) -> Dict[str, Any]:
+    """Every check, in the order a user would fix them."""
+    paths = paths or HostPaths()
+    user = host._user()
+    checks: List[Dict[str, Any]] = []
+    manager_ok, control_group = await _manager(services.systemd, checks)
+    checks.append(await asyncio.to_thread(_journal, paths))
+    checks.append(await asyncio.to_thread(_linger, user, paths))
+    checks.append(await _cgroups(manager_ok, control_group, paths))
+    envs = await _conda(services.finder, checks)
+    checks.append(_ipykernel(envs))
+    records = await asyncio.to_thread(_records, services.store)
+    checks.append(await asyncio.to_thread(_open_browser, paths, records))
+    checks.append(await asyncio.to_thread(_workdirs, records))
+    checks.append(await asyncio.to_thread(_service_envs, records))
+    checks.append(await _failed(services, records, manager_ok))
+    return {"ok": all(c["ok"] is not False for c in checks), "user": user, "checks": checks}
+
+
+# -- the checks -------------------------------------------------------------------
+async def _manager(systemd: Any, checks: List[Dict[str, Any]]) -> "tuple[bool, Optional[str]]":
+    try:
+        version = await systemd.ping()
+        control_group = await systemd.manager_property("ControlGroup")
+    except CondaSvcError as exc:
+        checks.append(check(
+            "manager", False, "systemd user manager reachable", exc.message,
+            "Log in through a normal session (systemd-logind starts `systemd --user`), or enable lingering so it runs "
+            "without one: `loginctl enable-linger $USER`. Containers such as Binder or a plain Docker image run no "
+            "systemd at all: there you can draft services and preview their unit files (`jupyter condasvc unit`), "
+            "but not run them.",
+        ))
+        return False, None
+    checks.append(check("manager", True, "systemd user manager reachable", f"systemd {version}, cgroup {control_group or '?'}"))
+    return True, control_group
+
+
+def _journal(paths: HostPaths) -> Dict[str, Any]:
+    d = diagnose(**paths.journal)
+    problems = "; ".join(p["message"] for p in d["problems"])
+    detail = f"storage: {d['storage']}; your journal file {d['user_journal']} is " + (
+        "readable" if d["user_journal_readable"] else "not readable"
+    )
+    if problems:
+        detail += f". {problems}"
+    return check("journal", d["ok"], "journal persistent and readable", detail, d["fix"])
+
+
+def _linger(user: str, paths: HostPaths) -> Dict[str, Any]:
+    enabled = host.linger_enabled(user, paths.linger_dir)
+    logind = host.logind_available(paths.proc)
+    pid1 = host.pid1_name(paths.pid1_comm) or "unknown"
+    if enabled:
+        return check("linger", True, "linger enabled", f"{paths.linger_dir / user} exists: your services start at boot and survive logout.")
+    detail = f"Linger is off for {user} (no {paths.linger_dir / user}): services start at login, not at boot, and stop at logout."
+    if logind:
+        fix = f"`loginctl enable-linger {user}` (as {user}, or with sudo), so they start at boot and keep running after logout."
+    else:
+        detail += f" This machine runs no systemd-logind (PID 1 is {pid1}), so lingering cannot be enabled here."
+        fix = (
+            "Nothing to do on this machine: without logind nobody starts or stops user managers, so yours runs only as long "
+            f"as whoever started it keeps it running. On a host booted with systemd, `loginctl enable-linger {user}` "
+            "makes services start at boot and survive logout."
+        )
+    return check("linger", False, "linger enabled", detail, fix)
+
+
+async def _cgroups(manager_ok: bool, control_group: Optional[str], paths: HostPaths) -> Dict[str, Any]:
+    title = "cgroup controllers delegated (limits enforced)"
+    if paths.cgroup_controllers is not None:
+        controllers: Optional[List[str]] = paths.cgroup_controllers
+    elif not manager_ok:
+        return check("cgroups", None, title, "Unknown: the user manager cannot be reached.")
+    else:
+        controllers = await asyncio.to_thread(host.delegated_controllers, control_group)
+    have = controllers or []
+    missing = [c for c in ("memory", "cpu") if c not in have]
+    detail = f"The user manager's cgroup has the controllers: {', '.join(have) or 'none'}."
+    if not missing:
+        return check("cgroups", True, title, detail + " memory_max and cpu_quota are enforced.")
+    return check(
+        "cgroups", False, title,
+        detail + f" Not delegated: {', '.join(missing)}, so " + " and ".join(
+            {"memory": "memory_max (MemoryMax=)", "cpu": "cpu_quota (CPUQuota=)"}[m] for m in missing
+        ) + " are recorded but not enforced.",
+        "On a cgroup v2 host, delegate the controllers to user managers: `sudo systemctl edit user@.service`, add "
+        "`[Service]` `Delegate=cpu cpuset io memory pids`, then log out and in again (or reboot). A cgroup v1 or hybrid "
+        "host (like this one when cgroup2 sits at /sys/fs/cgroup/unified) cannot delegate them; boot with "
+        "systemd.unified_cgroup_hierarchy=1.",
+    )
+
+
+async def _conda(finder: Any, checks: List[Dict[str, Any]]) -> List[Any]:
+    from .envexport import finder_executable
+
+    exe = await asyncio.to_thread(getattr(finder, "_find_executable", lambda: None))
+    envs = await finder.list_environments(refresh=True)
+    names = ", ".join(dict.fromkeys(e.name for e in envs))
+    how = f"conda executable: {exe}" + ("" if finder_executable(finder) else " (not asked: use_conda_executable is off)") if exe else (
+        "no conda, mamba or micromamba executable on PATH (nor CONDA_EXE/MAMBA_EXE); environments were found by reading "
+        "conda's layout on disk"
+    )
+    if envs:
+        checks.append(check("conda", True, "conda found", f"{how}. {len(envs)} environment(s): {names}."))
+    else:
+        checks.append(check(
+            "conda", False, "conda found", f"{how}. No conda environment was found.",
+            "Install conda (Miniforge: https://conda-forge.org/download/) or tell the extension where it is: "
+            "c.EnvironmentFinder.conda_roots = ['/path/to/miniforge3'] (or envs_dirs) in jupyter_server_config.py.",
+        ))
+    return envs
+
+
+def _ipykernel(envs: List[Any]) -> Dict[str, Any]:
+    title = "environments with ipykernel (needed by notebook services)"
+    if not envs:
+        return check("ipykernel", None, title, "No environments.")
+    with_k = [e.name for e in envs if e.has_ipykernel]
+    without = [e.name for e in envs if not e.has_ipykernel]
+    detail = f"With ipykernel: {', '.join(with_k) or 'none'}. Without: {', '.join(without) or 'none'}."
+    if not without:
+        return check("ipykernel", True, title, detail)
+    example = without[0]
+    fix = (
+        f"Notebook services can use only environments with ipykernel. Install it where you need it, e.g. "
+        f"`conda install -n {example} ipykernel`."
+    )
+    return check("ipykernel", None if with_k else False, title, detail + " Script and command services do not need it.", fix)
+
+
+def browser_settings(config_paths: Sequence[str]) -> List[Dict[str, Any]]:
+    """Every ``open_browser`` setting in Jupyter config files: [{file, class, value}] (value True/False/str)."""
+    found: List[Dict[str, Any]] = []
+    for d in config_paths:
+        for base in CONFIG_BASES:
+            files = [Path(d) / f"{base}.json", Path(d) / f"{base}.py"]
+            try:
+                files += sorted((Path(d) / f"{base}.d").glob("*.json"))
+            except OSError:
+                pass
+            for path in files:
+                try:
+                    text = path.read_text(encoding="utf-8", errors="replace")
+                except OSError:
+                    continue
+                if path.suffix == ".json":
+                    try:
+                        data = json.loads(text)
+                    except ValueError:
+                        continue
+                    for cls in BROWSER_CLASSES:
+                        section = data.get(cls) if isinstance(data, dict) else None
+                        if isinstance(section, dict) and "open_browser" in section:
+                            found.append({"file": str(path), "class": cls, "value": section["open_browser"]})
+                else:
+                    for m in _PY_SETTING.finditer(text):
+                        if m.group(1) in BROWSER_CLASSES:
+                            value: Any = {"True": True, "False": False}.get(m.group(2), m.group(2))
+                            found.append({"file": str(path), "class": m.group(1), "value": value})
+    return found
+
+
+def _jupyter_argv(argv: Sequence[str]) -> bool:
+    if not argv:
+        return False
+    exe = os.path.basename(argv[0])
+    if exe in ("jupyter-lab", "jupyter-notebook", "jupyter-server"):
+        return True
+    return exe == "jupyter" and len(argv) > 1 and argv[1] in ("lab", "notebook", "server")
+
+
+def _open_browser(paths: HostPaths, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    title = "Jupyter will not try to open a browser on this headless machine"
+    environ = os.environ if paths.environ is None else paths.environ
+    if paths.config_paths is None:
+        from jupyter_core.paths import jupyter_config_path
+
+        config_paths: Sequence[str] = jupyter_config_path()
+    else:
+        config_paths = paths.config_paths
+    settings = browser_settings(config_paths)
+    disabled = [s for s in settings if s["value"] is False]
+    headless = not environ.get("DISPLAY") and not environ.get("WAYLAND_DISPLAY")
+    browsers = [b for b in TEXT_BROWSERS if shutil.which(b, path=environ.get("PATH"))]
+    if environ.get("BROWSER"):
+        browsers.insert(0, f"$BROWSER={environ['BROWSER']}")
+    risky = sorted(
+        name for name, r in records.items()
+        if _jupyter_argv(r.get("resolved", {}).get("exec_argv") or [])
+        and not any(a in NO_BROWSER_FLAGS for a in r.get("resolved", {}).get("exec_argv") or [])
+    )
+    fix = (
+        "Add `c.ServerApp.open_browser = False` to ~/.jupyter/jupyter_server_config.py (`jupyter server --generate-config` "
+        "creates the file), and start Jupyter with `--no-browser`. `jupyter condasvc jupyter-service` passes both "
+        "`--no-browser` and `--ServerApp.open_browser=False`."
+    )
+    if disabled:
+        where = ", ".join(f"{s['class']}.open_browser = False in {s['file']}" for s in disabled)
+        return check("open-browser", True, title, f"Configured: {where}.")
+    parts = []
+    enabled = [s for s in settings if s["value"] is not False]
+    if enabled:
+        parts.append("Set to open one: " + ", ".join(f"{s['class']}.open_browser = {s['value']} in {s['file']}" for s in enabled) + ".")
+    else:
+        parts.append("No Jupyter config file sets open_browser = False, so Jupyter opens a browser by default.")
+    if headless:
+        parts.append(
+            "There is no DISPLAY or WAYLAND_DISPLAY, so it would start a text browser"
+            + (f" ({', '.join(browsers)})" if browsers else "")
+            + " or fail: a Jupyter service then hangs or logs errors instead of serving."
+        )
+    if risky:
+        parts.append(f"Services running Jupyter without --no-browser: {', '.join(risky)}.")
+    ok = not headless and not risky
+    return check("open-browser", ok, title, " ".join(parts), fix)
+
+
+def _records(store: Any) -> Dict[str, Dict[str, Any]]:
+    out = {}
+    for name in store.names():
+        try:
+            out[name] = store.require_ours(name)
+        except CondaSvcError:
+            continue
+    return out
+
+
+def _workdirs(records: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    title = "services' working directories exist and are writable"
+    bad = []
+    for name, r in sorted(records.items()):
+        cwd = r.get("resolved", {}).get("working_directory")
+        if not cwd:
+            continue
+        if not os.path.isdir(cwd):
+            bad.append(f"{name}: {cwd} does not exist")
+        elif not os.access(cwd, os.W_OK | os.X_OK):
+            bad.append(f"{name}: {cwd} is not writable")
+    if not records:
+        return check("workdirs", True, title, "No services yet.")
+    if not bad:
+        return check("workdirs", True, title, f"All {len(records)} service(s) have a writable working directory.")
+    return check(
+        "workdirs", False, title, "; ".join(bad) + ". A service fails with status 200/CHDIR or crashes when it writes there.",
+        "Create the directory or fix its permissions (`mkdir -p DIR`, `chmod u+w DIR`), or point the service at one you own: "
+        "`jupyter condasvc edit NAME --cwd DIR`.",
+    )
+
+
+def _service_envs(records: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    title = "services' environments and interpreters still exist"
+    bad = []
+    for name, r in sorted(records.items()):
+        resolved = r.get("resolved", {})
+        prefix = resolved.get("env_prefix")
+        argv = resolved.get("exec_argv") or []
+        if prefix and not os.path.isdir(os.path.join(prefix, "conda-meta")):
+            bad.append(f"{name}: environment {prefix} is gone")
+            continue
+        exe = argv[0] if argv else None
+        if exe and not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
+            bad.append(f"{name}: {exe} is missing or not executable")
+        if "--python" in argv[:-1]:
+            python = argv[argv.index("--python") + 1]
+            if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+                bad.append(f"{name}: kernel interpreter {python} is missing")
+    if not bad:
+        return check("service-envs", True, title, f"{len(records)} service(s) checked." if records else "No services yet.")
+    return check(
+        "service-envs", False, title, "; ".join(bad) + ". systemd reports such a service as failed with status 203/EXEC.",
+        "Recreate the environment (see `jupyter condasvc export-env NAME --registered` for what it held), or move the "
+        "service to another one: `jupyter condasvc edit NAME --env OTHER`.",
+    )
+
+
+async def _failed(services: Any, records: Dict[str, Dict[str, Any]], manager_ok: bool) -> Dict[str, Any]:
+    title = "no service is failed or stuck in a restart loop"
+    if not manager_ok:
+        return check("failed", None, title, "Unknown: the user manager cannot be reached.")
+    if not records:
+        return check("failed", True, title, "No services yet.")
+    props = await services.systemd.get_properties_many([r["unit"] for r in records.values()])
+    bad = []
+    for name, r in sorted(records.items()):
+        p = props.get(r["unit"]) or {}
+        if p.get("ActiveState") == "failed":
+            bad.append(f"{name}: failed ({p.get('Result')})")
+    if not bad:
+        return check("failed", True, title, f"None of {len(records)} service(s) is failed.")
+    return check(
+        "failed", False, title, "; ".join(bad) + ". 'start-limit-hit' means it crashed more than start_limit_burst times "
+        "within start_limit_interval_sec and systemd stopped restarting it.",
+        "Read why it failed (`jupyter condasvc logs NAME -p err`), fix the cause, then `jupyter condasvc reset-failed NAME` "
+        "and `jupyter condasvc start NAME`.",
+    )
