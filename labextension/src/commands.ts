@@ -1,0 +1,340 @@
+/** Every command of the extension, in one place (palette, menus and buttons call these). */
+import type { JupyterFrontEnd } from '@jupyterlab/application';
+import { Dialog, InputDialog, MainAreaWidget, Notification, showDialog } from '@jupyterlab/apputils';
+import { PageConfig, PathExt } from '@jupyterlab/coreutils';
+import type { IDocumentManager } from '@jupyterlab/docmanager';
+import { FileDialog, IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import type { INotebookTracker } from '@jupyterlab/notebook';
+import type { TranslationBundle } from '@jupyterlab/translation';
+import { addIcon, editIcon, refreshIcon, runIcon, stopIcon } from '@jupyterlab/ui-components';
+
+import { CondaSvcAPI, ServiceAction } from './api';
+import { logsIcon, servicesIcon } from './icons';
+import { envForPrefix, kernelPrefix } from './kernelenv';
+import type { ServicesModel } from './model';
+import { CommandIDs, IService, IServiceSpec, Kind } from './tokens';
+import { ServiceEditor } from './widgets/editor';
+import { ServiceView } from './widgets/serviceview';
+
+export interface ISettingsValues {
+  notifyOnFailure: boolean;
+  logInitialLines: number;
+  wrapLogs: boolean;
+  startAfterCreate: boolean;
+}
+
+export interface ICommandDeps {
+  app: JupyterFrontEnd;
+  api: CondaSvcAPI;
+  model: ServicesModel;
+  trans: TranslationBundle;
+  panelId: string;
+  settings: () => ISettingsValues;
+  docManager: IDocumentManager | null;
+  notebooks: INotebookTracker | null;
+  fileBrowser: IDefaultFileBrowser | null;
+}
+
+/** A name for a service command: from args, else ask (palette). */
+async function pickName(deps: ICommandDeps, args: Record<string, unknown>, label: string): Promise<string | null> {
+  if (typeof args.name === 'string' && args.name) {
+    return args.name;
+  }
+  const names = deps.model.services.map(s => s.name);
+  if (!names.length) {
+    Notification.info(deps.trans.__('There are no services yet.'), { autoClose: 4000 });
+    return null;
+  }
+  const result = await InputDialog.getItem({ title: label, items: names });
+  return result.button.accept ? result.value : null;
+}
+
+/** A default service name from a file name: letters, digits and '-'. */
+export function nameFromPath(path: string): string {
+  const stem = PathExt.basename(path).replace(/\.(ipynb|py)$/, '');
+  const name = stem.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
+  return name || 'service';
+}
+
+/** A server path relative to the Lab root, for the document manager. */
+function toLabPath(path: string): string {
+  const root = PageConfig.getOption('serverRoot');
+  if (path.startsWith('/') && root && path.startsWith(root.replace(/\/+$/, '') + '/')) {
+    return path.slice(root.replace(/\/+$/, '').length + 1);
+  }
+  return path;
+}
+
+export function registerCommands(deps: ICommandDeps): void {
+  const { app, api, model, trans } = deps;
+  const { commands, shell } = app;
+  const views = new Map<string, MainAreaWidget<ServiceView>>();
+  let editorCount = 0;
+
+  const fail = (what: string, error: unknown) => {
+    Notification.error(`${what}: ${(error as Error).message}`, { autoClose: 8000 });
+  };
+
+  const openService = (name: string): MainAreaWidget<ServiceView> => {
+    let widget = views.get(name);
+    if (!widget || widget.isDisposed) {
+      const s = deps.settings();
+      const content = new ServiceView({
+        name,
+        model,
+        api,
+        commands,
+        trans,
+        initialLines: s.logInitialLines,
+        wrapLogs: s.wrapLogs
+      });
+      widget = new MainAreaWidget({ content });
+      widget.id = `jp-condasvc-service-${name}`;
+      widget.title.label = name;
+      widget.title.caption = trans.__('Service %1', name);
+      widget.title.icon = servicesIcon;
+      widget.title.closable = true;
+      views.set(name, widget);
+      widget.disposed.connect(() => views.delete(name));
+      shell.add(widget, 'main');
+    }
+    shell.activateById(widget.id);
+    return widget;
+  };
+
+  const openEditor = (initial: Partial<IServiceSpec>, editing?: string) => {
+    const id = editing ? `jp-condasvc-edit-${editing}` : `jp-condasvc-new-${++editorCount}`;
+    const existing = editing ? [...shell.widgets('main')].find(w => w.id === id) : undefined;
+    if (existing) {
+      shell.activateById(id);
+      return;
+    }
+    const suffix = (kind: Kind) => (kind === 'notebook' ? '.ipynb' : '.py');
+    const content = new ServiceEditor({
+      api,
+      trans,
+      initial,
+      editing,
+      listFiles: async dir => {
+        const listing = await app.serviceManager.contents.get(dir, { content: true });
+        const items = (listing.content ?? []) as { type: string; path: string }[];
+        return items.map(i => (i.type === 'directory' ? `${i.path}/` : i.path)).sort();
+      },
+      browse: async kind => {
+        if (!deps.docManager) {
+          return null;
+        }
+        const result = await FileDialog.getOpenFiles({
+          manager: deps.docManager,
+          title: kind === 'notebook' ? trans.__('Choose a notebook') : trans.__('Choose a script'),
+          filter: m => (m.type === 'directory' || m.name.endsWith(suffix(kind)) ? {} : null)
+        });
+        return result.button.accept && result.value?.length ? result.value[0].path : null;
+      },
+      onDone: (service: IService) => {
+        widget.dispose();
+        openService(service.name);
+        if (!editing && deps.settings().startAfterCreate && !service.spec.schedule) {
+          void commands.execute(CommandIDs.startService, { name: service.name });
+        }
+        if (editing) {
+          Notification.info(trans.__('Saved %1. A running service keeps its old command line until restarted.', service.name), {
+            autoClose: 5000
+          });
+        }
+      }
+    });
+    const widget = new MainAreaWidget({ content });
+    widget.id = id;
+    widget.title.label = editing ? trans.__('Edit %1', editing) : trans.__('New service');
+    widget.title.icon = servicesIcon;
+    widget.title.closable = true;
+    shell.add(widget, 'main');
+    shell.activateById(widget.id);
+  };
+
+  commands.addCommand(CommandIDs.openPanel, {
+    label: trans.__('Show Services'),
+    caption: trans.__('Show the services panel'),
+    icon: servicesIcon,
+    execute: () => shell.activateById(deps.panelId)
+  });
+
+  commands.addCommand(CommandIDs.newService, {
+    label: args => (args.isPalette ? trans.__('New Service') : trans.__('New service…')),
+    caption: trans.__('Register a notebook, script or command as a service'),
+    icon: args => (args.isPalette ? undefined : addIcon),
+    execute: args => openEditor({ ...(args.spec as Partial<IServiceSpec> | undefined) })
+  });
+
+  commands.addCommand(CommandIDs.editService, {
+    label: trans.__('Edit Service…'),
+    icon: args => (args.isPalette ? undefined : editIcon),
+    execute: async args => {
+      const name = await pickName(deps, args, trans.__('Edit which service?'));
+      const service = name ? model.get(name) : undefined;
+      if (service) {
+        openEditor(service.spec, service.name);
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.openService, {
+    label: trans.__('Open Service…'),
+    icon: args => (args.isPalette ? undefined : servicesIcon),
+    execute: async args => {
+      const name = await pickName(deps, args, trans.__('Open which service?'));
+      if (name) {
+        openService(name);
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.showLogs, {
+    label: trans.__('Show Service Logs…'),
+    icon: args => (args.isPalette ? undefined : logsIcon),
+    execute: async args => {
+      const name = await pickName(deps, args, trans.__('Logs of which service?'));
+      if (name) {
+        const widget = openService(name);
+        window.requestAnimationFrame(() => {
+          widget.content.node.querySelector<HTMLElement>('.jp-condasvc-logs-scroller')?.focus();
+        });
+      }
+    }
+  });
+
+  const action = (id: string, verb: ServiceAction, label: string, question: string, icon?: typeof runIcon) => {
+    commands.addCommand(id, {
+      label,
+      icon: args => (args.isPalette ? undefined : icon),
+      execute: async args => {
+        const name = await pickName(deps, args, question);
+        if (!name) {
+          return;
+        }
+        try {
+          await api.act(name, verb);
+        } catch (error) {
+          fail(trans.__('%1 of %2 failed', label.replace(/…$/, ''), name), error);
+        }
+      }
+    });
+  };
+  action(CommandIDs.startService, 'start', trans.__('Start Service…'), trans.__('Start which service?'), runIcon);
+  action(CommandIDs.stopService, 'stop', trans.__('Stop Service…'), trans.__('Stop which service?'), stopIcon);
+  action(CommandIDs.restartService, 'restart', trans.__('Restart Service…'), trans.__('Restart which service?'), refreshIcon);
+  action(CommandIDs.resetFailedService, 'reset-failed', trans.__('Reset Failed State of Service…'), trans.__('Reset which service?'));
+  action(CommandIDs.runNowService, 'run-now', trans.__('Run Scheduled Service Now…'), trans.__('Run which service now?'));
+  action(CommandIDs.enableService, 'enable', trans.__('Start Service at Login…'), trans.__('Start which service at login?'));
+  action(CommandIDs.disableService, 'disable', trans.__("Don't Start Service at Login…"), trans.__('Which service?'));
+
+  commands.addCommand(CommandIDs.deleteService, {
+    label: trans.__('Delete Service…'),
+    execute: async args => {
+      const name = await pickName(deps, args, trans.__('Delete which service?'));
+      if (!name) {
+        return;
+      }
+      const answer = await showDialog({
+        title: trans.__('Delete %1?', name),
+        body: trans.__('The service is stopped and its unit, variables and state are removed. Your files stay.'),
+        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: trans.__('Delete') })]
+      });
+      if (!answer.button.accept) {
+        return;
+      }
+      try {
+        await api.remove(name);
+        views.get(name)?.dispose();
+      } catch (error) {
+        fail(trans.__('Deleting %1 failed', name), error);
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.openOutput, {
+    label: trans.__('Open Executed Notebook…'),
+    execute: async args => {
+      const name = await pickName(deps, args, trans.__('Which notebook service?'));
+      const service = name ? model.get(name) : undefined;
+      if (!service || !deps.docManager) {
+        return;
+      }
+      const path = service.spec.path ?? '';
+      const output = service.spec.output || path.replace(/\.ipynb$/, '.out.ipynb');
+      const labPath = toLabPath(output);
+      try {
+        await app.serviceManager.contents.get(labPath, { content: false });
+      } catch {
+        Notification.warning(trans.__('%1 has not been written yet: the notebook has not finished a run.', labPath), {
+          autoClose: 6000
+        });
+        return;
+      }
+      deps.docManager.openOrReveal(labPath);
+    }
+  });
+
+  const runAsService = async (path: string, kind: Kind, env: string | null) => {
+    openEditor({ name: nameFromPath(path), kind, path, ...(env ? { env } : {}) });
+  };
+
+  const envOfNotebook = async (): Promise<string | null> => {
+    const panel = deps.notebooks?.currentWidget;
+    if (!panel) {
+      return null;
+    }
+    const [prefix, envs] = await Promise.all([
+      kernelPrefix(panel.sessionContext, app.serviceManager.kernelspecs.specs),
+      api.environments().then(r => r.environments).catch(() => [])
+    ]);
+    return prefix ? envForPrefix(prefix, envs) : null;
+  };
+
+  commands.addCommand(CommandIDs.runAsService, {
+    label: trans.__('Run Notebook as Service…'),
+    caption: trans.__("Run this notebook as a service, in its kernel's environment"),
+    icon: args => (args.isPalette ? undefined : servicesIcon),
+    isEnabled: () => !!deps.notebooks?.currentWidget,
+    execute: async () => {
+      const panel = deps.notebooks?.currentWidget;
+      if (!panel) {
+        return;
+      }
+      await runAsService(panel.context.path, 'notebook', await envOfNotebook());
+    }
+  });
+
+  commands.addCommand(CommandIDs.runFileAsService, {
+    label: trans.__('Run as Service…'),
+    icon: servicesIcon,
+    execute: async args => {
+      let path = typeof args.path === 'string' ? args.path : '';
+      if (!path) {
+        const item = deps.fileBrowser?.selectedItems().next();
+        path = item && !item.done ? item.value.path : '';
+      }
+      if (!path) {
+        return;
+      }
+      const kind: Kind = path.endsWith('.ipynb') ? 'notebook' : 'script';
+      // A notebook open with a kernel: use its environment.
+      let env: string | null = null;
+      const open = deps.notebooks?.find(p => p.context.path === path);
+      if (open) {
+        const [prefix, envs] = await Promise.all([
+          kernelPrefix(open.sessionContext, app.serviceManager.kernelspecs.specs),
+          api.environments().then(r => r.environments).catch(() => [])
+        ]);
+        env = prefix ? envForPrefix(prefix, envs) : null;
+      }
+      await runAsService(path, kind, env);
+    }
+  });
+
+  commands.addCommand(CommandIDs.refreshHost, {
+    label: trans.__('Check Services Host Again'),
+    execute: () => model.refreshHost()
+  });
+}

@@ -1,0 +1,203 @@
+/** The service view: live status summary, actions, unit file and the log viewer. */
+import type { TranslationBundle } from '@jupyterlab/translation';
+import type { CommandRegistry } from '@lumino/commands';
+import React, { useEffect, useState } from 'react';
+
+import type { CondaSvcAPI } from '../api';
+import { formatBytes, formatCpu, formatDuration, formatTime, relativeTime, secondsSince } from '../format';
+import type { LogFollower } from '../logs';
+import { displayState } from '../model';
+import { CommandIDs, IServicesModel } from '../tokens';
+import { kindLabel, StateBadge, useNow, useSignal } from './common';
+import { LogViewer } from './LogViewer';
+
+export interface IServiceDetailsProps {
+  name: string;
+  model: IServicesModel;
+  api: CondaSvcAPI;
+  commands: CommandRegistry;
+  trans: TranslationBundle;
+  follower: LogFollower;
+  wrapLogs: boolean;
+  download: (format: 'text' | 'json') => void;
+}
+
+function Fact(props: { label: string; children: React.ReactNode; name?: string }): JSX.Element {
+  return (
+    <div className="jp-condasvc-fact" data-fact={props.name}>
+      <dt>{props.label}</dt>
+      <dd>{props.children}</dd>
+    </div>
+  );
+}
+
+export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
+  const { model, name, commands, trans, api } = props;
+  useSignal(model.changed);
+  const now = useNow(1000);
+  const service = model.get(name);
+  const [unit, setUnit] = useState<string | null>(null);
+  const [showUnit, setShowUnit] = useState(false);
+  const updated = service?.updated ?? null;
+
+  useEffect(() => {
+    if (!showUnit) {
+      return;
+    }
+    let cancelled = false;
+    api
+      .unit(name)
+      .then(u => !cancelled && setUnit(u.unit))
+      .catch(e => !cancelled && setUnit(`# ${(e as Error).message}`));
+    return () => {
+      cancelled = true;
+    };
+  }, [showUnit, name, updated, api]);
+
+  if (!service) {
+    return (
+      <div className="jp-condasvc-details">
+        <div className="jp-condasvc-empty">
+          {model.connection === 'open' ? trans.__('The service %1 no longer exists.', name) : trans.__('Connecting…')}
+        </div>
+        {model.connection === 'open' ? null : <LogViewer follower={props.follower} trans={trans} defaultWrap={props.wrapLogs} download={props.download} />}
+      </div>
+    );
+  }
+
+  const status = service.status;
+  const state = displayState(service);
+  const running = state === 'running' || state === 'starting';
+  const since = state === 'running' ? status.active_enter_timestamp : status.state_change_timestamp;
+  const sinceSeconds = secondsSince(since, now);
+  const exec = (id: string) => () => void commands.execute(id, { name });
+  const lastExit =
+    status.exec_main_code === null || status.exec_main_code === undefined || status.exec_main_code === 0
+      ? '—'
+      : status.exec_main_code === 1
+        ? trans.__('exit code %1', status.exec_main_status ?? '?')
+        : trans.__('signal %1', status.exec_main_status ?? '?');
+  const health = status.health;
+
+  return (
+    <div className="jp-condasvc-details" data-name={name} data-state={state}>
+      <div className="jp-condasvc-details-head">
+        <h2>{name}</h2>
+        <StateBadge service={service} trans={trans} />
+        <span className="jp-condasvc-muted">
+          {kindLabel(service.spec.kind, trans)} · {service.resolved.env_name || service.spec.env} · {service.unit}
+        </span>
+      </div>
+      {service.spec.description ? <div className="jp-condasvc-muted">{service.spec.description}</div> : null}
+      <div className="jp-condasvc-actions" role="toolbar" aria-label={trans.__('Service actions')}>
+        {running ? (
+          <button className="jp-mod-styled" onClick={exec(CommandIDs.stopService)}>
+            {trans.__('Stop')}
+          </button>
+        ) : (
+          <button className="jp-mod-styled jp-mod-accept" onClick={exec(CommandIDs.startService)}>
+            {trans.__('Start')}
+          </button>
+        )}
+        <button className="jp-mod-styled" onClick={exec(CommandIDs.restartService)}>
+          {trans.__('Restart')}
+        </button>
+        {service.spec.schedule ? (
+          <button className="jp-mod-styled" onClick={exec(CommandIDs.runNowService)}>
+            {trans.__('Run now')}
+          </button>
+        ) : null}
+        {state === 'failed' ? (
+          <button className="jp-mod-styled" onClick={exec(CommandIDs.resetFailedService)}>
+            {trans.__('Reset failed')}
+          </button>
+        ) : null}
+        {service.spec.enabled ? (
+          <button className="jp-mod-styled" onClick={exec(CommandIDs.disableService)}>
+            {trans.__("Don't start at login")}
+          </button>
+        ) : (
+          <button className="jp-mod-styled" onClick={exec(CommandIDs.enableService)}>
+            {trans.__('Start at login')}
+          </button>
+        )}
+        <button className="jp-mod-styled" onClick={exec(CommandIDs.editService)}>
+          {trans.__('Edit')}
+        </button>
+        {service.spec.kind === 'notebook' ? (
+          <button className="jp-mod-styled" onClick={exec(CommandIDs.openOutput)}>
+            {trans.__('Open executed notebook')}
+          </button>
+        ) : null}
+        <button className="jp-mod-styled jp-mod-warn" onClick={exec(CommandIDs.deleteService)}>
+          {trans.__('Delete')}
+        </button>
+      </div>
+      {(service.warnings ?? []).map(w => (
+        <div key={w} className="jp-condasvc-banner jp-condasvc-banner-warn">
+          {w}
+        </div>
+      ))}
+      <dl className="jp-condasvc-facts">
+        <Fact name="state" label={trans.__('State')}>
+          {status.active_state} ({status.sub_state})
+        </Fact>
+        <Fact name="since" label={trans.__('Since')}>
+          {since ? `${formatTime(since)}${sinceSeconds !== null ? ` (${formatDuration(sinceSeconds)})` : ''}` : '—'}
+        </Fact>
+        <Fact name="pid" label="PID">
+          {status.main_pid ?? '—'}
+        </Fact>
+        <Fact name="memory" label={trans.__('Memory')}>
+          {formatBytes(status.memory_current)}
+          {service.spec.memory_max ? ` / ${service.spec.memory_max}` : ''}
+        </Fact>
+        <Fact name="cpu" label={trans.__('CPU time')}>
+          {formatCpu(status.cpu_usage_nsec)}
+        </Fact>
+        <Fact name="restarts" label={trans.__('Restarts')}>
+          {status.n_restarts ?? 0}
+        </Fact>
+        <Fact name="last-exit" label={trans.__('Last exit')}>
+          {lastExit}
+        </Fact>
+        <Fact name="result" label={trans.__('Result')}>
+          {status.result ?? '—'}
+        </Fact>
+        {health !== undefined ? (
+          <Fact name="health" label={trans.__('Health')}>
+            {health
+              ? `${health.state}${health.latency_ms !== null && health.latency_ms !== undefined ? ` · ${Math.round(health.latency_ms)} ms` : ''}${health.last_error ? ` · ${health.last_error}` : ''}`
+              : trans.__('no probe yet')}
+          </Fact>
+        ) : null}
+        {status.status_text ? (
+          <Fact name="progress" label={trans.__('Progress')}>
+            {status.status_text}
+          </Fact>
+        ) : null}
+        {service.spec.schedule ? (
+          <>
+            <Fact name="schedule" label={trans.__('Schedule')}>
+              {service.spec.schedule}
+            </Fact>
+            <Fact name="next-run" label={trans.__('Next run')}>
+              {status.schedule?.next_run ? `${formatTime(status.schedule.next_run)} (${relativeTime(status.schedule.next_run, now)})` : '—'}
+            </Fact>
+            <Fact name="last-run" label={trans.__('Last run')}>
+              {status.schedule?.last_run ? `${formatTime(status.schedule.last_run)} (${relativeTime(status.schedule.last_run, now)})` : '—'}
+            </Fact>
+          </>
+        ) : null}
+        <Fact name="command" label={trans.__('Command')}>
+          <code>{(service.resolved.exec_argv ?? []).join(' ')}</code>
+        </Fact>
+      </dl>
+      <details className="jp-condasvc-unit-details" onToggle={ev => setShowUnit((ev.target as HTMLDetailsElement).open)}>
+        <summary>{trans.__('Unit file')}</summary>
+        <pre className="jp-condasvc-unit">{unit ?? trans.__('Loading…')}</pre>
+      </details>
+      <LogViewer follower={props.follower} trans={trans} defaultWrap={props.wrapLogs} download={props.download} />
+    </div>
+  );
+}

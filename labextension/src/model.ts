@@ -1,0 +1,312 @@
+/**
+ * The single source of truth in the browser: every service with its live
+ * status, fed by the server's status stream (a snapshot on connect, then
+ * pushed changes). Widgets read from it and listen to its signals; none of
+ * them fetch the list on their own.
+ */
+import type { IDisposable } from '@lumino/disposable';
+import { Signal } from '@lumino/signaling';
+
+import type {
+  ConnectionState,
+  DisplayState,
+  IHostReport,
+  IService,
+  IServicesModel,
+  ISocketLike,
+  StatusMessage
+} from './tokens';
+
+/** The state shown for a service: systemd's active state, folded for people. */
+export function displayState(service: IService): DisplayState {
+  const status = service.status;
+  switch (status.active_state) {
+    case 'active':
+    case 'reloading':
+      return 'running';
+    case 'activating':
+      return 'starting';
+    case 'deactivating':
+      return 'stopping';
+    case 'failed':
+      return 'failed';
+    case 'inactive': {
+      const timer = status.schedule;
+      if (service.spec.schedule && timer && (timer.timer_state === 'active' || timer.next_run)) {
+        return 'scheduled';
+      }
+      return 'stopped';
+    }
+    default:
+      return 'unknown';
+  }
+}
+
+export const DISPLAY_STATES: DisplayState[] = [
+  'running',
+  'starting',
+  'stopping',
+  'scheduled',
+  'failed',
+  'stopped',
+  'unknown'
+];
+
+export interface IServicesModelOptions {
+  /** Opens the status stream (CondaSvcAPI.openEvents in the app, a fake in tests). */
+  connect: () => ISocketLike;
+  /** Reads the host report (GET host); optional. */
+  fetchHost?: () => Promise<IHostReport>;
+  /** First reconnect delay in ms (doubles up to maxDelay). */
+  initialDelay?: number;
+  maxDelay?: number;
+  /** Timer functions, replaceable in tests. */
+  setTimeout?: (fn: () => void, ms: number) => unknown;
+  clearTimeout?: (handle: unknown) => void;
+}
+
+export class ServicesModel implements IServicesModel, IDisposable {
+  constructor(options: IServicesModelOptions) {
+    this._connect = options.connect;
+    this._fetchHost = options.fetchHost;
+    this._initialDelay = options.initialDelay ?? 500;
+    this._maxDelay = options.maxDelay ?? 30000;
+    this._delay = this._initialDelay;
+    this._setTimeout = options.setTimeout ?? ((fn, ms) => window.setTimeout(fn, ms));
+    this._clearTimeout = options.clearTimeout ?? (handle => window.clearTimeout(handle as number));
+  }
+
+  get services(): ReadonlyArray<IService> {
+    return this._sorted;
+  }
+
+  get connection(): ConnectionState {
+    return this._connection;
+  }
+
+  get managerReachable(): boolean | null {
+    return this._managerReachable;
+  }
+
+  get managerMessage(): string {
+    return this._managerMessage;
+  }
+
+  get host(): IHostReport | null {
+    return this._host;
+  }
+
+  /** True once the first snapshot arrived. */
+  get ready(): boolean {
+    return this._ready;
+  }
+
+  /** The delay before the next reconnect attempt, in ms. */
+  get reconnectDelay(): number {
+    return this._delay;
+  }
+
+  get changed(): Signal<this, void> {
+    return this._changed;
+  }
+
+  get serviceFailed(): Signal<this, IService> {
+    return this._serviceFailed;
+  }
+
+  get connectionChanged(): Signal<this, ConnectionState> {
+    return this._connectionChanged;
+  }
+
+  get isDisposed(): boolean {
+    return this._disposed;
+  }
+
+  get(name: string): IService | undefined {
+    return this._services.get(name);
+  }
+
+  counts(): Record<DisplayState, number> {
+    const counts = Object.fromEntries(DISPLAY_STATES.map(s => [s, 0])) as Record<DisplayState, number>;
+    for (const service of this._services.values()) {
+      counts[displayState(service)] += 1;
+    }
+    return counts;
+  }
+
+  /** Open the status stream (idempotent). */
+  start(): void {
+    if (this._socket || this._disposed) {
+      return;
+    }
+    this._open();
+    void this.refreshHost();
+  }
+
+  async refreshHost(): Promise<void> {
+    if (!this._fetchHost) {
+      return;
+    }
+    try {
+      this._host = await this._fetchHost();
+    } catch {
+      this._host = null;
+    }
+    this._changed.emit();
+  }
+
+  /** Apply one message of the status stream. Public so tests can feed it. */
+  handle(message: StatusMessage): void {
+    switch (message.type) {
+      case 'snapshot': {
+        const next = new Map<string, IService>();
+        for (const service of message.services) {
+          next.set(service.name, service);
+        }
+        const before = this._services;
+        this._services = next;
+        this._managerReachable = true;
+        this._managerMessage = '';
+        if (this._ready) {
+          for (const service of next.values()) {
+            this._checkFailed(before.get(service.name), service);
+          }
+        }
+        this._ready = true;
+        break;
+      }
+      case 'service': {
+        const before = this._services.get(message.service.name);
+        this._services.set(message.service.name, message.service);
+        this._checkFailed(before, message.service);
+        break;
+      }
+      case 'removed':
+        this._services.delete(message.name);
+        break;
+      case 'metrics':
+        for (const [name, metrics] of Object.entries(message.services)) {
+          const service = this._services.get(name);
+          if (service) {
+            this._services.set(name, { ...service, status: { ...service.status, ...metrics } });
+          }
+        }
+        break;
+      case 'manager': {
+        const wasReachable = this._managerReachable;
+        this._managerReachable = false;
+        this._managerMessage = message.message;
+        if (wasReachable !== false) {
+          void this.refreshHost();
+        }
+        break;
+      }
+      default:
+        return;
+    }
+    this._sort();
+    this._changed.emit();
+  }
+
+  dispose(): void {
+    if (this._disposed) {
+      return;
+    }
+    this._disposed = true;
+    if (this._timer !== null) {
+      this._clearTimeout(this._timer);
+      this._timer = null;
+    }
+    const socket = this._socket;
+    this._socket = null;
+    if (socket) {
+      socket.onclose = null;
+      socket.close();
+    }
+    Signal.clearData(this);
+  }
+
+  private _checkFailed(before: IService | undefined, after: IService): void {
+    if (displayState(after) === 'failed' && (!before || displayState(before) !== 'failed')) {
+      this._serviceFailed.emit(after);
+    }
+  }
+
+  private _sort(): void {
+    this._sorted = [...this._services.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  private _setConnection(state: ConnectionState): void {
+    if (state !== this._connection) {
+      this._connection = state;
+      this._connectionChanged.emit(state);
+      this._changed.emit();
+    }
+  }
+
+  private _open(): void {
+    this._timer = null;
+    this._setConnection('connecting');
+    let socket: ISocketLike;
+    try {
+      socket = this._connect();
+    } catch {
+      this._scheduleReconnect();
+      return;
+    }
+    this._socket = socket;
+    socket.onopen = () => {
+      this._delay = this._initialDelay;
+      this._setConnection('open');
+    };
+    socket.onmessage = ev => {
+      let message: StatusMessage;
+      try {
+        message = JSON.parse(String(ev.data)) as StatusMessage;
+      } catch {
+        return;
+      }
+      this.handle(message);
+    };
+    socket.onerror = () => {
+      // onclose follows
+    };
+    socket.onclose = () => {
+      if (this._socket === socket) {
+        this._socket = null;
+        this._scheduleReconnect();
+      }
+    };
+  }
+
+  private _scheduleReconnect(): void {
+    if (this._disposed) {
+      return;
+    }
+    this._setConnection('closed');
+    const delay = this._delay;
+    this._delay = Math.min(this._delay * 2, this._maxDelay);
+    this._timer = this._setTimeout(() => this._open(), delay);
+  }
+
+  private _connect: () => ISocketLike;
+  private _fetchHost?: () => Promise<IHostReport>;
+  private _initialDelay: number;
+  private _maxDelay: number;
+  private _delay: number;
+  private _setTimeout: (fn: () => void, ms: number) => unknown;
+  private _clearTimeout: (handle: unknown) => void;
+  private _timer: unknown = null;
+  private _socket: ISocketLike | null = null;
+  private _services = new Map<string, IService>();
+  private _sorted: IService[] = [];
+  private _connection: ConnectionState = 'closed';
+  private _managerReachable: boolean | null = null;
+  private _managerMessage = '';
+  private _host: IHostReport | null = null;
+  private _ready = false;
+  private _disposed = false;
+  private _changed = new Signal<this, void>(this);
+  private _serviceFailed = new Signal<this, IService>(this);
+  private _connectionChanged = new Signal<this, ConnectionState>(this);
+}
