@@ -301,7 +301,9 @@ class InProcess:
         from traitlets.config import Config
 
         # The server's own configuration, built the way the extension builds it.
-        app = CondaSvcApp(config=Config({k: v for k, v in config.items() if k != "ServerApp"}))
+        own = {k: dict(v) for k, v in config.items() if k != "ServerApp"}
+        own["CondaSvcApp"].pop("log_level", None)  # the server's DEBUG is for its request log only
+        app = CondaSvcApp(config=Config(own))
         app.log.setLevel(logging.WARNING)
         if hasattr(app, "build_services"):
             self.services = app.build_services(str(root_dir))
