@@ -109,7 +109,10 @@ class CondaSvcApp(ExtensionApp):
         200000, config=True, help="Most journal entries one history request reads while filtering by text before answering."
     )
     status_coalesce = Float(
-        0.002, config=True, help="Seconds to gather a service's burst of systemd signals into one status push."
+        0.0,
+        config=True,
+        help="Seconds to gather a service's burst of systemd signals into one status push; 0: the signals read in one "
+        "loop iteration.",
     )
     status_sample_interval = Float(
         2.0,

@@ -6,8 +6,8 @@ listeners (``PropertiesChanged``, ``UnitNew``, ``UnitRemoved``,
 ``JobRemoved``, reloads, disconnects) and knows nothing of HTTP.
 
 * On connect a client gets a snapshot of all services (``ServiceManager.list``).
-* Changes to units we own are coalesced per service (``coalesce`` seconds,
-  2 ms by default: one start produces a burst of signals) and pushed as the
+* Changes to units we own are coalesced per service (signals read together,
+  in one loop iteration, by default; or within ``coalesce`` seconds) and pushed as the
   full service object, the same JSON as ``GET services/{name}``.
 * Creates, edits and deletes made through the API are seen without any hook
   into the service layer: every one of them ends in a ``daemon-reload``, after
@@ -91,7 +91,7 @@ class StatusClient:
 
 
 class StatusHub:
-    def __init__(self, services: Any, systemd: Any, *, coalesce: float = 0.002, sample_interval: float = 2.0,
+    def __init__(self, services: Any, systemd: Any, *, coalesce: float = 0.0, sample_interval: float = 2.0,
                  max_pending: int = 1024 * 1024, reconnect_max: float = 10.0, log: Any = None) -> None:
         self.services = services
         self.systemd = systemd
@@ -110,6 +110,7 @@ class StatusHub:
         self._sample_task: Optional[asyncio.Task] = None
         self._reconnect_task: Optional[asyncio.Task] = None
         self._metrics: Dict[str, Dict[str, Any]] = {}
+        self._records: Dict[str, Dict[str, Any]] = {}  # name -> record, re-read after every daemon-reload
         self._listening = False
         self.pushes = 0
 
@@ -164,6 +165,7 @@ class StatusHub:
         self._reconnect_task = self._sample_task = None
         self._dirty.clear()
         self._metrics.clear()
+        self._records.clear()
 
     def _broadcast(self, message: Dict[str, Any], key: Optional[str] = None) -> None:
         text = json.dumps(message)
@@ -198,7 +200,10 @@ class StatusHub:
     def _arm_flush(self) -> None:
         if self._flush_handle is None and (self._flushing is None or self._flushing.done()):
             loop = asyncio.get_running_loop()
-            self._flush_handle = loop.call_later(self.coalesce, self._start_flush)
+            if self.coalesce > 0:
+                self._flush_handle = loop.call_later(self.coalesce, self._start_flush)
+            else:  # the next loop iteration: signals read together are pushed together
+                self._flush_handle = loop.call_soon(self._start_flush)  # type: ignore[assignment]
 
     def _start_flush(self) -> None:
         self._flush_handle = None
@@ -229,14 +234,35 @@ class StatusHub:
             self._arm_flush()
 
     async def _one(self, name: str) -> Optional[Dict[str, Any]]:
-        service = await self.services.get(name)
+        describe = getattr(self.services, "_describe", None)
+        if describe is None:
+            service = await self.services.get(name)
+        else:
+            # the record from our cache (no file read per push), the properties from the signal-fed cache
+            record = self._records.get(name)
+            if record is None:
+                record = await asyncio.to_thread(self.services.store.require_ours, name)
+                self._records[name] = record
+            service = await describe(name, record)
         metrics = self._metrics.get(name)
         if metrics and service["status"].get("memory_current") is None:
             service["status"].update(metrics)
         return service
 
     async def _do_rescan(self) -> None:
-        names = set(await self.services.names())
+        store = self.services.store
+
+        def read_all() -> Dict[str, Dict[str, Any]]:
+            out = {}
+            for n in store.names():
+                try:
+                    out[n] = store.require_ours(n)
+                except (NotFound, NotOwned):
+                    continue
+            return out
+
+        self._records = await asyncio.to_thread(read_all)
+        names = set(self._records)
         known = set(self._units.values())
         for name in known - names:
             self._forget(name)
@@ -246,6 +272,7 @@ class StatusHub:
             self._units[self.services.store.unit_name(name)] = name
 
     def _forget(self, name: str) -> None:
+        self._records.pop(name, None)
         for unit, n in list(self._units.items()):
             if n == name:
                 del self._units[unit]

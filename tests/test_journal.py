@@ -154,6 +154,9 @@ class FakeReader:
     def _get(self, key):
         return self.fields[key]
 
+    def _get_all(self):
+        return dict(self.fields)
+
     def _get_realtime(self):
         return self.usec
 
