@@ -103,7 +103,13 @@ def journal_report() -> Dict[str, Any]:
             "No journal entries of this user are readable yet. If services have run, check that "
             "/var/log/journal/<machine-id>/user-<uid>.journal exists and that you are in the systemd-journal group."
         )
-    return {"persistent": persistent, "readable": readable, "error": error, "fix": fix}
+    from .journal import diagnose
+
+    # storage mode, per-user file, rate-limit markers: each problem with its fix (see journal.diagnose)
+    diagnosis = diagnose()
+    if fix is None and diagnosis["fix"]:
+        fix = diagnosis["fix"]
+    return {"persistent": persistent, "readable": readable, "error": error, "fix": fix, "diagnosis": diagnosis}
 
 
 async def host_report(systemd: Any) -> Dict[str, Any]:

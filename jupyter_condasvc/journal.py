@@ -774,17 +774,20 @@ class Follower:
             self._dropped_until = batch[-1]["cursor"]
             return
         if self.dropped:
-            self._write({
-                "type": "dropped", "count": self.dropped, "after": self._dropped_after, "until": self._dropped_until,
-                "message": f"{self.dropped} log entries were not sent because this client could not keep up; "
-                           "fetch them from the history (after= / before= these cursors).",
-            })
-            self.hub.total_dropped += self.dropped
-            self.dropped = 0
+            self._report_dropped()
         self.delivered += len(batch)
         self._write({"type": "entries", "entries": batch, "cursor": batch[-1]["cursor"]})
 
     _last_sent: Optional[str] = None
+
+    def _report_dropped(self) -> None:
+        count, self.dropped = self.dropped, 0
+        self.hub.total_dropped += count
+        self._write({
+            "type": "dropped", "count": count, "after": self._dropped_after, "until": self._dropped_until,
+            "message": f"{count} log entries were not sent because this client could not keep up; "
+                       "fetch them from the history (after= the first cursor, up to and including the second).",
+        })
 
     def _write(self, message: Dict[str, Any]) -> None:
         text = json.dumps(message)
@@ -805,6 +808,8 @@ class Follower:
                     _f.exception()
                 except BaseException:  # noqa: BLE001 - closed sockets are handled by on_close
                     pass
+                if self.dropped and not self.closed and self.pending_bytes <= self.hub.max_pending // 2:
+                    self._report_dropped()  # caught up: say what was lost now, not at the next line
 
             fut.add_done_callback(done)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import time
@@ -50,8 +51,8 @@ async def _has(api, name, needle, **params):
 @pytest.mark.systemd
 async def test_history_entries_filters_and_escaping(api, root, unit_name):
     await _logged_service(api, root, "hist")
-    await wait_for(lambda: _has(api, "hist", "DONE-MARK"))
-    await wait_for(lambda: _inactive(api, "hist"))
+    await wait_for(lambda: _has(api, "hist", "DONE-MARK"), timeout=30)
+    await wait_for(lambda: _inactive(api, "hist"), timeout=30)
     await asyncio.sleep(0.5)  # the manager's last lines about the stop
     code, page = await api("GET", "services", "hist", "logs")
     unit = unit_name("hist")
@@ -111,7 +112,7 @@ async def test_history_entries_filters_and_escaping(api, root, unit_name):
 @pytest.mark.systemd
 async def test_history_download_and_errors(api, root, jp_fetch):
     await _logged_service(api, root, "dl", "print('download me', flush=True)\n")
-    await wait_for(lambda: _has(api, "dl", "download me"))
+    await wait_for(lambda: _has(api, "dl", "download me"), timeout=30)
     resp = await jp_fetch("condasvc", "api", "services", "dl", "logs", params={"format": "text"})
     assert resp.headers["Content-Type"].startswith("text/plain")
     assert 'filename="dl.log"' in resp.headers["Content-Disposition"]
@@ -226,3 +227,31 @@ def test_diagnosis_of_this_host():
     d = J.diagnose()
     # the suite runs on persistent storage (scripts/systemd-stack), where a user reads their own file
     assert d["storage"] == "persistent" and d["ok"], d
+
+
+async def test_a_slow_follower_is_told_what_was_dropped():
+    """Past max_pending unsent bytes, entries are dropped and counted; once the client catches up it is told."""
+    hub = J.FollowHub(max_pending=1000)
+    futures, sent = [], []
+
+    def send(text):
+        fut = asyncio.get_running_loop().create_future()
+        futures.append(fut)
+        sent.append(json.loads(text))
+        return fut
+
+    follower = hub.follow("condasvc-no-such-unit.service", os.getuid(), send)
+    try:
+        assert hub.timer_running
+        for i in range(1, 6):
+            follower._deliver([{"cursor": f"c{i}", "message": "x" * 600}])
+        assert [m["cursor"] for m in sent] == ["c1", "c2"] and follower.dropped == 3
+        for fut in futures:
+            fut.set_result(None)
+        await asyncio.sleep(0)
+        assert sent[-1]["type"] == "dropped"
+        assert (sent[-1]["count"], sent[-1]["after"], sent[-1]["until"]) == (3, "c2", "c5")
+        assert hub.total_dropped == 3 and follower.pending_bytes < 1000
+    finally:
+        hub.remove(follower)
+    assert not hub.timer_running and not hub.followers

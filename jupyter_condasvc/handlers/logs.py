@@ -26,7 +26,8 @@
         {"type": "hello", "name", "unit", "journal": <diagnosis>}
         {"type": "entries", "entries": [<entry>...], "cursor": "<last>"}   # lines that arrived together
         {"type": "dropped", "count": n, "after": "<cursor>"|null, "until": "<cursor>", "message"}
-            # this client fell behind: n entries between those cursors were not sent
+            # this client fell behind: n entries after "after" up to and including "until" were not sent
+        {"type": "error", "message"}   # e.g. the journal cannot be opened; the socket then closes (1008)
 
     journald's "Suppressed N messages" notes arrive as entries with a ``marker``.
 """
