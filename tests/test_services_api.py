@@ -250,7 +250,7 @@ async def test_host_report(api):
     assert isinstance(host["limits"]["memory_enforced"], bool)
 
 
-async def test_every_rendered_unit_passes_systemd_analyze_verify(api, root, unit_name):
+async def test_every_rendered_unit_passes_systemd_analyze_verify(api, root, unit_name, jp_serverapp):
     weird = root / "dir with spaces %i $HOME"
     weird.mkdir()
     script(weird, "odd name 'q'.py")
@@ -271,8 +271,9 @@ async def test_every_rendered_unit_passes_systemd_analyze_verify(api, root, unit
         units.append(str(UNIT_DIR / unit_name(spec["name"])))
     verify = subprocess.run(["systemd-analyze", "--user", "verify", *units], capture_output=True, text=True, env=SYSTEMCTL_ENV)
     assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
-    # and systemd read the odd values back exactly
-    show = systemctl("show", "-p", "Description", "--value", unit_name("v-cmd")).stdout.rstrip("\n")
-    assert show == "100% \"quoted\" \\ back $PATH %n"
-    wd = systemctl("show", "-p", "WorkingDirectory", "--value", unit_name("v-weird")).stdout.rstrip("\n")
-    assert wd == str(weird)
+    # and systemd read the odd values back exactly (its own D-Bus properties)
+    systemd = jp_serverapp.web_app.settings["condasvc_systemd"]
+    props = await systemd.get_unit_properties(unit_name("v-cmd"), fresh=True)
+    assert props["Description"] == "100% \"quoted\" \\ back $PATH %n"
+    props = await systemd.get_unit_properties(unit_name("v-weird"), fresh=True)
+    assert props["WorkingDirectory"] == str(weird), props.get("LoadError")
