@@ -1,0 +1,35 @@
+/**
+ * Galata / Playwright configuration of the UI tests: Debian's Chromium, a real
+ * `jupyter lab` with the extension (jupyter_server_test_config.py) running as
+ * the current user against that user's systemd user manager.
+ */
+const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
+
+const port = process.env.CONDASVC_UI_PORT || '8899';
+
+module.exports = {
+  ...baseConfig,
+  reporter: [['list'], ['html', { open: 'never' }]],
+  timeout: 90000,
+  expect: { timeout: 20000 },
+  retries: 0,
+  workers: 1,
+  webServer: {
+    command: 'jlpm start',
+    url: `http://localhost:${port}/lab`,
+    timeout: 120 * 1000,
+    reuseExistingServer: !process.env.CI,
+    env: { ...process.env, CONDASVC_UI_PORT: port }
+  },
+  use: {
+    ...baseConfig.use,
+    baseURL: `http://localhost:${port}`,
+    viewport: { width: 1400, height: 900 },
+    video: 'off',
+    trace: 'retain-on-failure',
+    launchOptions: {
+      executablePath: process.env.CONDASVC_CHROMIUM || '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage']
+    }
+  }
+};

@@ -1,0 +1,139 @@
+/**
+ * The JupyterLab experience against a real server and the real user manager:
+ * create a script service through the form and watch it run, follow its log,
+ * stop it; a field error shown inline; run-as-service from an open notebook
+ * prefilled with its kernel's env; a failing service raises a notification.
+ */
+import { expect, galata, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import type { APIRequestContext } from '@playwright/test';
+
+const suffix = Date.now().toString(36).slice(-5);
+const TICKER = `ticker-${suffix}`;
+const CRASHER = `crasher-${suffix}`;
+const PANEL = 'jp-condasvc-panel';
+
+test.use({ autoGoto: true });
+
+async function openPanel(page: IJupyterLabPageFixture): Promise<void> {
+  await page.sidebar.openTab(PANEL);
+  await expect(page.locator('.jp-condasvc-panel')).toBeVisible();
+}
+
+async function newServiceForm(page: IJupyterLabPageFixture) {
+  await openPanel(page);
+  await page.locator('.jp-condasvc-panel-header').getByTitle('New service').click();
+  const form = page.locator('.jp-condasvc-form').last();
+  await expect(form).toBeVisible();
+  // environments are loaded
+  await expect(form.locator('select[name="env"] option', { hasText: 'uienv' })).toHaveCount(1);
+  return form;
+}
+
+async function removeService(request: APIRequestContext, name: string): Promise<void> {
+  await request.delete(`/condasvc/api/services/${name}`).catch(() => undefined);
+}
+
+test.describe.serial('services', () => {
+  test.afterAll(async ({ request }) => {
+    await removeService(request, TICKER);
+    await removeService(request, CRASHER);
+  });
+
+  test('the sidebar and the status bar item are there', async ({ page }) => {
+    await openPanel(page);
+    await expect(page.locator('.jp-condasvc-status-item')).toContainText('running');
+    await expect(page.locator('.jp-condasvc-panel-header')).toContainText('Services');
+  });
+
+  test('create a script service through the form, watch it run, follow its log, stop it', async ({ page }) => {
+    const form = await newServiceForm(page);
+    await form.locator('input[name="name"]').fill(TICKER);
+    await form.locator('input[name="path"]').fill('ticker.py');
+    await form.locator('select[name="env"]').selectOption('uienv');
+    // the live unit preview shows the env's interpreter
+    await expect(form.locator('.jp-condasvc-form-preview pre').first()).toContainText('envs/uienv/bin/python');
+    await form.locator('button[type="submit"]').click();
+
+    const view = page.locator(`.jp-condasvc-details[data-name="${TICKER}"]`);
+    await expect(view).toBeVisible();
+    await expect(view).toHaveAttribute('data-state', 'running', { timeout: 30000 });
+    // the sidebar shows it running, live
+    await openPanel(page);
+    await expect(page.locator(`.jp-condasvc-item[data-name="${TICKER}"]`)).toHaveAttribute('data-state', 'running');
+
+    // a log line appears while following
+    await expect(view.locator('.jp-condasvc-follow-state')).toHaveAttribute('data-state', 'live');
+    await expect(view.locator('.jp-condasvc-logs-scroller')).toContainText('tick 3', { timeout: 30000 });
+    // ANSI colours are rendered, not printed
+    await expect(view.locator('.jp-condasvc-logs-scroller .ansi-green-fg').first()).toHaveText('green');
+    await expect(view.locator('.jp-condasvc-logs-scroller')).not.toContainText('[32m');
+
+    // search highlights
+    await view.locator('input.jp-condasvc-search').fill('tick 2');
+    await expect(view.locator('mark.jp-condasvc-mark').first()).toHaveText('tick 2');
+    await view.locator('input.jp-condasvc-search').fill('');
+
+    await view.getByRole('button', { name: 'Stop', exact: true }).click();
+    await expect(view).toHaveAttribute('data-state', 'stopped', { timeout: 30000 });
+    await expect(page.locator(`.jp-condasvc-item[data-name="${TICKER}"]`)).toHaveAttribute('data-state', 'stopped');
+  });
+
+  test('a field error from the server is shown next to the field', async ({ page }) => {
+    const form = await newServiceForm(page);
+    await form.locator('input[name="name"]').fill(`bad-${suffix}`);
+    await form.locator('input[name="path"]').fill('ticker.py');
+    await form.locator('input[name="memory_max"]').fill('lots');
+    await form.locator('button[type="submit"]').click();
+    const error = form.locator('.jp-condasvc-field-error[data-field="memory_max"]');
+    await expect(error).toBeVisible();
+    await expect(error).toContainText('memory_max');
+    await expect(form.locator('.jp-condasvc-row[data-field="memory_max"]')).toHaveClass(/jp-mod-error/);
+    // fixing the field clears the error
+    await form.locator('input[name="memory_max"]').fill('512M');
+    await expect(error).toHaveCount(0);
+    await page.locator('.jp-condasvc-form').last().getByRole('button', { name: 'Cancel' }).click();
+  });
+
+  test('run as service from an open notebook, prefilled with its kernel environment', async ({ page }) => {
+    await page.evaluate(async () => {
+      await window.jupyterapp.commands.execute('docmanager:open', { path: 'analysis.ipynb' });
+    });
+    await expect(page.locator('.jp-NotebookPanel .jp-Notebook')).toBeVisible();
+    // the kernel of the notebook is uienv's python
+    await expect(page.locator('.jp-Toolbar-kernelName')).toContainText('uienv', { timeout: 30000 });
+    await page.waitForFunction(() => {
+      const status = document.querySelector('.jp-Notebook-ExecutionIndicator');
+      return status?.getAttribute('data-status') === 'idle';
+    }, undefined, { timeout: 60000 }).catch(() => undefined);
+    await page.locator('.jp-condasvc-run-as-service').first().click();
+    const form = page.locator('.jp-condasvc-form').last();
+    await expect(form).toBeVisible();
+    await expect(form.locator('select[name="kind"]')).toHaveValue('notebook');
+    await expect(form.locator('input[name="path"]')).toHaveValue('analysis.ipynb');
+    await expect(form.locator('input[name="name"]')).toHaveValue('analysis');
+    await expect(form.locator('select[name="env"]')).toHaveValue('uienv');
+    await form.getByRole('button', { name: 'Cancel' }).click();
+  });
+
+  test('a service that fails raises a notification', async ({ page }) => {
+    const form = await newServiceForm(page);
+    await form.locator('input[name="name"]').fill(CRASHER);
+    await form.locator('input[name="path"]').fill('crash.py');
+    await form.locator('select[name="env"]').selectOption('uienv');
+    await form.locator('select[name="restart"]').selectOption('no');
+    await form.locator('button[type="submit"]').click();
+    const toast = page.locator('.Toastify__toast', { hasText: `Service ${CRASHER} failed` });
+    await expect(toast).toBeVisible({ timeout: 30000 });
+    await expect(page.locator('.jp-condasvc-status-item')).toContainText('1 failed');
+    // its action opens the logs, which say why
+    await toast.getByRole('button', { name: 'Show logs' }).click();
+    const view = page.locator(`.jp-condasvc-details[data-name="${CRASHER}"]`);
+    await expect(view).toHaveAttribute('data-state', 'failed');
+    await expect(view.locator('.jp-condasvc-logs-scroller')).toContainText('about to fail');
+    await view.getByRole('button', { name: 'Reset failed' }).click();
+    await expect(view).toHaveAttribute('data-state', 'stopped', { timeout: 30000 });
+  });
+});
+
+// keep `galata` referenced for helpers used in other files
+void galata;
