@@ -241,36 +241,45 @@ def read_entry(reader: Any, unit: str) -> Dict[str, Any]:
 
     One ``_get_all()`` walk of the entry's items: cheaper than a ``_get``
     per field, since each ``_get`` walks the items again and MESSAGE, the
-    newest data object, always comes last.
+    newest data object, always comes last.  Written for speed: this runs
+    1000 times for one page of history.
     """
     fields = reader._get_all()
-    raw = _first(fields.get("MESSAGE")) or b""
+    get = fields.get
+    raw = get("MESSAGE", b"")
     escaped = False
-    if isinstance(raw, bytes):
+    if raw.__class__ is bytes:
         try:
             message = raw.decode("utf-8")
         except UnicodeDecodeError:
             message = raw.decode("utf-8", "backslashreplace")
             escaped = True
-    else:  # defensive: a build that already converted
-        message = str(raw)
+    else:  # a repeated field (a list), or a build that already converted
+        message = _as_str(raw) or ""
     usec = reader._get_realtime()
+    sec, frac = divmod(usec, 1_000_000)
+    if _iso_second[0] != sec:
+        _iso_second[0] = sec
+        _iso_second[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    prio = get("PRIORITY")
+    pid = get("_PID")
+    ident = get("SYSLOG_IDENTIFIER")
     entry: Dict[str, Any] = {
         "cursor": reader._get_cursor(),
-        "realtime": _iso(usec),
+        "realtime": f"{_iso_second[1]}.{frac:06d}+00:00",
         "realtime_usec": usec,
-        "priority": _as_int(fields.get("PRIORITY")),
-        "pid": _as_int(fields.get("_PID")),
-        "identifier": _as_str(fields.get("SYSLOG_IDENTIFIER")),
+        "priority": int(prio) if prio.__class__ is bytes and prio.isdigit() else _as_int(prio),
+        "pid": int(pid) if pid.__class__ is bytes and pid.isdigit() else _as_int(pid),
+        "identifier": ident.decode("utf-8", "backslashreplace") if ident.__class__ is bytes else _as_str(ident),
         "source": "service",
         "message": message,
     }
     if escaped:
         entry["escaped"] = True
-    if _first(fields.get("_SYSTEMD_USER_UNIT")) != unit.encode():
-        if _as_str(fields.get("MESSAGE_ID")) == MESSAGE_ID_DROPPED:
-            count = _as_int(fields.get("N_DROPPED")) or 0
-            scope = _as_str(fields.get("OBJECT_SYSTEMD_UNIT")) or ""
+    if _first(get("_SYSTEMD_USER_UNIT")) != unit.encode():
+        if _as_str(get("MESSAGE_ID")) == MESSAGE_ID_DROPPED:
+            count = _as_int(get("N_DROPPED")) or 0
+            scope = _as_str(get("OBJECT_SYSTEMD_UNIT")) or ""
             entry["source"] = "journald"
             entry["marker"] = {"kind": "suppressed", "count": count, "scope": scope}
             entry["message"] = (

@@ -22,7 +22,8 @@ listeners (``PropertiesChanged``, ``UnitNew``, ``UnitRemoved``,
 Messages (JSON, server to client)::
 
     {"type": "snapshot", "services": [<service>...]}
-    {"type": "service", "service": <service>}       # created or changed
+    {"type": "status", "name": "<name>", "status": <status>}  # a state change, at once, from systemd's signal
+    {"type": "service", "service": <service>}       # created or changed: the full object (follows every "status")
     {"type": "removed", "name": "<name>"}
     {"type": "metrics", "services": {"<name>": {"memory_current": int|null, "cpu_usage_nsec": int|null}}}
     {"type": "manager", "reachable": false, "message": "..."}   # then a new snapshot once reconnected
@@ -34,6 +35,11 @@ import json
 from typing import Any, Callable, Dict, List, Optional, Set
 
 from .errors import CondaSvcError, NotFound, NotOwned
+
+try:  # the service layer's own rendering of a unit's properties (same JSON as GET services/{name})
+    from .services import _service_json
+except ImportError:  # pragma: no cover - renamed: only the full pushes remain
+    _service_json = None  # type: ignore[assignment]
 
 
 class StatusClient:
@@ -216,6 +222,11 @@ class StatusHub:
                     self._rescan = False
                     await self._do_rescan()
                 dirty, self._dirty = self._dirty, set()
+                # first, at once, the state from the signal-fed cache (no I/O); then the full service object
+                for name in sorted(dirty):
+                    quick = await self._quick_status(name)
+                    if quick is not None:
+                        self._broadcast({"type": "status", "name": name, "status": quick}, key="\0status:" + name)
                 results = await asyncio.gather(*(self._one(name) for name in sorted(dirty)), return_exceptions=True)
                 for name, result in zip(sorted(dirty), results):
                     if isinstance(result, (NotFound, NotOwned)):
@@ -232,6 +243,20 @@ class StatusHub:
             self._flushing = None
         if (self._dirty or self._rescan) and self.clients:
             self._arm_flush()
+
+    async def _quick_status(self, name: str) -> Optional[Dict[str, Any]]:
+        record = self._records.get(name)
+        if record is None or _service_json is None:
+            return None
+        try:
+            props = await self.systemd.get_unit_properties(record["unit"])
+            status = _service_json(name, record, props, {})["status"]
+        except Exception:  # noqa: BLE001 - the full push that follows reports problems
+            return None
+        metrics = self._metrics.get(name)
+        if metrics and status.get("active_state") in ("active", "activating", "deactivating", "reloading"):
+            status.update(metrics)
+        return status
 
     async def _one(self, name: str) -> Optional[Dict[str, Any]]:
         describe = getattr(self.services, "_describe", None)

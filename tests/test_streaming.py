@@ -238,6 +238,9 @@ async def test_status_pushes_start_stop_crash_create_delete(api, root, jp_ws_fet
     await api("POST", "services", "steady", "start")
     msg = await stream.until(_state("steady", "active"))
     assert msg["service"]["status"]["sub_state"] == "running" and msg["service"]["status"]["main_pid"]
+    # the state came first as a quick "status" message, straight from systemd's signal
+    assert any(m["type"] == "status" and m["name"] == "steady" and m["status"]["active_state"] == "active"
+               for m in stream.messages)
     await stream.until(lambda m: m["type"] == "metrics" and "steady" in m["services"], timeout=10)
     await api("POST", "services", "steady", "stop")
     await stream.until(_state("steady", "inactive"))
