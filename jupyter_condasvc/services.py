@@ -234,8 +234,10 @@ class ServiceManager:
             activation=activation,
         )
 
-    async def _write(self, name: str, r: Rendered) -> None:
-        await asyncio.to_thread(self.store.write_files, name, r.unit, r.env, timer_text=r.timer, parameters_text=r.parameters)
+    async def _write(self, name: str, r: Rendered, record: Optional[Dict[str, Any]] = None) -> None:
+        await asyncio.to_thread(
+            self.store.write_files, name, r.unit, r.env, timer_text=r.timer, parameters_text=r.parameters, record=record
+        )
 
     async def preview(self, data: Any) -> Dict[str, Any]:
         spec = parse_spec(data)
@@ -341,8 +343,7 @@ class ServiceManager:
                 # What "enabled" points at changes (service <-> timer): undo the old one first.
                 await self.systemd.disable_unit_files([plan.timer_name if old.schedule else plan.unit_name])
             record.update(spec=spec.model_dump(), resolved=_resolved(plan, rendered), updated=time.time())
-            await self._write(name, rendered)
-            await asyncio.to_thread(self.store.write_record, name, record)
+            await self._write(name, rendered, record)  # files and record together: all or nothing
             await self.systemd.reload()
             if (spec.enabled, spec.schedule) != (old.enabled, old.schedule):
                 was = old.enabled and (bool(old.schedule) == bool(spec.schedule))
@@ -352,6 +353,7 @@ class ServiceManager:
     async def delete(self, name: str) -> None:
         async with self._lock(name):
             record = await asyncio.to_thread(self.store.require_ours, name)
+            await asyncio.to_thread(self.store.check_removable, name)  # refuse before stopping anything
             unit, timer = self.store.unit_name(name), self.store.timer_name(name)
             units = [timer, unit] if record["spec"].get("schedule") else [unit]
             for u in units:

@@ -31,8 +31,8 @@ class StorageError(CondaSvcError):
         super().__init__(message)
 
 
-def atomic_write(path: Path, text: str, mode: int) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory."""
+def _prepare(path: Path, text: str, mode: int) -> str:
+    """Write ``text`` to a new temporary file beside ``path``; return its name (not yet in place)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -41,12 +41,26 @@ def atomic_write(path: Path, text: str, mode: int) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    return tmp
+
+
+def _unlink_quietly(path: Any) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def atomic_write(path: Path, text: str, mode: int) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same directory."""
+    tmp = _prepare(path, text, mode)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _unlink_quietly(tmp)
         raise
 
 
@@ -163,9 +177,16 @@ class ServiceStore:
             return None
 
     def write_files(
-        self, name: str, unit_text: str, env_text: str, *, timer_text: Optional[str] = None, parameters_text: Optional[str] = None
+        self,
+        name: str,
+        unit_text: str,
+        env_text: str,
+        *,
+        timer_text: Optional[str] = None,
+        parameters_text: Optional[str] = None,
+        record: Optional[Dict[str, Any]] = None,
     ) -> None:
-        """Write environment and parameters files, the unit, then its timer; each atomically.
+        """Write environment and parameters files, the unit, its timer and (if given) the record: all or none.
 
         A file the new version does not need (a timer after the schedule was
         dropped) is removed, so no ``.timer`` outlives its schedule.
@@ -175,30 +196,56 @@ class ServiceStore:
         timer_path = self.timer_path(name)
         if timer_path.exists() and not is_managed(timer_path.read_text(encoding="utf-8", errors="replace")):
             raise NotOwned(f"The unit {self.timer_name(name)} was not created by jupyter_condasvc; it is left untouched.")
-        plan = (
+        plan = [
             (self.env_path(name), env_text, 0o600),
             (self.parameters_path(name), parameters_text, 0o600),
             (self.unit_path(name), unit_text, 0o644),
             (timer_path, timer_text, 0o644),
-        )
-        for path, text, mode in plan:
-            try:
-                if text is None:
-                    path.unlink(missing_ok=True)
-                else:
-                    atomic_write(path, text, mode)
-            except OSError as exc:
-                raise _storage_error(exc, path) from None
+        ]
+        if record is not None:
+            plan.append((self.record_path(name), json.dumps(record, indent=1, sort_keys=True), 0o600))
+        # Two phases, so that a full disk or a read-only directory changes nothing: every new
+        # file is written beside its target first; only when all are on disk are they renamed
+        # into place (a rename needs no space) and obsolete files removed.
+        prepared: List[Any] = []
+        try:
+            for path, text, mode in plan:
+                if text is not None:
+                    prepared.append((path, _prepare(path, text, mode)))
+                elif path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        except OSError as exc:
+            for _, tmp in prepared:
+                _unlink_quietly(tmp)
+            raise _storage_error(exc, Path(exc.filename or path)) from None
+        for path, tmp in prepared:
+            os.replace(tmp, path)
+        for path, text, _ in plan:
+            if text is None:
+                path.unlink(missing_ok=True)
 
-    def remove(self, name: str) -> None:
-        """Remove timer, unit, side files and, last, the record."""
+    def _removable(self, name: str) -> List[Path]:
+        """The files ``remove`` deletes, in order; StorageError if any of their folders is read-only."""
         if self.ownership(name) == "foreign":
             raise NotOwned(f"The unit {self.unit_name(name)} was not created by jupyter_condasvc; it is left untouched.")
-        timer = self.timer_path(name)
+        timer: Optional[Path] = self.timer_path(name)
         if timer.exists() and not is_managed(timer.read_text(encoding="utf-8", errors="replace")):
             timer = None
         side = (self.env_path(name), self.parameters_path(name), self.health_path(name))
-        for path in (*((timer,) if timer else ()), self.unit_path(name), *side, self.record_path(name)):
+        paths = [*((timer,) if timer else ()), self.unit_path(name), *side, self.record_path(name)]
+        for path in paths:
+            # A delete refused half-way would leave a record without its unit: check every folder first.
+            if path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+                raise StorageError(f"Cannot write {path.parent} (Permission denied); nothing was changed.")
+        return paths
+
+    def check_removable(self, name: str) -> None:
+        """Raise StorageError now if ``remove`` could not finish (before anything is stopped)."""
+        self._removable(name)
+
+    def remove(self, name: str) -> None:
+        """Remove timer, unit, side files and, last, the record."""
+        for path in self._removable(name):
             try:
                 path.unlink()
             except FileNotFoundError:
