@@ -270,9 +270,16 @@ def spec_from_flags(args: argparse.Namespace, command: Optional[List[str]]) -> D
     return data
 
 
+def _command_is_args(data: Dict[str, Any], flags: Dict[str, Any]) -> None:
+    """For a script or notebook, what follows '--' are its arguments (argv is for commands)."""
+    if "argv" in flags and (data.get("kind") in ("script", "notebook") or (data.get("path") and data.get("kind") != "command")):
+        flags["args"] = [*(flags.get("args") or []), *flags.pop("argv")]
+
+
 def build_spec(args: argparse.Namespace, command: Optional[List[str]]) -> Dict[str, Any]:
     data = read_spec_file(args.file) if getattr(args, "file", None) else {}
     flags = spec_from_flags(args, command)
+    _command_is_args({**data, **flags}, flags)
     if "environment" in flags:
         flags["environment"] = {**(data.get("environment") or {}), **flags["environment"]}
     if "parameters" in flags:
@@ -366,6 +373,7 @@ async def cmd_edit(ctx: Context) -> int:
     current = await ctx.services.get(a.name)
     patch: Dict[str, Any] = read_spec_file(a.file) if a.file else {}
     flags = spec_from_flags(a, a.command)
+    _command_is_args({**current["spec"], **patch, **flags}, flags)
     if "environment" in flags or a.unset_var:
         env = dict(patch.get("environment") or current["spec"].get("environment") or {})
         env.update(flags.get("environment", {}))
@@ -671,7 +679,8 @@ def _spec_flags(p: argparse.ArgumentParser, *, edit: bool = False) -> None:
     p.add_argument("--kind", choices=("script", "command", "notebook"), help="what to run (default: guessed from --path or a command after '--')")
     p.add_argument("--env", help="conda environment, by name or prefix")
     p.add_argument("--path", help="the script or notebook, relative to the root or absolute")
-    p.add_argument("--arg", action="append", metavar="ARG", help="an extra argument for the script or command (repeat for more" + ("; replaces the old list)" if edit else ")"))
+    p.add_argument("--arg", action="append", metavar="ARG", help="an extra argument for the script or command (repeat for more" + ("; replaces the old list" if edit else "")
+                   + "). One starting with '-' needs --arg=VALUE; or put a script's arguments after '--'")
     p.add_argument("--cwd", help="working directory (default: the script's folder, or the root)")
     p.add_argument("--var", action="append", metavar="KEY=VALUE", help="an environment variable, kept in a 0600 file (repeat for more)")
     p.add_argument("--restart", choices=("no", "on-failure", "always"), help="restart policy")
@@ -718,7 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--unit", action="store_true", help="print the unit file as written instead")
     p = add("create", "register a new service (writes its unit, reloads systemd)",
-            epilog="examples:\n  jupyter condasvc create train --env ml --path train.py --arg --epochs --arg 3 --var API_KEY=s3cret\n"
+            epilog="examples:\n  jupyter condasvc create train --env ml --path train.py --var API_KEY=s3cret -- --epochs 3\n"
                    "  jupyter condasvc create api --env ml --enable --start -- uvicorn app:app --port 8080\n"
                    "  jupyter condasvc create -f service.yaml")
     p.add_argument("name", metavar="NAME", nargs="?", help="service name (or 'name:' in the spec file)")
@@ -788,6 +797,7 @@ COMMANDS: Dict[str, Callable[[Context], Any]] = {
     "jupyter-service": cmd_jupyter_service, **{a: cmd_action for a in ACTIONS},
 }
 TAKES_COMMAND = ("create", "edit", "unit")
+_DASH_VALUES = ("--since", "--until")
 
 
 def split_argv(argv: Sequence[str]) -> Tuple[List[str], List[str], Optional[List[str]]]:
@@ -802,6 +812,10 @@ def split_argv(argv: Sequence[str]) -> Tuple[List[str], List[str], Optional[List
         if arg == "--":
             command = items[i + 1:]
             break
+        if arg in _DASH_VALUES and i + 1 < len(items):
+            ours.append(f"{arg}={items[i + 1]}")  # '--since -5m': argparse would take -5m for an option
+            i += 2
+            continue
         if _TRAIT_ARG.match(arg):
             if "=" in arg:
                 overrides.append(arg)
@@ -824,6 +838,9 @@ async def _run(ctx: Context) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    # jupyter_server -> jupyter_events -> jsonschema imports rfc3987_syntax when installed, which builds a
+    # grammar at import (seconds, on every run). The CLI validates no IRIs: keep it out of the process.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     argv = sys.argv[1:] if argv is None else list(argv)
     ours, overrides, command = split_argv(argv)
     parser = build_parser()
@@ -848,6 +865,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if ctx.json:
             print(json.dumps({**exc.to_json(), "exit_code": code}))
         return code
+    except Exception as exc:  # noqa: BLE001 - a message, not a traceback (--verbose shows it)
+        if getattr(args, "verbose", False):
+            raise
+        print(f"{PROG}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return int(code or 0)
 
 
