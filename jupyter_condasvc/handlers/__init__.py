@@ -4,7 +4,7 @@ Each verb parses the request, awaits one domain call and writes JSON; the
 base class maps domain errors to statuses in one place.  Every verb is
 authenticated and ``@authorized`` against the ``condasvc`` resource.
 """
-from . import events, logs, services
+from . import doctor, environment, events, logs, services
 
-# logs/events first: services' "{name}/{action}" pattern would swallow "{name}/logs".
-default_handlers = [*logs.handlers, *events.handlers, *services.handlers]
+# logs/events/environment first: services' "{name}/{action}" pattern would swallow "{name}/logs".
+default_handlers = [*logs.handlers, *events.handlers, *environment.handlers, *doctor.handlers, *services.handlers]
