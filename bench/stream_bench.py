@@ -384,6 +384,7 @@ async def phase_status(server: Server, cycles: int) -> Dict[str, Any]:
     await ws.read_message()  # snapshot
     ours: List[float] = []
     raw: List[float] = []
+    raw_seen: set = set()
     bus = await MessageBus().connect()
     path = unit_object_path(unit)
     await bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus", interface="org.freedesktop.DBus",
@@ -394,8 +395,10 @@ async def phase_status(server: Server, cycles: int) -> Dict[str, Any]:
         if msg.message_type is MessageType.SIGNAL and msg.path == path and msg.member == "PropertiesChanged":
             changed = msg.body[1]
             if "StateChangeTimestamp" in changed and "ActiveState" in changed:
-                if changed["ActiveState"].value in ("active", "inactive") and changed["StateChangeTimestamp"].value:
-                    raw.append(time.time_ns() / 1e6 - changed["StateChangeTimestamp"].value / 1e3)
+                key = (changed["StateChangeTimestamp"].value, changed["ActiveState"].value)
+                if key[1] in ("active", "inactive") and key[0] and key not in raw_seen:
+                    raw_seen.add(key)  # the first signal of each change, as for our socket
+                    raw.append(time.time_ns() / 1e6 - key[0] / 1e3)
 
     bus.add_message_handler(on_msg)
     seen_changes: set = set()

@@ -117,6 +117,9 @@ class StatusHub:
         self._reconnect_task: Optional[asyncio.Task] = None
         self._metrics: Dict[str, Dict[str, Any]] = {}
         self._records: Dict[str, Dict[str, Any]] = {}  # name -> record, re-read after every daemon-reload
+        self._props: Dict[str, Dict[str, Any]] = {}  # unit -> properties, seeded once, then merged from signals
+        self._quick: Set[str] = set()
+        self._quick_handle: Optional[asyncio.Handle] = None
         self._listening = False
         self.pushes = 0
 
@@ -142,6 +145,9 @@ class StatusHub:
             return client
         self._learn(services)
         client.start(json.dumps({"type": "snapshot", "services": services}))
+        if not self._records:
+            await self._load_records()
+        await self._seed()
         self._arm_sampler()
         return client
 
@@ -161,10 +167,11 @@ class StatusHub:
         if self._listening:
             self.systemd.remove_listener(self._on_event)
             self._listening = False
-        for handle in (self._flush_handle, self._sample_handle):
+        for handle in (self._flush_handle, self._sample_handle, self._quick_handle):
             if handle is not None:
                 handle.cancel()
-        self._flush_handle = self._sample_handle = None
+        self._flush_handle = self._sample_handle = self._quick_handle = None
+        self._quick.clear()
         for task in (self._reconnect_task, self._sample_task):
             if task is not None and not task.done():
                 task.cancel()
@@ -172,6 +179,7 @@ class StatusHub:
         self._dirty.clear()
         self._metrics.clear()
         self._records.clear()
+        self._props.clear()
 
     def _broadcast(self, message: Dict[str, Any], key: Optional[str] = None) -> None:
         text = json.dumps(message)
@@ -192,7 +200,16 @@ class StatusHub:
         if event == "reloaded":
             self._rescan = True
         elif unit in self._units:
-            self._dirty.add(self._units[unit])
+            if event == "changed":
+                props = self._props.get(unit)
+                if props is not None:
+                    props.update(data)
+            name = self._units[unit]
+            self._dirty.add(name)
+            if event == "changed":
+                self._quick.add(name)
+                if self._quick_handle is None:
+                    self._quick_handle = asyncio.get_running_loop().call_soon(self._quick_flush)
         elif event in ("new", "removed") and self._could_be_ours(unit):
             self._rescan = True
         else:
@@ -222,11 +239,6 @@ class StatusHub:
                     self._rescan = False
                     await self._do_rescan()
                 dirty, self._dirty = self._dirty, set()
-                # first, at once, the state from the signal-fed cache (no I/O); then the full service object
-                for name in sorted(dirty):
-                    quick = await self._quick_status(name)
-                    if quick is not None:
-                        self._broadcast({"type": "status", "name": name, "status": quick}, key="\0status:" + name)
                 results = await asyncio.gather(*(self._one(name) for name in sorted(dirty)), return_exceptions=True)
                 for name, result in zip(sorted(dirty), results):
                     if isinstance(result, (NotFound, NotOwned)):
@@ -244,14 +256,29 @@ class StatusHub:
         if (self._dirty or self._rescan) and self.clients:
             self._arm_flush()
 
-    async def _quick_status(self, name: str) -> Optional[Dict[str, Any]]:
+    def _quick_flush(self) -> None:
+        """Push the new state of every changed service at once, from properties kept current by the signals
+        themselves (no I/O, no waiting for the full pushes, which need round trips)."""
+        self._quick_handle = None
+        names, self._quick = self._quick, set()
+        for name in sorted(names):
+            status = self._quick_status(name)
+            if status is not None:
+                self._broadcast({"type": "status", "name": name, "status": status}, key="\0status:" + name)
+
+    def _quick_status(self, name: str) -> Optional[Dict[str, Any]]:
         record = self._records.get(name)
         if record is None or _service_json is None:
             return None
+        props = self._props.get(record["unit"])
+        if props is None:  # not seeded yet: the full push follows; seed for the next change
+            asyncio.ensure_future(self._seed())
+            return None
         try:
-            props = await self.systemd.get_unit_properties(record["unit"])
             status = _service_json(name, record, props, {})["status"]
         except Exception:  # noqa: BLE001 - the full push that follows reports problems
+            if self.log is not None:
+                self.log.debug("condasvc: no quick status for %s", name, exc_info=True)
             return None
         metrics = self._metrics.get(name)
         if metrics and status.get("active_state") in ("active", "activating", "deactivating", "reloading"):
@@ -274,7 +301,7 @@ class StatusHub:
             service["status"].update(metrics)
         return service
 
-    async def _do_rescan(self) -> None:
+    async def _load_records(self) -> None:
         store = self.services.store
 
         def read_all() -> Dict[str, Dict[str, Any]]:
@@ -287,6 +314,21 @@ class StatusHub:
             return out
 
         self._records = await asyncio.to_thread(read_all)
+        self._props.clear()  # a reload may change what no signal reports (FragmentPath, UnitFileState...)
+
+    async def _seed(self) -> None:
+        """Properties of every unit we own, from the systemd client's cache (just filled by a list)."""
+        for record in list(self._records.values()):
+            unit = record["unit"]
+            if unit not in self._props:
+                try:
+                    self._props[unit] = dict(await self.systemd.get_unit_properties(unit))
+                except CondaSvcError:
+                    continue
+
+    async def _do_rescan(self) -> None:
+        await self._load_records()
+        await self._seed()
         names = set(self._records)
         known = set(self._units.values())
         for name in known - names:
