@@ -128,7 +128,9 @@ class SystemdManager(LoggingConfigurable):
             raise ManagerUnavailable(
                 f"The systemd user manager is not reachable on the user D-Bus ({address}): {exc or type(exc).__name__}. "
                 "Is `systemctl --user` working for this user? On a host without a login session, enable lingering "
-                "(`loginctl enable-linger $USER`) or start `systemd --user`."
+                "(`loginctl enable-linger $USER`) or start `systemd --user`. Containers such as Binder or a plain "
+                "Docker image have no systemd user manager at all: there services can be drafted and their unit files "
+                "previewed, but not run."
             ) from None
         self._sem = asyncio.Semaphore(self.max_in_flight)
         self._cache.clear()
