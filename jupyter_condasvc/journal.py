@@ -883,10 +883,12 @@ class FollowHub:
                 pass
 
     def _on_fd(self, follower: Follower) -> None:
+        """inotify: let sd-journal see rotations and new files; the shared timer does the reading
+        (journald wakes inotify only every 250 ms, so reading here would add work, not speed)."""
         if follower.closed:
             return
-        follower.on_readable()
-        self._drain_one(follower)
+        if follower.on_readable():
+            self._arm(soon=True)  # files changed: read from the last cursor right away
 
     def _drain_one(self, follower: Follower) -> None:
         if follower.closed:
