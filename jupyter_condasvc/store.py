@@ -172,7 +172,8 @@ class ServiceStore:
     # -- unit and environment files --------------------------------------
     def read_unit(self, name: str) -> Optional[str]:
         try:
-            return self.unit_path(name).read_text(encoding="utf-8")
+            # a unit edited by hand may hold any bytes: show them, never fail on them
+            return self.unit_path(name).read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return None
 
