@@ -13,6 +13,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 from .activation import snapshot
@@ -335,7 +336,7 @@ class ServiceManager:
     async def update(self, name: str, patch: Any) -> Dict[str, Any]:
         async with self._lock(name):
             record = await asyncio.to_thread(self.store.require_ours, name)
-            old = ServiceSpec.model_validate(record["spec"])
+            old = self._stored_spec(name, record)
             spec = merge_patch(old, patch)
             plan = await self.plan(spec)
             rendered = await self.render(plan, spec)
@@ -396,7 +397,7 @@ class ServiceManager:
             elif action == "reset-failed":
                 await self.systemd.reset_failed_unit(unit)
             else:
-                spec = ServiceSpec.model_validate({**record["spec"], "enabled": action == "enable"})
+                spec = self._stored_spec(name, {**record, "spec": {**record["spec"], "enabled": action == "enable"}})
                 await self._apply_enabled(spec, record["spec"].get("enabled"), scheduled)
                 record["spec"]["enabled"] = spec.enabled
                 record["updated"] = time.time()
@@ -410,6 +411,16 @@ class ServiceManager:
                 f"{status['active_state']} ({status['sub_state']}), result '{status['result']}'. See its log for details."
             )
         return service
+
+    def _stored_spec(self, name: str, record: Dict[str, Any]) -> ServiceSpec:
+        """The spec of a record; a record edited by hand into something invalid is a 409 that says where."""
+        try:
+            return parse_spec(record["spec"])
+        except InvalidSpec as exc:
+            raise Conflict(
+                f"The stored record of '{name}' ({self.store.record_path(name)}) was changed outside jupyter_condasvc "
+                f"and is no longer valid: {exc.message} Fix or remove that file, or delete the service."
+            ) from None
 
     # -- reading --------------------------------------------------------
     async def names(self) -> List[str]:
@@ -432,7 +443,9 @@ class ServiceManager:
             extra["health"] = await asyncio.to_thread(_read_json, self.store.health_path(name))
         out = _service_json(name, record, props, live)
         out["status"].update(extra)
-        out["warnings"] = await self._warnings(ServiceSpec.model_validate(spec))
+        # from the raw record: a record edited by hand into an invalid spec must still be listed
+        limits = SimpleNamespace(memory_max=spec.get("memory_max"), cpu_quota=spec.get("cpu_quota"))
+        out["warnings"] = await self._warnings(limits)  # type: ignore[arg-type]
         return out
 
     async def list(self) -> List[Dict[str, Any]]:
