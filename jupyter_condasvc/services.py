@@ -406,9 +406,13 @@ class ServiceManager:
         service = await self.get(name, fresh=True)
         if result not in (None, "done"):
             status = service["status"]
+            hint = (
+                " Its start limit was hit (it crashed too often in a row): fix the cause, then reset-failed and start."
+                if status.get("start_limit_hit") else ""
+            )
             raise JobFailed(
                 f"{action.capitalize()} of '{name}' ended with result '{result}': the service is "
-                f"{status['active_state']} ({status['sub_state']}), result '{status['result']}'. See its log for details."
+                f"{status['active_state']} ({status['sub_state']}), result '{status['result']}'.{hint} See its log for details."
             )
         return service
 
@@ -528,6 +532,31 @@ def _usec_to_iso(value: Any) -> Optional[str]:
     return datetime.fromtimestamp(value / 1e6, tz=timezone.utc).isoformat()
 
 
+def _load_error(props: Dict[str, Any]) -> Optional[str]:
+    """systemd's reason when the unit is not loaded (e.g. a unit file edited by hand into an invalid one)."""
+    if props.get("LoadState") in ("loaded", None):
+        return None
+    error = props.get("LoadError") or ("", "")
+    message = error[1] if len(error) > 1 else ""
+    return message or f"The unit is {props.get('LoadState')}."
+
+
+#: Results after which Restart=on-failure restarts (always restarts after any result).
+_ON_FAILURE = ("exit-code", "signal", "core-dump", "timeout", "watchdog")
+
+
+def _start_limit_hit(props: Dict[str, Any]) -> bool:
+    """Failed and not restarted although its Restart= policy would have: the start limit stopped it.
+
+    systemd keeps the crash's own result (exit-code, ...) when its start limit ends a crash loop, so
+    Result alone says start-limit-hit only when the last run had succeeded.
+    """
+    if props.get("ActiveState") != "failed":
+        return False
+    result, restart = props.get("Result"), props.get("Restart")
+    return result == "start-limit-hit" or restart == "always" or (restart == "on-failure" and result in _ON_FAILURE)
+
+
 def _service_json(name: str, record: Dict[str, Any], props: Dict[str, Any], live: Dict[str, Any]) -> Dict[str, Any]:
     spec = dict(record["spec"])
     status = {
@@ -547,6 +576,8 @@ def _service_json(name: str, record: Dict[str, Any], props: Dict[str, Any], live
         "memory_current": _num(live.get("MemoryCurrent")),
         "cpu_usage_nsec": _num(live.get("CPUUsageNSec")),
         "fragment_path": props.get("FragmentPath"),
+        "load_error": _load_error(props),
+        "start_limit_hit": _start_limit_hit(props),
     }
     return {
         "name": name,
