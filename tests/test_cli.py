@@ -355,3 +355,82 @@ def test_config_overrides_on_the_command_line(cli, tmp_path, conda_root):
     assert (other / "elsewhere.json").exists()
     assert cli("delete", "elsewhere", "--CondaSvcApp.state_dir", str(other)).returncode == 0
     assert not (other / "elsewhere.json").exists()
+
+
+# -- Jupyter itself as a user service ---------------------------------------------------------
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def jupyter_env(tmp_path) -> Path:
+    """An installation whose env 'srv' has Jupyter Server (the test interpreter's, through a .pth) and its script."""
+    import jupyter_server
+
+    from condaenv import make_conda_env
+
+    root = make_conda_env(tmp_path / "jroot")
+    (root / "envs").mkdir()
+    env = make_conda_env(root / "envs" / "srv")
+    site = Path(jupyter_server.__file__).resolve().parent.parent
+    own_site = next((env / "lib").glob("python*")) / "site-packages"
+    own_site.mkdir(parents=True, exist_ok=True)
+    (own_site / "_condasvc_test_jupyter.pth").write_text(f"{site}\n")
+    script = env / "bin" / "jupyter-server"
+    script.write_text(f"#!{env}/bin/python\nimport sys\nfrom jupyter_server.serverapp import main\nsys.exit(main())\n")
+    script.chmod(0o755)
+    return root
+
+
+def test_jupyter_service_serves_and_updates(tmp_path, conda_root, state_dir, cli_root, jupyter_env, unit_name):
+    import urllib.request
+
+    write_config(tmp_path / "cfg", [conda_root, jupyter_env], state_dir)
+    cli = Cli(tmp_path / "cfg", cli_root)
+    served = tmp_path / "notebooks"
+    served.mkdir()
+    port = _free_port()
+    name = "jlab"
+    try:
+        out = cli("jupyter-service", "--env", "srv", "--name", name, "--port", str(port), "--root", str(served), "--json")
+        assert out.returncode == 0, out.stderr
+        assert "starting jlab" in out.stderr and "waiting for Jupyter" in out.stderr
+        data = json.loads(out.stdout)
+        assert data["created"] is True and data["token"], data
+        assert data["url"].startswith(f"http://127.0.0.1:{port}/") and f"token={data['token']}" in data["url"]
+        if not data["linger"]:
+            assert "linger is off" in out.stderr
+        svc = data["service"]
+        argv = svc["resolved"]["exec_argv"]
+        assert argv[0] == str(jupyter_env / "envs" / "srv" / "bin" / "jupyter-server")
+        for flag in ("--no-browser", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.open_browser=False",
+                     f"--ServerApp.root_dir={served}", "--ServerApp.port_retries=0"):
+            assert flag in argv
+        assert svc["spec"]["restart"] == "on-failure" and svc["spec"]["enabled"] is True
+        assert svc["status"]["unit_file_state"] == "enabled" and svc["status"]["active_state"] == "active"
+        assert svc["resolved"]["working_directory"] == str(served)
+
+        def status(url_port: int, token: str) -> dict:
+            with urllib.request.urlopen(f"http://127.0.0.1:{url_port}/api/status?token={token}", timeout=10) as resp:
+                assert resp.status == 200
+                return json.loads(resp.read())
+
+        assert "started" in status(port, data["token"])
+
+        # again, on another port: updated in place (not a conflict), restarted, answering there
+        port2 = _free_port()
+        again = cli("jupyter-service", "--env", "srv", "--name", name, "--port", str(port2), "--root", str(served), "--json")
+        assert again.returncode == 0, again.stderr
+        data2 = json.loads(again.stdout)
+        assert data2["created"] is False and "restarting jlab" in again.stderr
+        assert f"--port={port2}" in data2["service"]["resolved"]["exec_argv"]
+        assert "started" in status(port2, data2["token"])
+        human = cli("show", name)
+        assert "Jupyter Server from conda env srv" in (UNIT_DIR / unit_name(name)).read_text()
+        assert "active (running)" in human.stdout
+    finally:
+        assert cli("delete", name).returncode == 0
