@@ -90,6 +90,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
                 "followers": len(follow.followers), "follow_timer": follow.timer_running, "follow_ticks": follow.ticks,
                 "follow_dropped": follow.total_dropped,
                 "status_clients": len(status.clients), "status_timers": status.timers_running,
+                "status_pushes": status.pushes, "status_quick_misses": getattr(status, "quick_misses", None),
                 "loop_scheduled": len(getattr(loop, "_scheduled", [])), "rss": rss,
                 "lag": {"samples": len(lags), "max_ms": lags[-1] if lags else None,
                         "p99_ms": lags[int(0.99 * (len(lags) - 1))] if lags else None,
@@ -431,10 +432,11 @@ async def phase_status(server: Server, cycles: int) -> Dict[str, Any]:
             await p.wait()
             await asyncio.sleep(0.15)
     await asyncio.sleep(0.5)
+    _, probe = await server.fetch("GET", "/condasvc-bench/probe")
     task.cancel()
     ws.close()
     bus.disconnect()
-    return {"ours": ours, "dbus": raw}
+    return {"ours": ours, "dbus": raw, "probe": probe}
 
 
 async def phase_history(server: Server, reps: int) -> Dict[str, Any]:

@@ -122,6 +122,7 @@ class StatusHub:
         self._quick_handle: Optional[asyncio.Handle] = None
         self._listening = False
         self.pushes = 0
+        self.quick_misses = 0  # changes pushed only in full (no seeded properties yet)
 
     @property
     def timers_running(self) -> int:
@@ -272,6 +273,7 @@ class StatusHub:
             return None
         props = self._props.get(record["unit"])
         if props is None:  # not seeded yet: the full push follows; seed for the next change
+            self.quick_misses += 1
             asyncio.ensure_future(self._seed())
             return None
         try:

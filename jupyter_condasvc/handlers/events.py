@@ -52,6 +52,12 @@ class CondaSvcWebSocket(ExtensionHandlerMixin, WebSocketMixin, websocket.WebSock
         if res is not None:
             await res
 
+    def open(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        super().open(*args, **kwargs)
+        # Small messages must leave at once: with Nagle's algorithm a second push waits for the client's
+        # delayed ACK of the first (~40 ms).
+        self.set_nodelay(True)
+
     def send(self, text: str) -> Optional[Any]:
         """Write one message; None if the socket is already closed (dropped quietly)."""
         if self.ws_connection is None or self.ws_connection.is_closing():
