@@ -577,6 +577,7 @@ async def cmd_jupyter_service(ctx: Context) -> int:
     from .host import linger_enabled
 
     a = ctx.args
+    a.env = a.env or os.environ.get("CONDA_DEFAULT_ENV") or "base"
     services = ctx.services
     env = await services.finder.get(a.env)
     lab, server = (os.path.join(env.prefix, "bin", exe) for exe in ("jupyter-lab", "jupyter-server"))
@@ -769,7 +770,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("doctor", "check this host for everything services need; each problem with its fix (exit 1 if any)")
     p = add("jupyter-service", "run JupyterLab (or Jupyter Server) from an environment as a user service; run again to update",
             root=False)
-    p.add_argument("--env", default=os.environ.get("CONDA_DEFAULT_ENV") or "base", help="environment with jupyterlab or jupyter_server (default: the active one, else base)")
+    p.add_argument("--env", help="environment with jupyterlab or jupyter_server (default: the active one, $CONDA_DEFAULT_ENV, else base)")
     p.add_argument("--name", default="jupyterlab", help="service name (default: jupyterlab)")
     p.add_argument("--port", type=_port, default=8888, help="port (default 8888; taken means failed, no silent fallback)")
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
