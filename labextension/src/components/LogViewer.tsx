@@ -325,7 +325,11 @@ export function LogViewer(props: ILogViewerProps): JSX.Element {
         />
         {search ? (
           <span className="jp-condasvc-matches">
-            {matches.length ? `${matchPos >= 0 ? matchPos + 1 : '–'}/${matches.length}` : trans.__('no match')}
+            {matches.length
+              ? matchPos >= 0
+                ? `${matchPos + 1}/${matches.length}`
+                : trans._n('%1 match', '%1 matches', matches.length)
+              : trans.__('no match')}
           </span>
         ) : null}
         <button className="jp-mod-styled" aria-label={trans.__('Previous match')} onClick={() => step(-1)} disabled={!matches.length}>
@@ -338,12 +342,15 @@ export function LogViewer(props: ILogViewerProps): JSX.Element {
           <input type="checkbox" name="wrap" checked={wrap} onChange={ev => setWrap(ev.target.checked)} />
           {trans.__('Wrap')}
         </label>
-        <button className="jp-mod-styled" onClick={() => props.download('text')}>
-          {trans.__('Download .log')}
-        </button>
-        <button className="jp-mod-styled" onClick={() => props.download('json')}>
-          {trans.__('Download .json')}
-        </button>
+        <span className="jp-condasvc-download">
+          {trans.__('Download')}
+          <button className="jp-mod-styled" title={trans.__('Download as text, like journalctl')} onClick={() => props.download('text')}>
+            .log
+          </button>
+          <button className="jp-mod-styled" title={trans.__('Download as JSON entries')} onClick={() => props.download('json')}>
+            .json
+          </button>
+        </span>
       </div>
       {follower.error ? (
         <div className="jp-condasvc-banner jp-condasvc-banner-error" role="alert">

@@ -32,11 +32,11 @@ async function setUp(request: APIRequestContext): Promise<void> {
   });
   await create(request, { name: names.crash, kind: 'script', env: 'other', path: 'crash.py', restart: 'no' });
   expect((await request.post(`/condasvc/api/services/${names.api}/start`)).ok()).toBeTruthy();
-  await request.post(`/condasvc/api/services/${names.crash}/start`);
 }
 
-async function shots(page: IJupyterLabPageFixture, theme: 'light' | 'dark'): Promise<void> {
+async function shots(page: IJupyterLabPageFixture, request: APIRequestContext, theme: 'light' | 'dark'): Promise<void> {
   await page.sidebar.openTab('jp-condasvc-panel');
+  await request.post(`/condasvc/api/services/${names.crash}/start`);
   await expect(page.locator(`.jp-condasvc-item[data-name="${names.crash}"]`)).toHaveAttribute('data-state', 'failed', { timeout: 30000 });
   await expect(page.locator(`.jp-condasvc-item[data-name="${names.api}"]`)).toHaveAttribute('data-state', 'running');
   // Dismiss toasts so they do not cover the pictures.
@@ -64,7 +64,7 @@ async function shots(page: IJupyterLabPageFixture, theme: 'light' | 'dark'): Pro
   await form.getByLabel('Variable name').fill('API_KEY');
   await form.getByLabel('Variable value').fill('s3cret');
   await expect(form.locator('.jp-condasvc-form-preview pre').first()).toContainText('MemoryMax=4G');
-  await form.locator('input[name="name"]').focus();
+  await page.evaluate(() => document.querySelectorAll('.jp-condasvc-editor').forEach(e => e.scrollTo(0, 0)));
   await page.screenshot({ path: path.join(OUT, `form-${theme}.png`) });
   await form.getByRole('button', { name: 'Cancel' }).click();
 }
@@ -78,9 +78,9 @@ test.describe.serial('screenshots', () => {
 
   test('light and dark', async ({ page, request }) => {
     await setUp(request);
-    await shots(page, 'light');
+    await shots(page, request, 'light');
     await page.theme.setDarkTheme();
-    await shots(page, 'dark');
+    await shots(page, request, 'dark');
     await page.theme.setLightTheme();
   });
 });
