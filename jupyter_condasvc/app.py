@@ -97,7 +97,7 @@ class CondaSvcApp(ExtensionApp):
         "every 250 ms). One timer for all followers, running only while there is at least one.",
     )
     follow_budget = Float(
-        0.004, config=True, help="Most seconds one journal read may hold the event loop; the rest is read on the next turn."
+        0.003, config=True, help="Most seconds one journal read may hold the event loop; the rest is read on the next turn."
     )
     follow_max_pending = Int(
         4 * 1024 * 1024,

@@ -831,7 +831,7 @@ class FollowHub:
     least one.  No threads, no subprocesses.
     """
 
-    def __init__(self, *, interval: float = 0.01, budget: float = 0.004, max_batch: int = 500,
+    def __init__(self, *, interval: float = 0.01, budget: float = 0.003, max_batch: int = 250,
                  max_pending: int = 4 * 1024 * 1024, log: Any = None) -> None:
         self.interval = interval
         self.budget = budget
