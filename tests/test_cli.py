@@ -84,7 +84,7 @@ def cli(tmp_path, conda_root, state_dir, cli_root) -> Cli:
 def snapshot(state_dir: Path):
     """What a failed command must not change: our unit files and the state directory."""
     units = sorted((p.name, p.read_bytes()) for p in UNIT_DIR.glob(f"{PREFIX}*"))
-    state = sorted((p.name, p.read_bytes()) for p in state_dir.glob("*")) if state_dir.exists() else []
+    state = sorted((str(p.relative_to(state_dir)), p.read_bytes()) for p in state_dir.rglob("*") if p.is_file()) if state_dir.exists() else []
     return units, state
 
 
@@ -187,7 +187,7 @@ def test_script_service_lifecycle(cli, cli_root, conda_root, state_dir, unit_nam
     deleted = cli("delete", "train")
     assert deleted.returncode == 0 and "Deleted train" in deleted.stdout
     assert not (UNIT_DIR / unit).exists()
-    assert not list(state_dir.glob("train*"))
+    assert not list(state_dir.rglob("train*"))
     gone = cli("show", "train")
     assert gone.returncode == 3 and "no service named 'train'" in gone.stderr
 
@@ -338,7 +338,7 @@ def test_manager_unreachable_exit_5_but_preview_works(cli, tmp_path, state_dir):
     assert "not reachable" in out.stderr
     out = cli("create", "x", "--env", "ml", "--path", "train.py", dead)
     assert out.returncode == 5
-    assert not list(state_dir.glob("x*"))
+    assert not list(state_dir.rglob("x*"))
     preview = cli("unit", "x", "--env", "ml", "--path", "train.py", dead)
     assert preview.returncode == 0 and "ExecStart=" in preview.stdout
     doctor = cli.json("doctor", dead) if False else cli("doctor", "--json", dead)
@@ -352,9 +352,9 @@ def test_config_overrides_on_the_command_line(cli, tmp_path, conda_root):
     other = tmp_path / "other-state"
     out = cli("create", "elsewhere", "--env", "ml", "--path", "train.py", f"--CondaSvcApp.state_dir={other}", "--json")
     assert out.returncode == 0, out.stderr
-    assert (other / "elsewhere.json").exists()
+    assert list(other.rglob("elsewhere.json"))  # the record went to the state_dir given on the command line
     assert cli("delete", "elsewhere", "--CondaSvcApp.state_dir", str(other)).returncode == 0
-    assert not (other / "elsewhere.json").exists()
+    assert not list(other.rglob("elsewhere.json"))
 
 
 # -- Jupyter itself as a user service ---------------------------------------------------------
