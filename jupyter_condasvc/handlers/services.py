@@ -5,6 +5,7 @@ from tornado import web
 
 from jupyter_server.auth.decorator import authorized
 
+from ..errors import NotFound
 from ..host import host_report
 from .base import CondaSvcHandler
 
@@ -79,6 +80,20 @@ class HostHandler(CondaSvcHandler):
     @authorized
     async def get(self) -> None:
         self.reply(await host_report(self.settings["condasvc_systemd"]))
+
+
+class UnknownRouteHandler(CondaSvcHandler):
+    """Anything else under condasvc/api/ (a name the route pattern refuses, an unknown action): a JSON 404."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        raise NotFound(
+            f"No such endpoint: {self.request.path}. A service name is 1-64 letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit."
+        )
+
+    post = patch = put = delete = get
 
 
 handlers = [
