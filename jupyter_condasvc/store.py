@@ -16,7 +16,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import CondaSvcError, Conflict, NotOwned, ServiceNotFound
 from .units import is_managed
@@ -54,6 +54,14 @@ def _unlink_quietly(path: Any) -> None:
         pass
 
 
+def _stat_key(path: Path) -> Optional[Tuple[int, int, int]]:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
 def atomic_write(path: Path, text: str, mode: int) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same directory."""
     tmp = _prepare(path, text, mode)
@@ -79,6 +87,7 @@ class ServiceStore:
         self.unit_dir = Path(unit_dir)
         self.state_dir = Path(state_dir)
         self.prefix = prefix
+        self._loaded: Dict[str, Tuple[Any, Optional[Dict[str, Any]]]] = {}
 
     # -- names ----------------------------------------------------------
     def unit_name(self, name: str) -> str:
@@ -87,8 +96,14 @@ class ServiceStore:
     def unit_path(self, name: str) -> Path:
         return self.unit_dir / self.unit_name(name)
 
+    @property
+    def records_dir(self) -> Path:
+        # Records live apart from side files: "x.health.json" is the health
+        # state of service "x", while service "x.health" has records/x.health.json.
+        return self.state_dir / "records"
+
     def record_path(self, name: str) -> Path:
-        return self.state_dir / f"{name}.json"
+        return self.records_dir / f"{name}.json"
 
     def env_path(self, name: str) -> Path:
         return self.state_dir / f"{name}.env"
@@ -130,10 +145,37 @@ class ServiceStore:
     # -- records --------------------------------------------------------
     def names(self) -> List[str]:
         try:
-            entries = sorted(self.state_dir.glob("*.json"))
+            entries = sorted(self.records_dir.glob("*.json"))
         except OSError:
             return []
         return [p.stem for p in entries if not p.name.startswith(".")]
+
+    def load_all(self) -> Dict[str, Dict[str, Any]]:
+        """Every record that is ours, in one pass; parsed files are reused while unchanged.
+
+        A record is re-read only when its file or its unit file changed
+        (mtime, size, inode), so listing many services costs one stat per file.
+        """
+        out: Dict[str, Dict[str, Any]] = {}
+        seen = set()
+        for name in self.names():
+            seen.add(name)
+            key = (_stat_key(self.record_path(name)), _stat_key(self.unit_path(name)))
+            cached = self._loaded.get(name)
+            if cached is not None and cached[0] == key:
+                if cached[1] is not None:
+                    out[name] = cached[1]
+                continue
+            try:
+                record: Optional[Dict[str, Any]] = self.require_ours(name)
+            except (ServiceNotFound, NotOwned):
+                record = None
+            self._loaded[name] = (key, record)
+            if record is not None:
+                out[name] = record
+        for name in set(self._loaded) - seen:
+            del self._loaded[name]
+        return out
 
     def read_record(self, name: str) -> Dict[str, Any]:
         try:

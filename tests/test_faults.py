@@ -85,7 +85,9 @@ def pushed(name, active):
 def our_files(state_dir: Path, name: str):
     """Every file of service ``name``: unit dir (unit, timer, .wants links) and state dir."""
     unit_side = sorted(str(p.relative_to(UNIT_DIR)) for p in UNIT_DIR.glob(f"**/{PREFIX}{name}.*"))
-    state_side = sorted(p.name for p in state_dir.glob(f"{name}.*") if not p.name.endswith(".environment.yml")) if state_dir.exists() else []
+    state_side = sorted(
+        p.name for p in state_dir.rglob(f"{name}.*") if p.is_file() and not p.name.endswith(".environment.yml")
+    ) if state_dir.exists() else []
     return unit_side, state_side
 
 
@@ -199,7 +201,7 @@ async def test_concurrent_creates_of_one_name(api, root, state_dir):
     assert verify(unit).returncode == 0
     code, body = await api("GET", "services", "same", "unit")
     assert code == 200 and body["unit"] == text
-    record = json.loads((state_dir / "same.json").read_text())
+    record = json.loads((state_dir / "records" / "same.json").read_text())
     assert record["spec"]["description"] == winner["spec"]["description"]
     assert our_files(state_dir, "same") == ([f"{PREFIX}same.service"], ["same.env", "same.json"])
     for code, body in results:
@@ -282,7 +284,8 @@ class TestUnwritableDirectories:
         assert code == 507, err
         assert str(unit_dir) in err["message"] and "nothing was changed" in err["message"]
         assert list(unit_dir.iterdir()) == []
-        assert not state_dir.exists() or list(state_dir.iterdir()) == [], "a refused create leaves no record or env file"
+        assert not state_dir.exists() or [p for p in state_dir.rglob("*") if p.is_file()] == [], \
+            "a refused create leaves no record or env file"
         code, listing = await api("GET", "services")
         assert code == 200 and listing["services"] == []
 
@@ -291,11 +294,11 @@ class TestUnwritableDirectories:
         code, svc = await api("POST", "services", body={"name": "ed", "kind": "script", "env": "ml", "path": "ed.py",
                                                         "environment": {"TOKEN": "old"}})
         assert code == 201, svc
-        before = {p.name: p.read_bytes() for d in (unit_dir, state_dir) for p in d.iterdir()}
+        before = {p.name: p.read_bytes() for d in (unit_dir, state_dir) for p in d.rglob("*") if p.is_file()}
         unit_dir.chmod(0o555)
         code, err = await api("PATCH", "services", "ed", body={"environment": {"TOKEN": "new"}, "args": ["--x"]})
         assert code == 507, err
-        after = {p.name: p.read_bytes() for d in (unit_dir, state_dir) for p in d.iterdir()}
+        after = {p.name: p.read_bytes() for d in (unit_dir, state_dir) for p in d.rglob("*") if p.is_file()}
         assert after == before, "a refused edit must leave every file as it was"
         code, svc = await api("GET", "services", "ed")
         assert code == 200 and svc["spec"]["environment"] == {"TOKEN": "old"} and svc["spec"]["args"] == []
@@ -309,8 +312,10 @@ async def test_read_only_state_dir(api, root, state_dir, unit_name):
     code, svc = await api("POST", "services", body={"name": "st", "kind": "script", "env": "ml", "path": "st.py"})
     assert code == 201
     unit = UNIT_DIR / unit_name("st")
-    before = {p.name: p.read_bytes() for p in (unit, *state_dir.iterdir())}
-    state_dir.chmod(0o555)
+    files = lambda: {p.name: p.read_bytes() for p in (unit, *state_dir.rglob("*")) if p.is_file()}  # noqa: E731
+    before = files()
+    for d in (state_dir, state_dir / "records"):
+        d.chmod(0o555)
     try:
         code, err = await api("PATCH", "services", "st", body={"description": "new"})
         assert code == 507, err
@@ -322,12 +327,13 @@ async def test_read_only_state_dir(api, root, state_dir, unit_name):
         assert code == 507, err
         code, svc = await api("GET", "services", "st")
         assert svc["status"]["active_state"] == "active", "a refused delete stops nothing"
-        after = {p.name: p.read_bytes() for p in (unit, *state_dir.iterdir())}
+        after = files()
         assert after == before
         code, listing = await api("GET", "services")
         assert code == 200 and [s["name"] for s in listing["services"]] == ["st"]
     finally:
-        state_dir.chmod(0o700)
+        for d in (state_dir, state_dir / "records"):
+            d.chmod(0o700)
     code, _ = await api("DELETE", "services", "st")
     assert code == 204
 
@@ -443,11 +449,11 @@ async def test_record_edited_by_hand(api, root, state_dir, jp_fetch):
     await create(api, root, "fine")
     await create(api, root, "notjson")
     await create(api, root, "badspec")
-    (state_dir / "notjson.json").write_text("{ this is not json")
-    record = json.loads((state_dir / "badspec.json").read_text())
+    (state_dir / "records" / "notjson.json").write_text("{ this is not json")
+    record = json.loads((state_dir / "records" / "badspec.json").read_text())
     record["spec"]["restart"] = "sometimes"
     record["spec"]["unknown_field"] = 1
-    (state_dir / "badspec.json").write_text(json.dumps(record))
+    (state_dir / "records" / "badspec.json").write_text(json.dumps(record))
 
     async def raw(method, *path, body=None):
         # not through `api`: a spec edited by hand is shown as stored, which the document's schema cannot promise
