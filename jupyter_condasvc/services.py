@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 from .activation import snapshot
-from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound, NotOwned
+from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound
 from .health import prober_argv, watchdog_sec
 from .host import delegated_controllers
 from .schedule import check_calendar
@@ -454,19 +454,13 @@ class ServiceManager:
 
     async def list(self) -> List[Dict[str, Any]]:
         await self.systemd.connect()  # an unreachable manager is a 503 even with no services
-        names = await self.names()
-        records = {}
-        for name in names:
-            try:
-                records[name] = await asyncio.to_thread(self.store.require_ours, name)
-            except (NotFound, NotOwned):
-                continue
+        records = await asyncio.to_thread(self.store.load_all)
         props = await self.systemd.get_properties_many([r["unit"] for r in records.values()])
         return list(await asyncio.gather(*(self._describe(n, r, props=props[r["unit"]]) for n, r in records.items())))
 
     async def _unsignalled(self, unit: str, props: Dict[str, Any]) -> Dict[str, Any]:
         if props.get("ActiveState") in ("active", "reloading", "deactivating", "activating"):
-            return await self.systemd.get_unsignalled(unit)
+            return await self.systemd.get_unsignalled(unit, props.get("ActiveEnterTimestamp"))
         return {}
 
     async def unit_text(self, name: str) -> Dict[str, Any]:

@@ -78,6 +78,11 @@ class SystemdManager(LoggingConfigurable):
     )
     call_timeout = Float(25.0, config=True, help="Seconds to wait for one D-Bus call before reporting the manager unreachable.")
     job_timeout = Float(120.0, config=True, help="Seconds to wait for a start/stop/restart job to finish.")
+    unsignalled_max_age = Float(
+        1.0,
+        config=True,
+        help="Seconds a MemoryCurrent/CPUUsageNSec reading (systemd never signals them) is reused for status answers.",
+    )
     max_in_flight = Int(
         128,
         config=True,
@@ -90,6 +95,7 @@ class SystemdManager(LoggingConfigurable):
         self._connecting: Optional[asyncio.Future] = None
         self._sem: Optional[asyncio.Semaphore] = None
         self._cache: Dict[str, Dict[str, Any]] = {}
+        self._unsignalled: Dict[str, Tuple[Dict[str, Any], float, Any, bool]] = {}
         self._job_waiters: Dict[str, asyncio.Future] = {}
         self._job_results: "OrderedDict[str, Tuple[str, str]]" = OrderedDict()
         self._listeners: List[Listener] = []
@@ -219,13 +225,14 @@ class SystemdManager(LoggingConfigurable):
                 self._emit(unit, "job-removed", {"job": job, "result": result})
             elif msg.member in ("UnitNew", "UnitRemoved"):
                 unit = msg.body[0]
-                if msg.member == "UnitRemoved":
-                    self._cache.pop(unit, None)
+                # UnitRemoved means systemd *unloaded* the unit (e.g. an inactive
+                # unit nobody references): its state cannot change until it is
+                # loaded again, so the cached properties stay valid.
                 self._emit(unit, "new" if msg.member == "UnitNew" else "removed", {})
             elif msg.member == "Reloading" and msg.body and not msg.body[0]:
                 # A daemon-reload re-reads unit files; FragmentPath, ExecStart,
                 # UnitFileState... may change without a PropertiesChanged.
-                self._cache.clear()
+                self._mark_reloaded()
                 self._emit("", "reloaded", {})
         return None
 
@@ -286,7 +293,13 @@ class SystemdManager(LoggingConfigurable):
     async def reload(self) -> None:
         """``daemon-reload``: re-read unit files."""
         await self.call_manager("Reload")
-        self._cache.clear()
+        self._mark_reloaded()
+
+    def _mark_reloaded(self) -> None:
+        # Runtime state (ActiveState, MainPID, NRestarts...) survives a reload and
+        # keeps being signalled; only what comes from unit files must be re-read.
+        for props in self._cache.values():
+            props["_reloaded"] = True
 
     async def _run_job(self, member: str, unit: str, mode: str = "replace") -> str:
         await self.connect()
@@ -342,7 +355,7 @@ class SystemdManager(LoggingConfigurable):
         """Unit properties plus those of its type (Service, Timer), from the signal-fed cache when possible."""
         await self.connect()
         cached = self._cache.get(unit)
-        if cached is not None and not fresh and not cached.get("_stale"):
+        if cached is not None and not fresh and not cached.get("_stale") and not cached.get("_reloaded"):
             return cached
         path = unit_object_path(unit)
         ifaces = [UNIT_IFACE]
@@ -357,16 +370,57 @@ class SystemdManager(LoggingConfigurable):
         self._cache[unit] = props
         return props
 
-    async def get_unsignalled(self, unit: str) -> Dict[str, Any]:
-        """MemoryCurrent and CPUUsageNSec (never signalled), fetched now."""
+    async def get_unsignalled(self, unit: str, since: Any = None) -> Dict[str, Any]:
+        """MemoryCurrent and CPUUsageNSec (never signalled), at most ``unsignalled_max_age`` old.
+
+        ``since`` is the unit's ActiveEnterTimestamp: when accounting is off
+        for this run of the unit (both values "not set"), that answer holds
+        until the unit starts again, so it is not asked again.
+        """
+        now = asyncio.get_running_loop().time()
+        hit = self._unsignalled.get(unit)
+        if hit is not None:
+            values, at, run, unset = hit
+            if (unset and since is not None and run == since) or now - at < self.unsignalled_max_age:
+                return values
         path = unit_object_path(unit)
-        values = await asyncio.gather(*(self._get(path, iface, prop) for prop, iface in UNSIGNALLED))
-        return {prop: value for (prop, _), value in zip(UNSIGNALLED, values)}
+        got = await asyncio.gather(*(self._get(path, iface, prop) for prop, iface in UNSIGNALLED))
+        values = {prop: value for (prop, _), value in zip(UNSIGNALLED, got)}
+        unset = all(v is None or v == 2**64 - 1 for v in values.values())
+        self._unsignalled[unit] = (values, now, since, unset)
+        return values
 
     async def get_properties_many(self, units: Iterable[str]) -> Dict[str, Dict[str, Any]]:
+        """Properties of many units; after a daemon-reload, two calls re-check them all."""
         names = list(units)
+        reloaded = [u for u in names if self._cache.get(u, {}).get("_reloaded") and not self._cache[u].get("_stale")]
+        if reloaded:
+            await self._refresh_after_reload(reloaded)
         results = await asyncio.gather(*(self.get_unit_properties(u) for u in names))
         return dict(zip(names, results))
+
+    async def _refresh_after_reload(self, units: List[str]) -> None:
+        """Re-read what a reload can change for many units in two calls.
+
+        ListUnitsByNames gives load/active/sub state, ListUnitFilesByPatterns
+        the enablement; a unit whose load state changed (a file edited into
+        something invalid, removed...) is re-read in full instead.
+        """
+        listed, files = await asyncio.gather(
+            self.call_manager("ListUnitsByNames", "as", [units]),
+            self.call_manager("ListUnitFilesByPatterns", "asas", [[], units]),
+        )
+        file_state = {os.path.basename(path): state for path, state in files[0]}
+        for row in listed[0]:
+            name, _desc, load_state, active_state, sub_state = row[:5]
+            props = self._cache.get(name)
+            if props is None:
+                continue
+            if load_state != props.get("LoadState") or load_state != "loaded":
+                props["_stale"] = True
+                continue
+            props.update(ActiveState=active_state, SubState=sub_state, UnitFileState=file_state.get(name, props.get("UnitFileState")))
+            props.pop("_reloaded", None)
 
 
 def _map_dbus_error(exc: DBusError) -> CondaSvcError:
