@@ -51,7 +51,7 @@ def systemctl(*args: str, check: bool = False) -> subprocess.CompletedProcess:
 def journal(unit: str) -> str:
     return subprocess.run(
         ["journalctl", "--user", "-u", unit, "-o", "cat", "--no-pager"],
-        capture_output=True, text=True, env=SYSTEMCTL_ENV, timeout=60,
+        capture_output=True, text=True, errors="replace", env=SYSTEMCTL_ENV, timeout=60,
     ).stdout
 
 
