@@ -185,3 +185,19 @@ def test_browser_settings_read_py_json_and_conf_d(tmp_path):
         ("x.json", "ServerApp", False),
         ("jupyter_notebook_config.json", "NotebookApp", True),
     ]
+
+
+def test_cli_doctor_on_this_host(tmp_path, conda_root, state_dir):
+    from test_cli import Cli, write_config
+
+    write_config(tmp_path / "cfg", [conda_root], state_dir)
+    cli = Cli(tmp_path / "cfg", tmp_path)
+    out = cli("doctor")
+    lines = out.stdout.splitlines()
+    assert "[ok  ] systemd user manager reachable" in lines
+    failed = [line for line in lines if line.startswith("[FAIL]")]
+    assert out.returncode == (1 if failed else 0)  # exit 1 when a check fails
+    if not host.linger_enabled():
+        assert "[FAIL] linger enabled" in lines
+        assert any(line.strip().startswith("fix:") and "enable-linger" in line for line in lines)
+    assert out.stdout.rstrip().endswith(".") and "problem(s)" in lines[-1]
