@@ -181,6 +181,17 @@ export class ServicesModel implements IServicesModel, IDisposable {
         this._checkFailed(before, message.service);
         break;
       }
+      case 'status': {
+        // A state change at once, from systemd's signal; the full object follows.
+        const before = this._services.get(message.name);
+        if (!before) {
+          return;
+        }
+        const after = { ...before, status: { ...before.status, ...message.status } };
+        this._services.set(message.name, after);
+        this._checkFailed(before, after);
+        break;
+      }
       case 'removed':
         this._services.delete(message.name);
         break;

@@ -207,6 +207,7 @@ export interface IHostReport {
 /** Messages of the status stream (condasvc/api/events). */
 export type StatusMessage =
   | { type: 'snapshot'; services: IService[] }
+  | { type: 'status'; name: string; status: IServiceStatus }
   | { type: 'service'; service: IService }
   | { type: 'removed'; name: string }
   | {

@@ -15,7 +15,8 @@ module.exports = {
   retries: 0,
   workers: 1,
   webServer: {
-    command: 'jlpm start',
+    // The server's log goes to a file (scripts/test shows its end when a test fails).
+    command: 'jlpm start > jupyter-server.log 2>&1',
     url: `http://localhost:${port}/lab`,
     timeout: 120 * 1000,
     reuseExistingServer: !process.env.CI,

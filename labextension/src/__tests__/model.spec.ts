@@ -107,6 +107,21 @@ describe('ServicesModel', () => {
     expect(changes).toBeGreaterThanOrEqual(5);
   });
 
+  it('applies quick status pushes, then the full object, signalling a failure once', () => {
+    const { model, sockets } = setup();
+    const failed: string[] = [];
+    model.serviceFailed.connect((_, s) => failed.push(s.name));
+    sockets[0].open();
+    sockets[0].send({ type: 'snapshot', services: [service('a', 'active')] });
+    sockets[0].send({ type: 'status', name: 'a', status: service('a', 'failed').status });
+    expect(displayState(model.get('a')!)).toBe('failed');
+    expect(model.get('a')!.spec.path).toBe('a.py');
+    sockets[0].send({ type: 'service', service: service('a', 'failed') });
+    sockets[0].send({ type: 'status', name: 'unknown', status: service('x', 'failed').status });
+    expect(model.get('unknown')).toBeUndefined();
+    expect(failed).toEqual(['a']);
+  });
+
   it('merges metrics into the status without touching the rest', () => {
     const { model, sockets } = setup();
     sockets[0].open();

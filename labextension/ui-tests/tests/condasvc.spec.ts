@@ -39,13 +39,11 @@ test.describe.serial('services', () => {
     await removeService(request, CRASHER);
   });
 
-  test('the sidebar and the status bar item are there', async ({ page }) => {
-    await openPanel(page);
-    await expect(page.locator('.jp-condasvc-status-item')).toContainText('running');
-    await expect(page.locator('.jp-condasvc-panel-header')).toContainText('Services');
-  });
-
   test('create a script service through the form, watch it run, follow its log, stop it', async ({ page }) => {
+    // the status bar item opens the panel
+    await expect(page.locator('.jp-condasvc-status-item')).toContainText('running');
+    await page.locator('.jp-condasvc-status-item').click();
+    await expect(page.locator('.jp-condasvc-panel-header')).toContainText('Services');
     const form = await newServiceForm(page);
     await form.locator('input[name="name"]').fill(TICKER);
     await form.locator('input[name="path"]').fill('ticker.py');
@@ -76,6 +74,21 @@ test.describe.serial('services', () => {
     await view.getByRole('button', { name: 'Stop', exact: true }).click();
     await expect(view).toHaveAttribute('data-state', 'stopped', { timeout: 30000 });
     await expect(page.locator(`.jp-condasvc-item[data-name="${TICKER}"]`)).toHaveAttribute('data-state', 'stopped');
+  });
+
+  test('edit a service: the form opens filled in, and saving changes its command line', async ({ page }) => {
+    await openPanel(page);
+    await page.locator(`.jp-condasvc-item[data-name="${TICKER}"] .jp-condasvc-item-name`).click();
+    const view = page.locator(`.jp-condasvc-details[data-name="${TICKER}"]`);
+    await view.getByRole('button', { name: 'Edit', exact: true }).click();
+    const form = page.locator('.jp-condasvc-form').last();
+    await expect(form.locator('input[name="name"]')).toHaveValue(TICKER);
+    await expect(form.locator('input[name="name"]')).toBeDisabled();
+    await expect(form.locator('input[name="path"]')).toHaveValue('ticker.py');
+    await form.locator('input[name="args"]').fill('--rate "2 per second"');
+    await expect(form.locator('.jp-condasvc-form-preview pre').first()).toContainText('"2 per second"');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await expect(view.locator('[data-fact="command"]')).toContainText('--rate 2 per second');
   });
 
   test('a field error from the server is shown next to the field', async ({ page }) => {
