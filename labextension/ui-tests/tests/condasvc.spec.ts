@@ -126,6 +126,16 @@ test.describe.serial('services', () => {
     await expect(form.locator('input[name="name"]')).toHaveValue('analysis');
     await expect(form.locator('select[name="env"]')).toHaveValue('uienv');
     await form.getByRole('button', { name: 'Cancel' }).click();
+
+    // and from the file browser's context menu, for a .py file
+    await page.filebrowser.openDirectory('/');
+    await page.locator('.jp-DirListing-item[data-file-type="python"]', { hasText: 'ticker.py' }).click({ button: 'right' });
+    await page.getByRole('menuitem', { name: 'Run as Service…' }).click();
+    const form2 = page.locator('.jp-condasvc-form').last();
+    await expect(form2.locator('select[name="kind"]')).toHaveValue('script');
+    await expect(form2.locator('input[name="path"]')).toHaveValue('ticker.py');
+    await expect(form2.locator('input[name="name"]')).toHaveValue('ticker');
+    await form2.getByRole('button', { name: 'Cancel' }).click();
   });
 
   test('a service that fails raises a notification', async ({ page }) => {
