@@ -716,6 +716,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Any --Class.trait=value argument (e.g. --CondaSvcApp.unit_prefix=svc-) overrides the configuration "
                "for this run.\n\nexit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items()),
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"jupyter_condasvc {__version__}")
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
 
     def add(name: str, help: str, *, root: bool = True, **kw: Any) -> argparse.ArgumentParser:
