@@ -96,6 +96,7 @@ class SystemdManager(LoggingConfigurable):
         self._sem: Optional[asyncio.Semaphore] = None
         self._cache: Dict[str, Dict[str, Any]] = {}
         self._unsignalled: Dict[str, Tuple[Dict[str, Any], float, Any, bool]] = {}
+        self._fetching: Dict[str, List[List[Tuple[Dict[str, Any], bool]]]] = {}
         self._job_waiters: Dict[str, asyncio.Future] = {}
         self._job_results: "OrderedDict[str, Tuple[str, str]]" = OrderedDict()
         self._listeners: List[Listener] = []
@@ -211,6 +212,9 @@ class SystemdManager(LoggingConfigurable):
                     cached.pop(key, None)
                 if invalidated:
                     cached["_stale"] = True
+            for pending in self._fetching.get(unit, ()):
+                # A GetAll is under way: its reply may predate this change.
+                pending.append((values, bool(invalidated)))
             self._emit(unit, "changed", values)
         elif msg.interface == MANAGER_IFACE:
             if msg.member == "JobRemoved":
@@ -363,10 +367,25 @@ class SystemdManager(LoggingConfigurable):
             ifaces.append(SERVICE_IFACE)
         elif unit.endswith(".timer"):
             ifaces.append(TIMER_IFACE)
-        parts = await asyncio.gather(*(self._get_all(path, iface) for iface in ifaces))
+        # Changes signalled while the GetAll calls are in flight are replayed
+        # over their answers, in order: a unit that changes during the fetch
+        # (a service that crashes right after its start) is not cached stale.
+        changes: List[Tuple[Dict[str, Any], bool]] = []
+        self._fetching.setdefault(unit, []).append(changes)
+        try:
+            parts = await asyncio.gather(*(self._get_all(path, iface) for iface in ifaces))
+        finally:
+            watchers = self._fetching.get(unit, [])
+            watchers[:] = [w for w in watchers if w is not changes]
+            if not watchers:
+                self._fetching.pop(unit, None)
         props: Dict[str, Any] = {}
         for part in parts:
             props.update(part)
+        for values, invalidated in changes:
+            props.update(values)
+            if invalidated:
+                props["_stale"] = True
         self._cache[unit] = props
         return props
 
