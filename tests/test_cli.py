@@ -42,6 +42,8 @@ class Cli:
         self.env = {**SYSTEMCTL_ENV, "HOME": str(REAL_HOME), "JUPYTER_CONFIG_DIR": str(config_dir),
                     "JUPYTER_PLATFORM_DIRS": "0", "PYTHONUNBUFFERED": "1"}
         self.env.pop("CONDA_DEFAULT_ENV", None)
+        if os.environ.get("PYTHONPATH"):  # a run from a copy of the checkout imports that copy
+            self.env["PYTHONPATH"] = os.environ["PYTHONPATH"]
 
     def argv(self, *args: str) -> list:
         return [sys.executable, "-m", "jupyter_condasvc.cli", *args]
