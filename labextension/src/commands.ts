@@ -132,6 +132,7 @@ export function registerCommands(deps: ICommandDeps): void {
         return result.button.accept && result.value?.length ? result.value[0].path : null;
       },
       onDone: (service: IService) => {
+        model.ensure(service);
         widget.dispose();
         openService(service.name);
         if (!editing && deps.settings().startAfterCreate && !service.spec.schedule) {

@@ -155,6 +155,18 @@ export class ServicesModel implements IServicesModel, IDisposable {
     this._changed.emit();
   }
 
+  /**
+   * Make a service the API just created known, should its push not have
+   * arrived yet (pushes remain the source of every later change).
+   */
+  ensure(service: IService): void {
+    if (!this._services.has(service.name)) {
+      this._services.set(service.name, service);
+      this._sort();
+      this._changed.emit();
+    }
+  }
+
   /** Apply one message of the status stream. Public so tests can feed it. */
   handle(message: StatusMessage): void {
     switch (message.type) {

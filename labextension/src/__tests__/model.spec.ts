@@ -122,6 +122,17 @@ describe('ServicesModel', () => {
     expect(failed).toEqual(['a']);
   });
 
+  it('knows a service the API created before its push arrives, without overriding pushes', () => {
+    const { model, sockets } = setup();
+    sockets[0].open();
+    sockets[0].send({ type: 'snapshot', services: [] });
+    model.ensure(service('new', 'inactive'));
+    expect(model.get('new')).toBeDefined();
+    sockets[0].send({ type: 'service', service: service('new', 'active') });
+    model.ensure(service('new', 'inactive'));
+    expect(displayState(model.get('new')!)).toBe('running');
+  });
+
   it('merges metrics into the status without touching the rest', () => {
     const { model, sockets } = setup();
     sockets[0].open();

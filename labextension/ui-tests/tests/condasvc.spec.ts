@@ -10,6 +10,7 @@ import type { APIRequestContext } from '@playwright/test';
 const suffix = Date.now().toString(36).slice(-5);
 const TICKER = `ticker-${suffix}`;
 const CRASHER = `crasher-${suffix}`;
+const NOTEBOOK = `report-${suffix}`;
 const PANEL = 'jp-condasvc-panel';
 
 test.use({ autoGoto: true });
@@ -37,6 +38,7 @@ test.describe.serial('services', () => {
   test.afterAll(async ({ request }) => {
     await removeService(request, TICKER);
     await removeService(request, CRASHER);
+    await removeService(request, NOTEBOOK);
   });
 
   test('create a script service through the form, watch it run, follow its log, stop it', async ({ page }) => {
@@ -136,6 +138,25 @@ test.describe.serial('services', () => {
     await expect(form2.locator('input[name="path"]')).toHaveValue('ticker.py');
     await expect(form2.locator('input[name="name"]')).toHaveValue('ticker');
     await form2.getByRole('button', { name: 'Cancel' }).click();
+  });
+
+  test('a notebook service runs, shows its progress, and its executed copy opens', async ({ page, request }) => {
+    const created = await request.post('/condasvc/api/services', {
+      data: { name: NOTEBOOK, kind: 'notebook', env: 'uienv', path: 'analysis.ipynb', parameters: { alpha: 42 } }
+    });
+    expect(created.status(), await created.text()).toBe(201);
+    await openPanel(page);
+    const item = page.locator(`.jp-condasvc-item[data-name="${NOTEBOOK}"]`);
+    await expect(item).toHaveAttribute('data-state', 'stopped');
+    await item.getByRole('button', { name: 'Start', exact: true }).click();
+    await item.locator('.jp-condasvc-item-name').click();
+    const view = page.locator(`.jp-condasvc-details[data-name="${NOTEBOOK}"]`);
+    // runs, then finishes on its own (status_text shows the progress meanwhile)
+    await expect(view.locator('.jp-condasvc-logs-scroller')).toContainText('alpha is 42', { timeout: 60000 });
+    await expect(view).toHaveAttribute('data-state', 'stopped', { timeout: 60000 });
+    await view.getByRole('button', { name: 'Open executed notebook' }).click();
+    await expect(page.locator('.jp-mod-current[role="tab"]', { hasText: 'analysis.out.ipynb' })).toBeVisible();
+    await expect(page.locator('.jp-NotebookPanel:visible .jp-OutputArea-output').first()).toContainText('alpha is 42');
   });
 
   test('a service that fails raises a notification', async ({ page }) => {
