@@ -144,6 +144,11 @@ class CondaSvcApp(ExtensionApp):
             runner_python=self.runner_python,
             notebook_start_timeout_sec=self.notebook_start_timeout_sec,
         )
+        if store.state_dir.exists():
+            try:  # a state dir made by an older version (0755) showed every service's name to other users
+                store.private_state_dir()
+            except OSError:
+                pass  # reported as 507 at the first write
         services = ServiceManager(systemd, finder, store, defaults, self.log)
         services.hooks.append(store_export_hook)
         return services

@@ -185,11 +185,19 @@ class ServiceStore:
         except (OSError, ValueError) as exc:
             raise ServiceNotFound(f"The record of service '{name}' cannot be read: {exc}.") from None
 
+    def private_state_dir(self) -> None:
+        """Make the state dir 0700 (creating it): its file names are service names, its files hold variables."""
+        for folder in (self.state_dir, self.records_dir):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            mode = folder.stat().st_mode
+            if mode & 0o077:
+                folder.chmod(mode & 0o700)  # only ever take permissions away
+
     def claim(self, name: str, record: Dict[str, Any]) -> None:
         """Create the record exclusively: of two concurrent creates, one wins."""
         path = self.record_path(name)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            self.private_state_dir()
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             raise Conflict(f"A service named '{name}' already exists.", field="name") from None
@@ -239,6 +247,10 @@ class ServiceStore:
         timer_path = self.timer_path(name)
         if timer_path.exists() and not is_managed(timer_path.read_text(encoding="utf-8", errors="replace")):
             raise NotOwned(f"The unit {self.timer_name(name)} was not created by jupyter_condasvc; it is left untouched.")
+        try:
+            self.private_state_dir()
+        except OSError as exc:
+            raise _storage_error(exc, self.record_path(name)) from None
         plan = [
             (self.env_path(name), env_text, 0o600),
             (self.parameters_path(name), parameters_text, 0o600),
