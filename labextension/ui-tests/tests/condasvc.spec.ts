@@ -46,6 +46,12 @@ test.describe.serial('services', () => {
     await expect(page.locator('.jp-condasvc-status-item')).toContainText('running');
     await page.locator('.jp-condasvc-status-item').click();
     await expect(page.locator('.jp-condasvc-panel-header')).toContainText('Services');
+    // with no services yet, the panel explains what a service is and offers to make one
+    await expect(page.locator('.jp-condasvc-summary, .jp-condasvc-empty p').first()).toBeVisible();
+    if ((await page.locator('.jp-condasvc-item').count()) === 0) {
+      await expect(page.locator('.jp-condasvc-empty')).toContainText('systemd user service');
+      await expect(page.locator('.jp-condasvc-empty button', { hasText: 'New service' })).toBeVisible();
+    }
     const form = await newServiceForm(page);
     await form.locator('input[name="name"]').fill(TICKER);
     await form.locator('input[name="path"]').fill('ticker.py');
@@ -91,6 +97,44 @@ test.describe.serial('services', () => {
     await expect(form.locator('.jp-condasvc-form-preview pre').first()).toContainText('"2 per second"');
     await form.getByRole('button', { name: 'Save' }).click();
     await expect(view.locator('[data-fact="command"]')).toContainText('--rate 2 per second');
+  });
+
+  test('the log viewer stays small and quick with 100 000 lines', async ({ page }) => {
+    await page.evaluate(async name => {
+      await window.jupyterapp.commands.execute('condasvc:open-service', { name });
+    }, TICKER);
+    const view = page.locator(`.jp-condasvc-details[data-name="${TICKER}"]`);
+    await expect(view.locator('.jp-condasvc-logs-meta')).toContainText('lines');
+    const timing = await page.evaluate(async name => {
+      type Follower = { handle(m: unknown): void; buffer: { length: number } };
+      const widget = Array.from(window.jupyterapp.shell.widgets('main')).find(w => w.id === `jp-condasvc-service-${name}`) as unknown as {
+        content: { follower: Follower };
+      };
+      const follower = widget.content.follower;
+      const base = Date.now() * 1000;
+      const entries = Array.from({ length: 100000 }, (_, i) => ({
+        cursor: `fake-${i}`, realtime: new Date(base / 1000).toISOString(), realtime_usec: base + i, priority: i % 50 ? 6 : 3,
+        pid: 1, identifier: 'x', source: 'service', message: `fake line ${i} \x1b[33mwarm\x1b[0m`
+      }));
+      const frame = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+      const t0 = performance.now();
+      follower.handle({ type: 'entries', entries, cursor: 'fake-99999' });
+      await frame();
+      const appended = performance.now() - t0;
+      const scroller = document.querySelector(`.jp-condasvc-details[data-name="${name}"] .jp-condasvc-logs-scroller`) as HTMLElement;
+      const t1 = performance.now();
+      scroller.scrollTop = scroller.scrollHeight / 2;
+      scroller.dispatchEvent(new Event('scroll'));
+      await frame();
+      const scrolled = performance.now() - t1;
+      return { appended, scrolled, rows: scroller.querySelectorAll('.jp-condasvc-logline').length, total: follower.buffer.length };
+    }, TICKER);
+    test.info().annotations.push({ type: '100k lines', description: JSON.stringify(timing) });
+    process.stdout.write(`log viewer, 100 000 lines: ${JSON.stringify(timing)}\n`);
+    expect(timing.total).toBeGreaterThanOrEqual(100000);
+    expect(timing.rows).toBeLessThan(300); // only what is on screen, plus a little
+    expect(timing.scrolled).toBeLessThan(1000);
+    await expect(view.locator('.jp-condasvc-logs-scroller')).toContainText(/fake line 5\d{4}/);
   });
 
   test('a field error from the server is shown next to the field', async ({ page }) => {
