@@ -95,6 +95,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from .errors import InvalidSpec
+from .sdnotify import notify
 
 #: Defaults for a check's timing, in seconds (Docker's HEALTHCHECK shape).
 DEFAULT_INTERVAL_SEC = 10.0
@@ -273,26 +274,7 @@ def prober_argv(python: str, name: str, state_file: str, check: Mapping[str, Any
 
 
 # --------------------------------------------------------------------------
-# sd_notify and the journal
-
-
-def notify(message: str, *, env: Optional[Mapping[str, str]] = None) -> bool:
-    """Send one sd_notify datagram to ``$NOTIFY_SOCKET`` (``@`` = abstract namespace).
-
-    Returns False when there is no socket to send to or the send failed;
-    never raises.
-    """
-    address = (env if env is not None else os.environ).get("NOTIFY_SOCKET", "")
-    if not address or address[0] not in "/@":
-        return False
-    if address[0] == "@":
-        address = "\0" + address[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.sendto(message.encode("utf-8", "replace"), address)
-    except OSError:
-        return False
-    return True
+# The journal
 
 
 def log(level: int, message: str) -> None:

@@ -64,7 +64,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -86,7 +85,8 @@ from nbclient import NotebookClient  # noqa: E402
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError  # noqa: E402
 from nbformat import NotebookNode  # noqa: E402
 
-from .errors import InvalidSpec  # noqa: E402
+from .errors import InvalidSpec
+from .sdnotify import notify  # noqa: E402
 
 __all__ = ["inject_parameters", "default_output_path", "notify", "main"]
 
@@ -114,31 +114,6 @@ _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\
 
 class UsageError(Exception):
     """Bad invocation: exits 2 with the message."""
-
-
-# --------------------------------------------------------------------------
-# sd_notify
-
-
-def notify(message: str, *, env: Optional[Mapping[str, str]] = None) -> bool:
-    """Send one sd_notify datagram (``"READY=1"``, ``"STATUS=..."``) to ``$NOTIFY_SOCKET``.
-
-    The same protocol as ``sd_notify(3)``: a datagram to an AF_UNIX socket,
-    a leading ``@`` meaning the abstract namespace.  No-op (returns False)
-    when the variable is unset or names an address we do not speak (vsock).
-    Errors are swallowed: a lost status line must never stop the notebook.
-    """
-    address = (env if env is not None else os.environ).get("NOTIFY_SOCKET", "")
-    if not address or address[0] not in "/@":
-        return False
-    if address[0] == "@":
-        address = "\0" + address[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.sendto(message.encode("utf-8", "replace"), address)
-    except OSError:
-        return False
-    return True
 
 
 # --------------------------------------------------------------------------
