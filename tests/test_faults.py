@@ -407,9 +407,12 @@ async def test_unit_edited_by_hand_into_an_invalid_one(api, root, state_dir, uni
     path.write_text(broken)
     systemctl("daemon-reload")
 
-    code, svc = await api("GET", "services", "hand")
-    assert code == 200, svc
-    status = svc["status"]
+    async def reloaded():  # the manager's Reloading signal reaches the server a moment after systemctl returns
+        code, svc = await api("GET", "services", "hand")
+        assert code == 200, svc
+        return svc["status"] if svc["status"]["load_state"] != "loaded" else None
+
+    status = await wait_for(reloaded, timeout=10)
     assert status["load_state"] in ("bad-setting", "error"), status
     assert status.get("load_error"), f"the load error should be shown: {status}"
     code, listing = await api("GET", "services")
