@@ -407,7 +407,8 @@ class ServiceManager:
         if result not in (None, "done"):
             status = service["status"]
             hint = (
-                " Its start limit was hit (it crashed too often in a row): fix the cause, then reset-failed and start."
+                " Its start limit was hit (it crashed or was started too often within start_limit_interval_sec): "
+                "fix the cause, then reset-failed and start."
                 if status.get("start_limit_hit") else ""
             )
             raise JobFailed(
