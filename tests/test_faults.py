@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import stat
 import subprocess
 import time
@@ -352,11 +353,14 @@ class TestDiskFull:
         if not path:
             pytest.skip("disk full needs a small tmpfs mounted by root: set CONDASVC_FULL_DIR to one the test user owns")
         d = Path(path)
-        for p in d.iterdir():
-            p.unlink()
+
+        def empty():
+            for p in d.iterdir():
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+
+        empty()
         yield d
-        for p in d.iterdir():
-            p.unlink()
+        empty()
 
     @pytest.fixture
     def jp_server_config(self, jp_server_config, full_dir):
@@ -370,22 +374,25 @@ class TestDiskFull:
         assert code == 201
         unit = UNIT_DIR / f"{PREFIX}fu.service"
         before_unit = unit.read_bytes()
-        before = {p.name: p.read_bytes() for p in full_dir.iterdir()}
+        before = {str(p): p.read_bytes() for p in full_dir.rglob("*") if p.is_file()}
         filler = full_dir / "filler"
-        with open(filler, "wb") as fh:
-            try:
-                while True:
-                    fh.write(b"\0" * 4096)
-                    fh.flush()
-            except OSError:
-                pass
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            for chunk in (65536, 4096, 512, 1):  # to the last byte
+                try:
+                    while True:
+                        os.write(fd, b"\0" * chunk)
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
         code, err = await api("PATCH", "services", "fu", body={"environment": {"BIG": "x" * 8192}})
         assert code == 507, err
         assert "No space left" in err["message"]
         code, err = await api("POST", "services", body={"name": "fu2", "kind": "script", "env": "ml", "path": "fu.py"})
         assert code == 507, err
         assert unit.read_bytes() == before_unit
-        assert {p.name: p.read_bytes() for p in full_dir.iterdir() if p != filler} == before
+        assert {str(p): p.read_bytes() for p in full_dir.rglob("*") if p.is_file() and p != filler} == before
         assert not (UNIT_DIR / f"{PREFIX}fu2.service").exists()
         filler.unlink()
         code, _ = await api("GET", "services", "fu")
