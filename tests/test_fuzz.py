@@ -326,6 +326,9 @@ class TestForeignUnits:
         finally:
             systemctl("stop", f"{hand}.service")
             path.unlink()
+            # should the product regress and write one of these, do not leave the user's dbus shadowed
+            for name in ("dbus.service", "systemd-tmpfiles-clean.service", "systemd-tmpfiles-clean.timer"):
+                (UNIT_DIR / name).unlink(missing_ok=True)
             systemctl("daemon-reload")
 
 
