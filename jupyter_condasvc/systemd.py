@@ -151,6 +151,11 @@ class SystemdManager(LoggingConfigurable):
             ):
                 await self._raw_call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch", "s", [rule])
             await self._raw_call(SYSTEMD, MANAGER_PATH, MANAGER_IFACE, "Subscribe", "", [])
+        except DBusError as exc:
+            # e.g. the manager re-executing at this moment: unreachable, try again later
+            self._bus = None
+            bus.disconnect()
+            raise ManagerUnavailable(f"The systemd user manager did not accept our subscription: {exc.text or exc.type}.") from None
         except BaseException:
             self._bus = None
             bus.disconnect()
