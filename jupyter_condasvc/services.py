@@ -21,7 +21,7 @@ from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFo
 from .health import prober_argv, watchdog_sec
 from .host import delegated_controllers
 from .schedule import check_calendar
-from .spec import ServiceSpec, merge_patch, parse_spec
+from .spec import ServiceSpec, merge_patch, parse_spec, redact
 from .store import ServiceStore, new_record
 from .units import UnitPlan, render_environment_file, render_service, render_timer
 
@@ -553,7 +553,7 @@ def _start_limit_hit(props: Dict[str, Any]) -> bool:
 
 
 def _service_json(name: str, record: Dict[str, Any], props: Dict[str, Any], live: Dict[str, Any]) -> Dict[str, Any]:
-    spec = dict(record["spec"])
+    spec = redact(dict(record["spec"]))
     status = {
         "load_state": props.get("LoadState"),
         "active_state": props.get("ActiveState"),

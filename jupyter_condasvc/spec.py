@@ -62,6 +62,7 @@ class ServiceSpec(BaseModel):
     args: List[str] = Field(default_factory=list, description="Extra arguments passed to the script or command.")
     cwd: Optional[str] = Field(None, description="Working directory; defaults to the script's or notebook's directory, or the server root.")
     environment: Dict[str, str] = Field(default_factory=dict, description="Environment variables, stored in a 0600 EnvironmentFile, never in the unit text.")
+    secrets: List[str] = Field(default_factory=list, description="Names of variables in 'environment' whose values are write-only: the API answers null for them, and an edit that leaves one out, null or empty keeps the stored value.")
     restart: Optional[Restart] = Field(None, description="Restart policy; default from configuration.")
     restart_sec: Optional[float] = Field(None, ge=0, le=86400, description="Seconds to wait before a restart.")
     start_limit_burst: Optional[int] = Field(None, ge=0, le=10000, description="At most this many starts within start_limit_interval_sec, then the unit is left failed (crash-loop guard).")
@@ -189,6 +190,13 @@ class ServiceSpec(BaseModel):
             raise ValueError(exc.message.rstrip(".")) from None
 
     @model_validator(mode="after")
+    def _secrets_known(self) -> "ServiceSpec":
+        unknown = [n for n in self.secrets if n not in self.environment]
+        if unknown:
+            raise _FieldError("secrets", f"'secrets' names variables that 'environment' does not set: {', '.join(unknown)}")
+        return self
+
+    @model_validator(mode="after")
     def _kind_fields(self) -> "ServiceSpec":
         if self.kind in ("script", "notebook"):
             if not self.path:
@@ -258,4 +266,23 @@ def merge_patch(spec: ServiceSpec, patch: Any) -> ServiceSpec:
             data[key] = field.get_default(call_default_factory=True)
         else:
             data[key] = value
+    # Secret values are never sent back, so an edit cannot know them: one left
+    # out, null or empty keeps what is stored (drop it from 'secrets' to change that).
+    secrets = data.get("secrets") if isinstance(data.get("secrets"), list) else []
+    if isinstance(data.get("environment"), dict):
+        environment = dict(data["environment"])
+        for name in secrets:
+            if name in spec.environment and environment.get(name) in (None, ""):
+                environment[name] = spec.environment[name]
+        data["environment"] = environment
     return parse_spec(data)
+
+
+def redact(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """A spec as the API shows it: secret values are null."""
+    secrets = set(spec.get("secrets") or ())
+    if not secrets:
+        return spec
+    out = dict(spec)
+    out["environment"] = {k: (None if k in secrets else v) for k, v in (spec.get("environment") or {}).items()}
+    return out

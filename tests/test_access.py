@@ -199,3 +199,31 @@ class TestServerPointedAtAnotherUsersBus:
         code, err = await api("POST", "services", body={"name": "x", "kind": "script", "env": "ml", "path": "x.py"})
         assert code == 503, err
         assert not list(UNIT_DIR.glob(f"{PREFIX}x.*"))
+
+
+async def test_secret_variables_are_write_only(api, root, jp_ws_fetch):
+    """A variable marked secret is never answered back, and an edit that cannot know it keeps it."""
+    import json as _json
+
+    (root / "sec.py").write_text("import os, time\nprint('token length', len(os.environ['TOKEN']), flush=True)\ntime.sleep(60)\n")
+    spec = {"name": "sec", "kind": "script", "env": "ml", "path": "sec.py",
+            "environment": {"TOKEN": "s3cr3t-value", "PLAIN": "visible"}, "secrets": ["TOKEN"]}
+    code, svc = await api("POST", "services", body=spec)
+    assert code == 201, svc
+    assert svc["spec"]["environment"] == {"TOKEN": None, "PLAIN": "visible"}
+    code, listing = await api("GET", "services")
+    assert "s3cr3t-value" not in _json.dumps(listing)
+    ws = await jp_ws_fetch("condasvc", "api", "events")
+    snapshot = await ws.read_message()
+    ws.close()
+    assert "s3cr3t-value" not in snapshot
+    # an edit from a client that only saw null keeps the stored value
+    code, svc = await api("PATCH", "services", "sec", body={"environment": {"TOKEN": None, "PLAIN": "changed"}, "args": ["x"]})
+    assert code == 200, svc
+    code, svc = await api("POST", "services", "sec", "start")
+    environ = Path(f"/proc/{svc['status']['main_pid']}/environ").read_bytes().split(b"\0")
+    assert b"TOKEN=s3cr3t-value" in environ and b"PLAIN=changed" in environ
+    assert "s3cr3t-value" not in _json.dumps(svc)
+    # naming a secret that is not a variable is refused
+    code, err = await api("PATCH", "services", "sec", body={"secrets": ["NOPE"]})
+    assert code == 400 and err["field"] == "secrets"

@@ -28,7 +28,9 @@ export interface IServiceSpec {
   argv?: string[] | null;
   args?: string[];
   cwd?: string | null;
-  environment?: Record<string, string>;
+  /** Secret values come back as null (write-only). */
+  environment?: Record<string, string | null>;
+  secrets?: string[];
   restart?: RestartPolicy | null;
   restart_sec?: number | null;
   start_limit_burst?: number | null;

@@ -60,7 +60,7 @@ export function formFromSpec(spec: Partial<IServiceSpec>): IFormState {
     args: spec.args ? joinArgs(spec.args) : '',
     cwd: spec.cwd ?? '',
     description: spec.description ?? '',
-    variables: Object.entries(spec.environment ?? {}).map(([key, value]) => ({ key, value, shown: false })),
+    variables: Object.entries(spec.environment ?? {}).map(([key, value]) => ({ key, value: value ?? '', shown: false })),
     restart: spec.restart ?? '',
     restartSec: num(spec.restart_sec),
     burst: num(spec.start_limit_burst),
