@@ -356,7 +356,8 @@ class ServiceManager:
             record = await asyncio.to_thread(self.store.require_ours, name)
             await asyncio.to_thread(self.store.check_removable, name)  # refuse before stopping anything
             unit, timer = self.store.unit_name(name), self.store.timer_name(name)
-            units = [timer, unit] if record["spec"].get("schedule") else [unit]
+            scheduled = record["spec"].get("schedule") or await asyncio.to_thread(self.store.timer_path(name).exists)
+            units = [timer, unit] if scheduled else [unit]
             for u in units:
                 props = await self.systemd.get_unit_properties(u, fresh=True)
                 if props.get("ActiveState") not in ("inactive", "failed", None):
@@ -368,7 +369,7 @@ class ServiceManager:
             await self.systemd.reload()
             for u in units:
                 await _quietly(self.systemd.reset_failed_unit(u))
-        self._locks.pop(name, None)
+        # The name's lock stays: an edit already waiting on it must not overlap a new create of the same name.
 
     async def _notify(self, event: str, name: str, env_prefix: Optional[str]) -> None:
         for hook in self.hooks:
@@ -451,6 +452,8 @@ class ServiceManager:
         # from the raw record: a record edited by hand into an invalid spec must still be listed
         limits = SimpleNamespace(memory_max=spec.get("memory_max"), cpu_quota=spec.get("cpu_quota"))
         out["warnings"] = await self._warnings(limits)  # type: ignore[arg-type]
+        if record.get("broken"):
+            out["warnings"].insert(0, f"This service cannot be edited: {record['broken']}. Delete it, or restore the file.")
         return out
 
     async def list(self) -> List[Dict[str, Any]]:

@@ -178,12 +178,21 @@ class ServiceStore:
         return out
 
     def read_record(self, name: str) -> Dict[str, Any]:
+        path = self.record_path(name)
         try:
-            return json.loads(self.record_path(name).read_text(encoding="utf-8"))
+            record = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ServiceNotFound(f"There is no service named '{name}'.") from None
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise ServiceNotFound(f"The record of service '{name}' cannot be read: {exc}.") from None
+        except ValueError as exc:
+            record = {"broken": f"its record {path} is not JSON ({exc})"}
+        if not isinstance(record, dict) or not isinstance(record.get("spec"), dict):
+            # Edited by hand into garbage: still listed (and deletable), its unit untouched until then.
+            reason = record.get("broken") if isinstance(record, dict) else None
+            record = {"spec": {"name": name}, "unit": self.unit_name(name),
+                      "broken": reason or f"its record {path} has no spec"}
+        return record
 
     def private_state_dir(self) -> None:
         """Make the state dir 0700 (creating it): its file names are service names, its files hold variables."""

@@ -474,14 +474,20 @@ async def test_record_edited_by_hand(api, root, state_dir, jp_fetch):
 
     code, listing = await raw("GET", "services")
     assert code == 200, listing
-    assert sorted(s["name"] for s in listing["services"]) == ["badspec", "fine"]
+    assert sorted(s["name"] for s in listing["services"]) == ["badspec", "fine", "notjson"]
     code, body = await raw("GET", "services", "badspec")
     assert code == 200 and body["spec"]["restart"] == "sometimes"
     for sub, method, patch in (((), "PATCH", {"description": "x"}), (("enable",), "POST", None)):
         code, body = await raw(method, "services", "badspec", *sub, body=patch if method == "PATCH" else {})
         assert code == 409 and "badspec.json" in body["message"] and "restart" in body["message"], body
-    code, body = await api("GET", "services", "notjson")
-    assert code == 404 and "cannot be read" in body["message"], body
+    code, body = await raw("GET", "services", "notjson")
+    assert code == 200 and "not JSON" in body["warnings"][0], body
+    assert body["status"]["active_state"] == "inactive"
+    code, body = await raw("PATCH", "services", "notjson", body={"description": "x"})
+    assert code == 409 and "notjson.json" in body["message"], body
+    code, _ = await raw("DELETE", "services", "notjson")  # a broken record can still be deleted
+    assert code == 204
+    assert not (state_dir / "records" / "notjson.json").exists()
     code, body = await api("GET", "services", "fine")
     assert code == 200
     code, _ = await raw("DELETE", "services", "badspec")
