@@ -148,6 +148,15 @@ def api(jp_fetch):
     return call
 
 
+async def create(api, root, name, text, **spec):
+    """Write ``<name>.py`` into the server root and register it as a script service in env ``ml``."""
+    (root / f"{name}.py").write_text(text)
+    body = {"name": name, "kind": "script", "env": "ml", "path": f"{name}.py", **spec}
+    code, svc = await api("POST", "services", body=body)
+    assert code == 201, svc
+    return svc
+
+
 async def wait_for(predicate, timeout=15.0, interval=0.05):
     """Poll an async predicate until it returns a truthy value (tests only)."""
     deadline = time.monotonic() + timeout

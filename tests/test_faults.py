@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PREFIX, SYSTEMCTL_ENV, UNIT_DIR, systemctl, wait_for
+from conftest import PREFIX, SYSTEMCTL_ENV, UNIT_DIR, systemctl, wait_for, create as _create
 from jupyter_condasvc.units import MARKER, MARKER_KEY, is_managed
 
 pytestmark = pytest.mark.systemd
@@ -38,11 +38,7 @@ SLEEPER = "import time\nprint('up', flush=True)\nwhile True:\n    time.sleep(0.5
 
 
 async def create(api, root, name, text=SLEEPER, **spec):
-    (root / f"{name}.py").write_text(text)
-    body = {"name": name, "kind": "script", "env": "ml", "path": f"{name}.py", **spec}
-    code, svc = await api("POST", "services", body=body)
-    assert code == 201, svc
-    return svc
+    return await _create(api, root, name, text, **spec)
 
 
 class Stream:

@@ -11,7 +11,7 @@ import time
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from conftest import systemctl, wait_for
+from conftest import systemctl, wait_for, create
 
 pytestmark = pytest.mark.systemd
 
@@ -23,14 +23,6 @@ while True:
     i += 1
     time.sleep(0.05)
 """
-
-
-async def create(api, root, name, text, **spec):
-    (root / f"{name}.py").write_text(text)
-    body = {"name": name, "kind": "script", "env": "ml", "path": f"{name}.py", **spec}
-    code, svc = await api("POST", "services", body=body)
-    assert code == 201, svc
-    return svc
 
 
 class Stream:
