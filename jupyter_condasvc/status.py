@@ -304,18 +304,7 @@ class StatusHub:
         return service
 
     async def _load_records(self) -> None:
-        store = self.services.store
-
-        def read_all() -> Dict[str, Dict[str, Any]]:
-            out = {}
-            for n in store.names():
-                try:
-                    out[n] = store.require_ours(n)
-                except (NotFound, NotOwned):
-                    continue
-            return out
-
-        self._records = await asyncio.to_thread(read_all)
+        self._records = await asyncio.to_thread(self.services.store.load_all)
         self._props.clear()  # a reload may change what no signal reports (FragmentPath, UnitFileState...)
 
     async def _seed(self) -> None:
