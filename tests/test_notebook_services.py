@@ -159,8 +159,12 @@ async def test_schedule_fires_and_is_reported(api, root, unit_name):
     assert systemctl("is-enabled", timer).stdout.strip() == "enabled"
     assert systemctl("is-active", timer).stdout.strip() == "active"
     await wait_for(lambda: asyncio.to_thread(lambda: (root / "ticks.txt").exists() and len((root / "ticks.txt").read_text().splitlines()) >= 2), timeout=20)
-    code, svc = await api("GET", "services", "sched")
-    assert svc["status"]["schedule"]["next_run"] and svc["status"]["schedule"]["last_run"]
+    # the timer's LastTriggerUSec/NextElapseUSecRealtime reach the status cache by signal, which may trail the tick
+    async def reported():
+        code, svc = await api("GET", "services", "sched")
+        return svc["status"]["schedule"]["next_run"] and svc["status"]["schedule"]["last_run"]
+
+    await wait_for(reported, timeout=10)
     code, svc = await api("POST", "services", "sched", "disable")
     assert systemctl("is-active", timer).stdout.strip() == "inactive"
     assert systemctl("is-enabled", timer).stdout.strip() == "disabled"
