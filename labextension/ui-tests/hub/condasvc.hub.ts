@@ -146,6 +146,33 @@ test.describe.serial('under JupyterHub', () => {
     expect(browser?.detail).toContain('JupyterHub single-user server');
   });
 
+  test("doctor's fix hints name the server's interpreter, not `jupyter condasvc` (not on PATH here)", async () => {
+    const crash = `${NAME}-crash`;
+    let r = await mine.post(`${SERVER}/condasvc/api/services`, {
+      data: { name: crash, kind: 'command', env: 'hubenv', argv: ['false'], restart: 'no' }
+    });
+    expect(r.status(), await r.text()).toBe(201);
+    try {
+      await mine.post(`${SERVER}/condasvc/api/services/${crash}/start`);
+      await expect
+        .poll(async () => (await (await mine.get(`${SERVER}/condasvc/api/services/${crash}`)).json()).status.active_state, {
+          timeout: 30000
+        })
+        .toBe('failed');
+      r = await mine.get(`${SERVER}/condasvc/api/doctor`);
+      const checks = (await r.json()).checks as { id: string; ok: boolean | null; fix: string | null }[];
+      const failed = checks.find(c => c.id === 'failed');
+      expect(failed?.ok).toBe(false);
+      const m = /`(\S+) -m jupyter_condasvc reset-failed NAME`/.exec(failed?.fix ?? '');
+      expect(m, failed?.fix ?? '').not.toBeNull();
+      // the single-user environment's own interpreter, which exists and runs the CLI
+      expect(execFileSync(m![1], ['-m', 'jupyter_condasvc', '--help'], { encoding: 'utf-8' })).toContain('doctor');
+      expect(failed?.fix).not.toContain('jupyter condasvc');
+    } finally {
+      await mine.delete(`${SERVER}/condasvc/api/services/${crash}`);
+    }
+  });
+
   test('a Lab terminal has a working systemctl --user (the documented snippet)', async ({ page }) => {
     await login(page);
     const out = await page.evaluate(async (server: string) => {

@@ -16,6 +16,7 @@ Hub's database, cookie secret and logs), CONDASVC_HUB_PASSWORD, CONDASVC_CHP
 import getpass
 import os
 import socket
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -66,6 +67,12 @@ c.Spawner.environment = {
 # --- end of the snippet ---
 
 c.Spawner.environment["CONDASVC_HUB_RUN"] = str(run)
+
+# A separate single-user environment, as on many hubs: the server is started by
+# its absolute path, and its bin/ is not on the users' PATH (so not on a Lab
+# terminal's either): hints must name `<its python> -m jupyter_condasvc`.
+c.Spawner.cmd = [str(Path(sys.executable).parent / "jupyterhub-singleuser")]
+c.Spawner.environment["PATH"] = "/usr/local/bin:/usr/bin:/bin"
 
 c.JupyterHub.services = [{"name": "condasvc-tests", "api_token": os.environ["CONDASVC_HUB_TOKEN"]}]
 c.JupyterHub.load_roles = [
