@@ -206,6 +206,38 @@ test.describe.serial('under JupyterHub', () => {
     expect(out).toMatch(/\r?\n(running|degraded)\r?\n/);
   });
 
+  test('without the variables the extension finds the bus itself; with a template it says so (503)', async () => {
+    const start = async (server: string): Promise<void> => {
+      const r = await hub.post(`/hub/api/users/${USER}/servers/${server}`);
+      expect([201, 202], await r.text()).toContain(r.status());
+      await expect
+        .poll(async () => (await (await hub.get(`/hub/api/users/${USER}`)).json()).servers?.[server]?.ready ?? false, {
+          timeout: 120000
+        })
+        .toBe(true);
+    };
+    try {
+      await start('bare');
+      let r = await mine.get(`${SERVER}/bare/condasvc/api/services`);
+      expect(r.status(), await r.text()).toBe(200);
+      expect(((await r.json()).services as { name: string }[]).map(s => s.name)).toContain(NAME);
+      r = await mine.get(`${SERVER}/bare/condasvc/api/host`);
+      expect((await r.json()).manager.reachable).toBe(true);
+
+      await start('templated');
+      r = await mine.get(`${SERVER}/templated/condasvc/api/services`);
+      expect(r.status()).toBe(503);
+      const message = (await r.json()).message as string;
+      expect(message).toMatch(/^The systemd user manager is not reachable at unix:path=\/run\/user\/\{uid\}\/bus \(from \$XDG_RUNTIME_DIR\): /);
+      expect(message).toContain('unexpanded template');
+      expect(message).not.toContain('scripts/');
+    } finally {
+      for (const server of ['bare', 'templated']) {
+        await hub.delete(`/hub/api/users/${USER}/servers/${server}`, { data: { remove: true } });
+      }
+    }
+  });
+
   test('the service survives "Stop My Server", and the panel shows it again after a restart', async ({ page }) => {
     let r = await hub.delete(`/hub/api/users/${USER}/server`);
     expect([202, 204], await r.text()).toContain(r.status());

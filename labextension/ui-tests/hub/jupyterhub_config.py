@@ -68,6 +68,28 @@ c.Spawner.environment = {
 
 c.Spawner.environment["CONDASVC_HUB_RUN"] = str(run)
 
+# Two named servers show what the snippet replaces: "bare" gets neither variable
+# (the extension falls back to /run/user/<uid>/bus and works), "templated" gets
+# the old advice {"XDG_RUNTIME_DIR": "/run/user/{uid}"}, which JupyterHub passes
+# verbatim (the 503 must say so). An empty value counts as unset.
+c.JupyterHub.allow_named_servers = True
+_snippet = dict(c.Spawner.environment)
+
+
+def _variant(name, templated):
+    def value(spawner):
+        if spawner.name == "bare":
+            return ""
+        if spawner.name == "templated":
+            return templated
+        return _snippet[name](spawner)
+
+    return value
+
+
+c.Spawner.environment["XDG_RUNTIME_DIR"] = _variant("XDG_RUNTIME_DIR", "/run/user/{uid}")
+c.Spawner.environment["DBUS_SESSION_BUS_ADDRESS"] = _variant("DBUS_SESSION_BUS_ADDRESS", "")
+
 # A separate single-user environment, as on many hubs: the server is started by
 # its absolute path, and its bin/ is not on the users' PATH (so not on a Lab
 # terminal's either): hints must name `<its python> -m jupyter_condasvc`.
