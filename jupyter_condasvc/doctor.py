@@ -96,12 +96,7 @@ async def _manager(systemd: Any, checks: List[Dict[str, Any]], cmd: str = "jupyt
 
 def _journal(paths: HostPaths) -> Dict[str, Any]:
     d = diagnose(**paths.journal)
-    problems = "; ".join(p["message"] for p in d["problems"])
-    detail = f"storage: {d['storage']}; your journal file {d['user_journal']} is " + (
-        "readable" if d["user_journal_readable"] else "not readable"
-    )
-    if problems:
-        detail += f". {problems}"
+    detail = f"{d['message']} (journald storage: {d['storage']}; state: {d['state']})"
     return check("journal", d["ok"], "journal persistent and readable", detail, d["fix"])
 
 

@@ -14,7 +14,6 @@ from typing import Any, Dict, List, Optional
 from .errors import ManagerUnavailable
 
 LINGER_DIR = Path("/var/lib/systemd/linger")
-PERSISTENT_JOURNAL = Path("/var/log/journal")
 CGROUP_ROOTS = (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
 
 
@@ -77,39 +76,22 @@ def delegated_controllers(control_group: Optional[str]) -> Optional[List[str]]:
 
 
 def journal_report() -> Dict[str, Any]:
-    """Is the journal persistent, and can this user read their own entries?"""
-    persistent = PERSISTENT_JOURNAL.is_dir()
-    readable = False
-    error = None
-    try:
-        from systemd import journal
-
-        reader = journal.Reader(flags=journal.LOCAL_ONLY)
-        reader.add_match(_UID=str(os.getuid()))
-        reader.seek_tail()
-        readable = bool(reader.get_previous())
-        reader.close()
-    except Exception as exc:  # noqa: BLE001 - any failure is "not readable", with the reason
-        error = str(exc)
-    fix = None
-    if not persistent:
-        fix = (
-            "journald keeps logs only in memory (/run/log/journal), where a user cannot read their own entries. "
-            "Make storage persistent: `sudo mkdir -p /var/log/journal && sudo systemd-tmpfiles --create --prefix "
-            "/var/log/journal && sudo journalctl --flush` (or Storage=persistent in /etc/systemd/journald.conf)."
-        )
-    elif not readable:
-        fix = (
-            "No journal entries of this user are readable yet. If services have run, check that "
-            "/var/log/journal/<machine-id>/user-<uid>.journal exists and that you are in the systemd-journal group."
-        )
+    """Can this user read their services' logs?  Derived from :func:`journal.diagnose`, the one source of the
+    journal's states and their fixes: ``readable`` is False only for a real problem (a fresh install whose
+    services have not logged yet is "no-logs-yet", readable), ``message`` names the exact path."""
     from .journal import diagnose
 
-    # storage mode, per-user file, rate-limit markers: each problem with its fix (see journal.diagnose)
     diagnosis = diagnose()
-    if fix is None and diagnosis["fix"]:
-        fix = diagnosis["fix"]
-    return {"persistent": persistent, "readable": readable, "error": error, "fix": fix, "diagnosis": diagnosis}
+    return {
+        "persistent": diagnosis["storage"] == "persistent",
+        "readable": diagnosis["ok"],
+        "state": diagnosis["state"],
+        "message": diagnosis["message"],
+        "path": diagnosis["path"],
+        "error": None,
+        "fix": diagnosis["fix"],
+        "diagnosis": diagnosis,
+    }
 
 
 async def host_report(systemd: Any) -> Dict[str, Any]:

@@ -505,6 +505,11 @@ def _exists(path: Path) -> bool:
         return False
 
 
+#: What a user sees in each journal state, keyed by the diagnosis' ``state``.
+JOURNAL_STATES = ("ok", "no-logs-yet", "runtime-journal", "not-flushed", "volatile", "storage-none", "split-none",
+                  "unreadable")
+
+
 def diagnose(
     uid: Optional[int] = None,
     *,
@@ -513,15 +518,21 @@ def diagnose(
     machine_id_file: Path = Path("/etc/machine-id"),
     conf: Path = JOURNALD_CONF,
     conf_dirs: Sequence[Path] = JOURNALD_CONF_DIRS,
+    flushed_flag: Path = Path("/run/systemd/journal/flushed"),
 ) -> Dict[str, Any]:
     """Can this user read their services' logs, and see journald's rate-limit notes?
 
-    Looks only at files (paths injectable for tests): journald's storage mode,
-    whether ``user-UID.journal`` exists and is readable, whether the system
-    journal (where "Suppressed N messages" notes go) is readable.  Returns
-    ``{"ok", "storage", "user_journal", "user_journal_readable",
-    "system_journal_readable", "rate_limit", "problems": [{"code",
-    "message", "fix"}], "fix"}``; ``ok`` is False when logs cannot be read.
+    Looks only at files a user may stat (paths injectable for tests): journald's
+    storage mode, whether it still writes its volatile runtime journal, whether
+    ``user-UID.journal`` exists and is readable, whether the system journal
+    (where "Suppressed N messages" notes go) is readable.  Returns ``{"ok",
+    "state", "message", "path", "storage", "user_journal",
+    "user_journal_readable", "system_journal_readable", "rate_limit",
+    "problems": [{"code", "message", "fix"}], "fix"}``.  ``state`` is one of
+    :data:`JOURNAL_STATES`; ``ok`` is False only when logs cannot be read
+    ("no-logs-yet", a fresh install whose services have not logged, is fine).
+    This is the one place that words the journal's problems: doctor, ``GET
+    host``, the logs API and Lab's banners all show these texts.
     """
     uid = os.getuid() if uid is None else uid
     settings = journald_settings(conf, conf_dirs)
@@ -543,6 +554,9 @@ def diagnose(
     user_exists = _exists(user_file)
     user_readable = user_exists and os.access(user_file, os.R_OK)
     system_readable = any(os.access(p, os.R_OK) for p in (pdir / "system.journal", rdir / "system.journal"))
+    # After its flush to /var, journald removes its runtime folder; while the folder exists next to persistent
+    # storage, journald still writes the runtime journal (not flushed yet, or stuck: fact 3a of the stack notes).
+    on_runtime = storage == "persistent" and pdir.is_dir() and _exists(rdir)
     problems: List[Dict[str, str]] = []
     fix_persistent = (
         "Make journald's storage persistent: `sudo mkdir -p /var/log/journal && sudo systemd-tmpfiles --create "
@@ -559,11 +573,34 @@ def diagnose(
         problems.append({
             "code": "volatile",
             "message": (
-                "journald keeps logs only in memory (/run/log/journal), in one system file a user cannot read; "
-                "per-user journal files exist only with persistent storage, so your services' logs are not readable "
-                "and are lost at reboot."
+                f"journald keeps logs only in memory ({runtime_root}) because persistent storage ({persistent_root}) "
+                "is missing; there everything goes into one system file a user cannot read, so your services' logs "
+                "are not readable and are lost at reboot."
             ),
             "fix": fix_persistent,
+        })
+    elif on_runtime and _exists(flushed_flag):
+        problems.append({
+            "code": "runtime-journal",
+            "message": (
+                f"journald is writing its volatile runtime journal ({rdir}) although persistent storage ({pdir}) "
+                f"exists: after flushing it could not remove {rdir}, which happens where /run is not a tmpfs, so it "
+                f"went on writing there and never writes your file {user_file}. Your services' logs are not readable."
+            ),
+            "fix": (
+                f"As root, repair the running journald: `rm {rdir}/*.journal {flushed_flag} && journalctl --flush`; "
+                f"and for the next boot give {runtime_root} a tmpfs before journald starts "
+                f"(`mount -t tmpfs -o mode=0755 tmpfs {runtime_root}`), as a host booted with systemd has."
+            ),
+        })
+    elif on_runtime:
+        problems.append({
+            "code": "not-flushed",
+            "message": (
+                f"journald has not flushed its runtime journal ({rdir}) to persistent storage ({pdir}) yet, so it "
+                f"does not write your file {user_file}. Your services' logs are not readable until it does."
+            ),
+            "fix": "Flush the journal to disk: `sudo journalctl --flush` (systemd-journal-flush.service does this at boot).",
         })
     elif split == "none" and not system_readable:
         problems.append({
@@ -575,16 +612,9 @@ def diagnose(
     elif user_exists and not user_readable and not system_readable:
         problems.append({
             "code": "unreadable",
-            "message": f"Your journal file {user_file} exists but you cannot read it.",
+            "message": f"Your journal file {user_file} exists but you cannot read it, so your services' logs are not readable.",
             "fix": f"journald grants each user read access to their own file with an ACL; restore it with "
                    f"`sudo setfacl -m u:{uid}:r {user_file}` (or add yourself to the systemd-journal group).",
-        })
-    elif not user_exists and not system_readable:
-        problems.append({
-            "code": "no-user-journal",
-            "message": f"There is no journal file for you yet ({user_file}); services that have not logged since "
-                       "journald started persistent storage have no readable history.",
-            "fix": "If services have run, flush the journal to disk: `sudo journalctl --flush`.",
         })
     notes: List[str] = []
     if not system_readable:
@@ -592,10 +622,20 @@ def diagnose(
             "journald's notes about rate-limited (suppressed) messages go to the system journal, which you cannot read; "
             "add yourself to the systemd-journal group to see them as markers in the log."
         )
+    if problems:
+        state, message, path = problems[0]["code"], problems[0]["message"], str(rdir if on_runtime else user_file)
+    elif not user_exists and not system_readable:
+        state, path = "no-logs-yet", str(user_file)
+        message = f"No logs yet: journald writes {user_file} when one of your services first logs a line."
+    else:
+        state, message, path = "ok", f"Your services' logs are in {user_file}.", str(user_file)
     interval = settings.get("RateLimitIntervalSec", "30s")
     burst = settings.get("RateLimitBurst", "10000")
     return {
         "ok": not problems,
+        "state": state,
+        "message": message,
+        "path": path,
         "storage": storage,
         "user_journal": str(user_file),
         "user_journal_readable": user_readable,

@@ -88,6 +88,16 @@ def pytest_sessionfinish(session, exitstatus):
     _cleanup_units()
 
 
+@pytest.fixture(autouse=True)
+def _units_die_with_their_test():
+    """Whatever a test leaves in the unit folder under this run's prefix is stopped and removed when it ends,
+    passed or failed: a failing test cannot leave a unit behind that makes a later test's create answer 409, so
+    one failure shows up as one failure.  (No fixture wider than a test creates units under PREFIX.)"""
+    yield
+    if next(UNIT_DIR.glob(f"{PREFIX}*"), None) or next(UNIT_DIR.glob(f"*.wants/{PREFIX}*"), None):
+        _cleanup_units()
+
+
 @pytest.fixture(scope="session")
 def conda_root(tmp_path_factory) -> Path:
     """A conda installation in conda's on-disk layout: base, envs/ml, envs/nb (with ipykernel)."""

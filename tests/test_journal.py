@@ -186,26 +186,31 @@ def test_read_entry_survives_odd_fields():
     assert e["message"] == "" and e["source"] == "service"
 
 
-def _fake_host(tmp_path: Path, *, persistent=True, user_file=True, conf="", uid=4242):
+def _fake_host(tmp_path: Path, *, persistent=True, user_file=True, conf="", uid=4242, runtime=False, flushed=True):
+    """A journald host in files: runtime=True leaves the runtime folder that journald removes after its flush."""
     mid = "0123456789abcdef0123456789abcdef"
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "machine-id").write_text(mid + "\n")
     pers, run = tmp_path / "var-log-journal", tmp_path / "run-log-journal"
-    (run / mid).mkdir(parents=True)
-    (run / mid / "system.journal").write_bytes(b"")
-    os.chmod(run / mid / "system.journal", 0)
+    run.mkdir()
+    if runtime or not persistent:
+        (run / mid).mkdir(parents=True)
+        (run / mid / "system.journal").write_bytes(b"")
+        os.chmod(run / mid / "system.journal", 0)
     if persistent:
         (pers / mid).mkdir(parents=True)
         if user_file:
             (pers / mid / f"user-{uid}.journal").write_bytes(b"")
+    if flushed:
+        (tmp_path / "flushed").touch()
     (tmp_path / "journald.conf").write_text(conf)
     return dict(uid=uid, persistent_root=pers, runtime_root=run, machine_id_file=tmp_path / "machine-id",
-                conf=tmp_path / "journald.conf", conf_dirs=[tmp_path / "conf.d"])
+                conf=tmp_path / "journald.conf", conf_dirs=[tmp_path / "conf.d"], flushed_flag=tmp_path / "flushed")
 
 
 def test_diagnosis_volatile_journal(tmp_path):
     d = J.diagnose(**_fake_host(tmp_path, persistent=False))
-    assert d["ok"] is False and d["storage"] == "volatile"
+    assert d["ok"] is False and d["storage"] == "volatile" and d["state"] == "volatile"
     assert d["problems"][0]["code"] == "volatile" and "/var/log/journal" in d["fix"]
     assert d["rate_limit"]["markers_visible"] is False and d["notes"]
 
@@ -217,10 +222,46 @@ def test_diagnosis_storage_settings(tmp_path):
     assert d["problems"][0]["code"] == "storage-none"
     d = J.diagnose(**_fake_host(tmp_path / "c", conf="[Journal]\nSplitMode=none\n"))
     assert d["problems"][0]["code"] == "split-none"
-    d = J.diagnose(**_fake_host(tmp_path / "d", user_file=False))
-    assert d["problems"][0]["code"] == "no-user-journal"
     d = J.diagnose(**_fake_host(tmp_path / "e"))
     assert d["ok"] is True and d["storage"] == "persistent" and d["user_journal_readable"] is True
+    assert d["state"] == "ok" and d["path"] == d["user_journal"]
+
+
+def test_diagnosis_fresh_install_is_no_logs_yet_not_an_alarm(tmp_path):
+    """Before any service has logged there is no user-UID.journal: that is "no logs yet", not "not readable"."""
+    d = J.diagnose(**_fake_host(tmp_path, user_file=False))
+    assert d["ok"] is True and d["state"] == "no-logs-yet" and d["fix"] is None and not d["problems"]
+    assert d["path"].endswith("user-4242.journal") and "No logs yet" in d["message"] and d["path"] in d["message"]
+
+
+def test_diagnosis_journald_stuck_on_its_runtime_journal(tmp_path):
+    """Fact 3a: /run not a tmpfs, journald flushed but could not remove its runtime journal and keeps writing it."""
+    d = J.diagnose(**_fake_host(tmp_path, user_file=False, runtime=True))
+    assert d["ok"] is False and d["state"] == "runtime-journal" and d["storage"] == "persistent"
+    run = tmp_path / "run-log-journal" / "0123456789abcdef0123456789abcdef"
+    assert d["path"] == str(run) and str(run) in d["message"] and "tmpfs" in d["message"]
+    # the fix names both repairs that work: drop the runtime file and the flushed flag, flush; a tmpfs for next time
+    assert f"rm {run}/*.journal {tmp_path / 'flushed'} && journalctl --flush" in d["fix"]
+    assert "mount -t tmpfs" in d["fix"]
+    # an older user file next to it does not hide the problem (journald no longer writes it)
+    d = J.diagnose(**_fake_host(tmp_path / "b", user_file=True, runtime=True))
+    assert d["state"] == "runtime-journal" and not d["ok"]
+
+
+def test_diagnosis_not_flushed_yet(tmp_path):
+    d = J.diagnose(**_fake_host(tmp_path, user_file=False, runtime=True, flushed=False))
+    assert d["ok"] is False and d["state"] == "not-flushed" and "journalctl --flush" in d["fix"]
+
+
+def test_diagnosis_unreadable_user_file(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root reads every file")
+    kw = _fake_host(tmp_path)
+    user_file = Path(J.diagnose(**kw)["user_journal"])
+    os.chmod(user_file, 0)
+    d = J.diagnose(**kw)
+    assert d["ok"] is False and d["state"] == "unreadable" and str(user_file) in d["message"]
+    assert "setfacl" in d["fix"]
 
 
 def test_diagnosis_of_this_host():

@@ -167,6 +167,21 @@ export class ServicesModel implements IServicesModel, IDisposable {
     }
   }
 
+  /**
+   * While the host report says logs are not readable, a service changing
+   * state (and so logging) is the moment to ask again: the banner clears
+   * itself once journald writes the user's file. At most every few seconds.
+   */
+  private _recheckJournal(): void {
+    if (!this._host || this._host.journal.readable || this._journalRecheck) {
+      return;
+    }
+    this._journalRecheck = this._setTimeout(() => {
+      this._journalRecheck = null;
+      void this.refreshHost();
+    }, 3000);
+  }
+
   /** Apply one message of the status stream. Public so tests can feed it. */
   handle(message: StatusMessage): void {
     switch (message.type) {
@@ -202,6 +217,7 @@ export class ServicesModel implements IServicesModel, IDisposable {
         const after = { ...before, status: { ...before.status, ...message.status } };
         this._services.set(message.name, after);
         this._checkFailed(before, after);
+        this._recheckJournal();
         break;
       }
       case 'removed':
@@ -239,6 +255,10 @@ export class ServicesModel implements IServicesModel, IDisposable {
     if (this._timer !== null) {
       this._clearTimeout(this._timer);
       this._timer = null;
+    }
+    if (this._journalRecheck !== null) {
+      this._clearTimeout(this._journalRecheck);
+      this._journalRecheck = null;
     }
     const socket = this._socket;
     this._socket = null;
@@ -327,6 +347,7 @@ export class ServicesModel implements IServicesModel, IDisposable {
   private _managerReachable: boolean | null = null;
   private _managerMessage = '';
   private _host: IHostReport | null = null;
+  private _journalRecheck: unknown = null;
   private _ready = false;
   private _disposed = false;
   private _changed = new Signal<this, void>(this);

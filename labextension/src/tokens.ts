@@ -152,6 +152,11 @@ export interface IJournalProblem {
 
 export interface IJournalDiagnosis {
   ok: boolean;
+  /** ok, no-logs-yet, runtime-journal, not-flushed, volatile, storage-none, split-none, unreadable */
+  state: string;
+  /** What a user sees, naming the exact path. */
+  message: string;
+  path: string;
   storage: string;
   problems: IJournalProblem[];
   fix: string | null;
@@ -194,7 +199,11 @@ export interface IHostReport {
   linger: { enabled: boolean; fix?: string | null };
   journal: {
     persistent: boolean;
+    /** False only when logs cannot be read (not before anything has logged). */
     readable: boolean;
+    state: string;
+    message: string;
+    path: string;
     error?: string | null;
     fix?: string | null;
   };

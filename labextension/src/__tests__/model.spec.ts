@@ -85,6 +85,56 @@ function setup() {
 }
 
 describe('ServicesModel', () => {
+  it('asks for the host report again when a service changes state while logs are not readable', async () => {
+    const sockets: FakeSocket[] = [];
+    const clock = new Clock();
+    const reports = [false, true];
+    let fetched = 0;
+    const model = new ServicesModel({
+      connect: () => {
+        const s = new FakeSocket();
+        sockets.push(s);
+        return s;
+      },
+      fetchHost: async () => {
+        const readable = reports[Math.min(fetched++, reports.length - 1)];
+        return {
+          user: 'u',
+          manager: { reachable: true },
+          linger: { enabled: false },
+          journal: {
+            persistent: true,
+            readable,
+            state: readable ? 'ok' : 'runtime-journal',
+            message: readable ? 'ok' : 'journald is writing its volatile runtime journal (/run/log/journal/x)',
+            path: '/run/log/journal/x',
+            fix: readable ? null : 'repair'
+          },
+          limits: { controllers: [], memory_enforced: false, cpu_enforced: false }
+        };
+      },
+      setTimeout: clock.setTimeout,
+      clearTimeout: clock.clearTimeout
+    });
+    model.start();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(fetched).toBe(1);
+    expect(model.host?.journal.readable).toBe(false);
+    sockets[0].open();
+    sockets[0].send({ type: 'snapshot', services: [service('a', 'inactive')] });
+    sockets[0].send({ type: 'status', name: 'a', status: service('a', 'active').status });
+    sockets[0].send({ type: 'status', name: 'a', status: service('a', 'active').status });
+    expect(clock.pending.map(t => t.ms)).toEqual([3000]); // one re-check, however many pushes
+    clock.runAll();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(fetched).toBe(2);
+    expect(model.host?.journal.readable).toBe(true);
+    sockets[0].send({ type: 'status', name: 'a', status: service('a', 'inactive').status });
+    expect(clock.pending).toEqual([]); // readable now: no more re-checks
+  });
+
   it('takes the snapshot, then applies deltas', () => {
     const { model, sockets } = setup();
     let changes = 0;
@@ -233,7 +283,7 @@ describe('LogFollower', () => {
       more_after: false,
       scanned: entries.length,
       scan_limited: false,
-      journal: { ok: true, storage: 'persistent', problems: [], fix: null }
+      journal: { ok: true, state: 'ok', message: 'Your services\' logs are in /j.', path: '/j', storage: 'persistent', problems: [], fix: null }
     };
   }
 
@@ -256,7 +306,7 @@ describe('LogFollower', () => {
     await follower.load();
     expect(follower.buffer.length).toBe(2);
     expect(sockets[0].query.cursor).toBe('c2');
-    sockets[0].send({ type: 'hello', name: 'a', unit: 'a.service', journal: { ok: true, storage: 'persistent', problems: [], fix: null } });
+    sockets[0].send({ type: 'hello', name: 'a', unit: 'a.service', journal: { ok: true, state: 'ok', message: 'Your services\' logs are in /j.', path: '/j', storage: 'persistent', problems: [], fix: null } });
     expect(follower.followState).toBe('live');
     sockets[0].send({ type: 'entries', entries: [entry(3), entry(2)], cursor: 'c3' });
     expect(follower.buffer.rows.map(r => r.cursor)).toEqual(['c1', 'c2', 'c3']);

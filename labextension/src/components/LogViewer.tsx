@@ -357,8 +357,12 @@ export function LogViewer(props: ILogViewerProps): JSX.Element {
           {follower.error}
         </div>
       ) : null}
-      {follower.journal && !follower.journal.ok && follower.journal.fix ? (
-        <div className="jp-condasvc-banner jp-condasvc-banner-warn">{follower.journal.fix}</div>
+      {follower.journal && !follower.journal.ok && rows.length === 0 ? (
+        // Lines arriving prove the journal readable: the banner goes with the first one.
+        <div className="jp-condasvc-banner jp-condasvc-banner-warn" role="status">
+          <div>{follower.journal.message}</div>
+          {follower.journal.fix ? <div className="jp-condasvc-fix">{follower.journal.fix}</div> : null}
+        </div>
       ) : null}
       <div className="jp-condasvc-logs-meta">
         {follower.moreBefore ? (

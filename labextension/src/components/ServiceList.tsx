@@ -43,6 +43,7 @@ function HostBanners(props: { model: IServicesModel; trans: TranslationBundle })
     banners.push(
       <div key="journal" className="jp-condasvc-banner jp-condasvc-banner-warn" role="status">
         <strong>{trans.__('Service logs are not readable.')}</strong>
+        <div>{host.journal.message}</div>
         {host.journal.fix ? <div className="jp-condasvc-fix">{host.journal.fix}</div> : null}
       </div>
     );
