@@ -17,9 +17,17 @@ DEV_SCRIPTS = "scripts/"
 
 
 def _python_strings(path: Path):
+    """Every string literal but the docstrings of functions and classes (read by developers only;
+    a module's docstring can be a --help text, so it is checked)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+    }
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
             yield node.lineno, node.value
 
 
@@ -52,5 +60,5 @@ def test_no_contract_or_frontend_text_names_a_development_script():
 def test_the_check_would_catch_one(tmp_path):
     # the scanner itself sees a literal (f-strings included) that names one
     path = tmp_path / "probe.py"
-    path.write_text("x = f'run scripts/lab as {who}'\n", encoding="utf-8")
-    assert any(DEV_SCRIPTS in text for _, text in _python_strings(path))
+    path.write_text('def f():\n    """See scripts/test."""\n    return f"run scripts/lab as {who}"\n', encoding="utf-8")
+    assert [text for _, text in _python_strings(path) if DEV_SCRIPTS in text] == ["run scripts/lab as "]
