@@ -206,7 +206,7 @@ test.describe.serial('under JupyterHub', () => {
     expect(out).toMatch(/\r?\n(running|degraded)\r?\n/);
   });
 
-  test('without the variables the extension finds the bus itself; with a template it says so (503)', async () => {
+  test('without the variables the extension finds the bus itself; with a template it says so (503)', async ({ page }) => {
     const start = async (server: string): Promise<void> => {
       const r = await hub.post(`/hub/api/users/${USER}/servers/${server}`);
       expect([201, 202], await r.text()).toContain(r.status());
@@ -231,6 +231,15 @@ test.describe.serial('under JupyterHub', () => {
       expect(message).toMatch(/^The systemd user manager is not reachable at unix:path=\/run\/user\/\{uid\}\/bus \(from \$XDG_RUNTIME_DIR\): /);
       expect(message).toContain('unexpanded template');
       expect(message).not.toContain('scripts/');
+      // the Lab banner leads with the same cause
+      await login(page);
+      await page.goto(`${SERVER}/templated/lab`);
+      await expect(page.locator('#jp-main-dock-panel')).toBeVisible({ timeout: 120000 });
+      await openPanel(page);
+      const banner = page.locator('.jp-condasvc-banner-error');
+      await expect(banner).toContainText('not reachable at unix:path=/run/user/{uid}/bus (from $XDG_RUNTIME_DIR)');
+      await expect(banner).toContainText('unexpanded template');
+      await expect(banner).not.toContainText('scripts/');
     } finally {
       for (const server of ['bare', 'templated']) {
         await hub.delete(`/hub/api/users/${USER}/servers/${server}`, { data: { remove: true } });
