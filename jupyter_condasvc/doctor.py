@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from . import host
 from .errors import CondaSvcError
+from .invocation import cli_command
 from .journal import diagnose
 
 #: Config files of Jupyter applications a user's server may read.
@@ -44,6 +45,7 @@ class HostPaths:
     config_paths: Optional[Sequence[str]] = None  # Jupyter config directories; None: jupyter_config_path()
     environ: Optional[Mapping[str, str]] = None  # None: os.environ
     cgroup_controllers: Optional[List[str]] = None  # None: read for the manager's cgroup
+    cli: Optional[str] = None  # the command hints name; None: invocation.cli_command() for environ's PATH
 
 
 def check(id: str, ok: Optional[bool], title: str, detail: str, fix: Optional[str] = None) -> Dict[str, Any]:
@@ -54,33 +56,38 @@ async def run_doctor(services: Any, paths: Optional[HostPaths] = None) -> Dict[s
     """Every check, in the order a user would fix them."""
     paths = paths or HostPaths()
     user = host._user()
+    environ = os.environ if paths.environ is None else paths.environ
+    cmd = paths.cli or await asyncio.to_thread(cli_command, environ.get("PATH", ""))
     checks: List[Dict[str, Any]] = []
-    manager_ok, control_group = await _manager(services.systemd, checks)
+    manager_ok, control_group = await _manager(services.systemd, checks, cmd=cmd)
     checks.append(await asyncio.to_thread(_journal, paths))
     checks.append(await asyncio.to_thread(_linger, user, paths))
     checks.append(await _cgroups(manager_ok, control_group, paths))
     envs = await _conda(services.finder, checks)
     checks.append(_ipykernel(envs))
     records = await asyncio.to_thread(_records, services.store)
-    checks.append(await asyncio.to_thread(_open_browser, paths, records))
-    checks.append(await asyncio.to_thread(_workdirs, records))
-    checks.append(await asyncio.to_thread(_service_envs, records))
-    checks.append(await _failed(services, records, manager_ok))
+    checks.append(await asyncio.to_thread(_open_browser, paths, records, cmd))
+    checks.append(await asyncio.to_thread(_workdirs, records, cmd))
+    checks.append(await asyncio.to_thread(_service_envs, records, cmd))
+    checks.append(await _runners(records, services))
+    checks.append(await _failed(services, records, manager_ok, cmd=cmd))
     return {"ok": all(c["ok"] is not False for c in checks), "user": user, "checks": checks}
 
 
 # -- the checks -------------------------------------------------------------------
-async def _manager(systemd: Any, checks: List[Dict[str, Any]]) -> "tuple[bool, Optional[str]]":
+async def _manager(systemd: Any, checks: List[Dict[str, Any]], cmd: str = "jupyter condasvc") -> "tuple[bool, Optional[str]]":
     try:
         version = await systemd.ping()
         control_group = await systemd.manager_property("ControlGroup")
     except CondaSvcError as exc:
         checks.append(check(
             "manager", False, "systemd user manager reachable", exc.message,
-            "Log in through a normal session (systemd-logind starts `systemd --user`), or enable lingering so it runs "
-            "without one: `loginctl enable-linger $USER`. Containers such as Binder or a plain Docker image run no "
-            "systemd at all: there you can draft services and preview their unit files (`jupyter condasvc unit`), "
-            "but not run them.",
+            "If the bus address named above is wrong (a launcher such as JupyterHub passed a wrong XDG_RUNTIME_DIR or "
+            "DBUS_SESSION_BUS_ADDRESS), fix or unset it, or set c.SystemdManager.bus_address. If it is right, the manager "
+            "is not running: log in through a normal session (systemd-logind starts `systemd --user`), or enable "
+            "lingering so it runs without one: `loginctl enable-linger $USER`. Containers such as Binder or a plain "
+            "Docker image run no systemd at all: there you can draft services and preview their unit files "
+            f"(`{cmd} unit`), but not run them.",
         ))
         return False, None
     checks.append(check("manager", True, "systemd user manager reachable", f"systemd {version}, cgroup {control_group or '?'}"))
@@ -216,7 +223,18 @@ def _jupyter_argv(argv: Sequence[str]) -> bool:
     return exe == "jupyter" and len(argv) > 1 and argv[1] in ("lab", "notebook", "server")
 
 
-def _open_browser(paths: HostPaths, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+def hub_singleuser(environ: Mapping[str, str]) -> Optional[str]:
+    """The hub user when this process is a JupyterHub single-user server (or runs in one's terminal), else None.
+
+    The Hub's spawner sets JUPYTERHUB_API_TOKEN, JUPYTERHUB_SERVICE_PREFIX and JUPYTERHUB_USER for
+    ``jupyterhub-singleuser`` (SingleUserNotebookApp), which never opens a browser.
+    """
+    if environ.get("JUPYTERHUB_SERVICE_PREFIX") and environ.get("JUPYTERHUB_API_URL"):
+        return environ.get("JUPYTERHUB_USER") or "?"
+    return None
+
+
+def _open_browser(paths: HostPaths, records: Dict[str, Dict[str, Any]], cmd: str = "jupyter condasvc") -> Dict[str, Any]:
     title = "Jupyter will not try to open a browser on this headless machine"
     environ = os.environ if paths.environ is None else paths.environ
     if paths.config_paths is None:
@@ -238,12 +256,19 @@ def _open_browser(paths: HostPaths, records: Dict[str, Dict[str, Any]]) -> Dict[
     )
     fix = (
         "Add `c.ServerApp.open_browser = False` to ~/.jupyter/jupyter_server_config.py (`jupyter server --generate-config` "
-        "creates the file), and start Jupyter with `--no-browser`. `jupyter condasvc jupyter-service` passes both "
+        f"creates the file), and start Jupyter with `--no-browser`. `{cmd} jupyter-service` passes both "
         "`--no-browser` and `--ServerApp.open_browser=False`."
     )
     if disabled:
         where = ", ".join(f"{s['class']}.open_browser = False in {s['file']}" for s in disabled)
         return check("open-browser", True, title, f"Configured: {where}.")
+    hub_user = hub_singleuser(environ)
+    if hub_user and not risky:
+        return check(
+            "open-browser", True, title,
+            f"This is a JupyterHub single-user server (JUPYTERHUB_USER={hub_user}): the Hub starts it with "
+            "open_browser off, so the Jupyter config files do not matter here. No service runs Jupyter without --no-browser.",
+        )
     parts = []
     enabled = [s for s in settings if s["value"] is not False]
     if enabled:
@@ -256,9 +281,11 @@ def _open_browser(paths: HostPaths, records: Dict[str, Dict[str, Any]]) -> Dict[
             + (f" ({', '.join(browsers)})" if browsers else "")
             + " or fail: a Jupyter service then hangs or logs errors instead of serving."
         )
+    if hub_user:
+        parts = [f"This is a JupyterHub single-user server (JUPYTERHUB_USER={hub_user}), which never opens a browser."]
     if risky:
         parts.append(f"Services running Jupyter without --no-browser: {', '.join(risky)}.")
-    ok = not headless and not risky
+    ok = not risky and (not headless or bool(hub_user))
     return check("open-browser", ok, title, " ".join(parts), fix)
 
 
@@ -272,7 +299,7 @@ def _records(store: Any) -> Dict[str, Dict[str, Any]]:
     return out
 
 
-def _workdirs(records: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+def _workdirs(records: Dict[str, Dict[str, Any]], cmd: str = "jupyter condasvc") -> Dict[str, Any]:
     title = "services' working directories exist and are writable"
     bad = []
     for name, r in sorted(records.items()):
@@ -290,11 +317,11 @@ def _workdirs(records: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     return check(
         "workdirs", False, title, "; ".join(bad) + ". A service fails with status 200/CHDIR or crashes when it writes there.",
         "Create the directory or fix its permissions (`mkdir -p DIR`, `chmod u+w DIR`), or point the service at one you own: "
-        "`jupyter condasvc edit NAME --cwd DIR`.",
+        f"`{cmd} edit NAME --cwd DIR`.",
     )
 
 
-def _service_envs(records: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+def _service_envs(records: Dict[str, Dict[str, Any]], cmd: str = "jupyter condasvc") -> Dict[str, Any]:
     title = "services' environments and interpreters still exist"
     bad = []
     for name, r in sorted(records.items()):
@@ -315,12 +342,67 @@ def _service_envs(records: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
         return check("service-envs", True, title, f"{len(records)} service(s) checked." if records else "No services yet.")
     return check(
         "service-envs", False, title, "; ".join(bad) + ". systemd reports such a service as failed with status 203/EXEC.",
-        "Recreate the environment (see `jupyter condasvc export-env NAME --registered` for what it held), or move the "
-        "service to another one: `jupyter condasvc edit NAME --env OTHER`.",
+        f"Recreate the environment (see `{cmd} export-env NAME --registered` for what it held), or move the "
+        f"service to another one: `{cmd} edit NAME --env OTHER`.",
     )
 
 
-async def _failed(services: Any, records: Dict[str, Dict[str, Any]], manager_ok: bool) -> Dict[str, Any]:
+def runner_python(record: Dict[str, Any]) -> Optional[str]:
+    """The interpreter that runs a service's notebook runner or health check (the server's, when it was created)."""
+    resolved = record.get("resolved", {})
+    if resolved.get("runner_python"):
+        return resolved["runner_python"]
+    argv = resolved.get("exec_argv") or []
+    if len(argv) > 2 and argv[1:3] == ["-m", "jupyter_condasvc.runner"]:
+        return argv[0]
+    return None
+
+
+#: Run by each runner interpreter: can it import the modules services start it with? (find_spec imports nothing)
+_IMPORT_PROBE = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('jupyter_condasvc') else 3)"
+
+
+async def _runners(records: Dict[str, Dict[str, Any]], services: Any) -> Dict[str, Any]:
+    title = "notebook runners and health checks have their interpreter"
+    from .process import run
+
+    users: Dict[str, List[str]] = {}
+    for name, r in sorted(records.items()):
+        python = runner_python(r)
+        if python:
+            users.setdefault(python, []).append(name)
+    if not users:
+        return check("runner", True, title, "No notebook service or health check.")
+
+    async def probe(python: str) -> Optional[str]:
+        if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+            return f"{python} is missing"
+        try:
+            code, _, err = await run([python, "-c", _IMPORT_PROBE], timeout=20.0)
+        except (OSError, asyncio.TimeoutError) as exc:
+            return f"{python} could not be run ({exc or type(exc).__name__})"
+        if code == 3:
+            return f"{python} cannot import jupyter_condasvc"
+        if code:
+            return f"{python} failed ({(err.strip().splitlines() or [f'exit {code}'])[-1][:200]})"
+        return None
+
+    problems = await asyncio.gather(*(probe(p) for p in users))
+    bad = [f"{problem} (used by {', '.join(users[p])})" for p, problem in zip(users, problems) if problem]
+    current = getattr(getattr(services, "defaults", None), "runner_python", None)
+    if not bad:
+        return check("runner", True, title, f"{', '.join(users)} can import jupyter_condasvc.")
+    return check(
+        "runner", False, title,
+        "; ".join(bad) + ". Notebook services and health checks run `<the server's python> -m jupyter_condasvc...`, "
+        "recorded when they were created or edited; after that environment was upgraded, moved or removed they fail "
+        "to start (notebooks) or report no health.",
+        "Install jupyter_condasvc into that interpreter's environment again, or re-save each service listed (edit it "
+        f"in Lab or with the CLI) so it uses this server's interpreter{f' ({current})' if current else ''}.",
+    )
+
+
+async def _failed(services: Any, records: Dict[str, Dict[str, Any]], manager_ok: bool, cmd: str = "jupyter condasvc") -> Dict[str, Any]:
     title = "no service is failed or stuck in a restart loop"
     if not manager_ok:
         return check("failed", None, title, "Unknown: the user manager cannot be reached.")
@@ -337,6 +419,6 @@ async def _failed(services: Any, records: Dict[str, Dict[str, Any]], manager_ok:
     return check(
         "failed", False, title, "; ".join(bad) + ". 'start-limit-hit' means it crashed more than start_limit_burst times "
         "within start_limit_interval_sec and systemd stopped restarting it.",
-        "Read why it failed (`jupyter condasvc logs NAME -p err`), fix the cause, then `jupyter condasvc reset-failed NAME` "
-        "and `jupyter condasvc start NAME`.",
+        f"Read why it failed (`{cmd} logs NAME -p err`), fix the cause, then `{cmd} reset-failed NAME` "
+        f"and `{cmd} start NAME`.",
     )

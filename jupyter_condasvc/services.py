@@ -250,7 +250,7 @@ class ServiceManager:
             "variables": sorted(spec.environment),
             "activation": r.activation,
             "timer": r.timer,
-            "warnings": await self._warnings(spec),
+            "warnings": await self._warnings(spec) + _runner_warnings(plan),
         }
         if spec.schedule:
             out["next_runs"] = (await check_calendar(spec.schedule))["next_runs"]
@@ -483,13 +483,44 @@ def _user() -> str:
 
 
 def _resolved(plan: UnitPlan, rendered: Rendered) -> Dict[str, Any]:
-    return {
+    out = {
         "exec_argv": list(plan.exec_argv),
         "working_directory": plan.working_directory,
         "env_prefix": plan.env_prefix,
         "env_name": plan.env_name,
         "activation": sorted(rendered.activation),
     }
+    runner = runner_of(plan)
+    if runner:
+        out["runner_python"] = runner  # doctor checks it still imports jupyter_condasvc
+    return out
+
+
+def runner_of(plan: UnitPlan) -> Optional[str]:
+    """The server's interpreter when the unit runs it (notebook runner, health check), else None."""
+    argv = list(plan.exec_argv)
+    if len(argv) > 2 and argv[1:3] == ["-m", "jupyter_condasvc.runner"]:
+        return argv[0]
+    if plan.health_argv:
+        return str(plan.health_argv[0])
+    return None
+
+
+def _runner_warnings(plan: UnitPlan) -> List[str]:
+    """The unit runs the server's interpreter from outside the chosen environment: say what that ties it to."""
+    runner = runner_of(plan)
+    if not runner or any(
+        os.path.abspath(runner).startswith(prefix.rstrip("/") + "/")
+        for prefix in (os.path.abspath(plan.env_prefix), os.path.realpath(plan.env_prefix))
+    ):
+        return []
+    notebook = list(plan.exec_argv[1:3]) == ["-m", "jupyter_condasvc.runner"]
+    what = " and ".join(w for w, used in (("notebook runner", notebook), ("health check", plan.health_argv)) if used)
+    return [
+        f"The {what} runs with this server's interpreter {runner}, outside the environment '{plan.env_name}': "
+        "upgrading, moving or removing that interpreter's environment breaks this service until it is saved again "
+        "(doctor checks it)."
+    ]
 
 
 def _read_json(path: Any) -> Optional[Dict[str, Any]]:

@@ -68,6 +68,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def unreachable_message(address: str, origin: str, exc: BaseException) -> str:
+    """Why the manager is unreachable: the address this server was given and the error first, then the fixes."""
+    error = str(exc) or type(exc).__name__
+    lines = [f"The systemd user manager is not reachable at {address} (from {origin}): {error}."]
+    if "{" in address or "}" in address:
+        lines.append(
+            "That address holds an unexpanded template: a launcher passed it verbatim (JupyterHub does not expand "
+            "c.Spawner.environment values). Remove that variable, or set it with a callable per user."
+        )
+    lines.append(
+        "If the address is wrong, fix or unset XDG_RUNTIME_DIR / DBUS_SESSION_BUS_ADDRESS in the server's environment "
+        "(without them it uses /run/user/UID/bus), or set c.SystemdManager.bus_address. If it is right, your user "
+        "manager is not running: a login session starts it, and `loginctl enable-linger` keeps it running without one. "
+        "Containers such as Binder or a plain Docker image have no systemd user manager at all: there services can be "
+        "drafted and their unit files previewed, but not run."
+    )
+    return " ".join(lines)
+
+
 class SystemdManager(LoggingConfigurable):
     """The user's systemd manager, reached over the user D-Bus."""
 
@@ -104,12 +123,17 @@ class SystemdManager(LoggingConfigurable):
 
     # -- connection -----------------------------------------------------
     def _address(self) -> str:
+        return self.address_origin()[0]
+
+    def address_origin(self) -> Tuple[str, str]:
+        """The bus address and where it came from (for messages that must name the real cause)."""
         if self.bus_address:
-            return self.bus_address
+            return self.bus_address, "c.SystemdManager.bus_address"
         if os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
-            return os.environ["DBUS_SESSION_BUS_ADDRESS"]
-        runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
-        return f"unix:path={runtime}/bus"
+            return os.environ["DBUS_SESSION_BUS_ADDRESS"], "$DBUS_SESSION_BUS_ADDRESS"
+        if os.environ.get("XDG_RUNTIME_DIR"):
+            return f"unix:path={os.environ['XDG_RUNTIME_DIR']}/bus", "$XDG_RUNTIME_DIR"
+        return f"unix:path=/run/user/{os.getuid()}/bus", f"the default for uid {os.getuid()}"
 
     @property
     def connected(self) -> bool:
@@ -128,17 +152,11 @@ class SystemdManager(LoggingConfigurable):
                 self._connecting = None
 
     async def _connect(self) -> MessageBus:
-        address = self._address()
+        address, origin = self.address_origin()
         try:
             bus = await asyncio.wait_for(MessageBus(bus_address=address).connect(), self.call_timeout)
         except (OSError, asyncio.TimeoutError, ValueError, Exception) as exc:  # noqa: BLE001 - any failure means unreachable
-            raise ManagerUnavailable(
-                f"The systemd user manager is not reachable on the user D-Bus ({address}): {exc or type(exc).__name__}. "
-                "Is `systemctl --user` working for this user? On a host without a login session, enable lingering "
-                "(`loginctl enable-linger $USER`) or start `systemd --user`. Containers such as Binder or a plain "
-                "Docker image have no systemd user manager at all: there services can be drafted and their unit files "
-                "previewed, but not run."
-            ) from None
+            raise ManagerUnavailable(unreachable_message(address, origin, exc)) from None
         self._sem = asyncio.Semaphore(self.max_in_flight)
         self._cache.clear()
         bus.add_message_handler(self._on_message)

@@ -46,7 +46,7 @@ def test_troubleshooting_covers_every_doctor_check():
     from jupyter_condasvc.doctor import HostPaths  # noqa: F401 - the module the ids come from
 
     for check_id in ("manager", "journal", "linger", "cgroups", "conda", "ipykernel", "open-browser", "workdirs",
-                     "service-envs", "failed"):
+                     "service-envs", "runner", "failed"):
         assert f"`{check_id}`" in text, check_id
 
 
@@ -57,3 +57,17 @@ def test_binder_files():
     post = REPO / "binder" / "postBuild"
     assert post.stat().st_mode & 0o111 and "pip install" in post.read_text()
     assert "libsystemd-dev" in (REPO / "binder" / "apt.txt").read_text()
+
+
+def test_jupyterhub_snippet_is_the_one_the_hub_phase_runs():
+    """docs/jupyterhub.md's c.Spawner.environment snippet is, verbatim, what labextension/ui-tests/hub runs."""
+    import re
+
+    docs = (DOCS / "jupyterhub.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", docs, re.S) if "c.Spawner.environment" in b]
+    assert len(blocks) == 1, blocks
+    config = (REPO / "labextension" / "ui-tests" / "hub" / "jupyterhub_config.py").read_text()
+    marked = config.split("(tests/test_docs.py checks it) ---\n", 1)[1].split("# --- end of the snippet ---", 1)[0]
+    assert blocks[0].strip() == marked.strip()
+    # the snippet has no template; the docs name the templated value only to warn against it
+    assert "{uid}" not in blocks[0] and "Do **not** write `c.Spawner.environment = {\"XDG_RUNTIME_DIR\": \"/run/user/{uid}\"}`" in docs

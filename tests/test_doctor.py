@@ -39,7 +39,7 @@ async def test_doctor_on_this_host(api):
     assert code == 200
     checks = by_id(report)
     assert [c["id"] for c in report["checks"]] == [
-        "manager", "journal", "linger", "cgroups", "conda", "ipykernel", "open-browser", "workdirs", "service-envs", "failed",
+        "manager", "journal", "linger", "cgroups", "conda", "ipykernel", "open-browser", "workdirs", "service-envs", "runner", "failed",
     ]
     assert checks["manager"]["ok"] is True and checks["manager"]["fix"] is None
     assert checks["conda"]["ok"] is True and "base, ml, nb" in checks["conda"]["detail"]

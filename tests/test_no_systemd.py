@@ -42,3 +42,32 @@ async def test_doctor_and_host_report_the_missing_manager(api):
     assert checks["cgroups"]["ok"] is None and checks["failed"]["ok"] is None
     code, host = await api("GET", "host")
     assert code == 200 and host["manager"]["reachable"] is False
+
+
+async def test_the_503_leads_with_the_address_and_where_it_came_from(api, tmp_path):
+    code, err = await api("GET", "services")
+    assert code == 503
+    # the real cause first: the address this server was given, and from where
+    assert err["message"].startswith(f"The systemd user manager is not reachable at unix:path={tmp_path}/no-bus-here "
+                                     "(from c.SystemdManager.bus_address): ")
+    assert "template" not in err["message"]
+
+
+class TestTemplatedRuntimeDir:
+    """JupyterHub passes c.Spawner.environment values verbatim: {"XDG_RUNTIME_DIR": "/run/user/{uid}"} arrives as is."""
+
+    @pytest.fixture
+    def jp_server_config(self, jp_server_config, monkeypatch):
+        monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+        monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/{uid}")
+        cfg = dict(jp_server_config)
+        cfg["SystemdManager"] = {"call_timeout": 2.0}
+        return cfg
+
+    async def test_the_message_names_the_unexpanded_template(self, api):
+        code, err = await api("GET", "services")
+        assert code == 503
+        assert err["message"].startswith(
+            "The systemd user manager is not reachable at unix:path=/run/user/{uid}/bus (from $XDG_RUNTIME_DIR): "
+        )
+        assert "unexpanded template" in err["message"] and "callable" in err["message"]

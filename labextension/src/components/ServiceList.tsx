@@ -33,7 +33,7 @@ function HostBanners(props: { model: IServicesModel; trans: TranslationBundle })
         <div>{model.managerMessage || host?.manager.error || ''}</div>
         <div className="jp-condasvc-fix">
           {trans.__(
-            'Services need a running user manager: log in through a session that starts one (systemctl --user status should answer), or, on a machine without one, start it with scripts/lab as root. The list reconnects by itself.'
+            'Services need your systemd user manager (systemctl --user). The message above names the bus address this server tried, why it failed and what to do. The list reconnects by itself.'
           )}
         </div>
       </div>
