@@ -104,6 +104,11 @@ class CondaSvcApp(ExtensionApp):
         config=True,
         help="Bytes a log follower may have unsent before new lines are dropped for it (it is told how many).",
     )
+    follow_max_followers = Int(
+        64, config=True,
+        help="Most log follow sockets this server serves at once; one more gets an error message and is closed. "
+             "All of them share one journal watch (one inotify instance), but each keeps its journal files open.",
+    )
     log_page_max = Int(10000, config=True, help="Most log entries one history request may ask for (n=).")
     log_max_scan = Int(
         200000, config=True, help="Most journal entries one history request reads while filtering by text before answering."
@@ -160,7 +165,8 @@ class CondaSvcApp(ExtensionApp):
         self.finder = finder
         self.settings.update(condasvc_services=self.services, condasvc_systemd=systemd, condasvc_finder=finder)
         self.follow_hub = FollowHub(
-            interval=self.follow_interval, budget=self.follow_budget, max_pending=self.follow_max_pending, log=self.log
+            interval=self.follow_interval, budget=self.follow_budget, max_pending=self.follow_max_pending,
+            max_followers=self.follow_max_followers, log=self.log
         )
         self.status_hub = StatusHub(
             self.services, systemd, coalesce=self.status_coalesce, sample_interval=self.status_sample_interval, log=self.log

@@ -50,7 +50,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .errors import InvalidSpec
+from .errors import CondaSvcError, InvalidSpec
 
 #: journald's "Suppressed N messages from UNIT" (SD_MESSAGE_JOURNAL_DROPPED).
 MESSAGE_ID_DROPPED = "a596d6fe7bfa4994828e72309e95d61e"
@@ -671,9 +671,10 @@ class Follower:
 
     # -- reader life cycle --
     def _open(self) -> None:
+        # No fileno() here: that would give every follower its own inotify instance, and a user has
+        # only 128 (fs.inotify.max_user_instances) for all their programs.  The hub's one watch tells
+        # every follower when journal files come and go; appended entries are seen by reading.
         self.reader = open_reader(self.unit, self.uid, priority=self.priority, boot=self.boot)
-        self.fd = self.reader.fileno()  # sets up inotify
-        self.hub._watch(self)
 
     def _position_tail(self, backlog: int) -> None:
         r = self.reader
@@ -699,7 +700,6 @@ class Follower:
 
     def reopen(self) -> None:
         """After rotation or a journald restart: a fresh Reader at the last cursor."""
-        self.hub._unwatch(self)
         try:
             self.reader.close()
         except Exception:  # noqa: BLE001
@@ -719,26 +719,12 @@ class Follower:
         if self.closed:
             return
         self.closed = True
-        self.hub._unwatch(self)
         try:
             self.reader.close()
         except Exception:  # noqa: BLE001
             pass
 
     # -- reading --
-    def on_readable(self) -> bool:
-        """inotify woke us: let sd-journal process it; True if files changed."""
-        journal = _journal_module()
-        try:
-            change = self.reader.process()
-        except OSError:
-            self.reopen()
-            return True
-        if change == journal.INVALIDATE:
-            self.reopen()
-            return True
-        return False
-
     def drain(self, deadline: float, max_batch: int) -> bool:
         """Read new entries until none are left or ``deadline``; send them as one message.
 
@@ -823,22 +809,35 @@ class Follower:
             fut.add_done_callback(done)
 
 
+class TooManyFollowers(CondaSvcError):
+    """The server already follows ``max_followers`` logs."""
+
+    status = 503
+
+
 class FollowHub:
     """Every follower of this server, driven from the event loop.
 
-    A follower's inotify fd is watched with ``loop.add_reader``; one timer of
-    ``interval`` seconds reads all followers, and exists only while there is at
-    least one.  No threads, no subprocesses.
+    ONE journal watch for the whole server (a Reader whose inotify fd is
+    watched with ``loop.add_reader``), whatever the number of followers: it
+    tells every follower when journal files are added, rotated or removed, and
+    they reopen at their cursor.  One timer of ``interval`` seconds reads all
+    followers, and exists only while there is at least one.  No threads, no
+    subprocesses, and at most ``max_followers`` followers.
     """
 
     def __init__(self, *, interval: float = 0.01, budget: float = 0.003, max_batch: int = 250,
-                 max_pending: int = 4 * 1024 * 1024, log: Any = None) -> None:
+                 max_pending: int = 4 * 1024 * 1024, max_followers: int = 64, log: Any = None) -> None:
         self.interval = interval
         self.budget = budget
         self.max_batch = max_batch
         self.max_pending = max_pending
+        self.max_followers = max_followers
         self.log = log
         self.followers: List[Follower] = []
+        #: the one Reader whose inotify instance watches the journal directories for all followers
+        self.watch: Any = None
+        self.watch_fd: Optional[int] = None
         self._timer: Optional[asyncio.TimerHandle] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self.total_dropped = 0
@@ -850,6 +849,12 @@ class FollowHub:
 
     def follow(self, unit: str, uid: int, send: Callable[[str], Any], **kwargs: Any) -> Follower:
         self._loop = asyncio.get_running_loop()
+        if len(self.followers) >= self.max_followers:
+            raise TooManyFollowers(
+                f"This server already follows {len(self.followers)} logs, its limit "
+                "(CondaSvcApp.follow_max_followers); close another log view and try again."
+            )
+        self._ensure_watch()
         follower = Follower(self, unit, uid, send, **kwargs)
         self.followers.append(follower)
         # deliver what is already there (backlog, or entries after the cursor) right away
@@ -861,34 +866,69 @@ class FollowHub:
         follower.close()
         if follower in self.followers:
             self.followers.remove(follower)
-        if not self.followers and self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if not self.followers:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._close_watch()
 
     def close(self) -> None:
         for f in list(self.followers):
             self.remove(f)
+        self._close_watch()
 
-    # -- fd watching --
-    def _watch(self, follower: Follower) -> None:
-        loop = self._loop or asyncio.get_running_loop()
-        loop.add_reader(follower.fd, self._on_fd, follower)
+    # -- the one journal watch --
+    def _ensure_watch(self) -> None:
+        if self.watch is not None:
+            return
+        journal = _journal_module()
+        reader = journal.Reader(flags=journal.LOCAL_ONLY)
+        try:
+            fd = reader.fileno()  # the server's one inotify instance for the journal
+            (self._loop or asyncio.get_running_loop()).add_reader(fd, self._on_watch)
+        except BaseException:
+            reader.close()
+            raise
+        self.watch, self.watch_fd = reader, fd
 
-    def _unwatch(self, follower: Follower) -> None:
-        loop = self._loop
-        if loop is not None and getattr(follower, "fd", None) is not None:
+    def _close_watch(self) -> None:
+        reader, fd, self.watch, self.watch_fd = self.watch, self.watch_fd, None, None
+        if reader is None:
+            return
+        if self._loop is not None and fd is not None:
             try:
-                loop.remove_reader(follower.fd)
+                self._loop.remove_reader(fd)
             except (ValueError, OSError):
                 pass
+        try:
+            reader.close()
+        except Exception:  # noqa: BLE001
+            pass
 
-    def _on_fd(self, follower: Follower) -> None:
-        """inotify: let sd-journal see rotations and new files; the shared timer does the reading
-        (journald wakes inotify only every 250 ms, so reading here would add work, not speed)."""
-        if follower.closed:
+    def _on_watch(self) -> None:
+        """inotify: journal files were added, rotated or removed (or entries appended).  The shared
+        timer does the reading (journald wakes inotify only every 250 ms, so reading here would add
+        work, not speed); on a file change every follower reopens at its cursor."""
+        journal = _journal_module()
+        try:
+            change = self.watch.process()
+        except OSError:
+            change = journal.INVALIDATE
+            self._close_watch()
+            if self.followers:
+                self._ensure_watch()
+        if change != journal.INVALIDATE:
             return
-        if follower.on_readable():
-            self._arm(soon=True)  # files changed: read from the last cursor right away
+        for follower in list(self.followers):
+            if follower.closed:
+                continue
+            try:
+                follower.reopen()
+            except Exception:  # noqa: BLE001 - e.g. the journal is gone for now: drop that follower
+                if self.log is not None:
+                    self.log.warning("condasvc: could not reopen a journal follower", exc_info=True)
+                self.remove(follower)
+        self._arm(soon=True)  # files changed: read from the last cursor right away
 
     def _drain_one(self, follower: Follower) -> None:
         if follower.closed:
