@@ -276,8 +276,12 @@ def read_entry(reader: Any, unit: str) -> Dict[str, Any]:
     }
     if escaped:
         entry["escaped"] = True
-    if _first(get("_SYSTEMD_USER_UNIT")) != unit.encode():
-        if _as_str(get("MESSAGE_ID")) == MESSAGE_ID_DROPPED:
+    sender = _first(get("_SYSTEMD_USER_UNIT"))
+    if sender != unit.encode():
+        # Classified by the fields journald itself records (trusted: a process cannot set them), never by
+        # USER_UNIT or MESSAGE_ID, which any process of the user can send: journal.send(USER_UNIT="x.service").
+        transport = _first(get("_TRANSPORT"))
+        if _as_str(get("MESSAGE_ID")) == MESSAGE_ID_DROPPED and _first(get("_UID")) == b"0" and transport == b"driver":
             count = _as_int(get("N_DROPPED")) or 0
             scope = _as_str(get("OBJECT_SYSTEMD_UNIT")) or ""
             entry["source"] = "journald"
@@ -286,8 +290,12 @@ def read_entry(reader: Any, unit: str) -> Dict[str, Any]:
                 f"journald suppressed {count} messages from {scope} "
                 "(its rate limit counts all of this user's services together; some may be from this service)"
             )
+        elif sender == b"init.scope" and transport == b"journal":
+            entry["source"] = "manager"  # the user manager itself: its cgroup is the user tree's init.scope
         else:
-            entry["source"] = "manager"
+            # another process (another service, a shell) wrote about this unit: shown, but marked
+            entry["untrusted"] = True
+            entry["origin"] = _as_str(sender) or _as_str(get("_COMM"))
     return entry
 
 

@@ -1,5 +1,7 @@
 """Hostile input, round two (issue 16): each finding as a class, on the real stack.
 
+* spoofed log lines: entries are classified by the fields journald records,
+  and one another process wrote about a service is marked untrusted.
 * resource caps: many follow sockets share one inotify instance; the cap
   answers a clear error.
 """
@@ -87,3 +89,44 @@ async def test_many_followers_share_one_inotify_instance(many_followers_config, 
 
 async def _async(value):
     return value
+
+
+# -- spoofed log lines (finding 8) ---------------------------------------------
+
+async def test_spoofed_manager_lines_and_markers_are_marked_untrusted(api, root, unit_name, jp_ws_fetch):
+    from systemd import journal as sdjournal
+
+    from jupyter_condasvc.journal import MESSAGE_ID_DROPPED
+
+    await create(api, root, "victim", "print('real line', flush=True)\n", restart="no")
+    await api("POST", "services", "victim", "start")
+    unit = unit_name("victim")
+    # any process of the user can name a unit and a MESSAGE_ID
+    sdjournal.send("Started spoofed by a neighbour.", USER_UNIT=unit, SYSLOG_IDENTIFIER="systemd")
+    sdjournal.send("Suppressed 999 messages", USER_UNIT=unit, MESSAGE_ID=MESSAGE_ID_DROPPED, N_DROPPED="999",
+                   OBJECT_SYSTEMD_UNIT=f"user@{os.getuid()}.service")
+
+    async def page():
+        code, body = await api("GET", "services", "victim", "logs", n="100")
+        messages = [e["message"] for e in body["entries"]]
+        return ("real line" in messages and any("spoofed" in m for m in messages)
+                and any("999" in m for m in messages) and body["entries"])
+
+    entries = await wait_for(page, timeout=20)
+    spoofed = [e for e in entries if "spoofed" in e["message"] or "999" in e["message"]]
+    assert len(spoofed) == 2
+    for e in spoofed:
+        assert e.get("untrusted") is True and e["source"] == "service" and "marker" not in e, e
+    real = [e for e in entries if e["message"] == "real line"]
+    assert real and not real[0].get("untrusted") and real[0]["source"] == "service"
+    manager = [e for e in entries if e["source"] == "manager"]
+    assert manager and not any(e.get("untrusted") for e in manager), entries
+    assert any(e["message"].startswith("Started ") for e in manager)
+    # the follow socket classifies with the same code
+    ws = await jp_ws_fetch("condasvc", "api", "services", "victim", "logs", "follow", params={"n": "100"})
+    json.loads(await asyncio.wait_for(ws.read_message(), 10))
+    msg = json.loads(await asyncio.wait_for(ws.read_message(), 10))
+    followed = [e for e in msg["entries"] if "spoofed" in e["message"] or "999" in e["message"]]
+    assert followed and all(e.get("untrusted") and "marker" not in e for e in followed), msg
+    ws.close()
+    await api("DELETE", "services", "victim")
