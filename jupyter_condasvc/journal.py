@@ -131,16 +131,40 @@ def parse_boot(value: Optional[str]) -> Optional[str]:
     raise InvalidSpec(f"Unknown boot '{value}': use 'this', 'all' or a 32-hex boot id.", field="boot")
 
 
+#: Longest ``text`` filter accepted; RE2 also caps the memory one pattern may use.
+MAX_TEXT_FILTER = 1000
+_RE2_MAX_MEM = 8 << 20
+
+
 def text_matcher(text: Optional[str], regex: bool = False) -> Optional[Callable[[str], bool]]:
-    """Substring (or, with ``regex``, a Python regular expression); smart case like ``journalctl --grep``:
-    case-insensitive unless the pattern has an upper-case letter."""
+    """Substring (or, with ``regex``, an RE2 regular expression); smart case like ``journalctl --grep``:
+    case-insensitive unless the pattern has an upper-case letter.
+
+    RE2 matches in time linear in the line, whatever the pattern: a pattern
+    such as ``(A+)+B`` that makes a backtracking engine take exponential time
+    cannot stall the event loop.  RE2 has no backreferences or look-around;
+    such a pattern is refused (400) rather than run on a slower engine.
+    """
     if not text:
         return None
-    flags = 0 if any(c.isupper() for c in text) else re.IGNORECASE
+    if len(text) > MAX_TEXT_FILTER:
+        raise InvalidSpec(f"text must be at most {MAX_TEXT_FILTER} characters, not {len(text)}.", field="text")
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = _RE2_MAX_MEM
+    options.case_sensitive = any(c.isupper() for c in text)
+    options.literal = not regex
     try:
-        pattern = re.compile(text if regex else re.escape(text), flags)
-    except re.error as exc:
-        raise InvalidSpec(f"The regular expression '{text}' is invalid: {exc}.", field="text") from None
+        pattern = re2.compile(text, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise InvalidSpec(
+            f"The regular expression '{text}' is not supported: {reason}. Patterns use RE2 syntax "
+            "(no backreferences or look-around).",
+            field="text",
+        ) from None
     search = pattern.search
     return lambda message: search(message) is not None
 

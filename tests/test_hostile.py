@@ -2,6 +2,8 @@
 
 * spoofed log lines: entries are classified by the fields journald records,
   and one another process wrote about a service is marked untrusted.
+* regex cost: log filters run on RE2 (linear time); a catastrophic pattern
+  answers at once, an RE2-unsupported one is a 400 naming ``text``.
 * resource caps: many follow sockets share one inotify instance; the cap
   answers a clear error.
 """
@@ -130,3 +132,38 @@ async def test_spoofed_manager_lines_and_markers_are_marked_untrusted(api, root,
     assert followed and all(e.get("untrusted") and "marker" not in e for e in followed), msg
     ws.close()
     await api("DELETE", "services", "victim")
+
+
+# -- regex cost (finding 2) ----------------------------------------------------
+
+async def test_catastrophic_regex_answers_at_once_and_unsupported_is_400(api, root, jp_ws_fetch):
+    # 40 A's: a backtracking engine would need ~2**40 steps for (A+)+B; the test would time out
+    line = "A" * 40
+    await create(api, root, "redos", f"print({line!r} * 1, flush=True)\nprint('AAB', flush=True)\n", restart="no")
+    await api("POST", "services", "redos", "start")
+
+    async def logged():
+        code, page = await api("GET", "services", "redos", "logs", n="50")
+        return code == 200 and any(e["message"] == "AAB" for e in page["entries"]) and page
+
+    await wait_for(logged, timeout=20)
+    code, page = await api("GET", "services", "redos", "logs", text="(A+)+B", regex="1", n="50")
+    assert code == 200, page
+    assert [e["message"] for e in page["entries"] if e["source"] == "service"] == ["AAB"]
+    # the follow socket takes the same filter through the same matcher
+    ws = await jp_ws_fetch("condasvc", "api", "services", "redos", "logs", "follow",
+                           params={"text": "(A+)+B", "regex": "1", "n": "50"})
+    hello = json.loads(await asyncio.wait_for(ws.read_message(), 10))
+    assert hello["type"] == "hello"
+    msg = json.loads(await asyncio.wait_for(ws.read_message(), 10))
+    assert [e["message"] for e in msg["entries"] if e["source"] == "service"] == ["AAB"], msg
+    ws.close()
+    for pattern in (r"(a)\1", "(?=a)b", "(unclosed"):
+        code, body = await api("GET", "services", "redos", "logs", text=pattern, regex="1")
+        assert code == 400 and body["field"] == "text", body
+    code, body = await api("GET", "services", "redos", "logs", text="x" * 1001)
+    assert code == 400 and body["field"] == "text", body
+    # a literal search with regex characters is a substring search
+    code, page = await api("GET", "services", "redos", "logs", text="(A+)+B", n="50")
+    assert code == 200 and page["entries"] == []
+    await api("DELETE", "services", "redos")
