@@ -139,7 +139,7 @@ def _url_host(url: str) -> Tuple[str, int, bool]:
     """(host, port, tls) of an http(s) URL, or InvalidSpec."""
     if not isinstance(url, str) or not url:
         raise _bad("An http health check needs 'url', e.g. \"http://127.0.0.1:8000/health\".")
-    if len(url) > 2048 or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+    if len(url) > 2048 or any(c.isspace() or not c.isprintable() for c in url):
         raise _bad("health_check.url must be one line without white space, at most 2048 characters.")
     try:
         parts = urlsplit(url)
@@ -161,7 +161,7 @@ def _tcp_host(host: Any) -> str:
         raise _bad("A tcp health check needs 'host' (e.g. \"127.0.0.1\") and 'port'.")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    if len(host) > 253 or any(c.isspace() or ord(c) < 32 or c in "/@[]" for c in host):
+    if len(host) > 253 or any(c.isspace() or not c.isprintable() or c in "/@[]" for c in host):
         raise _bad(f"health_check.host must be a host name or IP address, not {host!r}.")
     if ":" in host:
         try:

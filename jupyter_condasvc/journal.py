@@ -69,7 +69,7 @@ def parse_priority(value: Optional[str]) -> Optional[Tuple[int, int]]:
 
     def one(text: str) -> int:
         text = text.strip().lower()
-        if text.isdigit() and 0 <= int(text) <= 7:
+        if text.isascii() and text.isdigit() and 0 <= int(text) <= 7:
             return int(text)
         if text in PRIORITY_NAMES:
             return PRIORITY_NAMES.index(text)

@@ -19,13 +19,13 @@ from .errors import InvalidSpec
 #: ``_`` and ``.``, starting with a letter or digit.  No ``@`` (templates),
 #: no ``\`` (systemd escapes), at most 64 characters so the unit name and
 #: the SyslogIdentifier stay readable.
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: MemoryMax= accepts bytes with an optional K/M/G/T suffix (base 1024), a
 #: percentage of physical memory, or "infinity".
-MEMORY_RE = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?[KMGT]?|[0-9]+(?:\.[0-9]+)?%|infinity)$")
+MEMORY_RE = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?[KMGT]?|[0-9]+(?:\.[0-9]+)?%|infinity)")
 #: CPUQuota= is a percentage of one CPU, may exceed 100 % on several cores.
-CPU_RE = re.compile(r"^[0-9]+(?:\.[0-9]+)?%$")
+CPU_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?%")
 #: Variables we set ourselves; a user may not override them.
 RESERVED_VARIABLES = frozenset({"PATH", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PYTHONUNBUFFERED"})
 
@@ -80,7 +80,7 @@ class ServiceSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not NAME_RE.match(v):
+        if not NAME_RE.fullmatch(v):
             raise ValueError(
                 "name must be 1-64 characters of letters, digits, '-', '_' or '.', "
                 "starting with a letter or digit (e.g. 'pytorch-inference-api-v1')"
@@ -123,7 +123,7 @@ class ServiceSpec(BaseModel):
     @classmethod
     def _environment(cls, v: Dict[str, str]) -> Dict[str, str]:
         for key, value in v.items():
-            if not ENV_NAME_RE.match(key):
+            if not ENV_NAME_RE.fullmatch(key):
                 raise ValueError(f"variable name {key!r} must be letters, digits and '_', not starting with a digit")
             if key in RESERVED_VARIABLES:
                 raise ValueError(f"variable {key} is set from the environment and cannot be overridden")
@@ -146,7 +146,7 @@ class ServiceSpec(BaseModel):
     @field_validator("memory_max")
     @classmethod
     def _memory(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and not MEMORY_RE.match(v):
+        if v is not None and not MEMORY_RE.fullmatch(v):
             raise ValueError("memory_max must be bytes with an optional K, M, G or T suffix, a percentage, or 'infinity' (e.g. '512M')")
         return v
 
@@ -155,7 +155,7 @@ class ServiceSpec(BaseModel):
     def _cpu(cls, v: Optional[str]) -> Optional[str]:
         if v is None:
             return v
-        if not CPU_RE.match(v) or float(v[:-1]) <= 0:
+        if not CPU_RE.fullmatch(v) or float(v[:-1]) <= 0:
             raise ValueError("cpu_quota must be a positive percentage of one CPU, e.g. '50%' or '200%'")
         return v
 

@@ -1,9 +1,14 @@
 """Hostile input, round two (issue 16): each finding as a class, on the real stack.
 
-* spoofed log lines: entries are classified by the fields journald records,
-  and one another process wrote about a service is marked untrusted.
+* anchored patterns: every pattern-checked spec field refuses a control
+  character at any position (``$`` matched before a final newline); text
+  fields refuse line breaks and NUL and keep everything else exactly; the
+  environment the process sees is exactly the one submitted.
 * regex cost: log filters run on RE2 (linear time); a catastrophic pattern
   answers at once, an RE2-unsupported one is a 400 naming ``text``.
+* robustness: deeply nested JSON, NaN, ``since=inf``: 400 not 500; size
+  limits answer 413 naming the field; DELETE works on a unit systemd could
+  not load.
 * resource caps: many follow sockets share one inotify instance; the cap
   answers a clear error.
 """
@@ -13,10 +18,162 @@ import asyncio
 import ctypes
 import json
 import os
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from conftest import create, wait_for
+from conftest import PREFIX, UNIT_DIR, create, systemctl, wait_for
+from jupyter_condasvc.errors import InvalidSpec
+from jupyter_condasvc.spec import parse_spec
+
+EXAMPLES = int(os.environ.get("CONDASVC_HOSTILE_EXAMPLES") or 40)
+CONTROLS = [chr(c) for c in range(0x20)] + ["\x7f", "\x85", "\u2028", "\u2029"]
+LINE_BREAKS = {"\x00", "\n", "\r"}
+
+BASE = {"name": "svc", "kind": "command", "env": "ml", "argv": ["python", "-c", "pass"]}
+NOTEBOOK = {"name": "nb", "kind": "notebook", "env": "nb", "path": "a.ipynb"}
+
+# field -> (base spec, a valid value, how to set it, how to read it back)
+# Pattern fields: any control character anywhere must be refused.
+PATTERN_FIELDS = {
+    "name": (BASE, "svc-1.a_b", lambda s, v: {**s, "name": v}, lambda p: p.name),
+    "memory_max": (BASE, "512M", lambda s, v: {**s, "memory_max": v}, lambda p: p.memory_max),
+    "cpu_quota": (BASE, "50%", lambda s, v: {**s, "cpu_quota": v}, lambda p: p.cpu_quota),
+    "environment (name)": (BASE, "MY_VAR", lambda s, v: {**s, "environment": {v: "x"}}, lambda p: list(p.environment)[0]),
+    "parameters (name)": (NOTEBOOK, "alpha", lambda s, v: {**s, "parameters": {v: 1}}, lambda p: list(p.parameters)[0]),
+    "secrets": (BASE, "TOKEN", lambda s, v: {**s, "environment": {"TOKEN": "x"}, "secrets": [v]}, lambda p: p.secrets[0]),
+    "health_check.url": (BASE, "http://127.0.0.1:8000/health",
+                         lambda s, v: {**s, "health_check": {"type": "http", "url": v}}, lambda p: p.health_check["url"]),
+    "health_check.host": (BASE, "localhost", lambda s, v: {**s, "health_check": {"type": "tcp", "host": v, "port": 1}},
+                          lambda p: p.health_check["host"]),
+}
+# Text fields: NUL and line breaks refused, any other character kept exactly.
+TEXT_FIELDS = {
+    "env": (BASE, "ml", lambda s, v: {**s, "env": v}, lambda p: p.env),
+    "path": (NOTEBOOK, "dir/a.ipynb", lambda s, v: {**s, "path": v + ".ipynb"}, lambda p: p.path[:-6]),
+    "cwd": (BASE, "some/dir", lambda s, v: {**s, "cwd": v}, lambda p: p.cwd),
+    "output": (NOTEBOOK, "out.ipynb", lambda s, v: {**s, "output": v}, lambda p: p.output),
+    "argv": (BASE, "arg", lambda s, v: {**s, "argv": ["python", v]}, lambda p: p.argv[1]),
+    "args": (BASE, "arg", lambda s, v: {**s, "args": [v]}, lambda p: p.args[0]),
+    "description": (BASE, "a service", lambda s, v: {**s, "description": v}, lambda p: p.description),
+    "schedule": (BASE, "daily", lambda s, v: {**s, "schedule": v}, lambda p: p.schedule),
+    "environment (value)": (BASE, "value", lambda s, v: {**s, "environment": {"V": v}}, lambda p: p.environment["V"]),
+}
+
+
+def _parse(spec):
+    try:
+        return parse_spec(spec)
+    except InvalidSpec as exc:
+        assert exc.field, exc.message  # a 400 names its field
+        return None
+
+
+@pytest.mark.parametrize("field", sorted(PATTERN_FIELDS))
+def test_pattern_fields_refuse_control_characters_at_every_position(field):
+    """Exhaustive: every control character at every position (a few hundred pure parses per field)."""
+    base, valid, put, _get = PATTERN_FIELDS[field]
+    assert _parse(put(base, valid)) is not None, "the valid value must pass"
+    accepted = [valid[:pos] + ch + valid[pos:] for ch in CONTROLS for pos in range(len(valid) + 1)
+                if _parse(put(base, valid[:pos] + ch + valid[pos:])) is not None]
+    assert not accepted, f"{field}: accepted {accepted[:5]!r}"
+
+
+@pytest.mark.parametrize("field", sorted(PATTERN_FIELDS))
+def test_pattern_fields_refuse_a_trailing_newline(field):
+    """The exact repro of finding 4: ``$`` matches before a final newline."""
+    base, valid, put, _get = PATTERN_FIELDS[field]
+    for value in (valid + "\n", "\n" + valid, valid + "\r\n"):
+        assert _parse(put(base, value)) is None, f"{field}={value!r} was accepted"
+
+
+@pytest.mark.parametrize("field", sorted(TEXT_FIELDS))
+def test_text_fields_refuse_line_breaks_and_keep_the_rest_exactly(field):
+    """Exhaustive: every control character at every position is refused (line breaks, NUL) or kept exactly."""
+    base, valid, put, get = TEXT_FIELDS[field]
+    refused = {"\x00"} if field == "environment (value)" else LINE_BREAKS
+    for ch in CONTROLS:
+        for pos in range(len(valid) + 1):
+            value = valid[:pos] + ch + valid[pos:]
+            parsed = _parse(put(base, value))
+            if ch in refused:
+                assert parsed is None, f"{field}={value!r} was accepted"
+            elif parsed is not None:
+                assert get(parsed) == value, "accepted values round-trip exactly"
+            else:
+                # only white space at the edges of description/schedule may be refused besides
+                assert field in ("description", "schedule") and pos in (0, len(valid)) and ch.isspace(), (field, value)
+
+
+async def test_trailing_newline_variable_name_cannot_inject_variables(api, root):
+    """Finding 4's repro, through the API: 400, nothing written, nothing run."""
+    evil = {"X\n": 'a"\nPATH=/tmp/evil\nLD_PRELOAD=/tmp/evil.so\nEVIL=1\n'}
+    spec = {"name": "inj", "kind": "command", "env": "ml", "argv": ["python", "-c", "pass"], "environment": evil}
+    code, body = await api("POST", "services", body=spec)
+    assert code == 400 and body["field"] == "environment", body
+    assert not (UNIT_DIR / f"{PREFIX}inj.service").exists()
+    ok = {**spec, "environment": {"X": "1"}}
+    code, body = await api("POST", "services", body=ok)
+    assert code == 201, body
+    try:
+        code, body = await api("PATCH", "services", "inj", body={"environment": evil})
+        assert code == 400 and body["field"] == "environment", body
+        for field, value in (("memory_max", "512M\n"), ("cpu_quota", "50%\n")):
+            code, body = await api("PATCH", "services", "inj", body={field: value})
+            assert code == 400 and body["field"] == field, body
+    finally:
+        await api("DELETE", "services", "inj")
+
+
+DUMP = "import json, os; json.dump(dict(os.environ), open(os.environ['OUT_FILE'], 'w'))"
+# systemd (and our unit) set these whatever the spec says
+EXPECTED_EXTRA = {"HOME", "USER", "LOGNAME", "SHELL", "INVOCATION_ID", "JOURNAL_STREAM", "XDG_RUNTIME_DIR",
+                  "MANAGERPID", "SYSTEMD_EXEC_PID", "LANG", "LANGUAGE", "DBUS_SESSION_BUS_ADDRESS", "PATH",
+                  "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PYTHONUNBUFFERED", "OUT_FILE", "PWD", "LC_CTYPE",
+                  "TERM", "NOTIFY_SOCKET", "MAINPID", "MEMORY_PRESSURE_WATCH", "MEMORY_PRESSURE_WRITE",
+                  "SHLVL", "_"}
+hostile_value = st.lists(st.sampled_from(CONTROLS + ["a", "=", '"', "'", "\\", "$", "`", "PATH=/x", " "]),
+                         max_size=8).map("".join)
+counter = iter(range(10**6))
+
+
+@settings(max_examples=max(3, EXAMPLES // 8), deadline=None, suppress_health_check=list(HealthCheck))
+@given(value=hostile_value)
+def test_process_sees_exactly_the_submitted_environment(api, root, jp_asyncio_loop, value):
+    jp_asyncio_loop.run_until_complete(_env_example(api, root, value))
+
+
+async def _env_example(api, root, value):
+    name = f"envx{next(counter)}"
+    out = Path(root) / f"{name}.json"
+    submitted = {"A": value, "B_2": value[::-1], "OUT_FILE": str(out)}
+    spec = {"name": name, "kind": "command", "env": "ml", "argv": ["python", "-c", DUMP], "restart": "no",
+            "environment": submitted}
+    code, body = await api("POST", "services", body=spec)
+    if "\x00" in value:
+        assert code == 400 and body["field"] == "environment", body
+        return
+    assert code == 201, body
+    try:
+        await api("POST", "services", name, "start")
+        seen = await wait_for(lambda: _read(out), timeout=20)
+        # the manager's own environment (environment.d, set-environment) reaches every service
+        manager = {line.split("=", 1)[0] for line in systemctl("show-environment").stdout.splitlines() if "=" in line}
+        extra = set(seen) - set(submitted) - EXPECTED_EXTRA - manager
+        assert not extra, f"variables nobody submitted reached the process: {sorted(extra)}"
+        for key, val in submitted.items():
+            assert seen[key] == val, key
+    finally:
+        await api("DELETE", "services", name)
+
+
+async def _read(path):
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 # -- resource caps (finding 3) -------------------------------------------------
