@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -92,24 +93,36 @@ def parse_time(value: Optional[str], field_name: str) -> Optional[int]:
     if value is None or value == "":
         return None
     text = value.strip()
+    usec: Optional[int] = None
     m = re.fullmatch(r"-(\d+(?:\.\d+)?)\s*([smhd])", text)
     if m:
         seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-        return int((time.time() - seconds) * 1_000_000)
-    try:
-        return int(float(text) * 1_000_000)
-    except ValueError:
-        pass
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise InvalidSpec(
-            f"'{value}' is not a time: use ISO 8601 (2026-01-31T12:00:00+00:00), seconds since the epoch, or -5m/-2h/-1d.",
-            field=field_name,
-        ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=_UTC)
-    return (dt - _EPOCH) // timedelta(microseconds=1)
+        usec = _finite_usec(time.time() - seconds)
+    if usec is None and not m:
+        try:
+            usec = _finite_usec(float(text))
+        except ValueError:
+            try:
+                dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            except ValueError:
+                raise InvalidSpec(
+                    f"'{value}' is not a time: use ISO 8601 (2026-01-31T12:00:00+00:00), seconds since the epoch, or -5m/-2h/-1d.",
+                    field=field_name,
+                ) from None
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=_UTC)
+            usec = (dt - _EPOCH) // timedelta(microseconds=1)
+    # inf, nan, 1e300, the year 1: not a time the journal can hold (64-bit microseconds since 1970)
+    if usec is None or not 0 <= usec < 2**63:
+        raise InvalidSpec(f"'{value}' is not a time between 1970 and the year 2262.", field=field_name)
+    return usec
+
+
+def _finite_usec(seconds: float) -> Optional[int]:
+    """Seconds as microseconds, or None for inf/nan/out of range."""
+    if not math.isfinite(seconds) or abs(seconds) > 2**63 / 1_000_000:
+        return None
+    return int(seconds * 1_000_000)
 
 
 def current_boot_id() -> str:

@@ -23,6 +23,7 @@ from .host import delegated_controllers
 from .schedule import check_calendar
 from .spec import ServiceSpec, merge_patch, parse_spec, redact
 from .store import ServiceStore, new_record
+from .limits import Limits, check_spec
 from .units import UnitPlan, render_environment_file, render_service, render_timer
 
 ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now")
@@ -44,6 +45,7 @@ class Defaults:
     allow_paths_outside_root: bool = False
     runner_python: str = sys.executable
     notebook_start_timeout_sec: float = 180.0
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass
@@ -242,6 +244,7 @@ class ServiceManager:
 
     async def preview(self, data: Any) -> Dict[str, Any]:
         spec = parse_spec(data)
+        check_spec(spec, self.defaults.limits)
         plan = await self.plan(spec)
         r = await self.render(plan, spec)
         out: Dict[str, Any] = {
@@ -314,6 +317,7 @@ class ServiceManager:
 
     async def create(self, data: Any) -> Dict[str, Any]:
         spec = parse_spec(data)
+        check_spec(spec, self.defaults.limits)
         async with self._lock(spec.name):
             await self._check_name_free(spec)
             plan = await self.plan(spec)
@@ -338,6 +342,7 @@ class ServiceManager:
             record = await asyncio.to_thread(self.store.require_ours, name)
             old = self._stored_spec(name, record)
             spec = merge_patch(old, patch)
+            check_spec(spec, self.defaults.limits)
             plan = await self.plan(spec)
             rendered = await self.render(plan, spec)
             if old.enabled and (bool(old.schedule) != bool(spec.schedule)):
@@ -358,15 +363,25 @@ class ServiceManager:
             unit, timer = self.store.unit_name(name), self.store.timer_name(name)
             scheduled = record["spec"].get("schedule") or await asyncio.to_thread(self.store.timer_path(name).exists)
             units = [timer, unit] if scheduled else [unit]
+            unloadable = []
             for u in units:
                 props = await self.systemd.get_unit_properties(u, fresh=True)
+                if props.get("LoadState") in ("error", "bad-setting"):
+                    # systemd could not load the file (a line too long, a bad setting): it is not
+                    # running, and disabling it by file may fail; its links go once the file is gone.
+                    unloadable.append(u)
+                    continue
                 if props.get("ActiveState") not in ("inactive", "failed", None):
                     await self.systemd.stop_unit(u)
                 if props.get("UnitFileState") not in (None, "", "disabled", "static"):
                     await self.systemd.disable_unit_files([u])
+            if unloadable:
+                await _quietly(self.systemd.disable_unit_files(unloadable))
             await asyncio.to_thread(self.store.remove, name)
             await self._notify("deleted", name, None)
             await self.systemd.reload()
+            if unloadable:
+                await _quietly(self.systemd.disable_unit_files(unloadable))
             for u in units:
                 await _quietly(self.systemd.reset_failed_unit(u))
         # The name's lock stays: an edit already waiting on it must not overlap a new create of the same name.

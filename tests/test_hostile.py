@@ -9,6 +9,9 @@
 * robustness: deeply nested JSON, NaN, ``since=inf``: 400 not 500; size
   limits answer 413 naming the field; DELETE works on a unit systemd could
   not load.
+* robustness: deeply nested JSON, NaN, ``since=inf``: 400 not 500; size
+  limits answer 413 naming the field; DELETE works on a unit systemd could
+  not load.
 * resource caps: many follow sockets share one inotify instance; the cap
   answers a clear error.
 """
@@ -324,3 +327,79 @@ async def test_catastrophic_regex_answers_at_once_and_unsupported_is_400(api, ro
     code, page = await api("GET", "services", "redos", "logs", text="(A+)+B", n="50")
     assert code == 200 and page["entries"] == []
     await api("DELETE", "services", "redos")
+
+
+# -- robustness (finding 7) ----------------------------------------------------
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e300", "0001-01-01T00:00:00", "-99999999999999d"])
+async def test_out_of_range_times_are_400(api, root, value):
+    await create(api, root, "times", "pass\n")
+    for field in ("since", "until"):
+        code, body = await api("GET", "services", "times", "logs", **{field: value})
+        assert code == 400 and body["field"] == field, body
+    code, body = await api("GET", "services", "times", "logs", priority="\u00b2")  # a Unicode digit
+    assert code == 400 and body["field"] == "priority", body
+    await api("DELETE", "services", "times")
+
+
+async def test_deep_json_and_non_json_numbers_are_400(jp_fetch, api, root):
+    from tornado.httpclient import HTTPClientError
+
+    (root / "deep.py").write_text("pass\n")
+    bodies = {
+        "nested": "[" * 100000 + "]" * 100000,
+        "nested object": '{"a":' * 50000 + "1" + "}" * 50000,
+        "NaN": json.dumps({"name": "deep", "kind": "notebook", "env": "nb", "path": "x.ipynb"})[:-1] + ', "parameters": {"a": NaN}}',
+        "Infinity": '{"name": "deep", "kind": "script", "env": "ml", "path": "deep.py", "restart_sec": Infinity}',
+    }
+    for what, body in bodies.items():
+        for path in (("services",), ("preview",)):
+            with pytest.raises(HTTPClientError) as e:
+                await jp_fetch("condasvc", "api", *path, method="POST", body=body)
+            assert e.value.code == 400, what
+            data = json.loads(e.value.response.body)
+            assert data["field"] == "body", (what, data)
+
+
+async def test_size_limits_are_413_naming_the_field(jp_fetch, api, root):
+    from tornado.httpclient import HTTPClientError
+
+    base = {"name": "big", "kind": "command", "env": "ml", "argv": ["python", "-c", "pass"]}
+    cases = {
+        "argv": {**base, "argv": ["python", "x" * (33 << 10)]},
+        "args": {**base, "args": ["y" * 40000]},
+        "cwd": {**base, "cwd": "d" * 40000},
+        "environment": {**base, "environment": {f"V{i}": "v" for i in range(1001)}},
+    }
+    cases["argv total"] = {**base, "argv": ["python"] + ["z" * 30000] * 5}
+    cases["environment bytes"] = {**base, "environment": {f"V{i}": "v" * 30000 for i in range(5)}}
+    for what, spec in cases.items():
+        code, body = await api("POST", "services", body=spec)
+        assert code == 413, (what, body)
+        assert body["field"] == what.split()[0], (what, body)
+        assert "CondaSvcApp.max_" in body["message"], body
+    with pytest.raises(HTTPClientError) as e:
+        await jp_fetch("condasvc", "api", "services", method="POST", body=json.dumps({**base, "description": "d" * (2 << 20)}))
+    assert e.value.code == 413 and json.loads(e.value.response.body)["field"] == "body"
+    assert not (UNIT_DIR / f"{PREFIX}big.service").exists()
+    # the same limits hold for an edit
+    code, _ = await api("POST", "services", body=base)
+    assert code == 201
+    code, body = await api("PATCH", "services", "big", body={"args": ["a" * (40 << 10)]})
+    assert code == 413 and body["field"] == "args", body
+    await api("DELETE", "services", "big")
+
+
+async def test_delete_works_on_a_unit_systemd_could_not_load(api, root, unit_name):
+    await create(api, root, "unloadable", "pass\n", enabled=True)
+    path = UNIT_DIR / unit_name("unloadable")
+    text = path.read_text()
+    # behind our back: a line longer than systemd's 1 MiB (the state a 2 MB argument used to leave)
+    path.write_text(text.replace("[Service]\n", "[Service]\nX-Long=" + "x" * (2 << 20) + "\n"))
+    systemctl("daemon-reload", check=True)
+    load = systemctl("show", "-P", "LoadState", unit_name("unloadable")).stdout.strip()
+    assert load in ("error", "bad-setting"), load
+    code, body = await api("DELETE", "services", "unloadable")
+    assert code == 204, body
+    assert not path.exists()
+    assert not list(UNIT_DIR.glob(f"*.wants/{unit_name('unloadable')}"))
