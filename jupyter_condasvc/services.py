@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 from .activation import snapshot
 from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound
-from .health import prober_argv, watchdog_sec
+from .health import health_environment, prober_argv, watchdog_sec
 from .host import delegated_controllers
 from .schedule import check_calendar
 from .spec import ServiceSpec, merge_patch, parse_spec, redact
@@ -228,7 +228,8 @@ class ServiceManager:
         activation: Dict[str, str] = {}
         if spec.activation:
             activation = await snapshot(plan.env_prefix, plan.env_name, self.defaults.base_path, os.path.expanduser("~"))
-        variables = {**activation, **spec.environment}
+        # the health check's URL (it may carry credentials) reaches its prober through this 0600 file only
+        variables = {**activation, **spec.environment, **health_environment(spec.health_check)}
         return Rendered(
             unit=render_service(plan, base_path=self.defaults.base_path),
             env=render_environment_file(variables),

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InvalidSpec
+from .health import is_redacted_form, redact_url
 
 #: A service name becomes ``<prefix><name>.service``: letters, digits, ``-``,
 #: ``_`` and ``.``, starting with a letter or digit.  No ``@`` (templates),
@@ -27,7 +28,7 @@ MEMORY_RE = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?[KMGT]?|[0-9]+(?:\.[0-9]+)?%|infi
 #: CPUQuota= is a percentage of one CPU, may exceed 100 % on several cores.
 CPU_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?%")
 #: Variables we set ourselves; a user may not override them.
-RESERVED_VARIABLES = frozenset({"PATH", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PYTHONUNBUFFERED"})
+RESERVED_VARIABLES = frozenset({"PATH", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PYTHONUNBUFFERED", "CONDASVC_HEALTH_URL"})
 
 Kind = Literal["script", "command", "notebook"]
 Restart = Literal["no", "on-failure", "always"]
@@ -266,6 +267,11 @@ def merge_patch(spec: ServiceSpec, patch: Any) -> ServiceSpec:
             data[key] = field.get_default(call_default_factory=True)
         else:
             data[key] = value
+    # The health check's URL is shown with its credentials as '***': sent back unchanged, it keeps them.
+    check = data.get("health_check")
+    stored = spec.health_check or {}
+    if isinstance(check, dict) and is_redacted_form(check.get("url"), stored.get("url")):
+        data["health_check"] = {**check, "url": stored["url"]}
     # Secret values are never sent back, so an edit cannot know them: one left
     # out, null or empty keeps what is stored (drop it from 'secrets' to change that).
     secrets = data.get("secrets") if isinstance(data.get("secrets"), list) else []
@@ -279,10 +285,13 @@ def merge_patch(spec: ServiceSpec, patch: Any) -> ServiceSpec:
 
 
 def redact(spec: Dict[str, Any]) -> Dict[str, Any]:
-    """A spec as the API shows it: secret values are null."""
+    """A spec as the API shows it: secret values are null, a health check URL's credentials '***'."""
+    out = dict(spec)
+    check = spec.get("health_check")
+    if isinstance(check, dict) and isinstance(check.get("url"), str):
+        out["health_check"] = {**check, "url": redact_url(check["url"])}
     secrets = set(spec.get("secrets") or ())
     if not secrets:
-        return spec
-    out = dict(spec)
+        return out
     out["environment"] = {k: (None if k in secrets else v) for k, v in (spec.get("environment") or {}).items()}
     return out

@@ -12,6 +12,8 @@
 * robustness: deeply nested JSON, NaN, ``since=inf``: 400 not 500; size
   limits answer 413 naming the field; DELETE works on a unit systemd could
   not load.
+* health-check credentials: the URL travels through the 0600 environment file
+  only and is shown redacted everywhere.
 * resource caps: many follow sockets share one inotify instance; the cap
   answers a clear error.
 """
@@ -403,3 +405,93 @@ async def test_delete_works_on_a_unit_systemd_could_not_load(api, root, unit_nam
     assert code == 204, body
     assert not path.exists()
     assert not list(UNIT_DIR.glob(f"*.wants/{unit_name('unloadable')}"))
+
+
+# -- health-check credentials (finding 1) --------------------------------------
+
+AUTH_SERVER = """\
+import base64, http.server, sys
+EXPECTED = 'Basic ' + base64.b64encode(b'admin:S3cretPW').decode()
+seen = [0]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        seen[0] += 1
+        ok = self.headers.get('Authorization') == EXPECTED and self.path == '/health?token=T0kenVal'
+        # the first two probes fail, so there is a last_error to show
+        self.send_response(200 if ok and seen[0] > 2 else 500)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+print('serving', flush=True)
+http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+"""
+SECRETS = ("S3cretPW", "T0kenVal", "admin:")
+
+
+def _procs_mentioning(words):
+    hits = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
+        except OSError:
+            continue
+        if any(w in cmdline for w in words):
+            hits.append((pid, cmdline))
+    return hits
+
+
+async def test_health_check_credentials_stay_in_the_private_environment_file(api, root, unit_name, jp_serverapp, state_dir):
+    import socket
+
+    from conftest import journal
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (root / "authweb.py").write_text(AUTH_SERVER)
+    url = f"http://admin:S3cretPW@127.0.0.1:{port}/health?token=T0kenVal"
+    shown_url = f"http://***@127.0.0.1:{port}/health?token=***"
+    check = {"type": "http", "url": url, "interval_sec": 0.5, "timeout_sec": 0.4, "start_period_sec": 0,
+             "failure_threshold": 100}
+    spec = {"name": "authweb", "kind": "script", "env": "ml", "path": "authweb.py", "args": [str(port)],
+            "health_check": check}
+    code, svc = await api("POST", "services", body=spec)
+    assert code == 201, svc
+    assert svc["spec"]["health_check"]["url"] == shown_url
+    try:
+        unit_text = (UNIT_DIR / unit_name("authweb")).read_text()
+        assert not [w for w in SECRETS if w in unit_text], unit_text
+        env_file = state_dir / "authweb.env"
+        assert url in env_file.read_text() and (env_file.stat().st_mode & 0o777) == 0o600
+        await api("POST", "services", "authweb", "start")
+
+        async def healthy():
+            code, svc = await api("GET", "services", "authweb")
+            health = svc["status"].get("health") or {}
+            return health.get("state") == "healthy" and health.get("last_error") and svc
+
+        svc = await wait_for(healthy, timeout=30)  # the prober authenticated: the credentials reached it
+        assert svc["status"]["health"]["last_error"] == f"HTTP 500 from {shown_url}"
+        assert not [w for w in SECRETS if w in json.dumps(svc)], svc
+        systemd = jp_serverapp.web_app.settings["condasvc_systemd"]
+        props = await systemd.get_unit_properties(unit_name("authweb"), fresh=True)
+        assert not [w for w in SECRETS if w in json.dumps(props, default=str)]
+        assert not _procs_mentioning(SECRETS), "credentials on a command line every local user can read"
+        code, logs = await api("GET", "services", "authweb", "logs", n="200")
+        logged = json.dumps(logs) + journal(unit_name("authweb"))
+        assert shown_url in logged and not [w for w in SECRETS if w in logged]
+        code, text = await api("GET", "services", "authweb", "unit")
+        assert not [w for w in SECRETS if w in json.dumps(text)]
+        # sending the shown spec back keeps the credentials; a new URL replaces them
+        code, svc = await api("PATCH", "services", "authweb", body={"health_check": svc["spec"]["health_check"],
+                                                                     "description": "edited"})
+        assert code == 200, svc
+        assert url in env_file.read_text()
+        new = f"http://127.0.0.1:{port}/other"
+        code, svc = await api("PATCH", "services", "authweb", body={"health_check": {**check, "url": new}})
+        assert code == 200 and svc["spec"]["health_check"]["url"] == new
+        assert "S3cretPW" not in env_file.read_text()
+    finally:
+        await api("DELETE", "services", "authweb")
