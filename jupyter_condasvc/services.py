@@ -13,6 +13,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
@@ -24,6 +25,7 @@ from .schedule import check_calendar
 from .spec import ServiceSpec, merge_patch, parse_spec, redact
 from .store import ServiceStore, new_record
 from .limits import Limits, check_spec
+from .runner import default_output_path
 from .units import UnitPlan, render_environment_file, render_service, render_timer
 
 ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now")
@@ -217,12 +219,60 @@ class ServiceManager:
         argv = [self.defaults.runner_python, "-m", "jupyter_condasvc.runner", "--python", env.python, "--notebook", path]
         if spec.output:
             out = self._resolve_path(spec.output, "output", must_exist=False)
+            if not out.endswith(".ipynb"):
+                raise InvalidSpec(f"output must be a .ipynb file (the executed notebook), not '{spec.output}'.", field="output")
+            self._check_output(spec.name, out, path, spec.output)
             if not os.access(os.path.dirname(out) or ".", os.W_OK):
                 raise InvalidSpec(f"The output folder of '{spec.output}' is not writable.", field="output")
             argv += ["--output", out]
+        else:
+            self._check_output(spec.name, str(default_output_path(Path(path))), path, None)
         if spec.parameters:
             argv += ["--parameters-file", str(self.store.parameters_path(spec.name))]
         return argv
+
+    def _check_output(self, name: str, out: str, notebook: str, given: Optional[str]) -> None:
+        """Refuse an output that would overwrite the notebook, our own state or another service's files."""
+        what = f"output '{given}'" if given else f"The default output '{out}' (set 'output' to choose another)"
+        if out == os.path.realpath(notebook):
+            raise InvalidSpec(f"{what} is the input notebook itself; the run would overwrite it.", field="output")
+        if _inside(out, [str(self.store.state_dir), str(self.store.unit_dir)]):
+            raise InvalidSpec(f"{what} is inside jupyter_condasvc's own state or unit directory.", field="output")
+        for other, files in self._service_files(exclude=name).items():
+            if out in files:
+                raise InvalidSpec(f"{what} is a file of the service '{other}' (its program, script, notebook or output).", field="output")
+
+    def _service_files(self, exclude: str) -> Dict[str, set]:
+        """Files each other service runs, reads or writes: the absolute paths in its command and its output."""
+        out: Dict[str, set] = {}
+        for other, record in self.store.load_all().items():
+            if other == exclude:
+                continue
+            argv = [a for a in (record.get("resolved") or {}).get("exec_argv") or [] if isinstance(a, str)]
+            files = {os.path.realpath(a) for a in argv if a.startswith("/")}
+            if "--notebook" in argv and "--output" not in argv and argv.index("--notebook") + 1 < len(argv):
+                files.add(str(default_output_path(Path(argv[argv.index("--notebook") + 1]))))
+            out[other] = files
+        return out
+
+    def _output_warning(self, spec: ServiceSpec, plan: UnitPlan) -> List[str]:
+        """Preview: say so before an existing file is overwritten that is not this service's earlier output."""
+        if spec.kind != "notebook":
+            return []
+        argv = list(plan.exec_argv)
+        out = argv[argv.index("--output") + 1] if "--output" in argv else str(
+            default_output_path(Path(argv[argv.index("--notebook") + 1])))
+        if not os.path.exists(out):
+            return []
+        try:
+            earlier = (self.store.read_record(spec.name).get("resolved") or {}).get("exec_argv") or []
+        except Exception:  # noqa: BLE001 - no such service yet
+            earlier = []
+        earlier_out = earlier[earlier.index("--output") + 1] if "--output" in earlier else (
+            str(default_output_path(Path(earlier[earlier.index("--notebook") + 1]))) if "--notebook" in earlier else None)
+        if earlier_out == out:
+            return []
+        return [f"output: '{out}' already exists and is not this service's earlier output; each run will overwrite it."]
 
     async def render(self, plan: UnitPlan, spec: ServiceSpec) -> Rendered:
         activation: Dict[str, str] = {}
@@ -254,7 +304,7 @@ class ServiceManager:
             "variables": sorted(spec.environment),
             "activation": r.activation,
             "timer": r.timer,
-            "warnings": await self._warnings(spec),
+            "warnings": await self._warnings(spec) + await asyncio.to_thread(self._output_warning, spec, plan),
         }
         if spec.schedule:
             out["next_runs"] = (await check_calendar(spec.schedule))["next_runs"]

@@ -14,6 +14,8 @@
   not load.
 * health-check credentials: the URL travels through the 0600 environment file
   only and is shown redacted everywhere.
+* notebook output: never the notebook, our state, or another service's files;
+  a warning before overwriting a file that is not this service's output.
 * resource caps: many follow sockets share one inotify instance; the cap
   answers a clear error.
 """
@@ -495,3 +497,61 @@ async def test_health_check_credentials_stay_in_the_private_environment_file(api
         assert "S3cretPW" not in env_file.read_text()
     finally:
         await api("DELETE", "services", "authweb")
+
+
+# -- notebook output (finding 6) -----------------------------------------------
+
+@pytest.fixture
+def outside_root_config(jp_server_config):
+    jp_server_config["CondaSvcApp"]["allow_paths_outside_root"] = True
+    return jp_server_config
+
+
+async def test_notebook_output_cannot_overwrite_the_notebook_state_or_other_services(outside_root_config, api, root, state_dir):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    for nb in ("a.ipynb", "b.ipynb"):
+        nbformat.write(new_notebook(cells=[new_code_cell("1")]), str(root / nb))
+    (root / "other.py").write_text("pass\n")
+    (root / ".bashrc").write_text("# mine\n")
+    for name, spec in (("other", {"kind": "script", "env": "ml", "path": "other.py"}),
+                       ("bnb", {"kind": "notebook", "env": "nb", "path": "b.ipynb"}),
+                       ("cnb", {"kind": "notebook", "env": "nb", "path": "b.ipynb", "output": "c.out.ipynb"})):
+        code, body = await api("POST", "services", body={"name": name, **spec})
+        assert code == 201, body
+    state_dir.mkdir(parents=True, exist_ok=True)
+    refused = {
+        "a.ipynb": "input notebook",
+        str(root / "a.ipynb"): "input notebook",
+        ".bashrc": ".ipynb",
+        "other.py": ".ipynb",
+        "b.ipynb": "service 'bnb'",
+        "b.out.ipynb": "service 'bnb'",  # bnb's default output
+        "c.out.ipynb": "service 'cnb'",
+        str(state_dir / "records" / "x.ipynb"): "state",
+        str(state_dir / "x.ipynb"): "state",
+    }
+    try:
+        for output, why in refused.items():
+            for path in (("services",), ("preview",)):
+                code, body = await api("POST", *path, body={"name": "anb", "kind": "notebook", "env": "nb",
+                                                            "path": "a.ipynb", "output": output})
+                assert code == 400 and body["field"] == "output" and why in body["message"], (output, body)
+        assert (root / ".bashrc").read_text() == "# mine\n"
+        # a default output that is another service's file is refused too
+        (root / "c.ipynb").write_bytes((root / "a.ipynb").read_bytes())
+        code, body = await api("POST", "preview", body={"name": "cc", "kind": "notebook", "env": "nb", "path": "c.ipynb"})
+        assert code == 400 and body["field"] == "output" and "cnb" in body["message"], body
+        # an existing file that is not this service's earlier output: a warning before it is overwritten
+        nbformat.write(new_notebook(), str(root / "keep.ipynb"))
+        spec = {"name": "anb", "kind": "notebook", "env": "nb", "path": "a.ipynb", "output": "keep.ipynb"}
+        code, preview = await api("POST", "preview", body=spec)
+        assert code == 200 and any("keep.ipynb" in w and "overwrite" in w for w in preview["warnings"]), preview
+        code, body = await api("POST", "services", body=spec)
+        assert code == 201, body
+        code, preview = await api("POST", "preview", body=spec)  # now it is this service's own output
+        assert code == 200 and not any("overwrite" in w for w in preview["warnings"]), preview
+    finally:
+        for name in ("other", "bnb", "cnb", "anb"):
+            await api("DELETE", "services", name)
