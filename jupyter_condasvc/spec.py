@@ -272,6 +272,17 @@ def merge_patch(spec: ServiceSpec, patch: Any) -> ServiceSpec:
     stored = spec.health_check or {}
     if isinstance(check, dict) and is_redacted_form(check.get("url"), stored.get("url")):
         data["health_check"] = {**check, "url": stored["url"]}
+    # Un-secreting would reveal the stored value to every reader of GET: only a writer who sends the value
+    # again may do it (or leave the variable out of 'environment' to remove it).
+    sent = patch.get("environment") if isinstance(patch.get("environment"), dict) else {}
+    new_secrets = data.get("secrets") if isinstance(data.get("secrets"), list) else []
+    new_env = data.get("environment") if isinstance(data.get("environment"), dict) else {}
+    for name in spec.secrets:
+        if name not in new_secrets and name in new_env and not (isinstance(sent.get(name), str) and sent[name] != ""):
+            raise InvalidSpec(
+                f"To stop keeping {name} secret, send its value again in 'environment' (the stored one is never shown).",
+                field="secrets",
+            )
     # Secret values are never sent back, so an edit cannot know them: one left
     # out, null or empty keeps what is stored (drop it from 'secrets' to change that).
     secrets = data.get("secrets") if isinstance(data.get("secrets"), list) else []

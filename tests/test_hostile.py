@@ -9,13 +9,6 @@
 * robustness: deeply nested JSON, NaN, ``since=inf``: 400 not 500; size
   limits answer 413 naming the field; DELETE works on a unit systemd could
   not load.
-* robustness: deeply nested JSON, NaN, ``since=inf``: 400 not 500; size
-  limits answer 413 naming the field; DELETE works on a unit systemd could
-  not load.
-* health-check credentials: the URL travels through the 0600 environment file
-  only and is shown redacted everywhere.
-* notebook output: never the notebook, our state, or another service's files;
-  a warning before overwriting a file that is not this service's output.
 * resource caps: many follow sockets share one inotify instance; the cap
   answers a clear error.
 """
@@ -183,121 +176,6 @@ async def _read(path):
         return None
 
 
-# -- resource caps (finding 3) -------------------------------------------------
-
-def _inotify_fds():
-    n = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify":
-                n += 1
-        except OSError:
-            pass
-    return n
-
-
-def _can_inotify():
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = libc.inotify_init1(0)
-    if fd < 0:
-        return False
-    os.close(fd)
-    return True
-
-
-@pytest.fixture
-def many_followers_config(jp_server_config):
-    jp_server_config["CondaSvcApp"]["follow_max_followers"] = 140
-    return jp_server_config
-
-
-async def test_many_followers_share_one_inotify_instance(many_followers_config, api, root, jp_ws_fetch):
-    await create(api, root, "crowd", "print('hi', flush=True)\n", restart="no")
-    before = _inotify_fds()
-    sockets = []
-    try:
-        # more sockets than a user has inotify instances (fs.inotify.max_user_instances is 128 by default)
-        for _ in range(135):
-            ws = await jp_ws_fetch("condasvc", "api", "services", "crowd", "logs", "follow")
-            hello = json.loads(await asyncio.wait_for(ws.read_message(), 10))
-            assert hello["type"] == "hello", hello
-            sockets.append(ws)
-        assert _inotify_fds() - before <= 1, "one journal watch for all followers"
-        assert _can_inotify(), "the user's other programs still get inotify"
-        proc = await asyncio.create_subprocess_exec(
-            "python3", "-c", "import ctypes,sys; sys.exit(ctypes.CDLL(None).inotify_init1(0) < 0)")
-        assert await proc.wait() == 0, "another process of this user cannot get an inotify instance"
-        # every follower still gets lines
-        await api("POST", "services", "crowd", "start")
-        for ws in (sockets[0], sockets[-1]):
-            while True:
-                msg = json.loads(await asyncio.wait_for(ws.read_message(), 15))
-                if msg["type"] == "entries" and any(e["message"] == "hi" for e in msg["entries"]):
-                    break
-        # the cap (140): the 141st is told why and closed
-        while len(sockets) < 140:
-            sockets.append(await jp_ws_fetch("condasvc", "api", "services", "crowd", "logs", "follow"))
-        ws = await jp_ws_fetch("condasvc", "api", "services", "crowd", "logs", "follow")
-        sockets.append(ws)
-        msgs = []
-        while True:
-            text = await asyncio.wait_for(ws.read_message(), 10)
-            if text is None:
-                break
-            msgs.append(json.loads(text))
-        assert msgs[-1]["type"] == "error" and "follow_max_followers" in msgs[-1]["message"], msgs
-    finally:
-        for ws in sockets:
-            ws.close()
-        await api("DELETE", "services", "crowd")
-    await wait_for(lambda: _async(_inotify_fds() <= before), timeout=10)  # released with the last follower
-
-
-async def _async(value):
-    return value
-
-
-# -- spoofed log lines (finding 8) ---------------------------------------------
-
-async def test_spoofed_manager_lines_and_markers_are_marked_untrusted(api, root, unit_name, jp_ws_fetch):
-    from systemd import journal as sdjournal
-
-    from jupyter_condasvc.journal import MESSAGE_ID_DROPPED
-
-    await create(api, root, "victim", "print('real line', flush=True)\n", restart="no")
-    await api("POST", "services", "victim", "start")
-    unit = unit_name("victim")
-    # any process of the user can name a unit and a MESSAGE_ID
-    sdjournal.send("Started spoofed by a neighbour.", USER_UNIT=unit, SYSLOG_IDENTIFIER="systemd")
-    sdjournal.send("Suppressed 999 messages", USER_UNIT=unit, MESSAGE_ID=MESSAGE_ID_DROPPED, N_DROPPED="999",
-                   OBJECT_SYSTEMD_UNIT=f"user@{os.getuid()}.service")
-
-    async def page():
-        code, body = await api("GET", "services", "victim", "logs", n="100")
-        messages = [e["message"] for e in body["entries"]]
-        return ("real line" in messages and any("spoofed" in m for m in messages)
-                and any("999" in m for m in messages) and body["entries"])
-
-    entries = await wait_for(page, timeout=20)
-    spoofed = [e for e in entries if "spoofed" in e["message"] or "999" in e["message"]]
-    assert len(spoofed) == 2
-    for e in spoofed:
-        assert e.get("untrusted") is True and e["source"] == "service" and "marker" not in e, e
-    real = [e for e in entries if e["message"] == "real line"]
-    assert real and not real[0].get("untrusted") and real[0]["source"] == "service"
-    manager = [e for e in entries if e["source"] == "manager"]
-    assert manager and not any(e.get("untrusted") for e in manager), entries
-    assert any(e["message"].startswith("Started ") for e in manager)
-    # the follow socket classifies with the same code
-    ws = await jp_ws_fetch("condasvc", "api", "services", "victim", "logs", "follow", params={"n": "100"})
-    json.loads(await asyncio.wait_for(ws.read_message(), 10))
-    msg = json.loads(await asyncio.wait_for(ws.read_message(), 10))
-    followed = [e for e in msg["entries"] if "spoofed" in e["message"] or "999" in e["message"]]
-    assert followed and all(e.get("untrusted") and "marker" not in e for e in followed), msg
-    ws.close()
-    await api("DELETE", "services", "victim")
-
-
 # -- regex cost (finding 2) ----------------------------------------------------
 
 async def test_catastrophic_regex_answers_at_once_and_unsupported_is_400(api, root, jp_ws_fetch):
@@ -407,6 +285,80 @@ async def test_delete_works_on_a_unit_systemd_could_not_load(api, root, unit_nam
     assert code == 204, body
     assert not path.exists()
     assert not list(UNIT_DIR.glob(f"*.wants/{unit_name('unloadable')}"))
+
+
+# -- resource caps (finding 3) -------------------------------------------------
+
+def _inotify_fds():
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify":
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def _can_inotify():
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(0)
+    if fd < 0:
+        return False
+    os.close(fd)
+    return True
+
+
+@pytest.fixture
+def many_followers_config(jp_server_config):
+    jp_server_config["CondaSvcApp"]["follow_max_followers"] = 140
+    return jp_server_config
+
+
+async def test_many_followers_share_one_inotify_instance(many_followers_config, api, root, jp_ws_fetch):
+    await create(api, root, "crowd", "print('hi', flush=True)\n", restart="no")
+    before = _inotify_fds()
+    sockets = []
+    try:
+        # more sockets than a user has inotify instances (fs.inotify.max_user_instances is 128 by default)
+        for _ in range(135):
+            ws = await jp_ws_fetch("condasvc", "api", "services", "crowd", "logs", "follow")
+            hello = json.loads(await asyncio.wait_for(ws.read_message(), 10))
+            assert hello["type"] == "hello", hello
+            sockets.append(ws)
+        assert _inotify_fds() - before <= 1, "one journal watch for all followers"
+        assert _can_inotify(), "the user's other programs still get inotify"
+        proc = await asyncio.create_subprocess_exec(
+            "python3", "-c", "import ctypes,sys; sys.exit(ctypes.CDLL(None).inotify_init1(0) < 0)")
+        assert await proc.wait() == 0, "another process of this user cannot get an inotify instance"
+        # every follower still gets lines
+        await api("POST", "services", "crowd", "start")
+        for ws in (sockets[0], sockets[-1]):
+            while True:
+                msg = json.loads(await asyncio.wait_for(ws.read_message(), 15))
+                if msg["type"] == "entries" and any(e["message"] == "hi" for e in msg["entries"]):
+                    break
+        # the cap (140): the 141st is told why and closed
+        while len(sockets) < 140:
+            sockets.append(await jp_ws_fetch("condasvc", "api", "services", "crowd", "logs", "follow"))
+        ws = await jp_ws_fetch("condasvc", "api", "services", "crowd", "logs", "follow")
+        sockets.append(ws)
+        msgs = []
+        while True:
+            text = await asyncio.wait_for(ws.read_message(), 10)
+            if text is None:
+                break
+            msgs.append(json.loads(text))
+        assert msgs[-1]["type"] == "error" and "follow_max_followers" in msgs[-1]["message"], msgs
+    finally:
+        for ws in sockets:
+            ws.close()
+        await api("DELETE", "services", "crowd")
+    await wait_for(lambda: _async(_inotify_fds() <= before), timeout=10)  # released with the last follower
+
+
+async def _async(value):
+    return value
 
 
 # -- health-check credentials (finding 1) --------------------------------------
@@ -555,3 +507,63 @@ async def test_notebook_output_cannot_overwrite_the_notebook_state_or_other_serv
     finally:
         for name in ("other", "bnb", "cnb", "anb"):
             await api("DELETE", "services", name)
+
+
+# -- spoofed log lines (finding 8) ---------------------------------------------
+
+async def test_spoofed_manager_lines_and_markers_are_marked_untrusted(api, root, unit_name, jp_ws_fetch):
+    from systemd import journal as sdjournal
+
+    from jupyter_condasvc.journal import MESSAGE_ID_DROPPED
+
+    await create(api, root, "victim", "print('real line', flush=True)\n", restart="no")
+    await api("POST", "services", "victim", "start")
+    unit = unit_name("victim")
+    # any process of the user can name a unit and a MESSAGE_ID
+    sdjournal.send("Started spoofed by a neighbour.", USER_UNIT=unit, SYSLOG_IDENTIFIER="systemd")
+    sdjournal.send("Suppressed 999 messages", USER_UNIT=unit, MESSAGE_ID=MESSAGE_ID_DROPPED, N_DROPPED="999",
+                   OBJECT_SYSTEMD_UNIT=f"user@{os.getuid()}.service")
+
+    async def page():
+        code, body = await api("GET", "services", "victim", "logs", n="100")
+        messages = [e["message"] for e in body["entries"]]
+        return ("real line" in messages and any("spoofed" in m for m in messages)
+                and any("999" in m for m in messages) and body["entries"])
+
+    entries = await wait_for(page, timeout=20)
+    spoofed = [e for e in entries if "spoofed" in e["message"] or "999" in e["message"]]
+    assert len(spoofed) == 2
+    for e in spoofed:
+        assert e.get("untrusted") is True and e["source"] == "service" and "marker" not in e, e
+    real = [e for e in entries if e["message"] == "real line"]
+    assert real and not real[0].get("untrusted") and real[0]["source"] == "service"
+    manager = [e for e in entries if e["source"] == "manager"]
+    assert manager and not any(e.get("untrusted") for e in manager), entries
+    assert any(e["message"].startswith("Started ") for e in manager)
+    # the follow socket classifies with the same code
+    ws = await jp_ws_fetch("condasvc", "api", "services", "victim", "logs", "follow", params={"n": "100"})
+    json.loads(await asyncio.wait_for(ws.read_message(), 10))
+    msg = json.loads(await asyncio.wait_for(ws.read_message(), 10))
+    followed = [e for e in msg["entries"] if "spoofed" in e["message"] or "999" in e["message"]]
+    assert followed and all(e.get("untrusted") and "marker" not in e for e in followed), msg
+    ws.close()
+    await api("DELETE", "services", "victim")
+
+
+# -- secrets (finding 9) -------------------------------------------------------
+
+async def test_unsecreting_a_variable_needs_its_value_again(api, root):
+    await create(api, root, "sec", "pass\n", environment={"TOKEN": "hunter2", "OTHER": "x"}, secrets=["TOKEN"])
+    for patch in ({"secrets": []}, {"secrets": [], "environment": {"TOKEN": None, "OTHER": "x"}},
+                  {"secrets": [], "environment": {"TOKEN": "", "OTHER": "x"}}):
+        code, body = await api("PATCH", "services", "sec", body=patch)
+        assert code == 400 and body["field"] == "secrets", (patch, body)
+        code, svc = await api("GET", "services", "sec")
+        assert svc["spec"]["environment"]["TOKEN"] is None and "hunter2" not in json.dumps(svc)
+    # resending the value (or removing the variable) is allowed
+    code, svc = await api("PATCH", "services", "sec", body={"secrets": [], "environment": {"TOKEN": "new", "OTHER": "x"}})
+    assert code == 200 and svc["spec"]["environment"]["TOKEN"] == "new", svc
+    code, svc = await api("PATCH", "services", "sec", body={"secrets": ["TOKEN"]})
+    code, svc = await api("PATCH", "services", "sec", body={"secrets": [], "environment": {"OTHER": "x"}})
+    assert code == 200 and "TOKEN" not in svc["spec"]["environment"], svc
+    await api("DELETE", "services", "sec")
