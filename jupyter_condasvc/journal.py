@@ -493,13 +493,17 @@ def tail_cursor() -> Optional[str]:
         reader.close()
 
 
+#: Terminal escape sequences (CSI such as colours, OSC such as titles and links, two-byte escapes).
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
+
+
 def format_text(entries: Iterable[Dict[str, Any]]) -> str:
-    """Like ``journalctl -o short-iso-precise``: one line per entry."""
+    """Like ``journalctl -o short-iso-precise``: one line per entry, without terminal escape sequences."""
     lines = []
     for e in entries:
         ident = e.get("identifier") or "-"
         pid = f"[{e['pid']}]" if e.get("pid") else ""
-        message = e["message"].replace("\n", "\n    ")
+        message = _ESCAPES.sub("", e["message"]).replace("\n", "\n    ")
         lines.append(f"{e['realtime']} {ident}{pid}: {message}")
     return "\n".join(lines) + ("\n" if lines else "")
 
