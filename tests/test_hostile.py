@@ -339,7 +339,10 @@ async def test_many_followers_share_one_inotify_instance(many_followers_config, 
             "python3", "-c", "import ctypes,sys; sys.exit(ctypes.CDLL(None).inotify_init1(0) < 0)")
         assert await proc.wait() == 0, "another process of this user cannot get an inotify instance"
         # every follower still gets lines
-        await api("POST", "services", "crowd", "start")
+        async def started():  # a start may meet a user manager that is re-executing (503): try again
+            return (await api("POST", "services", "crowd", "start"))[0] == 200
+
+        await wait_for(started, timeout=30, interval=1)
         for ws in (sockets[0], sockets[-1]):
             while True:
                 msg = json.loads(await asyncio.wait_for(ws.read_message(), 15))
