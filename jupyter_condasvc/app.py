@@ -10,6 +10,7 @@ from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default
 
 from .conda import EnvironmentFinder
 from .journal import FollowHub
+from .limits import Limits
 from .services import Defaults, ServiceManager
 from .status import StatusHub
 from .store import ServiceStore
@@ -104,6 +105,11 @@ class CondaSvcApp(ExtensionApp):
         config=True,
         help="Bytes a log follower may have unsent before new lines are dropped for it (it is told how many).",
     )
+    follow_max_followers = Int(
+        64, config=True,
+        help="Most log follow sockets this server serves at once; one more gets an error message and is closed. "
+             "All of them share one journal watch (one inotify instance), but each keeps its journal files open.",
+    )
     log_page_max = Int(10000, config=True, help="Most log entries one history request may ask for (n=).")
     log_max_scan = Int(
         200000, config=True, help="Most journal entries one history request reads while filtering by text before answering."
@@ -118,6 +124,25 @@ class CondaSvcApp(ExtensionApp):
         2.0,
         config=True,
         help="Seconds between memory/CPU samples (systemd never signals them), taken only while a status client is connected; 0 disables.",
+    )
+
+    max_body_bytes = Int(
+        Limits.max_body_bytes, config=True,
+        help="Most bytes one request body may have; a larger one is refused with 413 (field 'body').",
+    )
+    max_argument_bytes = Int(
+        Limits.max_argument_bytes, config=True,
+        help="Most UTF-8 bytes of one argument, path or other single value of a service spec (413 naming the field). "
+             "systemd refuses unit lines over 1 MiB and the kernel arguments over 128 KiB.",
+    )
+    max_argv_bytes = Int(
+        Limits.max_argv_bytes, config=True,
+        help="Most UTF-8 bytes of a service's argv and args together (413, field 'argv' or 'args').",
+    )
+    max_variables = Int(Limits.max_variables, config=True, help="Most environment variables one service may set (413, field 'environment').")
+    max_environment_bytes = Int(
+        Limits.max_environment_bytes, config=True,
+        help="Most UTF-8 bytes of one service's environment variables, names and values together (413, field 'environment').",
     )
 
     def build_services(self, root_dir: str) -> ServiceManager:
@@ -143,6 +168,13 @@ class CondaSvcApp(ExtensionApp):
             allow_paths_outside_root=self.allow_paths_outside_root,
             runner_python=self.runner_python,
             notebook_start_timeout_sec=self.notebook_start_timeout_sec,
+            limits=Limits(
+                max_body_bytes=self.max_body_bytes,
+                max_argument_bytes=self.max_argument_bytes,
+                max_argv_bytes=self.max_argv_bytes,
+                max_variables=self.max_variables,
+                max_environment_bytes=self.max_environment_bytes,
+            ),
         )
         if store.state_dir.exists():
             try:  # a state dir made by an older version (0755) showed every service's name to other users
@@ -160,7 +192,8 @@ class CondaSvcApp(ExtensionApp):
         self.finder = finder
         self.settings.update(condasvc_services=self.services, condasvc_systemd=systemd, condasvc_finder=finder)
         self.follow_hub = FollowHub(
-            interval=self.follow_interval, budget=self.follow_budget, max_pending=self.follow_max_pending, log=self.log
+            interval=self.follow_interval, budget=self.follow_budget, max_pending=self.follow_max_pending,
+            max_followers=self.follow_max_followers, log=self.log
         )
         self.status_hub = StatusHub(
             self.services, systemd, coalesce=self.status_coalesce, sample_interval=self.status_sample_interval, log=self.log

@@ -31,6 +31,12 @@ class InvalidSpec(CondaSvcError):
     status = 400
 
 
+class PayloadTooLarge(InvalidSpec):
+    """Input over a documented size limit: names the field and the limit."""
+
+    status = 413
+
+
 class NotFound(CondaSvcError):
     status = 404
 

@@ -5,7 +5,7 @@ A service with a health check gets, in its unit::
     WatchdogSec=<watchdog_sec(...)>
     NotifyAccess=all
     ExecStartPost=<server python> -m jupyter_condasvc.health --name <service>
-        --state-file <path> (--http URL | --tcp HOST:PORT)
+        --state-file <path> (--http-env CONDASVC_HEALTH_URL | --tcp HOST:PORT)
         --interval S --timeout S --start-period S --failure-threshold N [--status]
 
 systemd runs ``ExecStartPost=`` once the main process has started (for
@@ -19,7 +19,13 @@ stays in the unit's cgroup and loops:
   ``GET``, healthy iff the status is 2xx or 3xx (redirects are not followed)
   within ``--timeout``; ``https`` certificates are not verified (the check
   asks "does it answer", mostly on localhost with self-signed certificates);
-  ``user:password@`` in the URL becomes Basic auth.  ``--tcp``: a connect
+  ``user:password@`` in the URL becomes Basic auth.  The URL of a service's
+  check travels in the service's 0600 EnvironmentFile (variable
+  ``CONDASVC_HEALTH_URL``, read with ``--http-env``), never in the unit text
+  or the prober's command line, which every local user can read; what the
+  prober shows (journal lines, status text, ``last_error``) names the URL
+  with its user information and query values replaced by ``***``
+  (:func:`redact_url`).  ``--tcp``: a connect
   within ``--timeout``.
 * after each success it sends ``WATCHDOG=1`` to ``$NOTIFY_SOCKET``
   (``NotifyAccess=all`` makes systemd pass the socket to ``ExecStartPost=``
@@ -109,6 +115,9 @@ MAX_PERIOD_SEC = 86400.0
 STATE_REFRESH_SEC = 10.0
 
 _FIELD = "health_check"
+#: The variable (in the service's 0600 EnvironmentFile) that carries an http check's URL to the prober.
+HEALTH_URL_VARIABLE = "CONDASVC_HEALTH_URL"
+_REDACTED = "***"
 _KEYS = ("type", "url", "host", "port", "interval_sec", "timeout_sec", "start_period_sec", "failure_threshold")
 
 # syslog levels journald reads from a "<N>" line prefix
@@ -139,17 +148,17 @@ def _url_host(url: str) -> Tuple[str, int, bool]:
     """(host, port, tls) of an http(s) URL, or InvalidSpec."""
     if not isinstance(url, str) or not url:
         raise _bad("An http health check needs 'url', e.g. \"http://127.0.0.1:8000/health\".")
-    if len(url) > 2048 or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+    if len(url) > 2048 or any(c.isspace() or not c.isprintable() for c in url):
         raise _bad("health_check.url must be one line without white space, at most 2048 characters.")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise _bad(f"health_check.url is not a valid URL: {exc}.") from None
+        raise _bad("health_check.url is not a valid URL (check its port and brackets).") from None
     if parts.scheme not in ("http", "https"):
-        raise _bad(f"health_check.url must start with http:// or https://, not {url!r}.")
+        raise _bad(f"health_check.url must start with http:// or https://, not {redact_url(url)!r}.")
     if not parts.hostname:
-        raise _bad(f"health_check.url must name a host, e.g. \"http://127.0.0.1:8000/\", not {url!r}.")
+        raise _bad(f"health_check.url must name a host, e.g. \"http://127.0.0.1:8000/\", not {redact_url(url)!r}.")
     if port == 0:
         raise _bad("health_check.url has port 0; give the port the service listens on.")
     tls = parts.scheme == "https"
@@ -161,7 +170,7 @@ def _tcp_host(host: Any) -> str:
         raise _bad("A tcp health check needs 'host' (e.g. \"127.0.0.1\") and 'port'.")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    if len(host) > 253 or any(c.isspace() or ord(c) < 32 or c in "/@[]" for c in host):
+    if len(host) > 253 or any(c.isspace() or not c.isprintable() or c in "/@[]" for c in host):
         raise _bad(f"health_check.host must be a host name or IP address, not {host!r}.")
     if ":" in host:
         try:
@@ -224,6 +233,41 @@ def validate_check(data: Any) -> Dict[str, Any]:
     return out
 
 
+def redact_url(url: str) -> str:
+    """``url`` as it may be shown: user information and query values replaced by ``***``.
+
+    ``http://admin:pw@h:9/x?token=t&a`` -> ``http://***@h:9/x?token=***&a``.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _REDACTED
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{_REDACTED}@{netloc.rpartition('@')[2]}"
+    query = parts.query
+    if query:
+        query = "&".join(
+            f"{item.partition('=')[0]}={_REDACTED}" if "=" in item else item for item in query.split("&")
+        )
+    out = f"{parts.scheme}://{netloc}{parts.path}"
+    if query:
+        out += f"?{query}"
+    return out
+
+
+def is_redacted_form(shown: Any, url: Any) -> bool:
+    """True when ``shown`` is what :func:`redact_url` makes of ``url`` and hides something of it."""
+    return isinstance(shown, str) and isinstance(url, str) and shown != url and redact_url(url) == shown
+
+
+def health_environment(check: Optional[Mapping[str, Any]]) -> Dict[str, str]:
+    """Variables the prober of ``check`` needs from the service's 0600 EnvironmentFile."""
+    if check and check.get("type") == "http" and check.get("url"):
+        return {HEALTH_URL_VARIABLE: str(check["url"])}
+    return {}
+
+
 def watchdog_sec(interval: float, timeout: float, start_period: float, failure_threshold: int) -> float:
     """``WatchdogSec=`` for a unit whose prober checks with these settings.
 
@@ -255,10 +299,14 @@ def _arg_seconds(value: float) -> str:
 
 
 def prober_argv(python: str, name: str, state_file: str, check: Mapping[str, Any], status: bool) -> List[str]:
-    """The ``ExecStartPost=`` command line for a validated ``check`` (see :func:`validate_check`)."""
+    """The ``ExecStartPost=`` command line for a validated ``check`` (see :func:`validate_check`).
+
+    An http check's URL is not in it (it may hold credentials, and every local user can read a
+    command line): the prober reads it from ``$CONDASVC_HEALTH_URL`` (:func:`health_environment`).
+    """
     argv = [str(python), "-m", "jupyter_condasvc.health", "--name", name, "--state-file", str(state_file)]
     if check["type"] == "http":
-        argv += ["--http", check["url"]]
+        argv += ["--http-env", HEALTH_URL_VARIABLE]
     else:
         host = check["host"]
         argv += ["--tcp", f"[{host}]:{check['port']}" if ":" in host else f"{host}:{check['port']}"]
@@ -337,7 +385,7 @@ class Target:
                 creds = f"{parts.username}:{parts.password or ''}".encode()
                 self.request += f"Authorization: Basic {base64.b64encode(creds).decode()}\r\n"
             self.request += "\r\n"
-            self.label = url
+            self.label = redact_url(url)
         else:
             assert host is not None and port is not None
             self.host, self.port, self.tls = host, port, False
@@ -380,7 +428,7 @@ class Target:
             code = int(parts[1])
             if 200 <= code < 400:
                 return ProbeResult(True, latency_ms=latency)
-            return ProbeResult(False, f"HTTP {code} from {self.url}", latency)
+            return ProbeResult(False, f"HTTP {code} from {self.label}", latency)
         finally:
             writer.close()
             try:
@@ -597,6 +645,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace
     parser.add_argument("--state-file", required=True, help="JSON file the health state is written to")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--http", metavar="URL", help="GET this http(s) URL; 2xx/3xx is healthy")
+    target.add_argument("--http-env", metavar="VARIABLE",
+                        help="like --http, the URL read from this environment variable (keeps credentials off the command line)")
     target.add_argument("--tcp", metavar="HOST:PORT", type=_tcp_address, help="connect to this address")
     parser.add_argument("--interval", type=_positive_seconds, default=DEFAULT_INTERVAL_SEC)
     parser.add_argument("--timeout", type=_positive_seconds, default=DEFAULT_TIMEOUT_SEC)
@@ -605,6 +655,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace
     parser.add_argument("--status", action="store_true", help="also set the unit's STATUS= text")
     parser.add_argument("--foreground", action="store_true", help="do not fork into the background (debugging)")
     args = parser.parse_args(argv)
+    if args.http_env is not None:
+        args.http = os.environ.get(args.http_env)
+        if not args.http:
+            parser.error(f"--http-env: the variable {args.http_env} is not set")
     data: Dict[str, Any] = {
         "type": "http" if args.http is not None else "tcp",
         "interval_sec": args.interval,

@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .errors import InvalidSpec
+from .errors import CondaSvcError, InvalidSpec
 
 #: journald's "Suppressed N messages from UNIT" (SD_MESSAGE_JOURNAL_DROPPED).
 MESSAGE_ID_DROPPED = "a596d6fe7bfa4994828e72309e95d61e"
@@ -69,7 +70,7 @@ def parse_priority(value: Optional[str]) -> Optional[Tuple[int, int]]:
 
     def one(text: str) -> int:
         text = text.strip().lower()
-        if text.isdigit() and 0 <= int(text) <= 7:
+        if text.isascii() and text.isdigit() and 0 <= int(text) <= 7:
             return int(text)
         if text in PRIORITY_NAMES:
             return PRIORITY_NAMES.index(text)
@@ -92,24 +93,36 @@ def parse_time(value: Optional[str], field_name: str) -> Optional[int]:
     if value is None or value == "":
         return None
     text = value.strip()
+    usec: Optional[int] = None
     m = re.fullmatch(r"-(\d+(?:\.\d+)?)\s*([smhd])", text)
     if m:
         seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-        return int((time.time() - seconds) * 1_000_000)
-    try:
-        return int(float(text) * 1_000_000)
-    except ValueError:
-        pass
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise InvalidSpec(
-            f"'{value}' is not a time: use ISO 8601 (2026-01-31T12:00:00+00:00), seconds since the epoch, or -5m/-2h/-1d.",
-            field=field_name,
-        ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=_UTC)
-    return (dt - _EPOCH) // timedelta(microseconds=1)
+        usec = _finite_usec(time.time() - seconds)
+    if usec is None and not m:
+        try:
+            usec = _finite_usec(float(text))
+        except ValueError:
+            try:
+                dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            except ValueError:
+                raise InvalidSpec(
+                    f"'{value}' is not a time: use ISO 8601 (2026-01-31T12:00:00+00:00), seconds since the epoch, or -5m/-2h/-1d.",
+                    field=field_name,
+                ) from None
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=_UTC)
+            usec = (dt - _EPOCH) // timedelta(microseconds=1)
+    # inf, nan, 1e300, the year 1: not a time the journal can hold (64-bit microseconds since 1970)
+    if usec is None or not 0 <= usec < 2**63:
+        raise InvalidSpec(f"'{value}' is not a time between 1970 and the year 2262.", field=field_name)
+    return usec
+
+
+def _finite_usec(seconds: float) -> Optional[int]:
+    """Seconds as microseconds, or None for inf/nan/out of range."""
+    if not math.isfinite(seconds) or abs(seconds) > 2**63 / 1_000_000:
+        return None
+    return int(seconds * 1_000_000)
 
 
 def current_boot_id() -> str:
@@ -131,16 +144,40 @@ def parse_boot(value: Optional[str]) -> Optional[str]:
     raise InvalidSpec(f"Unknown boot '{value}': use 'this', 'all' or a 32-hex boot id.", field="boot")
 
 
+#: Longest ``text`` filter accepted; RE2 also caps the memory one pattern may use.
+MAX_TEXT_FILTER = 1000
+_RE2_MAX_MEM = 8 << 20
+
+
 def text_matcher(text: Optional[str], regex: bool = False) -> Optional[Callable[[str], bool]]:
-    """Substring (or, with ``regex``, a Python regular expression); smart case like ``journalctl --grep``:
-    case-insensitive unless the pattern has an upper-case letter."""
+    """Substring (or, with ``regex``, an RE2 regular expression); smart case like ``journalctl --grep``:
+    case-insensitive unless the pattern has an upper-case letter.
+
+    RE2 matches in time linear in the line, whatever the pattern: a pattern
+    such as ``(A+)+B`` that makes a backtracking engine take exponential time
+    cannot stall the event loop.  RE2 has no backreferences or look-around;
+    such a pattern is refused (400) rather than run on a slower engine.
+    """
     if not text:
         return None
-    flags = 0 if any(c.isupper() for c in text) else re.IGNORECASE
+    if len(text) > MAX_TEXT_FILTER:
+        raise InvalidSpec(f"text must be at most {MAX_TEXT_FILTER} characters, not {len(text)}.", field="text")
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = _RE2_MAX_MEM
+    options.case_sensitive = any(c.isupper() for c in text)
+    options.literal = not regex
     try:
-        pattern = re.compile(text if regex else re.escape(text), flags)
-    except re.error as exc:
-        raise InvalidSpec(f"The regular expression '{text}' is invalid: {exc}.", field="text") from None
+        pattern = re2.compile(text, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise InvalidSpec(
+            f"The regular expression '{text}' is not supported: {reason}. Patterns use RE2 syntax "
+            "(no backreferences or look-around).",
+            field="text",
+        ) from None
     search = pattern.search
     return lambda message: search(message) is not None
 
@@ -276,8 +313,12 @@ def read_entry(reader: Any, unit: str) -> Dict[str, Any]:
     }
     if escaped:
         entry["escaped"] = True
-    if _first(get("_SYSTEMD_USER_UNIT")) != unit.encode():
-        if _as_str(get("MESSAGE_ID")) == MESSAGE_ID_DROPPED:
+    sender = _first(get("_SYSTEMD_USER_UNIT"))
+    if sender != unit.encode():
+        # Classified by the fields journald itself records (trusted: a process cannot set them), never by
+        # USER_UNIT or MESSAGE_ID, which any process of the user can send: journal.send(USER_UNIT="x.service").
+        transport = _first(get("_TRANSPORT"))
+        if _as_str(get("MESSAGE_ID")) == MESSAGE_ID_DROPPED and _first(get("_UID")) == b"0" and transport == b"driver":
             count = _as_int(get("N_DROPPED")) or 0
             scope = _as_str(get("OBJECT_SYSTEMD_UNIT")) or ""
             entry["source"] = "journald"
@@ -286,8 +327,12 @@ def read_entry(reader: Any, unit: str) -> Dict[str, Any]:
                 f"journald suppressed {count} messages from {scope} "
                 "(its rate limit counts all of this user's services together; some may be from this service)"
             )
+        elif sender == b"init.scope" and transport == b"journal":
+            entry["source"] = "manager"  # the user manager itself: its cgroup is the user tree's init.scope
         else:
-            entry["source"] = "manager"
+            # another process (another service, a shell) wrote about this unit: shown, but marked
+            entry["untrusted"] = True
+            entry["origin"] = _as_str(sender) or _as_str(get("_COMM"))
     return entry
 
 
@@ -448,13 +493,17 @@ def tail_cursor() -> Optional[str]:
         reader.close()
 
 
+#: Terminal escape sequences (CSI such as colours, OSC such as titles and links, two-byte escapes).
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
+
+
 def format_text(entries: Iterable[Dict[str, Any]]) -> str:
-    """Like ``journalctl -o short-iso-precise``: one line per entry."""
+    """Like ``journalctl -o short-iso-precise``: one line per entry, without terminal escape sequences."""
     lines = []
     for e in entries:
         ident = e.get("identifier") or "-"
         pid = f"[{e['pid']}]" if e.get("pid") else ""
-        message = e["message"].replace("\n", "\n    ")
+        message = _ESCAPES.sub("", e["message"]).replace("\n", "\n    ")
         lines.append(f"{e['realtime']} {ident}{pid}: {message}")
     return "\n".join(lines) + ("\n" if lines else "")
 
@@ -711,9 +760,10 @@ class Follower:
 
     # -- reader life cycle --
     def _open(self) -> None:
+        # No fileno() here: that would give every follower its own inotify instance, and a user has
+        # only 128 (fs.inotify.max_user_instances) for all their programs.  The hub's one watch tells
+        # every follower when journal files come and go; appended entries are seen by reading.
         self.reader = open_reader(self.unit, self.uid, priority=self.priority, boot=self.boot)
-        self.fd = self.reader.fileno()  # sets up inotify
-        self.hub._watch(self)
 
     def _position_tail(self, backlog: int) -> None:
         r = self.reader
@@ -739,7 +789,6 @@ class Follower:
 
     def reopen(self) -> None:
         """After rotation or a journald restart: a fresh Reader at the last cursor."""
-        self.hub._unwatch(self)
         try:
             self.reader.close()
         except Exception:  # noqa: BLE001
@@ -759,26 +808,12 @@ class Follower:
         if self.closed:
             return
         self.closed = True
-        self.hub._unwatch(self)
         try:
             self.reader.close()
         except Exception:  # noqa: BLE001
             pass
 
     # -- reading --
-    def on_readable(self) -> bool:
-        """inotify woke us: let sd-journal process it; True if files changed."""
-        journal = _journal_module()
-        try:
-            change = self.reader.process()
-        except OSError:
-            self.reopen()
-            return True
-        if change == journal.INVALIDATE:
-            self.reopen()
-            return True
-        return False
-
     def drain(self, deadline: float, max_batch: int) -> bool:
         """Read new entries until none are left or ``deadline``; send them as one message.
 
@@ -863,22 +898,35 @@ class Follower:
             fut.add_done_callback(done)
 
 
+class TooManyFollowers(CondaSvcError):
+    """The server already follows ``max_followers`` logs."""
+
+    status = 503
+
+
 class FollowHub:
     """Every follower of this server, driven from the event loop.
 
-    A follower's inotify fd is watched with ``loop.add_reader``; one timer of
-    ``interval`` seconds reads all followers, and exists only while there is at
-    least one.  No threads, no subprocesses.
+    ONE journal watch for the whole server (a Reader whose inotify fd is
+    watched with ``loop.add_reader``), whatever the number of followers: it
+    tells every follower when journal files are added, rotated or removed, and
+    they reopen at their cursor.  One timer of ``interval`` seconds reads all
+    followers, and exists only while there is at least one.  No threads, no
+    subprocesses, and at most ``max_followers`` followers.
     """
 
     def __init__(self, *, interval: float = 0.01, budget: float = 0.003, max_batch: int = 250,
-                 max_pending: int = 4 * 1024 * 1024, log: Any = None) -> None:
+                 max_pending: int = 4 * 1024 * 1024, max_followers: int = 64, log: Any = None) -> None:
         self.interval = interval
         self.budget = budget
         self.max_batch = max_batch
         self.max_pending = max_pending
+        self.max_followers = max_followers
         self.log = log
         self.followers: List[Follower] = []
+        #: the one Reader whose inotify instance watches the journal directories for all followers
+        self.watch: Any = None
+        self.watch_fd: Optional[int] = None
         self._timer: Optional[asyncio.TimerHandle] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self.total_dropped = 0
@@ -890,6 +938,12 @@ class FollowHub:
 
     def follow(self, unit: str, uid: int, send: Callable[[str], Any], **kwargs: Any) -> Follower:
         self._loop = asyncio.get_running_loop()
+        if len(self.followers) >= self.max_followers:
+            raise TooManyFollowers(
+                f"This server already follows {len(self.followers)} logs, its limit "
+                "(CondaSvcApp.follow_max_followers); close another log view and try again."
+            )
+        self._ensure_watch()
         follower = Follower(self, unit, uid, send, **kwargs)
         self.followers.append(follower)
         # deliver what is already there (backlog, or entries after the cursor) right away
@@ -901,34 +955,69 @@ class FollowHub:
         follower.close()
         if follower in self.followers:
             self.followers.remove(follower)
-        if not self.followers and self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if not self.followers:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._close_watch()
 
     def close(self) -> None:
         for f in list(self.followers):
             self.remove(f)
+        self._close_watch()
 
-    # -- fd watching --
-    def _watch(self, follower: Follower) -> None:
-        loop = self._loop or asyncio.get_running_loop()
-        loop.add_reader(follower.fd, self._on_fd, follower)
+    # -- the one journal watch --
+    def _ensure_watch(self) -> None:
+        if self.watch is not None:
+            return
+        journal = _journal_module()
+        reader = journal.Reader(flags=journal.LOCAL_ONLY)
+        try:
+            fd = reader.fileno()  # the server's one inotify instance for the journal
+            (self._loop or asyncio.get_running_loop()).add_reader(fd, self._on_watch)
+        except BaseException:
+            reader.close()
+            raise
+        self.watch, self.watch_fd = reader, fd
 
-    def _unwatch(self, follower: Follower) -> None:
-        loop = self._loop
-        if loop is not None and getattr(follower, "fd", None) is not None:
+    def _close_watch(self) -> None:
+        reader, fd, self.watch, self.watch_fd = self.watch, self.watch_fd, None, None
+        if reader is None:
+            return
+        if self._loop is not None and fd is not None:
             try:
-                loop.remove_reader(follower.fd)
+                self._loop.remove_reader(fd)
             except (ValueError, OSError):
                 pass
+        try:
+            reader.close()
+        except Exception:  # noqa: BLE001
+            pass
 
-    def _on_fd(self, follower: Follower) -> None:
-        """inotify: let sd-journal see rotations and new files; the shared timer does the reading
-        (journald wakes inotify only every 250 ms, so reading here would add work, not speed)."""
-        if follower.closed:
+    def _on_watch(self) -> None:
+        """inotify: journal files were added, rotated or removed (or entries appended).  The shared
+        timer does the reading (journald wakes inotify only every 250 ms, so reading here would add
+        work, not speed); on a file change every follower reopens at its cursor."""
+        journal = _journal_module()
+        try:
+            change = self.watch.process()
+        except OSError:
+            change = journal.INVALIDATE
+            self._close_watch()
+            if self.followers:
+                self._ensure_watch()
+        if change != journal.INVALIDATE:
             return
-        if follower.on_readable():
-            self._arm(soon=True)  # files changed: read from the last cursor right away
+        for follower in list(self.followers):
+            if follower.closed:
+                continue
+            try:
+                follower.reopen()
+            except Exception:  # noqa: BLE001 - e.g. the journal is gone for now: drop that follower
+                if self.log is not None:
+                    self.log.warning("condasvc: could not reopen a journal follower", exc_info=True)
+                self.remove(follower)
+        self._arm(soon=True)  # files changed: read from the last cursor right away
 
     def _drain_one(self, follower: Follower) -> None:
         if follower.closed:

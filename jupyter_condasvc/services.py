@@ -13,16 +13,19 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 from .activation import snapshot
 from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound
-from .health import prober_argv, watchdog_sec
+from .health import health_environment, prober_argv, watchdog_sec
 from .host import delegated_controllers
 from .schedule import check_calendar
 from .spec import ServiceSpec, merge_patch, parse_spec, redact
 from .store import ServiceStore, new_record
+from .limits import Limits, check_spec
+from .runner import default_output_path
 from .units import UnitPlan, render_environment_file, render_service, render_timer
 
 ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now")
@@ -44,6 +47,7 @@ class Defaults:
     allow_paths_outside_root: bool = False
     runner_python: str = sys.executable
     notebook_start_timeout_sec: float = 180.0
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass
@@ -215,18 +219,67 @@ class ServiceManager:
         argv = [self.defaults.runner_python, "-m", "jupyter_condasvc.runner", "--python", env.python, "--notebook", path]
         if spec.output:
             out = self._resolve_path(spec.output, "output", must_exist=False)
+            if not out.endswith(".ipynb"):
+                raise InvalidSpec(f"output must be a .ipynb file (the executed notebook), not '{spec.output}'.", field="output")
+            self._check_output(spec.name, out, path, spec.output)
             if not os.access(os.path.dirname(out) or ".", os.W_OK):
                 raise InvalidSpec(f"The output folder of '{spec.output}' is not writable.", field="output")
             argv += ["--output", out]
+        else:
+            self._check_output(spec.name, str(default_output_path(Path(path))), path, None)
         if spec.parameters:
             argv += ["--parameters-file", str(self.store.parameters_path(spec.name))]
         return argv
+
+    def _check_output(self, name: str, out: str, notebook: str, given: Optional[str]) -> None:
+        """Refuse an output that would overwrite the notebook, our own state or another service's files."""
+        what = f"output '{given}'" if given else f"The default output '{out}' (set 'output' to choose another)"
+        if out == os.path.realpath(notebook):
+            raise InvalidSpec(f"{what} is the input notebook itself; the run would overwrite it.", field="output")
+        if _inside(out, [str(self.store.state_dir), str(self.store.unit_dir)]):
+            raise InvalidSpec(f"{what} is inside jupyter_condasvc's own state or unit directory.", field="output")
+        for other, files in self._service_files(exclude=name).items():
+            if out in files:
+                raise InvalidSpec(f"{what} is a file of the service '{other}' (its program, script, notebook or output).", field="output")
+
+    def _service_files(self, exclude: str) -> Dict[str, set]:
+        """Files each other service runs, reads or writes: the absolute paths in its command and its output."""
+        out: Dict[str, set] = {}
+        for other, record in self.store.load_all().items():
+            if other == exclude:
+                continue
+            argv = [a for a in (record.get("resolved") or {}).get("exec_argv") or [] if isinstance(a, str)]
+            files = {os.path.realpath(a) for a in argv if a.startswith("/")}
+            if "--notebook" in argv and "--output" not in argv and argv.index("--notebook") + 1 < len(argv):
+                files.add(str(default_output_path(Path(argv[argv.index("--notebook") + 1]))))
+            out[other] = files
+        return out
+
+    def _output_warning(self, spec: ServiceSpec, plan: UnitPlan) -> List[str]:
+        """Preview: say so before an existing file is overwritten that is not this service's earlier output."""
+        if spec.kind != "notebook":
+            return []
+        argv = list(plan.exec_argv)
+        out = argv[argv.index("--output") + 1] if "--output" in argv else str(
+            default_output_path(Path(argv[argv.index("--notebook") + 1])))
+        if not os.path.exists(out):
+            return []
+        try:
+            earlier = (self.store.read_record(spec.name).get("resolved") or {}).get("exec_argv") or []
+        except Exception:  # noqa: BLE001 - no such service yet
+            earlier = []
+        earlier_out = earlier[earlier.index("--output") + 1] if "--output" in earlier else (
+            str(default_output_path(Path(earlier[earlier.index("--notebook") + 1]))) if "--notebook" in earlier else None)
+        if earlier_out == out:
+            return []
+        return [f"output: '{out}' already exists and is not this service's earlier output; each run will overwrite it."]
 
     async def render(self, plan: UnitPlan, spec: ServiceSpec) -> Rendered:
         activation: Dict[str, str] = {}
         if spec.activation:
             activation = await snapshot(plan.env_prefix, plan.env_name, self.defaults.base_path, os.path.expanduser("~"))
-        variables = {**activation, **spec.environment}
+        # the health check's URL (it may carry credentials) reaches its prober through this 0600 file only
+        variables = {**activation, **spec.environment, **health_environment(spec.health_check)}
         return Rendered(
             unit=render_service(plan, base_path=self.defaults.base_path),
             env=render_environment_file(variables),
@@ -242,6 +295,7 @@ class ServiceManager:
 
     async def preview(self, data: Any) -> Dict[str, Any]:
         spec = parse_spec(data)
+        check_spec(spec, self.defaults.limits)
         plan = await self.plan(spec)
         r = await self.render(plan, spec)
         out: Dict[str, Any] = {
@@ -250,7 +304,11 @@ class ServiceManager:
             "variables": sorted(spec.environment),
             "activation": r.activation,
             "timer": r.timer,
-            "warnings": await self._warnings(spec) + _runner_warnings(plan),
+            "warnings": (
+                await self._warnings(spec)
+                + _runner_warnings(plan)
+                + await asyncio.to_thread(self._output_warning, spec, plan)
+            ),
         }
         if spec.schedule:
             out["next_runs"] = (await check_calendar(spec.schedule))["next_runs"]
@@ -314,6 +372,7 @@ class ServiceManager:
 
     async def create(self, data: Any) -> Dict[str, Any]:
         spec = parse_spec(data)
+        check_spec(spec, self.defaults.limits)
         async with self._lock(spec.name):
             await self._check_name_free(spec)
             plan = await self.plan(spec)
@@ -338,6 +397,7 @@ class ServiceManager:
             record = await asyncio.to_thread(self.store.require_ours, name)
             old = self._stored_spec(name, record)
             spec = merge_patch(old, patch)
+            check_spec(spec, self.defaults.limits)
             plan = await self.plan(spec)
             rendered = await self.render(plan, spec)
             if old.enabled and (bool(old.schedule) != bool(spec.schedule)):
@@ -358,15 +418,25 @@ class ServiceManager:
             unit, timer = self.store.unit_name(name), self.store.timer_name(name)
             scheduled = record["spec"].get("schedule") or await asyncio.to_thread(self.store.timer_path(name).exists)
             units = [timer, unit] if scheduled else [unit]
+            unloadable = []
             for u in units:
                 props = await self.systemd.get_unit_properties(u, fresh=True)
+                if props.get("LoadState") in ("error", "bad-setting"):
+                    # systemd could not load the file (a line too long, a bad setting): it is not
+                    # running, and disabling it by file may fail; its links go once the file is gone.
+                    unloadable.append(u)
+                    continue
                 if props.get("ActiveState") not in ("inactive", "failed", None):
                     await self.systemd.stop_unit(u)
                 if props.get("UnitFileState") not in (None, "", "disabled", "static"):
                     await self.systemd.disable_unit_files([u])
+            if unloadable:
+                await _quietly(self.systemd.disable_unit_files(unloadable))
             await asyncio.to_thread(self.store.remove, name)
             await self._notify("deleted", name, None)
             await self.systemd.reload()
+            if unloadable:
+                await _quietly(self.systemd.disable_unit_files(unloadable))
             for u in units:
                 await _quietly(self.systemd.reset_failed_unit(u))
         # The name's lock stays: an edit already waiting on it must not overlap a new create of the same name.

@@ -14,20 +14,21 @@ from typing import Any, Dict, List, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InvalidSpec
+from .health import is_redacted_form, redact_url
 
 #: A service name becomes ``<prefix><name>.service``: letters, digits, ``-``,
 #: ``_`` and ``.``, starting with a letter or digit.  No ``@`` (templates),
 #: no ``\`` (systemd escapes), at most 64 characters so the unit name and
 #: the SyslogIdentifier stay readable.
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: MemoryMax= accepts bytes with an optional K/M/G/T suffix (base 1024), a
 #: percentage of physical memory, or "infinity".
-MEMORY_RE = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?[KMGT]?|[0-9]+(?:\.[0-9]+)?%|infinity)$")
+MEMORY_RE = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?[KMGT]?|[0-9]+(?:\.[0-9]+)?%|infinity)")
 #: CPUQuota= is a percentage of one CPU, may exceed 100 % on several cores.
-CPU_RE = re.compile(r"^[0-9]+(?:\.[0-9]+)?%$")
+CPU_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?%")
 #: Variables we set ourselves; a user may not override them.
-RESERVED_VARIABLES = frozenset({"PATH", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PYTHONUNBUFFERED"})
+RESERVED_VARIABLES = frozenset({"PATH", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PYTHONUNBUFFERED", "CONDASVC_HEALTH_URL"})
 
 Kind = Literal["script", "command", "notebook"]
 Restart = Literal["no", "on-failure", "always"]
@@ -80,7 +81,7 @@ class ServiceSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not NAME_RE.match(v):
+        if not NAME_RE.fullmatch(v):
             raise ValueError(
                 "name must be 1-64 characters of letters, digits, '-', '_' or '.', "
                 "starting with a letter or digit (e.g. 'pytorch-inference-api-v1')"
@@ -123,7 +124,7 @@ class ServiceSpec(BaseModel):
     @classmethod
     def _environment(cls, v: Dict[str, str]) -> Dict[str, str]:
         for key, value in v.items():
-            if not ENV_NAME_RE.match(key):
+            if not ENV_NAME_RE.fullmatch(key):
                 raise ValueError(f"variable name {key!r} must be letters, digits and '_', not starting with a digit")
             if key in RESERVED_VARIABLES:
                 raise ValueError(f"variable {key} is set from the environment and cannot be overridden")
@@ -146,7 +147,7 @@ class ServiceSpec(BaseModel):
     @field_validator("memory_max")
     @classmethod
     def _memory(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and not MEMORY_RE.match(v):
+        if v is not None and not MEMORY_RE.fullmatch(v):
             raise ValueError("memory_max must be bytes with an optional K, M, G or T suffix, a percentage, or 'infinity' (e.g. '512M')")
         return v
 
@@ -155,7 +156,7 @@ class ServiceSpec(BaseModel):
     def _cpu(cls, v: Optional[str]) -> Optional[str]:
         if v is None:
             return v
-        if not CPU_RE.match(v) or float(v[:-1]) <= 0:
+        if not CPU_RE.fullmatch(v) or float(v[:-1]) <= 0:
             raise ValueError("cpu_quota must be a positive percentage of one CPU, e.g. '50%' or '200%'")
         return v
 
@@ -266,6 +267,22 @@ def merge_patch(spec: ServiceSpec, patch: Any) -> ServiceSpec:
             data[key] = field.get_default(call_default_factory=True)
         else:
             data[key] = value
+    # The health check's URL is shown with its credentials as '***': sent back unchanged, it keeps them.
+    check = data.get("health_check")
+    stored = spec.health_check or {}
+    if isinstance(check, dict) and is_redacted_form(check.get("url"), stored.get("url")):
+        data["health_check"] = {**check, "url": stored["url"]}
+    # Un-secreting would reveal the stored value to every reader of GET: only a writer who sends the value
+    # again may do it (or leave the variable out of 'environment' to remove it).
+    sent = patch.get("environment") if isinstance(patch.get("environment"), dict) else {}
+    new_secrets = data.get("secrets") if isinstance(data.get("secrets"), list) else []
+    new_env = data.get("environment") if isinstance(data.get("environment"), dict) else {}
+    for name in spec.secrets:
+        if name not in new_secrets and name in new_env and not (isinstance(sent.get(name), str) and sent[name] != ""):
+            raise InvalidSpec(
+                f"To stop keeping {name} secret, send its value again in 'environment' (the stored one is never shown).",
+                field="secrets",
+            )
     # Secret values are never sent back, so an edit cannot know them: one left
     # out, null or empty keeps what is stored (drop it from 'secrets' to change that).
     secrets = data.get("secrets") if isinstance(data.get("secrets"), list) else []
@@ -279,10 +296,13 @@ def merge_patch(spec: ServiceSpec, patch: Any) -> ServiceSpec:
 
 
 def redact(spec: Dict[str, Any]) -> Dict[str, Any]:
-    """A spec as the API shows it: secret values are null."""
+    """A spec as the API shows it: secret values are null, a health check URL's credentials '***'."""
+    out = dict(spec)
+    check = spec.get("health_check")
+    if isinstance(check, dict) and isinstance(check.get("url"), str):
+        out["health_check"] = {**check, "url": redact_url(check["url"])}
     secrets = set(spec.get("secrets") or ())
     if not secrets:
-        return spec
-    out = dict(spec)
+        return out
     out["environment"] = {k: (None if k in secrets else v) for k, v in (spec.get("environment") or {}).items()}
     return out

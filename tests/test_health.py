@@ -27,7 +27,7 @@ import pytest
 import jupyter_condasvc
 from conftest import PREFIX, SYSTEMCTL_ENV, journal, systemctl
 from jupyter_condasvc.errors import InvalidSpec
-from jupyter_condasvc.health import parse_args, prober_argv, validate_check, watchdog_sec
+from jupyter_condasvc.health import health_environment, parse_args, prober_argv, validate_check, watchdog_sec
 
 #: The directory that holds the package, for the prober's PYTHONPATH.
 PACKAGE_ROOT = str(Path(jupyter_condasvc.__file__).resolve().parent.parent)
@@ -108,10 +108,15 @@ def test_prober_argv_round_trips_through_the_command_line():
     argv = prober_argv("/srv/py/bin/python", "api", "/state/api.health.json", http, status=True)
     assert argv == [
         "/srv/py/bin/python", "-m", "jupyter_condasvc.health", "--name", "api",
-        "--state-file", "/state/api.health.json", "--http", "https://u:p@example.org:8443/h?x=1",
+        "--state-file", "/state/api.health.json", "--http-env", "CONDASVC_HEALTH_URL",
         "--interval", "2.5", "--timeout", "2.5", "--start-period", "30", "--failure-threshold", "3", "--status",
     ]
-    args, check = parse_args(argv[3:])
+    assert "u:p" not in " ".join(argv)  # credentials never on a command line
+    os.environ.update(health_environment(http))
+    try:
+        args, check = parse_args(argv[3:])
+    finally:
+        del os.environ["CONDASVC_HEALTH_URL"]
     assert check == http and args.status and args.name == "api"
 
     tcp = validate_check({"type": "tcp", "host": "::1", "port": 5432, "timeout_sec": 0.25, "failure_threshold": 7})
@@ -514,6 +519,7 @@ def test_systemd_restarts_a_service_whose_health_check_fails(tmp_path):
         ["systemd-run", "--user", "--quiet", f"--unit={unit}", f"--setenv=PYTHONPATH={PACKAGE_ROOT}",
          f"--property=WatchdogSec={watchdog}", "--property=NotifyAccess=all", "--property=Restart=on-failure",
          "--property=RestartSec=0.5", f"--property=ExecStartPost={post}",
+         *(f"--setenv={k}={v}" for k, v in health_environment(check).items()),
          sys.executable, str(script), str(port), str(flag)],
         capture_output=True, text=True, env=SYSTEMCTL_ENV, timeout=30,
     )

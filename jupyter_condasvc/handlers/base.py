@@ -13,8 +13,14 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
 from ..errors import CondaSvcError, InvalidSpec
+from ..limits import check_body
 
 AUTH_RESOURCE = "condasvc"
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON: stored, they would make answers invalid JSON."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 class CondaSvcHandler(ExtensionHandlerMixin, APIHandler):
@@ -25,10 +31,14 @@ class CondaSvcHandler(ExtensionHandlerMixin, APIHandler):
         return self.settings["condasvc_services"]
 
     def json_body(self) -> Any:
+        body = self.request.body or b"null"
+        check_body(len(body), self.services.defaults.limits)
         try:
-            return json.loads(self.request.body or b"null")
+            return json.loads(body, parse_constant=_no_constant)
+        except RecursionError:
+            raise InvalidSpec("The request body is nested too deeply.", field="body") from None
         except ValueError as exc:
-            raise InvalidSpec(f"The request body is not valid JSON: {exc}.") from None
+            raise InvalidSpec(f"The request body is not valid JSON: {exc}.", field="body") from None
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)

@@ -12,10 +12,77 @@ import type { FollowMessage, IJournalDiagnosis, ILogEntry, ILogPage, ILogQuery, 
 export interface ILogRow extends ILogEntry {
   /** Set on a synthetic row: this many entries were not delivered here. */
   dropped?: number;
+  /** The message without escape sequences (search, measuring); set by the buffer. */
+  plain?: string;
+  /** Characters of the message not kept (past MAX_LINE_CHARS); the download has them. */
+  omitted?: number;
+}
+
+/**
+ * What one line may cost the browser, whatever a service prints: the characters
+ * kept and shown, and the styled pieces (one DOM node each) it may become.
+ */
+export const MAX_LINE_CHARS = 4096;
+export const MAX_SEGMENTS = 64;
+/** Default cap of the buffer: message text, counted as UTF-16 bytes plus a per-row overhead. */
+export const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
+const ROW_OVERHEAD = 200;
+
+// eslint-disable-next-line no-control-regex
+const STRING_ESCAPES = /(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[\s\S]*?(?:\x07|\x1b\\|\x9c|$)/g;
+// eslint-disable-next-line no-control-regex
+const CSI_ANY = /(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]/g;
+// eslint-disable-next-line no-control-regex
+const KEPT_SGR = /^\x1b\[[0-9;]*m$/;
+// eslint-disable-next-line no-control-regex
+const OTHER_CONTROLS = /\x1b(?!\[[0-9;]*m)(?:[ -/]*[0-~])?|[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f]/g;
+// eslint-disable-next-line no-control-regex
+const PARTIAL_SGR = /\x1b(?:\[[0-9;]*)?$/;
+
+/**
+ * A message as the viewer may show it: OSC sequences (titles, hyperlinks) and
+ * every other escape or control character removed, except colour/bold SGR
+ * codes and tabs; at most MAX_LINE_CHARS characters kept.  Linear time.
+ */
+export function sanitizeLine(message: string): { text: string; omitted: number } {
+  let text = message.length > 4 * MAX_LINE_CHARS ? message.slice(0, 4 * MAX_LINE_CHARS) : message;
+  let omitted = message.length - text.length;
+  text = text
+    .replace(STRING_ESCAPES, '')
+    .replace(CSI_ANY, seq => (KEPT_SGR.test(seq) ? seq : ''))
+    .replace(OTHER_CONTROLS, '');
+  if (text.length > MAX_LINE_CHARS) {
+    omitted += text.length - MAX_LINE_CHARS;
+    text = text.slice(0, MAX_LINE_CHARS).replace(PARTIAL_SGR, '');
+  }
+  return { text, omitted };
+}
+
+/** A journal entry as a buffer row: its message sanitised and capped, its plain text cached. */
+export function toRow(entry: ILogEntry): ILogRow {
+  const { text, omitted } = sanitizeLine(entry.message);
+  const row: ILogRow = { ...entry, message: text, plain: stripAnsi(text) };
+  if (omitted > 0) {
+    row.omitted = omitted;
+  }
+  return row;
+}
+
+function rowBytes(row: ILogRow): number {
+  const plain = row.plain !== undefined && row.plain !== row.message ? row.plain.length : 0;
+  return 2 * (row.message.length + plain) + ROW_OVERHEAD;
 }
 
 export class LogBuffer {
-  constructor(readonly maxRows = 200000) {}
+  constructor(
+    readonly maxRows = 200000,
+    readonly maxBytes = DEFAULT_MAX_BYTES
+  ) {}
+
+  /** Estimated bytes held (message text and a per-row overhead). */
+  get bytes(): number {
+    return this._bytes;
+  }
 
   get rows(): ReadonlyArray<ILogRow> {
     return this._rows;
@@ -39,6 +106,7 @@ export class LogBuffer {
     this._rows = [];
     this._seen.clear();
     this._trimmed = 0;
+    this._bytes = 0;
     this._version++;
   }
 
@@ -49,7 +117,9 @@ export class LogBuffer {
         continue;
       }
       this._seen.add(entry.cursor);
-      this._rows.push(entry);
+      const row = toRow(entry);
+      this._rows.push(row);
+      this._bytes += rowBytes(row);
       added++;
     }
     this._trim();
@@ -57,11 +127,24 @@ export class LogBuffer {
     return added;
   }
 
+  /** Older entries in front; only as many (newest first) as fit within maxRows and maxBytes. */
   prepend(entries: ReadonlyArray<ILogEntry>): number {
-    const fresh = entries.filter(e => !this._seen.has(e.cursor));
-    for (const e of fresh) {
+    const fresh: ILogRow[] = [];
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const e = entries[i];
+      if (this._seen.has(e.cursor)) {
+        continue;
+      }
+      const row = toRow(e);
+      const size = rowBytes(row);
+      if (this._rows.length + fresh.length >= this.maxRows || this._bytes + size > this.maxBytes) {
+        break;
+      }
       this._seen.add(e.cursor);
+      this._bytes += size;
+      fresh.push(row);
     }
+    fresh.reverse();
     this._rows = [...fresh, ...this._rows];
     this._version++;
     return fresh.length;
@@ -69,6 +152,7 @@ export class LogBuffer {
 
   appendGap(count: number, message: string): void {
     const last = this._rows[this._rows.length - 1];
+    this._bytes += ROW_OVERHEAD + 2 * message.length;
     this._rows.push({
       cursor: `gap:${this._version}:${this._rows.length}`,
       realtime: last?.realtime ?? new Date().toISOString(),
@@ -84,7 +168,16 @@ export class LogBuffer {
   }
 
   private _trim(): void {
-    const excess = this._rows.length - this.maxRows;
+    let excess = Math.max(0, this._rows.length - this.maxRows);
+    let bytes = this._bytes;
+    for (let i = 0; i < excess; i++) {
+      bytes -= rowBytes(this._rows[i]);
+    }
+    // then by bytes, keeping the newest row whatever its size
+    while (bytes > this.maxBytes && excess < this._rows.length - 1) {
+      bytes -= rowBytes(this._rows[excess]);
+      excess++;
+    }
     if (excess > 0) {
       for (const row of this._rows.slice(0, excess)) {
         this._seen.delete(row.cursor);
@@ -92,11 +185,13 @@ export class LogBuffer {
       this._rows = this._rows.slice(excess);
       this._trimmed += excess;
     }
+    this._bytes = bytes;
   }
 
   private _rows: ILogRow[] = [];
   private _seen = new Set<string>();
   private _trimmed = 0;
+  private _bytes = 0;
   private _version = 0;
 }
 
@@ -121,13 +216,14 @@ export class LogFollower implements IDisposable {
     name: string;
     initialLines?: number;
     maxRows?: number;
+    maxBytes?: number;
     setTimeout?: (fn: () => void, ms: number) => unknown;
     clearTimeout?: (handle: unknown) => void;
   }) {
     this._source = options.source;
     this.name = options.name;
     this._initialLines = options.initialLines ?? 1000;
-    this.buffer = new LogBuffer(options.maxRows);
+    this.buffer = new LogBuffer(options.maxRows, options.maxBytes);
     this._setTimeout = options.setTimeout ?? ((fn, ms) => window.setTimeout(fn, ms));
     this._clearTimeout = options.clearTimeout ?? (handle => window.clearTimeout(handle as number));
   }
@@ -386,16 +482,32 @@ const SGR = /\x1b\[([0-9;]*)m/g;
 // eslint-disable-next-line no-control-regex
 const OTHER_ESCAPES = /\x1b\[[0-9;?]*[A-Za-ln-z]/g;
 
-/** Split a line into segments by ANSI SGR codes (colours 0-15; other escapes dropped). */
+function sameStyle(a: Omit<IAnsiSegment, 'text'>, b: Omit<IAnsiSegment, 'text'>): boolean {
+  return a.fg === b.fg && a.bg === b.bg && !a.bold === !b.bold && !a.italic === !b.italic && !a.underline === !b.underline;
+}
+
+/**
+ * Split a line into segments by ANSI SGR codes (colours 0-15; other escapes dropped).
+ * Adjacent segments of the same style are merged, and a line becomes at most
+ * MAX_SEGMENTS segments: past that, the rest keeps the last style.
+ */
 export function parseAnsi(line: string): IAnsiSegment[] {
   const text = line.replace(OTHER_ESCAPES, '');
   const segments: IAnsiSegment[] = [];
   let style: Omit<IAnsiSegment, 'text'> = {};
   let last = 0;
+  const push = (piece: string) => {
+    const prev = segments[segments.length - 1];
+    if (prev && (segments.length >= MAX_SEGMENTS || sameStyle(prev, style))) {
+      prev.text += piece;
+    } else {
+      segments.push({ text: piece, ...style });
+    }
+  };
   SGR.lastIndex = 0;
   for (let m = SGR.exec(text); m; m = SGR.exec(text)) {
     if (m.index > last) {
-      segments.push({ text: text.slice(last, m.index), ...style });
+      push(text.slice(last, m.index));
     }
     last = m.index + m[0].length;
     const codes = m[1] === '' ? [0] : m[1].split(';').map(Number);
@@ -435,7 +547,7 @@ export function parseAnsi(line: string): IAnsiSegment[] {
     }
   }
   if (last < text.length) {
-    segments.push({ text: text.slice(last), ...style });
+    push(text.slice(last));
   }
   return segments;
 }
@@ -454,7 +566,7 @@ export function findMatches(rows: ReadonlyArray<ILogRow>, needle: string): numbe
   const n = sensitive ? needle : needle.toLowerCase();
   const out: number[] = [];
   for (let i = 0; i < rows.length; i++) {
-    const text = stripAnsi(rows[i].message);
+    const text = rows[i].plain ?? stripAnsi(rows[i].message);
     if ((sensitive ? text : text.toLowerCase()).includes(n)) {
       out.push(i);
     }

@@ -142,6 +142,10 @@ export interface ILogEntry {
   message: string;
   escaped?: boolean;
   marker?: ILogMarker;
+  /** Written about this service by another process of the user (may be spoofed). */
+  untrusted?: boolean;
+  /** With untrusted: the writer's own unit or command. */
+  origin?: string | null;
 }
 
 export interface IJournalProblem {

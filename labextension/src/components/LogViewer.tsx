@@ -68,6 +68,9 @@ function LogLine(props: { row: ILogRow; needle: string; current: boolean; top: n
   if (row.source === 'manager') {
     cls.push('jp-condasvc-source-manager');
   }
+  if (row.untrusted) {
+    cls.push('jp-condasvc-untrusted');
+  }
   if (props.current) {
     cls.push('jp-condasvc-current');
   }
@@ -96,6 +99,25 @@ function LogLine(props: { row: ILogRow; needle: string; current: boolean; top: n
         <React.Fragment key={i}>{content}</React.Fragment>
       );
     });
+    if (row.omitted) {
+      body = (
+        <>
+          {body}
+          <span className="jp-condasvc-omitted">{trans._n(' … %1 more character (download the log for all)', ' … %1 more characters (download the log for all)', row.omitted)}</span>
+        </>
+      );
+    }
+    if (row.untrusted) {
+      const origin = row.origin || trans.__('another process');
+      body = (
+        <>
+          <span className="jp-condasvc-origin" title={trans.__('Written about this service by %1, not by the service or systemd: it may be spoofed.', origin)}>
+            {`⚠ ${origin}: `}
+          </span>
+          {body}
+        </>
+      );
+    }
   }
   return (
     <div className={cls.join(' ')} style={{ top: props.top, height: props.height }} data-cursor={row.cursor}>
@@ -174,7 +196,8 @@ export function LogViewer(props: ILogViewerProps): JSX.Element {
     const cols = Math.max(20, Math.floor((viewport.width - 16) / charWidth));
     const heights = new Float64Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
-      const len = STAMP_CHARS + stripAnsi(rows[i].message).length;
+      const row = rows[i];
+      const len = STAMP_CHARS + (row.plain ?? stripAnsi(row.message)).length + (row.omitted ? 48 : 0) + (row.untrusted ? 24 : 0);
       heights[i] = Math.max(1, Math.ceil(len / cols)) * LINE_HEIGHT;
     }
     return new RowLayout(heights);
@@ -252,6 +275,8 @@ export function LogViewer(props: ILogViewerProps): JSX.Element {
   }
 
   const followState = follower.followState;
+  // Following, but the view is parked (on a search match, or scrolled up): new lines are not in view.
+  const shownState = followState === 'live' && follower.following && !stuck ? 'parked' : followState;
   const matchPos = matches.indexOf(current);
   return (
     <div className="jp-condasvc-logs">
@@ -270,8 +295,10 @@ export function LogViewer(props: ILogViewerProps): JSX.Element {
           />
           {trans.__('Follow')}
         </label>
-        <span className={`jp-condasvc-follow-state jp-condasvc-follow-${followState}`} data-state={followState}>
-          {followState === 'live'
+        <span className={`jp-condasvc-follow-state jp-condasvc-follow-${shownState}`} data-state={shownState}>
+          {shownState === 'parked'
+            ? trans.__('paused here: new lines arrive below (Jump to end)')
+            : followState === 'live'
             ? trans.__('live')
             : followState === 'reconnecting'
               ? trans.__('reconnecting…')
