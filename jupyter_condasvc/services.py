@@ -19,7 +19,8 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 from .activation import snapshot
 from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound
 from .health import prober_argv, watchdog_sec
-from .host import delegated_controllers
+from .exitreason import exit_reason
+from .host import enforced_controllers
 from .schedule import check_calendar
 from .spec import ServiceSpec, merge_patch, parse_spec, redact
 from .store import ServiceStore, new_record
@@ -275,7 +276,7 @@ class ServiceManager:
                 group = await self.systemd.manager_property("ControlGroup")
             except Exception:  # noqa: BLE001 - unknown means "not delegated"
                 return []
-            self._controllers = await asyncio.to_thread(delegated_controllers, group) or []
+            self._controllers = await enforced_controllers(self.systemd, group) or []
         return self._controllers
 
     # -- create / edit / delete --------------------------------------------
@@ -576,6 +577,7 @@ def _service_json(name: str, record: Dict[str, Any], props: Dict[str, Any], live
         "fragment_path": props.get("FragmentPath"),
         "load_error": _load_error(props),
         "start_limit_hit": _start_limit_hit(props),
+        "exit_reason": exit_reason(props, (record.get("spec") or {}).get("memory_max")),
     }
     return {
         "name": name,
