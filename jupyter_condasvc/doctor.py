@@ -106,7 +106,8 @@ def _linger(user: str, paths: HostPaths) -> Dict[str, Any]:
         return check("linger", True, "linger enabled", f"{paths.linger_dir / user} exists: your services start at boot and survive logout.")
     detail = f"Linger is off for {user} (no {paths.linger_dir / user}): services start at login, not at boot, and stop at logout."
     if logind:
-        fix = f"`loginctl enable-linger {user}` (as {user}, or with sudo), so they start at boot and keep running after logout."
+        fix = (f"`loginctl enable-linger {user}` (as {user}, or with sudo; or `jupyter condasvc linger on`), so they start "
+               "at boot and keep running after logout.")
     else:
         detail += f" This machine runs no systemd-logind (PID 1 is {pid1}), so lingering cannot be enabled here."
         fix = (
