@@ -792,7 +792,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("doctor", "check this host for everything services need; each problem with its fix (exit 1 if any)")
     p = add("linger", "turn linger on or off for yourself (loginctl enable-linger): services start at boot, survive logout",
             root=False)
-    p.add_argument("state", choices=("on", "off"))
+    p.add_argument("state", choices=("on", "off"), help="on: services that start at login also start at boot and keep running after logout; off: undo")
     p = add("jupyter-service", "run JupyterLab (or Jupyter Server) from an environment as a user service; run again to update",
             root=False)
     p.add_argument("--env", help="environment with jupyterlab or jupyter_server (default: the active one, $CONDA_DEFAULT_ENV, else base)")
