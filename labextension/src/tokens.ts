@@ -297,4 +297,5 @@ export namespace CommandIDs {
   export const runFileAsService = 'condasvc:run-file-as-service';
   export const openOutput = 'condasvc:open-output';
   export const refreshHost = 'condasvc:refresh-host';
+  export const enableLinger = 'condasvc:enable-linger';
 }

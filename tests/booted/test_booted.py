@@ -208,3 +208,7 @@ def test_memory_hog_is_killed_at_its_limit_and_the_product_says_why(m):
 def test_memory_reading_is_a_real_number(m):
     shown = m.cli_json("show", "ticker")
     assert isinstance(shown["status"]["memory_current"], int) and shown["status"]["memory_current"] > 0
+    # cgroup v1: systemd 252 keeps no cpuacct reading for user units, so null ("not accounted"), never 0
+    cpu = shown["status"]["cpu_usage_nsec"]
+    assert cpu is None or cpu > 0
+    m.record("ticker_readings", {"memory_current": shown["status"]["memory_current"], "cpu_usage_nsec": cpu})
