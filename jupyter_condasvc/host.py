@@ -89,12 +89,10 @@ async def enforced_controllers(systemd: Any, control_group: Optional[str]) -> Li
     found = list(await asyncio.to_thread(delegated_controllers, control_group) or [])
     if "memory" in found and "cpu" in found:
         return found
-    from .systemd import unit_object_path
-
-    path, scope = unit_object_path("init.scope"), "org.freedesktop.systemd1.Scope"
+    scope = "org.freedesktop.systemd1.Scope"
     try:
         memory, cpu_usage, scope_group = await asyncio.gather(*(
-            systemd._get(path, scope, prop) for prop in ("MemoryCurrent", "CPUUsageNSec", "ControlGroup")
+            systemd.get_unit_property("init.scope", scope, prop) for prop in ("MemoryCurrent", "CPUUsageNSec", "ControlGroup")
         ))
     except Exception:  # noqa: BLE001 - unknown means "not enforced"
         return found
