@@ -150,6 +150,29 @@ def test_enabled_service_and_jupyter_service_run_again_after_reboot(m):
     assert host_report(m)["linger"]["enabled"] is True
 
 
+GET_HOST = """\
+import json, subprocess, urllib.request as u
+servers = [json.loads(line) for line in subprocess.run(["jupyter", "server", "list", "--json"], capture_output=True,
+                                                       text=True, check=True).stdout.splitlines()]
+info = next(s for s in servers if s["port"] == PORT)
+q = u.Request(f"http://127.0.0.1:{PORT}/condasvc/api/host", headers={"Authorization": f"token {info['token']}"})
+print("HOST", json.dumps(json.loads(u.urlopen(q, timeout=10).read())["linger"]), flush=True)
+"""
+
+
+def test_get_host_reports_linger_off_and_on(m):
+    """Within one login session (it keeps the user manager and the jupyter-service up while linger is off)."""
+    m.write_file(f"{m.home}/svc/gethost.py", GET_HOST.replace("PORT", str(PORT)))
+    j, py = f"{m.env_prefix}/bin/jupyter-condasvc", f"{m.env_prefix}/bin/python"
+    script = (f"export PATH={m.env_prefix}/bin:$PATH; cd; {j} linger off -q && {py} svc/gethost.py && "
+              f"{j} linger on -q && {py} svc/gethost.py")
+    r = m.run(["machinectl", "shell", "-q", f"{m.user}@.host", "/bin/sh", "-c", script])
+    seen = [json.loads(line.split(" ", 1)[1]) for line in r.stdout.replace("\r", "").splitlines() if line.startswith("HOST ")]
+    assert [s["enabled"] for s in seen] == [False, True], r.stdout
+    assert "enable-linger" in seen[0]["fix"] and seen[1]["fix"] is None
+    assert m.run(["test", "-e", f"/var/lib/systemd/linger/{m.user}"], check=False).returncode == 0
+
+
 def test_missed_persistent_schedule_runs_after_boot(m):
     m.write_file(f"{m.home}/svc/stamp.py", STAMP)
     at = m.run(["date", "-d", "+20 sec", "+%Y-%m-%d %H:%M:%S"]).stdout.strip()
