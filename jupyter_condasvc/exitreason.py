@@ -20,12 +20,20 @@ def _signame(number: Any) -> str:
         return f"signal {number}"
 
 
-def exit_reason(props: Dict[str, Any], memory_max: Optional[str] = None) -> Optional[str]:
-    """One sentence for the last exit of the main process, or None (still running, never ran, exited 0)."""
+def exit_reason(props: Dict[str, Any], memory_max: Optional[str] = None,
+                memory_enforced: Optional[bool] = None) -> Optional[str]:
+    """One sentence for the last exit of the main process, or None (still running, never ran, exited 0).
+
+    ``memory_enforced``: does this host apply memory limits to user units
+    (:func:`host.enforced_controllers`)?  False rules the memory limit out as
+    the killer; None (not known to the caller) keeps "most likely".
+    """
     if props.get("Result") == "oom-kill":
         limit = f" (memory_max {memory_max})" if memory_max else ""
         return f"killed for memory: the kernel's OOM killer ended it at its memory limit{limit}."
     code, status = props.get("ExecMainCode"), props.get("ExecMainStatus")
+    if code == CLD_KILLED and status == signal.SIGKILL and memory_max and memory_enforced is False:
+        return f"killed by SIGKILL (not for memory: memory_max {memory_max} is not enforced on this host)."
     if code == CLD_KILLED and status == signal.SIGKILL and memory_max:
         return (
             f"killed for memory (most likely): SIGKILL while memory_max {memory_max} applied; this host's cgroup v1 "

@@ -11,6 +11,7 @@ import signal
 
 import pytest
 
+from conftest import create, wait_for
 from jupyter_condasvc import host
 from jupyter_condasvc.errors import ManagerUnavailable
 from jupyter_condasvc.exitreason import exit_reason
@@ -30,6 +31,32 @@ from jupyter_condasvc.linger import set_linger
 def test_exit_reason(props, memory_max, expected):
     got = exit_reason(props, memory_max)
     assert (got is None) if expected is None else got.startswith(expected)
+
+
+def test_sigkill_is_not_blamed_on_a_limit_the_host_does_not_enforce():
+    props = {"Result": "signal", "ExecMainCode": 2, "ExecMainStatus": 9}
+    assert exit_reason(props, "50M", memory_enforced=True).startswith("killed for memory (most likely)")
+    assert exit_reason(props, "50M", memory_enforced=False).startswith("killed by SIGKILL (not for memory")
+    assert exit_reason({**props, "Result": "oom-kill"}, "50M", memory_enforced=False).startswith("killed for memory:")
+
+
+async def test_a_kill_9_here_is_not_called_a_memory_kill(api, root):
+    """This host enforces no memory limit (the hand-started user manager has no memory controller)."""
+    svc = await create(api, root, "kill9", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n",
+                       memory_max="50M", restart="no")
+    try:
+        code, _ = await api("POST", "services", "kill9", "start")
+
+        async def failed():
+            code, svc = await api("GET", "services", "kill9")
+            return svc if svc["status"]["active_state"] == "failed" else None
+
+        got = await wait_for(failed, timeout=20)
+        status = got["status"]
+        assert status["result"] == "signal" and status["exec_main_status"] == 9
+        assert status["exit_reason"].startswith("killed by SIGKILL (not for memory")
+    finally:
+        await api("DELETE", "services", "kill9")
 
 
 def test_cpu_cgroup_read_from_proc(tmp_path):
