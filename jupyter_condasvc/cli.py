@@ -167,6 +167,8 @@ def state_of(svc: Dict[str, Any]) -> str:
     state = f"{s.get('active_state')} ({s.get('sub_state')})"
     if s.get("active_state") == "failed" and s.get("result"):
         state = f"failed ({s['result']})"
+        if str(s.get("exit_reason") or "").startswith("killed for memory"):
+            state = "failed (killed for memory)"
     return state
 
 
@@ -192,6 +194,8 @@ def print_service(svc: Dict[str, Any]) -> None:
     if spec.get("schedule"):
         sched = s.get("schedule") or {}
         rows.append(("schedule", f"{spec['schedule']} (next {sched.get('next_run') or '-'}, last {sched.get('last_run') or '-'})"))
+    if s.get("exit_reason"):
+        rows.append(("last exit", s["exit_reason"]))
     if s.get("status_text"):
         rows.append(("status", s["status_text"]))
     if s.get("health"):
@@ -573,6 +577,21 @@ async def cmd_doctor(ctx: Context) -> int:
     return EXIT_OK if report["ok"] else EXIT_FAILED
 
 
+async def cmd_linger(ctx: Context) -> int:
+    from .linger import set_linger
+
+    state = await set_linger(ctx.args.state == "on")
+
+    def human(d: Dict[str, Any]) -> None:
+        if d["enabled"]:
+            print(f"Linger is on for {d['user']}: services that start at login now start at boot and survive logout.")
+        else:
+            print(f"Linger is off for {d['user']}: services start at login and stop when {d['user']} logs out.")
+
+    ctx.emit(state, human)
+    return EXIT_OK
+
+
 async def cmd_jupyter_service(ctx: Context) -> int:
     from .host import linger_enabled
 
@@ -771,6 +790,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drift", action="store_true", help="what changed in the environment since registration")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     add("doctor", "check this host for everything services need; each problem with its fix (exit 1 if any)")
+    p = add("linger", "turn linger on or off for yourself (loginctl enable-linger): services start at boot, survive logout",
+            root=False)
+    p.add_argument("state", choices=("on", "off"), help="on: services that start at login also start at boot and keep running after logout; off: undo")
     p = add("jupyter-service", "run JupyterLab (or Jupyter Server) from an environment as a user service; run again to update",
             root=False)
     p.add_argument("--env", help="environment with jupyterlab or jupyter_server (default: the active one, $CONDA_DEFAULT_ENV, else base)")
@@ -798,7 +820,7 @@ def _port(text: str) -> int:
 COMMANDS: Dict[str, Callable[[Context], Any]] = {
     "envs": cmd_envs, "list": cmd_list, "show": cmd_show, "create": cmd_create, "edit": cmd_edit,
     "delete": cmd_delete, "logs": cmd_logs, "unit": cmd_unit, "export-env": cmd_export_env, "doctor": cmd_doctor,
-    "jupyter-service": cmd_jupyter_service, **{a: cmd_action for a in ACTIONS},
+    "jupyter-service": cmd_jupyter_service, "linger": cmd_linger, **{a: cmd_action for a in ACTIONS},
 }
 TAKES_COMMAND = ("create", "edit", "unit")
 _DASH_VALUES = ("--since", "--until")

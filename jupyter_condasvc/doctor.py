@@ -62,7 +62,7 @@ async def run_doctor(services: Any, paths: Optional[HostPaths] = None) -> Dict[s
     manager_ok, control_group = await _manager(services.systemd, checks, cmd=cmd)
     checks.append(await asyncio.to_thread(_journal, paths))
     checks.append(await asyncio.to_thread(_linger, user, paths))
-    checks.append(await _cgroups(manager_ok, control_group, paths))
+    checks.append(await _cgroups(manager_ok, control_group, paths, services.systemd))
     envs = await _conda(services.finder, checks)
     checks.append(_ipykernel(envs))
     records = await asyncio.to_thread(_records, services.store)
@@ -108,7 +108,8 @@ def _linger(user: str, paths: HostPaths) -> Dict[str, Any]:
         return check("linger", True, "linger enabled", f"{paths.linger_dir / user} exists: your services start at boot and survive logout.")
     detail = f"Linger is off for {user} (no {paths.linger_dir / user}): services start at login, not at boot, and stop at logout."
     if logind:
-        fix = f"`loginctl enable-linger {user}` (as {user}, or with sudo), so they start at boot and keep running after logout."
+        fix = (f"`loginctl enable-linger {user}` (as {user}, or with sudo; or `jupyter condasvc linger on`), so they start "
+               "at boot and keep running after logout.")
     else:
         detail += f" This machine runs no systemd-logind (PID 1 is {pid1}), so lingering cannot be enabled here."
         fix = (
@@ -119,17 +120,18 @@ def _linger(user: str, paths: HostPaths) -> Dict[str, Any]:
     return check("linger", False, "linger enabled", detail, fix)
 
 
-async def _cgroups(manager_ok: bool, control_group: Optional[str], paths: HostPaths) -> Dict[str, Any]:
+async def _cgroups(manager_ok: bool, control_group: Optional[str], paths: HostPaths, systemd: Any = None) -> Dict[str, Any]:
     title = "cgroup controllers delegated (limits enforced)"
     if paths.cgroup_controllers is not None:
         controllers: Optional[List[str]] = paths.cgroup_controllers
     elif not manager_ok:
         return check("cgroups", None, title, "Unknown: the user manager cannot be reached.")
     else:
-        controllers = await asyncio.to_thread(host.delegated_controllers, control_group)
+        controllers = await (host.enforced_controllers(systemd, control_group) if systemd is not None
+                             else asyncio.to_thread(host.delegated_controllers, control_group))
     have = controllers or []
     missing = [c for c in ("memory", "cpu") if c not in have]
-    detail = f"The user manager's cgroup has the controllers: {', '.join(have) or 'none'}."
+    detail = f"The user manager applies the controllers: {', '.join(have) or 'none'}."
     if not missing:
         return check("cgroups", True, title, detail + " memory_max and cpu_quota are enforced.")
     return check(

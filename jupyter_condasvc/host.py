@@ -75,6 +75,59 @@ def delegated_controllers(control_group: Optional[str]) -> Optional[List[str]]:
     return None
 
 
+async def enforced_controllers(systemd: Any, control_group: Optional[str]) -> List[str]:
+    """The controllers whose limits the user manager really applies, as systemd shows it.
+
+    cgroup v2: the manager's ``cgroup.controllers``.  Otherwise (a cgroup v1 or
+    hybrid host, where controllers can be handed to a user manager by hand)
+    ask systemd: the manager's own ``init.scope`` has a ``MemoryCurrent`` only
+    when systemd realised the memory controller for it; for cpu, the
+    ``CPUUsageNSec`` property, else the cpu line of that scope's processes in
+    ``/proc/PID/cgroup`` naming the scope's own cgroup (systemd put it there).
+    """
+    found = list(await asyncio.to_thread(delegated_controllers, control_group) or [])
+    if "memory" in found and "cpu" in found:
+        return found
+    scope = "org.freedesktop.systemd1.Scope"
+    try:
+        memory, cpu_usage, scope_group = await asyncio.gather(*(
+            systemd.get_unit_property("init.scope", scope, prop) for prop in ("MemoryCurrent", "CPUUsageNSec", "ControlGroup")
+        ))
+    except Exception:  # noqa: BLE001 - unknown means "not enforced"
+        return found
+    if "memory" not in found and _real_number(memory):
+        found.append("memory")
+    if "cpu" not in found:
+        if _real_number(cpu_usage):
+            found.append("cpu")
+        elif scope_group:
+            try:
+                procs = await systemd.call_manager("GetUnitProcesses", "s", ["init.scope"])
+            except Exception:  # noqa: BLE001
+                procs = []
+            pids = [int(p[1]) for p in (procs[0] if procs else [])]
+            if pids and await asyncio.to_thread(_in_cpu_cgroup, pids[0], scope_group):
+                found.append("cpu")
+    return found
+
+
+def _real_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64 - 1
+
+
+def _in_cpu_cgroup(pid: int, group: str, proc: Optional[Path] = None) -> bool:
+    """Does ``/proc/PID/cgroup`` put the process in ``group`` under a v1 hierarchy holding cpu?"""
+    try:
+        lines = ((proc or PROC) / str(pid) / "cgroup").read_text().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if "cpu" in controllers.split(",") and path.rstrip("/").endswith(group.rstrip("/")):
+            return True
+    return False
+
+
 def journal_report() -> Dict[str, Any]:
     """Can this user read their services' logs?  Derived from :func:`journal.diagnose`, the one source of the
     journal's states and their fixes: ``readable`` is False only for a real problem (a fresh install whose
@@ -105,7 +158,7 @@ async def host_report(systemd: Any) -> Dict[str, Any]:
         manager["control_group"] = control_group
     except ManagerUnavailable as exc:
         manager["error"] = exc.message
-    controllers = await asyncio.to_thread(delegated_controllers, control_group)
+    controllers = await enforced_controllers(systemd, control_group) if manager["reachable"] else None
     journal = await asyncio.to_thread(journal_report)
     linger = await asyncio.to_thread(linger_enabled, user)
     limits = {

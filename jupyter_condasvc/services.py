@@ -19,8 +19,9 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 from .activation import snapshot
 from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound
+from .exitreason import exit_reason
 from .health import health_environment, prober_argv, watchdog_sec
-from .host import delegated_controllers
+from .host import enforced_controllers
 from .schedule import check_calendar
 from .spec import ServiceSpec, merge_patch, parse_spec, redact
 from .store import ServiceStore, new_record
@@ -333,7 +334,7 @@ class ServiceManager:
                 group = await self.systemd.manager_property("ControlGroup")
             except Exception:  # noqa: BLE001 - unknown means "not delegated"
                 return []
-            self._controllers = await asyncio.to_thread(delegated_controllers, group) or []
+            self._controllers = await enforced_controllers(self.systemd, group) or []
         return self._controllers
 
     # -- create / edit / delete --------------------------------------------
@@ -517,7 +518,8 @@ class ServiceManager:
             extra["schedule"] = _timer_json(timer)
         if spec.get("health_check"):
             extra["health"] = await asyncio.to_thread(_read_json, self.store.health_path(name))
-        out = _service_json(name, record, props, live)
+        enforced = ("memory" in await self.controllers()) if spec.get("memory_max") else None
+        out = _service_json(name, record, props, live, enforced)
         out["status"].update(extra)
         # from the raw record: a record edited by hand into an invalid spec must still be listed
         limits = SimpleNamespace(memory_max=spec.get("memory_max"), cpu_quota=spec.get("cpu_quota"))
@@ -656,7 +658,8 @@ def _start_limit_hit(props: Dict[str, Any]) -> bool:
     return result == "start-limit-hit" or restart == "always" or (restart == "on-failure" and result in _ON_FAILURE)
 
 
-def _service_json(name: str, record: Dict[str, Any], props: Dict[str, Any], live: Dict[str, Any]) -> Dict[str, Any]:
+def _service_json(name: str, record: Dict[str, Any], props: Dict[str, Any], live: Dict[str, Any],
+                  memory_enforced: Optional[bool] = None) -> Dict[str, Any]:
     spec = redact(dict(record["spec"]))
     status = {
         "load_state": props.get("LoadState"),
@@ -677,6 +680,7 @@ def _service_json(name: str, record: Dict[str, Any], props: Dict[str, Any], live
         "fragment_path": props.get("FragmentPath"),
         "load_error": _load_error(props),
         "start_limit_hit": _start_limit_hit(props),
+        "exit_reason": exit_reason(props, (record.get("spec") or {}).get("memory_max"), memory_enforced),
     }
     return {
         "name": name,

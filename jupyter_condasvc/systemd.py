@@ -303,6 +303,10 @@ class SystemdManager(LoggingConfigurable):
     async def manager_property(self, prop: str) -> Any:
         return await self._get(MANAGER_PATH, MANAGER_IFACE, prop)
 
+    async def get_unit_property(self, unit: str, iface: str, prop: str) -> Any:
+        """One property of one unit on one interface (e.g. a scope's MemoryCurrent), uncached."""
+        return await self._get(unit_object_path(unit), iface, prop)
+
     async def _get(self, path: str, iface: str, prop: str) -> Any:
         try:
             body = await self._raw_call(SYSTEMD, path, PROPS_IFACE, "Get", "ss", [iface, prop])

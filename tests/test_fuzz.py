@@ -58,6 +58,9 @@ from openapi_contract import SPEC_PATH  # noqa: E402
 
 FUZZ_PREFIX = f"fz{uuid.uuid4().hex[:6]}-"
 schema = schemathesis.openapi.from_path(str(SPEC_PATH))
+# POST host/linger changes the test user's linger through logind on a booted host (a change outside this
+# run): its 400s and the no-logind 503 are in test_linger_limits.py, the real thing in tests/booted/.
+schema = schema.exclude(path="/condasvc/api/host/linger")
 CHECKS = [st_checks.not_a_server_error, oa_checks.status_code_conformance, oa_checks.content_type_conformance,
           oa_checks.response_schema_conformance]
 RESULTS = {"cases": 0, "5xx": 0, "by_status": {}}

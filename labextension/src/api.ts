@@ -144,6 +144,11 @@ export class CondaSvcAPI {
     return this.request(this.url('host'));
   }
 
+  /** Linger for the server's own user, through systemd-logind (POST host/linger). */
+  setLinger(enabled: boolean): Promise<{ user: string; enabled: boolean }> {
+    return this.request(this.url('host', 'linger'), { method: 'POST', body: JSON.stringify({ enabled }) });
+  }
+
   /** A WebSocket on a path under condasvc/api, authenticated like Jupyter's own sockets. */
   openSocket(path: string[], query: Record<string, string | number | boolean | undefined> = {}): ISocketLike {
     const settings = this.serverSettings;

@@ -338,4 +338,20 @@ export function registerCommands(deps: ICommandDeps): void {
     label: trans.__('Check Services Host Again'),
     execute: () => model.refreshHost()
   });
+
+  commands.addCommand(CommandIDs.enableLinger, {
+    label: trans.__('Start My Services at Boot (Enable Linger)'),
+    isVisible: () => model.host?.linger.enabled !== true,
+    execute: async () => {
+      try {
+        const state = await api.setLinger(true);
+        Notification.success(trans.__('Linger is on for %1: services that start at login now start at boot.', state.user), {
+          autoClose: 6000
+        });
+      } catch (error) {
+        Notification.error((error as Error).message);
+      }
+      await model.refreshHost();
+    }
+  });
 }

@@ -152,7 +152,8 @@ const plugin: JupyterFrontEndPlugin<IServicesModel> = {
         CommandIDs.showLogs,
         CommandIDs.openOutput,
         CommandIDs.runAsService,
-        CommandIDs.refreshHost
+        CommandIDs.refreshHost,
+        CommandIDs.enableLinger
       ];
       for (const command of ids) {
         palette.addItem({ command, category: trans.__(CATEGORY), args: { isPalette: true } });

@@ -72,6 +72,8 @@ export interface IServiceStatus {
   n_restarts: number | null;
   exec_main_status?: number | null;
   exec_main_code?: number | null;
+  /** Why the main process last ended, in words ("killed for memory: ..."); null while running. */
+  exit_reason?: string | null;
   active_enter_timestamp?: string | null;
   inactive_enter_timestamp?: string | null;
   state_change_timestamp?: string | null;
@@ -308,4 +310,5 @@ export namespace CommandIDs {
   export const runFileAsService = 'condasvc:run-file-as-service';
   export const openOutput = 'condasvc:open-output';
   export const refreshHost = 'condasvc:refresh-host';
+  export const enableLinger = 'condasvc:enable-linger';
 }

@@ -71,8 +71,9 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
   const since = state === 'running' ? status.active_enter_timestamp : status.state_change_timestamp;
   const sinceSeconds = secondsSince(since, now);
   const exec = (id: string) => () => void commands.execute(id, { name });
-  const lastExit =
-    status.exec_main_code === null || status.exec_main_code === undefined || status.exec_main_code === 0
+  const lastExit = status.exit_reason
+    ? status.exit_reason
+    : status.exec_main_code === null || status.exec_main_code === undefined || status.exec_main_code === 0
       ? '—'
       : status.exec_main_code === 1
         ? trans.__('exit code %1', status.exec_main_status ?? '?')

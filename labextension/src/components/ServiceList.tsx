@@ -123,7 +123,7 @@ function ServiceRow(props: IServiceListProps & { service: IService; now: number 
       ) : null}
       {state === 'failed' && status.result ? (
         <div className="jp-condasvc-item-details jp-condasvc-error-text">
-          {trans.__('result: %1', status.result)}
+          {status.exit_reason ?? trans.__('result: %1', status.result)}
         </div>
       ) : null}
       <div className="jp-condasvc-item-actions">
