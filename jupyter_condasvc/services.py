@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 from .activation import snapshot
+from .conda import install_hint
 from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound
 from .health import prober_argv, watchdog_sec
 from .host import delegated_controllers
@@ -120,7 +121,7 @@ class ServiceManager:
             raise InvalidSpec(
                 f"Command not found: '{command}' is neither in the environment's bin directory ({env.prefix}/bin) "
                 f"nor on the service PATH ({self.defaults.base_path}). Install it into the environment, e.g. "
-                f"`conda install -n {env.name} {command}`, or give an absolute path.",
+                f"`{install_hint(env, command)}`, or give an absolute path.",
                 field="argv",
             )
         return found
@@ -147,7 +148,7 @@ class ServiceManager:
         if spec.kind in ("script", "notebook") and (not env.python or not os.access(env.python, os.X_OK)):
             raise InvalidSpec(
                 f"Command not found: the environment '{env.name}' has no Python interpreter at {env.prefix}/bin/python. "
-                f"Install one with `conda install -n {env.name} python`.",
+                f"Install one with `{install_hint(env, 'python')}`, or choose an environment that has Python.",
                 field="env",
             )
         if spec.kind == "script":
@@ -181,6 +182,7 @@ class ServiceManager:
             working_directory=cwd,
             env_prefix=env.prefix,
             env_name=env.name,
+            env_kind=getattr(env, "kind", "conda"),
             environment_file=str(self.store.env_path(spec.name)),
             restart=spec.restart or d.restart,
             restart_sec=d.restart_sec if spec.restart_sec is None else spec.restart_sec,
@@ -203,7 +205,7 @@ class ServiceManager:
         if not env.has_ipykernel:
             raise InvalidSpec(
                 f"The environment '{env.name}' has no ipykernel, so it cannot run notebooks. "
-                f"Install it with `conda install -n {env.name} ipykernel`.",
+                f"Install it with `{install_hint(env, 'ipykernel')}`.",
                 field="env",
             )
         try:
