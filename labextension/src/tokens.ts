@@ -107,6 +107,12 @@ export interface IEnvironment {
   has_ipykernel: boolean;
   root: string | null;
   is_root: boolean;
+  /** How it was made: conda and pixi are activated like conda, the others as venvs. */
+  kind?: 'conda' | 'pixi' | 'venv' | 'virtualenv' | 'uv';
+  /** The environment the Jupyter server runs in. */
+  is_server?: boolean;
+  /** A short name to show. */
+  label?: string;
 }
 
 export interface IPreview {

@@ -8,6 +8,7 @@ import React, { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 
 import { CondaSvcAPI, CondaSvcError } from '../api';
 import { joinArgs, splitArgs } from '../format';
+import { defaultEnvironment, envFits, envOptionText, envProblem } from '../envchoice';
 import type { IEnvironment, IPreview, IService, IServiceSpec, Kind, RestartPolicy } from '../tokens';
 
 interface IVariable {
@@ -255,13 +256,34 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
           return;
         }
         setEnvs(r.environments);
-        setForm(f => (f.env || !r.environments.length ? f : { ...f, env: r.environments[0].name }));
+        setForm(f => {
+          if (f.env) {
+            return f;
+          }
+          const choice = defaultEnvironment(r.environments, f.kind);
+          return choice ? { ...f, env: choice.name } : f;
+        });
       })
       .catch(e => !cancelled && setEnvError((e as Error).message));
     return () => {
       cancelled = true;
     };
   }, [api]);
+
+  // An environment the user did not choose follows the kind (a notebook needs ipykernel).
+  useEffect(() => {
+    if (!envs || touched.has('env')) {
+      return;
+    }
+    const current = envs.find(e => e.name === form.env || e.prefix === form.env);
+    if (current && envFits(current, form.kind)) {
+      return;
+    }
+    const choice = defaultEnvironment(envs, form.kind);
+    if (choice && choice.name !== form.env) {
+      setForm(f => ({ ...f, env: choice.name }));
+    }
+  }, [envs, form.kind]);
 
   // Path completion from the server's contents.
   useEffect(() => {
@@ -325,7 +347,8 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
   if (localSpec.error && !errors[localSpec.error.field]) {
     errors[localSpec.error.field] = localSpec.error.message;
   }
-  if (previewError?.field && touched.has(previewError.field) && !errors[previewError.field]) {
+  // The environment is preselected, so its problems show even before the user touches it.
+  if (previewError?.field && (touched.has(previewError.field) || previewError.field === 'env') && !errors[previewError.field]) {
     errors[previewError.field] = previewError.message;
   }
 
@@ -370,6 +393,10 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
   };
 
   const env = envs?.find(e => e.name === form.env || e.prefix === form.env);
+  const envLocalProblem = env ? envProblem(env, form.kind) : '';
+  if (envLocalProblem && !errors.env) {
+    errors.env = envLocalProblem;
+  }
   const onChange =
     (key: keyof IFormState, field: string) =>
     (ev: React.ChangeEvent<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>) =>
@@ -445,11 +472,16 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
               {envs && form.env && !env ? <option value={form.env}>{form.env}</option> : null}
               {(envs ?? []).map(e => (
                 <option key={e.prefix} value={e.name}>
-                  {`${e.name} — Python ${e.python_version ?? '?'}${e.has_ipykernel ? ' · ipykernel' : ''}`}
+                  {envOptionText(e)}
                 </option>
               ))}
             </select>
             {envError ? <div className="jp-condasvc-field-error">{envError}</div> : null}
+            {envs && !envs.length ? (
+              <div className="jp-condasvc-field-error">
+                {trans.__('No environment was found. The server looks for its own Python, .venv and .pixi folders in its root, ~/.virtualenvs and conda installations.')}
+              </div>
+            ) : null}
             {env ? (
               <div className="jp-condasvc-help">
                 {env.prefix}
