@@ -136,7 +136,8 @@ def conda_environment(plan: UnitPlan, base_path: str) -> Dict[str, str]:
 
 def render_service(plan: UnitPlan, *, base_path: str = "/usr/local/bin:/usr/bin:/bin") -> str:
     """The text of ``<unit_name>``."""
-    description = plan.description or f"{plan.name} (conda env {plan.env_name})"
+    kind = "conda env" if plan.env_kind in ("conda", "pixi") else plan.env_kind
+    description = plan.description or f"{plan.name} ({kind} {plan.env_name})"
     lines: List[str] = [
         MARKER,
         "[Unit]",

@@ -541,10 +541,12 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
             {trans.__('Add variable')}
           </button>
           <FieldError field="environment" errors={errors} />
-          <label className="jp-condasvc-check">
-            <input type="checkbox" name="activation" checked={form.activation} onChange={ev => set('activation', ev.target.checked, 'activation')} />
-            {trans.__('Also set what "conda activate" sets (the environment\'s activate.d scripts)')}
-          </label>
+          {env && ['venv', 'virtualenv', 'uv'].includes(env.kind ?? 'conda') && !form.activation ? null : (
+            <label className="jp-condasvc-check">
+              <input type="checkbox" name="activation" checked={form.activation} onChange={ev => set('activation', ev.target.checked, 'activation')} />
+              {trans.__('Also set what "conda activate" sets (the environment\'s activate.d scripts)')}
+            </label>
+          )}
           <FieldError field="activation" errors={errors} />
         </fieldset>
         <fieldset>
