@@ -155,6 +155,7 @@ async def test_service_in_a_project_venv(api, root, unit_name):
     assert code == 201, svc
     text = (UNIT_DIR / unit_name("invenv")).read_text()
     assert f'"VIRTUAL_ENV={venv}"' in text and "CONDA_PREFIX" not in text
+    assert f"Description=invenv (venv {venv})" in text
     assert f'ExecStart=:"{venv}/bin/python" "-u"' in text
     code, _ = await api("POST", "services", "invenv", "start")
     assert code == 200
