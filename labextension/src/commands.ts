@@ -230,9 +230,37 @@ export function registerCommands(deps: ICommandDeps): void {
   action(CommandIDs.enableService, 'enable', trans.__('Start Service at Login…'), trans.__('Start which service at login?'));
   action(CommandIDs.disableService, 'disable', trans.__("Don't Start Service at Login…"), trans.__('Which service?'));
 
+  /** Bulk delete from the sidebar: one question for all of them. */
+  const deleteMany = async (names: string[]) => {
+    if (!names.length) {
+      return;
+    }
+    const shown = names.length > 8 ? [...names.slice(0, 8), '…'] : names;
+    const answer = await showDialog({
+      title: trans._n('Delete %1 service?', 'Delete %1 services?', names.length),
+      body: `${shown.join(', ')}. ${trans.__('Each is stopped and its unit, variables and state are removed. Your files stay.')}`,
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: trans.__('Delete') })]
+    });
+    if (!answer.button.accept) {
+      return;
+    }
+    const results = await Promise.allSettled(names.map(name => api.remove(name)));
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') {
+        views.get(names[i])?.dispose();
+      } else {
+        fail(trans.__('Deleting %1 failed', names[i]), r.reason);
+      }
+    });
+  };
+
   commands.addCommand(CommandIDs.deleteService, {
     label: trans.__('Delete Service…'),
     execute: async args => {
+      if (Array.isArray(args.names)) {
+        await deleteMany(args.names.filter((n): n is string => typeof n === 'string'));
+        return;
+      }
       const name = await pickName(deps, args, trans.__('Delete which service?'));
       if (!name) {
         return;
