@@ -83,7 +83,9 @@ interface IRowProps extends IServiceListProps {
   onFocusRow: (index: number) => void;
 }
 
-function ServiceRow(props: IRowProps): JSX.Element {
+const ServiceRow = React.memo(ServiceRowImpl);
+
+function ServiceRowImpl(props: IRowProps): JSX.Element {
   const { service, commands, trans, now, index, selected, focused } = props;
   const state = displayState(service);
   const status = service.status;
@@ -426,7 +428,11 @@ function ServiceRows(
         {rows.slice(first, last).map((service, i) => (
           <ServiceRow
             key={service.name}
-            {...props}
+            model={props.model}
+            commands={commands}
+            trans={trans}
+            now={props.now}
+            onSelect={props.onSelect}
             service={service}
             index={first + i}
             selected={props.selected.has(service.name)}
@@ -459,24 +465,24 @@ export function ServiceList(props: IServiceListProps): JSX.Element {
     const names = new Set(services.map(s => s.name));
     setSelected(sel => ([...sel].every(n => names.has(n)) ? sel : new Set([...sel].filter(n => names.has(n)))));
   }, [services]);
-  const onSelect = useCallback(
-    (name: string, index: number, range: boolean) => {
-      setSelected(sel => {
-        const next = new Set(sel);
-        if (range && anchor.current !== null) {
-          const [a, b] = [Math.min(anchor.current, index), Math.max(anchor.current, index)];
-          rows.slice(a, b + 1).forEach(s => next.add(s.name));
-        } else if (next.has(name)) {
-          next.delete(name);
-        } else {
-          next.add(name);
-        }
-        return next;
-      });
-      anchor.current = index;
-    },
-    [rows]
-  );
+  const rowsRef = useRef(rows);
+  rowsRef.current = rows;
+  // Stable, so the memoised rows do not re-render when the list changes around them.
+  const onSelect = useCallback((name: string, index: number, range: boolean) => {
+    setSelected(sel => {
+      const next = new Set(sel);
+      if (range && anchor.current !== null) {
+        const [a, b] = [Math.min(anchor.current, index), Math.max(anchor.current, index)];
+        rowsRef.current.slice(a, b + 1).forEach(s => next.add(s.name));
+      } else if (next.has(name)) {
+        next.delete(name);
+      } else {
+        next.add(name);
+      }
+      return next;
+    });
+    anchor.current = index;
+  }, []);
   const onToggle = useCallback((name: string) => {
     setSelected(sel => {
       const next = new Set(sel);
