@@ -4,7 +4,7 @@ import type { CommandRegistry } from '@lumino/commands';
 import React, { useEffect, useState } from 'react';
 
 import type { CondaSvcAPI } from '../api';
-import { formatBytes, formatCpu, formatDuration, formatTime, relativeTime, secondsSince } from '../format';
+import { formatBytes, formatCpu, formatDuration, formatTime, joinArgs, relativeTime, secondsSince } from '../format';
 import type { LogFollower } from '../logs';
 import { displayState } from '../model';
 import { CommandIDs, IServicesModel } from '../tokens';
@@ -190,7 +190,7 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
           </>
         ) : null}
         <Fact name="command" label={trans.__('Command')}>
-          <code>{(service.resolved.exec_argv ?? []).join(' ')}</code>
+          <code title={trans.__('Quoted for a POSIX shell: it can be pasted as is')}>{joinArgs(service.resolved.exec_argv ?? [])}</code>
         </Fact>
       </dl>
       <details className="jp-condasvc-unit-details" onToggle={ev => setShowUnit((ev.target as HTMLDetailsElement).open)}>

@@ -49,6 +49,8 @@ test.describe.serial('first run', () => {
     const view = page.locator(`.jp-condasvc-details[data-name="${NAME}"]`);
     await expect(view).toHaveAttribute('data-state', 'running', { timeout: 30000 });
     await expect(view.locator('.jp-condasvc-logs-scroller')).toContainText(`on http://127.0.0.1:${PORT}/`, { timeout: 30000 });
+    // The command is shown as it could be pasted into a shell.
+    await expect(view.locator('[data-fact="command"]')).toContainText(`--port ${PORT} --greeting 'hello there'`);
     const health = await request.get(`http://127.0.0.1:${PORT}/health`);
     expect(health.ok()).toBeTruthy();
     expect((await health.json()).status).toBe('ok');
