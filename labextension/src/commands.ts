@@ -11,6 +11,7 @@ import { addIcon, editIcon, refreshIcon, runIcon, stopIcon } from '@jupyterlab/u
 import { CondaSvcAPI, ServiceAction } from './api';
 import { logsIcon, servicesIcon } from './icons';
 import { envForPrefix, kernelPrefix } from './kernelenv';
+import { servicesOfPath, uniqueName } from './runfile';
 import type { ServicesModel } from './model';
 import { CommandIDs, IService, IServiceSpec, Kind } from './tokens';
 import { ServiceEditor } from './widgets/editor';
@@ -305,8 +306,69 @@ export function registerCommands(deps: ICommandDeps): void {
     }
   });
 
+  /** The open document of a path, if any (its unsaved changes are what the user sees). */
+  const openContext = (path: string) => {
+    const panel = deps.notebooks?.find(p => p.context.path === path);
+    if (panel) {
+      return panel.context;
+    }
+    const widget = deps.docManager?.findWidget(path);
+    return widget ? deps.docManager?.contextForWidget(widget) : undefined;
+  };
+
   const runAsService = async (path: string, kind: Kind, env: string | null) => {
-    openEditor({ name: nameFromPath(path), kind, path, ...(env ? { env } : {}) });
+    // A service runs the file on disk: unsaved changes are saved first, or the user chooses the saved version.
+    const context = openContext(path);
+    if (context?.model.dirty) {
+      const answer = await showDialog({
+        title: trans.__('Save %1 first?', PathExt.basename(path)),
+        body: trans.__('It has unsaved changes. A service runs the file on disk, so without saving it would run the last saved version.'),
+        buttons: [
+          Dialog.cancelButton(),
+          Dialog.createButton({ label: trans.__('Use the saved version'), displayType: 'default' }),
+          Dialog.okButton({ label: trans.__('Save and continue') })
+        ],
+        defaultButton: 2
+      });
+      if (answer.button.label !== trans.__('Use the saved version') && answer.button.label !== trans.__('Save and continue')) {
+        return;
+      }
+      if (answer.button.label === trans.__('Save and continue')) {
+        try {
+          await context.save();
+        } catch (error) {
+          fail(trans.__('Saving %1 failed', path), error);
+          return;
+        }
+      }
+    }
+    // The same file already has a service: say so, and offer it.
+    const same = servicesOfPath(model.services, path, PageConfig.getOption('serverRoot'));
+    if (same.length) {
+      const answer = await showDialog({
+        title: trans.__('%1 already runs as a service', PathExt.basename(path)),
+        body: trans._n(
+          'The service %2 runs this file. Open it, or create another service for the same file?',
+          'The services %2 run this file. Open the first, or create another service for the same file?',
+          same.length,
+          same.map(s => s.name).join(', ')
+        ),
+        buttons: [
+          Dialog.cancelButton(),
+          Dialog.createButton({ label: trans.__('Open %1', same[0].name), displayType: 'default' }),
+          Dialog.okButton({ label: trans.__('Create another') })
+        ],
+        defaultButton: 1
+      });
+      if (answer.button.label === trans.__('Open %1', same[0].name)) {
+        openService(same[0].name);
+        return;
+      }
+      if (!answer.button.accept) {
+        return;
+      }
+    }
+    openEditor({ name: uniqueName(nameFromPath(path), model.services), kind, path, ...(env ? { env } : {}) });
   };
 
   const envOfNotebook = async (): Promise<string | null> => {

@@ -9,6 +9,7 @@ import {
   visibleServices,
   windowRange
 } from '../listview';
+import { servicesOfPath, uniqueName } from '../runfile';
 import type { IService, IServiceStatus, Kind } from '../tokens';
 
 const NOW = Date.parse('2026-11-30T12:00:00Z');
@@ -102,5 +103,21 @@ describe('window and keys', () => {
     expect(moveFocus('PageDown', 8, 10, 5)).toBe(9);
     expect(moveFocus('x', 0, 10, 5)).toBeNull();
     expect(moveFocus('ArrowDown', 0, 0, 5)).toBeNull();
+  });
+});
+
+describe('run as service', () => {
+  it('finds the services of a file, relative or absolute', () => {
+    const list = [
+      svc('a', {}, 'notebook', 'ml', { path: 'reports/daily.ipynb' }),
+      svc('b', {}, 'notebook', 'ml', { path: '/home/u/reports/daily.ipynb' }),
+      svc('c', {}, 'notebook', 'ml', { path: 'reports/other.ipynb' })
+    ];
+    expect(servicesOfPath(list, 'reports/daily.ipynb', '/home/u').map(s => s.name)).toEqual(['a', 'b']);
+    expect(servicesOfPath(list, 'daily.ipynb', '/home/u')).toEqual([]);
+  });
+  it('picks a free name', () => {
+    expect(uniqueName('report', [{ name: 'x' }])).toBe('report');
+    expect(uniqueName('report', [{ name: 'report' }, { name: 'report-2' }])).toBe('report-3');
   });
 });

@@ -177,6 +177,9 @@ test.describe.serial('services', () => {
     await page.filebrowser.openDirectory('/');
     await page.locator('.jp-DirListing-item[data-file-type="python"]', { hasText: 'ticker.py' }).click({ button: 'right' });
     await page.getByRole('menuitem', { name: 'Run as Service…' }).click();
+    // ticker.py already runs as the first test's service: Lab says so before making another
+    await expect(page.locator('.jp-Dialog')).toContainText('already runs as a service');
+    await page.locator('.jp-Dialog').getByRole('button', { name: 'Create another' }).click();
     const form2 = page.locator('.jp-condasvc-form').last();
     await expect(form2.locator('select[name="kind"]')).toHaveValue('script');
     await expect(form2.locator('input[name="path"]')).toHaveValue('ticker.py');

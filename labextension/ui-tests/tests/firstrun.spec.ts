@@ -65,6 +65,41 @@ test.describe.serial('first run', () => {
     await page.theme.setLightTheme();
   });
 
+  test('run as service: saves unsaved changes first, and points to the service a file already has', async ({ page }) => {
+    await page.evaluate(async () => {
+      await window.jupyterapp.commands.execute('docmanager:open', { path: 'examples/report.ipynb' });
+    });
+    await expect(page.locator('.jp-NotebookPanel .jp-Notebook')).toBeVisible();
+    // Change the parameters cell without saving.
+    const cell = page.locator('.jp-NotebookPanel .jp-Cell').nth(1).locator('.cm-content');
+    await cell.click();
+    await page.keyboard.press('End');
+    await page.keyboard.type('  # edited');
+    await expect(page.locator('.jp-mod-current[role="tab"].jp-mod-dirty, .jp-mod-current.jp-mod-dirty').first()).toBeVisible();
+    await page.locator('.jp-condasvc-run-as-service').first().click();
+    const dialog = page.locator('.jp-Dialog');
+    await expect(dialog).toContainText('Save report.ipynb first?');
+    await page.screenshot({ path: path.join(OUT, 'save-first-light.png') });
+    await dialog.getByRole('button', { name: 'Save and continue' }).click();
+    const form = page.locator('.jp-condasvc-form').last();
+    await expect(form.locator('input[name="path"]')).toHaveValue('examples/report.ipynb');
+    await expect(page.locator('.jp-mod-dirty')).toHaveCount(0);
+    const saved = await page.evaluate(async () => {
+      const m = await window.jupyterapp.serviceManager.contents.get('examples/report.ipynb');
+      return JSON.stringify(m.content);
+    });
+    expect(saved).toContain('# edited');
+    await form.getByRole('button', { name: 'Cancel' }).click();
+
+    // webapp.py already has the service of the first test: Lab offers to open it.
+    await page.filebrowser.openDirectory('examples');
+    await page.locator('.jp-DirListing-item', { hasText: 'webapp.py' }).click({ button: 'right' });
+    await page.getByRole('menuitem', { name: 'Run as Service…' }).click();
+    await expect(dialog).toContainText(`The service ${NAME} runs this file`);
+    await dialog.getByRole('button', { name: `Open ${NAME}` }).click();
+    await expect(page.locator(`.jp-condasvc-details[data-name="${NAME}"]`)).toBeVisible();
+  });
+
   test('an environment without Python is never the default, and says so next to the field', async ({ page }) => {
     const form = await runAsService(page, 'report.ipynb');
     await expect(form.locator('select[name="kind"]')).toHaveValue('notebook');
