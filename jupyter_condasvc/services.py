@@ -266,7 +266,7 @@ class ServiceManager:
         controllers = await self.controllers()
         return [
             f"{field} is recorded but not enforced on this host: the user manager has no delegated '{ctl}' cgroup "
-            "controller (see GET host for the fix)."
+            "controller (`jupyter condasvc doctor` shows how to delegate it)."
             for value, ctl, field in wanted
             if value and ctl not in controllers
         ]

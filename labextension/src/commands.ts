@@ -14,7 +14,7 @@ import { envForPrefix, kernelPrefix } from './kernelenv';
 import { servicesOfPath, uniqueName } from './runfile';
 import type { ServicesModel } from './model';
 import { CommandIDs, IService, IServiceSpec, Kind } from './tokens';
-import { ServiceEditor } from './widgets/editor';
+import { ServiceEditor, ServiceEditorWidget } from './widgets/editor';
 import { ServiceView } from './widgets/serviceview';
 
 export interface ISettingsValues {
@@ -146,7 +146,7 @@ export function registerCommands(deps: ICommandDeps): void {
         }
       }
     });
-    const widget = new MainAreaWidget({ content });
+    const widget = new ServiceEditorWidget({ content });
     widget.id = id;
     widget.title.label = editing ? trans.__('Edit %1', editing) : trans.__('New service');
     widget.title.icon = servicesIcon;

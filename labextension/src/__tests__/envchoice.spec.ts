@@ -1,5 +1,6 @@
 /** The default environment of a new service, and how the form names one. */
 import { defaultEnvironment, envFits, envOptionText, envProblem } from '../envchoice';
+import { cronToCalendar, unitValue } from '../formhelp';
 import type { IEnvironment } from '../tokens';
 
 function env(name: string, extra: Partial<IEnvironment> = {}): IEnvironment {
@@ -47,5 +48,22 @@ describe('default environment', () => {
     expect(envOptionText(base)).toBe('base — conda · no Python');
     expect(envOptionText(nb)).toBe('nb — conda · Python 3.12.1 · ipykernel');
     expect(envOptionText(env('/x/.venv', { kind: 'uv', label: './.venv' }))).toBe('./.venv — uv venv · Python 3.12.1');
+  });
+});
+
+describe('form helpers', () => {
+  it('reads a default from the previewed unit', () => {
+    const unit = '[Service]\nRestartSec=5\nStartLimitBurst=5\nRestartSec=7\n';
+    expect(unitValue(unit, 'RestartSec')).toBe('7');
+    expect(unitValue(unit, 'StartLimitIntervalSec')).toBeNull();
+    expect(unitValue(null, 'RestartSec')).toBeNull();
+  });
+  it('turns cron lines into calendar expressions', () => {
+    expect(cronToCalendar('*/5 * * * *')).toBe('*-*-* *:00/5:00');
+    expect(cronToCalendar('30 2 * * *')).toBe('*-*-* 02:30:00');
+    expect(cronToCalendar('0 9 * * 1-5')).toBe('Mon..Fri *-*-* 09:00:00');
+    expect(cronToCalendar('0 0 1 */3 *')).toBe('*-01/3-01 00:00:00');
+    expect(cronToCalendar('daily')).toBeNull();
+    expect(cronToCalendar('Mon..Fri 09:00')).toBeNull();
   });
 });
