@@ -36,7 +36,7 @@ export class ServiceEditor extends ReactWidget {
     return (
       <ServiceForm
         {...this._options}
-        onCancel={() => this.parent?.close() ?? this.close()}
+        onCancel={() => (this.parent ? this.parent.close() : this.close())}
         onDirty={dirty => {
           this.dirty = dirty;
           if (this.parent) {
