@@ -16,6 +16,10 @@ interface IVariable {
   key: string;
   value: string;
   shown: boolean;
+  /** Write-only: the API never answers its value (spec.secrets). */
+  secret?: boolean;
+  /** A secret the server already holds: empty means "keep it". */
+  stored?: boolean;
 }
 
 /** Everything the form edits, as the text the inputs hold. */
@@ -62,7 +66,10 @@ export function formFromSpec(spec: Partial<IServiceSpec>): IFormState {
     args: spec.args ? joinArgs(spec.args) : '',
     cwd: spec.cwd ?? '',
     description: spec.description ?? '',
-    variables: Object.entries(spec.environment ?? {}).map(([key, value]) => ({ key, value: value ?? '', shown: false })),
+    variables: Object.entries(spec.environment ?? {}).map(([key, value]) => {
+      const secret = (spec.secrets ?? []).includes(key);
+      return { key, value: value ?? '', shown: !secret, secret, stored: secret };
+    }),
     restart: spec.restart ?? '',
     restartSec: num(spec.restart_sec),
     burst: num(spec.start_limit_burst),
@@ -124,6 +131,7 @@ export function specFromForm(f: IFormState): IServiceSpec {
     cwd: text(f.cwd),
     description: f.description.trim(),
     environment,
+    secrets: f.variables.filter(v => v.secret && v.key.trim()).map(v => v.key.trim()),
     restart: f.restart || null,
     restart_sec: number('restart_sec', f.restartSec),
     start_limit_burst: number('start_limit_burst', f.burst),
@@ -543,20 +551,33 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
               <input
                 className="jp-mod-styled"
                 aria-label={trans.__('Variable value')}
-                type={v.shown ? 'text' : 'password'}
+                type={v.shown || !v.secret ? 'text' : 'password'}
                 autoComplete="off"
                 value={v.value}
+                placeholder={v.stored ? trans.__('unchanged (write-only)') : ''}
                 onChange={ev => set('variables', form.variables.map((x, j) => (j === i ? { ...x, value: ev.target.value } : x)), 'environment')}
               />
-              <button type="button" className="jp-mod-styled" onClick={() => set('variables', form.variables.map((x, j) => (j === i ? { ...x, shown: !x.shown } : x)))}>
-                {v.shown ? trans.__('Hide') : trans.__('Show')}
-              </button>
+              <label className="jp-condasvc-check jp-condasvc-secret" title={trans.__('Secret: its value is write-only, never shown again nor returned by the API')}>
+                <input
+                  type="checkbox"
+                  name="secret"
+                  checked={!!v.secret}
+                  aria-label={trans.__('Secret')}
+                  onChange={ev => set('variables', form.variables.map((x, j) => (j === i ? { ...x, secret: ev.target.checked, shown: !ev.target.checked } : x)), 'environment')}
+                />
+                {trans.__('secret')}
+              </label>
+              {v.secret && !v.stored ? (
+                <button type="button" className="jp-mod-styled" onClick={() => set('variables', form.variables.map((x, j) => (j === i ? { ...x, shown: !x.shown } : x)))}>
+                  {v.shown ? trans.__('Hide') : trans.__('Show')}
+                </button>
+              ) : null}
               <button type="button" className="jp-mod-styled" aria-label={trans.__('Remove variable')} onClick={() => set('variables', form.variables.filter((_, j) => j !== i), 'environment')}>
                 ×
               </button>
             </div>
           ))}
-          <button type="button" className="jp-mod-styled" onClick={() => set('variables', [...form.variables, { key: '', value: '', shown: false }])}>
+          <button type="button" className="jp-mod-styled" onClick={() => set('variables', [...form.variables, { key: '', value: '', shown: true, secret: false }])}>
             {trans.__('Add variable')}
           </button>
           <FieldError field="environment" errors={errors} />

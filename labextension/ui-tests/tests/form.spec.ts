@@ -6,6 +6,7 @@
  * Screenshots (light and dark) go to test-results/form.
  */
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import * as fs from 'fs';
 import * as path from 'path';
 
 const OUT = path.join(__dirname, '..', 'test-results', 'form');
@@ -71,4 +72,50 @@ test('probe, defaults, cron, presets, timer heading, stale preview, unsaved form
   await form.getByRole('button', { name: 'Cancel' }).click();
   await dialog.getByRole('button', { name: 'Discard' }).click();
   await expect(page.locator('.jp-condasvc-form')).toHaveCount(0);
+});
+
+test('a variable marked secret is write-only: the API answers null and Edit keeps it', async ({ page, request }) => {
+  const name = `secret-${Date.now().toString(36).slice(-5)}`;
+  try {
+    const form = await newForm(page);
+    await form.locator('input[name="name"]').fill(name);
+    await form.locator('input[name="path"]').fill('ticker.py');
+    await form.getByRole('button', { name: 'Add variable' }).click();
+    await form.getByLabel('Variable name').nth(0).fill('API_KEY');
+    await form.getByLabel('Variable value').nth(0).fill('s3cret');
+    await form.getByLabel('Secret', { exact: true }).nth(0).check();
+    await expect(form.getByLabel('Variable value').nth(0)).toHaveAttribute('type', 'password');
+    await form.getByRole('button', { name: 'Add variable' }).click();
+    await form.getByLabel('Variable name').nth(1).fill('MODE');
+    await form.getByLabel('Variable value').nth(1).fill('fast');
+    await expect(form.getByLabel('Variable value').nth(1)).toHaveAttribute('type', 'text');
+    await form.locator('button[type="submit"]').click();
+    const view = page.locator(`.jp-condasvc-details[data-name="${name}"]`);
+    await expect(view).toBeVisible();
+    const spec = async () => (await (await request.get(`/condasvc/api/services/${name}`)).json()).spec;
+    let s = await spec();
+    expect(s.secrets).toEqual(['API_KEY']);
+    expect(s.environment).toEqual({ API_KEY: null, MODE: 'fast' });
+
+    await view.getByRole('button', { name: 'Edit', exact: true }).click();
+    const edit = page.locator('.jp-condasvc-form').last();
+    await expect(edit.getByLabel('Variable value').nth(0)).toHaveValue('');
+    await expect(edit.getByLabel('Variable value').nth(0)).toHaveAttribute('placeholder', 'unchanged (write-only)');
+    await expect(edit.getByLabel('Secret', { exact: true }).nth(0)).toBeChecked();
+    await expect(edit.getByLabel('Variable value').nth(1)).toHaveValue('fast');
+    await page.screenshot({ path: path.join(OUT, 'secret-light.png') });
+    await edit.locator('input[name="description"]').fill('with a secret');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await expect(page.locator('.jp-condasvc-form')).toHaveCount(0);
+    s = await spec();
+    expect(s.secrets).toEqual(['API_KEY']);
+    expect(s.environment).toEqual({ API_KEY: null, MODE: 'fast' });
+    // still stored: the unit's 0600 EnvironmentFile (this test runs as the same user) holds it, the unit does not
+    const unit = await (await request.get(`/condasvc/api/services/${name}/unit`)).text();
+    expect(unit).not.toContain('s3cret');
+    const envFile = /EnvironmentFile=-?([^\s"\\]+)/.exec(unit)?.[1] ?? '';
+    expect(fs.readFileSync(envFile, 'utf-8')).toContain('s3cret');
+  } finally {
+    await request.delete(`/condasvc/api/services/${name}`).catch(() => undefined);
+  }
 });
