@@ -345,7 +345,15 @@ class ServiceManager:
             if old.enabled and (bool(old.schedule) != bool(spec.schedule)):
                 # What "enabled" points at changes (service <-> timer): undo the old one first.
                 await self.systemd.disable_unit_files([plan.timer_name if old.schedule else plan.unit_name])
-            record.update(spec=spec.model_dump(), resolved=_resolved(plan, rendered), updated=time.time())
+            resolved = _resolved(plan, rendered)
+            now = time.time()
+            # What a running process would not pick up without a restart: its command line, directory,
+            # environment, variables or parameters ("restart needed" in the UI).
+            if resolved != record.get("resolved") or any(
+                getattr(old, f) != getattr(spec, f) for f in ("environment", "parameters", "memory_max", "cpu_quota", "health_check")
+            ):
+                record["unit_changed"] = now
+            record.update(spec=spec.model_dump(), resolved=resolved, updated=now)
             await self._write(name, rendered, record)  # files and record together: all or nothing
             await self.systemd.reload()
             if (spec.enabled, spec.schedule) != (old.enabled, old.schedule):
@@ -586,5 +594,6 @@ def _service_json(name: str, record: Dict[str, Any], props: Dict[str, Any], live
         "resolved": record.get("resolved", {}),
         "created": record.get("created"),
         "updated": record.get("updated"),
+        "unit_changed": record.get("unit_changed", record.get("created")),
         "status": status,
     }

@@ -11,6 +11,7 @@ import { addIcon, editIcon, refreshIcon, runIcon, stopIcon } from '@jupyterlab/u
 import { CondaSvcAPI, ServiceAction } from './api';
 import { logsIcon, servicesIcon } from './icons';
 import { envForPrefix, kernelPrefix } from './kernelenv';
+import { restartNeeded } from './listview';
 import { servicesOfPath, uniqueName } from './runfile';
 import type { ServicesModel } from './model';
 import { CommandIDs, IService, IServiceSpec, Kind } from './tokens';
@@ -140,9 +141,16 @@ export function registerCommands(deps: ICommandDeps): void {
           void commands.execute(CommandIDs.startService, { name: service.name });
         }
         if (editing) {
-          Notification.info(trans.__('Saved %1. A running service keeps its old command line until restarted.', service.name), {
-            autoClose: 5000
-          });
+          if (restartNeeded(service)) {
+            Notification.info(trans.__('Saved %1. It still runs the old version until restarted.', service.name), {
+              autoClose: 8000,
+              actions: [
+                { label: trans.__('Restart now'), callback: () => void commands.execute(CommandIDs.restartService, { name: service.name }) }
+              ]
+            });
+          } else {
+            Notification.info(trans.__('Saved %1.', service.name), { autoClose: 4000 });
+          }
         }
       }
     });

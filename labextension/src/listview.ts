@@ -34,6 +34,16 @@ export function isCrashLooping(service: IService): boolean {
   return (s.n_restarts ?? 0) >= CRASH_LOOP_RESTARTS && (state === 'running' || state === 'starting');
 }
 
+/** Running, but an edit changed what it runs with after the process started. */
+export function restartNeeded(service: IService): boolean {
+  const state = displayState(service);
+  if ((state !== 'running' && state !== 'starting') || !service.unit_changed) {
+    return false;
+  }
+  const started = Date.parse(service.status.active_enter_timestamp ?? '');
+  return !Number.isNaN(started) && service.unit_changed * 1000 > started;
+}
+
 /** 0 failed, 1 crash-looping, 2 unhealthy, 3 the rest. */
 export function attention(service: IService): number {
   const state = displayState(service);

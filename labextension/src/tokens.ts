@@ -95,6 +95,8 @@ export interface IService {
   };
   created?: number | null;
   updated?: number | null;
+  /** When an edit last changed what the process runs with (epoch seconds). */
+  unit_changed?: number | null;
   status: IServiceStatus;
   warnings?: string[];
 }

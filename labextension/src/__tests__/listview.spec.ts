@@ -6,6 +6,7 @@ import {
   isCrashLooping,
   lastExitText,
   moveFocus,
+  restartNeeded,
   visibleServices,
   windowRange
 } from '../listview';
@@ -119,5 +120,16 @@ describe('run as service', () => {
   it('picks a free name', () => {
     expect(uniqueName('report', [{ name: 'x' }])).toBe('report');
     expect(uniqueName('report', [{ name: 'report' }, { name: 'report-2' }])).toBe('report-3');
+  });
+});
+
+describe('restart needed', () => {
+  it('is true only for a running service edited after it started', () => {
+    const started = (NOW - 60000) / 1000;
+    const r = running('r', 60);
+    expect(restartNeeded({ ...r, unit_changed: started - 10 })).toBe(false);
+    expect(restartNeeded({ ...r, unit_changed: started + 10 })).toBe(true);
+    expect(restartNeeded({ ...svc('s'), unit_changed: NOW / 1000 })).toBe(false);
+    expect(restartNeeded(r)).toBe(false);
   });
 });

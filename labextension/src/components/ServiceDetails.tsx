@@ -10,6 +10,7 @@ import { displayState } from '../model';
 import { CommandIDs, IServicesModel } from '../tokens';
 import { kindLabel, StateBadge, useNow, useSignal } from './common';
 import { LogViewer } from './LogViewer';
+import { RestartNeeded } from './RestartNeeded';
 
 export interface IServiceDetailsProps {
   name: string;
@@ -138,6 +139,7 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
           {w}
         </div>
       ))}
+      <RestartNeeded service={service} commands={commands} trans={trans} />
       <dl className="jp-condasvc-facts">
         <Fact name="state" label={trans.__('State')}>
           {status.active_state} ({status.sub_state})

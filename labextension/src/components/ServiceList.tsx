@@ -19,6 +19,7 @@ import {
   lastExitText,
   lastExitTime,
   moveFocus,
+  restartNeeded,
   SortKey,
   uptime,
   visibleServices,
@@ -149,6 +150,16 @@ function ServiceRowImpl(props: IRowProps): JSX.Element {
         >
           {service.name}
         </button>
+        {restartNeeded(service) ? (
+          <button
+            className="jp-condasvc-restart-needed"
+            tabIndex={-1}
+            title={trans.__('Edited after it started: it still runs the old version. Click to restart it now.')}
+            onClick={exec(CommandIDs.restartService)}
+          >
+            {trans.__('restart needed')}
+          </button>
+        ) : null}
         {looping ? (
           <span className="jp-condasvc-looping" title={trans.__('Restarted %1 times: it keeps crashing', status.n_restarts ?? 0)}>
             {trans.__('crash-looping')}
@@ -288,7 +299,7 @@ function ListToolbar(props: {
           </span>
         ) : (
           <span className="jp-condasvc-shown">
-            {props.shown === props.total ? trans.__('%1 services', props.total) : trans.__('%1 of %2 shown', props.shown, props.total)}
+            {props.shown === props.total ? trans._n('%1 service', '%1 services', props.total) : trans.__('%1 of %2 shown', props.shown, props.total)}
           </span>
         )}
         <span className="jp-condasvc-sort">

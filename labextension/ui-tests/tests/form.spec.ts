@@ -119,3 +119,35 @@ test('a variable marked secret is write-only: the API answers null and Edit keep
     await request.delete(`/condasvc/api/services/${name}`).catch(() => undefined);
   }
 });
+
+test('after an edit a running service says "restart needed" until Restart now', async ({ page, request }) => {
+  const name = `rneed-${Date.now().toString(36).slice(-5)}`;
+  try {
+    const created = await request.post('/condasvc/api/services', { data: { name, kind: 'script', env: 'uienv', path: 'ticker.py' } });
+    expect(created.status(), await created.text()).toBe(201);
+    await request.post(`/condasvc/api/services/${name}/start`);
+    await page.sidebar.openTab('jp-condasvc-panel');
+    const row = page.locator(`.jp-condasvc-item[data-name="${name}"]`);
+    await expect(row).toHaveAttribute('data-state', 'running', { timeout: 30000 });
+    await expect(row.locator('.jp-condasvc-restart-needed')).toHaveCount(0);
+    await row.locator('.jp-condasvc-item-name').click();
+    const view = page.locator(`.jp-condasvc-details[data-name="${name}"]`);
+    await view.getByRole('button', { name: 'Edit', exact: true }).click();
+    const form = page.locator('.jp-condasvc-form').last();
+    await form.locator('input[name="args"]').fill('--greeting "hi there"');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await expect(view.locator('.jp-condasvc-restart-banner')).toContainText('still runs the old');
+    await expect(row.locator('.jp-condasvc-restart-needed')).toBeVisible();
+    await page.evaluate(() => document.querySelectorAll<HTMLElement>('.Toastify__close-button').forEach(b => b.click()));
+    await page.screenshot({ path: path.join(OUT, 'restart-needed-light.png') });
+    await page.theme.setDarkTheme();
+    await page.screenshot({ path: path.join(OUT, 'restart-needed-dark.png') });
+    await page.theme.setLightTheme();
+    await view.locator('.jp-condasvc-restart-banner').getByRole('button', { name: 'Restart now' }).click();
+    await expect(view.locator('.jp-condasvc-restart-banner')).toHaveCount(0, { timeout: 30000 });
+    await expect(row.locator('.jp-condasvc-restart-needed')).toHaveCount(0);
+    await expect(view.locator('[data-fact="command"]')).toContainText("--greeting 'hi there'");
+  } finally {
+    await request.delete(`/condasvc/api/services/${name}`).catch(() => undefined);
+  }
+});
