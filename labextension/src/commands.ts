@@ -37,10 +37,14 @@ export interface ICommandDeps {
   fileBrowser: IDefaultFileBrowser | null;
 }
 
-/** A name for a service command: from args, else ask (palette). */
+/** A name for a service command: from args, the sidebar row right-clicked, else ask (palette). */
 async function pickName(deps: ICommandDeps, args: Record<string, unknown>, label: string): Promise<string | null> {
   if (typeof args.name === 'string' && args.name) {
     return args.name;
+  }
+  if (args.fromRow) {
+    const row = deps.app.contextMenuHitTest(node => node.classList.contains('jp-condasvc-item'));
+    return row?.dataset.name ?? null;
   }
   const names = deps.model.services.map(s => s.name);
   if (!names.length) {
@@ -188,6 +192,42 @@ export function registerCommands(deps: ICommandDeps): void {
       }
     }
   });
+
+  commands.addCommand(CommandIDs.duplicateService, {
+    label: trans.__('Duplicate Service…'),
+    caption: trans.__('A new service with the same settings (secret values are not copied)'),
+    execute: async args => {
+      const name = await pickName(deps, args, trans.__('Duplicate which service?'));
+      const service = name ? model.get(name) : undefined;
+      if (!service) {
+        return;
+      }
+      const secrets = new Set(service.spec.secrets ?? []);
+      const environment: Record<string, string> = {};
+      for (const [key, value] of Object.entries(service.spec.environment ?? {})) {
+        environment[key] = secrets.has(key) ? '' : (value ?? '');
+      }
+      openEditor({
+        ...service.spec,
+        name: uniqueName(`${service.name.slice(0, 58)}-copy`, model.services),
+        environment,
+        secrets: [...secrets],
+        enabled: false
+      });
+    }
+  });
+
+  // The sidebar rows' context menu (the row right-clicked names the service).
+  const rowItems: Array<[string, number]> = [
+    [CommandIDs.openService, 0],
+    [CommandIDs.showLogs, 1],
+    [CommandIDs.editService, 2],
+    [CommandIDs.duplicateService, 3],
+    [CommandIDs.deleteService, 10]
+  ];
+  for (const [command, rank] of rowItems) {
+    app.contextMenu.addItem({ command, args: { fromRow: true }, selector: '.jp-condasvc-item', rank });
+  }
 
   commands.addCommand(CommandIDs.openService, {
     label: trans.__('Open Service…'),

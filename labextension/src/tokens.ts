@@ -298,6 +298,7 @@ export namespace CommandIDs {
   export const enableService = 'condasvc:enable-service';
   export const disableService = 'condasvc:disable-service';
   export const deleteService = 'condasvc:delete-service';
+  export const duplicateService = 'condasvc:duplicate-service';
   export const showLogs = 'condasvc:show-logs';
   export const runAsService = 'condasvc:run-as-service';
   export const runFileAsService = 'condasvc:run-file-as-service';

@@ -237,7 +237,11 @@ function Row(props: {
 
 export function ServiceForm(props: IServiceFormProps): JSX.Element {
   const { api, trans } = props;
-  const [form, setForm] = useState<IFormState>(() => formFromSpec(props.initial));
+  const [form, setForm] = useState<IFormState>(() => {
+    const f = formFromSpec(props.initial);
+    // Only an edit has stored secret values to keep; a copy asks for them again.
+    return props.editing ? f : { ...f, variables: f.variables.map(v => ({ ...v, stored: false })) };
+  });
   const [envs, setEnvs] = useState<IEnvironment[] | null>(null);
   const [envError, setEnvError] = useState('');
   const [preview, setPreview] = useState<IPreview | null>(null);

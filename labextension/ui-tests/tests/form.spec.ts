@@ -151,3 +151,34 @@ test('after an edit a running service says "restart needed" until Restart now', 
     await request.delete(`/condasvc/api/services/${name}`).catch(() => undefined);
   }
 });
+
+test('duplicate a service from its row: same settings, a free name, secrets asked again', async ({ page, request }) => {
+  const name = `dup-${Date.now().toString(36).slice(-5)}`;
+  try {
+    const created = await request.post('/condasvc/api/services', {
+      data: { name, kind: 'script', env: 'uienv', path: 'ticker.py', args: ['--rate', '2 per second'], environment: { TOKEN: 'x1', MODE: 'fast' }, secrets: ['TOKEN'] }
+    });
+    expect(created.status(), await created.text()).toBe(201);
+    await page.sidebar.openTab('jp-condasvc-panel');
+    await page.locator(`.jp-condasvc-item[data-name="${name}"] .jp-condasvc-item-details`).click({ button: 'right' });
+    await page.getByRole('menuitem', { name: 'Duplicate Service…' }).click();
+    const form = page.locator('.jp-condasvc-form').last();
+    await expect(form.locator('input[name="name"]')).toHaveValue(`${name}-copy`);
+    await expect(form.locator('input[name="args"]')).toHaveValue("--rate '2 per second'");
+    // variables come back sorted: MODE, TOKEN
+    await expect(form.getByLabel('Variable name').nth(0)).toHaveValue('MODE');
+    await expect(form.getByLabel('Variable value').nth(0)).toHaveValue('fast');
+    await expect(form.getByLabel('Secret', { exact: true }).nth(1)).toBeChecked();
+    await expect(form.getByLabel('Variable value').nth(1)).toHaveValue('');
+    await expect(form.getByLabel('Variable value').nth(1)).not.toHaveAttribute('placeholder', 'unchanged (write-only)');
+    await form.getByLabel('Variable value').nth(1).fill('x2');
+    await form.locator('button[type="submit"]').click();
+    await expect(page.locator(`.jp-condasvc-details[data-name="${name}-copy"]`)).toBeVisible();
+    const copy = await (await request.get(`/condasvc/api/services/${name}-copy`)).json();
+    expect(copy.spec.args).toEqual(['--rate', '2 per second']);
+    expect(copy.spec.environment).toEqual({ TOKEN: null, MODE: 'fast' });
+  } finally {
+    await request.delete(`/condasvc/api/services/${name}`).catch(() => undefined);
+    await request.delete(`/condasvc/api/services/${name}-copy`).catch(() => undefined);
+  }
+});
