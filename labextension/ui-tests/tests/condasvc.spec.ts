@@ -165,7 +165,13 @@ test.describe.serial('services', () => {
       return status?.getAttribute('data-status') === 'idle';
     }, undefined, { timeout: 60000 }).catch(() => undefined);
     await page.locator('.jp-condasvc-run-as-service').first().click();
+    // Lab marks the notebook changed once its kernel fills in the metadata: the service runs the file, so save first
+    const save = page.locator('.jp-Dialog').getByRole('button', { name: 'Save and continue' });
     const form = page.locator('.jp-condasvc-form').last();
+    await expect(save.or(form)).toBeVisible();
+    if (await save.isVisible()) {
+      await save.click();
+    }
     await expect(form).toBeVisible();
     await expect(form.locator('select[name="kind"]')).toHaveValue('notebook');
     await expect(form.locator('input[name="path"]')).toHaveValue('analysis.ipynb');
