@@ -88,7 +88,7 @@ class CondaSvcApp(ExtensionApp):
         default_value=SystemdManager, klass=SystemdManager, config=True, help="The class that talks to the systemd user manager."
     )
     environment_finder_class = Type(
-        default_value=EnvironmentFinder, klass=EnvironmentFinder, config=True, help="The class that finds conda environments."
+        default_value=EnvironmentFinder, klass=EnvironmentFinder, config=True, help="The class that finds environments (conda, pixi, venvs, the server's own)."
     )
 
     follow_interval = Float(
@@ -155,6 +155,7 @@ class CondaSvcApp(ExtensionApp):
 
         systemd = self.systemd_manager_class(parent=self)
         finder = self.environment_finder_class(parent=self)
+        finder.project_dir = os.path.realpath(os.path.expanduser(root_dir))
         store = ServiceStore(Path(self.unit_dir), Path(self.state_dir), self.unit_prefix)
         defaults = Defaults(
             restart=self.default_restart,

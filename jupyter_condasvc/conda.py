@@ -1,12 +1,23 @@
-"""Discovery of the user's conda environments.
+"""Discovery of the user's Python environments: conda's, and the others.
 
-One job: answer "which conda environments does this user have, and what is
-in them".  Conda (or mamba / micromamba) is asked when present; otherwise, or
+One job: answer "which environments does this user have, and what is in
+them".  Conda (or mamba / micromamba) is asked when present; otherwise, or
 when it fails, the on-disk layout conda itself uses is read:
 ``~/.conda/environments.txt``, ``envs_dirs`` from the condarc files and the
 ``CONDA_ENVS_PATH`` / ``CONDA_ENVS_DIRS`` variables, ``~/.conda/envs`` and
 ``<root>/envs`` of every known installation.  A directory is a conda
 environment iff it has ``conda-meta/history``.
+
+Besides conda's, a first run on a machine without conda must still offer
+something: the server's own environment (``sys.prefix``), venvs (``python -m
+venv``, virtualenv, uv: a ``pyvenv.cfg`` next to ``bin/python``) in the
+project (``.venv`` of the server's root and of its direct subfolders),
+``~/.virtualenvs/*`` and ``$WORKON_HOME/*``, and pixi environments
+(``.pixi/envs/*`` of the root and its direct subfolders).  Every environment
+has a ``kind`` (conda, pixi, venv, virtualenv, uv) that says how a service
+activates it (units.py): conda-like kinds get ``CONDA_PREFIX`` and their
+``activate.d`` scripts, venv-like kinds ``VIRTUAL_ENV``; all get the absolute
+interpreter path and an explicit ``PATH``.
 
 Nothing here blocks the event loop: the filesystem walk runs in the loop's
 default executor and executables run as asyncio subprocesses with a timeout.
@@ -20,6 +31,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Iterable, Optional
@@ -30,7 +42,7 @@ from traitlets.config import LoggingConfigurable
 
 from .errors import EnvironmentNotFound
 
-__all__ = ["CondaEnv", "EnvironmentFinder"]
+__all__ = ["CondaEnv", "EnvironmentFinder", "install_hint"]
 
 #: Where installers put a root prefix by default (``~`` is the running user's HOME).
 DEFAULT_ROOTS = (
@@ -62,6 +74,13 @@ CONDARC_FILES = (
     "~/.condarc",
 )
 
+#: Kinds of environment; the venv-like ones are activated with VIRTUAL_ENV, the rest like conda.
+KINDS = ("conda", "pixi", "venv", "virtualenv", "uv")
+VENV_KINDS = frozenset({"venv", "virtualenv", "uv"})
+
+#: Folders of a project that are never searched for environments.
+_SKIP_DIRS = frozenset({"node_modules", "__pycache__", "site-packages"})
+
 _PYTHON_RECORD = re.compile(r"^python-(\d+\.\d+(?:\.\d+)?[^-]*)-.*\.json$")
 
 
@@ -76,6 +95,12 @@ class CondaEnv:
     has_ipykernel: bool
     root: Optional[str]
     is_root: bool
+    #: How it was made, which says how a service activates it (see KINDS).
+    kind: str = "conda"
+    #: The environment the Jupyter server itself runs in (sys.prefix).
+    is_server: bool = False
+    #: A short name to show (conda's name, or the prefix shortened with ~ or the root).
+    label: str = ""
 
     @property
     def bin_dir(self) -> str:
@@ -108,6 +133,47 @@ def _looks_like_root(prefix: str) -> bool:
 
 def _split_paths(value: str) -> list[str]:
     return [p for p in re.split(r"[,%s]" % re.escape(os.pathsep), value) if p.strip()]
+
+
+def venv_kind(prefix: str) -> Optional[str]:
+    """'uv', 'virtualenv' or 'venv' for a venv (``pyvenv.cfg`` and ``bin/python``); None otherwise."""
+    try:
+        with open(os.path.join(prefix, "pyvenv.cfg"), encoding="utf-8") as f:
+            keys = {k.strip().lower() for k, sep, _ in (line.partition("=") for line in f) if sep}
+    except OSError:
+        return None
+    if not os.path.exists(os.path.join(prefix, "bin", "python")):
+        return None
+    if "uv" in keys:
+        return "uv"
+    if "virtualenv" in keys:
+        return "virtualenv"
+    return "venv"
+
+
+def is_pixi_env(prefix: str) -> bool:
+    """An environment pixi made: ``<project>/.pixi/envs/<name>`` with a ``conda-meta`` folder."""
+    parent = os.path.dirname(prefix)
+    return (
+        os.path.basename(parent) == "envs"
+        and os.path.basename(os.path.dirname(parent)) == ".pixi"
+        and os.path.isdir(os.path.join(prefix, "conda-meta"))
+    )
+
+
+def install_hint(env: "CondaEnv", package: str) -> str:
+    """The command that installs ``package`` into ``env``, in the tool its kind calls for."""
+    kind = getattr(env, "kind", "conda")
+    if kind == "pixi":
+        return f"pixi add {package}"
+    if kind in VENV_KINDS or (getattr(env, "is_server", False) and kind != "conda"):
+        if package == "python":
+            return f"python3 -m venv --clear {env.prefix}"
+        tool = "uv pip install -p" if kind == "uv" else None
+        if tool:
+            return f"{tool} {env.prefix} {package}"
+        return f"{env.prefix}/bin/python -m pip install {package}"
+    return f"conda install -p {env.prefix} {package}" if env.name == env.prefix else f"conda install -n {env.name} {package}"
 
 
 def _python_version(prefix: str, python: Optional[str], timeout: float) -> Optional[str]:
@@ -174,6 +240,22 @@ class EnvironmentFinder(LoggingConfigurable):
         "subfolder, besides ~/.conda/envs, envs_dirs from .condarc and "
         "CONDA_ENVS_PATH.",
     )
+    virtualenvs_dirs = List(
+        Unicode(), default_value=["~/.virtualenvs"], config=True,
+        help="Folders that hold venvs (virtualenv, virtualenvwrapper, uv, python -m venv), one "
+        "per subfolder. $WORKON_HOME is searched too. A venv is a folder with pyvenv.cfg "
+        "and bin/python.",
+    )
+    search_project = Bool(
+        True, config=True,
+        help="Offer the venvs (.venv, venv) and pixi environments (.pixi/envs/*) found in the "
+        "server's root directory and in its direct subfolders.",
+    )
+    offer_server_environment = Bool(
+        True, config=True,
+        help="Offer the environment the Jupyter server runs in (sys.prefix), so a machine "
+        "without conda can run services at once. It is listed first.",
+    )
     use_conda_executable = Bool(
         True, config=True,
         help="Ask conda, mamba or micromamba ('env list --json') for the list of "
@@ -200,6 +282,8 @@ class EnvironmentFinder(LoggingConfigurable):
         super().__init__(**kwargs)
         self._cache: Optional[tuple[float, list[CondaEnv]]] = None
         self._inflight: Optional[asyncio.Future] = None
+        #: The server's root directory, searched for project environments (set by build_services).
+        self.project_dir: Optional[str] = None
 
     async def list_environments(self, refresh: bool = False) -> list[CondaEnv]:
         """Every environment, roots first. Concurrent callers share one search.
@@ -242,7 +326,7 @@ class EnvironmentFinder(LoggingConfigurable):
         known = ", ".join(dict.fromkeys(e.name for e in envs)) or "none were found"
         what = "at" if _is_path(name_or_prefix) else "named"
         raise EnvironmentNotFound(
-            f"No conda environment {what} '{name_or_prefix}'. Known environments: {known}."
+            f"No environment {what} '{name_or_prefix}'. Known environments: {known}."
         )
 
     async def _discover(self) -> list[CondaEnv]:
@@ -252,7 +336,110 @@ class EnvironmentFinder(LoggingConfigurable):
             exe = await loop.run_in_executor(None, self._find_executable)
             if exe:
                 listed = await self._ask_executable(exe)
-        return await loop.run_in_executor(None, self._walk, listed or [])
+        return await loop.run_in_executor(None, self._walk_all, listed or [])
+
+    def _walk_all(self, listed: list[str]) -> list[CondaEnv]:
+        """The server's environment first, then the project's, conda's, and the venv folders."""
+        conda = self._walk(listed)
+        seen = {_real(e.prefix) for e in conda}
+        server = _real(sys.prefix) if self.offer_server_environment else None
+        first: list[CondaEnv] = []
+        project: list[CondaEnv] = []
+        for prefix in self._project_candidates():
+            real = _real(prefix)
+            if real in seen:
+                continue
+            env = self._describe_other(prefix)
+            if env is not None:
+                seen.add(real)
+                project.append(env)
+        others: list[CondaEnv] = []
+        for d in _unique(_norm(p) for p in [*self.virtualenvs_dirs, os.environ.get("WORKON_HOME", "")] if p):
+            for prefix in _children(d):
+                real = _real(prefix)
+                if real in seen:
+                    continue
+                env = self._describe_other(prefix)
+                if env is not None:
+                    seen.add(real)
+                    others.append(env)
+        if server is not None:
+            for env in (*conda, *project, *others):
+                if _real(env.prefix) == server:
+                    first.append(_replace(env, is_server=True))
+                    break
+            else:
+                env = self._describe_other(sys.prefix, server=True)
+                if env is not None:
+                    first.append(env)
+        out = first + [e for e in (*project, *conda, *others) if server is None or _real(e.prefix) != server]
+        return out
+
+    def _project_candidates(self) -> list[str]:
+        """``.venv``/``venv`` and ``.pixi/envs/*`` of the root and of its direct subfolders."""
+        if not self.search_project or not self.project_dir:
+            return []
+        root = _norm(self.project_dir)
+        dirs = [root]
+        try:
+            dirs += [
+                os.path.join(root, n) for n in sorted(os.listdir(root))
+                if not n.startswith(".") and n not in _SKIP_DIRS and os.path.isdir(os.path.join(root, n))
+            ]
+        except OSError:
+            pass
+        out: list[str] = []
+        for d in dirs:
+            out += [os.path.join(d, ".venv"), os.path.join(d, "venv")]
+            out += _children(os.path.join(d, ".pixi", "envs"))
+        return out
+
+    def _label(self, prefix: str) -> str:
+        """The prefix relative to the project (``./.venv``) or to HOME (``~/...``)."""
+        if self.project_dir:
+            root = _norm(self.project_dir)
+            if prefix.startswith(root + os.sep):
+                return "./" + os.path.relpath(prefix, root)
+        home = _norm("~")
+        if prefix.startswith(home + os.sep):
+            return "~/" + os.path.relpath(prefix, home)
+        return prefix
+
+    def _describe_other(self, prefix: str, server: bool = False) -> Optional[CondaEnv]:
+        """A venv or pixi environment (or, with ``server``, whatever sys.prefix is), None otherwise.
+
+        Its name is its absolute prefix, which every API accepts for ``env``.
+        """
+        prefix = _norm(prefix)
+        kind = "pixi" if is_pixi_env(prefix) else venv_kind(prefix)
+        if kind is None:
+            if server and os.path.isdir(os.path.join(prefix, "conda-meta")):
+                kind = "conda"
+            elif server:
+                kind = "venv"  # a system Python: no activation, PATH and interpreter only
+            else:
+                return None
+        exe = os.path.join(prefix, "bin", "python")
+        if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
+            if server and os.access(sys.executable, os.X_OK):
+                exe = sys.executable
+            else:
+                return None  # a venv without its interpreter is broken; a pixi env without Python is no use
+        label = self._label(prefix)
+        if server:
+            label = f"Jupyter server's environment ({label})"
+        return CondaEnv(
+            name=prefix,
+            prefix=prefix,
+            python=exe,
+            python_version=_python_version(prefix, exe, self.conda_timeout),
+            has_ipykernel=_has_ipykernel(prefix),
+            root=None,
+            is_root=False,
+            kind=kind,
+            is_server=server,
+            label=label,
+        )
 
     def _find_executable(self) -> Optional[str]:
         if self.conda_executable:
@@ -418,6 +605,8 @@ class EnvironmentFinder(LoggingConfigurable):
             has_ipykernel=_has_ipykernel(prefix),
             root=root,
             is_root=is_root,
+            kind="pixi" if is_pixi_env(prefix) else "conda",
+            label=name if name != prefix else self._label(prefix),
         )
 
 
@@ -427,6 +616,14 @@ def _children(envs_dir: str) -> list[str]:
     except OSError:
         return []
     return [os.path.join(envs_dir, n) for n in names if not n.startswith(".")]
+
+
+def _replace(env: CondaEnv, **changes) -> CondaEnv:
+    data = asdict(env)
+    data.update(changes)
+    if data.get("is_server") and "server" not in data["label"]:
+        data["label"] = f"{data['label']} (Jupyter server's environment)"
+    return CondaEnv(**data)
 
 
 def _unique(paths: Iterable[str]) -> list[str]:

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 from .activation import snapshot
+from .conda import install_hint
 from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound
 from .exitreason import exit_reason
 from .health import health_environment, prober_argv, watchdog_sec
@@ -125,7 +126,7 @@ class ServiceManager:
             raise InvalidSpec(
                 f"Command not found: '{command}' is neither in the environment's bin directory ({env.prefix}/bin) "
                 f"nor on the service PATH ({self.defaults.base_path}). Install it into the environment, e.g. "
-                f"`conda install -n {env.name} {command}`, or give an absolute path.",
+                f"`{install_hint(env, command)}`, or give an absolute path.",
                 field="argv",
             )
         return found
@@ -152,7 +153,7 @@ class ServiceManager:
         if spec.kind in ("script", "notebook") and (not env.python or not os.access(env.python, os.X_OK)):
             raise InvalidSpec(
                 f"Command not found: the environment '{env.name}' has no Python interpreter at {env.prefix}/bin/python. "
-                f"Install one with `conda install -n {env.name} python`.",
+                f"Install one with `{install_hint(env, 'python')}`, or choose an environment that has Python.",
                 field="env",
             )
         if spec.kind == "script":
@@ -186,6 +187,7 @@ class ServiceManager:
             working_directory=cwd,
             env_prefix=env.prefix,
             env_name=env.name,
+            env_kind=getattr(env, "kind", "conda"),
             environment_file=str(self.store.env_path(spec.name)),
             restart=spec.restart or d.restart,
             restart_sec=d.restart_sec if spec.restart_sec is None else spec.restart_sec,
@@ -208,7 +210,7 @@ class ServiceManager:
         if not env.has_ipykernel:
             raise InvalidSpec(
                 f"The environment '{env.name}' has no ipykernel, so it cannot run notebooks. "
-                f"Install it with `conda install -n {env.name} ipykernel`.",
+                f"Install it with `{install_hint(env, 'ipykernel')}`.",
                 field="env",
             )
         try:
@@ -323,7 +325,7 @@ class ServiceManager:
         controllers = await self.controllers()
         return [
             f"{field} is recorded but not enforced on this host: the user manager has no delegated '{ctl}' cgroup "
-            "controller (see GET host for the fix)."
+            "controller (`jupyter condasvc doctor` shows how to delegate it)."
             for value, ctl, field in wanted
             if value and ctl not in controllers
         ]
@@ -404,7 +406,15 @@ class ServiceManager:
             if old.enabled and (bool(old.schedule) != bool(spec.schedule)):
                 # What "enabled" points at changes (service <-> timer): undo the old one first.
                 await self.systemd.disable_unit_files([plan.timer_name if old.schedule else plan.unit_name])
-            record.update(spec=spec.model_dump(), resolved=_resolved(plan, rendered), updated=time.time())
+            resolved = _resolved(plan, rendered)
+            now = time.time()
+            # What a running process would not pick up without a restart: its command line, directory,
+            # environment, variables or parameters ("restart needed" in the UI).
+            if resolved != record.get("resolved") or any(
+                getattr(old, f) != getattr(spec, f) for f in ("environment", "parameters", "memory_max", "cpu_quota", "health_check")
+            ):
+                record["unit_changed"] = now
+            record.update(spec=spec.model_dump(), resolved=resolved, updated=now)
             await self._write(name, rendered, record)  # files and record together: all or nothing
             await self.systemd.reload()
             if (spec.enabled, spec.schedule) != (old.enabled, old.schedule):
@@ -689,5 +699,6 @@ def _service_json(name: str, record: Dict[str, Any], props: Dict[str, Any], live
         "resolved": record.get("resolved", {}),
         "created": record.get("created"),
         "updated": record.get("updated"),
+        "unit_changed": record.get("unit_changed", record.get("created")),
         "status": status,
     }

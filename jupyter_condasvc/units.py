@@ -53,6 +53,8 @@ class UnitPlan:
     timeout_stop_sec: float = 30.0
     timeout_start_sec: Optional[float] = None
     extra_environment: Dict[str, str] = field(default_factory=dict)
+    #: The environment's kind (conda.KINDS): venv-like kinds get VIRTUAL_ENV instead of CONDA_PREFIX.
+    env_kind: str = "conda"
     #: OnCalendar= expression: the service gets a companion .timer.
     schedule: Optional[str] = None
     #: Health prober started by ExecStartPost=, feeding the systemd watchdog.
@@ -119,21 +121,23 @@ def _seconds(value: float) -> str:
 
 
 def conda_environment(plan: UnitPlan, base_path: str) -> Dict[str, str]:
-    """What ``conda activate`` sets that a service needs, explicitly."""
+    """What ``conda activate`` (or a venv's ``activate``) sets that a service needs, explicitly."""
     bin_dir = plan.env_prefix.rstrip("/") + "/bin"
-    env = {
-        "PATH": f"{bin_dir}:{base_path}" if base_path else bin_dir,
-        "CONDA_PREFIX": plan.env_prefix,
-        "CONDA_DEFAULT_ENV": plan.env_name,
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = {"PATH": f"{bin_dir}:{base_path}" if base_path else bin_dir}
+    if plan.env_kind in ("venv", "virtualenv", "uv"):
+        env["VIRTUAL_ENV"] = plan.env_prefix
+    else:
+        env["CONDA_PREFIX"] = plan.env_prefix
+        env["CONDA_DEFAULT_ENV"] = plan.env_name
+    env["PYTHONUNBUFFERED"] = "1"
     env.update(plan.extra_environment)
     return env
 
 
 def render_service(plan: UnitPlan, *, base_path: str = "/usr/local/bin:/usr/bin:/bin") -> str:
     """The text of ``<unit_name>``."""
-    description = plan.description or f"{plan.name} (conda env {plan.env_name})"
+    kind = "conda env" if plan.env_kind in ("conda", "pixi") else plan.env_kind
+    description = plan.description or f"{plan.name} ({kind} {plan.env_name})"
     lines: List[str] = [
         MARKER,
         "[Unit]",

@@ -178,6 +178,7 @@ async def test_python_version_and_ipykernel(home, tmp_path):
     assert json.loads(json.dumps(found.to_json())) == {
         "name": str(env), "prefix": str(env), "python": str(env / "bin" / "python"),
         "python_version": expected, "has_ipykernel": False, "root": None, "is_root": False,
+        "kind": "conda", "is_server": False, "label": str(env),
     }
 
 
@@ -242,9 +243,9 @@ async def test_get_unknown_names_the_known_environments(home, tmp_path):
         await f.get("nope")
     assert err.value.status == 404
     msg = err.value.message
-    assert msg.startswith("No conda environment named 'nope'. Known environments: ")
+    assert msg.startswith("No environment named 'nope'. Known environments: ")
     assert "base, a, b" in msg and msg.endswith(".")
-    with pytest.raises(EnvironmentNotFound, match="No conda environment at '/does/not/exist'"):
+    with pytest.raises(EnvironmentNotFound, match="No environment at '/does/not/exist'"):
         await f.get("/does/not/exist")
 
 

@@ -11,9 +11,11 @@ import { addIcon, editIcon, refreshIcon, runIcon, stopIcon } from '@jupyterlab/u
 import { CondaSvcAPI, ServiceAction } from './api';
 import { logsIcon, servicesIcon } from './icons';
 import { envForPrefix, kernelPrefix } from './kernelenv';
+import { restartNeeded } from './listview';
+import { servicesOfPath, uniqueName } from './runfile';
 import type { ServicesModel } from './model';
 import { CommandIDs, IService, IServiceSpec, Kind } from './tokens';
-import { ServiceEditor } from './widgets/editor';
+import { ServiceEditor, ServiceEditorWidget } from './widgets/editor';
 import { ServiceView } from './widgets/serviceview';
 
 export interface ISettingsValues {
@@ -35,10 +37,14 @@ export interface ICommandDeps {
   fileBrowser: IDefaultFileBrowser | null;
 }
 
-/** A name for a service command: from args, else ask (palette). */
+/** A name for a service command: from args, the sidebar row right-clicked, else ask (palette). */
 async function pickName(deps: ICommandDeps, args: Record<string, unknown>, label: string): Promise<string | null> {
   if (typeof args.name === 'string' && args.name) {
     return args.name;
+  }
+  if (args.fromRow) {
+    const row = deps.app.contextMenuHitTest(node => node.classList.contains('jp-condasvc-item'));
+    return row?.dataset.name ?? null;
   }
   const names = deps.model.services.map(s => s.name);
   if (!names.length) {
@@ -139,13 +145,20 @@ export function registerCommands(deps: ICommandDeps): void {
           void commands.execute(CommandIDs.startService, { name: service.name });
         }
         if (editing) {
-          Notification.info(trans.__('Saved %1. A running service keeps its old command line until restarted.', service.name), {
-            autoClose: 5000
-          });
+          if (restartNeeded(service)) {
+            Notification.info(trans.__('Saved %1. It still runs the old version until restarted.', service.name), {
+              autoClose: 8000,
+              actions: [
+                { label: trans.__('Restart now'), callback: () => void commands.execute(CommandIDs.restartService, { name: service.name }) }
+              ]
+            });
+          } else {
+            Notification.info(trans.__('Saved %1.', service.name), { autoClose: 4000 });
+          }
         }
       }
     });
-    const widget = new MainAreaWidget({ content });
+    const widget = new ServiceEditorWidget({ content });
     widget.id = id;
     widget.title.label = editing ? trans.__('Edit %1', editing) : trans.__('New service');
     widget.title.icon = servicesIcon;
@@ -179,6 +192,42 @@ export function registerCommands(deps: ICommandDeps): void {
       }
     }
   });
+
+  commands.addCommand(CommandIDs.duplicateService, {
+    label: trans.__('Duplicate Service…'),
+    caption: trans.__('A new service with the same settings (secret values are not copied)'),
+    execute: async args => {
+      const name = await pickName(deps, args, trans.__('Duplicate which service?'));
+      const service = name ? model.get(name) : undefined;
+      if (!service) {
+        return;
+      }
+      const secrets = new Set(service.spec.secrets ?? []);
+      const environment: Record<string, string> = {};
+      for (const [key, value] of Object.entries(service.spec.environment ?? {})) {
+        environment[key] = secrets.has(key) ? '' : (value ?? '');
+      }
+      openEditor({
+        ...service.spec,
+        name: uniqueName(`${service.name.slice(0, 58)}-copy`, model.services),
+        environment,
+        secrets: [...secrets],
+        enabled: false
+      });
+    }
+  });
+
+  // The sidebar rows' context menu (the row right-clicked names the service).
+  const rowItems: Array<[string, number]> = [
+    [CommandIDs.openService, 0],
+    [CommandIDs.showLogs, 1],
+    [CommandIDs.editService, 2],
+    [CommandIDs.duplicateService, 3],
+    [CommandIDs.deleteService, 10]
+  ];
+  for (const [command, rank] of rowItems) {
+    app.contextMenu.addItem({ command, args: { fromRow: true }, selector: '.jp-condasvc-item', rank });
+  }
 
   commands.addCommand(CommandIDs.openService, {
     label: trans.__('Open Service…'),
@@ -230,9 +279,37 @@ export function registerCommands(deps: ICommandDeps): void {
   action(CommandIDs.enableService, 'enable', trans.__('Start Service at Login…'), trans.__('Start which service at login?'));
   action(CommandIDs.disableService, 'disable', trans.__("Don't Start Service at Login…"), trans.__('Which service?'));
 
+  /** Bulk delete from the sidebar: one question for all of them. */
+  const deleteMany = async (names: string[]) => {
+    if (!names.length) {
+      return;
+    }
+    const shown = names.length > 8 ? [...names.slice(0, 8), '…'] : names;
+    const answer = await showDialog({
+      title: trans._n('Delete %1 service?', 'Delete %1 services?', names.length),
+      body: `${shown.join(', ')}. ${trans.__('Each is stopped and its unit, variables and state are removed. Your files stay.')}`,
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: trans.__('Delete') })]
+    });
+    if (!answer.button.accept) {
+      return;
+    }
+    const results = await Promise.allSettled(names.map(name => api.remove(name)));
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') {
+        views.get(names[i])?.dispose();
+      } else {
+        fail(trans.__('Deleting %1 failed', names[i]), r.reason);
+      }
+    });
+  };
+
   commands.addCommand(CommandIDs.deleteService, {
     label: trans.__('Delete Service…'),
     execute: async args => {
+      if (Array.isArray(args.names)) {
+        await deleteMany(args.names.filter((n): n is string => typeof n === 'string'));
+        return;
+      }
       const name = await pickName(deps, args, trans.__('Delete which service?'));
       if (!name) {
         return;
@@ -277,8 +354,69 @@ export function registerCommands(deps: ICommandDeps): void {
     }
   });
 
+  /** The open document of a path, if any (its unsaved changes are what the user sees). */
+  const openContext = (path: string) => {
+    const panel = deps.notebooks?.find(p => p.context.path === path);
+    if (panel) {
+      return panel.context;
+    }
+    const widget = deps.docManager?.findWidget(path);
+    return widget ? deps.docManager?.contextForWidget(widget) : undefined;
+  };
+
   const runAsService = async (path: string, kind: Kind, env: string | null) => {
-    openEditor({ name: nameFromPath(path), kind, path, ...(env ? { env } : {}) });
+    // A service runs the file on disk: unsaved changes are saved first, or the user chooses the saved version.
+    const context = openContext(path);
+    if (context?.model.dirty) {
+      const answer = await showDialog({
+        title: trans.__('Save %1 first?', PathExt.basename(path)),
+        body: trans.__('It has unsaved changes. A service runs the file on disk, so without saving it would run the last saved version.'),
+        buttons: [
+          Dialog.cancelButton(),
+          Dialog.createButton({ label: trans.__('Use the saved version'), displayType: 'default' }),
+          Dialog.okButton({ label: trans.__('Save and continue') })
+        ],
+        defaultButton: 2
+      });
+      if (answer.button.label !== trans.__('Use the saved version') && answer.button.label !== trans.__('Save and continue')) {
+        return;
+      }
+      if (answer.button.label === trans.__('Save and continue')) {
+        try {
+          await context.save();
+        } catch (error) {
+          fail(trans.__('Saving %1 failed', path), error);
+          return;
+        }
+      }
+    }
+    // The same file already has a service: say so, and offer it.
+    const same = servicesOfPath(model.services, path, PageConfig.getOption('serverRoot'));
+    if (same.length) {
+      const answer = await showDialog({
+        title: trans.__('%1 already runs as a service', PathExt.basename(path)),
+        body: trans._n(
+          'The service %2 runs this file. Open it, or create another service for the same file?',
+          'The services %2 run this file. Open the first, or create another service for the same file?',
+          same.length,
+          same.map(s => s.name).join(', ')
+        ),
+        buttons: [
+          Dialog.cancelButton(),
+          Dialog.createButton({ label: trans.__('Open %1', same[0].name), displayType: 'default' }),
+          Dialog.okButton({ label: trans.__('Create another') })
+        ],
+        defaultButton: 1
+      });
+      if (answer.button.label === trans.__('Open %1', same[0].name)) {
+        openService(same[0].name);
+        return;
+      }
+      if (!answer.button.accept) {
+        return;
+      }
+    }
+    openEditor({ name: uniqueName(nameFromPath(path), model.services), kind, path, ...(env ? { env } : {}) });
   };
 
   const envOfNotebook = async (): Promise<string | null> => {

@@ -97,6 +97,8 @@ export interface IService {
   };
   created?: number | null;
   updated?: number | null;
+  /** When an edit last changed what the process runs with (epoch seconds). */
+  unit_changed?: number | null;
   status: IServiceStatus;
   warnings?: string[];
 }
@@ -109,6 +111,12 @@ export interface IEnvironment {
   has_ipykernel: boolean;
   root: string | null;
   is_root: boolean;
+  /** How it was made: conda and pixi are activated like conda, the others as venvs. */
+  kind?: 'conda' | 'pixi' | 'venv' | 'virtualenv' | 'uv';
+  /** The environment the Jupyter server runs in. */
+  is_server?: boolean;
+  /** A short name to show. */
+  label?: string;
 }
 
 export interface IPreview {
@@ -305,6 +313,7 @@ export namespace CommandIDs {
   export const enableService = 'condasvc:enable-service';
   export const disableService = 'condasvc:disable-service';
   export const deleteService = 'condasvc:delete-service';
+  export const duplicateService = 'condasvc:duplicate-service';
   export const showLogs = 'condasvc:show-logs';
   export const runAsService = 'condasvc:run-as-service';
   export const runFileAsService = 'condasvc:run-file-as-service';

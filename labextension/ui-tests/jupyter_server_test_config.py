@@ -59,6 +59,8 @@ root.mkdir(parents=True)
 (root / "crash.py").write_text(
     "import sys\nprint('about to fail', flush=True)\nsys.exit(3)\n"
 )
+# The examples a newcomer starts with (scripts/lab puts them in Lab's root too).
+shutil.copytree(REPO / "examples", root / "examples")
 conda = make_conda_root(run / "conda", ["other"])
 uienv = make_conda_env(conda / "envs" / "uienv", ipykernel=True)
 kernels = run / "share" / "jupyter" / "kernels" / "condasvc-uienv"

@@ -4,12 +4,13 @@ import type { CommandRegistry } from '@lumino/commands';
 import React, { useEffect, useState } from 'react';
 
 import type { CondaSvcAPI } from '../api';
-import { formatBytes, formatCpu, formatDuration, formatTime, relativeTime, secondsSince } from '../format';
+import { formatBytes, formatCpu, formatDuration, formatTime, joinArgs, relativeTime, secondsSince } from '../format';
 import type { LogFollower } from '../logs';
 import { displayState } from '../model';
 import { CommandIDs, IServicesModel } from '../tokens';
 import { kindLabel, StateBadge, useNow, useSignal } from './common';
 import { LogViewer } from './LogViewer';
+import { RestartNeeded } from './RestartNeeded';
 
 export interface IServiceDetailsProps {
   name: string;
@@ -139,6 +140,7 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
           {w}
         </div>
       ))}
+      <RestartNeeded service={service} commands={commands} trans={trans} />
       <dl className="jp-condasvc-facts">
         <Fact name="state" label={trans.__('State')}>
           {status.active_state} ({status.sub_state})
@@ -191,7 +193,7 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
           </>
         ) : null}
         <Fact name="command" label={trans.__('Command')}>
-          <code>{(service.resolved.exec_argv ?? []).join(' ')}</code>
+          <code title={trans.__('Quoted for a POSIX shell: it can be pasted as is')}>{joinArgs(service.resolved.exec_argv ?? [])}</code>
         </Fact>
       </dl>
       <details className="jp-condasvc-unit-details" onToggle={ev => setShowUnit((ev.target as HTMLDetailsElement).open)}>

@@ -8,12 +8,18 @@ import React, { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 
 import { CondaSvcAPI, CondaSvcError } from '../api';
 import { joinArgs, splitArgs } from '../format';
+import { defaultEnvironment, envFits, envOptionText, envProblem } from '../envchoice';
+import { cronToCalendar, SCHEDULE_PRESETS, unitValue } from '../formhelp';
 import type { IEnvironment, IPreview, IService, IServiceSpec, Kind, RestartPolicy } from '../tokens';
 
 interface IVariable {
   key: string;
   value: string;
   shown: boolean;
+  /** Write-only: the API never answers its value (spec.secrets). */
+  secret?: boolean;
+  /** A secret the server already holds: empty means "keep it". */
+  stored?: boolean;
 }
 
 /** Everything the form edits, as the text the inputs hold. */
@@ -60,7 +66,10 @@ export function formFromSpec(spec: Partial<IServiceSpec>): IFormState {
     args: spec.args ? joinArgs(spec.args) : '',
     cwd: spec.cwd ?? '',
     description: spec.description ?? '',
-    variables: Object.entries(spec.environment ?? {}).map(([key, value]) => ({ key, value: value ?? '', shown: false })),
+    variables: Object.entries(spec.environment ?? {}).map(([key, value]) => {
+      const secret = (spec.secrets ?? []).includes(key);
+      return { key, value: value ?? '', shown: !secret, secret, stored: secret };
+    }),
     restart: spec.restart ?? '',
     restartSec: num(spec.restart_sec),
     burst: num(spec.start_limit_burst),
@@ -122,6 +131,7 @@ export function specFromForm(f: IFormState): IServiceSpec {
     cwd: text(f.cwd),
     description: f.description.trim(),
     environment,
+    secrets: f.variables.filter(v => v.secret && v.key.trim()).map(v => v.key.trim()),
     restart: f.restart || null,
     restart_sec: number('restart_sec', f.restartSec),
     start_limit_burst: number('start_limit_burst', f.burst),
@@ -136,10 +146,16 @@ export function specFromForm(f: IFormState): IServiceSpec {
   if (f.healthType) {
     const hc: IServiceSpec['health_check'] = { type: f.healthType };
     if (f.healthType === 'http') {
+      if (!f.healthUrl.trim()) {
+        throw new LocalFieldError('health_url', 'Type the URL to probe, e.g. http://127.0.0.1:8080/health.');
+      }
       hc.url = text(f.healthUrl);
     } else {
       hc.host = text(f.healthHost);
-      hc.port = number('health_check', f.healthPort);
+      if (!f.healthPort.trim()) {
+        throw new LocalFieldError('health_port', 'Type the port to probe.');
+      }
+      hc.port = number('health_port', f.healthPort);
     }
     const extra: [keyof typeof hc, string][] = [
       ['interval_sec', f.healthInterval],
@@ -187,6 +203,8 @@ export interface IServiceFormProps {
   browse: (kind: Kind) => Promise<string | null>;
   onDone: (service: IService) => void;
   onCancel: () => void;
+  /** Told whether the user changed anything (closing then asks first). */
+  onDirty?: (dirty: boolean) => void;
 }
 
 function FieldError(props: { field: string; errors: Record<string, string> }): JSX.Element | null {
@@ -219,7 +237,11 @@ function Row(props: {
 
 export function ServiceForm(props: IServiceFormProps): JSX.Element {
   const { api, trans } = props;
-  const [form, setForm] = useState<IFormState>(() => formFromSpec(props.initial));
+  const [form, setForm] = useState<IFormState>(() => {
+    const f = formFromSpec(props.initial);
+    // Only an edit has stored secret values to keep; a copy asks for them again.
+    return props.editing ? f : { ...f, variables: f.variables.map(v => ({ ...v, stored: false })) };
+  });
   const [envs, setEnvs] = useState<IEnvironment[] | null>(null);
   const [envError, setEnvError] = useState('');
   const [preview, setPreview] = useState<IPreview | null>(null);
@@ -230,6 +252,9 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
   const [busy, setBusy] = useState(false);
   const [suggestions, setSuggestions] = useState<string[]>([]);
   const previewSeq = useRef(0);
+  const initialTouched = useRef(touched.size);
+  const dirty = touched.size > initialTouched.current;
+  useEffect(() => props.onDirty?.(dirty), [dirty]);
 
   const set = useCallback(<K extends keyof IFormState>(key: K, value: IFormState[K], field?: string) => {
     setForm(f => ({ ...f, [key]: value }));
@@ -255,13 +280,34 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
           return;
         }
         setEnvs(r.environments);
-        setForm(f => (f.env || !r.environments.length ? f : { ...f, env: r.environments[0].name }));
+        setForm(f => {
+          if (f.env) {
+            return f;
+          }
+          const choice = defaultEnvironment(r.environments, f.kind);
+          return choice ? { ...f, env: choice.name } : f;
+        });
       })
       .catch(e => !cancelled && setEnvError((e as Error).message));
     return () => {
       cancelled = true;
     };
   }, [api]);
+
+  // An environment the user did not choose follows the kind (a notebook needs ipykernel).
+  useEffect(() => {
+    if (!envs || touched.has('env')) {
+      return;
+    }
+    const current = envs.find(e => e.name === form.env || e.prefix === form.env);
+    if (current && envFits(current, form.kind)) {
+      return;
+    }
+    const choice = defaultEnvironment(envs, form.kind);
+    if (choice && choice.name !== form.env) {
+      setForm(f => ({ ...f, env: choice.name }));
+    }
+  }, [envs, form.kind]);
 
   // Path completion from the server's contents.
   useEffect(() => {
@@ -322,10 +368,11 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
   }, [localSpec, api]);
 
   const errors: Record<string, string> = { ...submitErrors };
-  if (localSpec.error && !errors[localSpec.error.field]) {
+  if (localSpec.error && !errors[localSpec.error.field] && (!localSpec.error.field.startsWith('health_') || touched.has(localSpec.error.field))) {
     errors[localSpec.error.field] = localSpec.error.message;
   }
-  if (previewError?.field && touched.has(previewError.field) && !errors[previewError.field]) {
+  // The environment is preselected, so its problems show even before the user touches it.
+  if (previewError?.field && (touched.has(previewError.field) || previewError.field === 'env') && !errors[previewError.field]) {
     errors[previewError.field] = previewError.message;
   }
 
@@ -370,6 +417,17 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
   };
 
   const env = envs?.find(e => e.name === form.env || e.prefix === form.env);
+  // A default is what the server renders when the field is empty: read it from the preview.
+  const defaultOf = (key: string) => {
+    const value = unitValue(preview?.unit, key);
+    return value === null ? trans.__('default') : trans.__('default: %1', value);
+  };
+  const cron = cronToCalendar(form.schedule);
+  const stale = !!(localSpec.error || previewError);
+  const envLocalProblem = env ? envProblem(env, form.kind) : '';
+  if (envLocalProblem && !errors.env) {
+    errors.env = envLocalProblem;
+  }
   const onChange =
     (key: keyof IFormState, field: string) =>
     (ev: React.ChangeEvent<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>) =>
@@ -445,11 +503,16 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
               {envs && form.env && !env ? <option value={form.env}>{form.env}</option> : null}
               {(envs ?? []).map(e => (
                 <option key={e.prefix} value={e.name}>
-                  {`${e.name} — Python ${e.python_version ?? '?'}${e.has_ipykernel ? ' · ipykernel' : ''}`}
+                  {envOptionText(e)}
                 </option>
               ))}
             </select>
             {envError ? <div className="jp-condasvc-field-error">{envError}</div> : null}
+            {envs && !envs.length ? (
+              <div className="jp-condasvc-field-error">
+                {trans.__('No environment was found. The server looks for its own Python, .venv and .pixi folders in its root, ~/.virtualenvs and conda installations.')}
+              </div>
+            ) : null}
             {env ? (
               <div className="jp-condasvc-help">
                 {env.prefix}
@@ -492,27 +555,42 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
               <input
                 className="jp-mod-styled"
                 aria-label={trans.__('Variable value')}
-                type={v.shown ? 'text' : 'password'}
+                type={v.shown || !v.secret ? 'text' : 'password'}
                 autoComplete="off"
                 value={v.value}
+                placeholder={v.stored ? trans.__('unchanged (write-only)') : ''}
                 onChange={ev => set('variables', form.variables.map((x, j) => (j === i ? { ...x, value: ev.target.value } : x)), 'environment')}
               />
-              <button type="button" className="jp-mod-styled" onClick={() => set('variables', form.variables.map((x, j) => (j === i ? { ...x, shown: !x.shown } : x)))}>
-                {v.shown ? trans.__('Hide') : trans.__('Show')}
-              </button>
+              <label className="jp-condasvc-check jp-condasvc-secret" title={trans.__('Secret: its value is write-only, never shown again nor returned by the API')}>
+                <input
+                  type="checkbox"
+                  name="secret"
+                  checked={!!v.secret}
+                  aria-label={trans.__('Secret')}
+                  onChange={ev => set('variables', form.variables.map((x, j) => (j === i ? { ...x, secret: ev.target.checked, shown: !ev.target.checked } : x)), 'environment')}
+                />
+                {trans.__('secret')}
+              </label>
+              {v.secret && !v.stored ? (
+                <button type="button" className="jp-mod-styled" onClick={() => set('variables', form.variables.map((x, j) => (j === i ? { ...x, shown: !x.shown } : x)))}>
+                  {v.shown ? trans.__('Hide') : trans.__('Show')}
+                </button>
+              ) : null}
               <button type="button" className="jp-mod-styled" aria-label={trans.__('Remove variable')} onClick={() => set('variables', form.variables.filter((_, j) => j !== i), 'environment')}>
                 ×
               </button>
             </div>
           ))}
-          <button type="button" className="jp-mod-styled" onClick={() => set('variables', [...form.variables, { key: '', value: '', shown: false }])}>
+          <button type="button" className="jp-mod-styled" onClick={() => set('variables', [...form.variables, { key: '', value: '', shown: true, secret: false }])}>
             {trans.__('Add variable')}
           </button>
           <FieldError field="environment" errors={errors} />
-          <label className="jp-condasvc-check">
-            <input type="checkbox" name="activation" checked={form.activation} onChange={ev => set('activation', ev.target.checked, 'activation')} />
-            {trans.__('Also set what "conda activate" sets (the environment\'s activate.d scripts)')}
-          </label>
+          {env && ['venv', 'virtualenv', 'uv'].includes(env.kind ?? 'conda') && !form.activation ? null : (
+            <label className="jp-condasvc-check">
+              <input type="checkbox" name="activation" checked={form.activation} onChange={ev => set('activation', ev.target.checked, 'activation')} />
+              {trans.__('Also set what "conda activate" sets (the environment\'s activate.d scripts)')}
+            </label>
+          )}
           <FieldError field="activation" errors={errors} />
         </fieldset>
         <fieldset>
@@ -522,7 +600,30 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
             {trans.__('Start at login (and at boot when lingering is on)')}
           </label>
           <Row label={trans.__('Schedule')} field="schedule" errors={errors} help={trans.__('A systemd calendar expression, e.g. daily, hourly, Mon..Fri 09:00. Empty: runs until stopped.')}>
-            <input className="jp-mod-styled" name="schedule" value={form.schedule} onChange={onChange('schedule', 'schedule')} />
+            <div className="jp-condasvc-inline">
+              <input className="jp-mod-styled" name="schedule" value={form.schedule} onChange={onChange('schedule', 'schedule')} placeholder={trans.__('empty: runs until stopped')} />
+              <select
+                className="jp-mod-styled jp-condasvc-presets"
+                aria-label={trans.__('Schedule presets')}
+                value=""
+                onChange={ev => ev.target.value && set('schedule', ev.target.value, 'schedule')}
+              >
+                <option value="">{trans.__('Presets…')}</option>
+                {SCHEDULE_PRESETS.map(([label, value]) => (
+                  <option key={value} value={value}>
+                    {`${trans.__(label)} (${value})`}
+                  </option>
+                ))}
+              </select>
+            </div>
+            {cron ? (
+              <div className="jp-condasvc-help jp-condasvc-cron-hint">
+                {trans.__('This looks like cron. systemd writes it as %1', cron)}{' '}
+                <button type="button" className="jp-mod-styled" onClick={() => set('schedule', cron, 'schedule')}>
+                  {trans.__('Use it')}
+                </button>
+              </div>
+            ) : null}
           </Row>
           {preview?.next_runs?.length && form.schedule ? (
             <div className="jp-condasvc-help jp-condasvc-next-runs">
@@ -540,13 +641,13 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
           </Row>
           <div className="jp-condasvc-grid">
             <Row label={trans.__('Wait before restart (s)')} field="restart_sec" errors={errors}>
-              <input className="jp-mod-styled" name="restart_sec" inputMode="decimal" value={form.restartSec} onChange={onChange('restartSec', 'restart_sec')} />
+              <input className="jp-mod-styled" name="restart_sec" inputMode="decimal" value={form.restartSec} onChange={onChange('restartSec', 'restart_sec')} placeholder={defaultOf('RestartSec')} />
             </Row>
             <Row label={trans.__('At most … starts')} field="start_limit_burst" errors={errors}>
-              <input className="jp-mod-styled" name="start_limit_burst" inputMode="numeric" value={form.burst} onChange={onChange('burst', 'start_limit_burst')} />
+              <input className="jp-mod-styled" name="start_limit_burst" inputMode="numeric" value={form.burst} onChange={onChange('burst', 'start_limit_burst')} placeholder={defaultOf('StartLimitBurst')} />
             </Row>
             <Row label={trans.__('… within (s)')} field="start_limit_interval_sec" errors={errors}>
-              <input className="jp-mod-styled" name="start_limit_interval_sec" inputMode="decimal" value={form.interval} onChange={onChange('interval', 'start_limit_interval_sec')} />
+              <input className="jp-mod-styled" name="start_limit_interval_sec" inputMode="decimal" value={form.interval} onChange={onChange('interval', 'start_limit_interval_sec')} placeholder={defaultOf('StartLimitIntervalSec')} />
             </Row>
           </div>
         </fieldset>
@@ -577,7 +678,7 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
           </Row>
           {form.healthType === 'http' ? (
             <Row label="URL" field="health_url" errors={errors}>
-              <input className="jp-mod-styled" name="health_url" value={form.healthUrl} onChange={onChange('healthUrl', 'health_check')} placeholder="http://127.0.0.1:8080/health" />
+              <input className="jp-mod-styled" name="health_url" value={form.healthUrl} onChange={onChange('healthUrl', 'health_url')} placeholder="http://127.0.0.1:8080/health" />
             </Row>
           ) : null}
           {form.healthType === 'tcp' ? (
@@ -586,23 +687,23 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
                 <input className="jp-mod-styled" name="health_host" value={form.healthHost} onChange={onChange('healthHost', 'health_check')} placeholder="127.0.0.1" />
               </Row>
               <Row label={trans.__('Port')} field="health_port" errors={errors}>
-                <input className="jp-mod-styled" name="health_port" inputMode="numeric" value={form.healthPort} onChange={onChange('healthPort', 'health_check')} />
+                <input className="jp-mod-styled" name="health_port" inputMode="numeric" value={form.healthPort} onChange={onChange('healthPort', 'health_port')} />
               </Row>
             </div>
           ) : null}
           {form.healthType ? (
             <div className="jp-condasvc-grid">
               <Row label={trans.__('Every (s)')} field="health_interval" errors={errors}>
-                <input className="jp-mod-styled" inputMode="decimal" value={form.healthInterval} onChange={onChange('healthInterval', 'health_check')} />
+                <input className="jp-mod-styled" inputMode="decimal" value={form.healthInterval} onChange={onChange('healthInterval', 'health_check')} placeholder="10" />
               </Row>
               <Row label={trans.__('Timeout (s)')} field="health_timeout" errors={errors}>
-                <input className="jp-mod-styled" inputMode="decimal" value={form.healthTimeout} onChange={onChange('healthTimeout', 'health_check')} />
+                <input className="jp-mod-styled" inputMode="decimal" value={form.healthTimeout} onChange={onChange('healthTimeout', 'health_check')} placeholder="3" />
               </Row>
               <Row label={trans.__('Grace (s)')} field="health_start" errors={errors}>
-                <input className="jp-mod-styled" inputMode="decimal" value={form.healthStart} onChange={onChange('healthStart', 'health_check')} />
+                <input className="jp-mod-styled" inputMode="decimal" value={form.healthStart} onChange={onChange('healthStart', 'health_check')} placeholder="30" />
               </Row>
               <Row label={trans.__('Failures')} field="health_threshold" errors={errors}>
-                <input className="jp-mod-styled" inputMode="numeric" value={form.healthThreshold} onChange={onChange('healthThreshold', 'health_check')} />
+                <input className="jp-mod-styled" inputMode="numeric" value={form.healthThreshold} onChange={onChange('healthThreshold', 'health_check')} placeholder="3" />
               </Row>
             </div>
           ) : null}
@@ -622,10 +723,20 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
         {previewError?.field ? (
           <div className="jp-condasvc-help">{trans.__('Preview: %1', previewError.message)}</div>
         ) : null}
-        <pre className="jp-condasvc-unit" aria-label={trans.__('Unit preview')}>
+        {stale && preview ? (
+          <div className="jp-condasvc-banner jp-condasvc-banner-warn jp-condasvc-preview-stale" role="status">
+            {trans.__('Out of date: this is the unit before your last change, which has an error%1.', localSpec.error ? ` (${localSpec.error.field})` : previewError?.field ? ` (${previewError.field})` : '')}
+          </div>
+        ) : null}
+        <pre className={`jp-condasvc-unit${stale && preview ? ' jp-mod-stale' : ''}`} aria-label={trans.__('Unit preview')}>
           {preview ? preview.unit : trans.__('Fill in a name and an environment to see the unit.')}
         </pre>
-        {preview?.timer ? <pre className="jp-condasvc-unit">{preview.timer}</pre> : null}
+        {preview?.timer ? (
+          <>
+            <h3>{preview.unit_name.replace(/\.service$/, '.timer')}</h3>
+            <pre className="jp-condasvc-unit" aria-label={trans.__('Timer preview')}>{preview.timer}</pre>
+          </>
+        ) : null}
         {preview?.variables.length ? (
           <div className="jp-condasvc-help">
             {trans.__('Environment file: %1 (values not shown)', preview.variables.join(', '))}

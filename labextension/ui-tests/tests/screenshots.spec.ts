@@ -67,6 +67,7 @@ async function shots(page: IJupyterLabPageFixture, request: APIRequestContext, t
   await page.evaluate(() => document.querySelectorAll('.jp-condasvc-editor').forEach(e => e.scrollTo(0, 0)));
   await page.screenshot({ path: path.join(OUT, `form-${theme}.png`) });
   await form.getByRole('button', { name: 'Cancel' }).click();
+  await page.locator('.jp-Dialog').getByRole('button', { name: 'Discard' }).click(); // the form was filled in
 }
 
 test.describe.serial('screenshots', () => {
