@@ -167,7 +167,21 @@ def state_of(svc: Dict[str, Any]) -> str:
     state = f"{s.get('active_state')} ({s.get('sub_state')})"
     if s.get("active_state") == "failed" and s.get("result"):
         state = f"failed ({s['result']})"
+    if s.get("start_limit_hit"):
+        state += ", start limit hit (reset-and-start to recover)"
+    elif s.get("crash_looping"):
+        state += ", crash-looping"
     return state
+
+
+def next_run_of(svc: Dict[str, Any]) -> Optional[str]:
+    """The next run of a scheduled service ("paused" when its schedule is not armed), else None."""
+    sched = svc["status"].get("schedule")
+    if not svc["spec"].get("schedule") or sched is None:
+        return None
+    if not sched.get("armed"):
+        return "paused"
+    return (sched.get("next_run") or "-")[:19].replace("T", " ")
 
 
 def print_service(svc: Dict[str, Any]) -> None:
@@ -191,7 +205,8 @@ def print_service(svc: Dict[str, Any]) -> None:
         rows.append(("limits", " ".join(f"{k}={spec[k]}" for k in ("memory_max", "cpu_quota") if spec.get(k))))
     if spec.get("schedule"):
         sched = s.get("schedule") or {}
-        rows.append(("schedule", f"{spec['schedule']} (next {sched.get('next_run') or '-'}, last {sched.get('last_run') or '-'})"))
+        armed = "armed" if sched.get("armed") else "paused"
+        rows.append(("schedule", f"{spec['schedule']}, {armed} (next {sched.get('next_run') or '-'}, last {sched.get('last_run') or '-'})"))
     if s.get("status_text"):
         rows.append(("status", s["status_text"]))
     if s.get("health"):
@@ -329,9 +344,9 @@ async def cmd_list(ctx: Context) -> int:
         print(table(
             [(
                 s["name"], s["spec"]["kind"], s["spec"]["env"], state_of(s), s["status"].get("unit_file_state"),
-                s["status"].get("main_pid"), human_bytes(s["status"].get("memory_current")),
+                s["status"].get("main_pid"), human_bytes(s["status"].get("memory_current")), next_run_of(s),
             ) for s in services],
-            ("NAME", "KIND", "ENV", "STATE", "ENABLED", "PID", "MEMORY"),
+            ("NAME", "KIND", "ENV", "STATE", "ENABLED", "PID", "MEMORY", "NEXT RUN"),
         ))
 
     ctx.emit({"services": services}, human)
@@ -405,7 +420,8 @@ async def cmd_edit(ctx: Context) -> int:
 async def cmd_action(ctx: Context) -> int:
     a = ctx.args
     verb = {"start": "starting", "stop": "stopping", "restart": "restarting", "enable": "enabling",
-            "disable": "disabling", "reset-failed": "resetting", "run-now": "running"}[a.action]
+            "disable": "disabling", "reset-failed": "resetting", "run-now": "running", "pause": "pausing",
+            "resume": "resuming", "reset-and-start": "resetting and starting"}[a.action]
     ctx.progress(f"{verb} {a.name}…")
     svc = await ctx.services.act(a.name, a.action)
     ctx.emit(svc, lambda s: print(f"{s['name']}: {state_of(s)}, {s['status'].get('unit_file_state') or '-'}"))
@@ -746,7 +762,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = add(action, {"start": "start a service and wait for systemd's job", "stop": "stop a service",
                          "restart": "restart a service", "enable": "start the service at login (or its timer)",
                          "disable": "do not start the service at login", "reset-failed": "clear a failed state (and the start limit)",
-                         "run-now": "run a scheduled service once, now"}[action])
+                         "run-now": "run a scheduled service once, now",
+                         "pause": "stop a service's schedule from firing (its timer); a run in progress goes on",
+                         "resume": "arm a paused schedule again",
+                         "reset-and-start": "recover from a start limit: reset-failed, then start"}[action])
         p.add_argument("name", metavar="NAME")
         p.set_defaults(action=action)
     p = add("delete", "stop, disable and remove a service and its files")

@@ -58,6 +58,9 @@ class UnitPlan:
     #: Health prober started by ExecStartPost=, feeding the systemd watchdog.
     health_argv: Optional[Sequence[str]] = None
     watchdog_sec: Optional[float] = None
+    #: Words put before exec_argv so that stderr reaches the journal at its own priority
+    #: (``systemd-cat ... --``, which sets up the streams and execs: same PID, Type=exec holds).
+    stderr_wrapper: Optional[Sequence[str]] = None
 
     @property
     def timer_name(self) -> str:
@@ -118,6 +121,25 @@ def _seconds(value: float) -> str:
     return text or "0"
 
 
+def stderr_wrapper(systemd_cat: str, identifier: str, priority: str) -> List[str]:
+    """``systemd-cat`` words that log the program's stdout at info and its stderr at ``priority``.
+
+    systemd has no per-stream priority for ``StandardError=journal``;
+    systemd-cat connects both streams to journald itself and then execs the
+    program, so the main PID, ``Type=exec`` and the unit's invocation ID (the
+    streams are attributed by cgroup) stay what they were.
+    """
+    return [systemd_cat, f"--identifier={identifier}", f"--stderr-priority={priority}", "--"]
+
+
+def user_argv(exec_argv: Sequence[str]) -> List[str]:
+    """The program's own argv from an ExecStart= argv that may carry :func:`stderr_wrapper`."""
+    words = list(exec_argv)
+    if words and words[0].endswith("/systemd-cat") and "--" in words:
+        return words[words.index("--") + 1:]
+    return words
+
+
 def conda_environment(plan: UnitPlan, base_path: str) -> Dict[str, str]:
     """What ``conda activate`` sets that a service needs, explicitly."""
     bin_dir = plan.env_prefix.rstrip("/") + "/bin"
@@ -155,7 +177,7 @@ def render_service(plan: UnitPlan, *, base_path: str = "/usr/local/bin:/usr/bin:
         # SIGTERM to the runner only; it stops its kernel, then the rest is killed.
         lines.append("KillMode=mixed")
     lines += [
-        f"ExecStart={render_exec(plan.exec_argv)}",
+        f"ExecStart={render_exec([*(plan.stderr_wrapper or ()), *plan.exec_argv])}",
         f"WorkingDirectory={plain_value(plan.working_directory, 'cwd')}",
     ]
     if plan.health_argv:

@@ -243,7 +243,7 @@ def test_unit_preview_writes_nothing(cli, state_dir, conda_root):
     out = cli("unit", "preview-only", "--env", "ml", "--path", "train.py", "--var", "SECRET=x", "--memory-max", "1G")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"# {PREFIX}preview-only.service\n")
-    assert f'ExecStart=:"{conda_root}/envs/ml/bin/python" "-u"' in out.stdout
+    assert 'ExecStart=:"' in out.stdout and f'"--" "{conda_root}/envs/ml/bin/python" "-u"' in out.stdout
     assert "MemoryMax=1G" in out.stdout and "SECRET" in out.stdout and "=x" not in out.stdout
     assert "not enforced" in out.stderr  # no delegated controllers on this host
     data = cli.json("unit", "preview-only", "--env", "ml", "--path", "train.py", "--schedule", "hourly")

@@ -162,8 +162,12 @@ async def test_schedule_fires_and_is_reported(api, root, unit_name):
     code, svc = await api("GET", "services", "sched")
     assert svc["status"]["schedule"]["next_run"] and svc["status"]["schedule"]["last_run"]
     code, svc = await api("POST", "services", "sched", "disable")
-    assert systemctl("is-active", timer).stdout.strip() == "inactive"
+    # not at login any more, but the schedule stays armed until paused
     assert systemctl("is-enabled", timer).stdout.strip() == "disabled"
+    assert systemctl("is-active", timer).stdout.strip() == "active" and svc["status"]["schedule"]["armed"]
+    code, svc = await api("POST", "services", "sched", "pause")
+    assert code == 200 and not svc["status"]["schedule"]["armed"]
+    assert systemctl("is-active", timer).stdout.strip() == "inactive"
     before = len((root / "ticks.txt").read_text().splitlines())
     code, svc = await api("POST", "services", "sched", "run-now")
     assert code == 200
