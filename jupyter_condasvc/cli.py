@@ -459,6 +459,34 @@ async def cmd_unit(ctx: Context) -> int:
     return EXIT_OK
 
 
+async def cmd_runs(ctx: Context) -> int:
+    from .journal import format_text
+    from .runs import get_run_log, list_runs
+
+    a = ctx.args
+    if a.log:
+        page = await get_run_log(ctx.services, a.name, a.log, n=ctx.settings.log_page_max)
+        ctx.emit(page, lambda p: sys.stdout.write(format_text(p["entries"])))
+        return EXIT_OK
+    data = await list_runs(ctx.services, a.name, limit=a.limit)
+
+    def human(d: Dict[str, Any]) -> None:
+        if not d["runs"]:
+            print(f"No runs of {a.name} in the journal yet.")
+            return
+        rows = []
+        for r in d["runs"]:
+            exit_ = r["signal"] or ("" if r["exit_status"] is None else str(r["exit_status"]))
+            duration = "-" if r["duration_sec"] is None else f"{r['duration_sec']:.1f}s"
+            rows.append((r["id"], r["trigger"], r["start"][:19].replace("T", " "), duration,
+                         r["state"] if r["state"] != "failed" else f"failed ({r['result']})", exit_ or "-",
+                         "yes" if r["has_notebook"] else "-"))
+        print(table(rows, ("RUN", "TRIGGER", "START (UTC)", "DURATION", "STATE", "EXIT", "NOTEBOOK")))
+
+    ctx.emit(data, human)
+    return EXIT_OK
+
+
 async def cmd_logs(ctx: Context) -> int:
     from .journal import LogQuery, format_text, history
 
@@ -779,6 +807,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", metavar="TIME")
     p.add_argument("--grep", metavar="TEXT", help="only entries containing TEXT (case-insensitive unless it has capitals)")
     p.add_argument("--boot", metavar="BOOT", help="this, all (default) or a boot id")
+    p = add("runs", "list a service's runs (newest first): trigger, start, duration, result; --log RUN prints one run's log")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="the newest N runs (default 20)")
+    p.add_argument("--log", metavar="RUN", help="print the log of this run (its id from the list)")
     p = add("unit", "print the unit file a spec would produce (writes nothing; needs no systemd)",
             epilog="example:\n  jupyter condasvc unit api --env ml -- uvicorn app:app")
     p.add_argument("name", metavar="NAME", nargs="?")
@@ -816,7 +848,7 @@ def _port(text: str) -> int:
 
 COMMANDS: Dict[str, Callable[[Context], Any]] = {
     "envs": cmd_envs, "list": cmd_list, "show": cmd_show, "create": cmd_create, "edit": cmd_edit,
-    "delete": cmd_delete, "logs": cmd_logs, "unit": cmd_unit, "export-env": cmd_export_env, "doctor": cmd_doctor,
+    "delete": cmd_delete, "logs": cmd_logs, "runs": cmd_runs, "unit": cmd_unit, "export-env": cmd_export_env, "doctor": cmd_doctor,
     "jupyter-service": cmd_jupyter_service, **{a: cmd_action for a in ACTIONS},
 }
 TAKES_COMMAND = ("create", "edit", "unit")

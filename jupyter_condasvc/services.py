@@ -203,7 +203,13 @@ class ServiceManager:
             health_argv=health_argv,
             watchdog_sec=watchdog,
             stderr_wrapper=self._stderr_wrapper(spec),
+            run_end_logger=self._run_end_logger(),
         )
+
+    def _run_end_logger(self) -> Optional[List[str]]:
+        path = f"{self.defaults.base_path}:/usr/bin:/bin"
+        systemd_cat, echo = shutil.which("systemd-cat", path=path), shutil.which("echo", path=path)
+        return [systemd_cat, echo] if systemd_cat and echo else None
 
     def _stderr_wrapper(self, spec: ServiceSpec) -> Optional[List[str]]:
         """Scripts and commands log stderr at ``stderr_priority`` (notebooks: the runner logs its own)."""

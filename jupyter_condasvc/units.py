@@ -61,6 +61,8 @@ class UnitPlan:
     #: Words put before exec_argv so that stderr reaches the journal at its own priority
     #: (``systemd-cat ... --``, which sets up the streams and execs: same PID, Type=exec holds).
     stderr_wrapper: Optional[Sequence[str]] = None
+    #: ``(systemd-cat, echo)`` paths: ExecStopPost= logs how each run ended (run history).
+    run_end_logger: Optional[Sequence[str]] = None
 
     @property
     def timer_name(self) -> str:
@@ -132,6 +134,25 @@ def stderr_wrapper(systemd_cat: str, identifier: str, priority: str) -> List[str
     return [systemd_cat, f"--identifier={identifier}", f"--stderr-priority={priority}", "--"]
 
 
+#: SYSLOG_IDENTIFIER of the line ExecStopPost= writes at the end of every run.
+RUN_END_IDENTIFIER = "condasvc-run-end"
+
+
+def render_run_end(logger: Sequence[str]) -> str:
+    """``ExecStopPost=`` that logs how the run ended, for run history.
+
+    systemd logs nothing when a run ends successfully (only failures), so
+    the run logs it itself: systemd sets ``$SERVICE_RESULT``, ``$EXIT_CODE``
+    and ``$EXIT_STATUS`` for ExecStopPost= and expands them here (no ``:``
+    prefix, unlike ExecStart=); the line carries the run's invocation ID like
+    all of its output.  ``-``: a failure of this line never fails the unit.
+    """
+    systemd_cat, echo = logger
+    words = [quote_exec_word(systemd_cat).replace("$", "$$"), f'"--identifier={RUN_END_IDENTIFIER}"', '"--priority=info"',
+             quote_exec_word(echo).replace("$", "$$"), '"result=${SERVICE_RESULT} exit=${EXIT_CODE} status=${EXIT_STATUS}"']
+    return "-" + " ".join(words)
+
+
 def user_argv(exec_argv: Sequence[str]) -> List[str]:
     """The program's own argv from an ExecStart= argv that may carry :func:`stderr_wrapper`."""
     words = list(exec_argv)
@@ -182,6 +203,8 @@ def render_service(plan: UnitPlan, *, base_path: str = "/usr/local/bin:/usr/bin:
     ]
     if plan.health_argv:
         lines.append(f"ExecStartPost={render_exec(plan.health_argv)}")
+    if plan.run_end_logger:
+        lines.append(f"ExecStopPost={render_run_end(plan.run_end_logger)}")
     for key, value in conda_environment(plan, base_path).items():
         lines.append(f"Environment={quote_assignment(key, value)}")
     lines += [

@@ -102,8 +102,10 @@ async def test_crash_loop_stops_at_its_limit_while_others_change(api, root, jp_s
     code, _ = await api("POST", "services", "loop", "start")
     # others are created, enabled and edited while it loops
     for i in range(4):
-        await create(api, root, f"busy{i}", "print('hi')\n", restart="no")
+        await create(api, root, f"busy{i}", "import time\ntime.sleep(120)\n", restart="no")
         await api("POST", "services", f"busy{i}", "enable")
+        await api("POST", "services", f"busy{i}", "start")
+        # a running unit is loaded: its edit costs a reload (which, on 252, resets every start counter)
         await api("PATCH", "services", f"busy{i}", body={"description": f"edit {i}"})
     seen_loop = []
 
@@ -119,7 +121,7 @@ async def test_crash_loop_stops_at_its_limit_while_others_change(api, root, jp_s
     assert svc["status"]["active_state"] == "failed" and not svc["status"]["crash_looping"]
     # each reload resets systemd 252's start counter: at most one burst per reload, plus the first
     assert restarts <= burst * (reloads + 1)
-    assert reloads <= 4, "creates and enables cost no reload, each edit at most one"
+    assert 1 <= reloads <= 4, "creates, enables and starts cost no reload, each edit of a loaded unit one"
     assert any(seen_loop), "crash_looping showed while it looped"
     # the recovery action: reset-failed then start, in one
     code, svc = await api("POST", "services", "loop", "reset-and-start")
@@ -169,7 +171,107 @@ async def test_non_finite_parameters_are_refused_naming_the_field(api, root, jp_
 
 async def test_notebooks_default_to_run_once(api, root):
     (root / "nb.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
-    code, svc = await api("POST", "services", body={"name": "once", "kind": "notebook", "env": "ml", "path": "nb.ipynb"})
+    code, svc = await api("POST", "services", body={"name": "once", "kind": "notebook", "env": "nb", "path": "nb.ipynb"})
     assert code == 201, svc
     code, unit = await api("GET", "services", "once", "unit")
     assert "\nRestart=no\n" in unit["unit"]
+
+
+async def _runs(api, name, **params):
+    code, data = await api("GET", "services", name, "runs", **params)
+    assert code == 200, data
+    return data["runs"]
+
+
+async def test_every_run_is_recorded_with_its_own_log(api, root, unit_name):
+    await create(api, root, "job", (
+        "import os, sys\n"
+        "n = sum(1 for _ in open('count')) if os.path.exists('count') else 0\n"
+        "open('count', 'a').write('x\\n')\n"
+        "print(f'attempt {n + 1}', flush=True)\n"
+        "sys.exit(0 if n == 0 else 3)\n"
+    ), restart="no")
+    for _ in range(2):
+        code, svc = await api("POST", "services", "job", "start")
+        assert code == 200
+
+        async def ended():
+            runs = await _runs(api, "job")
+            return runs if runs and runs[0]["state"] in ("finished", "failed") else None
+
+        runs = await wait_for(ended, timeout=20)
+    assert len(runs) == 2
+    failed, ok = runs
+    assert ok["trigger"] == failed["trigger"] == "manual"
+    assert ok["state"] == "finished" and ok["result"] == "success" and ok["exit_status"] == 0
+    assert failed["state"] == "failed" and failed["result"] == "exit-code" and failed["exit_status"] == 3
+    assert ok["duration_sec"] is not None and ok["duration_sec"] >= 0 and ok["start"] < failed["start"]
+    code, log = await api("GET", "services", "job", "runs", failed["id"], "logs")
+    assert code == 200
+    messages = [e["message"] for e in log["entries"]]
+    assert "attempt 2" in messages and "attempt 1" not in messages
+    code, one = await api("GET", "services", "job", "runs", ok["id"])
+    assert code == 200 and one == ok
+    code, err = await api("GET", "services", "job", "runs", "0" * 32)
+    assert code == 404
+    code, err = await api("GET", "services", "job", "runs", "not-a-run")
+    assert code == 404
+    # a start from outside jupyter_condasvc (as at login, or a timer while Jupyter was down) is a run too
+    systemctl("start", unit_name("job"))
+    runs = await wait_for(lambda: _runs_count(api, "job", 3), timeout=20)
+    assert runs[0]["trigger"] == "boot"
+
+
+async def _runs_count(api, name, n):
+    runs = await _runs(api, name)
+    return runs if len(runs) >= n and runs[0]["state"] != "running" else None
+
+
+async def test_restarts_and_timer_runs_are_told_apart(api, root):
+    await create(api, root, "flaky", "import sys\nsys.exit(2)\n", restart="on-failure", restart_sec=0.2,
+                 start_limit_burst=3, start_limit_interval_sec=60)
+    await api("POST", "services", "flaky", "start")
+
+    async def limited():
+        code, svc = await api("GET", "services", "flaky")
+        return svc["status"]["start_limit_hit"]
+
+    await wait_for(limited, timeout=30)
+    runs = await _runs(api, "flaky")
+    assert [r["trigger"] for r in runs] == ["restart", "restart", "manual"], runs
+    assert all(r["state"] == "failed" and r["exit_status"] == 2 for r in runs)
+    (root / "tick.py").write_text("print('tick')\n")
+    code, svc = await api("POST", "services", body={"name": "ticker", "kind": "script", "env": "ml", "path": "tick.py",
+                                                      "schedule": "*:*:0/2", "restart": "no"})
+    code, _ = await api("POST", "services", "ticker", "resume")
+    runs = await wait_for(lambda: _runs_count(api, "ticker", 2), timeout=30)
+    assert {r["trigger"] for r in runs} == {"timer"} and all(r["state"] == "finished" for r in runs)
+    code, _ = await api("POST", "services", "ticker", "pause")
+
+
+async def test_scheduled_failing_notebook_keeps_a_copy_and_a_log_per_run(api, root):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell("import os\nprint('run', os.environ.get('INVOCATION_ID'))"), new_code_cell("1 / 0"),
+                             new_code_cell("print('never')")])
+    nbformat.write(nb, str(root / "fails.ipynb"))
+    code, svc = await api("POST", "services", body={"name": "nbfail", "kind": "notebook", "env": "nb", "path": "fails.ipynb",
+                                                      "schedule": "*:*:0/5"})
+    assert code == 201, svc
+    code, _ = await api("POST", "services", "nbfail", "start")
+    runs = await wait_for(lambda: _runs_count(api, "nbfail", 3), timeout=120, interval=0.5)
+    code, _ = await api("POST", "services", "nbfail", "pause")
+    done = [r for r in runs if r["state"] != "running"]
+    assert len(done) >= 3 and all(r["state"] == "failed" and r["has_notebook"] for r in done), runs
+    assert {r["trigger"] for r in done} <= {"manual", "timer"} and "timer" in {r["trigger"] for r in done}
+    assert all(r["trigger"] != "restart" for r in done), "notebooks default to Restart=no"
+    for r in done:
+        code, copy = await api("GET", "services", "nbfail", "runs", r["id"], "notebook")
+        assert code == 200
+        assert copy["metadata"]["papermill"]["exception"] is True
+        texts = [o.get("text", "") for c in copy["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+        printed = "".join("".join(t) if isinstance(t, list) else t for t in texts)
+        assert f"run {r['id']}" in printed, "each run's copy is its own"
+        code, log = await api("GET", "services", "nbfail", "runs", r["id"], "logs")
+        assert any("ZeroDivisionError" in e["message"] for e in log["entries"])
