@@ -446,7 +446,10 @@ class ServiceManager:
                     result = await method(unit)
                 finally:
                     if action_run != "stop":
-                        await asyncio.to_thread(self.store.mark_manual, name, self.systemd.last_job.get(unit))
+                        try:
+                            await asyncio.to_thread(self.store.mark_manual, name, self.systemd.last_job.get(unit))
+                        except OSError as exc:  # run history then says "boot" for this run; the start itself stands
+                            self.log.warning("condasvc: could not note the manual start of '%s': %s", name, exc)
             elif action == "pause":
                 await self.systemd.stop_unit(timer)
             elif action == "resume":

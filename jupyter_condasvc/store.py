@@ -336,8 +336,12 @@ class ServiceStore:
         self._removable(name)
 
     def remove(self, name: str) -> None:
-        """Remove timer, unit, side files and, last, the record."""
-        for path in self._removable(name):
+        """Remove timer, unit, side files (with the run history we keep) and, last, the record."""
+        removable = self._removable(name)
+        import shutil
+
+        shutil.rmtree(self.runs_dir(name), ignore_errors=True)
+        for path in removable:
             try:
                 path.unlink()
             except FileNotFoundError:
