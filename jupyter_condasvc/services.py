@@ -467,7 +467,7 @@ class ServiceManager:
             status = service["status"]
             hint = (
                 " Its start limit was hit (it crashed or was started too often within start_limit_interval_sec): "
-                "fix the cause, then reset-failed and start."
+                "fix the cause, then reset-and-start."
                 if status.get("start_limit_hit") else ""
             )
             raise JobFailed(
