@@ -364,6 +364,7 @@ class ServiceManager:
                 await _quietly(self.systemd.reload_for([plan.unit_name, plan.timer_name]))
                 raise
             await self._notify("created", spec.name, plan.env_prefix)
+        self.systemd.records_changed()
         return await self.get(spec.name)
 
     async def update(self, name: str, patch: Any) -> Dict[str, Any]:
@@ -385,6 +386,7 @@ class ServiceManager:
             if spec.schedule and not old.schedule:
                 # A schedule added by an edit is armed at once, like one given at create and start.
                 await self.systemd.start_unit(plan.timer_name)
+        self.systemd.records_changed()
         return await self.get(name)
 
     async def delete(self, name: str) -> None:
@@ -405,6 +407,7 @@ class ServiceManager:
             await self.systemd.reload_for(units)
             for u in units:
                 await _quietly(self.systemd.reset_failed_unit(u))
+        self.systemd.records_changed()
         # The name's lock stays: an edit already waiting on it must not overlap a new create of the same name.
 
     async def _notify(self, event: str, name: str, env_prefix: Optional[str]) -> None:
@@ -462,12 +465,13 @@ class ServiceManager:
                 record["spec"]["enabled"] = spec.enabled
                 record["updated"] = time.time()
                 await asyncio.to_thread(self.store.write_record, name, record)
+                self.systemd.records_changed()
         service = await self.get(name, fresh=True)
         if result not in (None, "done"):
             status = service["status"]
             hint = (
                 " Its start limit was hit (it crashed or was started too often within start_limit_interval_sec): "
-                "fix the cause, then reset-and-start."
+                "fix the cause, then reset-and-start (reset-failed, then start)."
                 if status.get("start_limit_hit") else ""
             )
             raise JobFailed(

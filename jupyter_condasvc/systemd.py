@@ -201,6 +201,15 @@ class SystemdManager(LoggingConfigurable):
         if listener in self._listeners:
             self._listeners.remove(listener)
 
+    def records_changed(self) -> None:
+        """Tell listeners that services were created, edited, enabled or deleted.
+
+        Such a change used to come with a daemon-reload, whose Reloading
+        signal made listeners re-read; most changes now need no reload, so
+        the service layer says so itself (event ``records-changed``).
+        """
+        self._emit("", "records-changed", {})
+
     def _emit(self, unit: str, event: str, data: Dict[str, Any]) -> None:
         for listener in list(self._listeners):
             try:
