@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 
 from conftest import create, systemctl, wait_for
 
@@ -142,7 +144,7 @@ async def test_stderr_is_logged_at_err_and_the_pid_is_the_programs(api, root):
     code, svc = await api("POST", "services", "j-noisy", "start")
     assert code == 200
     pid = svc["status"]["main_pid"]
-    cmdline = (await asyncio.to_thread(open(f"/proc/{pid}/cmdline", "rb").read)).split(b"\0")
+    cmdline = (await asyncio.to_thread(Path(f"/proc/{pid}/cmdline").read_bytes)).split(b"\0")
     assert cmdline[-2].endswith(b"noisy.py"), "systemd-cat execs the program: the main PID is Python itself"
 
     async def errors():
@@ -164,8 +166,6 @@ async def test_non_finite_parameters_are_refused_naming_the_field(api, root, jp_
         body = '{"name": "j-nf", "kind": "notebook", "env": "ml", "path": "nb.ipynb", "parameters": {"x": %s}}' % raw
         resp = await jp_fetch("condasvc", "api", "services", method="POST", body=body, raise_error=False)
         assert resp.code == 400, raw
-        import json
-
         err = json.loads(resp.body)
         assert err["field"] == "parameters" and "parameter x" in err["message"], err
     code, listed = await api("GET", "services")
@@ -299,8 +299,14 @@ def test_crash_looping_rule():
 
 
 def test_build_runs_from_manager_entries():
-    from jupyter_condasvc.runs import (MSG_EXITED, MSG_FAILED, MSG_RESTART_SCHEDULED, MSG_STARTING, RUN_END,
-                                       build_runs)
+    from jupyter_condasvc.runs import (
+        MSG_EXITED,
+        MSG_FAILED,
+        MSG_RESTART_SCHEDULED,
+        MSG_STARTING,
+        RUN_END,
+        build_runs,
+    )
 
     a, b, c, d = ("a" * 32, "b" * 32, "c" * 32, "d" * 32)
     s = 1_700_000_000_000_000
