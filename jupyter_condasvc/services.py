@@ -208,8 +208,8 @@ class ServiceManager:
 
     def _run_end_logger(self) -> Optional[List[str]]:
         path = f"{self.defaults.base_path}:/usr/bin:/bin"
-        systemd_cat, echo = shutil.which("systemd-cat", path=path), shutil.which("echo", path=path)
-        return [systemd_cat, echo] if systemd_cat and echo else None
+        systemd_cat, sh = shutil.which("systemd-cat", path=path), shutil.which("sh", path=path)
+        return [systemd_cat, sh] if systemd_cat and sh else None
 
     def _stderr_wrapper(self, spec: ServiceSpec) -> Optional[List[str]]:
         """Scripts and commands log stderr at ``stderr_priority`` (notebooks: the runner logs its own)."""

@@ -61,7 +61,7 @@ class UnitPlan:
     #: Words put before exec_argv so that stderr reaches the journal at its own priority
     #: (``systemd-cat ... --``, which sets up the streams and execs: same PID, Type=exec holds).
     stderr_wrapper: Optional[Sequence[str]] = None
-    #: ``(systemd-cat, echo)`` paths: ExecStopPost= logs how each run ended (run history).
+    #: ``(systemd-cat, sh)`` paths: ExecStopPost= logs how each run ended (run history).
     run_end_logger: Optional[Sequence[str]] = None
 
     @property
@@ -145,11 +145,15 @@ def render_run_end(logger: Sequence[str]) -> str:
     the run logs it itself: systemd sets ``$SERVICE_RESULT``, ``$EXIT_CODE``
     and ``$EXIT_STATUS`` for ExecStopPost= and expands them here (no ``:``
     prefix, unlike ExecStart=); the line carries the run's invocation ID like
-    all of its output.  ``-``: a failure of this line never fails the unit.
+    all of its output.  The process then lingers 0.2 s (``exec sleep``, same
+    PID): journald learns a stream's unit from its process when it accepts
+    the stream, and a writer already gone by then leaves the line without
+    its unit.  ``-``: a failure of this line never fails the unit.
     """
-    systemd_cat, echo = logger
+    systemd_cat, sh = logger
+    script = "echo result=${SERVICE_RESULT} exit=${EXIT_CODE} status=${EXIT_STATUS}; exec sleep 0.2"
     words = [quote_exec_word(systemd_cat).replace("$", "$$"), f'"--identifier={RUN_END_IDENTIFIER}"', '"--priority=info"',
-             quote_exec_word(echo).replace("$", "$$"), '"result=${SERVICE_RESULT} exit=${EXIT_CODE} status=${EXIT_STATUS}"']
+             quote_exec_word(sh).replace("$", "$$"), '"-c"', f'"{script}"']
     return "-" + " ".join(words)
 
 
