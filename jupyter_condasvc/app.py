@@ -53,6 +53,26 @@ class CondaSvcApp(ExtensionApp):
     default_restart = Enum(
         ["no", "on-failure", "always"], "on-failure", config=True, help="Restart= of a service whose spec does not say."
     )
+    default_notebook_restart = Enum(
+        ["no", "on-failure", "always"],
+        "no",
+        config=True,
+        help="Restart= of a notebook service whose spec does not say: 'no', so a notebook runs once per start "
+        "(a failing notebook is not re-run, and each run keeps its own executed copy).",
+    )
+    stderr_priority = Enum(
+        ["", "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"],
+        "err",
+        config=True,
+        help="Journal priority of the stderr of script and command services (through `systemd-cat --stderr-priority`, "
+        "which keeps the PID and Type=exec), so an errors-only view shows tracebacks. Empty: stderr at info, like stdout.",
+    )
+    runs_keep = Int(
+        50, config=True, help="Executed notebook copies kept per service (one per run, never overwritten); 0 keeps all."
+    )
+    runs_max_age_days = Float(
+        30.0, config=True, help="Executed notebook copies older than this many days are removed at the next run; 0 keeps them."
+    )
     default_restart_sec = Float(5.0, config=True, help="RestartSec= (seconds) of a service whose spec does not say.")
     default_start_limit_burst = Int(
         5, config=True, help="StartLimitBurst= against restart storms: at most this many starts per interval."
@@ -159,6 +179,10 @@ class CondaSvcApp(ExtensionApp):
         store = ServiceStore(Path(self.unit_dir), Path(self.state_dir), self.unit_prefix)
         defaults = Defaults(
             restart=self.default_restart,
+            notebook_restart=self.default_notebook_restart,
+            stderr_priority=self.stderr_priority,
+            runs_keep=self.runs_keep,
+            runs_max_age_days=self.runs_max_age_days,
             restart_sec=self.default_restart_sec,
             start_limit_burst=self.default_start_limit_burst,
             start_limit_interval_sec=self.default_start_limit_interval_sec,

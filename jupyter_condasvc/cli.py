@@ -45,7 +45,7 @@ EXIT_CODES = {
     EXIT_CONFLICT: "conflict: name taken, or a unit jupyter_condasvc did not create",
     EXIT_UNREACHABLE: "the systemd user manager cannot be reached",
 }
-ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now")
+ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now", "pause", "resume", "reset-and-start")
 _TRAIT_ARG = re.compile(r"^--[A-Za-z_]\w*\.[A-Za-z_]\w*(=.*)?$")
 PROG = "jupyter condasvc"
 HELP_WIDTH = 100
@@ -169,7 +169,21 @@ def state_of(svc: Dict[str, Any]) -> str:
         state = f"failed ({s['result']})"
         if str(s.get("exit_reason") or "").startswith("killed for memory"):
             state = "failed (killed for memory)"
+    if s.get("start_limit_hit"):
+        state += ", start limit hit (reset-and-start to recover)"
+    elif s.get("crash_looping"):
+        state += ", crash-looping"
     return state
+
+
+def next_run_of(svc: Dict[str, Any]) -> Optional[str]:
+    """The next run of a scheduled service ("paused" when its schedule is not armed), else None."""
+    sched = svc["status"].get("schedule")
+    if not svc["spec"].get("schedule") or sched is None:
+        return None
+    if not sched.get("armed"):
+        return "paused"
+    return (sched.get("next_run") or "-")[:19].replace("T", " ")
 
 
 def print_service(svc: Dict[str, Any]) -> None:
@@ -193,7 +207,8 @@ def print_service(svc: Dict[str, Any]) -> None:
         rows.append(("limits", " ".join(f"{k}={spec[k]}" for k in ("memory_max", "cpu_quota") if spec.get(k))))
     if spec.get("schedule"):
         sched = s.get("schedule") or {}
-        rows.append(("schedule", f"{spec['schedule']} (next {sched.get('next_run') or '-'}, last {sched.get('last_run') or '-'})"))
+        armed = "armed" if sched.get("armed") else "paused"
+        rows.append(("schedule", f"{spec['schedule']}, {armed} (next {sched.get('next_run') or '-'}, last {sched.get('last_run') or '-'})"))
     if s.get("exit_reason"):
         rows.append(("last exit", s["exit_reason"]))
     if s.get("status_text"):
@@ -333,9 +348,9 @@ async def cmd_list(ctx: Context) -> int:
         print(table(
             [(
                 s["name"], s["spec"]["kind"], s["spec"]["env"], state_of(s), s["status"].get("unit_file_state"),
-                s["status"].get("main_pid"), human_bytes(s["status"].get("memory_current")),
+                s["status"].get("main_pid"), human_bytes(s["status"].get("memory_current")), next_run_of(s),
             ) for s in services],
-            ("NAME", "KIND", "ENV", "STATE", "ENABLED", "PID", "MEMORY"),
+            ("NAME", "KIND", "ENV", "STATE", "ENABLED", "PID", "MEMORY", "NEXT RUN"),
         ))
 
     ctx.emit({"services": services}, human)
@@ -409,7 +424,8 @@ async def cmd_edit(ctx: Context) -> int:
 async def cmd_action(ctx: Context) -> int:
     a = ctx.args
     verb = {"start": "starting", "stop": "stopping", "restart": "restarting", "enable": "enabling",
-            "disable": "disabling", "reset-failed": "resetting", "run-now": "running"}[a.action]
+            "disable": "disabling", "reset-failed": "resetting", "run-now": "running", "pause": "pausing",
+            "resume": "resuming", "reset-and-start": "resetting and starting"}[a.action]
     ctx.progress(f"{verb} {a.name}…")
     svc = await ctx.services.act(a.name, a.action)
     ctx.emit(svc, lambda s: print(f"{s['name']}: {state_of(s)}, {s['status'].get('unit_file_state') or '-'}"))
@@ -444,6 +460,34 @@ async def cmd_unit(ctx: Context) -> int:
             print("# next runs: " + ", ".join(p["next_runs"]))
 
     ctx.emit(preview, human)
+    return EXIT_OK
+
+
+async def cmd_runs(ctx: Context) -> int:
+    from .journal import format_text
+    from .runs import get_run_log, list_runs
+
+    a = ctx.args
+    if a.log:
+        page = await get_run_log(ctx.services, a.name, a.log, n=ctx.settings.log_page_max)
+        ctx.emit(page, lambda p: sys.stdout.write(format_text(p["entries"])))
+        return EXIT_OK
+    data = await list_runs(ctx.services, a.name, limit=a.limit)
+
+    def human(d: Dict[str, Any]) -> None:
+        if not d["runs"]:
+            print(f"No runs of {a.name} in the journal yet.")
+            return
+        rows = []
+        for r in d["runs"]:
+            exit_ = r["signal"] or ("" if r["exit_status"] is None else str(r["exit_status"]))
+            duration = "-" if r["duration_sec"] is None else f"{r['duration_sec']:.1f}s"
+            rows.append((r["id"], r["trigger"], r["start"][:19].replace("T", " "), duration,
+                         r["state"] if r["state"] != "failed" else f"failed ({r['result']})", exit_ or "-",
+                         "yes" if r["has_notebook"] else "-"))
+        print(table(rows, ("RUN", "TRIGGER", "START (UTC)", "DURATION", "STATE", "EXIT", "NOTEBOOK")))
+
+    ctx.emit(data, human)
     return EXIT_OK
 
 
@@ -765,7 +809,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = add(action, {"start": "start a service and wait for systemd's job", "stop": "stop a service",
                          "restart": "restart a service", "enable": "start the service at login (or its timer)",
                          "disable": "do not start the service at login", "reset-failed": "clear a failed state (and the start limit)",
-                         "run-now": "run a scheduled service once, now"}[action])
+                         "run-now": "run a scheduled service once, now",
+                         "pause": "stop a service's schedule from firing (its timer); a run in progress goes on",
+                         "resume": "arm a paused schedule again",
+                         "reset-and-start": "recover from a start limit: reset-failed, then start"}[action])
         p.add_argument("name", metavar="NAME")
         p.set_defaults(action=action)
     p = add("delete", "stop, disable and remove a service and its files")
@@ -779,6 +826,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", metavar="TIME")
     p.add_argument("--grep", metavar="TEXT", help="only entries containing TEXT (case-insensitive unless it has capitals)")
     p.add_argument("--boot", metavar="BOOT", help="this, all (default) or a boot id")
+    p = add("runs", "list a service's runs (newest first): trigger, start, duration, result; --log RUN prints one run's log")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="the newest N runs (default 20)")
+    p.add_argument("--log", metavar="RUN", help="print the log of this run (its id from the list)")
     p = add("unit", "print the unit file a spec would produce (writes nothing; needs no systemd)",
             epilog="example:\n  jupyter condasvc unit api --env ml -- uvicorn app:app")
     p.add_argument("name", metavar="NAME", nargs="?")
@@ -819,8 +870,9 @@ def _port(text: str) -> int:
 
 COMMANDS: Dict[str, Callable[[Context], Any]] = {
     "envs": cmd_envs, "list": cmd_list, "show": cmd_show, "create": cmd_create, "edit": cmd_edit,
-    "delete": cmd_delete, "logs": cmd_logs, "unit": cmd_unit, "export-env": cmd_export_env, "doctor": cmd_doctor,
-    "jupyter-service": cmd_jupyter_service, "linger": cmd_linger, **{a: cmd_action for a in ACTIONS},
+    "delete": cmd_delete, "logs": cmd_logs, "runs": cmd_runs, "unit": cmd_unit, "export-env": cmd_export_env,
+    "doctor": cmd_doctor, "jupyter-service": cmd_jupyter_service, "linger": cmd_linger,
+    **{a: cmd_action for a in ACTIONS},
 }
 TAKES_COMMAND = ("create", "edit", "unit")
 _DASH_VALUES = ("--since", "--until")

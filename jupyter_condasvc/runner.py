@@ -225,22 +225,171 @@ def inject_parameters(nb: NotebookNode, params: Mapping[str, Any]) -> NotebookNo
     """Return a copy of ``nb`` with ``params`` injected, papermill style.
 
     A code cell tagged ``injected-parameters`` holding ``name = <literal>``
-    lines goes right after the first cell tagged ``parameters``, or at the
-    top if there is none.  Cells tagged ``injected-parameters`` already in
-    the notebook (from an earlier run) are dropped first.  With no
-    parameters, no cell is added.  ``nb`` itself is not modified.
+    lines replaces the first cell already tagged ``injected-parameters``
+    (an executed copy run again), else goes right after the first cell
+    tagged ``parameters``, else at the top.  With no parameters, no cell is
+    added and an earlier injected cell is dropped (papermill would keep it
+    and run it: we never run values nobody passed this time).  ``nb`` itself
+    is not modified.
     """
     source = parameters_source(params)
     out = copy.deepcopy(nb)
-    out.cells = [c for c in out.cells if INJECTED_TAG not in _tags(c)]
+    injected = next((i for i, c in enumerate(out.cells) if INJECTED_TAG in _tags(c)), -1)
     if not params:
+        if injected >= 0:
+            del out.cells[injected]
         return out
     cell = nbformat.v4.new_code_cell(source=source, metadata={"tags": [INJECTED_TAG]})
-    if (out.get("nbformat", 4), out.get("nbformat_minor", 0)) < (4, 5):
+    if not _has_cell_ids(out):
         cell.pop("id", None)  # cell ids are only valid from nbformat 4.5 on
-    position = next((i + 1 for i, c in enumerate(out.cells) if PARAMETERS_TAG in _tags(c)), 0)
-    out.cells.insert(position, cell)
+    if injected >= 0:
+        out.cells[injected] = cell
+    else:
+        position = next((i + 1 for i, c in enumerate(out.cells) if PARAMETERS_TAG in _tags(c)), 0)
+        out.cells.insert(position, cell)
     return out
+
+
+def _has_cell_ids(nb: NotebookNode) -> bool:
+    return (nb.get("nbformat", 4), nb.get("nbformat_minor", 0)) >= (4, 5)
+
+
+# --------------------------------------------------------------------------
+# papermill's run metadata and error markers
+
+#: Tag of the two markdown cells that point at the failing cell (papermill's tag, so tools that know it find them).
+ERROR_MARKER_TAG = "papermill-error-cell-tag"
+ERROR_ANCHOR_ID = "papermill-error-cell"
+PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
+
+
+def _now_iso() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat()
+
+
+def prepare_run(nb: NotebookNode, params: Mapping[str, Any], *, input_path: str, output_path: str) -> NotebookNode:
+    """The notebook as a run starts it, papermill's way (pure: ``nb`` is not modified).
+
+    Error marker cells of an earlier run are removed, the parameters
+    injected, every code cell's outputs and execution count cleared, and
+    ``metadata.papermill`` (notebook and cells) written afresh: nothing of
+    an earlier run, ours or papermill's, survives into this one.
+    """
+    out = inject_parameters(nb, params)
+    out.cells = [c for c in out.cells if ERROR_MARKER_TAG not in _tags(c)]
+    for cell in out.cells:
+        if cell.get("cell_type") == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.setdefault("metadata", nbformat.NotebookNode())
+        cell.metadata["papermill"] = {"exception": None, "start_time": None, "end_time": None, "duration": None, "status": PENDING}
+    out.metadata["papermill"] = {
+        "parameters": dict(params),
+        "input_path": input_path,
+        "output_path": output_path,
+        "start_time": None,
+        "end_time": None,
+        "duration": None,
+        "exception": None,
+    }
+    return out
+
+
+def _seconds_between(start: Optional[str], end: str) -> Optional[float]:
+    from datetime import datetime
+
+    if not start:
+        return None
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def cell_started(cell: NotebookNode) -> None:
+    meta = cell.metadata.setdefault("papermill", {})
+    meta.update(start_time=_now_iso(), status=RUNNING, exception=False)
+
+
+def cell_finished(cell: NotebookNode, *, failed: bool = False) -> None:
+    meta = cell.metadata.setdefault("papermill", {})
+    end = _now_iso()
+    meta.update(end_time=end, duration=_seconds_between(meta.get("start_time"), end))
+    meta["status"] = FAILED if failed else COMPLETED
+    if failed:
+        meta["exception"] = True
+
+
+def notebook_finished(nb: NotebookNode, *, exception: bool, stop_at: Optional[int] = None) -> None:
+    """End times; cells left pending before the first failed one (or ``stop_at``) count as completed, as in papermill."""
+    meta = nb.metadata.setdefault("papermill", {})
+    end = _now_iso()
+    meta.update(end_time=end, duration=_seconds_between(meta.get("start_time"), end))
+    if exception:
+        meta["exception"] = True
+    for i, cell in enumerate(nb.cells):
+        pm = cell.metadata.get("papermill") or {}
+        if pm.get("status") == FAILED or (stop_at is not None and i > stop_at):
+            break
+        if pm.get("status") == PENDING:
+            pm["status"] = COMPLETED
+
+
+def insert_error_markers(nb: NotebookNode, cell_index: int, execution_count: Any) -> None:
+    """Two markdown cells, tagged like papermill's: a banner at the top linking to an anchor just before the failing cell."""
+    style = 'style="color:red; font-size:1.5em;"'
+    anchor = nbformat.v4.new_markdown_cell(
+        f'<span id="{ERROR_ANCHOR_ID}" {style}>The run stopped here: the next cell raised an exception.</span>',
+        metadata={"tags": [ERROR_MARKER_TAG]},
+    )
+    banner = nbformat.v4.new_markdown_cell(
+        f'<span {style}>This run failed at <a href="#{ERROR_ANCHOR_ID}">In [{execution_count}]</a>.</span>',
+        metadata={"tags": [ERROR_MARKER_TAG]},
+    )
+    if not _has_cell_ids(nb):
+        anchor.pop("id", None)
+        banner.pop("id", None)
+    nb.cells.insert(cell_index, anchor)
+    nb.cells.insert(0, banner)
+
+
+def is_clean_exit(ename: Optional[str], evalue: Any) -> bool:
+    """``sys.exit()``, ``sys.exit(0)``, ``raise SystemExit``: the notebook ended itself successfully (papermill's rule)."""
+    return ename == "SystemExit" and str(evalue or "") in ("", "0")
+
+
+# --------------------------------------------------------------------------
+# One executed copy per run
+
+
+def run_copy_path(runs_dir: Path, invocation_id: Optional[str] = None) -> Path:
+    """``<runs_dir>/<invocation id>.ipynb``: this run's own executed copy (systemd's $INVOCATION_ID names the run)."""
+    run_id = invocation_id or os.environ.get("INVOCATION_ID") or time.strftime("manual-%Y%m%dT%H%M%S")
+    return runs_dir / f"{run_id}.ipynb"
+
+
+def prune_runs(runs_dir: Path, keep: int, max_age_days: float, *, now: Optional[float] = None, reserve: int = 0) -> List[Path]:
+    """Remove executed copies beyond the newest ``keep`` (0: no limit) or older than ``max_age_days`` (0: no limit).
+
+    ``reserve``: room for copies about to be written (the run starting now counts against ``keep``).
+    """
+    now = time.time() if now is None else now
+    try:
+        copies = sorted(runs_dir.glob("*.ipynb"), key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return []
+    removed = []
+    for i, path in enumerate(copies):
+        try:
+            old = max_age_days > 0 and now - path.stat().st_mtime > max_age_days * 86400
+        except OSError:
+            continue
+        if (keep > 0 and i >= keep - reserve) or old:
+            try:
+                path.unlink()
+                removed.append(path)
+            except OSError:
+                pass
+    return removed
 
 
 # --------------------------------------------------------------------------
@@ -415,10 +564,11 @@ class Runner:
 
     def __init__(self, nb: NotebookNode, *, python: str, output: Path, output_mode: int,
                  kernel_timeout: float, cell_timeout: Optional[float],
-                 stdout: Optional[TextIO] = None) -> None:
+                 stdout: Optional[TextIO] = None, run_copy: Optional[Path] = None) -> None:
         self.nb = nb
         self.python = python
         self.output = output
+        self.run_copy = run_copy
         self.output_mode = output_mode
         self.cell_timeout = cell_timeout
         self.journal = JournalWriter(stdout if stdout is not None else sys.stdout)
@@ -451,10 +601,13 @@ class Runner:
     def save(self) -> None:
         """Write the executed copy now (errors are logged, not raised)."""
         self._last_save = time.monotonic()
-        try:
-            write_notebook_atomic(self.nb, self.output, self.output_mode)
-        except (OSError, ValueError) as e:
-            self.log(WARNING, f"could not write the executed copy {self.output}: {e}")
+        for path, mode in ((self.output, self.output_mode), (self.run_copy, 0o600)):
+            if path is None:
+                continue
+            try:
+                write_notebook_atomic(self.nb, path, mode)
+            except (OSError, ValueError) as e:
+                self.log(WARNING, f"could not write the executed copy {path}: {e}")
 
     def _maybe_save(self) -> None:
         if time.monotonic() - self._last_save >= SAVE_INTERVAL:
@@ -543,6 +696,7 @@ class Runner:
             return EXIT_KERNEL
         self.kernel_ready = True
         start = time.monotonic()
+        self.nb.metadata.setdefault("papermill", {})["start_time"] = _now_iso()
         notify(f"READY=1\nSTATUS=kernel started, {total} cells to run")
         self.log(NOTICE, f"kernel started: {self.python} (pid {_kernel_pid(client.km)}), "
                          f"{total} cells to run in {os.getcwd()}")
@@ -561,6 +715,7 @@ class Runner:
             notify(f"STATUS=cell {n}/{total}: {first}")
             self.log(INFO, f"cell {n}/{total} started: {first}")
             self.kernel_busy = True
+            cell_started(cell)
             try:
                 await client.async_execute_cell(cell, index, execution_count=n)
                 self.kernel_busy = False
@@ -568,33 +723,56 @@ class Runner:
                 timed_out = e.ename == "CellTimeoutError"
                 self.kernel_busy = timed_out  # an interrupted cell may not have stopped
                 self.journal.flush_partial()
-                self.save()
-                if self.stop_requested:
+                if is_clean_exit(e.ename, e.evalue) and not self.stop_requested:
+                    # sys.exit(0) and friends: the notebook ended itself; the rest is skipped, the run succeeded.
+                    cell_finished(cell)
+                    notebook_finished(self.nb, exception=False, stop_at=index)
+                    self.save()
+                    elapsed = time.monotonic() - start
+                    self.log(NOTICE, f"finished: cell {n} exited cleanly ({e.ename}), "
+                                     f"{total - n} remaining cells skipped, {elapsed:.1f}s")
+                    notify(f"STATUS=finished: cell {n}/{total} exited cleanly")
                     return EXIT_OK
-                if timed_out:
-                    return self._fail(n, total, f"timed out after {self.cell_timeout:g} s "
-                                                "(--cell-timeout); the kernel was interrupted")
-                return self._fail(n, total, f"{e.ename}: {e.evalue}")
+                return self._failed_cell(cell, index, n, total, e.ename, e.evalue, timed_out=timed_out)
             except CellTimeoutError as e:
                 self.journal.flush_partial()
-                self.save()
-                return self._fail(n, total, f"timed out ({e})")
+                return self._failed_cell(cell, index, n, total, "CellTimeoutError", str(e), timed_out=True)
             except DeadKernelError:
                 self.journal.flush_partial()
-                self.save()
-                if self.stop_requested:
-                    return EXIT_OK
-                return self._fail(n, total, "the kernel died")
+                return self._failed_cell(cell, index, n, total, "DeadKernelError", "the kernel died")
+            cell_finished(cell)
             self.journal.flush_partial()
             self.save()
             if self.stop_requested:  # the stop came between cells
+                notebook_finished(self.nb, exception=False, stop_at=index)
                 return EXIT_OK
         client.set_widgets_metadata()
+        notebook_finished(self.nb, exception=False)
         self.save()
         elapsed = time.monotonic() - start
         self.log(NOTICE, f"finished: {n} cells in {elapsed:.1f}s")
         notify(f"STATUS=finished: {n} cells in {elapsed:.1f}s")
         return EXIT_OK
+
+    def _failed_cell(self, cell: NotebookNode, index: int, n: int, total: int, ename: str, evalue: Any,
+                     *, timed_out: bool = False) -> int:
+        """Record a failed cell papermill's way (cell and notebook metadata, error markers), save, report."""
+        if self.stop_requested:
+            # interrupted by our own stop: not the notebook's failure
+            cell_finished(cell)
+            notebook_finished(self.nb, exception=False, stop_at=index)
+            self.save()
+            return EXIT_OK
+        cell_finished(cell, failed=True)
+        notebook_finished(self.nb, exception=True)
+        insert_error_markers(self.nb, index, cell.get("execution_count") or n)
+        self.save()
+        if ename == "CellTimeoutError" and timed_out and self.cell_timeout:
+            return self._fail(n, total, f"timed out after {self.cell_timeout:g} s "
+                                        "(--cell-timeout); the kernel was interrupted")
+        if ename == "DeadKernelError":
+            return self._fail(n, total, "the kernel died")
+        return self._fail(n, total, f"{ename}: {evalue}")
 
     async def run(self) -> int:
         """Run the notebook, handling SIGTERM/SIGINT; leaves no kernel behind."""
@@ -673,6 +851,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Seconds to wait for the kernel to start (default 60).")
     p.add_argument("--cell-timeout", type=_positive, default=None,
                    help="Seconds one cell may run before it is interrupted and the run fails (default: no limit).")
+    p.add_argument("--runs-dir", type=Path, default=None,
+                   help="Also keep this run's own executed copy as <runs-dir>/<$INVOCATION_ID>.ipynb, never overwritten.")
+    p.add_argument("--keep-runs", type=int, default=50, help="Executed copies kept in --runs-dir (0: all; default 50).")
+    p.add_argument("--keep-days", type=float, default=30.0,
+                   help="Executed copies older than this many days are removed from --runs-dir (0: never; default 30).")
     return p
 
 
@@ -690,6 +873,7 @@ def _prepare(args: argparse.Namespace) -> tuple[NotebookNode, Path, int]:
         raise UsageError(f"cannot read notebook {nb_path}: {e}") from None
     except Exception as e:  # noqa: BLE001 - nbformat raises many kinds for a bad file
         raise UsageError(f"{nb_path} is not a valid notebook: {e}") from None
+    params: Any = {}
     if args.parameters_file is not None:
         try:
             params = json.loads(args.parameters_file.read_text(encoding="utf-8"))
@@ -697,12 +881,12 @@ def _prepare(args: argparse.Namespace) -> tuple[NotebookNode, Path, int]:
             raise UsageError(f"cannot read parameters file {args.parameters_file}: {e}") from None
         except ValueError as e:
             raise UsageError(f"parameters file {args.parameters_file} is not valid JSON: {e}") from None
-        try:
-            nb = inject_parameters(nb, params)
-        except InvalidSpec as e:
-            raise UsageError(f"{args.parameters_file}: {e.message}") from None
     output = args.output if args.output is not None else default_output_path(nb_path)
     output = output.absolute()
+    try:
+        nb = prepare_run(nb, params, input_path=str(nb_path.absolute()), output_path=str(output))
+    except InvalidSpec as e:
+        raise UsageError(f"{args.parameters_file}: {e.message}") from None
     if not output.parent.is_dir() or not os.access(output.parent, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write the executed copy {output}: its folder does not exist or is not writable")
     if output.resolve() == nb_path.resolve():
@@ -730,8 +914,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stderr.flush()
         notify(f"STATUS=failed: {e}")
         return EXIT_USAGE
+    run_copy = None
+    if args.runs_dir is not None:
+        try:
+            args.runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # room for this run: keep one fewer than the limit before adding it
+            prune_runs(args.runs_dir, args.keep_runs, args.keep_days, reserve=1)
+            run_copy = run_copy_path(args.runs_dir)
+        except OSError as e:
+            sys.stderr.write(f"<{WARNING}>cannot keep this run's executed copy in {args.runs_dir}: {e}\n")
     runner = Runner(nb, python=args.python, output=output, output_mode=mode,
-                    kernel_timeout=args.kernel_timeout, cell_timeout=args.cell_timeout)
+                    kernel_timeout=args.kernel_timeout, cell_timeout=args.cell_timeout, run_copy=run_copy)
     return asyncio.run(runner.run())
 
 

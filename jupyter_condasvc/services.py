@@ -28,9 +28,9 @@ from .spec import ServiceSpec, merge_patch, parse_spec, redact
 from .store import ServiceStore, new_record
 from .limits import Limits, check_spec
 from .runner import default_output_path
-from .units import UnitPlan, render_environment_file, render_service, render_timer
+from .units import UnitPlan, render_environment_file, render_service, render_timer, stderr_wrapper
 
-ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now")
+ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now", "pause", "resume", "reset-and-start")
 U64_MAX = 2**64 - 1
 
 
@@ -39,6 +39,9 @@ class Defaults:
     """Configured defaults and policies (filled from the app's traitlets)."""
 
     restart: str = "on-failure"
+    notebook_restart: str = "no"
+    runs_keep: int = 50
+    runs_max_age_days: float = 30.0
     restart_sec: float = 5.0
     start_limit_burst: int = 5
     start_limit_interval_sec: float = 60.0
@@ -48,6 +51,8 @@ class Defaults:
     allowed_roots: Sequence[str] = field(default_factory=tuple)
     allow_paths_outside_root: bool = False
     runner_python: str = sys.executable
+    #: Journal priority of a script's or command's stderr ("" = info, like stdout).
+    stderr_priority: str = "err"
     notebook_start_timeout_sec: float = 180.0
     limits: Limits = field(default_factory=Limits)
 
@@ -189,7 +194,7 @@ class ServiceManager:
             env_name=env.name,
             env_kind=getattr(env, "kind", "conda"),
             environment_file=str(self.store.env_path(spec.name)),
-            restart=spec.restart or d.restart,
+            restart=spec.restart or (d.notebook_restart if spec.kind == "notebook" else d.restart),
             restart_sec=d.restart_sec if spec.restart_sec is None else spec.restart_sec,
             start_limit_burst=d.start_limit_burst if spec.start_limit_burst is None else spec.start_limit_burst,
             start_limit_interval_sec=(
@@ -204,7 +209,23 @@ class ServiceManager:
             schedule=spec.schedule,
             health_argv=health_argv,
             watchdog_sec=watchdog,
+            stderr_wrapper=self._stderr_wrapper(spec),
+            run_end_logger=self._run_end_logger(),
         )
+
+    def _run_end_logger(self) -> Optional[List[str]]:
+        path = f"{self.defaults.base_path}:/usr/bin:/bin"
+        systemd_cat, sh = shutil.which("systemd-cat", path=path), shutil.which("sh", path=path)
+        return [systemd_cat, sh] if systemd_cat and sh else None
+
+    def _stderr_wrapper(self, spec: ServiceSpec) -> Optional[List[str]]:
+        """Scripts and commands log stderr at ``stderr_priority`` (notebooks: the runner logs its own)."""
+        if spec.kind == "notebook" or not self.defaults.stderr_priority:
+            return None
+        systemd_cat = shutil.which("systemd-cat", path=self.defaults.base_path) or shutil.which("systemd-cat")
+        if systemd_cat is None:
+            return None
+        return stderr_wrapper(systemd_cat, spec.name, self.defaults.stderr_priority)
 
     def _notebook_argv(self, spec: ServiceSpec, env: Any, path: str) -> List[str]:
         if not env.has_ipykernel:
@@ -232,6 +253,11 @@ class ServiceManager:
             self._check_output(spec.name, str(default_output_path(Path(path))), path, None)
         if spec.parameters:
             argv += ["--parameters-file", str(self.store.parameters_path(spec.name))]
+        argv += [
+            "--runs-dir", str(self.store.runs_dir(spec.name)),
+            "--keep-runs", str(self.defaults.runs_keep),
+            "--keep-days", f"{self.defaults.runs_max_age_days:g}",
+        ]
         return argv
 
     def _check_output(self, name: str, out: str, notebook: str, given: Optional[str]) -> None:
@@ -357,7 +383,14 @@ class ServiceManager:
                 )
 
     async def _apply_enabled(self, spec: ServiceSpec, was_enabled: Optional[bool], was_scheduled: bool) -> None:
-        """Make 'start at login' / 'run on schedule' true in systemd."""
+        """Make 'start at login' true in systemd.
+
+        For a scheduled service that is the timer's enablement only: whether
+        the schedule is armed now (the timer started) is pause/resume's job,
+        so turning "start at login" off does not stop a running schedule.
+        No daemon-reload: enablement is symlinks, read at the next login or
+        boot, and systemd reports the new UnitFileState at once.
+        """
         unit, timer = self.store.unit_name(spec.name), self.store.timer_name(spec.name)
         if was_scheduled and not spec.schedule:
             await _quietly(self.systemd.stop_unit(timer))
@@ -367,7 +400,6 @@ class ServiceManager:
                 await self.systemd.start_unit(timer)
             elif was_enabled or was_enabled is None:
                 await self.systemd.disable_unit_files([timer])
-                await _quietly(self.systemd.stop_unit(timer))
         elif spec.enabled:
             await self.systemd.enable_unit_files([unit])
         elif was_enabled:
@@ -384,15 +416,17 @@ class ServiceManager:
             await asyncio.to_thread(self.store.claim, spec.name, record)
             try:
                 await self._write(spec.name, rendered)
-                await self.systemd.reload()
+                # A brand-new unit is loaded from disk on first use: no reload (see reload_for).
+                await self.systemd.reload_for([plan.unit_name, plan.timer_name])
                 if spec.enabled:
                     await self._apply_enabled(spec, False, False)
             except BaseException:
                 await _quietly(self.systemd.disable_unit_files([plan.unit_name, plan.timer_name]))
                 await asyncio.to_thread(self.store.remove, spec.name)
-                await _quietly(self.systemd.reload())
+                await _quietly(self.systemd.reload_for([plan.unit_name, plan.timer_name]))
                 raise
             await self._notify("created", spec.name, plan.env_prefix)
+        self.systemd.records_changed()
         return await self.get(spec.name)
 
     async def update(self, name: str, patch: Any) -> Dict[str, Any]:
@@ -416,10 +450,14 @@ class ServiceManager:
                 record["unit_changed"] = now
             record.update(spec=spec.model_dump(), resolved=resolved, updated=now)
             await self._write(name, rendered, record)  # files and record together: all or nothing
-            await self.systemd.reload()
+            await self.systemd.reload_for([plan.unit_name, plan.timer_name])
             if (spec.enabled, spec.schedule) != (old.enabled, old.schedule):
                 was = old.enabled and (bool(old.schedule) == bool(spec.schedule))
                 await self._apply_enabled(spec, was, bool(old.schedule))
+            if spec.schedule and not old.schedule:
+                # A schedule added by an edit is armed at once, like one given at create and start.
+                await self.systemd.start_unit(plan.timer_name)
+        self.systemd.records_changed()
         return await self.get(name)
 
     async def delete(self, name: str) -> None:
@@ -445,11 +483,12 @@ class ServiceManager:
                 await _quietly(self.systemd.disable_unit_files(unloadable))
             await asyncio.to_thread(self.store.remove, name)
             await self._notify("deleted", name, None)
-            await self.systemd.reload()
+            await self.systemd.reload_for(units)
             if unloadable:
                 await _quietly(self.systemd.disable_unit_files(unloadable))
             for u in units:
                 await _quietly(self.systemd.reset_failed_unit(u))
+        self.systemd.records_changed()
         # The name's lock stays: an edit already waiting on it must not overlap a new create of the same name.
 
     async def _notify(self, event: str, name: str, env_prefix: Optional[str]) -> None:
@@ -466,16 +505,39 @@ class ServiceManager:
         async with self._lock(name):
             record = await asyncio.to_thread(self.store.require_ours, name)
             unit = record["unit"]
+            timer = self.store.timer_name(name)
             scheduled = bool(record["spec"].get("schedule"))
             result = None
-            if action in ("start", "run-now", "stop", "restart"):
+            if action in ("pause", "resume") and not scheduled:
+                raise Conflict(f"'{name}' has no schedule to {action}; add one with an edit (field schedule).", field="schedule")
+            if action == "reset-and-start":
+                # The recovery from a start limit: forget the failures, then start (and arm its schedule).
+                await self.systemd.reset_failed_unit(unit)
+                action_run = "start"
+            else:
+                action_run = action
+            if action_run in ("start", "run-now", "stop", "restart"):
                 method = {
                     "start": self.systemd.start_unit,
                     "run-now": self.systemd.start_unit,
                     "stop": self.systemd.stop_unit,
                     "restart": self.systemd.restart_unit,
-                }[action]
-                result = await method(unit)
+                }[action_run]
+                if scheduled and action_run in ("start", "restart"):
+                    # Starting a scheduled service arms its schedule; "start at login" only decides login and boot.
+                    await self.systemd.start_unit(timer)
+                try:
+                    result = await method(unit)
+                finally:
+                    if action_run != "stop":
+                        try:
+                            await asyncio.to_thread(self.store.mark_manual, name, self.systemd.last_job.get(unit))
+                        except OSError as exc:  # run history then says "boot" for this run; the start itself stands
+                            self.log.warning("condasvc: could not note the manual start of '%s': %s", name, exc)
+            elif action == "pause":
+                await self.systemd.stop_unit(timer)
+            elif action == "resume":
+                await self.systemd.start_unit(timer)
             elif action == "reset-failed":
                 await self.systemd.reset_failed_unit(unit)
             else:
@@ -484,13 +546,13 @@ class ServiceManager:
                 record["spec"]["enabled"] = spec.enabled
                 record["updated"] = time.time()
                 await asyncio.to_thread(self.store.write_record, name, record)
-                await self.systemd.reload()
+                self.systemd.records_changed()
         service = await self.get(name, fresh=True)
         if result not in (None, "done"):
             status = service["status"]
             hint = (
                 " Its start limit was hit (it crashed or was started too often within start_limit_interval_sec): "
-                "fix the cause, then reset-failed and start."
+                "fix the cause, then reset-and-start (reset-failed, then start)."
                 if status.get("start_limit_hit") else ""
             )
             raise JobFailed(
@@ -616,6 +678,8 @@ def _read_json(path: Any) -> Optional[Dict[str, Any]]:
 def _timer_json(props: Dict[str, Any]) -> Dict[str, Any]:
     return {
         "timer_state": props.get("ActiveState"),
+        # armed: the timer runs, so the schedule fires; paused: stopped (resume re-arms it).
+        "armed": props.get("ActiveState") in ("active", "activating", "reloading"),
         "timer_enabled": props.get("UnitFileState"),
         "next_run": _usec_to_iso(_num(props.get("NextElapseUSecRealtime"))),
         "last_run": _usec_to_iso(_num(props.get("LastTriggerUSec"))),
@@ -668,6 +732,23 @@ def _start_limit_hit(props: Dict[str, Any]) -> bool:
     return result == "start-limit-hit" or restart == "always" or (restart == "on-failure" and result in _ON_FAILURE)
 
 
+def _crash_looping(props: Dict[str, Any], now_usec: Optional[int] = None) -> bool:
+    """Restarted automatically at least twice, and the last crash is recent (within the start-limit interval).
+
+    Evaluated when the unit's properties change, which a loop does at every crash.
+    """
+    if _start_limit_hit(props) or (props.get("NRestarts") or 0) < 2:
+        return False
+    if props.get("SubState") == "auto-restart":
+        return True
+    if props.get("ActiveState") not in ("active", "activating"):
+        return False
+    last_crash = props.get("InactiveEnterTimestamp") or 0
+    window = props.get("StartLimitIntervalUSec") or 10_000_000
+    now = now_usec if now_usec is not None else int(time.time() * 1e6)
+    return bool(last_crash) and now - last_crash < max(window, 10_000_000)
+
+
 def _service_json(name: str, record: Dict[str, Any], props: Dict[str, Any], live: Dict[str, Any],
                   memory_enforced: Optional[bool] = None) -> Dict[str, Any]:
     spec = redact(dict(record["spec"]))
@@ -690,6 +771,7 @@ def _service_json(name: str, record: Dict[str, Any], props: Dict[str, Any], live
         "fragment_path": props.get("FragmentPath"),
         "load_error": _load_error(props),
         "start_limit_hit": _start_limit_hit(props),
+        "crash_looping": _crash_looping(props),
         "exit_reason": exit_reason(props, (record.get("spec") or {}).get("memory_max"), memory_enforced),
     }
     return {

@@ -8,6 +8,7 @@ naming the field, which the API answers with a 400.
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from typing import Any, Dict, List, Literal, Optional, Union
 
@@ -32,6 +33,21 @@ RESERVED_VARIABLES = frozenset({"PATH", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PY
 
 Kind = Literal["script", "command", "notebook"]
 Restart = Literal["no", "on-failure", "always"]
+def _finite(value: Any, where: str) -> None:
+    """Refuse NaN and infinities anywhere in a parameter: the spec is JSON, which has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(
+            f"parameter {where} is {value!r}: only finite numbers are accepted (JSON has no NaN or Infinity, "
+            "and 1e400 overflows to infinity); pass such a value as a string and convert it in the notebook"
+        )
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _finite(item, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for k, item in value.items():
+            _finite(item, f"{where}[{k!r}]")
+
+
 ParamValue = Union[None, bool, int, float, str, List[Any], Dict[str, Any]]
 
 
@@ -163,9 +179,10 @@ class ServiceSpec(BaseModel):
     @field_validator("parameters")
     @classmethod
     def _parameters(cls, v: Dict[str, Any]) -> Dict[str, Any]:
-        for key in v:
+        for key, value in v.items():
             if not key.isidentifier() or keyword.iskeyword(key):
                 raise ValueError(f"parameter name {key!r} must be a Python identifier")
+            _finite(value, key)
         return v
 
     @field_validator("schedule")

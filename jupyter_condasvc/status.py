@@ -198,7 +198,8 @@ class StatusHub:
                              "message": "The connection to the systemd user manager was lost; reconnecting."})
             self._start_reconnect()
             return
-        if event == "reloaded":
+        if event in ("reloaded", "records-changed"):
+            # a reload, or our own create/edit/enable/delete (which no longer always reloads): specs changed
             self._rescan = True
         elif unit in self._units:
             if event == "changed":

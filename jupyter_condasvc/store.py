@@ -117,6 +117,34 @@ class ServiceStore:
     def parameters_path(self, name: str) -> Path:
         return self.state_dir / f"{name}.parameters.json"
 
+    def runs_dir(self, name: str) -> Path:
+        """Per-service run history kept by us: executed notebooks (one per run) and the manual-start marks."""
+        return self.state_dir / "runs" / name
+
+    def mark_manual(self, name: str, job_id: Optional[int]) -> None:
+        """Remember that job ``job_id`` (a start or restart) was asked for by a user, for run history's trigger."""
+        if job_id is None:
+            return
+        folder = self.runs_dir(name)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = folder / "manual-jobs"
+        lines = path.read_text().splitlines()[-199:] if path.exists() else []
+        lines.append(f"{job_id} {int(time.time())}")
+        atomic_write(path, "\n".join(lines) + "\n", 0o600)
+
+    def manual_jobs(self, name: str) -> Dict[int, int]:
+        """``{job id: epoch seconds}`` of the starts a user asked for (newest 200)."""
+        out: Dict[int, int] = {}
+        try:
+            text = (self.runs_dir(name) / "manual-jobs").read_text()
+        except OSError:
+            return out
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+                out[int(parts[0])] = int(parts[1])
+        return out
+
     def health_path(self, name: str) -> Path:
         return self.state_dir / f"{name}.health.json"
 
@@ -308,8 +336,12 @@ class ServiceStore:
         self._removable(name)
 
     def remove(self, name: str) -> None:
-        """Remove timer, unit, side files and, last, the record."""
-        for path in self._removable(name):
+        """Remove timer, unit, side files (with the run history we keep) and, last, the record."""
+        removable = self._removable(name)
+        import shutil
+
+        shutil.rmtree(self.runs_dir(name), ignore_errors=True)
+        for path in removable:
             try:
                 path.unlink()
             except FileNotFoundError:

@@ -120,6 +120,13 @@ class SystemdManager(LoggingConfigurable):
         self._job_results: "OrderedDict[str, Tuple[str, str]]" = OrderedDict()
         self._listeners: List[Listener] = []
         self._watch_task: Optional[asyncio.Task] = None
+        #: The reload not yet sent (callers that ask now share it) and the one in flight.
+        self._reload_next: Optional[asyncio.Future] = None
+        self._reload_running: Optional[asyncio.Future] = None
+        #: daemon-reloads this client asked for (each shared one counts once).
+        self.reloads = 0
+        #: The id of the newest job this client queued, per unit.
+        self.last_job: Dict[str, int] = {}
 
     # -- connection -----------------------------------------------------
     def _address(self) -> str:
@@ -211,6 +218,15 @@ class SystemdManager(LoggingConfigurable):
     def remove_listener(self, listener: Listener) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
+
+    def records_changed(self) -> None:
+        """Tell listeners that services were created, edited, enabled or deleted.
+
+        Such a change used to come with a daemon-reload, whose Reloading
+        signal made listeners re-read; most changes now need no reload, so
+        the service layer says so itself (event ``records-changed``).
+        """
+        self._emit("", "records-changed", {})
 
     def _emit(self, unit: str, event: str, data: Dict[str, Any]) -> None:
         for listener in list(self._listeners):
@@ -322,9 +338,67 @@ class SystemdManager(LoggingConfigurable):
         return {k: _plain(v) for k, v in body[0].items()}
 
     async def reload(self) -> None:
-        """``daemon-reload``: re-read unit files."""
-        await self.call_manager("Reload")
-        self._mark_reloaded()
+        """``daemon-reload``: re-read unit files; concurrent callers share one reload.
+
+        A reload already in flight may have read the files before the caller
+        wrote its own, so a caller waits for the next one to start; every
+        caller arriving before that next reload is sent shares it.  On
+        systemd 252 each reload also resets every unit's start-limit counter,
+        so fewer reloads is what lets a crash loop stop at its limit.
+        """
+        fut = self._reload_next
+        if fut is None:
+            fut = self._reload_next = asyncio.get_running_loop().create_future()
+            asyncio.ensure_future(self._send_reload(fut, self._reload_running))
+        await asyncio.shield(fut)
+
+    async def _send_reload(self, fut: asyncio.Future, previous: Optional[asyncio.Future]) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        if self._reload_next is fut:
+            self._reload_next = None
+        self._reload_running = fut
+        try:
+            self.reloads += 1
+            await self.call_manager("Reload")
+            self._mark_reloaded()
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiter
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: no "never retrieved" warning when nobody waits any more
+        else:
+            fut.set_result(None)
+        finally:
+            if self._reload_running is fut:
+                self._reload_running = None
+
+    async def is_loaded(self, unit: str) -> bool:
+        """Whether systemd holds ``unit`` in memory (``GetUnit``, which, unlike LoadUnit, loads nothing)."""
+        try:
+            await self._raw_call(SYSTEMD, MANAGER_PATH, MANAGER_IFACE, "GetUnit", "s", [unit])
+        except DBusError as exc:
+            if exc.type == "org.freedesktop.systemd1.NoSuchUnit":
+                return False
+            raise _map_dbus_error(exc) from None
+        return True
+
+    async def reload_for(self, units: Sequence[str]) -> bool:
+        """Make systemd see the unit files of ``units`` as just written; True if that took a reload.
+
+        A unit systemd does not hold, or holds only as "not-found", is read
+        from disk when next referenced (systemd >= 247 retries loading a
+        not-found unit once the unit directories changed), so a brand-new
+        unit needs no reload.  A unit loaded from an older (or now removed)
+        file says so in ``NeedDaemonReload``, and only then do we reload.
+        """
+        for unit in units:
+            if not await self.is_loaded(unit):
+                continue
+            if await self._get(unit_object_path(unit), UNIT_IFACE, "NeedDaemonReload"):
+                await self.reload()
+                return True
+        for unit in units:
+            self._cache.pop(unit, None)
+        return False
 
     def _mark_reloaded(self) -> None:
         # Runtime state (ActiveState, MainPID, NRestarts...) survives a reload and
@@ -336,6 +410,11 @@ class SystemdManager(LoggingConfigurable):
         await self.connect()
         body = await self.call_manager(member, "ss", [unit, mode])
         job = body[0]
+        try:
+            # The journal's "Starting ..." entry of the run carries this JOB_ID (run history tells manual runs by it).
+            self.last_job[unit] = int(str(job).rsplit("/", 1)[-1])
+        except ValueError:
+            pass
         early = self._job_results.pop(job, None)
         if early is not None:
             result = early[1]

@@ -60,6 +60,11 @@ class UnitPlan:
     #: Health prober started by ExecStartPost=, feeding the systemd watchdog.
     health_argv: Optional[Sequence[str]] = None
     watchdog_sec: Optional[float] = None
+    #: Words put before exec_argv so that stderr reaches the journal at its own priority
+    #: (``systemd-cat ... --``, which sets up the streams and execs: same PID, Type=exec holds).
+    stderr_wrapper: Optional[Sequence[str]] = None
+    #: ``(systemd-cat, sh)`` paths: ExecStopPost= logs how each run ended (run history).
+    run_end_logger: Optional[Sequence[str]] = None
 
     @property
     def timer_name(self) -> str:
@@ -120,6 +125,48 @@ def _seconds(value: float) -> str:
     return text or "0"
 
 
+def stderr_wrapper(systemd_cat: str, identifier: str, priority: str) -> List[str]:
+    """``systemd-cat`` words that log the program's stdout at info and its stderr at ``priority``.
+
+    systemd has no per-stream priority for ``StandardError=journal``;
+    systemd-cat connects both streams to journald itself and then execs the
+    program, so the main PID, ``Type=exec`` and the unit's invocation ID (the
+    streams are attributed by cgroup) stay what they were.
+    """
+    return [systemd_cat, f"--identifier={identifier}", f"--stderr-priority={priority}", "--"]
+
+
+#: SYSLOG_IDENTIFIER of the line ExecStopPost= writes at the end of every run.
+RUN_END_IDENTIFIER = "condasvc-run-end"
+
+
+def render_run_end(logger: Sequence[str]) -> str:
+    """``ExecStopPost=`` that logs how the run ended, for run history.
+
+    systemd logs nothing when a run ends successfully (only failures), so
+    the run logs it itself: systemd sets ``$SERVICE_RESULT``, ``$EXIT_CODE``
+    and ``$EXIT_STATUS`` for ExecStopPost= and expands them here (no ``:``
+    prefix, unlike ExecStart=); the line carries the run's invocation ID like
+    all of its output.  The process then lingers 0.2 s (``exec sleep``, same
+    PID): journald learns a stream's unit from its process when it accepts
+    the stream, and a writer already gone by then leaves the line without
+    its unit.  ``-``: a failure of this line never fails the unit.
+    """
+    systemd_cat, sh = logger
+    script = "echo result=${SERVICE_RESULT} exit=${EXIT_CODE} status=${EXIT_STATUS}; exec sleep 0.2"
+    words = [quote_exec_word(systemd_cat).replace("$", "$$"), f'"--identifier={RUN_END_IDENTIFIER}"', '"--priority=info"',
+             quote_exec_word(sh).replace("$", "$$"), '"-c"', f'"{script}"']
+    return "-" + " ".join(words)
+
+
+def user_argv(exec_argv: Sequence[str]) -> List[str]:
+    """The program's own argv from an ExecStart= argv that may carry :func:`stderr_wrapper`."""
+    words = list(exec_argv)
+    if words and words[0].endswith("/systemd-cat") and "--" in words:
+        return words[words.index("--") + 1:]
+    return words
+
+
 def conda_environment(plan: UnitPlan, base_path: str) -> Dict[str, str]:
     """What ``conda activate`` (or a venv's ``activate``) sets that a service needs, explicitly."""
     bin_dir = plan.env_prefix.rstrip("/") + "/bin"
@@ -159,11 +206,13 @@ def render_service(plan: UnitPlan, *, base_path: str = "/usr/local/bin:/usr/bin:
         # SIGTERM to the runner only; it stops its kernel, then the rest is killed.
         lines.append("KillMode=mixed")
     lines += [
-        f"ExecStart={render_exec(plan.exec_argv)}",
+        f"ExecStart={render_exec([*(plan.stderr_wrapper or ()), *plan.exec_argv])}",
         f"WorkingDirectory={plain_value(plan.working_directory, 'cwd')}",
     ]
     if plan.health_argv:
         lines.append(f"ExecStartPost={render_exec(plan.health_argv)}")
+    if plan.run_end_logger:
+        lines.append(f"ExecStopPost={render_run_end(plan.run_end_logger)}")
     for key, value in conda_environment(plan, base_path).items():
         lines.append(f"Environment={quote_assignment(key, value)}")
     lines += [

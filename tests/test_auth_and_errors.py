@@ -14,6 +14,7 @@ from jupyter_condasvc.handlers import default_handlers
 def _concrete(pattern: str) -> str:
     path = re.sub(r"\(\?P<name>[^)]*\)\)?", "svc", pattern)
     path = re.sub(r"\(\?P<action>[^)]*\)", "start", path)
+    path = re.sub(r"\(\?P<run_id>[^)]*\)", "0" * 32, path)
     return path.replace("\\", "")
 
 

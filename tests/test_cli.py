@@ -243,7 +243,7 @@ def test_unit_preview_writes_nothing(cli, state_dir, conda_root):
     out = cli("unit", "preview-only", "--env", "ml", "--path", "train.py", "--var", "SECRET=x", "--memory-max", "1G")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"# {PREFIX}preview-only.service\n")
-    assert f'ExecStart=:"{conda_root}/envs/ml/bin/python" "-u"' in out.stdout
+    assert 'ExecStart=:"' in out.stdout and f'"--" "{conda_root}/envs/ml/bin/python" "-u"' in out.stdout
     assert "MemoryMax=1G" in out.stdout and "SECRET" in out.stdout and "=x" not in out.stdout
     assert "not enforced" in out.stderr  # no delegated controllers on this host
     data = cli.json("unit", "preview-only", "--env", "ml", "--path", "train.py", "--schedule", "hourly")
@@ -436,3 +436,23 @@ def test_jupyter_service_serves_and_updates(tmp_path, conda_root, state_dir, cli
         assert "active (running)" in human.stdout
     finally:
         assert cli("delete", name).returncode == 0
+
+
+def test_schedule_pause_resume_and_runs(cli, cli_root):
+    (cli_root / "tick.py").write_text("print('tick')\n")
+    assert cli("create", "ticks", "--env", "ml", "--path", "tick.py", "--schedule", "*:*:0/2", "--restart", "no").returncode == 0
+    listed = cli("list")
+    assert "paused" in listed.stdout.splitlines()[1] and "NEXT RUN" in listed.stdout
+    assert cli("start", "ticks").returncode == 0
+    shown = cli("show", "ticks")
+    assert ", armed (next " in shown.stdout
+    runs = wait_until(lambda: (lambda d: d if len(d["runs"]) >= 2 else None)(cli.json("runs", "ticks")), timeout=30)
+    assert {r["trigger"] for r in runs["runs"]} <= {"manual", "timer"} and runs["runs"][-1]["trigger"] == "manual"
+    table = cli("runs", "ticks")
+    assert table.returncode == 0 and table.stdout.splitlines()[0].split()[:3] == ["RUN", "TRIGGER", "START"]
+    log = cli("runs", "ticks", "--log", runs["runs"][-1]["id"])
+    assert log.returncode == 0 and "tick" in log.stdout
+    assert cli("pause", "ticks").returncode == 0
+    assert ", paused (next " in cli("show", "ticks").stdout
+    assert cli("resume", "ticks").returncode == 0
+    assert cli("delete", "ticks").returncode == 0

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import PREFIX, UNIT_DIR, systemctl, wait_for
-from jupyter_condasvc.units import is_managed
+from jupyter_condasvc.units import is_managed, user_argv
 
 pytestmark = [pytest.mark.systemd, pytest.mark.timeout(3600)]
 
@@ -219,7 +219,7 @@ async def _props(jp_serverapp, name):
 def _no_injection(props):
     """Only the directives we write: one ExecStart, no ExecStartPre/Post, only our Environment= names."""
     assert props["ExecStartPre"] == [] and props["ExecStartPost"] == [], props["ExecStartPre"]
-    assert len(props["ExecStart"]) == 1 and props["ExecStart"][0][1][1:] == ["-V"], props["ExecStart"]
+    assert len(props["ExecStart"]) == 1 and user_argv(props["ExecStart"][0][1])[1:] == ["-V"], props["ExecStart"]
     names = sorted(a.split("=", 1)[0] for a in props["Environment"])
     assert names == ["CONDA_DEFAULT_ENV", "CONDA_PREFIX", "PATH", "PYTHONUNBUFFERED"], props["Environment"]
 

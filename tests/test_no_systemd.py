@@ -26,7 +26,7 @@ async def test_preview_works_without_a_user_manager(api, root, conda_root):
               "environment": {"API_KEY": "s3cret"}, "enabled": True},
     )
     assert code == 200, preview
-    assert f'ExecStart=:"{conda_root}/envs/ml/bin/python" "-u" "{root}/serve.py"' in preview["unit"]
+    assert 'ExecStart=:"' in preview["unit"] and f'"{conda_root}/envs/ml/bin/python" "-u" "{root}/serve.py"' in preview["unit"]
     assert "WantedBy=default.target" in preview["unit"] and "s3cret" not in preview["unit"]
     assert preview["variables"] == ["API_KEY"]
     # scheduled drafts too: the calendar is checked without the manager

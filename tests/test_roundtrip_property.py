@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import PREFIX, wait_for
+from jupyter_condasvc.units import user_argv
 
 import pytest
 
@@ -65,8 +66,7 @@ async def _example(api, root, conda_root, jp_serverapp, args, env):
         props = await systemd.get_unit_properties(f"{PREFIX}{name}.service", fresh=True)
         exec_start = props["ExecStart"][0]
         python = str(conda_root / "envs" / "ml" / "bin" / "python")
-        assert exec_start[0] == python
-        assert exec_start[1] == [python, "-c", DUMP, *args]
+        assert user_argv(exec_start[1]) == [python, "-c", DUMP, *args]
         assert data["argv"] == args
         for key, value in env.items():
             assert data["env"].get(key) == value, key

@@ -178,9 +178,16 @@ def test_error_in_cell_two_fails_with_traceback_and_keeps_copy(env_python, tmp_p
     assert any(line.startswith("<3>") and "Traceback" in line for line in lines)
     assert "<6>after" not in lines and "cell 3/3" not in proc.stdout
     out = nbformat.read(out_path, as_version=4)
-    assert out.cells[1].outputs[0].output_type == "error"
-    assert out.cells[1].outputs[0].ename == "ZeroDivisionError"
-    assert out.cells[2].outputs == []
+    # papermill's layout: a banner on top, an anchor just before the failing cell, both tagged
+    assert [c.cell_type for c in out.cells] == ["markdown", "code", "markdown", "code", "code"]
+    assert "papermill-error-cell-tag" in out.cells[0].metadata.tags and 'href="#papermill-error-cell"' in out.cells[0].source
+    assert 'id="papermill-error-cell"' in out.cells[2].source
+    assert out.cells[3].outputs[0].output_type == "error"
+    assert out.cells[3].outputs[0].ename == "ZeroDivisionError"
+    assert out.cells[4].outputs == []
+    assert out.metadata.papermill["exception"] is True
+    assert [c.metadata.papermill["status"] for c in out.cells if c.cell_type == "code"] == ["completed", "failed", "pending"]
+    assert out.cells[3].metadata.papermill["exception"] is True and out.cells[3].metadata.papermill["duration"] >= 0
     assert not (tmp_path / "err.out.ipynb").exists()
 
 
@@ -341,8 +348,9 @@ def test_cell_timeout_is_a_failure(env_python, tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "<3>cell 1 failed: timed out after 1 s (--cell-timeout); the kernel was interrupted" in lines_of(proc.stdout)
     out = nbformat.read(tmp_path / "slow.out.ipynb", as_version=4)
-    assert outputs_text(out.cells[0]).startswith("start\n")
-    assert out.cells[1].outputs == []
+    code = [c for c in out.cells if c.cell_type == "code"]
+    assert outputs_text(code[0]).startswith("start\n")
+    assert code[1].outputs == [] and code[0].metadata.papermill["status"] == "failed"
 
 
 def test_kernel_runs_on_the_given_interpreter(env_python, tmp_path):
@@ -489,3 +497,94 @@ def test_injected_source_round_trips(params):
         exec(nb.cells[0].source, {}, ns)  # noqa: S102 - our own generated literals
     assert ns == params
     assert json.dumps(ns, sort_keys=True) == json.dumps(params, sort_keys=True)
+
+
+# --------------------------------------------------------------------------
+# papermill's semantics (papermill/tests/test_execute.py and engines.py read as the reference)
+
+
+@pytest.mark.parametrize("exit_source", ["import sys\nsys.exit()", "import sys\nsys.exit(0)", "raise SystemExit", "raise SystemExit(0)"])
+def test_clean_exit_succeeds_and_skips_the_rest(env_python, tmp_path, exit_source):
+    nb = write_nb(tmp_path / "exits.ipynb", "print('one')", exit_source, "print('never')")
+    proc = run(runner_cmd(env_python, nb), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "<6>never" not in lines_of(proc.stdout)
+    out = nbformat.read(tmp_path / "exits.out.ipynb", as_version=4)
+    assert [c.cell_type for c in out.cells] == ["code"] * 3, "no error markers for a clean exit"
+    assert [c.metadata.papermill["status"] for c in out.cells] == ["completed", "completed", "pending"]
+    assert out.cells[2].outputs == [] and out.cells[2].execution_count is None
+    assert not out.metadata.papermill["exception"]
+
+
+@pytest.mark.parametrize("exit_source", ["import sys\nsys.exit(1)", "raise SystemExit('bad')", "import sys\nsys.exit(2)"])
+def test_unclean_exit_fails(env_python, tmp_path, exit_source):
+    nb = write_nb(tmp_path / "exits.ipynb", exit_source, "print('never')")
+    proc = run(runner_cmd(env_python, nb), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = nbformat.read(tmp_path / "exits.out.ipynb", as_version=4)
+    assert out.metadata.papermill["exception"] is True and out.cells[0].metadata.tags == ["papermill-error-cell-tag"]
+
+
+def test_outputs_markers_and_metadata_of_the_input_never_survive(env_python, tmp_path):
+    """An executed copy run again (outputs, counts, error banners, metadata.papermill in the input) starts clean."""
+    nb = new_notebook(cells=[
+        new_markdown_cell("old banner", metadata={"tags": ["papermill-error-cell-tag"]}),
+        new_code_cell("x = 1", execution_count=7, outputs=[nbformat.v4.new_output("stream", name="stdout", text="stale\n")]),
+        new_code_cell("1 / 0", execution_count=8),
+        new_code_cell("print('later')", execution_count=9,
+                      outputs=[nbformat.v4.new_output("stream", name="stdout", text="stale later\n")]),
+    ])
+    nb.metadata["papermill"] = {"exception": True, "parameters": {"old": 1}}
+    nbformat.write(nb, tmp_path / "again.ipynb")
+    proc = run(runner_cmd(env_python, tmp_path / "again.ipynb"), cwd=tmp_path)
+    assert proc.returncode == 1
+    out = nbformat.read(tmp_path / "again.out.ipynb", as_version=4)
+    assert "stale" not in nbformat.writes(out) and "old banner" not in nbformat.writes(out)
+    code = [c for c in out.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == [1, 2, None]
+    assert code[2].outputs == [] and code[2].metadata.papermill["status"] == "pending"
+    assert out.metadata.papermill["parameters"] == {} and out.metadata.papermill["exception"] is True
+    assert sum("papermill-error-cell-tag" in c.metadata.get("tags", []) for c in out.cells) == 2
+    assert out.metadata.papermill["start_time"] and out.metadata.papermill["duration"] is not None
+
+
+def test_parameters_metadata_and_injected_cell_replaced_in_place(env_python, tmp_path):
+    nb = new_notebook(cells=[
+        new_code_cell("print('top')"),
+        new_code_cell("# Parameters\nalpha = 0\n", metadata={"tags": ["injected-parameters"]}),
+        new_code_cell("alpha = -1", metadata={"tags": ["parameters"]}),
+        new_code_cell("print(alpha)"),
+    ])
+    nbformat.write(nb, tmp_path / "p.ipynb")
+    (tmp_path / "params.json").write_text(json.dumps({"alpha": 5}))
+    proc = run(runner_cmd(env_python, tmp_path / "p.ipynb", "--parameters-file", str(tmp_path / "params.json")), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = nbformat.read(tmp_path / "p.out.ipynb", as_version=4)
+    # papermill replaces an earlier injected cell where it stands, so the tagged defaults after it win here, as there
+    assert [c.metadata.get("tags", []) for c in out.cells] == [[], ["injected-parameters"], ["parameters"], []]
+    assert out.cells[1].source == "# Parameters\nalpha = 5\n"
+    assert outputs_text(out.cells[3]) == "-1\n"
+    assert out.metadata.papermill["parameters"] == {"alpha": 5}
+
+
+def test_each_run_keeps_its_own_copy_and_retention_prunes(env_python, tmp_path):
+    nb = write_nb(tmp_path / "r.ipynb", "print('run')")
+    runs = tmp_path / "runs"
+    for i in range(4):
+        proc = run(runner_cmd(env_python, nb, "--runs-dir", str(runs), "--keep-runs", "3"), cwd=tmp_path,
+                   INVOCATION_ID=f"{i:032x}")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        time.sleep(0.01)  # distinct mtimes
+    kept = sorted(p.name for p in runs.glob("*.ipynb"))
+    assert kept == [f"{i:032x}.ipynb" for i in (1, 2, 3)]
+    assert outputs_text(nbformat.read(runs / kept[-1], as_version=4).cells[0]) == "run\n"
+
+
+def test_prune_runs_by_age(tmp_path):
+    from jupyter_condasvc.runner import prune_runs
+
+    for i in range(3):
+        (tmp_path / f"{i}.ipynb").write_text("{}")
+        os.utime(tmp_path / f"{i}.ipynb", (1000 + i * 86400, 1000 + i * 86400))
+    removed = prune_runs(tmp_path, 0, 1.5, now=1000 + 2 * 86400 + 10)
+    assert sorted(p.name for p in removed) == ["0.ipynb"]

@@ -49,7 +49,8 @@ async def test_script_service_lifecycle(api, root, unit_name, conda_root, state_
     unit_file = UNIT_DIR / unit
     text = unit_file.read_text()
     python = str(conda_root / "envs" / "ml" / "bin" / "python")
-    assert f'ExecStart=:"{python}" "-u" "{root / "train.py"}" "--epochs" "3"' in text
+    # stderr goes through systemd-cat (logged at err); the program's own words follow its "--"
+    assert f'ExecStart=:"/usr/bin/systemd-cat" "--identifier=train" "--stderr-priority=err" "--" "{python}" "-u" "{root / "train.py"}" "--epochs" "3"' in text
     assert "s3cr3t" not in text, "variables must stay out of the unit text"
     env_file = state_dir / "train.env"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600

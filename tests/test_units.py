@@ -10,6 +10,7 @@ from jupyter_condasvc.units import (
     quote_assignment,
     quote_exec_word,
     render_environment_file,
+    render_exec,
     render_service,
 )
 
@@ -108,3 +109,25 @@ def test_environment_file_quoting():
     assert "B=\"it's\"" in lines
     assert 'C="q\\"\\\\\\`\\$x"' in lines
     assert 'D="multi' in lines
+
+
+def test_stderr_wrapper_goes_before_the_program_and_is_read_back():
+    from jupyter_condasvc.units import stderr_wrapper, user_argv
+
+    text = render_service(plan(stderr_wrapper=stderr_wrapper("/usr/bin/systemd-cat", "train", "err")))
+    assert 'ExecStart=:"/usr/bin/systemd-cat" "--identifier=train" "--stderr-priority=err" "--" "/envs/ml/bin/python" "-u"' in text
+    words = [*stderr_wrapper("/usr/bin/systemd-cat", "tr%ain", "err"), "/envs/ml/bin/python", "-u", "--", "x.py"]
+    assert user_argv(words) == ["/envs/ml/bin/python", "-u", "--", "x.py"]
+    assert user_argv(["/bin/echo", "--", "x"]) == ["/bin/echo", "--", "x"]
+    rendered = render_exec(words)
+    assert rendered.startswith(':"/usr/bin/systemd-cat" "--identifier=tr%%ain" "--stderr-priority=err" "--" "/envs/ml/bin/python"')
+
+
+def test_run_end_line_lets_systemd_expand_only_its_own_variables():
+    from jupyter_condasvc.units import render_run_end
+
+    line = render_run_end(["/usr/bin/systemd-cat", "/bin/sh"])
+    assert line.startswith('-"/usr/bin/systemd-cat" "--identifier=condasvc-run-end"')
+    assert '"-c" "echo result=${SERVICE_RESULT} exit=${EXIT_CODE} status=${EXIT_STATUS}; exec sleep 0.2"' in line
+    text = render_service(plan(run_end_logger=["/usr/bin/systemd-cat", "/bin/sh"]))
+    assert text.count("\nExecStopPost=") == 1

@@ -11,6 +11,8 @@ import type {
   ILogPage,
   ILogQuery,
   IPreview,
+  IRunList,
+  IRunLog,
   IService,
   IServiceSpec,
   ISocketLike,
@@ -24,7 +26,10 @@ export type ServiceAction =
   | 'enable'
   | 'disable'
   | 'reset-failed'
-  | 'run-now';
+  | 'run-now'
+  | 'pause'
+  | 'resume'
+  | 'reset-and-start';
 
 const API = 'condasvc/api';
 
@@ -128,6 +133,21 @@ export class CondaSvcAPI {
 
   act(name: string, action: ServiceAction): Promise<IService> {
     return this.request(this.url('services', name, action), { method: 'POST' });
+  }
+
+  /** The service's runs, newest first. */
+  runs(name: string, limit = 50): Promise<IRunList> {
+    return this.request(this.url('services', name, 'runs') + queryString({ limit }));
+  }
+
+  /** One run's log: its output and the manager's entries about it, oldest first. */
+  runLog(name: string, run: string): Promise<IRunLog> {
+    return this.request(this.url('services', name, 'runs', run, 'logs'));
+  }
+
+  /** The executed copy a notebook run kept (nbformat JSON). */
+  runNotebook(name: string, run: string): Promise<Record<string, unknown>> {
+    return this.request(this.url('services', name, 'runs', run, 'notebook'));
   }
 
   logs(name: string, query: ILogQuery = {}): Promise<ILogPage> {

@@ -263,6 +263,7 @@ export function registerCommands(deps: ICommandDeps): void {
         if (!name) {
           return;
         }
+        deps.model.userAction(name, verb);
         try {
           await api.act(name, verb);
         } catch (error) {
@@ -278,6 +279,15 @@ export function registerCommands(deps: ICommandDeps): void {
   action(CommandIDs.runNowService, 'run-now', trans.__('Run Scheduled Service Now…'), trans.__('Run which service now?'));
   action(CommandIDs.enableService, 'enable', trans.__('Start Service at Login…'), trans.__('Start which service at login?'));
   action(CommandIDs.disableService, 'disable', trans.__("Don't Start Service at Login…"), trans.__('Which service?'));
+  action(CommandIDs.pauseService, 'pause', trans.__('Pause Schedule of Service…'), trans.__('Pause which schedule?'));
+  action(CommandIDs.resumeService, 'resume', trans.__('Resume Schedule of Service…'), trans.__('Resume which schedule?'));
+  action(
+    CommandIDs.resetAndStartService,
+    'reset-and-start',
+    trans.__('Reset and Start Service…'),
+    trans.__('Reset the start limit of which service, and start it?'),
+    runIcon
+  );
 
   /** Bulk delete from the sidebar: one question for all of them. */
   const deleteMany = async (names: string[]) => {
@@ -322,6 +332,7 @@ export function registerCommands(deps: ICommandDeps): void {
       if (!answer.button.accept) {
         return;
       }
+      deps.model.userAction(name, 'delete');
       try {
         await api.remove(name);
         views.get(name)?.dispose();

@@ -19,7 +19,7 @@ import { CondaSvcAPI } from './api';
 import { ISettingsValues, registerCommands } from './commands';
 import { servicesIcon } from './icons';
 import { ServicesModel } from './model';
-import { CommandIDs, IServicesModel } from './tokens';
+import { CommandIDs, IService, IServicesModel } from './tokens';
 import { ServicesPanel } from './widgets/sidebar';
 import { ServicesStatus } from './widgets/statusbar';
 
@@ -98,25 +98,71 @@ const plugin: JupyterFrontEndPlugin<IServicesModel> = {
         .catch(() => undefined);
     }
 
+    // One toast per failure episode (the model decides), and one toast for many services failing together.
+    let pendingFailures: IService[] = [];
+    let flushTimer: number | null = null;
+    const showLogs = (name: string) => ({
+      label: trans.__('Show logs'),
+      callback: () => void app.commands.execute(CommandIDs.showLogs, { name })
+    });
+    const flushFailures = () => {
+      flushTimer = null;
+      const batch = pendingFailures;
+      pendingFailures = [];
+      if (batch.length === 0) {
+        return;
+      }
+      if (batch.length > 2) {
+        const names = batch.map(s => s.name);
+        Notification.error(
+          trans.__('%1 services failed: %2', batch.length, names.slice(0, 5).join(', ') + (names.length > 5 ? ', …' : '')),
+          {
+            autoClose: false,
+            actions: [{ label: trans.__('Show services'), callback: () => void app.commands.execute(CommandIDs.openPanel) }]
+          }
+        );
+        return;
+      }
+      for (const service of batch) {
+        const status = service.status;
+        const name = service.name;
+        if (status.start_limit_hit) {
+          Notification.error(
+            trans.__('Service %1 kept crashing and was stopped at its start limit (%2).', name, status.result ?? '?'),
+            {
+              autoClose: false,
+              actions: [
+                showLogs(name),
+                {
+                  label: trans.__('Reset and start'),
+                  callback: () => void app.commands.execute(CommandIDs.resetAndStartService, { name })
+                }
+              ]
+            }
+          );
+        } else if (status.crash_looping) {
+          Notification.warning(trans.__('Service %1 is crash-looping: it keeps restarting.', name), {
+            autoClose: false,
+            actions: [showLogs(name)]
+          });
+        } else {
+          Notification.error(
+            status.result
+              ? trans.__('Service %1 failed (%2).', name, status.result)
+              : trans.__('Service %1 failed.', name),
+            { autoClose: false, actions: [showLogs(name)] }
+          );
+        }
+      }
+    };
     model.serviceFailed.connect((_, service) => {
       if (!settings.notifyOnFailure) {
         return;
       }
-      const result = service.status.result;
-      Notification.error(
-        result
-          ? trans.__('Service %1 failed (%2).', service.name, result)
-          : trans.__('Service %1 failed.', service.name),
-        {
-          autoClose: false,
-          actions: [
-            {
-              label: trans.__('Show logs'),
-              callback: () => void app.commands.execute(CommandIDs.showLogs, { name: service.name })
-            }
-          ]
-        }
-      );
+      pendingFailures.push(service);
+      if (flushTimer === null) {
+        flushTimer = window.setTimeout(flushFailures, 1500);
+      }
     });
 
     let statusItem: ServicesStatus | null = null;
@@ -145,6 +191,9 @@ const plugin: JupyterFrontEndPlugin<IServicesModel> = {
         CommandIDs.stopService,
         CommandIDs.restartService,
         CommandIDs.resetFailedService,
+        CommandIDs.resetAndStartService,
+        CommandIDs.pauseService,
+        CommandIDs.resumeService,
         CommandIDs.runNowService,
         CommandIDs.enableService,
         CommandIDs.disableService,

@@ -122,6 +122,20 @@ export class ServicesModel implements IServicesModel, IDisposable {
     return this._disposed;
   }
 
+  /**
+   * The user acted on a service. After a stop or delete the user asked for,
+   * the failure that may come with it (a watchdog result, a kill) is not
+   * news; a start, restart or reset begins a new failure episode.
+   */
+  userAction(name: string, action: string): void {
+    if (action === 'stop' || action === 'delete') {
+      this._quiet.add(name);
+    } else if (['start', 'restart', 'reset-failed', 'reset-and-start', 'run-now'].includes(action)) {
+      this._quiet.delete(name);
+      this._episodes.delete(name);
+    }
+  }
+
   get(name: string): IService | undefined {
     return this._services.get(name);
   }
@@ -222,6 +236,8 @@ export class ServicesModel implements IServicesModel, IDisposable {
       }
       case 'removed':
         this._services.delete(message.name);
+        this._episodes.delete(message.name);
+        this._quiet.delete(message.name);
         break;
       case 'metrics':
         for (const [name, metrics] of Object.entries(message.services)) {
@@ -269,10 +285,32 @@ export class ServicesModel implements IServicesModel, IDisposable {
     Signal.clearData(this);
   }
 
+  /**
+   * One notification per failure episode per service: the first failure (or
+   * crash loop) emits serviceFailed; later ones stay quiet until the episode
+   * ends: a run that ends cleanly, or a start/restart/reset by the user
+   * (userAction). A stop or delete the user asked for raises none.
+   */
   private _checkFailed(before: IService | undefined, after: IService): void {
-    if (displayState(after) === 'failed' && (!before || displayState(before) !== 'failed')) {
-      this._serviceFailed.emit(after);
+    const name = after.name;
+    const state = displayState(after);
+    const troubled = state === 'failed' || after.status.crash_looping === true;
+    if (this._quiet.has(name)) {
+      if (state === 'stopped' || state === 'failed' || state === 'scheduled') {
+        this._quiet.delete(name); // the stop is done; what follows is news again
+      }
+      return;
     }
+    if (after.status.active_state === 'inactive' && after.status.result === 'success') {
+      this._episodes.delete(name); // a clean end closes the episode
+      return;
+    }
+    const wasTroubled = before !== undefined && (displayState(before) === 'failed' || before.status.crash_looping === true);
+    if (!troubled || wasTroubled || this._episodes.has(name)) {
+      return;
+    }
+    this._episodes.add(name);
+    this._serviceFailed.emit(after);
   }
 
   private _sort(): void {
@@ -342,6 +380,8 @@ export class ServicesModel implements IServicesModel, IDisposable {
   private _timer: unknown = null;
   private _socket: ISocketLike | null = null;
   private _services = new Map<string, IService>();
+  private _episodes = new Set<string>();
+  private _quiet = new Set<string>();
   private _sorted: IService[] = [];
   private _connection: ConnectionState = 'closed';
   private _managerReachable: boolean | null = null;

@@ -57,6 +57,8 @@ export interface IHealth {
 
 export interface IScheduleStatus {
   timer_state?: string | null;
+  /** The timer runs, so the schedule fires (false: paused, or never started). */
+  armed?: boolean;
   timer_enabled?: string | null;
   next_run?: string | null;
   last_run?: string | null;
@@ -83,6 +85,40 @@ export interface IServiceStatus {
   fragment_path?: string | null;
   schedule?: IScheduleStatus;
   health?: IHealth | null;
+  /** Failed, and its Restart= policy would have restarted it: the start limit stopped a crash loop. */
+  start_limit_hit?: boolean;
+  /** Restarting fast: two or more automatic restarts, the last crash recent. */
+  crash_looping?: boolean;
+}
+
+/** One run of a service (GET services/{name}/runs): one start, named by systemd's invocation ID. */
+export interface IRun {
+  id: string;
+  trigger: 'manual' | 'timer' | 'restart' | 'boot';
+  start: string;
+  end: string | null;
+  duration_sec: number | null;
+  result: string | null;
+  exit_code: string | null;
+  exit_status: number | null;
+  signal?: string | null;
+  state: 'running' | 'finished' | 'failed' | 'unknown';
+  has_notebook: boolean;
+  progress?: string | null;
+}
+
+export interface IRunLog {
+  name: string;
+  unit: string;
+  run: string;
+  entries: ILogEntry[];
+  more_after: boolean;
+}
+
+export interface IRunList {
+  name: string;
+  unit: string;
+  runs: IRun[];
 }
 
 export interface IService {
@@ -309,6 +345,9 @@ export namespace CommandIDs {
   export const stopService = 'condasvc:stop-service';
   export const restartService = 'condasvc:restart-service';
   export const resetFailedService = 'condasvc:reset-failed-service';
+  export const pauseService = 'condasvc:pause-service';
+  export const resumeService = 'condasvc:resume-service';
+  export const resetAndStartService = 'condasvc:reset-and-start-service';
   export const runNowService = 'condasvc:run-now-service';
   export const enableService = 'condasvc:enable-service';
   export const disableService = 'condasvc:disable-service';

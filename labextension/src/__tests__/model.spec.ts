@@ -206,6 +206,54 @@ describe('ServicesModel', () => {
     expect(model.counts().failed).toBe(2);
   });
 
+  it('notifies once per failure episode: a crash loop or a failing schedule is one notification', () => {
+    const { model, sockets } = setup();
+    const failed: string[] = [];
+    model.serviceFailed.connect((_, s) => failed.push(s.name));
+    sockets[0].open();
+    sockets[0].send({ type: 'snapshot', services: [service('loop', 'active'), service('nb', 'inactive', {}, 'hourly')] });
+    for (let i = 1; i <= 9; i++) {
+      sockets[0].send({ type: 'service', service: service('loop', 'failed', { n_restarts: i }) });
+      sockets[0].send({ type: 'service', service: service('loop', 'activating', { n_restarts: i, result: 'exit-code' }) });
+      sockets[0].send({ type: 'service', service: service('loop', 'active', { n_restarts: i, result: 'exit-code' }) });
+    }
+    for (let i = 0; i < 5; i++) {
+      sockets[0].send({ type: 'service', service: service('nb', 'active', { result: 'exit-code' }, 'hourly') });
+      sockets[0].send({ type: 'service', service: service('nb', 'failed', {}, 'hourly') });
+    }
+    expect(failed).toEqual(['loop', 'nb']);
+    // a clean end closes the episode; the next failure is news
+    sockets[0].send({ type: 'service', service: service('nb', 'inactive', {}, 'hourly') });
+    sockets[0].send({ type: 'service', service: service('nb', 'failed', {}, 'hourly') });
+    expect(failed).toEqual(['loop', 'nb', 'nb']);
+    // so is a start the user asks for
+    model.userAction('loop', 'reset-and-start');
+    sockets[0].send({ type: 'service', service: service('loop', 'active') });
+    sockets[0].send({ type: 'service', service: service('loop', 'failed') });
+    expect(failed).toEqual(['loop', 'nb', 'nb', 'loop']);
+  });
+
+  it('raises nothing for a stop or delete the user asked for, and flags crash loops early', () => {
+    const { model, sockets } = setup();
+    const failed: string[] = [];
+    model.serviceFailed.connect((_, s) => failed.push(s.name));
+    sockets[0].open();
+    sockets[0].send({ type: 'snapshot', services: [service('a', 'active'), service('b', 'active'), service('c', 'active')] });
+    model.userAction('a', 'stop');
+    sockets[0].send({ type: 'service', service: service('a', 'failed', { result: 'watchdog' }) });
+    model.userAction('b', 'delete');
+    sockets[0].send({ type: 'service', service: service('b', 'deactivating') });
+    sockets[0].send({ type: 'removed', name: 'b' });
+    expect(failed).toEqual([]);
+    // after the stop is done, a later failure is news again
+    sockets[0].send({ type: 'service', service: service('a', 'active') });
+    sockets[0].send({ type: 'service', service: service('a', 'failed') });
+    expect(failed).toEqual(['a']);
+    sockets[0].send({ type: 'service', service: service('c', 'active', { n_restarts: 3, crash_looping: true }) });
+    sockets[0].send({ type: 'service', service: service('c', 'failed', { n_restarts: 5, start_limit_hit: true }) });
+    expect(failed).toEqual(['a', 'c']);
+  });
+
   it('reconnects with a doubling back-off and diffs the new snapshot', () => {
     const { model, sockets, clock } = setup();
     const failed: string[] = [];

@@ -11,6 +11,7 @@ import { CommandIDs, IServicesModel } from '../tokens';
 import { kindLabel, StateBadge, useNow, useSignal } from './common';
 import { LogViewer } from './LogViewer';
 import { RestartNeeded } from './RestartNeeded';
+import { RunsList } from './RunsList';
 
 export interface IServiceDetailsProps {
   name: string;
@@ -109,7 +110,18 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
             {trans.__('Run now')}
           </button>
         ) : null}
-        {state === 'failed' ? (
+        {service.spec.schedule ? (
+          status.schedule?.armed ? (
+            <button className="jp-mod-styled" onClick={exec(CommandIDs.pauseService)}>
+              {trans.__('Pause schedule')}
+            </button>
+          ) : (
+            <button className="jp-mod-styled" onClick={exec(CommandIDs.resumeService)}>
+              {trans.__('Resume schedule')}
+            </button>
+          )
+        ) : null}
+        {state === 'failed' && !status.start_limit_hit ? (
           <button className="jp-mod-styled" onClick={exec(CommandIDs.resetFailedService)}>
             {trans.__('Reset failed')}
           </button>
@@ -135,6 +147,21 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
           {trans.__('Delete')}
         </button>
       </div>
+      {status.start_limit_hit ? (
+        <div className="jp-condasvc-banner jp-condasvc-banner-error" data-banner="start-limit">
+          {trans.__(
+            'It kept crashing (%1 restarts) and systemd stopped it at its start limit. Fix the cause (see the log and the Runs below), then reset and start.',
+            status.n_restarts ?? 0
+          )}{' '}
+          <button className="jp-mod-styled jp-mod-accept" onClick={exec(CommandIDs.resetAndStartService)}>
+            {trans.__('Reset and start')}
+          </button>
+        </div>
+      ) : status.crash_looping ? (
+        <div className="jp-condasvc-banner jp-condasvc-banner-warn" data-banner="crash-looping">
+          {trans.__('Crash-looping: it keeps exiting and being restarted (%1 restarts so far).', status.n_restarts ?? 0)}
+        </div>
+      ) : null}
       {(service.warnings ?? []).map(w => (
         <div key={w} className="jp-condasvc-banner jp-condasvc-banner-warn">
           {w}
@@ -182,7 +209,7 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
         {service.spec.schedule ? (
           <>
             <Fact name="schedule" label={trans.__('Schedule')}>
-              {service.spec.schedule}
+              {service.spec.schedule} · {status.schedule?.armed ? trans.__('armed') : trans.__('paused')}
             </Fact>
             <Fact name="next-run" label={trans.__('Next run')}>
               {status.schedule?.next_run ? `${formatTime(status.schedule.next_run)} (${relativeTime(status.schedule.next_run, now)})` : '—'}
@@ -200,6 +227,7 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
         <summary>{trans.__('Unit file')}</summary>
         <pre className="jp-condasvc-unit">{unit ?? trans.__('Loading…')}</pre>
       </details>
+      <RunsList name={name} api={api} trans={trans} service={service} />
       <LogViewer follower={props.follower} trans={trans} defaultWrap={props.wrapLogs} download={props.download} />
     </div>
   );

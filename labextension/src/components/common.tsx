@@ -53,10 +53,26 @@ export function stateLabel(state: DisplayState, trans: TranslationBundle): strin
 
 export function StateBadge(props: { service: IService; trans: TranslationBundle }): JSX.Element {
   const state = displayState(props.service);
+  const { trans } = props;
+  const status = props.service.status;
+  // Why it stopped, or that it is about to: shown wherever the state is (sidebar list and service tab).
+  const trouble = status.start_limit_hit ? 'start-limit' : status.crash_looping ? 'crash-looping' : null;
+  const title =
+    trouble === 'start-limit'
+      ? trans.__('It kept crashing and systemd stopped it at its start limit; fix the cause, then "Reset and start".')
+      : trouble === 'crash-looping'
+        ? trans.__('It keeps exiting and being restarted; the start limit will stop it unless it recovers.')
+        : undefined;
   return (
-    <span className={`jp-condasvc-state jp-condasvc-state-${state}`} data-state={state}>
+    <span
+      className={`jp-condasvc-state jp-condasvc-state-${state}${trouble ? ` jp-condasvc-trouble-${trouble}` : ''}`}
+      data-state={state}
+      data-trouble={trouble ?? undefined}
+      title={title}
+    >
       <span className="jp-condasvc-dot" aria-hidden="true" />
-      {stateLabel(state, props.trans)}
+      {stateLabel(state, trans)}
+      {trouble === 'start-limit' ? ` · ${trans.__('start limit hit')}` : trouble === 'crash-looping' ? ` · ${trans.__('crash-looping')}` : ''}
     </span>
   );
 }

@@ -11,6 +11,7 @@ const suffix = Date.now().toString(36).slice(-5);
 const TICKER = `ticker-${suffix}`;
 const CRASHER = `crasher-${suffix}`;
 const NOTEBOOK = `report-${suffix}`;
+const LOOPER = `looper-${suffix}`;
 const PANEL = 'jp-condasvc-panel';
 
 test.use({ autoGoto: true });
@@ -39,6 +40,7 @@ test.describe.serial('services', () => {
     await removeService(request, TICKER);
     await removeService(request, CRASHER);
     await removeService(request, NOTEBOOK);
+    await removeService(request, LOOPER);
   });
 
   test('create a script service through the form, watch it run, follow its log, stop it', async ({ page }) => {
@@ -229,6 +231,42 @@ test.describe.serial('services', () => {
     await expect(view.locator('.jp-condasvc-logs-scroller')).toContainText('about to fail');
     await view.getByRole('button', { name: 'Reset failed' }).click();
     await expect(view).toHaveAttribute('data-state', 'stopped', { timeout: 30000 });
+  });
+
+  test('a crash loop stops at its start limit: Lab says why, offers reset-and-start, lists the runs, notifies once', async ({
+    page,
+    request
+  }) => {
+    await openPanel(page);
+    const created = await request.post('/condasvc/api/services', {
+      data: {
+        name: LOOPER, kind: 'script', env: 'uienv', path: 'crash.py', restart: 'always', restart_sec: 0.3,
+        start_limit_burst: 3, start_limit_interval_sec: 120
+      }
+    });
+    expect(created.status(), await created.text()).toBe(201);
+    const started = await request.post(`/condasvc/api/services/${LOOPER}/start`);
+    expect(started.status()).toBe(200);
+    // the sidebar item says why it stopped
+    const item = page.locator(`.jp-condasvc-item[data-name="${LOOPER}"]`);
+    await expect(item.locator('[data-trouble="start-limit"]')).toContainText('start limit hit', { timeout: 60000 });
+    await item.locator('.jp-condasvc-item-name').click();
+    const view = page.locator(`.jp-condasvc-details[data-name="${LOOPER}"]`);
+    const banner = view.locator('[data-banner="start-limit"]');
+    await expect(banner).toBeVisible();
+    // every start is a run: the first manual, the others restarts
+    const rows = view.locator('.jp-condasvc-runs-table tbody tr[data-run]');
+    await expect(rows).toHaveCount(3, { timeout: 30000 });
+    await expect(rows.last()).toContainText('manual');
+    await expect(rows.first()).toContainText('restart');
+    await rows.first().getByRole('button', { name: 'Log' }).click();
+    await expect(view.locator('.jp-condasvc-run-log')).toContainText('about to fail');
+    // one notification for the whole episode
+    await expect(page.locator('.Toastify__toast', { hasText: LOOPER })).toHaveCount(1, { timeout: 10000 });
+    await page.screenshot({ path: test.info().outputPath('start-limit.png') });
+    // the recovery action: the counter is reset and it runs again
+    await banner.getByRole('button', { name: 'Reset and start' }).click();
+    await expect(view.locator('.jp-condasvc-runs-table tr[data-run]', { hasText: 'manual' })).toHaveCount(2, { timeout: 30000 });
   });
 });
 
