@@ -232,7 +232,9 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
     try:
         conda_root = sb.make_conda_root(tmp / "conda" / "miniforge3", ["load"])
         config = {
-            "ServerApp": {"jpserver_extensions": {"jupyter_condasvc": True}, "ip": "127.0.0.1", "port_retries": 0,
+            # stream_bench: its probe extension times the event loop (2 ms sleeps) during the load
+            "ServerApp": {"jpserver_extensions": {"jupyter_condasvc": True, "stream_bench": True}, "ip": "127.0.0.1",
+                          "port_retries": 0,
                           "root_dir": str(root_dir), "open_browser": False, "log_level": "WARN"},
             "CondaSvcApp": {"unit_prefix": prefix, "unit_dir": str(unit_dir), "state_dir": str(state_dir),
                             "log_level": "WARN"},
@@ -267,6 +269,7 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
                                                            until + 1, out)), daemon=True)
         sock_thread.start()
         time.sleep(0.5)  # followers connected before the clients start
+        server.request("POST", "/condasvc-bench/probe?lag=start")
         t_load = time.monotonic()
         first = server.api("GET", f"/{names[0]}")["status"]["main_pid"]
         manager_pid = int(Path(f"/proc/{first}/stat").read_text().rsplit(")", 1)[1].split()[1])
@@ -286,6 +289,9 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         others_cpu = {k: (cpu_seconds(others[k]) - v) / elapsed for k, v in others0.items()}
         load_avg = os.getloadavg()[0]
         sock_thread.join(30)
+        _, raw_probe = server.request("GET", "/condasvc-bench/probe")
+        server.request("POST", "/condasvc-bench/probe?lag=stop")
+        stall = json.loads(raw_probe)["lag"]
         time.sleep(1)
         rss_after = rss_kib(server.proc.pid)
 
@@ -307,6 +313,9 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
                 "min_lines_per_follower": min((f["lines"] for f in followers), default=0),
             },
             "status_pushes": out["pushes"],
+            "event_loop": {"probes": stall["samples"], "longest_stall_ms": stall["max_ms"], "p99_stall_ms": stall["p99_ms"],
+                           "stalls_over_10ms": stall["over_10ms"], "longest_busy_ms": stall["busy_max_ms"],
+                           "busy_over_10ms": stall["busy_over_10ms"]},
             "server_rss_kib": {"before": rss_before, "peak": rss_peak, "after": rss_after},
             "cpu_cores_used": {"server": server_cpu, "bench_clients": bench_cpu, **others_cpu,
                                "machine_cores": os.cpu_count(), "load_average_1min": load_avg},
@@ -352,6 +361,10 @@ def fmt(r: Dict[str, Any]) -> str:
         f"log followers: {f['connected']} connected, {f['lines']} lines (at least {f['min_lines_per_follower']} each), "
         f"{f['dropped']} dropped (told), {f['gaps']} unexplained gaps, {f['duplicates']} duplicates",
         f"status pushes: {r['status_pushes']}",
+        "event loop (2 ms probe in the server): longest stall {:.1f} ms, p99 {:.1f} ms, {} over 10 ms; "
+        "longest busy stretch (server CPU between probes) {:.1f} ms".format(
+            r["event_loop"]["longest_stall_ms"] or 0, r["event_loop"]["p99_stall_ms"] or 0,
+            r["event_loop"]["stalls_over_10ms"], r["event_loop"]["longest_busy_ms"] or 0),
         f"server RSS: {rss['before'] / 1024:.0f} MiB before, {rss['peak'] / 1024:.0f} MiB peak, "
         f"{rss['after'] / 1024:.0f} MiB after",
         "CPU under load (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_cores_used"].items()),
@@ -371,6 +384,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--idle", type=float, default=3.0, help="seconds of the idle baseline (default 3)")
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     p.add_argument("--keep-tmp", action="store_true")
+    p.add_argument("--rev", help="benchmark this git revision of jupyter_condasvc (git archive) instead of the working tree")
     args = p.parse_args(argv)
     args.services = args.services or (50 if args.quick else 200)
     args.duration = args.duration or (15.0 if args.quick else 60.0)
@@ -383,7 +397,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     tmp = Path(tempfile.mkdtemp(prefix="condasvc-load-"))
     try:
-        sb.load_code(tmp / "code", None)
+        sb.load_code(tmp / "code", args.rev)
+        shutil.copy2(Path(__file__).resolve().parent / "stream_bench.py", tmp / "code" / "stream_bench.py")  # the probe
         result = run(args, tmp)
     except KeyboardInterrupt:
         say("interrupted; cleaned up")

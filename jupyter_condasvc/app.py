@@ -5,7 +5,12 @@ import os
 import sys
 from pathlib import Path
 
-from jupyter_server.extension.application import ExtensionApp
+if __name__ == "jupyter_condasvc._cli_settings":
+    # This file run again by the CLI (cli.load_settings), which only reads the settings and builds the
+    # service layer: a plain traitlets Application as the base spares it jupyter_server's imports (~0.4 s).
+    from traitlets.config import Application as ExtensionApp
+else:
+    from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default
 
 from .conda import EnvironmentFinder
@@ -14,6 +19,7 @@ from .services import Defaults, ServiceManager
 from .status import StatusHub
 from .store import ServiceStore
 from .systemd import SystemdManager
+from .views import HostReportCache, ServiceViews
 
 
 def _xdg(var: str, fallback: str) -> Path:
@@ -120,6 +126,13 @@ class CondaSvcApp(ExtensionApp):
         help="Seconds between memory/CPU samples (systemd never signals them), taken only while a status client is connected; 0 disables.",
     )
 
+    host_report_max_age = Float(
+        5.0,
+        config=True,
+        help="Seconds the host report (GET host: linger, journal, cgroup delegation, none of which systemd signals) is "
+        "reused before it is computed again; requests meanwhile share one computation. 0: computed for every request.",
+    )
+
     def build_services(self, root_dir: str) -> ServiceManager:
         """The service layer from these settings: the server extension and the CLI both build it here.
 
@@ -159,6 +172,9 @@ class CondaSvcApp(ExtensionApp):
         self.systemd = systemd
         self.finder = finder
         self.settings.update(condasvc_services=self.services, condasvc_systemd=systemd, condasvc_finder=finder)
+        self.settings.update(
+            condasvc_views=ServiceViews(self.services), condasvc_host=HostReportCache(systemd, self.host_report_max_age)
+        )
         self.follow_hub = FollowHub(
             interval=self.follow_interval, budget=self.follow_budget, max_pending=self.follow_max_pending, log=self.log
         )

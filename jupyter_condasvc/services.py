@@ -14,16 +14,34 @@ import sys
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 from .activation import snapshot
 from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound
 from .health import prober_argv, watchdog_sec
 from .host import delegated_controllers
+from .redaction import redact
 from .schedule import check_calendar
-from .spec import ServiceSpec, merge_patch, parse_spec, redact
 from .store import ServiceStore, new_record
 from .units import UnitPlan, render_environment_file, render_service, render_timer
+
+if TYPE_CHECKING:
+    from .spec import ServiceSpec
+
+
+# pydantic (spec.py) is most of a CLI command's import time, and reading or starting a service needs
+# none of it: it is imported when a spec is parsed.
+def parse_spec(data: Any) -> "ServiceSpec":
+    from .spec import parse_spec as parse
+
+    return parse(data)
+
+
+def merge_patch(old: Any, patch: Any) -> "ServiceSpec":
+    from .spec import merge_patch as merge
+
+    return merge(old, patch)
+
 
 ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now")
 U64_MAX = 2**64 - 1

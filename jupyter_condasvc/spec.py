@@ -278,11 +278,4 @@ def merge_patch(spec: ServiceSpec, patch: Any) -> ServiceSpec:
     return parse_spec(data)
 
 
-def redact(spec: Dict[str, Any]) -> Dict[str, Any]:
-    """A spec as the API shows it: secret values are null."""
-    secrets = set(spec.get("secrets") or ())
-    if not secrets:
-        return spec
-    out = dict(spec)
-    out["environment"] = {k: (None if k in secrets else v) for k, v in (spec.get("environment") or {}).items()}
-    return out
+from .redaction import redact  # noqa: E402,F401  (re-exported: a stored spec is shown without pydantic)
