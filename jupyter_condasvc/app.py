@@ -126,6 +126,12 @@ class CondaSvcApp(ExtensionApp):
         help="Seconds between memory/CPU samples (systemd never signals them), taken only while a status client is connected; 0 disables.",
     )
 
+    log_cache_entries = Int(
+        10000,
+        config=True,
+        help="Journal entries kept decoded and JSON-encoded for history requests (entries never change; least "
+        "recently used go first). About 1 KiB each; 0 disables.",
+    )
     host_report_max_age = Float(
         5.0,
         config=True,
@@ -172,6 +178,9 @@ class CondaSvcApp(ExtensionApp):
         self.systemd = systemd
         self.finder = finder
         self.settings.update(condasvc_services=self.services, condasvc_systemd=systemd, condasvc_finder=finder)
+        from .journal import ENTRY_CACHE
+
+        ENTRY_CACHE.max_entries = self.log_cache_entries
         self.settings.update(
             condasvc_views=ServiceViews(self.services), condasvc_host=HostReportCache(systemd, self.host_report_max_age)
         )
