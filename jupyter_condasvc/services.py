@@ -486,9 +486,11 @@ class ServiceManager:
         return {}
 
     async def unit_text(self, name: str) -> Dict[str, Any]:
-        record = await asyncio.to_thread(self.store.require_ours, name)
-        text = await asyncio.to_thread(self.store.read_unit, name)
-        return {"unit_name": record["unit"], "path": str(self.store.unit_path(name)), "unit": text}
+        def read() -> Dict[str, Any]:  # one thread hop
+            record = self.store.require_ours(name)
+            return {"unit_name": record["unit"], "path": str(self.store.unit_path(name)), "unit": self.store.read_unit(name)}
+
+        return await asyncio.to_thread(read)
 
 
 def _user() -> str:

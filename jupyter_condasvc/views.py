@@ -98,9 +98,12 @@ class ServiceViews:
         return records, health
 
     async def _build(self, name: str, record: Dict[str, Any], props: Dict[str, Any], health_key: Any) -> _Piece:
+        unit = record["unit"]
+        self._owner[unit] = name  # from now on its signals drop this piece
+        if record["spec"].get("schedule"):
+            self._owner[self.store.timer_name(name)] = name
         epoch = (self._all_epoch, self._epoch.get(name, 0))
         view = await self.services._describe(name, record, props=props)
-        unit = record["unit"]
         timer_props = None
         if record["spec"].get("schedule"):
             timer_props = self.systemd.cached_properties(self.store.timer_name(name))
@@ -130,19 +133,16 @@ class ServiceViews:
         records, health = await asyncio.to_thread(self._load)
         pieces: Dict[str, _Piece] = {}
         stale: List[str] = []
-        owner: Dict[str, str] = {}
         for name, record in records.items():
-            owner[record["unit"]] = name
-            if record["spec"].get("schedule"):
-                owner[self.store.timer_name(name)] = name
             piece = self._pieces.get(name)
             if piece is not None and self._current(piece, name, record, health.get(name)):
                 pieces[name] = piece
             else:
                 stale.append(name)
-        self._owner = owner
         for name in set(self._pieces) - set(records):
             del self._pieces[name]
+        if len(self._owner) > 2 * len(records) + 64:  # forget units of deleted services now and then
+            self._owner = {u: n for u, n in self._owner.items() if n in records}
         if stale:
             props = await self.systemd.get_properties_many([records[n]["unit"] for n in stale])
             built = await asyncio.gather(
@@ -159,6 +159,20 @@ class ServiceViews:
         etag = f'"{self._tag}-{self._list_version}"'
         self._list = (key, body, etag)
         return body, etag
+
+
+    async def get_json(self, name: str) -> str:
+        """One service's view as JSON text (what GET services/{name} answers)."""
+        record, health_key = await asyncio.to_thread(self._load_one, name)
+        piece = self._pieces.get(name)
+        if piece is not None and self._current(piece, name, record, health_key):
+            return piece.text
+        props = await self.systemd.get_unit_properties(record["unit"])
+        return (await self._build_shared(name, record, props, health_key)).text
+
+    def _load_one(self, name: str) -> Tuple[Dict[str, Any], Any]:
+        record = self.store.load_one(name)
+        return record, (_stat_key(self.store.health_path(name)) if record["spec"].get("health_check") else None)
 
 
 class HostReportCache:

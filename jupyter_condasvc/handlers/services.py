@@ -53,7 +53,8 @@ class ServiceHandler(CondaSvcHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.reply(await self.services.get(name))
+        self.set_header("Content-Type", "application/json")
+        self.finish(await self.settings["condasvc_views"].get_json(name))
 
     @web.authenticated
     @authorized
