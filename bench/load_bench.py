@@ -252,8 +252,10 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
                                                       "path": "ticker.py",
                                                       **({"start_limit_interval_sec": 0} if n in restartable else {})}),
                     names)
-        sb.parallel(lambda n: server.api("POST", f"/{n}/start"), names)
-        say(f"created and started {len(names)} services in {time.perf_counter() - t0:.1f} s")
+        # --running K: only the first K (and the restarted ones) run; the rest are listed, read, never started
+        running = names if args.running is None else names[:max(args.running, args.followers, 1)] + restartable
+        sb.parallel(lambda n: server.api("POST", f"/{n}/start"), sorted(set(running)))
+        say(f"created {len(names)} services and started {len(set(running))} in {time.perf_counter() - t0:.1f} s")
         time.sleep(2)
         rss_before = rss_kib(server.proc.pid)
 
@@ -299,7 +301,7 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         all_idle = [ms for v in idle.values() for ms in v]
         followers = out["followers"]
         result = {
-            "services": len(names), "duration_s": args.duration, "clients": args.clients, "followers": args.followers,
+            "services": len(names), "running": len(set(running)), "duration_s": args.duration, "clients": args.clients, "followers": args.followers,
             "requests": len(all_load), "requests_per_s": len(all_load) / elapsed if elapsed else None,
             "errors": len(out["errors"]), "error_samples": out["errors"][:10],
             "latency_ms": {"all": stats(all_load), **{k: stats(v) for k, v in sorted(out["latency"].items())}},
@@ -342,7 +344,8 @@ def fmt(r: Dict[str, Any]) -> str:
         return "-" if v is None else f"{v:.1f}"
 
     lines = [
-        f"load: {r['services']} services, {r['followers']} log followers, {r['clients']} API clients, "
+        f"load: {r['services']} services ({r.get('running', r['services'])} running), {r['followers']} log followers, "
+        f"{r['clients']} API clients, "
         f"{r['duration_s']:g} s on loopback",
         f"requests: {r['requests']} ({r['requests_per_s']:.0f}/s); errors: {r['errors']}",
         "",
@@ -377,7 +380,10 @@ def fmt(r: Dict[str, Any]) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="the CI-sized profile: 50 services, 15 s")
-    p.add_argument("--services", type=int, help="services (default 200; --quick 50)")
+    p.add_argument("--large", action="store_true",
+                   help="the 1,000-service profile: 1000 services of which 100 run (--running), 60 s")
+    p.add_argument("--services", type=int, help="services (default 200; --quick 50; --large 1000)")
+    p.add_argument("--running", type=int, help="start only this many (plus the 10 restarted ones); default all (--large 100)")
     p.add_argument("--duration", type=float, help="seconds under load (default 60; --quick 15)")
     p.add_argument("--followers", type=int, default=20, help="log-follow WebSockets (default 20)")
     p.add_argument("--clients", type=int, default=50, help="concurrent API clients (default 50)")
@@ -386,7 +392,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--keep-tmp", action="store_true")
     p.add_argument("--rev", help="benchmark this git revision of jupyter_condasvc (git archive) instead of the working tree")
     args = p.parse_args(argv)
-    args.services = args.services or (50 if args.quick else 200)
+    args.services = args.services or (50 if args.quick else 1000 if args.large else 200)
+    if args.large and args.running is None:
+        args.running = 100
     args.duration = args.duration or (15.0 if args.quick else 60.0)
 
     def terminate(signum: int, _frame: Any) -> None:
