@@ -6,8 +6,10 @@ record object's identity says "unchanged"), the unit's and its timer's
 properties (the systemd client's signal-fed cache: a ``PropertiesChanged``,
 a reload, a job's end or a re-read replaces or updates them), its
 memory/CPU reading (never signalled; reused for ``unsignalled_max_age``) and
-its health file. Each piece of JSON text is kept with what it was built
-from and rebuilt only when one of those changed; the list is the
+its health file (records, unit files and health files are looked at again
+only after inotify saw their directories change: see dirwatch). Each piece
+of JSON text is kept with what it was built from and rebuilt only when one
+of those changed; the list is the
 concatenation of the pieces, and its ETag changes exactly when a piece or
 the set of services does, so an unchanged list answers 304.
 
@@ -23,6 +25,7 @@ import json
 import secrets
 from typing import Any, Dict, List, Optional, Tuple
 
+from .dirwatch import DirWatch
 from .store import _stat_key
 
 
@@ -58,6 +61,9 @@ class ServiceViews:
         #: pieces built since start (the cache tests and the bench read it)
         self.builds = 0
         self.systemd.add_listener(self._on_event)
+        # records, unit files and health files are re-checked only after one of their directories changed
+        self._watch = DirWatch([str(self.store.records_dir), str(self.store.state_dir), str(self.store.unit_dir)])
+        self._loaded: Optional[Tuple[int, Dict[str, Dict[str, Any]], Dict[str, Any]]] = None  # (generation, records, health)
 
     # -- invalidation ---------------------------------------------------
     def _on_event(self, unit: str, event: str, data: Dict[str, Any]) -> None:
@@ -91,6 +97,16 @@ class ServiceViews:
         return True
 
     # -- building -------------------------------------------------------
+    async def _records(self) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, Any]]:
+        """Records and health-file keys; from the last load while no watched directory changed."""
+        generation = self._watch.poll()
+        loaded = self._loaded
+        if loaded is not None and loaded[0] == generation:
+            return loaded[1], loaded[2]
+        records, health = await asyncio.to_thread(self._load)
+        self._loaded = (generation, records, health)  # a change during the load bumps the generation again
+        return records, health
+
     def _load(self) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, Any]]:
         """Records (stat-checked) and the stat keys of the health files they show, in one thread hop."""
         records = self.store.load_all()
@@ -130,7 +146,7 @@ class ServiceViews:
     async def list_json(self) -> Tuple[str, str]:
         """``{"services": [...]}`` as text, and its ETag."""
         await self.systemd.connect()  # an unreachable manager is a 503 even with no services
-        records, health = await asyncio.to_thread(self._load)
+        records, health = await self._records()
         pieces: Dict[str, _Piece] = {}
         stale: List[str] = []
         for name, record in records.items():
@@ -163,7 +179,11 @@ class ServiceViews:
 
     async def get_json(self, name: str) -> str:
         """One service's view as JSON text (what GET services/{name} answers)."""
-        record, health_key = await asyncio.to_thread(self._load_one, name)
+        loaded = self._loaded
+        if loaded is not None and loaded[0] == self._watch.poll() and name in loaded[1]:
+            record, health_key = loaded[1][name], loaded[2].get(name)
+        else:  # not listed since the last change: read it (and say why not, if it is not ours)
+            record, health_key = await asyncio.to_thread(self._load_one, name)
         piece = self._pieces.get(name)
         if piece is not None and self._current(piece, name, record, health_key):
             return piece.text

@@ -45,7 +45,7 @@ def _state(body, name):
     return next(s["status"]["active_state"] for s in body["services"] if s["name"] == name)
 
 
-async def test_list_answers_304_until_a_state_change(jp_fetch, api, root, unit_name):
+async def test_list_answers_304_until_a_state_change(jp_fetch, api, root, unit_name, state_dir):
     await create(api, root, "cache-a", SLEEPER)
     etag = await _settled_etag(jp_fetch)  # the create's daemon-reload is signalled asynchronously
     code, etag, body = await _list(jp_fetch)
@@ -77,6 +77,20 @@ async def test_list_answers_304_until_a_state_change(jp_fetch, api, root, unit_n
     code5, etag5, body5 = await _list(jp_fetch, etag4)
     assert code5 == 200 and etag5 != etag4
     assert next(s for s in body5["services"] if s["name"] == "cache-a")["spec"]["description"] == "edited"
+
+    # a record edited by hand, in place (no rename): the list shows it at once
+    record = state_dir / "records" / "cache-a.json"
+    data = json.loads(record.read_text())
+    data["spec"]["description"] = "edited by hand"
+    with open(record, "r+") as fh:
+        fh.write(json.dumps(data))
+        fh.truncate()
+    code5b, etag5b, body5b = await _list(jp_fetch, etag5)
+    assert code5b == 200 and etag5b != etag5
+    assert next(s for s in body5b["services"] if s["name"] == "cache-a")["spec"]["description"] == "edited by hand"
+    code, one = await api("GET", "services", "cache-a")
+    assert one["spec"]["description"] == "edited by hand"
+    etag5 = etag5b
 
     # a new service and a deleted one change the set
     await create(api, root, "cache-b", SLEEPER)
