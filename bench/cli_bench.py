@@ -56,9 +56,11 @@ def snapshot(dest: Path, rev: Optional[str]) -> Path:
     return dest
 
 
-def timed(argv: List[str], env: Dict[str, str]) -> float:
+def timed(argv: List[str], env: Dict[str, str], cwd: Path) -> float:
+    # cwd: `python -c` puts the working directory first on sys.path; in the checkout that would import
+    # the checkout's package instead of the snapshot under test
     t = time.perf_counter()
-    r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
     ms = (time.perf_counter() - t) * 1000
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {r.returncode}: {r.stderr.decode(errors='replace')[-500:]}")
@@ -104,13 +106,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         launcher_env = {**base_env, "PATH": f"{venv_bin}:{base_env.get('PATH', '')}", "PYTHONPATH": str(codes["ours"])}
         for _ in range(args.reps):
             runs.setdefault("systemctl --user list-units", []).append(
-                timed(["systemctl", "--user", "list-units", "--no-pager"], base_env))
-            runs.setdefault("python -c pass", []).append(timed([py, "-c", "pass"], base_env))
+                timed(["systemctl", "--user", "list-units", "--no-pager"], base_env, tmp))
+            runs.setdefault("python -c pass", []).append(timed([py, "-c", "pass"], base_env, tmp))
             for label, code in codes.items():
                 for cmd, extra in commands.items():
-                    runs.setdefault(f"{label}: {cmd}", []).append(timed([*cli, *extra, *overrides], env_for(code)))
+                    runs.setdefault(f"{label}: {cmd}", []).append(timed([*cli, *extra, *overrides], env_for(code), tmp))
             if (venv_bin / "jupyter").exists():
-                runs.setdefault("ours: `jupyter condasvc list` (launcher)", []).append(timed(launcher, launcher_env))
+                runs.setdefault("ours: `jupyter condasvc list` (launcher)", []).append(timed(launcher, launcher_env, tmp))
         anchor = statistics.median(runs["systemctl --user list-units"])
         print(f"CLI start-up, {args.reps} interleaved runs each, fresh processes; load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
@@ -119,7 +121,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             med = statistics.median(xs)
             print(f"{label:<48}{med:>7.0f}ms{min(xs):>7.0f}ms{max(xs):>7.0f}ms   {med / anchor:>6.1f}x")
         # where the time of `list` goes: the biggest imports (cumulative), from one -X importtime run
-        r = subprocess.run([py, "-X", "importtime", *cli[1:], "list", *overrides], env=ours, capture_output=True, text=True)
+        r = subprocess.run([py, "-X", "importtime", *cli[1:], "list", *overrides], env=ours, capture_output=True, text=True,
+                           cwd=tmp)
         tops = []
         for line in r.stderr.splitlines():
             parts = line.split("|")

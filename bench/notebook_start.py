@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import os
+import queue
 import statistics
 import sys
 import tempfile
@@ -144,7 +145,16 @@ def plain_kernel_start(python: str, tmp: Path) -> float:
         client = BlockingKernelClient(connection_file=conn)
         client.load_connection_file()
         client.start_channels()
-        client.wait_for_ready(timeout=120)
+        # wait_for_ready needs a heartbeat from the start (it calls the kernel dead before); ask until it answers
+        deadline = time.monotonic() + 120
+        while True:
+            client.kernel_info()
+            try:
+                client.get_shell_msg(timeout=0.5)
+                break
+            except queue.Empty:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the plain kernel did not answer kernel_info") from None
         ms = (time.perf_counter() - t) * 1000
         client.stop_channels()
         return ms

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Optional
 
 if __name__ == "jupyter_condasvc._cli_settings":
     # This file run again by the CLI (cli.load_settings), which only reads the settings and builds the
@@ -19,7 +20,13 @@ from .services import Defaults, ServiceManager
 from .status import StatusHub
 from .store import ServiceStore
 from .systemd import SystemdManager
-from .views import HostReportCache, ServiceViews
+
+
+async def _export_hook(manager: ServiceManager, event: str, name: str, env_prefix: Optional[str]) -> None:
+    """envexport.store_export_hook, imported when a service changes (not by every CLI command: email.parser)."""
+    from .envexport import store_export_hook
+
+    await store_export_hook(manager, event, name, env_prefix)
 
 
 def _xdg(var: str, fallback: str) -> Path:
@@ -145,8 +152,6 @@ class CondaSvcApp(ExtensionApp):
         ``root_dir`` is where relative paths resolve and what they must stay
         inside (the server's root_dir; the CLI's working directory or --root).
         """
-        from .envexport import store_export_hook
-
         systemd = self.systemd_manager_class(parent=self)
         finder = self.environment_finder_class(parent=self)
         store = ServiceStore(Path(self.unit_dir), Path(self.state_dir), self.unit_prefix)
@@ -169,7 +174,7 @@ class CondaSvcApp(ExtensionApp):
             except OSError:
                 pass  # reported as 507 at the first write
         services = ServiceManager(systemd, finder, store, defaults, self.log)
-        services.hooks.append(store_export_hook)
+        services.hooks.append(_export_hook)
         return services
 
     def initialize_settings(self) -> None:
@@ -179,6 +184,7 @@ class CondaSvcApp(ExtensionApp):
         self.finder = finder
         self.settings.update(condasvc_services=self.services, condasvc_systemd=systemd, condasvc_finder=finder)
         from .journal import ENTRY_CACHE
+        from .views import HostReportCache, ServiceViews
 
         ENTRY_CACHE.max_entries = self.log_cache_entries
         self.settings.update(
