@@ -74,10 +74,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_kib(pid: int) -> Optional[int]:
+def rss_kib(pid: int, field: str = "VmRSS") -> Optional[int]:
+    """VmRSS, or RssAnon (the heap: not the journal files sd-journal maps, which count in RssFile)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     except OSError:
         return None
@@ -265,6 +266,8 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         out: Dict[str, Any] = {"errors": [], "latency": {}, "followers": [], "pushes": {}}
         until = time.monotonic() + args.duration
         rss_peak = rss_before or 0
+        anon_before = rss_kib(server.proc.pid, "RssAnon")
+        anon_peak = anon_before or 0
         loop = asyncio.new_event_loop()
         sock_thread = threading.Thread(
             target=lambda: loop.run_until_complete(sockets(server.port, server.token, names, args.followers,
@@ -283,6 +286,7 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         while time.monotonic() < until:
             time.sleep(1)
             rss_peak = max(rss_peak, rss_kib(server.proc.pid) or 0)
+            anon_peak = max(anon_peak, rss_kib(server.proc.pid, "RssAnon") or 0)
         for t in threads:
             t.join(150)
         elapsed = time.monotonic() - t_load
@@ -318,7 +322,8 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
             "event_loop": {"probes": stall["samples"], "longest_stall_ms": stall["max_ms"], "p99_stall_ms": stall["p99_ms"],
                            "stalls_over_10ms": stall["over_10ms"], "longest_busy_ms": stall["busy_max_ms"],
                            "busy_over_10ms": stall["busy_over_10ms"]},
-            "server_rss_kib": {"before": rss_before, "peak": rss_peak, "after": rss_after},
+            "server_rss_kib": {"before": rss_before, "peak": rss_peak, "after": rss_after,
+                               "anon_before": anon_before, "anon_peak": anon_peak},
             "cpu_cores_used": {"server": server_cpu, "bench_clients": bench_cpu, **others_cpu,
                                "machine_cores": os.cpu_count(), "load_average_1min": load_avg},
         }
@@ -369,7 +374,8 @@ def fmt(r: Dict[str, Any]) -> str:
             r["event_loop"]["longest_stall_ms"] or 0, r["event_loop"]["p99_stall_ms"] or 0,
             r["event_loop"]["stalls_over_10ms"], r["event_loop"]["longest_busy_ms"] or 0),
         f"server RSS: {rss['before'] / 1024:.0f} MiB before, {rss['peak'] / 1024:.0f} MiB peak, "
-        f"{rss['after'] / 1024:.0f} MiB after",
+        f"{rss['after'] / 1024:.0f} MiB after (of which the heap, RssAnon: {(rss.get('anon_before') or 0) / 1024:.0f} MiB "
+        f"before, {(rss.get('anon_peak') or 0) / 1024:.0f} MiB peak)",
         "CPU under load (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_cores_used"].items()),
     ]
     if r["error_samples"]:
