@@ -249,7 +249,7 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         (root_dir / "ticker.py").write_text(TICKER)
         restartable = names[-10:]
         # restarts count against the start limit (5 in 60 s by default): none for the restarted ones
-        sb.parallel(lambda n: server.api("POST", "", {"name": n, "kind": "script", "env": "load", "restart": "no",
+        sb.parallel(lambda n: sb.create_retrying(server, {"name": n, "kind": "script", "env": "load", "restart": "no",
                                                       "path": "ticker.py",
                                                       **({"start_limit_interval_sec": 0} if n in restartable else {})}),
                     names)
