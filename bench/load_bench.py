@@ -74,10 +74,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_kib(pid: int) -> Optional[int]:
+def rss_kib(pid: int, field: str = "VmRSS") -> Optional[int]:
+    """VmRSS, or RssAnon (the heap: not the journal files sd-journal maps, which count in RssFile)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     except OSError:
         return None
@@ -232,7 +233,9 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
     try:
         conda_root = sb.make_conda_root(tmp / "conda" / "miniforge3", ["load"])
         config = {
-            "ServerApp": {"jpserver_extensions": {"jupyter_condasvc": True}, "ip": "127.0.0.1", "port_retries": 0,
+            # stream_bench: its probe extension times the event loop (2 ms sleeps) during the load
+            "ServerApp": {"jpserver_extensions": {"jupyter_condasvc": True, "stream_bench": True}, "ip": "127.0.0.1",
+                          "port_retries": 0,
                           "root_dir": str(root_dir), "open_browser": False, "log_level": "WARN"},
             "CondaSvcApp": {"unit_prefix": prefix, "unit_dir": str(unit_dir), "state_dir": str(state_dir),
                             "log_level": "WARN"},
@@ -246,12 +249,14 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         (root_dir / "ticker.py").write_text(TICKER)
         restartable = names[-10:]
         # restarts count against the start limit (5 in 60 s by default): none for the restarted ones
-        sb.parallel(lambda n: server.api("POST", "", {"name": n, "kind": "script", "env": "load", "restart": "no",
+        sb.parallel(lambda n: sb.create_retrying(server, {"name": n, "kind": "script", "env": "load", "restart": "no",
                                                       "path": "ticker.py",
                                                       **({"start_limit_interval_sec": 0} if n in restartable else {})}),
                     names)
-        sb.parallel(lambda n: server.api("POST", f"/{n}/start"), names)
-        say(f"created and started {len(names)} services in {time.perf_counter() - t0:.1f} s")
+        # --running K: only the first K (and the restarted ones) run; the rest are listed, read, never started
+        running = names if args.running is None else names[:max(args.running, args.followers, 1)] + restartable
+        sb.parallel(lambda n: server.api("POST", f"/{n}/start"), sorted(set(running)))
+        say(f"created {len(names)} services and started {len(set(running))} in {time.perf_counter() - t0:.1f} s")
         time.sleep(2)
         rss_before = rss_kib(server.proc.pid)
 
@@ -261,12 +266,15 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         out: Dict[str, Any] = {"errors": [], "latency": {}, "followers": [], "pushes": {}}
         until = time.monotonic() + args.duration
         rss_peak = rss_before or 0
+        anon_before = rss_kib(server.proc.pid, "RssAnon")
+        anon_peak = anon_before or 0
         loop = asyncio.new_event_loop()
         sock_thread = threading.Thread(
             target=lambda: loop.run_until_complete(sockets(server.port, server.token, names, args.followers,
                                                            until + 1, out)), daemon=True)
         sock_thread.start()
         time.sleep(0.5)  # followers connected before the clients start
+        server.request("POST", "/condasvc-bench/probe?lag=start")
         t_load = time.monotonic()
         first = server.api("GET", f"/{names[0]}")["status"]["main_pid"]
         manager_pid = int(Path(f"/proc/{first}/stat").read_text().rsplit(")", 1)[1].split()[1])
@@ -278,6 +286,7 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         while time.monotonic() < until:
             time.sleep(1)
             rss_peak = max(rss_peak, rss_kib(server.proc.pid) or 0)
+            anon_peak = max(anon_peak, rss_kib(server.proc.pid, "RssAnon") or 0)
         for t in threads:
             t.join(150)
         elapsed = time.monotonic() - t_load
@@ -286,6 +295,9 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         others_cpu = {k: (cpu_seconds(others[k]) - v) / elapsed for k, v in others0.items()}
         load_avg = os.getloadavg()[0]
         sock_thread.join(30)
+        _, raw_probe = server.request("GET", "/condasvc-bench/probe")
+        server.request("POST", "/condasvc-bench/probe?lag=stop")
+        stall = json.loads(raw_probe)["lag"]
         time.sleep(1)
         rss_after = rss_kib(server.proc.pid)
 
@@ -293,7 +305,7 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         all_idle = [ms for v in idle.values() for ms in v]
         followers = out["followers"]
         result = {
-            "services": len(names), "duration_s": args.duration, "clients": args.clients, "followers": args.followers,
+            "services": len(names), "running": len(set(running)), "duration_s": args.duration, "clients": args.clients, "followers": args.followers,
             "requests": len(all_load), "requests_per_s": len(all_load) / elapsed if elapsed else None,
             "errors": len(out["errors"]), "error_samples": out["errors"][:10],
             "latency_ms": {"all": stats(all_load), **{k: stats(v) for k, v in sorted(out["latency"].items())}},
@@ -307,7 +319,11 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
                 "min_lines_per_follower": min((f["lines"] for f in followers), default=0),
             },
             "status_pushes": out["pushes"],
-            "server_rss_kib": {"before": rss_before, "peak": rss_peak, "after": rss_after},
+            "event_loop": {"probes": stall["samples"], "longest_stall_ms": stall["max_ms"], "p99_stall_ms": stall["p99_ms"],
+                           "stalls_over_10ms": stall["over_10ms"], "longest_busy_ms": stall["busy_max_ms"],
+                           "busy_over_10ms": stall["busy_over_10ms"]},
+            "server_rss_kib": {"before": rss_before, "peak": rss_peak, "after": rss_after,
+                               "anon_before": anon_before, "anon_peak": anon_peak},
             "cpu_cores_used": {"server": server_cpu, "bench_clients": bench_cpu, **others_cpu,
                                "machine_cores": os.cpu_count(), "load_average_1min": load_avg},
         }
@@ -333,7 +349,8 @@ def fmt(r: Dict[str, Any]) -> str:
         return "-" if v is None else f"{v:.1f}"
 
     lines = [
-        f"load: {r['services']} services, {r['followers']} log followers, {r['clients']} API clients, "
+        f"load: {r['services']} services ({r.get('running', r['services'])} running), {r['followers']} log followers, "
+        f"{r['clients']} API clients, "
         f"{r['duration_s']:g} s on loopback",
         f"requests: {r['requests']} ({r['requests_per_s']:.0f}/s); errors: {r['errors']}",
         "",
@@ -352,8 +369,13 @@ def fmt(r: Dict[str, Any]) -> str:
         f"log followers: {f['connected']} connected, {f['lines']} lines (at least {f['min_lines_per_follower']} each), "
         f"{f['dropped']} dropped (told), {f['gaps']} unexplained gaps, {f['duplicates']} duplicates",
         f"status pushes: {r['status_pushes']}",
+        "event loop (2 ms probe in the server): longest stall {:.1f} ms, p99 {:.1f} ms, {} over 10 ms; "
+        "longest busy stretch (server CPU between probes) {:.1f} ms".format(
+            r["event_loop"]["longest_stall_ms"] or 0, r["event_loop"]["p99_stall_ms"] or 0,
+            r["event_loop"]["stalls_over_10ms"], r["event_loop"]["longest_busy_ms"] or 0),
         f"server RSS: {rss['before'] / 1024:.0f} MiB before, {rss['peak'] / 1024:.0f} MiB peak, "
-        f"{rss['after'] / 1024:.0f} MiB after",
+        f"{rss['after'] / 1024:.0f} MiB after (of which the heap, RssAnon: {(rss.get('anon_before') or 0) / 1024:.0f} MiB "
+        f"before, {(rss.get('anon_peak') or 0) / 1024:.0f} MiB peak)",
         "CPU under load (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_cores_used"].items()),
     ]
     if r["error_samples"]:
@@ -364,15 +386,21 @@ def fmt(r: Dict[str, Any]) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="the CI-sized profile: 50 services, 15 s")
-    p.add_argument("--services", type=int, help="services (default 200; --quick 50)")
+    p.add_argument("--large", action="store_true",
+                   help="the 1,000-service profile: 1000 services of which 100 run (--running), 60 s")
+    p.add_argument("--services", type=int, help="services (default 200; --quick 50; --large 1000)")
+    p.add_argument("--running", type=int, help="start only this many (plus the 10 restarted ones); default all (--large 100)")
     p.add_argument("--duration", type=float, help="seconds under load (default 60; --quick 15)")
     p.add_argument("--followers", type=int, default=20, help="log-follow WebSockets (default 20)")
     p.add_argument("--clients", type=int, default=50, help="concurrent API clients (default 50)")
     p.add_argument("--idle", type=float, default=3.0, help="seconds of the idle baseline (default 3)")
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     p.add_argument("--keep-tmp", action="store_true")
+    p.add_argument("--rev", help="benchmark this git revision of jupyter_condasvc (git archive) instead of the working tree")
     args = p.parse_args(argv)
-    args.services = args.services or (50 if args.quick else 200)
+    args.services = args.services or (50 if args.quick else 1000 if args.large else 200)
+    if args.large and args.running is None:
+        args.running = 100
     args.duration = args.duration or (15.0 if args.quick else 60.0)
 
     def terminate(signum: int, _frame: Any) -> None:
@@ -383,7 +411,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     tmp = Path(tempfile.mkdtemp(prefix="condasvc-load-"))
     try:
-        sb.load_code(tmp / "code", None)
+        sb.load_code(tmp / "code", args.rev)
+        shutil.copy2(Path(__file__).resolve().parent / "stream_bench.py", tmp / "code" / "stream_bench.py")  # the probe
         result = run(args, tmp)
     except KeyboardInterrupt:
         say("interrupted; cleaned up")

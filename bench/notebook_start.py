@@ -19,6 +19,8 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import queue
 import statistics
 import sys
 import tempfile
@@ -50,7 +52,9 @@ async def main(reps: int) -> dict:
     make_conda_env(root / "envs" / "nb", ipykernel=True)
     work = tmp / "work"
     work.mkdir()
-    nb = new_notebook(cells=[new_code_cell("import time\ntime.sleep(3600)")])
+    # the first cell says when it ran; the notebook then sleeps like the script
+    nb = new_notebook(cells=[new_code_cell("import time\nprint('FIRST-CELL', time.time_ns(), flush=True)"),
+                             new_code_cell("time.sleep(3600)")])
     nbformat.write(nb, str(work / "small.ipynb"))
     (work / "plain.py").write_text("import time\ntime.sleep(3600)\n")
     prefix = f"nbb{uuid.uuid4().hex[:6]}-"
@@ -59,16 +63,28 @@ async def main(reps: int) -> dict:
     store = ServiceStore(Path.home() / ".config/systemd/user", tmp / "state", prefix)
     manager = ServiceManager(systemd, finder, store, Defaults(root_dir=str(work), restart="no"), logging.getLogger("bench"))
     results = {"notebook": [], "script": []}
+    parts = {"to_exec": [], "exec_to_ready": [], "ready_to_first_cell": [], "to_first_cell": [],
+             "runner_imports": [], "python_startup": [], "plain_kernel": []}
+    env_python = str(root / "envs" / "nb" / "bin" / "python")
     try:
         await manager.create({"name": "notebook", "kind": "notebook", "env": "nb", "path": "small.ipynb"})
         await manager.create({"name": "script", "kind": "script", "env": "nb", "path": "plain.py"})
         for _ in range(reps):
             for name in ("notebook", "script"):
+                wall0 = time.time_ns() / 1e6
                 t0 = time.perf_counter()
                 svc = await manager.act(name, "start")
                 results[name].append((time.perf_counter() - t0) * 1000)
                 assert svc["status"]["active_state"] == "active", svc["status"]
+                if name == "notebook":
+                    await notebook_parts(manager, store.unit_name(name), wall0, parts)
                 await manager.act(name, "stop")
+            # the parts measured outside the service, interleaved with it
+            parts["python_startup"].append(timed([sys.executable, "-c", "pass"]))
+            # as the service imports it: run as __main__, which keeps rfc3987_syntax (seconds of grammar) out
+            parts["runner_imports"].append(timed([sys.executable, "-c", "import sys; sys.modules['rfc3987_syntax'] = None; "
+                                                  "import jupyter_condasvc.runner"]))
+            parts["plain_kernel"].append(await asyncio.to_thread(plain_kernel_start, env_python, tmp))
     finally:
         for name in ("notebook", "script"):
             try:
@@ -80,7 +96,73 @@ async def main(reps: int) -> dict:
     for name, ms in results.items():
         out[name] = {"p50": statistics.median(ms), "p95": pct(ms, 0.95), "mean": statistics.fmean(ms), "n": len(ms)}
     out["ratio_p50"] = out["notebook"]["p50"] / out["script"]["p50"]
+    out["parts_p50"] = {k: statistics.median(v) for k, v in parts.items() if v}
+    if parts["plain_kernel"]:
+        out["overhead_over_plain_kernel_p50"] = out["notebook"]["p50"] - out["parts_p50"]["plain_kernel"]
     return out
+
+
+def timed(argv) -> float:
+    import subprocess
+
+    t = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    return (time.perf_counter() - t) * 1000
+
+
+async def notebook_parts(manager, unit: str, wall0: float, parts: dict) -> None:
+    """start → the runner exec'd → READY=1 → the first cell printed, from systemd's timestamps and the journal."""
+    from jupyter_condasvc.journal import LogQuery, history
+
+    props = await manager.systemd.get_unit_properties(unit, fresh=True)
+    exec_ms = props["ExecMainStartTimestamp"] / 1e3
+    ready_ms = props["ActiveEnterTimestamp"] / 1e3
+    first = None
+    for _ in range(100):
+        page = await asyncio.to_thread(history, unit, os.getuid(), LogQuery.parse(lambda k: {"n": "20"}.get(k)))
+        hits = [int(e["message"].split()[1]) / 1e6 for e in page["entries"]
+                if e["message"].startswith("FIRST-CELL ") and int(e["message"].split()[1]) / 1e6 >= wall0]
+        if hits:
+            first = hits[-1]
+            break
+        await asyncio.sleep(0.05)
+    parts["to_exec"].append(exec_ms - wall0)
+    parts["exec_to_ready"].append(ready_ms - exec_ms)
+    if first is not None:
+        parts["ready_to_first_cell"].append(first - ready_ms)
+        parts["to_first_cell"].append(first - wall0)
+
+
+def plain_kernel_start(python: str, tmp: Path) -> float:
+    """``python -m ipykernel_launcher -f CONN`` until it answers kernel_info: the kernel's own start (ms)."""
+    import subprocess
+
+    from jupyter_client import BlockingKernelClient
+    from jupyter_client.connect import write_connection_file
+
+    conn, _ = write_connection_file(str(tmp / f"plain-{uuid.uuid4().hex[:6]}.json"))
+    t = time.perf_counter()
+    proc = subprocess.Popen([python, "-m", "ipykernel_launcher", "-f", conn], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = BlockingKernelClient(connection_file=conn)
+        client.load_connection_file()
+        client.start_channels()
+        # wait_for_ready needs a heartbeat from the start (it calls the kernel dead before); ask until it answers
+        deadline = time.monotonic() + 120
+        while True:
+            client.kernel_info()
+            try:
+                client.get_shell_msg(timeout=0.5)
+                break
+            except queue.Empty:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the plain kernel did not answer kernel_info") from None
+        ms = (time.perf_counter() - t) * 1000
+        client.stop_channels()
+        return ms
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 if __name__ == "__main__":
@@ -97,3 +179,19 @@ if __name__ == "__main__":
             r = res[name]
             print(f"{label:<28}{r['p50']:>10.0f}{r['p95']:>10.0f}{r['mean']:>10.0f}{r['n']:>4}")
         print(f"notebook / script (p50): {res['ratio_p50']:.1f}x")
+        names = {
+            "to_exec": "start → runner exec'd (systemd)",
+            "exec_to_ready": "runner exec'd → READY=1 (imports + kernel start)",
+            "ready_to_first_cell": "READY=1 → first cell printed",
+            "to_first_cell": "start → first cell printed",
+            "python_startup": "  python -c pass",
+            "runner_imports": "  python -c 'import jupyter_condasvc.runner' (as the service does)",
+            "plain_kernel": "plain `python -m ipykernel_launcher` → kernel_info reply",
+        }
+        print("\nparts (p50 ms):")
+        for k, label in names.items():
+            if k in res["parts_p50"]:
+                print(f"  {label:<58}{res['parts_p50'][k]:>8.0f}")
+        if "overhead_over_plain_kernel_p50" in res:
+            print(f"our start → READY minus the plain kernel's start (p50): {res['overhead_over_plain_kernel_p50']:.0f} ms "
+                  "(goal <= 300 ms)")

@@ -433,6 +433,20 @@ def service_specs(n: int, failed: int, inactive: int, env: str) -> List[Tuple[Di
     return out
 
 
+def create_retrying(server: Any, spec: Dict[str, Any], attempts: int = 5) -> None:
+    """POST one service; a 503 (systemd 252's user manager drops calls in flight when the many creates'
+    daemon-reloads pile up) is retried, and a create that got through before the 503 counts as done."""
+    for attempt in range(attempts):
+        status, raw = server.request("POST", SERVICES_PATH, spec)
+        if status == 201:
+            return
+        if status != 503 or attempt == attempts - 1:
+            raise RuntimeError(f"POST {SERVICES_PATH} -> {status}: {raw.decode(errors='replace')[:500]}")
+        time.sleep(0.5)
+        if server.request("GET", f"{SERVICES_PATH}/{spec['name']}")[0] == 200:
+            return
+
+
 def parallel(fn: Callable[[Any], Any], items: Sequence[Any], workers: int = 8) -> List[Any]:
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(fn, items))
@@ -532,7 +546,7 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         t0 = time.perf_counter()
         # Names first, so the clean-up knows them even if a create is interrupted.
         names = [spec["name"] for spec, _ in specs]
-        parallel(lambda sr: server.api("POST", "", sr[0]), specs)
+        parallel(lambda sr: create_retrying(server, sr[0]), specs)
         t1 = time.perf_counter()
         to_start = [spec["name"] for spec, role in specs if role != "inactive"]
         parallel(lambda n: server.api("POST", f"/{n}/start", ok=(200, 409, 500)), to_start)

@@ -4,8 +4,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Optional
 
-from jupyter_server.extension.application import ExtensionApp
+if __name__ == "jupyter_condasvc._cli_settings":
+    # This file run again by the CLI (cli.load_settings), which only reads the settings and builds the
+    # service layer: a plain traitlets Application as the base spares it jupyter_server's imports (~0.4 s).
+    from traitlets.config import Application as ExtensionApp
+else:
+    from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default
 
 from .conda import EnvironmentFinder
@@ -15,6 +21,13 @@ from .services import Defaults, ServiceManager
 from .status import StatusHub
 from .store import ServiceStore
 from .systemd import SystemdManager
+
+
+async def _export_hook(manager: ServiceManager, event: str, name: str, env_prefix: Optional[str]) -> None:
+    """envexport.store_export_hook, imported when a service changes (not by every CLI command: email.parser)."""
+    from .envexport import store_export_hook
+
+    await store_export_hook(manager, event, name, env_prefix)
 
 
 def _xdg(var: str, fallback: str) -> Path:
@@ -165,14 +178,25 @@ class CondaSvcApp(ExtensionApp):
         help="Most UTF-8 bytes of one service's environment variables, names and values together (413, field 'environment').",
     )
 
+    log_cache_entries = Int(
+        10000,
+        config=True,
+        help="Journal entries kept decoded and JSON-encoded for history requests (entries never change; least "
+        "recently used go first). About 1 KiB each; 0 disables.",
+    )
+    host_report_max_age = Float(
+        5.0,
+        config=True,
+        help="Seconds the host report (GET host: linger, journal, cgroup delegation, none of which systemd signals) is "
+        "reused before it is computed again; requests meanwhile share one computation. 0: computed for every request.",
+    )
+
     def build_services(self, root_dir: str) -> ServiceManager:
         """The service layer from these settings: the server extension and the CLI both build it here.
 
         ``root_dir`` is where relative paths resolve and what they must stay
         inside (the server's root_dir; the CLI's working directory or --root).
         """
-        from .envexport import store_export_hook
-
         systemd = self.systemd_manager_class(parent=self)
         finder = self.environment_finder_class(parent=self)
         finder.project_dir = os.path.realpath(os.path.expanduser(root_dir))
@@ -207,7 +231,7 @@ class CondaSvcApp(ExtensionApp):
             except OSError:
                 pass  # reported as 507 at the first write
         services = ServiceManager(systemd, finder, store, defaults, self.log)
-        services.hooks.append(store_export_hook)
+        services.hooks.append(_export_hook)
         return services
 
     def initialize_settings(self) -> None:
@@ -216,6 +240,13 @@ class CondaSvcApp(ExtensionApp):
         self.systemd = systemd
         self.finder = finder
         self.settings.update(condasvc_services=self.services, condasvc_systemd=systemd, condasvc_finder=finder)
+        from .journal import ENTRY_CACHE
+        from .views import HostReportCache, ServiceViews
+
+        ENTRY_CACHE.max_entries = self.log_cache_entries
+        self.settings.update(
+            condasvc_views=ServiceViews(self.services), condasvc_host=HostReportCache(systemd, self.host_report_max_age)
+        )
         self.follow_hub = FollowHub(
             interval=self.follow_interval, budget=self.follow_budget, max_pending=self.follow_max_pending,
             max_followers=self.follow_max_followers, log=self.log

@@ -75,7 +75,7 @@ def load_settings(overrides: Sequence[str] = ()) -> Any:
     from jupyter_core.application import JupyterApp
     from traitlets.config.loader import ConfigFileNotFound
 
-    from .app import CondaSvcApp
+    CondaSvcApp = _settings_class()
     from .conda import EnvironmentFinder
     from .systemd import SystemdManager
 
@@ -91,6 +91,30 @@ def load_settings(overrides: Sequence[str] = ()) -> Any:
         except ConfigFileNotFound:
             pass
     return CondaSvcApp(config=loader.config)
+
+
+def _settings_class() -> Any:
+    """``CondaSvcApp`` for reading settings: app.py's own class, without importing jupyter_server.
+
+    The server extension's class derives from jupyter_server's ExtensionApp, whose import alone
+    takes longer than most commands. The CLI runs the same file again as its own module, where the
+    class derives from a plain traitlets Application (see the top of app.py): the same traits,
+    defaults, help and ``build_services``, so every setting stays defined in one place. When the
+    server's module is already loaded (a test calling ``main`` in-process), that one is used.
+    """
+    if "jupyter_condasvc.app" in sys.modules:
+        return sys.modules["jupyter_condasvc.app"].CondaSvcApp
+    name = "jupyter_condasvc._cli_settings"
+    module = sys.modules.get(name)
+    if module is None:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("app.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module.CondaSvcApp
 
 
 class Context:

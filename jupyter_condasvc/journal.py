@@ -45,7 +45,9 @@ import json
 import os
 import math
 import re
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -273,6 +275,9 @@ def _iso(usec: int) -> str:
     return f"{_iso_second[1]}.{frac:06d}+00:00"
 
 
+_iso_pair: List[Tuple[int, str]] = [(-1, "")]
+
+
 def read_entry(reader: Any, unit: str) -> Dict[str, Any]:
     """The entry the reader is positioned on, as a JSON-ready dict (never raises on odd data).
 
@@ -295,15 +300,16 @@ def read_entry(reader: Any, unit: str) -> Dict[str, Any]:
         message = _as_str(raw) or ""
     usec = reader._get_realtime()
     sec, frac = divmod(usec, 1_000_000)
-    if _iso_second[0] != sec:
-        _iso_second[0] = sec
-        _iso_second[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    # one (second, text) pair swapped whole: history pages are read by several threads at once
+    cached_second = _iso_pair[0]
+    if cached_second[0] != sec:
+        cached_second = _iso_pair[0] = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
     prio = get("PRIORITY")
     pid = get("_PID")
     ident = get("SYSLOG_IDENTIFIER")
     entry: Dict[str, Any] = {
         "cursor": reader._get_cursor(),
-        "realtime": f"{_iso_second[1]}.{frac:06d}+00:00",
+        "realtime": f"{cached_second[1]}.{frac:06d}+00:00",
         "realtime_usec": usec,
         "priority": int(prio) if prio.__class__ is bytes and prio.isdigit() else _as_int(prio),
         "pid": int(pid) if pid.__class__ is bytes and pid.isdigit() else _as_int(pid),
@@ -376,17 +382,54 @@ def _seek_cursor(reader: Any, cursor: str) -> None:
         raise InvalidSpec(f"'{cursor}' is not a journal cursor.", field="cursor") from None
 
 
-def history(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000) -> Dict[str, Any]:
-    """A page of the unit's journal (blocking: run off the event loop).
+class EntryCache:
+    """Entries already read, with their JSON text, by (unit, cursor): journal entries never change.
 
-    Without a cursor: the newest ``q.n`` entries (before ``until`` when given).
-    ``before=C``: the ``n`` entries just before C; ``after=C``: the ``n`` just
-    after.  Entries are oldest first.  ``first_cursor`` / ``last_cursor`` are
-    the edges of what was *scanned* (pass them as ``before=`` / ``after=`` for
-    the next page, or ``last_cursor`` as the follow socket's ``cursor``); with
-    no entry at all, ``last_cursor`` is the journal's tail, so a follow from it
-    misses nothing.
+    A history page then costs the journal walk and one cursor per entry; reading
+    the fields, building the dict and encoding it happen once per entry (see
+    bench/stream_bench.py's history breakdown). Least recently used entries go
+    first beyond ``max_entries``; 0 turns the cache off. Thread-safe: pages
+    are read in worker threads.
     """
+
+    def __init__(self, max_entries: int = 20000) -> None:
+        self.max_entries = max_entries
+        self._entries: "OrderedDict[Tuple[str, str], Tuple[Dict[str, Any], str]]" = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def entry(self, reader: Any, unit: str) -> Tuple[Dict[str, Any], str]:
+        """The reader's current entry and its JSON text."""
+        if self.max_entries <= 0:
+            entry = read_entry(reader, unit)
+            return entry, json.dumps(entry)
+        key = (unit, reader._get_cursor())
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return hit
+        entry = read_entry(reader, unit)
+        pair = (entry, json.dumps(entry))
+        with self._lock:
+            self.misses += 1
+            self._entries[key] = pair
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return pair
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+#: The history path's cache (CondaSvcApp.log_cache_entries sets its size).
+ENTRY_CACHE = EntryCache()
+
+
+def _history(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000) -> Dict[str, Any]:
+    """A page of the unit's journal, its entries as (dict, JSON text) pairs: see history()."""
     reader = open_reader(unit, uid, priority=q.priority, boot=q.boot)
     try:
         forward = q.after is not None
@@ -423,12 +466,13 @@ def history(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000) -> Dic
                 if scanned > max_scan:
                     limited = more_after = True
                     break
-                entry = read_entry(reader, unit)
+                pair = ENTRY_CACHE.entry(reader, unit)
+                entry = pair[0]
                 if first_cursor is None:
                     first_cursor = entry["cursor"]
                 last_cursor = entry["cursor"]
                 if q.matcher is None or q.matcher(entry["message"]):
-                    entries.append(entry)
+                    entries.append(pair)
         else:
             skip = None
             if q.before is not None:
@@ -457,12 +501,13 @@ def history(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000) -> Dic
                 if scanned > max_scan:
                     limited = more_before = True
                     break
-                entry = read_entry(reader, unit)
+                pair = ENTRY_CACHE.entry(reader, unit)
+                entry = pair[0]
                 if last_cursor is None:
                     last_cursor = entry["cursor"]
                 first_cursor = entry["cursor"]
                 if q.matcher is None or q.matcher(entry["message"]):
-                    entries.append(entry)
+                    entries.append(pair)
             entries.reverse()
         if last_cursor is None and not forward and q.before is None and q.until is None:
             last_cursor = tail_cursor()
@@ -478,6 +523,30 @@ def history(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000) -> Dic
         }
     finally:
         reader.close()
+
+
+def history(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000) -> Dict[str, Any]:
+    """A page of the unit's journal (blocking: run off the event loop).
+
+    Without a cursor: the newest ``q.n`` entries (before ``until`` when given).
+    ``before=C``: the ``n`` entries just before C; ``after=C``: the ``n`` just
+    after.  Entries are oldest first.  ``first_cursor`` / ``last_cursor`` are
+    the edges of what was *scanned* (pass them as ``before=`` / ``after=`` for
+    the next page, or ``last_cursor`` as the follow socket's ``cursor``); with
+    no entry at all, ``last_cursor`` is the journal's tail, so a follow from it
+    misses nothing.
+    """
+    page = _history(unit, uid, q, max_scan=max_scan)
+    page["entries"] = [entry for entry, _ in page["entries"]]
+    return page
+
+
+def history_json(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000, extra: Optional[Dict[str, Any]] = None) -> str:
+    """history() as JSON text, with ``extra`` keys: the entries' cached texts spliced in, not encoded again."""
+    page = _history(unit, uid, q, max_scan=max_scan)
+    texts = [text for _, text in page.pop("entries")]
+    page.update(extra or {})
+    return '{"entries": [' + ", ".join(texts) + "], " + json.dumps(page)[1:]
 
 
 def tail_cursor() -> Optional[str]:

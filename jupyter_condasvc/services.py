@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 from .activation import snapshot
 from .conda import install_hint
@@ -23,12 +23,30 @@ from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFo
 from .exitreason import exit_reason
 from .health import health_environment, prober_argv, watchdog_sec
 from .host import enforced_controllers
+from .redaction import redact
 from .schedule import check_calendar
-from .spec import ServiceSpec, merge_patch, parse_spec, redact
 from .store import ServiceStore, new_record
 from .limits import Limits, check_spec
 from .runner import default_output_path
 from .units import UnitPlan, render_environment_file, render_service, render_timer, stderr_wrapper
+
+if TYPE_CHECKING:
+    from .spec import ServiceSpec
+
+
+# pydantic (spec.py) is most of a CLI command's import time, and reading or starting a service needs
+# none of it: it is imported when a spec is parsed.
+def parse_spec(data: Any) -> "ServiceSpec":
+    from .spec import parse_spec as parse
+
+    return parse(data)
+
+
+def merge_patch(old: Any, patch: Any) -> "ServiceSpec":
+    from .spec import merge_patch as merge
+
+    return merge(old, patch)
+
 
 ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now", "pause", "resume", "reset-and-start")
 U64_MAX = 2**64 - 1
@@ -612,9 +630,11 @@ class ServiceManager:
         return {}
 
     async def unit_text(self, name: str) -> Dict[str, Any]:
-        record = await asyncio.to_thread(self.store.require_ours, name)
-        text = await asyncio.to_thread(self.store.read_unit, name)
-        return {"unit_name": record["unit"], "path": str(self.store.unit_path(name)), "unit": text}
+        def read() -> Dict[str, Any]:  # one thread hop
+            record = self.store.require_ours(name)
+            return {"unit_name": record["unit"], "path": str(self.store.unit_path(name)), "unit": self.store.read_unit(name)}
+
+        return await asyncio.to_thread(read)
 
 
 def _user() -> str:

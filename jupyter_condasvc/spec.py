@@ -312,14 +312,4 @@ def merge_patch(spec: ServiceSpec, patch: Any) -> ServiceSpec:
     return parse_spec(data)
 
 
-def redact(spec: Dict[str, Any]) -> Dict[str, Any]:
-    """A spec as the API shows it: secret values are null, a health check URL's credentials '***'."""
-    out = dict(spec)
-    check = spec.get("health_check")
-    if isinstance(check, dict) and isinstance(check.get("url"), str):
-        out["health_check"] = {**check, "url": redact_url(check["url"])}
-    secrets = set(spec.get("secrets") or ())
-    if not secrets:
-        return out
-    out["environment"] = {k: (None if k in secrets else v) for k, v in (spec.get("environment") or {}).items()}
-    return out
+from .redaction import redact  # noqa: E402,F401  (re-exported: a stored spec is shown without pydantic)

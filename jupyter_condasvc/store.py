@@ -54,9 +54,9 @@ def _unlink_quietly(path: Any) -> None:
         pass
 
 
-def _stat_key(path: Path) -> Optional[Tuple[int, int, int]]:
+def _stat_key(path: Any) -> Optional[Tuple[int, int, int]]:
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError:
         return None
     return (st.st_mtime_ns, st.st_size, st.st_ino)
@@ -173,10 +173,11 @@ class ServiceStore:
     # -- records --------------------------------------------------------
     def names(self) -> List[str]:
         try:
-            entries = sorted(self.records_dir.glob("*.json"))
+            with os.scandir(self.records_dir) as it:
+                files = [e.name for e in it if e.name.endswith(".json") and not e.name.startswith(".")]
         except OSError:
             return []
-        return [p.stem for p in entries if not p.name.startswith(".")]
+        return [f[:-5] for f in sorted(files)]  # the order of the files' names, as before
 
     def load_all(self) -> Dict[str, Dict[str, Any]]:
         """Every record that is ours, in one pass; parsed files are reused while unchanged.
@@ -186,9 +187,11 @@ class ServiceStore:
         """
         out: Dict[str, Dict[str, Any]] = {}
         seen = set()
+        # plain strings, not Path objects: this runs for every listed service on every list
+        records, units, prefix = f"{self.records_dir}{os.sep}", f"{self.unit_dir}{os.sep}", self.prefix
         for name in self.names():
             seen.add(name)
-            key = (_stat_key(self.record_path(name)), _stat_key(self.unit_path(name)))
+            key = (_stat_key(f"{records}{name}.json"), _stat_key(f"{units}{prefix}{name}.service"))
             cached = self._loaded.get(name)
             if cached is not None and cached[0] == key:
                 if cached[1] is not None:
@@ -204,6 +207,16 @@ class ServiceStore:
         for name in set(self._loaded) - seen:
             del self._loaded[name]
         return out
+
+    def load_one(self, name: str) -> Dict[str, Any]:
+        """``require_ours`` through load_all's cache: the record is re-read only when its file or unit file changed."""
+        key = (_stat_key(self.record_path(name)), _stat_key(self.unit_path(name)))
+        cached = self._loaded.get(name)
+        if cached is not None and cached[0] == key and cached[1] is not None:
+            return cached[1]
+        record = self.require_ours(name)
+        self._loaded[name] = (key, record)
+        return record
 
     def read_record(self, name: str) -> Dict[str, Any]:
         path = self.record_path(name)

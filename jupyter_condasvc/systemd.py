@@ -515,6 +515,27 @@ class SystemdManager(LoggingConfigurable):
         self._unsignalled[unit] = (values, now, since, unset)
         return values
 
+    def cached_properties(self, unit: str) -> Optional[Dict[str, Any]]:
+        """The signal-fed properties of ``unit`` if they are current (what get_unit_properties would return), else None.
+
+        The same dict object stays in the cache while signals update it; a re-read replaces it, so the
+        object's identity tells a view cache whether it was rebuilt (see views.ServiceViews).
+        """
+        cached = self._cache.get(unit)
+        if cached is None or cached.get("_stale") or cached.get("_reloaded"):
+            return None
+        return cached
+
+    def peek_unsignalled(self, unit: str, since: Any = None) -> Optional[Dict[str, Any]]:
+        """What get_unsignalled would answer without a call, or None when it would ask the manager."""
+        hit = self._unsignalled.get(unit)
+        if hit is None:
+            return None
+        values, at, run, unset = hit
+        if (unset and since is not None and run == since) or asyncio.get_running_loop().time() - at < self.unsignalled_max_age:
+            return values
+        return None
+
     async def get_properties_many(self, units: Iterable[str]) -> Dict[str, Dict[str, Any]]:
         """Properties of many units; after a daemon-reload, two calls re-check them all."""
         names = list(units)

@@ -42,7 +42,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
 
-from ..journal import LogQuery, check_cursor, diagnose_cached, format_text, history
+from ..journal import LogQuery, check_cursor, diagnose_cached, format_text, history, history_json
 from .base import CondaSvcHandler
 from .events import CondaSvcWebSocket
 from .services import NAME
@@ -57,6 +57,10 @@ def _query(handler: Any, *, default_n: int) -> LogQuery:
 
 
 class LogsHandler(CondaSvcHandler):
+    def compute_etag(self) -> None:
+        """No ETag: tornado would hash every page (a 1000-entry page is ~300 KB) for clients that never send it back."""
+        return None
+
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
@@ -64,19 +68,23 @@ class LogsHandler(CondaSvcHandler):
         if fmt not in ("json", "text"):
             raise web.HTTPError(400, "format must be json or text.")
         q = _query(self, default_n=100)
-        record = await asyncio.to_thread(self.services.store.require_ours, name)
-        unit = record["unit"]
-        page = await asyncio.to_thread(history, unit, os.getuid(), q, max_scan=self.extensionapp.log_max_scan)
-        if fmt == "text":
-            self.set_header("Content-Type", "text/plain; charset=utf-8")
-            self.set_header("Content-Disposition", f'attachment; filename="{name}.log"')
-            # APIHandler.finish would force application/json
-            self.update_api_activity()
-            JupyterHandler.finish(self, format_text(page["entries"]))
+        store, max_scan = self.services.store, self.extensionapp.log_max_scan
+        if fmt == "json":
+            def page_json() -> str:  # one thread hop: record (re-read only if changed), page (cached entries), diagnosis
+                unit = store.load_one(name)["unit"]
+                return history_json(unit, os.getuid(), q, max_scan=max_scan, extra={"name": name, "journal": diagnose_cached()})
+
+            self.set_header("Content-Type", "application/json")
+            self.finish(await asyncio.to_thread(page_json))
             return
-        page["name"] = name
-        page["journal"] = await asyncio.to_thread(diagnose_cached)
-        self.reply(page)
+        record = await asyncio.to_thread(store.require_ours, name)
+        unit = record["unit"]
+        page = await asyncio.to_thread(history, unit, os.getuid(), q, max_scan=max_scan)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("Content-Disposition", f'attachment; filename="{name}.log"')
+        # APIHandler.finish would force application/json
+        self.update_api_activity()
+        JupyterHandler.finish(self, format_text(page["entries"]))
 
 
 class LogsFollowWebSocket(CondaSvcWebSocket):

@@ -6,7 +6,7 @@ from tornado import web
 from jupyter_server.auth.decorator import authorized
 
 from ..errors import NotFound
-from ..host import host_report
+from ..views import etag_matches
 from .base import CondaSvcHandler
 
 NAME = r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})"
@@ -25,7 +25,14 @@ class ServicesHandler(CondaSvcHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply({"services": await self.services.list()})
+        body, etag = await self.settings["condasvc_views"].list_json()
+        self.set_header("ETag", etag)
+        if etag_matches(self.request.headers.get("If-None-Match"), etag):
+            self.set_status(304)
+            self.finish()
+            return
+        self.set_header("Content-Type", "application/json")
+        self.finish(body)
 
     @web.authenticated
     @authorized
@@ -46,7 +53,8 @@ class ServiceHandler(CondaSvcHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.reply(await self.services.get(name))
+        self.set_header("Content-Type", "application/json")
+        self.finish(await self.settings["condasvc_views"].get_json(name))
 
     @web.authenticated
     @authorized
@@ -79,7 +87,8 @@ class HostHandler(CondaSvcHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await host_report(self.settings["condasvc_systemd"]))
+        self.set_header("Content-Type", "application/json")
+        self.finish(await self.settings["condasvc_host"].get_json())
 
 
 class UnknownRouteHandler(CondaSvcHandler):

@@ -1,0 +1,240 @@
+"""JSON views kept between the signals that change them: the service list and the host report.
+
+A service's view (``ServiceManager._describe``) depends on its record (the
+store re-reads a record only when its file or unit file changed, so the
+record object's identity says "unchanged"), the unit's and its timer's
+properties (the systemd client's signal-fed cache: a ``PropertiesChanged``,
+a reload, a job's end or a re-read replaces or updates them), its
+memory/CPU reading (never signalled; reused for ``unsignalled_max_age``) and
+its health file (records, unit files and health files are looked at again
+only after inotify saw their directories change: see dirwatch). Each piece
+of JSON text is kept with what it was built from and rebuilt only when one
+of those changed; the list is the
+concatenation of the pieces, and its ETag changes exactly when a piece or
+the set of services does, so an unchanged list answers 304.
+
+The host report has no change signal for most of its parts (journal files,
+the linger file, delegated controllers): it is recomputed at most every
+``max_age`` seconds, by one computation that concurrent requests share,
+and at once when the connection to the manager is lost.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from typing import Any, Dict, List, Optional, Tuple
+
+from .dirwatch import DirWatch
+from .store import _stat_key
+
+
+class _Piece:
+    __slots__ = ("serial", "text", "record", "props", "timer_props", "live", "health_key", "epoch")
+
+    def __init__(self, serial: int, text: str, record: Any, props: Any, timer_props: Any, live: Any,
+                 health_key: Any, epoch: Tuple[int, int]) -> None:
+        self.serial, self.text, self.record, self.props = serial, text, record, props
+        self.timer_props, self.live, self.health_key, self.epoch = timer_props, live, health_key, epoch
+
+
+def _active(props: Dict[str, Any]) -> bool:
+    return props.get("ActiveState") in ("active", "reloading", "deactivating", "activating")
+
+
+class ServiceViews:
+    """Each service's JSON between the signals that change it; the list as their concatenation with an ETag."""
+
+    def __init__(self, services: Any) -> None:
+        self.services = services
+        self.systemd = services.systemd
+        self.store = services.store
+        self._pieces: Dict[str, _Piece] = {}
+        self._owner: Dict[str, str] = {}  # unit or timer name -> service name
+        self._epoch: Dict[str, int] = {}  # bumped by every signal about a service's units
+        self._all_epoch = 0  # bumped by reloads and disconnects
+        self._serial = 0
+        self._building: Dict[str, asyncio.Future] = {}
+        self._list: Optional[Tuple[Tuple[int, ...], str, str]] = None  # (piece serials, body, etag)
+        self._list_version = 0
+        self._tag = secrets.token_hex(4)  # a restarted server never matches an old ETag
+        #: pieces built since start (the cache tests and the bench read it)
+        self.builds = 0
+        self.systemd.add_listener(self._on_event)
+        # records, unit files and health files are re-checked only after one of their directories changed
+        self._watch = DirWatch([str(self.store.records_dir), str(self.store.state_dir), str(self.store.unit_dir)])
+        self._loaded: Optional[Tuple[int, Dict[str, Dict[str, Any]], Dict[str, Any]]] = None  # (generation, records, health)
+
+    # -- invalidation ---------------------------------------------------
+    def _on_event(self, unit: str, event: str, data: Dict[str, Any]) -> None:
+        if event in ("reloaded", "disconnected"):
+            self._all_epoch += 1
+            self._pieces.clear()
+            return
+        name = self._owner.get(unit)
+        if name is not None and event in ("changed", "job-removed"):
+            self._epoch[name] = self._epoch.get(name, 0) + 1
+            self._pieces.pop(name, None)
+
+    def invalidate(self, name: Optional[str] = None) -> None:
+        """Forget one service's view (or all): for changes no signal or file stat reveals."""
+        if name is None:
+            self._on_event("", "reloaded", {})
+        else:
+            self._epoch[name] = self._epoch.get(name, 0) + 1
+            self._pieces.pop(name, None)
+
+    def _current(self, piece: _Piece, name: str, record: Dict[str, Any], health_key: Any) -> bool:
+        if piece.record is not record or piece.health_key != health_key:
+            return False
+        props = self.systemd.cached_properties(record["unit"])
+        if props is None or props is not piece.props:
+            return False
+        if piece.timer_props is not None and self.systemd.cached_properties(self.store.timer_name(name)) is not piece.timer_props:
+            return False
+        if _active(props):
+            return self.systemd.peek_unsignalled(record["unit"], props.get("ActiveEnterTimestamp")) is piece.live
+        return True
+
+    # -- building -------------------------------------------------------
+    async def _records(self) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, Any]]:
+        """Records and health-file keys; from the last load while no watched directory changed."""
+        generation = self._watch.poll()
+        loaded = self._loaded
+        if loaded is not None and loaded[0] == generation:
+            return loaded[1], loaded[2]
+        records, health = await asyncio.to_thread(self._load)
+        self._loaded = (generation, records, health)  # a change during the load bumps the generation again
+        return records, health
+
+    def _load(self) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, Any]]:
+        """Records (stat-checked) and the stat keys of the health files they show, in one thread hop."""
+        records = self.store.load_all()
+        health = {n: _stat_key(self.store.health_path(n)) for n, r in records.items() if r["spec"].get("health_check")}
+        return records, health
+
+    async def _build(self, name: str, record: Dict[str, Any], props: Dict[str, Any], health_key: Any) -> _Piece:
+        unit = record["unit"]
+        self._owner[unit] = name  # from now on its signals drop this piece
+        if record["spec"].get("schedule"):
+            self._owner[self.store.timer_name(name)] = name
+        epoch = (self._all_epoch, self._epoch.get(name, 0))
+        view = await self.services._describe(name, record, props=props)
+        timer_props = None
+        if record["spec"].get("schedule"):
+            timer_props = self.systemd.cached_properties(self.store.timer_name(name))
+        live = self.systemd.peek_unsignalled(unit, props.get("ActiveEnterTimestamp")) if _active(props) else None
+        self._serial += 1
+        self.builds += 1
+        piece = _Piece(self._serial, json.dumps(view), record, props, timer_props, live, health_key, epoch)
+        if epoch == (self._all_epoch, self._epoch.get(name, 0)) and self.systemd.cached_properties(unit) is props:
+            self._pieces[name] = piece  # nothing was signalled while it was built
+        return piece
+
+    async def _build_shared(self, name: str, record: Dict[str, Any], props: Dict[str, Any], health_key: Any) -> _Piece:
+        fut = self._building.get(name)
+        if fut is not None:
+            return await asyncio.shield(fut)
+        fut = asyncio.ensure_future(self._build(name, record, props, health_key))
+        self._building[name] = fut
+        try:
+            return await asyncio.shield(fut)
+        finally:
+            if self._building.get(name) is fut:
+                del self._building[name]
+
+    async def list_json(self) -> Tuple[str, str]:
+        """``{"services": [...]}`` as text, and its ETag."""
+        await self.systemd.connect()  # an unreachable manager is a 503 even with no services
+        records, health = await self._records()
+        pieces: Dict[str, _Piece] = {}
+        stale: List[str] = []
+        for name, record in records.items():
+            piece = self._pieces.get(name)
+            if piece is not None and self._current(piece, name, record, health.get(name)):
+                pieces[name] = piece
+            else:
+                stale.append(name)
+        for name in set(self._pieces) - set(records):
+            del self._pieces[name]
+        if len(self._owner) > 2 * len(records) + 64:  # forget units of deleted services now and then
+            self._owner = {u: n for u, n in self._owner.items() if n in records}
+        if stale:
+            props = await self.systemd.get_properties_many([records[n]["unit"] for n in stale])
+            built = await asyncio.gather(
+                *(self._build_shared(n, records[n], props[records[n]["unit"]], health.get(n)) for n in stale)
+            )
+            pieces.update(zip(stale, built))
+        ordered = [pieces[n] for n in records if n in pieces]
+        key = tuple(p.serial for p in ordered)
+        cached = self._list
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
+        self._list_version += 1
+        body = '{"services": [' + ", ".join(p.text for p in ordered) + "]}"
+        etag = f'"{self._tag}-{self._list_version}"'
+        self._list = (key, body, etag)
+        return body, etag
+
+
+    async def get_json(self, name: str) -> str:
+        """One service's view as JSON text (what GET services/{name} answers)."""
+        loaded = self._loaded
+        if loaded is not None and loaded[0] == self._watch.poll() and name in loaded[1]:
+            record, health_key = loaded[1][name], loaded[2].get(name)
+        else:  # not listed since the last change: read it (and say why not, if it is not ours)
+            record, health_key = await asyncio.to_thread(self._load_one, name)
+        piece = self._pieces.get(name)
+        if piece is not None and self._current(piece, name, record, health_key):
+            return piece.text
+        props = await self.systemd.get_unit_properties(record["unit"])
+        return (await self._build_shared(name, record, props, health_key)).text
+
+    def _load_one(self, name: str) -> Tuple[Dict[str, Any], Any]:
+        record = self.store.load_one(name)
+        return record, (_stat_key(self.store.health_path(name)) if record["spec"].get("health_check") else None)
+
+
+class HostReportCache:
+    """The host report, recomputed at most every ``max_age`` seconds by one shared computation."""
+
+    def __init__(self, systemd: Any, max_age: float) -> None:
+        self.systemd = systemd
+        self.max_age = max_age
+        self._value: Optional[Tuple[float, str]] = None
+        self._computing: Optional[asyncio.Future] = None
+        #: reports computed since start (the bench reads it)
+        self.computed = 0
+        systemd.add_listener(self._on_event)
+
+    def _on_event(self, unit: str, event: str, data: Dict[str, Any]) -> None:
+        if event == "disconnected":
+            self._value = None
+
+    async def _compute(self) -> str:
+        from .host import host_report
+
+        report = await host_report(self.systemd)
+        self.computed += 1
+        text = json.dumps(report)
+        if report["manager"].get("reachable") and self.max_age > 0:
+            self._value = (asyncio.get_running_loop().time(), text)
+        return text
+
+    async def get_json(self) -> str:
+        hit = self._value
+        if hit is not None and asyncio.get_running_loop().time() - hit[0] < self.max_age:
+            return hit[1]
+        if self._computing is None or self._computing.done():
+            self._computing = asyncio.ensure_future(self._compute())
+        return await asyncio.shield(self._computing)
+
+
+def etag_matches(if_none_match: Optional[str], etag: str) -> bool:
+    """Does an If-None-Match header name ``etag`` (weak comparison, as RFC 9110 asks for GET)?"""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    bare = etag[2:] if etag.startswith("W/") else etag
+    return any((t.strip()[2:] if t.strip().startswith("W/") else t.strip()) == bare for t in if_none_match.split(","))
