@@ -156,7 +156,8 @@ async def test_service_in_a_project_venv(api, root, unit_name):
     text = (UNIT_DIR / unit_name("invenv")).read_text()
     assert f'"VIRTUAL_ENV={venv}"' in text and "CONDA_PREFIX" not in text
     assert f"Description=invenv (venv {venv})" in text
-    assert f'ExecStart=:"{venv}/bin/python" "-u"' in text
+    exec_start = next(line for line in text.splitlines() if line.startswith("ExecStart="))
+    assert f'"{venv}/bin/python" "-u"' in exec_start, exec_start
     code, _ = await api("POST", "services", "invenv", "start")
     assert code == 200
 
