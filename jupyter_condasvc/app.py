@@ -188,7 +188,8 @@ class CondaSvcApp(ExtensionApp):
         5.0,
         config=True,
         help="Seconds the host report (GET host: linger, journal, cgroup delegation, none of which systemd signals) is "
-        "reused before it is computed again; requests meanwhile share one computation. 0: computed for every request.",
+        "reused before it is computed again; requests meanwhile share one computation. A change of linger (seen by "
+        "inotify on its folder, or made through the API) forgets it at once. 0: computed for every request.",
     )
 
     def build_services(self, root_dir: str) -> ServiceManager:
@@ -262,6 +263,8 @@ class CondaSvcApp(ExtensionApp):
         self.handlers.extend(default_handlers)
 
     async def stop_extension(self) -> None:
+        self.settings["condasvc_views"].close()
+        self.settings["condasvc_host"].close()
         self.follow_hub.close()
         self.status_hub.close()
         await self.systemd.close()

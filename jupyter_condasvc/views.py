@@ -76,6 +76,11 @@ class ServiceViews:
             self._epoch[name] = self._epoch.get(name, 0) + 1
             self._pieces.pop(name, None)
 
+    def close(self) -> None:
+        """Stop listening and release the inotify instance (a user has only 128 of them)."""
+        self.systemd.remove_listener(self._on_event)
+        self._watch.close()
+
     def invalidate(self, name: Optional[str] = None) -> None:
         """Forget one service's view (or all): for changes no signal or file stat reveals."""
         if name is None:
@@ -199,9 +204,15 @@ class HostReportCache:
     """The host report, recomputed at most every ``max_age`` seconds by one shared computation."""
 
     def __init__(self, systemd: Any, max_age: float) -> None:
+        from .host import LINGER_DIR
+
         self.systemd = systemd
         self.max_age = max_age
         self._value: Optional[Tuple[float, str]] = None
+        # Linger changes (ours, `loginctl`, the CLI in another process) show at once: its folder is watched
+        # (its parent while it does not exist yet).
+        self._linger = DirWatch([str(LINGER_DIR if LINGER_DIR.is_dir() else LINGER_DIR.parent)])
+        self._linger_generation = self._linger.poll()
         self._computing: Optional[asyncio.Future] = None
         #: reports computed since start (the bench reads it)
         self.computed = 0
@@ -210,6 +221,14 @@ class HostReportCache:
     def _on_event(self, unit: str, event: str, data: Dict[str, Any]) -> None:
         if event == "disconnected":
             self._value = None
+
+    def invalidate(self) -> None:
+        """Forget the report: something it shows changed through us (linger), not through a signal."""
+        self._value = None
+
+    def close(self) -> None:
+        self.systemd.remove_listener(self._on_event)
+        self._linger.close()
 
     async def _compute(self) -> str:
         from .host import host_report
@@ -222,6 +241,10 @@ class HostReportCache:
         return text
 
     async def get_json(self) -> str:
+        generation = self._linger.poll()
+        if generation != self._linger_generation:
+            self._linger_generation = generation
+            self._value = None
         hit = self._value
         if hit is not None and asyncio.get_running_loop().time() - hit[0] < self.max_age:
             return hit[1]

@@ -26,7 +26,9 @@ class LingerHandler(CondaSvcHandler):
         body = self.json_body()
         if not isinstance(body, dict) or set(body) != {"enabled"} or not isinstance(body["enabled"], bool):
             raise InvalidSpec('The body must be {"enabled": true} or {"enabled": false}.', field="enabled")
-        self.reply(await set_linger(body["enabled"]))
+        result = await set_linger(body["enabled"])
+        self.settings["condasvc_host"].invalidate()
+        self.reply(result)
 
 
 handlers = [(r"/condasvc/api/doctor", DoctorHandler), (r"/condasvc/api/host/linger", LingerHandler)]
