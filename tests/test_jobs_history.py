@@ -32,7 +32,20 @@ def _printed(nb) -> str:
     return "".join(out)
 
 
-async def test_five_timer_periods_of_a_failing_notebook(api, root, tmp_path, conda_root, state_dir):
+async def _collect(ws, name, into):
+    """Every state the status stream pushes for ``name``, in order, as (active_state, result)."""
+    while True:
+        text = await ws.read_message()
+        if text is None:
+            return
+        msg = json.loads(text)
+        if msg["type"] == "status" and msg["name"] == name:
+            into.append((msg["status"]["active_state"], msg["status"]["result"]))
+        elif msg["type"] == "service" and msg["service"]["name"] == name:
+            into.append((msg["service"]["status"]["active_state"], msg["service"]["status"]["result"]))
+
+
+async def test_five_timer_periods_of_a_failing_notebook(api, root, tmp_path, conda_root, state_dir, jp_ws_fetch):
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
@@ -48,6 +61,9 @@ async def test_five_timer_periods_of_a_failing_notebook(api, root, tmp_path, con
         "start_limit_burst": 50, "start_limit_interval_sec": 60,
     })
     assert code == 201, svc
+    pushed = []
+    ws = await jp_ws_fetch("condasvc", "api", "events")
+    collector = asyncio.ensure_future(_collect(ws, name, pushed))
     try:
         # armed without a manual start: every run is the timer's
         code, svc = await api("POST", "services", name, "resume")
@@ -57,12 +73,23 @@ async def test_five_timer_periods_of_a_failing_notebook(api, root, tmp_path, con
         assert code == 200
     finally:
         await api("POST", "services", name, "pause")
+        ws.close()
+        collector.cancel()
     runs = runs[:PERIODS]
     ids = [r["id"] for r in runs]
     assert len(set(ids)) == PERIODS
     for r in runs:
         assert r["trigger"] == "timer" and r["state"] == "failed" and r["has_notebook"], r
         assert r["duration_sec"] is not None and r["duration_sec"] >= 0, r
+    # What the browser is told (labextension/src/__tests__/failures.spec.ts feeds this shape to the model):
+    # each run goes into "failed", and between failures nothing shows the clean end (inactive, success) that
+    # would close the failure episode, so Lab raises one notification for all of them.
+    states = [p for i, p in enumerate(pushed) if i == 0 or p != pushed[i - 1]]
+    into_failed = sum(1 for a, b in zip(states, states[1:]) if b[0] == "failed" and a[0] != "failed")
+    assert into_failed >= PERIODS, states
+    first = next(i for i, p in enumerate(states) if p[0] == "failed")
+    assert ("inactive", "success") not in states[first:], states
+    print("pushed states:", " -> ".join(a if a != "failed" else f"failed({r})" for a, r in states))
     code, svc = await api("GET", "services", name)
     assert not svc["status"]["start_limit_hit"], "five periods stay within a large start limit"
 

@@ -84,6 +84,23 @@ describe('failure notifications of a scheduled failing notebook', () => {
     expect(raised).toEqual(['nb']);
   });
 
+  it('replays the pushes tests/test_jobs_history.py saw on the real stack: one notification', () => {
+    // active_state in the order the status stream pushed it for five failing timer runs (the test prints the
+    // result of failed states only; the model reads the result only of an inactive state)
+    const seen =
+      'inactive/success activating/success active/success deactivating/success failed/exit-code ' +
+      'activating/success active/success deactivating/success failed/exit-code ' +
+      'activating/success active/success deactivating/success failed/exit-code failed/success ' +
+      'activating/success active/success deactivating/success failed/exit-code ' +
+      'activating/success active/success deactivating/success failed/exit-code';
+    const { raised, push } = setup([notebook('nb', status('inactive', 'dead', 'success'))]);
+    for (const pair of seen.split(' ')) {
+      const [active, result] = pair.split('/');
+      push('nb', status(active, active === 'failed' ? 'failed' : active === 'inactive' ? 'dead' : 'running', result));
+    }
+    expect(raised).toEqual(['nb']);
+  });
+
   it('also when Jupyter starts with the notebook already failed, or the stream reconnects mid-episode', () => {
     const { socket, raised, failingTimerRun } = setup([notebook('nb', status('failed', 'failed', 'exit-code'))]);
     failingTimerRun('nb');
