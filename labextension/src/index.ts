@@ -17,6 +17,7 @@ import type { IDisposable } from '@lumino/disposable';
 
 import { CondaSvcAPI } from './api';
 import { ISettingsValues, registerCommands } from './commands';
+import { failureToasts } from './failures';
 import { servicesIcon } from './icons';
 import { ServicesModel } from './model';
 import { CommandIDs, IService, IServicesModel } from './tokens';
@@ -107,15 +108,13 @@ const plugin: JupyterFrontEndPlugin<IServicesModel> = {
     });
     const flushFailures = () => {
       flushTimer = null;
-      const batch = pendingFailures;
+      const toasts = failureToasts(pendingFailures);
       pendingFailures = [];
-      if (batch.length === 0) {
-        return;
-      }
-      if (batch.length > 2) {
-        const names = batch.map(s => s.name);
+      const group = toasts.find(t => t.kind === 'group');
+      if (group && group.kind === 'group') {
+        const names = group.names;
         Notification.error(
-          trans.__('%1 services failed: %2', batch.length, names.slice(0, 5).join(', ') + (names.length > 5 ? ', …' : '')),
+          trans.__('%1 services failed: %2', names.length, names.slice(0, 5).join(', ') + (names.length > 5 ? ', …' : '')),
           {
             autoClose: false,
             actions: [{ label: trans.__('Show services'), callback: () => void app.commands.execute(CommandIDs.openPanel) }]
@@ -123,7 +122,11 @@ const plugin: JupyterFrontEndPlugin<IServicesModel> = {
         );
         return;
       }
-      for (const service of batch) {
+      for (const toast of toasts) {
+        if (toast.kind !== 'single') {
+          continue;
+        }
+        const service = toast.service;
         const status = service.status;
         const name = service.name;
         if (status.start_limit_hit) {
