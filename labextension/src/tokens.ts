@@ -353,6 +353,8 @@ export namespace CommandIDs {
   export const disableService = 'condasvc:disable-service';
   export const deleteService = 'condasvc:delete-service';
   export const duplicateService = 'condasvc:duplicate-service';
+  export const exportSpec = 'condasvc:export-spec';
+  export const importSpec = 'condasvc:import-spec';
   export const showLogs = 'condasvc:show-logs';
   export const runAsService = 'condasvc:run-as-service';
   export const runFileAsService = 'condasvc:run-file-as-service';

@@ -148,6 +148,9 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
         <button className="jp-mod-styled" onClick={exec(CommandIDs.editService)}>
           {trans.__('Edit')}
         </button>
+        <button className="jp-mod-styled" onClick={exec(CommandIDs.exportSpec)} title={trans.__('Download %1.yaml', name)}>
+          {trans.__('Export spec…')}
+        </button>
         {service.spec.kind === 'notebook' ? (
           <button className="jp-mod-styled" onClick={exec(CommandIDs.openOutput)}>
             {trans.__('Open executed notebook')}
