@@ -43,6 +43,11 @@ export function exitFromStatus(status: IServiceStatus, __: Tr): string | null {
   return __('signal %1', status.exec_main_status ?? '?');
 }
 
+/** The newest run that has ended (runs newest first), or null. */
+export function lastEndedRun(runs: ReadonlyArray<IRun>): IRun | null {
+  return runs.find(r => r.state !== 'running' && !!r.end) ?? null;
+}
+
 /** The last exit as the journal's run record tells it, or null. */
 export function exitFromRun(run: IRun | null | undefined, __: Tr): string | null {
   if (!run || run.state === 'running' || !run.end) {
@@ -92,10 +97,7 @@ export function sinceIso(status: IServiceStatus, remembered: IEndFacts | null, l
   if (remembered?.since) {
     return remembered.since;
   }
-  if (!lastRun) {
-    return null;
-  }
-  return running ? lastRun.start : lastRun.end ?? null;
+  return running || !lastRun ? null : lastRun.end ?? null;
 }
 
 /** The health fact's words, or null for no Health row (no health check). */
@@ -155,8 +157,8 @@ export function unmeasuredReason(which: 'memory' | 'cpu', host: IHostReport | nu
     return null;
   }
   return which === 'memory'
-    ? __('the memory controller is not delegated to user services on this host (cgroup v1 or no delegation), so systemd keeps no memory figure')
-    : __('the cpu controller is not delegated to user services on this host (cgroup v1 or no delegation), so systemd keeps no CPU time');
+    ? __('no memory controller for user services (cgroup v1 or not delegated)')
+    : __('no cpu controller for user services (cgroup v1 or not delegated)');
 }
 
 /** A Memory or CPU fact: the figure, or words for why there is none. */
@@ -167,7 +169,7 @@ export function resourceText(
   host: IHostReport | null,
   format: (v: number) => string,
   __: Tr
-): { text: string; title?: string } {
+): { text: string; reason?: string } {
   if (value !== null && value !== undefined) {
     return { text: format(value) };
   }
@@ -176,7 +178,7 @@ export function resourceText(
   }
   const reason = unmeasuredReason(which, host, __);
   if (reason) {
-    return { text: `${__('not measured on this host')}: ${reason}`, title: reason };
+    return { text: __('not measured on this host'), reason };
   }
   return { text: __('not reported by systemd for this unit') };
 }

@@ -7,7 +7,7 @@ import type { CondaSvcAPI } from '../api';
 import { formatBytes, formatCpu, formatDuration, formatTime, joinArgs, relativeTime, secondsSince } from '../format';
 import type { LogFollower } from '../logs';
 import { displayState } from '../model';
-import { healthText, lastExitText, progressText, rememberEnd, resourceText, sinceIso } from '../statusfacts';
+import { healthText, lastEndedRun, lastExitText, progressText, rememberEnd, resourceText, sinceIso } from '../statusfacts';
 import type { IEndFacts } from '../statusfacts';
 import { CommandIDs, IRun, IServicesModel } from '../tokens';
 import { kindLabel, StateBadge, useNow, useSignal } from './common';
@@ -192,11 +192,13 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
           {status.main_pid ?? '—'}
         </Fact>
         <Fact name="memory" label={trans.__('Memory')}>
-          <span title={memory.title}>{memory.text}</span>
+          <span title={memory.reason}>{memory.text}</span>
+          {memory.reason ? <div className="jp-condasvc-muted jp-condasvc-fact-note">{memory.reason}</div> : null}
           {service.spec.memory_max ? ` / ${service.spec.memory_max}` : ''}
         </Fact>
         <Fact name="cpu" label={trans.__('CPU time')}>
-          <span title={cpu.title}>{cpu.text}</span>
+          <span title={cpu.reason}>{cpu.text}</span>
+          {cpu.reason ? <div className="jp-condasvc-muted jp-condasvc-fact-note">{cpu.reason}</div> : null}
         </Fact>
         <Fact name="restarts" label={trans.__('Restarts')}>
           {status.n_restarts ?? 0}
@@ -238,7 +240,7 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
         <summary>{trans.__('Unit file')}</summary>
         <pre className="jp-condasvc-unit">{unit ?? trans.__('Loading…')}</pre>
       </details>
-      <RunsList name={name} api={api} trans={trans} service={service} onRuns={runs => setLastRun(runs[0] ?? null)} />
+      <RunsList name={name} api={api} trans={trans} service={service} onRuns={runs => setLastRun(lastEndedRun(runs))} />
       <LogViewer follower={props.follower} trans={trans} defaultWrap={props.wrapLogs} download={props.download} />
     </div>
   );

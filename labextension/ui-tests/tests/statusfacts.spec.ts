@@ -71,6 +71,8 @@ test.describe.serial('service facts', () => {
     expect((await request.post(`/condasvc/api/services/${NAME}/start`)).ok()).toBeTruthy();
     await expect(fact(page, 'health')).toContainText('unhealthy', { timeout: 30000 });
     await expect(fact(page, 'progress')).toHaveCount(0);
+    // the stop before is still the last exit while the new run goes
+    await expect(fact(page, 'last-exit')).toContainText('SIGTERM');
     await view.locator('.jp-condasvc-facts').screenshot({ path: path.join(OUT, `facts-running-dark.png`) });
     expect((await request.post(`/condasvc/api/services/${NAME}/stop`)).ok()).toBeTruthy();
     await expect(fact(page, 'health')).toHaveText('not checked: the service is not running', { timeout: 30000 });
