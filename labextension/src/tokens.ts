@@ -43,6 +43,8 @@ export interface IServiceSpec {
   output?: string | null;
   schedule?: string | null;
   activation?: boolean;
+  /** Restart it (when running) each time its script or notebook file changes: a .path unit. */
+  restart_on_change?: boolean;
   health_check?: IHealthCheck | null;
 }
 
@@ -161,6 +163,8 @@ export interface IPreview {
   variables: string[];
   activation: Record<string, string>;
   timer: string | null;
+  /** restart_on_change: the .path unit watching the file. */
+  path_unit?: string | null;
   next_runs?: string[];
   warnings: string[];
 }
