@@ -1,6 +1,7 @@
 /**
  * Export spec… downloads NAME.yaml; Import spec… reads a YAML file and opens the
- * New service form filled in from it (issue 12, item 9).
+ * New service form filled in from it; its "Restart when the file changes" box
+ * previews the .path unit (issue 12, item 9).
  */
 import { expect, test } from '@jupyterlab/galata';
 import * as fs from 'fs';
@@ -42,8 +43,12 @@ test.describe.serial('spec files', () => {
     await expect(form.locator('input[name="path"]')).toHaveValue('ticker.py');
     await expect(form.locator('input[name="args"]')).toHaveValue("--greeting 'hi there'");
     await expect(form.locator('.jp-condasvc-form-preview pre').first()).toContainText('ticker.py');
-    // nothing typed yet: the imported form closes without asking
+    // restart on change: the preview shows the .path unit that watches the script
+    await form.locator('input[name="restart_on_change"]').check();
+    await expect(form.getByLabel('Path unit preview')).toContainText(/PathChanged=.*ticker\.py/);
+    await expect(form.getByLabel('Path unit preview')).toContainText(`Unit=`);
     await form.getByRole('button', { name: 'Cancel' }).click();
+    await page.locator('.jp-Dialog').getByRole('button', { name: 'Discard' }).click();
     await expect(page.locator('.jp-condasvc-form')).toHaveCount(0);
 
     // a file that is not a spec: an error, no form
