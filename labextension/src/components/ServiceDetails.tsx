@@ -192,9 +192,11 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
           {status.main_pid ?? '—'}
         </Fact>
         <Fact name="memory" label={trans.__('Memory')}>
-          <span title={memory.reason}>{memory.text}</span>
+          <span title={memory.reason}>
+            {memory.text}
+            {service.spec.memory_max ? ` / ${service.spec.memory_max}` : ''}
+          </span>
           {memory.reason ? <div className="jp-condasvc-muted jp-condasvc-fact-note">{memory.reason}</div> : null}
-          {service.spec.memory_max ? ` / ${service.spec.memory_max}` : ''}
         </Fact>
         <Fact name="cpu" label={trans.__('CPU time')}>
           <span title={cpu.reason}>{cpu.text}</span>
