@@ -194,7 +194,11 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
         <Fact name="memory" label={trans.__('Memory')}>
           <span title={memory.reason}>
             {memory.text}
-            {service.spec.memory_max ? ` / ${service.spec.memory_max}` : ''}
+            {service.spec.memory_max
+              ? status.memory_current !== null && status.memory_current !== undefined
+                ? ` / ${service.spec.memory_max}`
+                : ` · ${trans.__('limit %1', service.spec.memory_max)}`
+              : ''}
           </span>
           {memory.reason ? <div className="jp-condasvc-muted jp-condasvc-fact-note">{memory.reason}</div> : null}
         </Fact>
