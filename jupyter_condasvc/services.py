@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .activation import snapshot
 from .conda import install_hint
@@ -28,7 +28,15 @@ from .schedule import check_calendar
 from .store import ServiceStore, new_record
 from .limits import Limits, check_spec
 from .runner import default_output_path
-from .units import UnitPlan, render_environment_file, render_service, render_timer, stderr_wrapper
+from .units import (
+    UnitPlan,
+    render_environment_file,
+    render_path,
+    render_restarter,
+    render_service,
+    render_timer,
+    stderr_wrapper,
+)
 
 if TYPE_CHECKING:
     from .spec import ServiceSpec
@@ -84,6 +92,8 @@ class Rendered:
     timer: Optional[str] = None
     parameters: Optional[str] = None
     activation: Dict[str, str] = field(default_factory=dict)
+    #: restart_on_change: the .path unit and its oneshot restarter (both None without it)
+    watch: Tuple[Optional[str], Optional[str]] = (None, None)
 
 
 def _inside(path: str, roots: Sequence[str]) -> bool:
@@ -229,6 +239,8 @@ class ServiceManager:
             watchdog_sec=watchdog,
             stderr_wrapper=self._stderr_wrapper(spec),
             run_end_logger=self._run_end_logger(),
+            watch_path=path if spec.restart_on_change and spec.kind in ("script", "notebook") else None,
+            systemctl=shutil.which("systemctl", path=f"{d.base_path}:/usr/bin:/bin") or "/usr/bin/systemctl",
         )
 
     def _run_end_logger(self) -> Optional[List[str]]:
@@ -333,11 +345,13 @@ class ServiceManager:
             timer=render_timer(plan) if plan.schedule else None,
             parameters=json.dumps(spec.parameters) if spec.kind == "notebook" and spec.parameters else None,
             activation=activation,
+            watch=(render_path(plan), render_restarter(plan)) if plan.watch_path else (None, None),
         )
 
     async def _write(self, name: str, r: Rendered, record: Optional[Dict[str, Any]] = None) -> None:
         await asyncio.to_thread(
-            self.store.write_files, name, r.unit, r.env, timer_text=r.timer, parameters_text=r.parameters, record=record
+            self.store.write_files, name, r.unit, r.env, timer_text=r.timer, parameters_text=r.parameters, record=record,
+            watch_texts=r.watch,
         )
 
     async def preview(self, data: Any) -> Dict[str, Any]:
@@ -351,6 +365,7 @@ class ServiceManager:
             "variables": sorted(spec.environment),
             "activation": r.activation,
             "timer": r.timer,
+            "path_unit": r.watch[0],
             "warnings": (
                 await self._warnings(spec)
                 + _runner_warnings(plan)
@@ -435,10 +450,12 @@ class ServiceManager:
             try:
                 await self._write(spec.name, rendered)
                 # A brand-new unit is loaded from disk on first use: no reload (see reload_for).
-                await self.systemd.reload_for([plan.unit_name, plan.timer_name])
+                await self.systemd.reload_for([plan.unit_name, plan.timer_name, plan.path_name, plan.restarter_name])
                 if spec.enabled:
                     await self._apply_enabled(spec, False, False)
+                await self._apply_watch(plan, False)
             except BaseException:
+                await _quietly(self._apply_watch(plan, True, stop_only=True))
                 await _quietly(self.systemd.disable_unit_files([plan.unit_name, plan.timer_name]))
                 await asyncio.to_thread(self.store.remove, spec.name)
                 await _quietly(self.systemd.reload_for([plan.unit_name, plan.timer_name]))
@@ -467,8 +484,12 @@ class ServiceManager:
             ):
                 record["unit_changed"] = now
             record.update(spec=spec.model_dump(), resolved=resolved, updated=now)
+            if old.restart_on_change and not plan.watch_path:
+                await self._apply_watch(plan, True, stop_only=True)  # before its files go
             await self._write(name, rendered, record)  # files and record together: all or nothing
-            await self.systemd.reload_for([plan.unit_name, plan.timer_name])
+            await self.systemd.reload_for([plan.unit_name, plan.timer_name, plan.path_name, plan.restarter_name])
+            if plan.watch_path:
+                await self._apply_watch(plan, old.restart_on_change)
             if (spec.enabled, spec.schedule) != (old.enabled, old.schedule):
                 was = old.enabled and (bool(old.schedule) == bool(spec.schedule))
                 await self._apply_enabled(spec, was, bool(old.schedule))
@@ -485,6 +506,9 @@ class ServiceManager:
             unit, timer = self.store.unit_name(name), self.store.timer_name(name)
             scheduled = record["spec"].get("schedule") or await asyncio.to_thread(self.store.timer_path(name).exists)
             units = [timer, unit] if scheduled else [unit]
+            watch_path, restarter = self.store.watch_paths(name)
+            if record["spec"].get("restart_on_change") or await asyncio.to_thread(watch_path.exists):
+                units = [watch_path.name, restarter.name, *units]
             unloadable = []
             for u in units:
                 props = await self.systemd.get_unit_properties(u, fresh=True)
@@ -508,6 +532,21 @@ class ServiceManager:
                 await _quietly(self.systemd.reset_failed_unit(u))
         self.systemd.records_changed()
         # The name's lock stays: an edit already waiting on it must not overlap a new create of the same name.
+
+    async def _apply_watch(self, plan: UnitPlan, was_watching: bool, *, stop_only: bool = False) -> None:
+        """restart_on_change: the .path unit runs (and comes back at login) while the spec asks for it.
+
+        Started whether or not the service runs: its restarter's try-restart leaves a stopped service stopped.
+        """
+        if stop_only:
+            await _quietly(self.systemd.stop_unit(plan.path_name))
+            await _quietly(self.systemd.disable_unit_files([plan.path_name]))
+            return
+        if not plan.watch_path:
+            return
+        await self.systemd.enable_unit_files([plan.path_name])
+        # a running .path unit keeps watching the file it was started with: restart it after an edit
+        await (self.systemd.restart_unit if was_watching else self.systemd.start_unit)(plan.path_name)
 
     async def _notify(self, event: str, name: str, env_prefix: Optional[str]) -> None:
         for hook in self.hooks:

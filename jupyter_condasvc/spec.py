@@ -92,6 +92,7 @@ class ServiceSpec(BaseModel):
     output: Optional[str] = Field(None, description="Where a notebook service writes its executed copy; default '<stem>.out.ipynb' next to the notebook.")
     schedule: Optional[str] = Field(None, description="Run on a schedule: a systemd calendar expression (OnCalendar=), e.g. 'daily' or 'Mon..Fri 09:00'. Creates a .timer with Persistent=true.")
     activation: bool = Field(False, description="Snapshot what `conda activate` would set (the env's etc/conda/activate.d scripts) into the environment file.")
+    restart_on_change: bool = Field(False, description="Restart the service (when it runs) each time its script or notebook file changes: a .path unit watches the file (PathChanged=) and starts a oneshot unit that runs `systemctl --user try-restart`. Script and notebook kinds.")
     health_check: Optional[Dict[str, Any]] = Field(None, description="HTTP or TCP probe; a service that stays unhealthy is restarted through the systemd watchdog. {type: http|tcp, url | host+port, interval_sec, timeout_sec, start_period_sec, failure_threshold}.")
 
     @field_validator("name")
@@ -227,6 +228,8 @@ class ServiceSpec(BaseModel):
         else:
             if not self.argv:
                 raise _FieldError("argv", "a command service needs 'argv', e.g. ['jupyter', 'lab', '--no-browser']")
+            if self.restart_on_change:
+                raise _FieldError("restart_on_change", "restart_on_change watches a script or notebook file; a command service has none")
             if self.path is not None:
                 raise _FieldError("path", "a command service takes 'argv', not 'path'")
         if self.kind != "notebook":

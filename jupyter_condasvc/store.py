@@ -16,7 +16,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .errors import CondaSvcError, Conflict, NotOwned, ServiceNotFound
 from .units import is_managed
@@ -113,6 +113,13 @@ class ServiceStore:
 
     def timer_path(self, name: str) -> Path:
         return self.unit_dir / self.timer_name(name)
+
+    def watch_names(self, name: str) -> List[str]:
+        """restart_on_change's units: the ``.path`` and the oneshot it starts (units.UnitPlan names them alike)."""
+        return [f"{self.prefix}{name}.path", f"{self.prefix}{name}:on-change.service"]
+
+    def watch_paths(self, name: str) -> List[Path]:
+        return [self.unit_dir / n for n in self.watch_names(name)]
 
     def parameters_path(self, name: str) -> Path:
         return self.state_dir / f"{name}.parameters.json"
@@ -286,6 +293,7 @@ class ServiceStore:
         timer_text: Optional[str] = None,
         parameters_text: Optional[str] = None,
         record: Optional[Dict[str, Any]] = None,
+        watch_texts: Optional[Sequence[Optional[str]]] = None,
     ) -> None:
         """Write environment and parameters files, the unit, its timer and (if given) the record: all or none.
 
@@ -295,8 +303,10 @@ class ServiceStore:
         if self.ownership(name) == "foreign":
             raise NotOwned(f"The unit {self.unit_name(name)} was not created by jupyter_condasvc; it is left untouched.")
         timer_path = self.timer_path(name)
-        if timer_path.exists() and not is_managed(timer_path.read_text(encoding="utf-8", errors="replace")):
-            raise NotOwned(f"The unit {self.timer_name(name)} was not created by jupyter_condasvc; it is left untouched.")
+        watch = list(zip(self.watch_paths(name), watch_texts or (None, None)))
+        for path in (timer_path, *(p for p, _ in watch)):
+            if path.exists() and not is_managed(path.read_text(encoding="utf-8", errors="replace")):
+                raise NotOwned(f"The unit {path.name} was not created by jupyter_condasvc; it is left untouched.")
         try:
             self.private_state_dir()
         except OSError as exc:
@@ -306,6 +316,7 @@ class ServiceStore:
             (self.parameters_path(name), parameters_text, 0o600),
             (self.unit_path(name), unit_text, 0o644),
             (timer_path, timer_text, 0o644),
+            *((path, text, 0o644) for path, text in watch),
         ]
         if record is not None:
             plan.append((self.record_path(name), json.dumps(record, indent=1, sort_keys=True), 0o600))
@@ -336,8 +347,10 @@ class ServiceStore:
         timer: Optional[Path] = self.timer_path(name)
         if timer.exists() and not is_managed(timer.read_text(encoding="utf-8", errors="replace")):
             timer = None
+        watch = [p for p in self.watch_paths(name)
+                 if p.exists() and is_managed(p.read_text(encoding="utf-8", errors="replace"))]
         side = (self.env_path(name), self.parameters_path(name), self.health_path(name))
-        paths = [*((timer,) if timer else ()), self.unit_path(name), *side, self.record_path(name)]
+        paths = [*((timer,) if timer else ()), *watch, self.unit_path(name), *side, self.record_path(name)]
         for path in paths:
             # A delete refused half-way would leave a record without its unit: check every folder first.
             if path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):

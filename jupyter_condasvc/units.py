@@ -65,10 +65,22 @@ class UnitPlan:
     stderr_wrapper: Optional[Sequence[str]] = None
     #: ``(systemd-cat, sh)`` paths: ExecStopPost= logs how each run ended (run history).
     run_end_logger: Optional[Sequence[str]] = None
+    #: restart_on_change: the absolute file a ``.path`` unit watches, and the systemctl that restarts.
+    watch_path: Optional[str] = None
+    systemctl: str = "systemctl"
 
     @property
     def timer_name(self) -> str:
         return self.unit_name[: -len(".service")] + ".timer"
+
+    @property
+    def path_name(self) -> str:
+        return self.unit_name[: -len(".service")] + ".path"
+
+    @property
+    def restarter_name(self) -> str:
+        # ':' is valid in unit names but not in service names: no service's unit can be called this
+        return self.unit_name[: -len(".service")] + ":on-change.service"
 
 
 def _check_line_safe(value: str, what: str) -> None:
@@ -259,6 +271,45 @@ def render_timer(plan: UnitPlan) -> str:
             "",
             "[Install]",
             "WantedBy=timers.target",
+            "",
+        ]
+    )
+
+
+def render_path(plan: UnitPlan) -> str:
+    """restart_on_change: the ``.path`` unit that watches the file and starts the restarter."""
+    assert plan.watch_path
+    watched = plain_value(plan.watch_path, "path")
+    return "\n".join(
+        [
+            MARKER,
+            "[Unit]",
+            f"Description=Restart {plan.name} when {watched} changes",
+            f"{MARKER_KEY}=yes",
+            "",
+            "[Path]",
+            f"PathChanged={watched}",
+            f"Unit={plan.restarter_name}",
+            "",
+            "[Install]",
+            "WantedBy=default.target",
+            "",
+        ]
+    )
+
+
+def render_restarter(plan: UnitPlan) -> str:
+    """restart_on_change: the oneshot the ``.path`` unit starts; try-restart leaves a stopped service stopped."""
+    return "\n".join(
+        [
+            MARKER,
+            "[Unit]",
+            f"Description=Restart {plan.name}: its file changed",
+            f"{MARKER_KEY}=yes",
+            "",
+            "[Service]",
+            "Type=oneshot",
+            f"ExecStart={render_exec([plan.systemctl, '--user', 'try-restart', plan.unit_name])}",
             "",
         ]
     )

@@ -72,7 +72,7 @@ def pytest_sessionstart(session):
 
 def _cleanup_units():
     units = sorted(p.name for p in UNIT_DIR.glob(f"{PREFIX}*"))
-    services = [u for u in units if u.endswith((".service", ".timer"))]
+    services = [u for u in units if u.endswith((".service", ".timer", ".path"))]
     if services:
         systemctl("stop", *services)
         systemctl("disable", *services)

@@ -13,6 +13,7 @@ import { logsIcon, servicesIcon } from './icons';
 import { envForPrefix, kernelPrefix } from './kernelenv';
 import { restartNeeded } from './listview';
 import { servicesOfPath, uniqueName } from './runfile';
+import { specFromText, specToYaml } from './specfile';
 import type { ServicesModel } from './model';
 import { CommandIDs, IService, IServiceSpec, Kind } from './tokens';
 import { ServiceEditor, ServiceEditorWidget } from './widgets/editor';
@@ -53,6 +54,38 @@ async function pickName(deps: ICommandDeps, args: Record<string, unknown>, label
   }
   const result = await InputDialog.getItem({ title: label, items: names });
   return result.button.accept ? result.value : null;
+}
+
+/** Save text as a file through the browser. */
+function downloadText(fileName: string, text: string, type: string): void {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = fileName;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  window.setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+/** Ask the browser for one local file (null when the dialog is cancelled). */
+function pickLocalFile(accept: string): Promise<File | null> {
+  return new Promise(resolve => {
+    const input = document.createElement('input');
+    input.type = 'file';
+    input.accept = accept;
+    input.style.display = 'none';
+    input.addEventListener('change', () => {
+      resolve(input.files?.[0] ?? null);
+      input.remove();
+    });
+    input.addEventListener('cancel', () => {
+      resolve(null);
+      input.remove();
+    });
+    document.body.appendChild(input);
+    input.click();
+  });
 }
 
 /** A default service name from a file name: letters, digits and '-'. */
@@ -217,12 +250,47 @@ export function registerCommands(deps: ICommandDeps): void {
     }
   });
 
+  commands.addCommand(CommandIDs.exportSpec, {
+    label: trans.__('Export Spec…'),
+    caption: trans.__('Download the service spec as NAME.yaml (for `jupyter condasvc create -f` or Import Spec)'),
+    execute: async args => {
+      const name = await pickName(deps, args, trans.__('Export which service?'));
+      const service = name ? model.get(name) : undefined;
+      if (service) {
+        downloadText(`${service.name}.yaml`, specToYaml(service.spec), 'application/yaml');
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.importSpec, {
+    label: trans.__('Import Spec…'),
+    caption: trans.__('Open the New service form filled in from a YAML or JSON spec file'),
+    execute: async () => {
+      const file = await pickLocalFile('.yaml,.yml,.json,application/yaml,application/json');
+      if (!file) {
+        return;
+      }
+      let spec: Partial<IServiceSpec>;
+      try {
+        spec = specFromText(await file.text(), file.name);
+      } catch (e) {
+        Notification.error((e as Error).message, { autoClose: 8000 });
+        return;
+      }
+      if (typeof spec.name === 'string' && spec.name) {
+        spec = { ...spec, name: uniqueName(spec.name, model.services) };
+      }
+      openEditor(spec);
+    }
+  });
+
   // The sidebar rows' context menu (the row right-clicked names the service).
   const rowItems: Array<[string, number]> = [
     [CommandIDs.openService, 0],
     [CommandIDs.showLogs, 1],
     [CommandIDs.editService, 2],
     [CommandIDs.duplicateService, 3],
+    [CommandIDs.exportSpec, 4],
     [CommandIDs.deleteService, 10]
   ];
   for (const [command, rank] of rowItems) {

@@ -201,6 +201,8 @@ const plugin: JupyterFrontEndPlugin<IServicesModel> = {
         CommandIDs.enableService,
         CommandIDs.disableService,
         CommandIDs.deleteService,
+        CommandIDs.exportSpec,
+        CommandIDs.importSpec,
         CommandIDs.showLogs,
         CommandIDs.openOutput,
         CommandIDs.runAsService,

@@ -43,6 +43,8 @@ export interface IServiceSpec {
   output?: string | null;
   schedule?: string | null;
   activation?: boolean;
+  /** Restart it (when running) each time its script or notebook file changes: a .path unit. */
+  restart_on_change?: boolean;
   health_check?: IHealthCheck | null;
 }
 
@@ -161,6 +163,8 @@ export interface IPreview {
   variables: string[];
   activation: Record<string, string>;
   timer: string | null;
+  /** restart_on_change: the .path unit watching the file. */
+  path_unit?: string | null;
   next_runs?: string[];
   warnings: string[];
 }
@@ -353,6 +357,8 @@ export namespace CommandIDs {
   export const disableService = 'condasvc:disable-service';
   export const deleteService = 'condasvc:delete-service';
   export const duplicateService = 'condasvc:duplicate-service';
+  export const exportSpec = 'condasvc:export-spec';
+  export const importSpec = 'condasvc:import-spec';
   export const showLogs = 'condasvc:show-logs';
   export const runAsService = 'condasvc:run-as-service';
   export const runFileAsService = 'condasvc:run-file-as-service';

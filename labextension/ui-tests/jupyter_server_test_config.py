@@ -61,15 +61,18 @@ root.mkdir(parents=True)
 )
 # The examples a newcomer starts with (scripts/lab puts them in Lab's root too).
 shutil.copytree(REPO / "examples", root / "examples")
-conda = make_conda_root(run / "conda", ["other"])
-uienv = make_conda_env(conda / "envs" / "uienv", ipykernel=True)
-kernels = run / "share" / "jupyter" / "kernels" / "condasvc-uienv"
-kernels.mkdir(parents=True)
-(kernels / "kernel.json").write_text(json.dumps({
-    "argv": [str(uienv / "bin" / "python"), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-    "display_name": "Python (uienv)",
-    "language": "python",
-}))
+# CONDASVC_UI_NO_CONDA=1 (playwright.noconda.config.js): a newcomer's machine, no conda at all.
+NO_CONDA = os.environ.get("CONDASVC_UI_NO_CONDA") == "1"
+conda = None if NO_CONDA else make_conda_root(run / "conda", ["other"])
+if conda is not None:
+    uienv = make_conda_env(conda / "envs" / "uienv", ipykernel=True)
+    kernels = run / "share" / "jupyter" / "kernels" / "condasvc-uienv"
+    kernels.mkdir(parents=True)
+    (kernels / "kernel.json").write_text(json.dumps({
+        "argv": [str(uienv / "bin" / "python"), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python (uienv)",
+        "language": "python",
+    }))
 os.environ["JUPYTER_PATH"] = os.pathsep.join(
     [str(run / "share" / "jupyter")] + ([os.environ["JUPYTER_PATH"]] if os.environ.get("JUPYTER_PATH") else [])
 )
@@ -88,7 +91,7 @@ os.environ["JUPYTER_PATH"] = os.pathsep.join(
 c.ServerApp.root_dir = str(root)  # noqa: F821
 c.ServerApp.port = int(os.environ.get("CONDASVC_UI_PORT", "8888"))  # noqa: F821
 c.ServerApp.open_browser = False  # noqa: F821
-c.EnvironmentFinder.conda_roots = [str(conda)]  # noqa: F821
+c.EnvironmentFinder.conda_roots = [str(conda)] if conda is not None else []  # noqa: F821
 c.EnvironmentFinder.use_conda_executable = False  # noqa: F821
 c.CondaSvcApp.unit_prefix = os.environ.get("CONDASVC_UI_PREFIX") or f"cui{uuid.uuid4().hex[:6]}-"  # noqa: F821
 c.KernelSpecManager.ensure_native_kernel = False  # noqa: F821

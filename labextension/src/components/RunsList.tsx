@@ -12,6 +12,8 @@ export interface IRunsListProps {
   trans: TranslationBundle;
   /** The service as the model has it: the list is read again when its state changes. */
   service: IService;
+  /** Told the list (newest first) each time it is read. */
+  onRuns?: (runs: IRun[]) => void;
 }
 
 function exitText(run: IRun): string {
@@ -34,7 +36,7 @@ function download(name: string, data: unknown): void {
 }
 
 export function RunsList(props: IRunsListProps): JSX.Element {
-  const { name, api, trans, service } = props;
+  const { name, api, trans, service, onRuns } = props;
   const [runs, setRuns] = useState<IRun[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [open, setOpen] = useState<string | null>(null);
@@ -51,6 +53,7 @@ export function RunsList(props: IRunsListProps): JSX.Element {
         if (!cancelled) {
           setRuns(r.runs);
           setError(null);
+          onRuns?.(r.runs);
         }
       })
       .catch(e => !cancelled && setError((e as Error).message));

@@ -1,13 +1,15 @@
 /** The service view: live status summary, actions, unit file and the log viewer. */
 import type { TranslationBundle } from '@jupyterlab/translation';
 import type { CommandRegistry } from '@lumino/commands';
-import React, { useEffect, useState } from 'react';
+import React, { useEffect, useRef, useState } from 'react';
 
 import type { CondaSvcAPI } from '../api';
 import { formatBytes, formatCpu, formatDuration, formatTime, joinArgs, relativeTime, secondsSince } from '../format';
 import type { LogFollower } from '../logs';
 import { displayState } from '../model';
-import { CommandIDs, IServicesModel } from '../tokens';
+import { healthText, lastEndedRun, lastExitText, progressText, rememberEnd, resourceText, sinceIso } from '../statusfacts';
+import type { IEndFacts } from '../statusfacts';
+import { CommandIDs, IRun, IServicesModel } from '../tokens';
 import { kindLabel, StateBadge, useNow, useSignal } from './common';
 import { LogViewer } from './LogViewer';
 import { RestartNeeded } from './RestartNeeded';
@@ -41,6 +43,15 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
   const [unit, setUnit] = useState<string | null>(null);
   const [showUnit, setShowUnit] = useState(false);
   const updated = service?.updated ?? null;
+  const [lastRun, setLastRun] = useState<IRun | null>(null);
+  // what this tab saw of the last end: systemd zeroes a stopped unit's properties when it unloads it
+  const ended = useRef<{ name: string; facts: IEndFacts | null }>({ name, facts: null });
+  if (ended.current.name !== name) {
+    ended.current = { name, facts: null };
+  }
+  if (service) {
+    ended.current.facts = rememberEnd(ended.current.facts, service.status, trans.__.bind(trans));
+  }
 
   useEffect(() => {
     if (!showUnit) {
@@ -70,17 +81,16 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
   const status = service.status;
   const state = displayState(service);
   const running = state === 'running' || state === 'starting';
-  const since = state === 'running' ? status.active_enter_timestamp : status.state_change_timestamp;
+  const __ = trans.__.bind(trans);
+  const remembered = ended.current.facts;
+  const since = sinceIso(status, remembered, lastRun);
   const sinceSeconds = secondsSince(since, now);
   const exec = (id: string) => () => void commands.execute(id, { name });
-  const lastExit = status.exit_reason
-    ? status.exit_reason
-    : status.exec_main_code === null || status.exec_main_code === undefined || status.exec_main_code === 0
-      ? '—'
-      : status.exec_main_code === 1
-        ? trans.__('exit code %1', status.exec_main_status ?? '?')
-        : trans.__('signal %1', status.exec_main_status ?? '?');
-  const health = status.health;
+  const lastExit = lastExitText(status, remembered, lastRun, __);
+  const health = healthText(service, __);
+  const progress = progressText(service, remembered, __);
+  const memory = resourceText('memory', status.memory_current, status, model.host, formatBytes, __);
+  const cpu = resourceText('cpu', status.cpu_usage_nsec, status, model.host, formatCpu, __);
 
   return (
     <div className="jp-condasvc-details" data-name={name} data-state={state}>
@@ -138,6 +148,9 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
         <button className="jp-mod-styled" onClick={exec(CommandIDs.editService)}>
           {trans.__('Edit')}
         </button>
+        <button className="jp-mod-styled" onClick={exec(CommandIDs.exportSpec)} title={trans.__('Download %1.yaml', name)}>
+          {trans.__('Export spec…')}
+        </button>
         {service.spec.kind === 'notebook' ? (
           <button className="jp-mod-styled" onClick={exec(CommandIDs.openOutput)}>
             {trans.__('Open executed notebook')}
@@ -179,11 +192,19 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
           {status.main_pid ?? '—'}
         </Fact>
         <Fact name="memory" label={trans.__('Memory')}>
-          {formatBytes(status.memory_current)}
-          {service.spec.memory_max ? ` / ${service.spec.memory_max}` : ''}
+          <span title={memory.reason}>
+            {memory.text}
+            {service.spec.memory_max
+              ? status.memory_current !== null && status.memory_current !== undefined
+                ? ` / ${service.spec.memory_max}`
+                : ` · ${trans.__('limit %1', service.spec.memory_max)}`
+              : ''}
+          </span>
+          {memory.reason ? <div className="jp-condasvc-muted jp-condasvc-fact-note">{memory.reason}</div> : null}
         </Fact>
         <Fact name="cpu" label={trans.__('CPU time')}>
-          {formatCpu(status.cpu_usage_nsec)}
+          <span title={cpu.reason}>{cpu.text}</span>
+          {cpu.reason ? <div className="jp-condasvc-muted jp-condasvc-fact-note">{cpu.reason}</div> : null}
         </Fact>
         <Fact name="restarts" label={trans.__('Restarts')}>
           {status.n_restarts ?? 0}
@@ -194,16 +215,14 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
         <Fact name="result" label={trans.__('Result')}>
           {status.result ?? '—'}
         </Fact>
-        {health !== undefined ? (
+        {health !== null ? (
           <Fact name="health" label={trans.__('Health')}>
-            {health
-              ? `${health.state}${health.latency_ms !== null && health.latency_ms !== undefined ? ` · ${Math.round(health.latency_ms)} ms` : ''}${health.last_error ? ` · ${health.last_error}` : ''}`
-              : trans.__('no probe yet')}
+            {health}
           </Fact>
         ) : null}
-        {status.status_text ? (
+        {progress ? (
           <Fact name="progress" label={trans.__('Progress')}>
-            {status.status_text}
+            {progress}
           </Fact>
         ) : null}
         {service.spec.schedule ? (
@@ -227,7 +246,7 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
         <summary>{trans.__('Unit file')}</summary>
         <pre className="jp-condasvc-unit">{unit ?? trans.__('Loading…')}</pre>
       </details>
-      <RunsList name={name} api={api} trans={trans} service={service} />
+      <RunsList name={name} api={api} trans={trans} service={service} onRuns={runs => setLastRun(lastEndedRun(runs))} />
       <LogViewer follower={props.follower} trans={trans} defaultWrap={props.wrapLogs} download={props.download} />
     </div>
   );

@@ -42,6 +42,7 @@ export interface IFormState {
   enabled: boolean;
   schedule: string;
   activation: boolean;
+  restartOnChange: boolean;
   healthType: '' | 'http' | 'tcp';
   healthUrl: string;
   healthHost: string;
@@ -79,6 +80,7 @@ export function formFromSpec(spec: Partial<IServiceSpec>): IFormState {
     enabled: spec.enabled ?? false,
     schedule: spec.schedule ?? '',
     activation: spec.activation ?? false,
+    restartOnChange: spec.restart_on_change ?? false,
     healthType: hc?.type ?? '',
     healthUrl: hc?.url ?? '',
     healthHost: hc?.host ?? '',
@@ -141,6 +143,7 @@ export function specFromForm(f: IFormState): IServiceSpec {
     enabled: f.enabled,
     schedule: text(f.schedule),
     activation: f.activation,
+    restart_on_change: f.kind !== 'command' && f.restartOnChange,
     health_check: null
   };
   if (f.healthType) {
@@ -599,6 +602,18 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
             <input type="checkbox" name="enabled" checked={form.enabled} onChange={ev => set('enabled', ev.target.checked, 'enabled')} />
             {trans.__('Start at login (and at boot when lingering is on)')}
           </label>
+          {form.kind === 'command' ? null : (
+            <label className="jp-condasvc-check" title={trans.__('A .path unit watches the file; each save restarts the service if it is running')}>
+              <input
+                type="checkbox"
+                name="restart_on_change"
+                checked={form.restartOnChange}
+                onChange={ev => set('restartOnChange', ev.target.checked, 'restart_on_change')}
+              />
+              {trans.__('Restart when the file changes (each save restarts it while it runs)')}
+            </label>
+          )}
+          <FieldError field="restart_on_change" errors={errors} />
           <Row label={trans.__('Schedule')} field="schedule" errors={errors} help={trans.__('A systemd calendar expression, e.g. daily, hourly, Mon..Fri 09:00. Empty: runs until stopped.')}>
             <div className="jp-condasvc-inline">
               <input className="jp-mod-styled" name="schedule" value={form.schedule} onChange={onChange('schedule', 'schedule')} placeholder={trans.__('empty: runs until stopped')} />
@@ -735,6 +750,12 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
           <>
             <h3>{preview.unit_name.replace(/\.service$/, '.timer')}</h3>
             <pre className="jp-condasvc-unit" aria-label={trans.__('Timer preview')}>{preview.timer}</pre>
+          </>
+        ) : null}
+        {preview?.path_unit ? (
+          <>
+            <h3>{preview.unit_name.replace(/\.service$/, '.path')}</h3>
+            <pre className="jp-condasvc-unit" aria-label={trans.__('Path unit preview')}>{preview.path_unit}</pre>
           </>
         ) : null}
         {preview?.variables.length ? (

@@ -2,6 +2,7 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 import {
   addIcon,
+  fileUploadIcon,
   refreshIcon,
   runIcon,
   stopIcon,
@@ -527,6 +528,11 @@ export function ServiceList(props: IServiceListProps): JSX.Element {
             icon={addIcon}
             tooltip={trans.__('New service')}
             onClick={() => void commands.execute(CommandIDs.newService)}
+          />
+          <ToolbarButtonComponent
+            icon={fileUploadIcon}
+            tooltip={trans.__('Import spec… (a YAML or JSON file)')}
+            onClick={() => void commands.execute(CommandIDs.importSpec)}
           />
         </div>
         <HostBanners model={model} trans={trans} />

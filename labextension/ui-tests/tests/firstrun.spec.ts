@@ -7,7 +7,7 @@
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import * as path from 'path';
 
-const OUT = path.join(__dirname, '..', 'test-results', 'firstrun');
+const OUT = path.join(__dirname, '..', 'test-results', process.env.CONDASVC_UI_NO_CONDA === '1' ? 'firstrun-noconda' : 'firstrun');
 const NAME = `webapp-${Date.now().toString(36).slice(-5)}`;
 const PORT = 20000 + Math.floor(Math.random() * 20000);
 
@@ -29,6 +29,11 @@ test.describe.serial('first run', () => {
 
   test('start the example web app from the file browser, in the server environment', async ({ page, request }) => {
     const t0 = Date.now();
+    if (process.env.CONDASVC_UI_NO_CONDA === '1') {
+      // playwright.noconda.config.js: this machine has no conda at all
+      const listed = (await (await request.get('/condasvc/api/environments')).json()).environments as Array<{ kind?: string; name: string }>;
+      expect(listed.filter(e => (e.kind ?? 'conda') === 'conda').map(e => e.name)).toEqual([]);
+    }
     const form = await runAsService(page, 'webapp.py');
     await expect(form.locator('input[name="path"]')).toHaveValue('examples/webapp.py');
     // The default environment is the server's own, which has Python: nothing to install first.

@@ -1,0 +1,97 @@
+"""restart_on_change: a .path unit watches the script and restarts the running service when it changes."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import PREFIX, UNIT_DIR, create, systemctl, wait_for
+from jupyter_condasvc.units import MARKER, UnitPlan, is_managed, render_path, render_restarter
+
+LOOP = "import time\nwhile True:\n    time.sleep(0.5)\n"
+
+
+def _plan(**kw):
+    base = dict(
+        name="w", unit_name="p-w.service", description="", exec_argv=["/bin/true"], working_directory="/tmp",
+        env_prefix="/e", env_name="e", environment_file="/s/w.env", restart="no", restart_sec=1,
+        start_limit_burst=5, start_limit_interval_sec=10,
+    )
+    return UnitPlan(**{**base, **kw})
+
+
+def test_path_and_restarter_units_are_escaped_and_ours():
+    plan = _plan(watch_path="/srv/100% done/app.py", systemctl="/usr/bin/systemctl")
+    path = render_path(plan)
+    assert "PathChanged=/srv/100%% done/app.py\n" in path
+    assert "Unit=p-w:on-change.service\n" in path
+    restarter = render_restarter(plan)
+    assert 'ExecStart=:"/usr/bin/systemctl" "--user" "try-restart" "p-w.service"' in restarter
+    assert is_managed(path) and is_managed(restarter) and path.startswith(MARKER)
+    assert plan.path_name == "p-w.path"
+
+
+def _show(unit, prop):
+    return systemctl("show", "-p", prop, "--value", unit).stdout.strip()
+
+
+
+@pytest.mark.systemd
+async def test_editing_the_file_restarts_the_running_service(api, root, unit_name):
+    name = "onchange"
+    unit = unit_name(name)
+    path_unit, restarter = f"{PREFIX}{name}.path", f"{PREFIX}{name}:on-change.service"
+    await create(api, root, name, LOOP, restart_on_change=True)
+    for f in (path_unit, restarter):
+        assert is_managed((UNIT_DIR / f).read_text()), f
+    assert _show(path_unit, "ActiveState") == "active"
+    assert _show(path_unit, "UnitFileState") == "enabled"
+    assert str(root / f"{name}.py") in (UNIT_DIR / path_unit).read_text()
+
+    code, _ = await api("POST", "services", name, "start")
+    assert code == 200
+    first = await wait_for(lambda: _async(_show(unit, "InvocationID") if _show(unit, "ActiveState") == "active" else None), timeout=30)
+
+    (root / f"{name}.py").write_text(LOOP + "# edited\n")
+
+    async def restarted():
+        inv = _show(unit, "InvocationID")
+        return inv if inv and inv != first and _show(unit, "ActiveState") == "active" else None
+
+    second = await wait_for(restarted, timeout=30)
+    assert second != first
+
+    # stopped: a change does not start it (try-restart)
+    code, _ = await api("POST", "services", name, "stop")
+    assert code == 200
+    await wait_for(lambda: _async(_show(unit, "ActiveState") == "inactive"), timeout=30)
+    ran = _show(restarter, "InvocationID")
+    assert ran  # it ran for the edit above
+    (root / f"{name}.py").write_text(LOOP + "# edited again\n")
+    await wait_for(lambda: _async(_show(restarter, "InvocationID") not in ("", ran) and _show(restarter, "ActiveState") == "inactive"), timeout=30)
+    assert _show(unit, "ActiveState") == "inactive"
+
+    # switched off: both units go
+    code, svc = await api("PATCH", "services", name, body={"restart_on_change": False})
+    assert code == 200, svc
+    assert not (UNIT_DIR / path_unit).exists() and not (UNIT_DIR / restarter).exists()
+    assert _show(path_unit, "ActiveState") == "inactive"
+
+    # on again, then deleted: nothing of ours is left
+    code, svc = await api("PATCH", "services", name, body={"restart_on_change": True})
+    assert code == 200, svc
+    assert _show(path_unit, "ActiveState") == "active"
+    code, _ = await api("DELETE", "services", name)
+    assert code == 204
+    assert not list(UNIT_DIR.glob(f"{PREFIX}{name}*")) and not list(UNIT_DIR.glob(f"*.wants/{PREFIX}{name}*"))
+    assert _show(path_unit, "ActiveState") == "inactive"
+
+
+async def _async(value):
+    return value
+
+
+@pytest.mark.systemd
+async def test_a_command_has_no_file_to_watch(api):
+    code, err = await api("POST", "services", body={
+        "name": "onchange-cmd", "kind": "command", "env": "ml", "argv": ["sleep", "60"], "restart_on_change": True,
+    })
+    assert code == 400 and err["field"] == "restart_on_change", err
