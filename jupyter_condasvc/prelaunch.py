@@ -16,6 +16,10 @@ adopting manager compares the command and environment jupyter_client
 computes with the ones used here; on any difference the early kernel is
 killed and jupyter_client starts its own, so behaviour never depends on this
 shortcut.
+
+It also holds the one runner convention the server needs
+(:func:`default_output_path`), so that ``services`` (and with it every CLI
+command) does not import the runner and its libraries.
 """
 from __future__ import annotations
 
@@ -24,12 +28,17 @@ import os
 import shutil
 import subprocess
 import tempfile
-import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 #: The kernel spec's name; the connection file records it.
 KERNEL_NAME = "condasvc-env"
+
+
+def default_output_path(notebook: Path) -> Path:
+    """``<notebook dir>/<stem>.out.ipynb``: where the executed copy goes by default."""
+    return notebook.with_name(notebook.stem + ".out.ipynb")
 
 
 def kernel_argv(python: str) -> List[str]:
@@ -98,6 +107,8 @@ def _python_arg(argv: Sequence[str]) -> Optional[str]:
 
 def prelaunch(argv: Sequence[str]) -> Optional[Prelaunched]:
     """Start the kernel ``--python`` in ``argv`` names; None when there is none to start (the runner then reports why)."""
+    import uuid
+
     python = _python_arg(argv)
     if not python or not os.path.isabs(python) or not os.path.isfile(python) or not os.access(python, os.X_OK):
         return None

@@ -92,7 +92,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from nbformat import NotebookNode  # noqa: E402
 
 from .errors import InvalidSpec
-from .prelaunch import KERNEL_NAME, Prelaunched, kernel_argv, kernel_env, private_base as _private_base
+from .prelaunch import KERNEL_NAME, Prelaunched, default_output_path, kernel_argv, kernel_env, private_base as _private_base
 from .sdnotify import notify  # noqa: E402
 
 __all__ = ["inject_parameters", "default_output_path", "notify", "main"]
@@ -401,11 +401,6 @@ def prune_runs(runs_dir: Path, keep: int, max_age_days: float, *, now: Optional[
 
 # --------------------------------------------------------------------------
 # The executed copy
-
-
-def default_output_path(notebook: Path) -> Path:
-    """``<notebook dir>/<stem>.out.ipynb``: where the executed copy goes by default."""
-    return notebook.with_name(notebook.stem + ".out.ipynb")
 
 
 def write_notebook_atomic(nb: NotebookNode, path: Path, mode: int = 0o644) -> None:
