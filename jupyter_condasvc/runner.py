@@ -72,11 +72,15 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, TextIO
 
 if __name__ == "__main__":
     # Run as the service's main process (not imported by the server): skip
-    # jsonschema's optional IRI format checker.  ``rfc3987_syntax`` builds an
-    # Earley parser at import time, about 3 s of every service start, and
-    # nbformat imports jsonschema; nothing here validates IRIs.  jsonschema
-    # treats the blocked import like a missing optional dependency.
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
+    # jsonschema's optional format checkers.  ``rfc3987_syntax`` builds an
+    # Earley parser at import time, about 3 s of every service start;
+    # isoduration (with arrow) and the others cost ~0.1 s more; nbformat
+    # imports jsonschema but validates without a FormatChecker, so none of
+    # them ever runs here.  jsonschema treats a blocked import like a missing
+    # optional dependency.
+    for _checker in ("rfc3987_syntax", "rfc3987", "rfc3986_validator", "rfc3339_validator", "isoduration",
+                     "webcolors", "uri_template", "fqdn", "jsonpointer"):
+        sys.modules.setdefault(_checker, None)  # type: ignore[arg-type]
     # Start the kernel now and import nbformat, jupyter_client and nbclient
     # (~0.2 s) while it boots: see prelaunch.py.  main() adopts or kills it.
     from jupyter_condasvc.prelaunch import prelaunch as _prelaunch
