@@ -282,6 +282,7 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         others = {"systemd_user_manager": manager_pid, "dbus_daemon": dbus_pid}
         others0 = {k: cpu_seconds(v) for k, v in others.items() if v}
         cpu0, own0 = cpu_seconds(server.proc.pid), time.process_time()
+        server.cookie_session = args.session == "cookie"
         threads = api_clients(server, names, restartable, args.clients, until, out)
         while time.monotonic() < until:
             time.sleep(1)
@@ -394,6 +395,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--followers", type=int, default=20, help="log-follow WebSockets (default 20)")
     p.add_argument("--clients", type=int, default=50, help="concurrent API clients (default 50)")
     p.add_argument("--idle", type=float, default=3.0, help="seconds of the idle baseline (default 3)")
+    p.add_argument("--session", choices=("token", "cookie"), default="token",
+                   help="how the API clients authenticate under load: the token on every request (default), or "
+                        "like a browser, the login cookie the first token request got (plus _xsrf for POSTs)")
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     p.add_argument("--keep-tmp", action="store_true")
     p.add_argument("--rev", help="benchmark this git revision of jupyter_condasvc (git archive) instead of the working tree")

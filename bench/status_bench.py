@@ -187,6 +187,9 @@ class Server:
         self.log_path = tmp / "server.log"
         self._local = threading.local()
         self.argv: List[str] = []
+        #: Like a browser: each thread's first request logs in with the token,
+        #: later ones send the login cookie it got (and an _xsrf cookie and header).
+        self.cookie_session = False
 
     def start(self) -> None:
         self.port = free_port()
@@ -241,7 +244,13 @@ class Server:
 
     def request(self, method: str, path: str, body: Any = None) -> Tuple[int, bytes]:
         """One request on this thread's keep-alive connection (reconnects once)."""
-        headers = {"Authorization": f"token {self.token}"}
+        cookie = getattr(self._local, "cookie", None) if self.cookie_session else None
+        if cookie:
+            headers = {"Cookie": cookie}
+            if method != "GET":
+                headers["X-XSRFToken"] = self._local.xsrf
+        else:
+            headers = {"Authorization": f"token {self.token}"}
         data = None
         if body is not None or method in ("POST", "PATCH", "PUT"):
             data = json.dumps(body if body is not None else {}).encode()
@@ -251,6 +260,12 @@ class Server:
             try:
                 conn.request(method, path, body=data, headers=headers)
                 resp = conn.getresponse()
+                if self.cookie_session and not cookie:
+                    jar = [c.split(";", 1)[0] for c in resp.headers.get_all("Set-Cookie") or []]
+                    if any(c.startswith("username-") for c in jar):
+                        self._local.xsrf = secrets.token_hex(16)
+                        self._local.cookie = "; ".join([c for c in jar if not c.startswith("_xsrf=")]
+                                                       + [f"_xsrf={self._local.xsrf}"])
                 return resp.status, resp.read()
             except (http.client.HTTPException, ConnectionError):
                 conn.close()

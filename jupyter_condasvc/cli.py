@@ -32,8 +32,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-import yaml
-
 from .errors import CondaSvcError, InvalidSpec, JobFailed, NotFound
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_UNREACHABLE = 0, 1, 2, 3, 4, 5
@@ -258,6 +256,8 @@ def read_spec_file(path: str) -> Dict[str, Any]:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"Cannot read the spec file {path}: {exc.strerror or exc}.", field="file") from None
+    import yaml  # here: only the commands that parse YAML pay its import
+
     try:
         data = yaml.safe_load(text)  # JSON is YAML
     except yaml.YAMLError as exc:
@@ -278,6 +278,8 @@ def _pairs(values: Optional[List[str]], what: str, parse_value: Callable[[str], 
 
 
 def _yaml_scalar(text: str) -> Any:
+    import yaml
+
     try:
         return yaml.safe_load(text) if text != "" else ""
     except yaml.YAMLError:

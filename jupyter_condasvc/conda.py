@@ -36,7 +36,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Iterable, Optional
 
-import yaml
 from traitlets import Bool, Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
@@ -510,6 +509,8 @@ class EnvironmentFinder(LoggingConfigurable):
         return [h for h in hints if h]
 
     def _condarc_envs_dirs(self, roots: Iterable[str]) -> list[str]:
+        import yaml  # here: CLI commands that never look for environments skip its import
+
         files = [*CONDARC_FILES, *(os.path.join(r, ".condarc") for r in roots)]
         if os.environ.get("CONDARC"):
             files.append(os.environ["CONDARC"])

@@ -72,20 +72,31 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, TextIO
 
 if __name__ == "__main__":
     # Run as the service's main process (not imported by the server): skip
-    # jsonschema's optional IRI format checker.  ``rfc3987_syntax`` builds an
-    # Earley parser at import time, about 3 s of every service start, and
-    # nbformat imports jsonschema; nothing here validates IRIs.  jsonschema
-    # treats the blocked import like a missing optional dependency.
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
+    # jsonschema's optional format checkers.  ``rfc3987_syntax`` builds an
+    # Earley parser at import time, about 3 s of every service start;
+    # isoduration (with arrow) and the others cost ~0.1 s more; nbformat
+    # imports jsonschema but validates without a FormatChecker, so none of
+    # them ever runs here.  jsonschema treats a blocked import like a missing
+    # optional dependency.
+    for _checker in ("rfc3987_syntax", "rfc3987", "rfc3986_validator", "rfc3339_validator", "isoduration",
+                     "webcolors", "uri_template", "fqdn", "jsonpointer"):
+        sys.modules.setdefault(_checker, None)  # type: ignore[arg-type]
+    # Start the kernel now and import nbformat, jupyter_client and nbclient
+    # (~0.2 s) while it boots: see prelaunch.py.  main() adopts or kills it.
+    from jupyter_condasvc.prelaunch import prelaunch as _prelaunch
+
+    _PRELAUNCHED = _prelaunch(sys.argv[1:])
 
 import nbformat  # noqa: E402
 from jupyter_client import AsyncKernelManager  # noqa: E402
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager  # noqa: E402
+from jupyter_client.provisioning import LocalProvisioner  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError  # noqa: E402
 from nbformat import NotebookNode  # noqa: E402
 
 from .errors import InvalidSpec
+from .prelaunch import KERNEL_NAME, Prelaunched, default_output_path, kernel_argv, kernel_env, private_base as _private_base
 from .sdnotify import notify  # noqa: E402
 
 __all__ = ["inject_parameters", "default_output_path", "notify", "main"]
@@ -396,11 +407,6 @@ def prune_runs(runs_dir: Path, keep: int, max_age_days: float, *, now: Optional[
 # The executed copy
 
 
-def default_output_path(notebook: Path) -> Path:
-    """``<notebook dir>/<stem>.out.ipynb``: where the executed copy goes by default."""
-    return notebook.with_name(notebook.stem + ".out.ipynb")
-
-
 def write_notebook_atomic(nb: NotebookNode, path: Path, mode: int = 0o644) -> None:
     """Write ``nb`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -453,15 +459,54 @@ def env_kernel_spec(python: str) -> KernelSpec:
     locking) the user's IPython history database.
     """
     spec = KernelSpec(
-        argv=[python, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-              "--HistoryManager.hist_file=:memory:"],
+        argv=kernel_argv(python),
         display_name=f"Python ({python})",
         language="python",
         interrupt_mode="signal",
         metadata={"debugger": False},
     )
-    spec.name = "condasvc-env"
+    spec.name = KERNEL_NAME
     return spec
+
+
+class _AdoptingKernelManager(AsyncKernelManager):
+    """An AsyncKernelManager that takes over a kernel :mod:`.prelaunch` started, if it is the one it would start.
+
+    Everything up to the launch is jupyter_client's own (provisioner, the
+    command line, the environment); only the ``Popen`` is skipped when the
+    early process has the same argv, environment and working directory.
+    Otherwise the early kernel is killed and jupyter_client starts its own.
+    """
+
+    prelaunched: Optional[Prelaunched] = None
+
+    async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+        if self.prelaunched is not None:
+            # the kernel already read this file: keep its key and sockets
+            self.load_connection_file(self.prelaunched.connection_file)
+            self._connection_file_written = True
+        return await super()._async_pre_start_kernel(**kw)
+
+    async def _async_launch_kernel(self, kernel_cmd: List[str], **kw: Any) -> None:
+        pre, self.prelaunched = self.prelaunched, None
+        if pre is not None:
+            provisioner = self.provisioner
+            popen_kw = LocalProvisioner._scrub_kwargs(kw)
+            env, cwd = popen_kw.pop("env", None), popen_kw.pop("cwd", None)
+            if (type(provisioner) is LocalProvisioner and not popen_kw and env is not None
+                    and getattr(self, "curve_publickey", None) is None and pre.matches(kernel_cmd, env, cwd)):
+                pre.adopted = True
+                provisioner.process = pre.process
+                provisioner.pid = pre.process.pid
+                try:
+                    provisioner.pgid = os.getpgid(pre.process.pid)
+                except OSError:
+                    provisioner.pgid = None
+                provisioner.cwd = cwd
+                self._reconcile_connection_info(provisioner.connection_info)
+                return
+            pre.discard()
+        await super()._async_launch_kernel(kernel_cmd, **kw)
 
 
 class ServiceNotebookClient(NotebookClient):
@@ -476,12 +521,13 @@ class ServiceNotebookClient(NotebookClient):
 
     def __init__(self, nb: NotebookNode, *, python: str, journal: JournalWriter,
                  on_progress: Optional[Any] = None, private_dir: Optional[str] = None,
-                 **kw: Any) -> None:
+                 prelaunched: Optional[Prelaunched] = None, **kw: Any) -> None:
         super().__init__(nb, **kw)
         self.python = python
         self.journal = journal
         self.on_progress = on_progress  # called (sync) after an output is recorded
         self.private_dir = private_dir  # connection file and ipc sockets; None: TCP
+        self.prelaunched = prelaunched  # a kernel started before the imports, to adopt
         self.quiet_errors = False  # tracebacks at notice, not err (a requested stop)
 
     def create_kernel_manager(self) -> AsyncKernelManager:
@@ -493,13 +539,16 @@ class ServiceNotebookClient(NotebookClient):
         it on every start).
         """
         ksm = _EnvKernelSpecManager(env_kernel_spec(self.python))
-        self.kernel_name = "condasvc-env"
-        self.km = AsyncKernelManager(kernel_name=self.kernel_name, kernel_spec_manager=ksm,
-                                     config=self.config)
+        self.kernel_name = KERNEL_NAME
+        self.km = _AdoptingKernelManager(kernel_name=self.kernel_name, kernel_spec_manager=ksm,
+                                         config=self.config)
         if self.private_dir is not None:
             self.km.transport = "ipc"
             self.km.connection_file = os.path.join(self.private_dir, "kernel.json")
             self.km.ip = os.path.join(self.private_dir, "k")  # sockets are k-1, k-2, ...
+            pre = self.prelaunched
+            if pre is not None and pre.connection_file == self.km.connection_file:
+                self.km.prelaunched = pre
         return self.km
 
     def output(self, outs: List[NotebookNode], msg: Dict[str, Any], display_id: Optional[str],
@@ -564,7 +613,8 @@ class Runner:
 
     def __init__(self, nb: NotebookNode, *, python: str, output: Path, output_mode: int,
                  kernel_timeout: float, cell_timeout: Optional[float],
-                 stdout: Optional[TextIO] = None, run_copy: Optional[Path] = None) -> None:
+                 stdout: Optional[TextIO] = None, run_copy: Optional[Path] = None,
+                 prelaunched: Optional[Prelaunched] = None) -> None:
         self.nb = nb
         self.python = python
         self.output = output
@@ -573,7 +623,7 @@ class Runner:
         self.cell_timeout = cell_timeout
         self.journal = JournalWriter(stdout if stdout is not None else sys.stdout)
         self.client = ServiceNotebookClient(
-            nb, python=python, journal=self.journal, on_progress=self._maybe_save,
+            nb, python=python, journal=self.journal, on_progress=self._maybe_save, prelaunched=prelaunched,
             startup_timeout=max(1, math.ceil(kernel_timeout)),
             timeout_func=(lambda cell: cell_timeout) if cell_timeout else None,
             # On timeout nbclient interrupts the kernel and reports this as the
@@ -681,11 +731,7 @@ class Runner:
         total = sum(1 for c in self.nb.cells if self._runnable(c))
         client.km = client.create_kernel_manager()
         try:
-            # The kernel gets our environment minus NOTIFY_SOCKET: with
-            # NotifyAccess=main systemd would only log a warning for anything
-            # the notebook sends, and the service's state is ours to report.
-            env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-            await client.async_start_new_kernel(cwd=os.getcwd(), env=env)
+            await client.async_start_new_kernel(cwd=os.getcwd(), env=kernel_env())
             await client.async_start_new_kernel_client()
         except Exception as e:  # noqa: BLE001 - any start failure is "kernel could not start"
             if self.stop_requested:
@@ -779,7 +825,8 @@ class Runner:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop, signum)
-        private_dir = tempfile.mkdtemp(prefix="condasvc-", dir=_private_base())
+        pre = self.client.prelaunched
+        private_dir = pre.private_dir if pre is not None else tempfile.mkdtemp(prefix="condasvc-", dir=_private_base())
         self.client.private_dir = private_dir
         self._task = asyncio.ensure_future(self._execute())
         code = EXIT_FAILED
@@ -796,6 +843,8 @@ class Runner:
         finally:
             self.journal.flush_partial()
             await self.shutdown_kernel()
+            if pre is not None:
+                pre.discard()  # not adopted (the start failed first): kill it
             if self.kernel_ready:
                 self.save()
             shutil.rmtree(private_dir, ignore_errors=True)
@@ -805,14 +854,6 @@ class Runner:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
         return code
-
-
-def _private_base() -> Optional[str]:
-    """``$XDG_RUNTIME_DIR`` when usable (short paths: Unix socket names are limited), else the temp dir."""
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    if base and os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK):
-        return base
-    return None
 
 
 def _kernel_pid(km: Any) -> Any:
@@ -898,8 +939,21 @@ def _prepare(args: argparse.Namespace) -> tuple[NotebookNode, Path, int]:
     return nb, output, mode
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point: run the notebook, return the exit status."""
+def main(argv: Optional[Sequence[str]] = None, prelaunched: Optional[Prelaunched] = None) -> int:
+    """Entry point: run the notebook, return the exit status.
+
+    ``prelaunched``: the kernel :func:`.prelaunch.prelaunch` started for this
+    ``argv``; the run adopts it, and any other exit kills it.
+    """
+    try:
+        return _main(argv, prelaunched)
+    finally:
+        if prelaunched is not None:
+            prelaunched.discard()
+            shutil.rmtree(prelaunched.private_dir, ignore_errors=True)
+
+
+def _main(argv: Optional[Sequence[str]], prelaunched: Optional[Prelaunched]) -> int:
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
@@ -924,9 +978,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except OSError as e:
             sys.stderr.write(f"<{WARNING}>cannot keep this run's executed copy in {args.runs_dir}: {e}\n")
     runner = Runner(nb, python=args.python, output=output, output_mode=mode,
-                    kernel_timeout=args.kernel_timeout, cell_timeout=args.cell_timeout, run_copy=run_copy)
+                    kernel_timeout=args.kernel_timeout, cell_timeout=args.cell_timeout, run_copy=run_copy,
+                    prelaunched=prelaunched)
     return asyncio.run(runner.run())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prelaunched=_PRELAUNCHED))

@@ -27,7 +27,7 @@ from .redaction import redact
 from .schedule import check_calendar
 from .store import ServiceStore, new_record
 from .limits import Limits, check_spec
-from .runner import default_output_path
+from .prelaunch import default_output_path
 from .units import (
     UnitPlan,
     render_environment_file,

@@ -588,3 +588,64 @@ def test_prune_runs_by_age(tmp_path):
         os.utime(tmp_path / f"{i}.ipynb", (1000 + i * 86400, 1000 + i * 86400))
     removed = prune_runs(tmp_path, 0, 1.5, now=1000 + 2 * 86400 + 10)
     assert sorted(p.name for p in removed) == ["0.ipynb"]
+
+
+# --------------------------------------------------------------------------
+# The kernel started before the imports (prelaunch.py)
+
+
+def _pid_cell_nb(tmp_path: Path) -> Path:
+    return write_nb(tmp_path / "pid.ipynb", "import os\nprint('KERNEL-PID', os.getpid())")
+
+
+def _kernel_pid_printed(out: Path) -> int:
+    text = outputs_text(nbformat.read(out, as_version=4).cells[0])
+    return int(text.split("KERNEL-PID", 1)[1].split()[0])
+
+
+def test_prelaunched_kernel_is_adopted(env_python, tmp_path, monkeypatch):
+    """The kernel started before the imports is the one that runs the cells; nothing is left behind."""
+    from jupyter_condasvc.prelaunch import prelaunch
+    from jupyter_condasvc.runner import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    argv = ["--python", str(env_python), "--notebook", str(_pid_cell_nb(tmp_path))]
+    pre = prelaunch(argv)
+    assert pre is not None
+    assert main(argv, prelaunched=pre) == 0
+    assert pre.adopted
+    assert _kernel_pid_printed(tmp_path / "pid.out.ipynb") == pre.process.pid
+    assert not pid_alive(pre.process.pid)
+    assert not Path(pre.private_dir).exists()
+
+
+def test_prelaunched_kernel_that_differs_is_replaced(env_python, tmp_path, monkeypatch):
+    """An environment changed after the early start: that kernel is killed and jupyter_client starts its own."""
+    from jupyter_condasvc.prelaunch import prelaunch
+    from jupyter_condasvc.runner import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    argv = ["--python", str(env_python), "--notebook", str(_pid_cell_nb(tmp_path))]
+    pre = prelaunch(argv)
+    assert pre is not None
+    monkeypatch.setenv("CONDASVC_PRELAUNCH_TEST", "changed")
+    assert main(argv, prelaunched=pre) == 0
+    assert pre.process.poll() is not None  # killed, and reaped
+    assert _kernel_pid_printed(tmp_path / "pid.out.ipynb") != pre.process.pid
+
+
+def test_prelaunched_kernel_is_killed_on_a_usage_error(env_python, tmp_path, monkeypatch, capsys):
+    from jupyter_condasvc.prelaunch import prelaunch
+    from jupyter_condasvc.runner import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    argv = ["--python", str(env_python), "--notebook", str(tmp_path / "missing.ipynb")]
+    pre = prelaunch(argv)
+    assert pre is not None
+    assert main(argv, prelaunched=pre) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert pre.process.poll() is not None
+    assert not Path(pre.private_dir).exists()
