@@ -604,6 +604,9 @@ class Prober:
             restart = self.record(result)
             self.write_state(force=restart)
             if restart:
+                # journald attributes a line to its unit by reading the writer's cgroup: the restart kills us, so
+                # give it a moment to read the line that says why, or the log would miss the reason.
+                await asyncio.sleep(0.25)
                 self.request_restart()
                 return 1
             next_at += self.interval

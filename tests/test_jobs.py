@@ -40,7 +40,8 @@ async def test_schedule_is_armed_by_start_without_start_at_login(api, root, unit
     assert systemctl("is-active", timer).stdout.strip() == "active"
     assert systemctl("is-enabled", timer).stdout.strip() == "disabled"
     # the manual start wrote one tick; the timer writes the next ones
-    await wait_for(lambda: asyncio.to_thread(lambda: len((root / "ticks.txt").read_text().splitlines()) >= 3), timeout=30)
+    ticks = root / "ticks.txt"
+    await wait_for(lambda: asyncio.to_thread(lambda: ticks.exists() and len(ticks.read_text().splitlines()) >= 3), timeout=30)
     code, svc = await api("POST", "services", "j-armed", "pause")
     assert code == 200 and not svc["status"]["schedule"]["armed"]
     assert systemctl("is-active", timer).stdout.strip() == "inactive"
