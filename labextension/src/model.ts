@@ -301,8 +301,14 @@ export class ServicesModel implements IServicesModel, IDisposable {
       }
       return;
     }
-    if (after.status.active_state === 'inactive' && after.status.result === 'success') {
-      this._episodes.delete(name); // a clean end closes the episode
+    // A clean end closes the episode: the main process exited with 0. (Between two automatic restarts
+    // systemd passes through inactive with its result reset to success, while the last exit is the crash's.)
+    if (
+      after.status.active_state === 'inactive' &&
+      after.status.result === 'success' &&
+      !after.status.exec_main_status
+    ) {
+      this._episodes.delete(name);
       return;
     }
     const wasTroubled = before !== undefined && (displayState(before) === 'failed' || before.status.crash_looping === true);

@@ -112,6 +112,19 @@ describe('failure notifications of a scheduled failing notebook', () => {
     expect(raised).toEqual(['nb']);
   });
 
+  it('a crash loop is one episode through systemd\'s inactive/success step between restarts', () => {
+    // Seen in Lab (Galata): between two automatic restarts the unit passes through inactive with its result
+    // reset to success, while the last exit is still the crash's: that is not a clean end.
+    const { raised, push } = setup([notebook('loop', status('inactive', 'dead', 'success'))]);
+    const crashed = { exec_main_code: 1, exec_main_status: 1 };
+    push('loop', status('active', 'running', 'success'));
+    push('loop', status('activating', 'auto-restart', 'exit-code', { ...crashed, n_restarts: 2, crash_looping: true }));
+    push('loop', status('inactive', 'dead', 'success', { ...crashed, n_restarts: 2, crash_looping: false }));
+    push('loop', status('active', 'running', 'success', { ...crashed, n_restarts: 3 }));
+    push('loop', status('failed', 'failed', 'start-limit-hit', { ...crashed, n_restarts: 3, start_limit_hit: true }));
+    expect(raised).toEqual(['loop']);
+  });
+
   it('a successful run ends the episode; the next failure is news again', () => {
     const { raised, push, failingTimerRun } = setup([notebook('nb', status('inactive', 'dead', 'success'))]);
     failingTimerRun('nb');
