@@ -580,9 +580,6 @@ class ServiceManager:
                     "stop": self.systemd.stop_unit,
                     "restart": self.systemd.restart_unit,
                 }[action_run]
-                if scheduled and action_run in ("start", "restart"):
-                    # Starting a scheduled service arms its schedule; "start at login" only decides login and boot.
-                    await self.systemd.start_unit(timer)
                 try:
                     result = await method(unit)
                 finally:
@@ -591,6 +588,10 @@ class ServiceManager:
                             await asyncio.to_thread(self.store.mark_manual, name, self.systemd.last_job.get(unit))
                         except OSError as exc:  # run history then says "boot" for this run; the start itself stands
                             self.log.warning("condasvc: could not note the manual start of '%s': %s", name, exc)
+                    if scheduled and action_run in ("start", "restart"):
+                        # Starting a scheduled service arms its schedule ("start at login" only decides login and
+                        # boot) -- after the start, so an elapse at that moment cannot take the user's run.
+                        await self.systemd.start_unit(timer)
             elif action == "pause":
                 await self.systemd.stop_unit(timer)
             elif action == "resume":

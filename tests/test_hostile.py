@@ -526,7 +526,8 @@ async def test_spoofed_manager_lines_and_markers_are_marked_untrusted(api, root,
 
     from jupyter_condasvc.journal import MESSAGE_ID_DROPPED
 
-    await create(api, root, "victim", "print('real line', flush=True)\n", restart="no")
+    # it outlives its line a moment, so journald can attribute the line to the unit (docs/troubleshooting.md)
+    await create(api, root, "victim", "import time\nprint('real line', flush=True)\ntime.sleep(0.3)\n", restart="no")
     await api("POST", "services", "victim", "start")
     unit = unit_name("victim")
     # any process of the user can name a unit and a MESSAGE_ID
