@@ -228,7 +228,8 @@ def test_failed_start_reset_failed_and_run_now(cli, cli_root, unit_name):
     reset = cli("reset-failed", "crash")
     assert reset.returncode == 0 and "inactive" in reset.stdout
 
-    (cli_root / "once.py").write_text("print('ran once')\n")
+    # it outlives its line a moment, so journald can attribute the line to the unit (docs/troubleshooting.md)
+    (cli_root / "once.py").write_text("import time\nprint('ran once', flush=True)\ntime.sleep(0.3)\n")
     assert cli("create", "nightly", "--env", "ml", "--path", "once.py", "--schedule", "daily", "--enable").returncode == 0
     assert systemctl("is-active", f"{PREFIX}nightly.timer").stdout.strip() == "active"
     ran = cli("run-now", "nightly")
