@@ -122,9 +122,9 @@ async def test_linger_off_with_logind(tmp_path):
     proc = tmp_path / "proc"
     (proc / "7").mkdir(parents=True)
     (proc / "7" / "comm").write_text("systemd-logind\n")
-    from jupyter_condasvc.doctor import _linger
+    from jupyter_condasvc.doctor import linger_check
 
-    c = _linger(USER, HostPaths(linger_dir=tmp_path / "none", proc=proc))
+    c = linger_check(USER, HostPaths(linger_dir=tmp_path / "none", proc=proc))
     assert c["ok"] is False and c["fix"].startswith(f"`loginctl enable-linger {USER}`")
 
 

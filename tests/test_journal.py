@@ -12,6 +12,7 @@ import pytest
 
 from conftest import SYSTEMCTL_ENV, wait_for
 from jupyter_condasvc import journal as J
+from jupyter_condasvc.doctor import diagnose
 from jupyter_condasvc.errors import InvalidSpec
 
 LOGGER = r"""
@@ -209,34 +210,34 @@ def _fake_host(tmp_path: Path, *, persistent=True, user_file=True, conf="", uid=
 
 
 def test_diagnosis_volatile_journal(tmp_path):
-    d = J.diagnose(**_fake_host(tmp_path, persistent=False))
+    d = diagnose(**_fake_host(tmp_path, persistent=False))
     assert d["ok"] is False and d["storage"] == "volatile" and d["state"] == "volatile"
     assert d["problems"][0]["code"] == "volatile" and "/var/log/journal" in d["fix"]
     assert d["rate_limit"]["markers_visible"] is False and d["notes"]
 
 
 def test_diagnosis_storage_settings(tmp_path):
-    d = J.diagnose(**_fake_host(tmp_path, conf="[Journal]\nStorage=volatile\nRateLimitBurst=500\n"))
+    d = diagnose(**_fake_host(tmp_path, conf="[Journal]\nStorage=volatile\nRateLimitBurst=500\n"))
     assert d["storage"] == "volatile" and not d["ok"] and d["rate_limit"]["burst"] == "500"
-    d = J.diagnose(**_fake_host(tmp_path / "b", conf="[Journal]\nStorage=none\n"))
+    d = diagnose(**_fake_host(tmp_path / "b", conf="[Journal]\nStorage=none\n"))
     assert d["problems"][0]["code"] == "storage-none"
-    d = J.diagnose(**_fake_host(tmp_path / "c", conf="[Journal]\nSplitMode=none\n"))
+    d = diagnose(**_fake_host(tmp_path / "c", conf="[Journal]\nSplitMode=none\n"))
     assert d["problems"][0]["code"] == "split-none"
-    d = J.diagnose(**_fake_host(tmp_path / "e"))
+    d = diagnose(**_fake_host(tmp_path / "e"))
     assert d["ok"] is True and d["storage"] == "persistent" and d["user_journal_readable"] is True
     assert d["state"] == "ok" and d["path"] == d["user_journal"]
 
 
 def test_diagnosis_fresh_install_is_no_logs_yet_not_an_alarm(tmp_path):
     """Before any service has logged there is no user-UID.journal: that is "no logs yet", not "not readable"."""
-    d = J.diagnose(**_fake_host(tmp_path, user_file=False))
+    d = diagnose(**_fake_host(tmp_path, user_file=False))
     assert d["ok"] is True and d["state"] == "no-logs-yet" and d["fix"] is None and not d["problems"]
     assert d["path"].endswith("user-4242.journal") and "No logs yet" in d["message"] and d["path"] in d["message"]
 
 
 def test_diagnosis_journald_stuck_on_its_runtime_journal(tmp_path):
     """Fact 3a: /run not a tmpfs, journald flushed but could not remove its runtime journal and keeps writing it."""
-    d = J.diagnose(**_fake_host(tmp_path, user_file=False, runtime=True))
+    d = diagnose(**_fake_host(tmp_path, user_file=False, runtime=True))
     assert d["ok"] is False and d["state"] == "runtime-journal" and d["storage"] == "persistent"
     run = tmp_path / "run-log-journal" / "0123456789abcdef0123456789abcdef"
     assert d["path"] == str(run) and str(run) in d["message"] and "tmpfs" in d["message"]
@@ -244,12 +245,12 @@ def test_diagnosis_journald_stuck_on_its_runtime_journal(tmp_path):
     assert f"rm {run}/*.journal {tmp_path / 'flushed'} && journalctl --flush" in d["fix"]
     assert "mount -t tmpfs" in d["fix"]
     # an older user file next to it does not hide the problem (journald no longer writes it)
-    d = J.diagnose(**_fake_host(tmp_path / "b", user_file=True, runtime=True))
+    d = diagnose(**_fake_host(tmp_path / "b", user_file=True, runtime=True))
     assert d["state"] == "runtime-journal" and not d["ok"]
 
 
 def test_diagnosis_not_flushed_yet(tmp_path):
-    d = J.diagnose(**_fake_host(tmp_path, user_file=False, runtime=True, flushed=False))
+    d = diagnose(**_fake_host(tmp_path, user_file=False, runtime=True, flushed=False))
     assert d["ok"] is False and d["state"] == "not-flushed" and "journalctl --flush" in d["fix"]
 
 
@@ -257,15 +258,15 @@ def test_diagnosis_unreadable_user_file(tmp_path):
     if os.geteuid() == 0:
         pytest.skip("root reads every file")
     kw = _fake_host(tmp_path)
-    user_file = Path(J.diagnose(**kw)["user_journal"])
+    user_file = Path(diagnose(**kw)["user_journal"])
     os.chmod(user_file, 0)
-    d = J.diagnose(**kw)
+    d = diagnose(**kw)
     assert d["ok"] is False and d["state"] == "unreadable" and str(user_file) in d["message"]
     assert "setfacl" in d["fix"]
 
 
 def test_diagnosis_of_this_host():
-    d = J.diagnose()
+    d = diagnose()
     # the suite runs on persistent storage (scripts/systemd-stack), where a user reads their own file
     assert d["storage"] == "persistent" and d["ok"], d
 
