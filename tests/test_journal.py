@@ -187,6 +187,68 @@ def test_read_entry_survives_odd_fields():
     assert e["message"] == "" and e["source"] == "service"
 
 
+class WalkReader:
+    """A reader over a list of cursors (oldest first) that moves as sd-journal does: after seek_cursor the next
+    step either way lands ON that entry (or where it would be); after seek_tail/seek_head, beside the end."""
+
+    def __init__(self, cursors):
+        self.cursors, self.pos, self.mode = list(cursors), 0, "gap"
+
+    def seek_cursor(self, cursor):
+        if not cursor.startswith("s="):
+            raise ValueError(cursor)
+        self.pos = self.cursors.index(cursor) if cursor in self.cursors else len(self.cursors)
+        self.mode = "at"
+
+    def seek_tail(self):
+        self.pos, self.mode = len(self.cursors), "gap"
+
+    def _step(self, d):
+        if self.mode == "at":
+            target = self.pos
+        elif self.mode == "gap":
+            target = self.pos if d > 0 else self.pos - 1
+        else:
+            target = self.pos + d
+        if not 0 <= target < len(self.cursors):
+            return False
+        self.pos, self.mode = target, "on"
+        return True
+
+    def _next(self):
+        return self._step(1)
+
+    def _previous(self):
+        return self._step(-1)
+
+    def test_cursor(self, cursor):
+        return self.cursors[self.pos] == cursor
+
+    def _get_realtime(self):
+        return 1000 + self.pos
+
+
+def test_walk_skips_the_cursor_it_seeks_and_resumes_after_catching_up():
+    r = WalkReader(["s=a", "s=b", "s=c"])
+    steps = J.walk(r, "s=a")
+    assert [next(steps), next(steps), next(steps)] == [1001, 1002, None]  # s=a itself is passed over
+    r.cursors.append("s=d")  # a new entry: the same walk goes on, no duplicate
+    assert [next(steps), next(steps)] == [1003, None]
+    back = J.walk(r, "s=c", backward=True)
+    assert [next(back), next(back), next(back)] == [1001, 1000, None]
+    r.seek_tail()
+    assert next(J.walk(r, backward=True)) == 1003  # no cursor: from where the reader stands
+    # a cursor whose entry is not there yet is still skipped when it arrives after the walk caught up
+    r = WalkReader(["s=a"])
+    steps = J.walk(r, "s=e")
+    assert next(steps) is None
+    r.cursors += ["s=e", "s=f"]
+    assert [next(steps), next(steps)] == [1002, None]
+    with pytest.raises(InvalidSpec) as err:
+        J.walk(WalkReader(["s=a"]), "nonsense")  # refused at once, before any step
+    assert err.value.field == "cursor"
+
+
 def _fake_host(tmp_path: Path, *, persistent=True, user_file=True, conf="", uid=4242, runtime=False, flushed=True):
     """A journald host in files: runtime=True leaves the runtime folder that journald removes after its flush."""
     mid = "0123456789abcdef0123456789abcdef"
