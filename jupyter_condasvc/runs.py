@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from .errors import InvalidSpec, NotFound
-from .journal.query import as_int, as_str, journal_module, read_entry, usec_to_iso
+from .journal.query import as_int, as_str, journal_module, read_entry, usec_to_iso, walk
 from .units import RUN_END_IDENTIFIER
 
 MSG_STARTING = "7d4958e842da4a758f6c1cdc7b36dcc5"
@@ -184,11 +184,11 @@ def manager_entries(unit: str, uid: int, *, max_runs: int, max_scan: int = 200_0
         out: List[Dict[str, Any]] = []
         seen: List[str] = []
         scanned = 0
-        while reader._previous():
+        for usec in walk(reader, backward=True):
             scanned += 1
-            if scanned > max_scan:
+            if usec is None or scanned > max_scan:
                 break
-            entry = _manager_fields(reader._get_all(), reader._get_realtime())
+            entry = _manager_fields(reader._get_all(), usec)
             inv = entry["USER_INVOCATION_ID"]
             if inv and inv not in seen:
                 seen.append(inv)
@@ -212,7 +212,9 @@ def run_log(unit: str, uid: int, run_id: str, *, n: int) -> Dict[str, Any]:
         reader.seek_head()
         entries: List[Dict[str, Any]] = []
         more = False
-        while reader._next():
+        for usec in walk(reader):
+            if usec is None:
+                break
             if len(entries) >= n:
                 more = True
                 break

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..errors import CondaSvcError, InvalidSpec
-from .query import LogQuery, journal_module, open_reader, read_entry, tail_cursor, walk
+from .query import JournalReader, LogEntry, LogQuery, journal_module, open_reader, read_entry, tail_cursor, walk
 
 
 class Tail:
@@ -48,7 +48,7 @@ class Tail:
         self.boot = boot
         #: the last entry read (or the position to resume at)
         self.cursor: Optional[str] = cursor
-        self.reader: Any = None
+        self.reader: JournalReader
         self._steps: Iterator[Optional[int]] = iter(())
         self._open()
         try:
@@ -112,11 +112,11 @@ class Tail:
     def read(
         self, matcher: Optional[Callable[[str], bool]] = None, *, max_batch: int = 1 << 30,
         deadline: float = float("inf"),
-    ) -> Tuple[List[Dict[str, Any]], bool]:
+    ) -> Tuple[List[LogEntry], bool]:
         """The new entries that ``matcher`` keeps (markers always), up to ``max_batch`` or ``deadline``
         (``time.monotonic``), and whether more may remain.  OSError when a journal file vanished."""
         r, unit, clock, steps = self.reader, self.unit, time.monotonic, self._steps
-        batch: List[Dict[str, Any]] = []
+        batch: List[LogEntry] = []
         for usec in steps:
             if usec is None:
                 return batch, False
@@ -132,7 +132,7 @@ class Tail:
         """Block until the journal changes or ``timeout`` seconds pass (the CLI; never on the event loop)."""
         self.reader.wait(timeout)
 
-    def batches(self, matcher: Optional[Callable[[str], bool]] = None, *, poll: float = 0.25) -> Iterator[List[Dict[str, Any]]]:
+    def batches(self, matcher: Optional[Callable[[str], bool]] = None, *, poll: float = 0.25) -> Iterator[List[LogEntry]]:
         """New entries as they arrive, forever (blocking: ``jupyter condasvc logs -f``)."""
         while True:
             batch, more = self.read(matcher)
@@ -201,7 +201,7 @@ class Follower:
             self._deliver(batch)
         return more
 
-    def _deliver(self, batch: List[Dict[str, Any]]) -> None:
+    def _deliver(self, batch: List[LogEntry]) -> None:
         if self.pending_bytes > self.hub.max_pending:
             if not self.dropped:
                 self._dropped_after = self._last_sent
@@ -276,7 +276,7 @@ class FollowHub:
         self.log = log
         self.followers: List[Follower] = []
         #: the one Reader whose inotify instance watches the journal directories for all followers
-        self.watch: Any = None
+        self.watch: Optional[JournalReader] = None
         self.watch_fd: Optional[int] = None
         self._timer: Optional[asyncio.TimerHandle] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -349,9 +349,11 @@ class FollowHub:
         """inotify: journal files were added, rotated or removed (or entries appended).  The shared
         timer does the reading (journald wakes inotify only every 250 ms, so reading here would add
         work, not speed); on a file change every follower reopens at its cursor."""
-        journal = journal_module()
+        journal, watch = journal_module(), self.watch
+        if watch is None:  # closed while the loop had this callback queued
+            return
         try:
-            change = self.watch.process()
+            change = watch.process()
         except OSError:
             change = journal.INVALIDATE
             self._close_watch()

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from .query import LogQuery, open_reader, read_entry, tail_cursor, walk
+from .query import JournalReader, LogEntry, LogQuery, open_reader, read_entry, tail_cursor, walk
 
 
 class EntryCache:
@@ -28,11 +28,11 @@ class EntryCache:
 
     def __init__(self, max_entries: int = 20000) -> None:
         self.max_entries = max_entries
-        self._entries: "OrderedDict[Tuple[str, str], Tuple[Dict[str, Any], str]]" = OrderedDict()
+        self._entries: "OrderedDict[Tuple[str, str], Tuple[LogEntry, str]]" = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def entry(self, reader: Any, unit: str) -> Tuple[Dict[str, Any], str]:
+    def entry(self, reader: JournalReader, unit: str) -> Tuple[LogEntry, str]:
         """The reader's current entry and its JSON text."""
         if self.max_entries <= 0:
             entry = read_entry(reader, unit)
@@ -74,7 +74,7 @@ class LogPage:
     """
 
     unit: str
-    entries: List[Dict[str, Any]] = field(default_factory=list)
+    entries: List[LogEntry] = field(default_factory=list)
     first_cursor: Optional[str] = None
     last_cursor: Optional[str] = None
     more_before: bool = False
@@ -95,7 +95,7 @@ class LogPage:
         return '{"entries": [' + ", ".join(self.texts) + "], " + json.dumps(rest)[1:]
 
 
-def _start(reader: Any, q: LogQuery) -> Iterator[Optional[int]]:
+def _start(reader: JournalReader, q: LogQuery) -> Iterator[Optional[int]]:
     """The walk a page reads: after= forward from the later of the cursor and since; else backward from
     before=, until or the tail."""
     if q.after is not None:
@@ -130,10 +130,10 @@ def read_page(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000) -> L
         reader.close()
 
 
-def _read(reader: Any, unit: str, q: LogQuery, max_scan: int) -> LogPage:
+def _read(reader: JournalReader, unit: str, q: LogQuery, max_scan: int) -> LogPage:
     forward = q.after is not None
     page = LogPage(unit)
-    pairs: List[Tuple[Dict[str, Any], str]] = []
+    pairs: List[Tuple[LogEntry, str]] = []
     near = far = None  # the cursors scanned first and last, in the walk's direction
     more = False
     for usec in _start(reader, q):

@@ -31,13 +31,15 @@ An entry (JSON)::
 """
 from __future__ import annotations
 
+import importlib
 import math
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from types import ModuleType
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Protocol, Tuple, TypedDict
 
 from ..errors import InvalidSpec
 
@@ -211,16 +213,70 @@ class LogQuery:
 
 
 # -- reading -------------------------------------------------------------------
-def journal_module() -> Any:
-    from systemd import journal
+class JournalReader(Protocol):
+    """What this package uses of systemd-python's ``journal.Reader``, which ships no type information.
 
-    return journal
+    The underscore methods are its C layer: ``get_next()`` wraps them and
+    converts every field of every entry, which a page of 1000 entries cannot
+    afford.  Only this package calls them; everything else reads through
+    :func:`walk` and :func:`read_entry`.
+    """
+
+    def add_match(self, *matches: str) -> None: ...
+    def add_disjunction(self) -> None: ...
+    def seek_head(self) -> None: ...
+    def seek_tail(self) -> None: ...
+    def seek_realtime(self, usec: int) -> None: ...
+    def seek_cursor(self, cursor: str) -> None: ...
+    def test_cursor(self, cursor: str) -> bool: ...
+    def wait(self, timeout: float) -> int: ...
+    def fileno(self) -> int: ...
+    def process(self) -> int: ...
+    def close(self) -> None: ...
+    def _next(self) -> bool: ...
+    def _previous(self) -> bool: ...
+    def _get_all(self) -> Dict[str, Any]: ...  # bytes, or a list of bytes for a repeated field
+    def _get_realtime(self) -> int: ...
+    def _get_cursor(self) -> str: ...
 
 
-def open_reader(unit: str, uid: int, *, priority: Optional[Tuple[int, int]] = None, boot: Optional[str] = None) -> Any:
+class Marker(TypedDict):
+    """journald's "Suppressed N messages" note, on a ``source: journald`` entry."""
+
+    kind: str
+    count: int
+    scope: str
+
+
+class _Entry(TypedDict):
+    cursor: str
+    realtime: str
+    realtime_usec: int
+    priority: Optional[int]
+    pid: Optional[int]
+    identifier: Optional[str]
+    source: str  # service | manager | journald
+    message: str
+
+
+class LogEntry(_Entry, total=False):
+    """One journal entry as the wire's ``LogEntry``: see the module's docstring."""
+
+    escaped: bool
+    untrusted: bool
+    origin: Optional[str]
+    marker: Marker
+
+
+def journal_module() -> ModuleType:
+    """systemd-python's ``systemd.journal``, imported when a journal is first read."""
+    return importlib.import_module("systemd.journal")
+
+
+def open_reader(unit: str, uid: int, *, priority: Optional[Tuple[int, int]] = None, boot: Optional[str] = None) -> JournalReader:
     """A ``journal.Reader`` matching the unit's entries and the rate-limit markers of its user."""
     journal = journal_module()
-    reader = journal.Reader(flags=journal.LOCAL_ONLY)
+    reader: JournalReader = journal.Reader(flags=journal.LOCAL_ONLY)
     try:
         add_unit_matches(reader, unit, uid, priority=priority, boot=boot)
     except BaseException:
@@ -229,7 +285,7 @@ def open_reader(unit: str, uid: int, *, priority: Optional[Tuple[int, int]] = No
     return reader
 
 
-def add_unit_matches(reader: Any, unit: str, uid: int, *, priority: Optional[Tuple[int, int]] = None, boot: Optional[str] = None) -> None:
+def add_unit_matches(reader: JournalReader, unit: str, uid: int, *, priority: Optional[Tuple[int, int]] = None, boot: Optional[str] = None) -> None:
     extra: List[str] = []
     if priority is not None:
         extra += [f"PRIORITY={p}" for p in range(priority[0], priority[1] + 1)]
@@ -252,7 +308,7 @@ def usec_to_iso(usec: int) -> str:
 _iso_pair: List[Tuple[int, str]] = [(-1, "")]
 
 
-def read_entry(reader: Any, unit: str) -> Dict[str, Any]:
+def read_entry(reader: JournalReader, unit: str) -> LogEntry:
     """The entry the reader is positioned on, as a JSON-ready dict (never raises on odd data).
 
     One ``_get_all()`` walk of the entry's items: cheaper than a ``_get``
@@ -281,7 +337,7 @@ def read_entry(reader: Any, unit: str) -> Dict[str, Any]:
     prio = get("PRIORITY")
     pid = get("_PID")
     ident = get("SYSLOG_IDENTIFIER")
-    entry: Dict[str, Any] = {
+    entry: LogEntry = {
         "cursor": reader._get_cursor(),
         "realtime": f"{cached_second[1]}.{frac:06d}+00:00",
         "realtime_usec": usec,
@@ -348,7 +404,7 @@ def check_cursor(cursor: str) -> str:
     return cursor
 
 
-def seek_cursor(reader: Any, cursor: str) -> None:
+def seek_cursor(reader: JournalReader, cursor: str) -> None:
     """Position ``reader`` on ``cursor`` (or where it was, if that entry is gone); InvalidSpec for a bad cursor."""
     check_cursor(cursor)
     try:
@@ -357,7 +413,7 @@ def seek_cursor(reader: Any, cursor: str) -> None:
         raise InvalidSpec(f"'{cursor}' is not a journal cursor.", field="cursor") from None
 
 
-def walk(reader: Any, cursor: Optional[str] = None, *, backward: bool = False) -> Iterator[Optional[int]]:
+def walk(reader: JournalReader, cursor: Optional[str] = None, *, backward: bool = False) -> Iterator[Optional[int]]:
     """Step ``reader`` over its entries, after (or, ``backward``, before) ``cursor``: the one cursor walk.
 
     Yields each entry's realtime (usec) with the reader positioned on it, and
@@ -373,7 +429,7 @@ def walk(reader: Any, cursor: Optional[str] = None, *, backward: bool = False) -
     return _steps(reader, cursor, backward)
 
 
-def _steps(reader: Any, skip: Optional[str], backward: bool) -> Iterator[Optional[int]]:
+def _steps(reader: JournalReader, skip: Optional[str], backward: bool) -> Iterator[Optional[int]]:
     step, realtime, test = (reader._previous if backward else reader._next), reader._get_realtime, reader.test_cursor
     while True:
         if not step():
@@ -401,7 +457,7 @@ def tail_cursor() -> Optional[str]:
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
 
 
-def format_text(entries: Iterable[Dict[str, Any]]) -> str:
+def format_text(entries: Iterable[LogEntry]) -> str:
     """Like ``journalctl -o short-iso-precise``: one line per entry, without terminal escape sequences."""
     lines = []
     for e in entries:
