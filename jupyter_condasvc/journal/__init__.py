@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .diagnosis import JOURNAL_STATES, JournalFacts, journal_facts, journald_settings
 from .follow import Follower, FollowHub, LogFollow, Tail, TooManyFollowers
-from .history import ENTRY_CACHE, EntryCache, LogPage, history, history_json, read_page
+from .history import ENTRY_CACHE, EntryCache, LogPage, history_json, read_page
 from .query import (
     MESSAGE_ID_DROPPED,
     PRIORITY_NAMES,
@@ -41,7 +41,7 @@ from .query import (
 __all__ = [
     "ENTRY_CACHE", "JOURNAL_STATES", "MESSAGE_ID_DROPPED", "PRIORITY_NAMES", "EntryCache", "FollowHub", "Follower",
     "JournalFacts", "LogFollow", "LogPage", "LogQuery", "Tail", "TooManyFollowers", "add_unit_matches", "as_int", "as_str",
-    "check_cursor", "format_text", "history", "history_json", "journal_facts", "journal_module", "journald_settings",
+    "check_cursor", "format_text", "history_json", "journal_facts", "journal_module", "journald_settings",
     "open_reader", "parse_boot", "parse_priority", "parse_time", "read_entry", "read_page", "seek_cursor",
     "tail_cursor", "text_matcher", "usec_to_iso", "walk",
 ]

@@ -169,11 +169,6 @@ def _read(reader: JournalReader, unit: str, q: LogQuery, max_scan: int) -> LogPa
     return page
 
 
-def history(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000) -> Dict[str, Any]:
-    """:func:`read_page` as a dict (scripts and benchmarks read it so)."""
-    return read_page(unit, uid, q, max_scan=max_scan).to_dict()
-
-
 def history_json(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000, extra: Optional[Dict[str, Any]] = None) -> str:
     """:func:`read_page` as JSON text, with ``extra`` keys (``name``, ``journal``)."""
     page = read_page(unit, uid, q, max_scan=max_scan)
