@@ -34,7 +34,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -43,6 +43,9 @@ from ..journal.query import LogQuery, format_text
 from .base import CondaSvcHandler
 from .events import CondaSvcWebSocket
 from .services import NAME
+
+if TYPE_CHECKING:
+    from ..journal.follow import Follower, LogFollow
 
 
 def _query(handler: Any, *, default_n: int) -> LogQuery:
@@ -72,8 +75,8 @@ class LogsHandler(CondaSvcHandler):
 
 
 class LogsFollowWebSocket(CondaSvcWebSocket):
-    follower: Any = None
-    stream: Any = None
+    follower: Optional["Follower"] = None
+    stream: Optional["LogFollow"] = None
 
     async def prepare_socket(self, name: str) -> None:
         services = self.settings["condasvc_services"]
@@ -83,9 +86,12 @@ class LogsFollowWebSocket(CondaSvcWebSocket):
 
     def open(self, name: str) -> None:  # type: ignore[override]
         super().open(name)
-        self.send(json.dumps(self.stream.hello()))
+        stream = self.stream
+        if stream is None:  # prepare_socket resolves it before the upgrade; never here
+            return
+        self.send(json.dumps(stream.hello()))
         try:
-            self.follower = self.stream.start(self.settings["condasvc_follow"], self.send)
+            self.follower = stream.start(self.settings["condasvc_follow"], self.send)
         except Exception as exc:  # noqa: BLE001 - e.g. the journal cannot be opened: say so and close
             message = getattr(exc, "message", None) or str(exc)
             self.send(json.dumps({"type": "error", "message": message}))
