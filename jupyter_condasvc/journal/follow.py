@@ -135,7 +135,12 @@ class Tail:
     def batches(self, matcher: Optional[Callable[[str], bool]] = None, *, poll: float = 0.25) -> Iterator[List[LogEntry]]:
         """New entries as they arrive, forever (blocking: ``jupyter condasvc logs -f``)."""
         while True:
-            batch, more = self.read(matcher)
+            try:
+                batch, more = self.read(matcher)
+            except OSError:  # a journal file vanished (vacuum, journald restart): resume at the cursor
+                time.sleep(poll)
+                self.reopen()
+                continue
             if batch:
                 yield batch
             if not more:
