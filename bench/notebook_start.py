@@ -146,15 +146,15 @@ def timed(argv) -> float:
 
 async def notebook_parts(manager, unit: str, wall0: float, parts: dict) -> None:
     """start → the runner exec'd → READY=1 → the first cell printed, from systemd's timestamps and the journal."""
-    from jupyter_condasvc.journal import LogQuery, history
+    from jupyter_condasvc.journal import LogQuery, read_page
 
     props = await manager.systemd.get_unit_properties(unit, fresh=True)
     exec_ms = props["ExecMainStartTimestamp"] / 1e3
     ready_ms = props["ActiveEnterTimestamp"] / 1e3
     first = None
     for _ in range(100):
-        page = await asyncio.to_thread(history, unit, os.getuid(), LogQuery.parse(lambda k: {"n": "20"}.get(k)))
-        hits = [int(e["message"].split()[1]) / 1e6 for e in page["entries"]
+        page = await asyncio.to_thread(read_page, unit, os.getuid(), LogQuery.parse(lambda k: {"n": "20"}.get(k)))
+        hits = [int(e["message"].split()[1]) / 1e6 for e in page.entries
                 if e["message"].startswith("FIRST-CELL ") and int(e["message"].split()[1]) / 1e6 >= wall0]
         if hits:
             first = hits[-1]

@@ -30,9 +30,12 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .errors import CondaSvcError, InvalidSpec, JobFailed, NotFound
+
+if TYPE_CHECKING:
+    from .journal.follow import LogFollow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_UNREACHABLE = 0, 1, 2, 3, 4, 5
 EXIT_CODES = {
@@ -518,17 +521,19 @@ async def cmd_runs(ctx: Context) -> int:
 
 
 async def cmd_logs(ctx: Context) -> int:
-    from .journal import LogQuery, format_text, history
+    from .journal.query import LogQuery, format_text
 
     a = ctx.args
-    record = await asyncio.to_thread(ctx.services.store.require_ours, a.name)
-    unit = record["unit"]
     raw = {"n": None if a.lines is None else str(a.lines), "priority": a.priority, "since": a.since, "until": a.until,
            "text": a.grep, "boot": a.boot}
     max_n = ctx.settings.log_page_max
     default_n = max_n if (a.since and a.lines is None) else 100
-    q = LogQuery.parse(lambda k: raw.get(k), max_n=max_n, default_n=default_n)
-    page = await asyncio.to_thread(history, unit, os.getuid(), q, max_scan=ctx.settings.log_max_scan)
+    try:
+        q = LogQuery.parse(lambda k: raw.get(k), max_n=max_n, default_n=default_n)
+    except InvalidSpec:
+        await ctx.services.logs(a.name, LogQuery(n=0))  # a missing service is said first, as by every command
+        raise
+    page = await ctx.services.logs(a.name, q, max_scan=ctx.settings.log_max_scan)
 
     def out(entries: List[Dict[str, Any]]) -> None:
         if ctx.json:
@@ -538,48 +543,26 @@ async def cmd_logs(ctx: Context) -> int:
             sys.stdout.write(format_text(entries))
             sys.stdout.flush()
 
-    out(page["entries"])
+    out(page.entries)
     if not a.follow:
-        if not page["entries"] and not ctx.json:
-            from .journal import diagnose_cached
-
-            diag = diagnose_cached()
-            if not diag["ok"]:
-                ctx.warn(f"no log entries are readable: {diag['problems'][0]['message']} Fix: {diag['fix']}")
+        diag = page.journal or {}
+        if not page.entries and not ctx.json and diag.get("ok") is False:
+            ctx.warn(f"no log entries are readable: {diag['message']} Fix: {diag['fix']}")
         return EXIT_OK
-    ctx.progress(f"following {unit} (Ctrl-C ends)…")
-    ctx.after = lambda: _follow(unit, q, page["last_cursor"], out)
+    stream = await ctx.services.follow(a.name, q, cursor=page.last_cursor, backlog=0)
+    ctx.progress(f"following {stream.unit} (Ctrl-C ends)…")
+    ctx.after = lambda: _follow(stream, out)
     return EXIT_OK
 
 
-def _follow(unit: str, q: Any, cursor: Optional[str], out: Callable[[List[Dict[str, Any]]], None]) -> None:
-    """Print new entries until Ctrl-C (blocking, in the main thread)."""
-    from .journal import _seek_cursor, open_reader, read_entry
-
-    reader = open_reader(unit, os.getuid(), priority=q.priority, boot=q.boot)
+def _follow(stream: "LogFollow", out: Callable[[List[Dict[str, Any]]], None]) -> None:
+    """Print new entries until Ctrl-C (blocking, in the main thread, once the event loop is done)."""
+    tail = stream.tail()
     try:
-        skip = None
-        if cursor:
-            _seek_cursor(reader, cursor)
-            skip = cursor
-        else:
-            reader.seek_tail()
-        while True:
-            batch = []
-            while reader._next():
-                if skip is not None:
-                    s, skip = skip, None
-                    if reader.test_cursor(s):
-                        continue
-                entry = read_entry(reader, unit)
-                if q.matcher is None or q.matcher(entry["message"]):
-                    batch.append(entry)
-            skip = None
-            if batch:
-                out(batch)
-            reader.wait(0.25)
+        for batch in tail.batches(stream.query.matcher):
+            out(batch)
     finally:
-        reader.close()
+        tail.close()
 
 
 async def cmd_export_env(ctx: Context) -> int:

@@ -5,9 +5,15 @@ Each check is ``{"id", "ok", "title", "detail", "fix"}``: ``ok`` is True
 or cannot be known, e.g. cgroup delegation while the manager is unreachable).
 The same list is the CLI's ``doctor`` and ``GET condasvc/api/doctor``.
 
+The checks are the one place each host problem is worded: ``GET host``
+(:func:`jupyter_condasvc.host.host_report`, Lab's banners) takes its fixes
+from :func:`linger_check`, :func:`cgroups_check` and :func:`probe_manager`,
+and the journal diagnosis of the logs API, the log tab and the sidebar is
+:func:`journal_diagnosis`, the same words as the ``journal`` check.
+
 Every path and the process environment are parameters, so a healthy host
 can be described in tests without being root.  Host facts come from
-:mod:`jupyter_condasvc.host` and :mod:`jupyter_condasvc.journal`.
+:mod:`jupyter_condasvc.host` and :mod:`jupyter_condasvc.journal.diagnosis`.
 """
 from __future__ import annotations
 
@@ -16,14 +22,15 @@ import json
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import host
 from .errors import CondaSvcError
 from .invocation import cli_command
-from .journal import diagnose
+from .journal.diagnosis import JournalFacts, journal_facts
 
 #: Config files of Jupyter applications a user's server may read.
 CONFIG_BASES = ("jupyter_server_config", "jupyter_notebook_config", "jupyter_lab_config", "jupyter_config")
@@ -41,7 +48,7 @@ class HostPaths:
     linger_dir: Path = host.LINGER_DIR
     proc: Path = host.PROC
     pid1_comm: Path = Path("/proc/1/comm")
-    journal: Dict[str, Any] = field(default_factory=dict)  # keyword arguments of journal.diagnose
+    journal: Dict[str, Any] = field(default_factory=dict)  # keyword arguments of journal.diagnosis.journal_facts
     config_paths: Optional[Sequence[str]] = None  # Jupyter config directories; None: jupyter_config_path()
     environ: Optional[Mapping[str, str]] = None  # None: os.environ
     cgroup_controllers: Optional[List[str]] = None  # None: read for the manager's cgroup
@@ -55,57 +62,184 @@ def check(id: str, ok: Optional[bool], title: str, detail: str, fix: Optional[st
 async def run_doctor(services: Any, paths: Optional[HostPaths] = None) -> Dict[str, Any]:
     """Every check, in the order a user would fix them."""
     paths = paths or HostPaths()
-    user = host._user()
+    user = host.user_name()
     environ = os.environ if paths.environ is None else paths.environ
     cmd = paths.cli or await asyncio.to_thread(cli_command, environ.get("PATH", ""))
-    checks: List[Dict[str, Any]] = []
-    manager_ok, control_group = await _manager(services.systemd, checks, cmd=cmd)
-    checks.append(await asyncio.to_thread(_journal, paths))
-    checks.append(await asyncio.to_thread(_linger, user, paths))
-    checks.append(await _cgroups(manager_ok, control_group, paths, services.systemd))
+    manager = await probe_manager(services.systemd)
+    checks: List[Dict[str, Any]] = [manager_check(manager, cmd)]
+    checks.append(journal_check(await asyncio.to_thread(diagnose, **paths.journal)))
+    checks.append(await asyncio.to_thread(linger_check, user, paths))
+    checks.append(await _cgroups(manager, paths, services.systemd))
     envs = await _conda(services.finder, checks)
     checks.append(_ipykernel(envs))
-    records = await asyncio.to_thread(_records, services.store)
+    records = await asyncio.to_thread(services.store.load_all)
     checks.append(await asyncio.to_thread(_open_browser, paths, records, cmd))
     checks.append(await asyncio.to_thread(_workdirs, records, cmd))
     checks.append(await asyncio.to_thread(_service_envs, records, cmd))
     checks.append(await _runners(records, services))
-    checks.append(await _failed(services, records, manager_ok, cmd=cmd))
+    checks.append(await _failed(services, records, manager.reachable, cmd=cmd))
     return {"ok": all(c["ok"] is not False for c in checks), "user": user, "checks": checks}
 
 
 # -- the checks -------------------------------------------------------------------
-async def _manager(systemd: Any, checks: List[Dict[str, Any]], cmd: str = "jupyter condasvc") -> "tuple[bool, Optional[str]]":
+@dataclass
+class ManagerProbe:
+    """Does the user manager answer (the wire's HostReport.manager)?"""
+
+    reachable: bool
+    version: Optional[str] = None
+    control_group: Optional[str] = None
+    error: Optional[str] = None  # why not, naming the bus address and where it came from
+
+    def to_json(self) -> Dict[str, Any]:
+        if not self.reachable:
+            return {"reachable": False, "error": self.error or ""}
+        return {"reachable": True, "version": self.version, "control_group": self.control_group}
+
+
+async def probe_manager(systemd: Any) -> ManagerProbe:
     try:
         version = await systemd.ping()
         control_group = await systemd.manager_property("ControlGroup")
     except CondaSvcError as exc:
-        checks.append(check(
-            "manager", False, "systemd user manager reachable", exc.message,
-            "If the bus address named above is wrong (a launcher such as JupyterHub passed a wrong XDG_RUNTIME_DIR or "
-            "DBUS_SESSION_BUS_ADDRESS), fix or unset it, or set c.SystemdManager.bus_address. If it is right, the manager "
-            "is not running: log in through a normal session (systemd-logind starts `systemd --user`), or enable "
-            "lingering so it runs without one: `loginctl enable-linger $USER`. Containers such as Binder or a plain "
-            "Docker image run no systemd at all: there you can draft services and preview their unit files "
-            f"(`{cmd} unit`), but not run them.",
-        ))
-        return False, None
-    checks.append(check("manager", True, "systemd user manager reachable", f"systemd {version}, cgroup {control_group or '?'}"))
-    return True, control_group
+        return ManagerProbe(False, error=exc.message)
+    return ManagerProbe(True, version=version, control_group=control_group)
 
 
-def _journal(paths: HostPaths) -> Dict[str, Any]:
-    d = diagnose(**paths.journal)
+def manager_check(probe: ManagerProbe, cmd: str = "jupyter condasvc") -> Dict[str, Any]:
+    title = "systemd user manager reachable"
+    if probe.reachable:
+        return check("manager", True, title, f"systemd {probe.version}, cgroup {probe.control_group or '?'}")
+    return check(
+        "manager", False, title, probe.error or "",
+        "If the bus address named above is wrong (a launcher such as JupyterHub passed a wrong XDG_RUNTIME_DIR or "
+        "DBUS_SESSION_BUS_ADDRESS), fix or unset it, or set c.SystemdManager.bus_address. If it is right, the manager "
+        "is not running: log in through a normal session (systemd-logind starts `systemd --user`), or enable "
+        "lingering so it runs without one: `loginctl enable-linger $USER`. Containers such as Binder or a plain "
+        "Docker image run no systemd at all: there you can draft services and preview their unit files "
+        f"(`{cmd} unit`), but not run them.",
+    )
+
+
+def _journal_words(f: JournalFacts) -> Dict[str, Tuple[str, Optional[str]]]:
+    """What a user reads in each journal state: (message, fix), keyed by :attr:`JournalFacts.state`."""
+    rdir, pdir, user_file, runtime_root = f.runtime_dir, f.persistent_dir, f.user_file, f.runtime_root
+    return {
+        "storage-none": (
+            "journald is configured with Storage=none: it stores no logs at all, so services' output is lost.",
+            "Set Storage=persistent in /etc/systemd/journald.conf and restart systemd-journald.",
+        ),
+        "volatile": (
+            f"journald keeps logs only in memory ({runtime_root}) because persistent storage ({f.persistent_root}) "
+            "is missing; there everything goes into one system file a user cannot read, so your services' logs "
+            "are not readable and are lost at reboot.",
+            "Make journald's storage persistent: `sudo mkdir -p /var/log/journal && sudo systemd-tmpfiles --create "
+            "--prefix /var/log/journal && sudo journalctl --flush` (or set Storage=persistent in "
+            "/etc/systemd/journald.conf and restart systemd-journald).",
+        ),
+        "runtime-journal": (
+            f"journald is writing its volatile runtime journal ({rdir}) although persistent storage ({pdir}) "
+            f"exists: after flushing it could not remove {rdir}, which happens where /run is not a tmpfs, so it "
+            f"went on writing there and never writes your file {user_file}. Your services' logs are not readable.",
+            f"As root, repair the running journald: `rm {rdir}/*.journal {f.flushed_flag} && journalctl --flush`; "
+            f"and for the next boot give {runtime_root} a tmpfs before journald starts "
+            f"(`mount -t tmpfs -o mode=0755 tmpfs {runtime_root}`), as a host booted with systemd has.",
+        ),
+        "not-flushed": (
+            f"journald has not flushed its runtime journal ({rdir}) to persistent storage ({pdir}) yet, so it "
+            f"does not write your file {user_file}. Your services' logs are not readable until it does.",
+            "Flush the journal to disk: `sudo journalctl --flush` (systemd-journal-flush.service does this at boot).",
+        ),
+        "split-none": (
+            "journald is configured with SplitMode=none: everything goes to the system journal, which you cannot read.",
+            "Remove SplitMode=none from journald.conf (the default, uid, gives each user a readable file), "
+            "or add yourself to the systemd-journal group: `sudo usermod -aG systemd-journal $USER`.",
+        ),
+        "unreadable": (
+            f"Your journal file {user_file} exists but you cannot read it, so your services' logs are not readable.",
+            f"journald grants each user read access to their own file with an ACL; restore it with "
+            f"`sudo setfacl -m u:{f.uid}:r {user_file}` (or add yourself to the systemd-journal group).",
+        ),
+        "no-logs-yet": (f"No logs yet: journald writes {user_file} when one of your services first logs a line.", None),
+        "ok": (f"Your services' logs are in {user_file}.", None),
+    }
+
+
+def journal_diagnosis(f: JournalFacts) -> Dict[str, Any]:
+    """Can this user read their services' logs, and see journald's rate-limit notes?  (The wire's JournalDiagnosis.)
+
+    ``{"ok", "state", "message", "path", "storage", "user_journal", "user_journal_readable",
+    "system_journal_readable", "rate_limit", "problems": [{"code", "message", "fix"}], "notes", "fix"}``;
+    ``ok`` is False only when logs cannot be read ("no-logs-yet", a fresh install whose services have not
+    logged, is fine).  The doctor's ``journal`` check, ``GET host``, the logs API and Lab's banners all show
+    these words.
+    """
+    state = f.state
+    message, fix = _journal_words(f)[state]
+    problems = [{"code": state, "message": message, "fix": fix}] if fix is not None else []
+    notes: List[str] = []
+    if not f.system_readable:
+        notes.append(
+            "journald's notes about rate-limited (suppressed) messages go to the system journal, which you cannot read; "
+            "add yourself to the systemd-journal group to see them as markers in the log."
+        )
+    interval, burst = f.rate_limit_interval, f.rate_limit_burst
+    return {
+        "ok": not problems,
+        "state": state,
+        "message": message,
+        "path": str(f.runtime_dir if f.on_runtime else f.user_file),
+        "storage": f.storage,
+        "user_journal": str(f.user_file),
+        "user_journal_readable": f.user_readable,
+        "system_journal_readable": f.system_readable,
+        "rate_limit": {
+            "interval": interval,
+            "burst": burst,
+            "scope": f"user@{f.uid}.service",
+            "markers_visible": f.system_readable,
+            "note": (
+                f"journald rate-limits all of your services together (as user@{f.uid}.service): at most {burst} "
+                f"messages per {interval} (scaled up with free disk space), then it drops lines until the interval ends."
+            ),
+        },
+        "problems": problems,
+        "notes": notes,
+        "fix": fix,
+    }
+
+
+def diagnose(uid: Optional[int] = None, **paths: Any) -> Dict[str, Any]:
+    """:func:`journal_diagnosis` of this host (``paths``: keyword arguments of ``journal_facts``, for tests)."""
+    return journal_diagnosis(journal_facts(uid, **paths))
+
+
+_diag_cache: Tuple[float, Optional[Dict[str, Any]]] = (0.0, None)
+
+
+def diagnose_cached(ttl: float = 10.0) -> Dict[str, Any]:
+    """:func:`diagnose`, re-checked at most every ``ttl`` seconds (it stats files; a log page shows it)."""
+    global _diag_cache
+    now = time.monotonic()
+    at, value = _diag_cache
+    if value is None or now - at > ttl:
+        value = diagnose()
+        _diag_cache = (now, value)
+    return value
+
+
+def journal_check(d: Dict[str, Any]) -> Dict[str, Any]:
     detail = f"{d['message']} (journald storage: {d['storage']}; state: {d['state']})"
     return check("journal", d["ok"], "journal persistent and readable", detail, d["fix"])
 
 
-def _linger(user: str, paths: HostPaths) -> Dict[str, Any]:
+def linger_check(user: str, paths: Optional[HostPaths] = None) -> Dict[str, Any]:
+    paths = paths or HostPaths()
     enabled = host.linger_enabled(user, paths.linger_dir)
-    logind = host.logind_available(paths.proc)
-    pid1 = host.pid1_name(paths.pid1_comm) or "unknown"
     if enabled:
         return check("linger", True, "linger enabled", f"{paths.linger_dir / user} exists: your services start at boot and survive logout.")
+    logind = host.logind_available(paths.proc)
+    pid1 = host.pid1_name(paths.pid1_comm) or "unknown"
     detail = f"Linger is off for {user} (no {paths.linger_dir / user}): services start at login, not at boot, and stop at logout."
     if logind:
         fix = (f"`loginctl enable-linger {user}` (as {user}, or with sudo; or `jupyter condasvc linger on`), so they start "
@@ -120,18 +254,21 @@ def _linger(user: str, paths: HostPaths) -> Dict[str, Any]:
     return check("linger", False, "linger enabled", detail, fix)
 
 
-async def _cgroups(manager_ok: bool, control_group: Optional[str], paths: HostPaths, systemd: Any = None) -> Dict[str, Any]:
-    title = "cgroup controllers delegated (limits enforced)"
+async def _cgroups(manager: ManagerProbe, paths: HostPaths, systemd: Any) -> Dict[str, Any]:
     if paths.cgroup_controllers is not None:
-        controllers: Optional[List[str]] = paths.cgroup_controllers
-    elif not manager_ok:
+        return cgroups_check(paths.cgroup_controllers)
+    if not manager.reachable:
+        return cgroups_check(None)
+    return cgroups_check(await host.enforced_controllers(systemd, manager.control_group))
+
+
+def cgroups_check(controllers: Optional[List[str]]) -> Dict[str, Any]:
+    """The controllers the user manager applies (None: unknown, the manager is unreachable)."""
+    title = "cgroup controllers delegated (limits enforced)"
+    if controllers is None:
         return check("cgroups", None, title, "Unknown: the user manager cannot be reached.")
-    else:
-        controllers = await (host.enforced_controllers(systemd, control_group) if systemd is not None
-                             else asyncio.to_thread(host.delegated_controllers, control_group))
-    have = controllers or []
-    missing = [c for c in ("memory", "cpu") if c not in have]
-    detail = f"The user manager applies the controllers: {', '.join(have) or 'none'}."
+    missing = [c for c in ("memory", "cpu") if c not in controllers]
+    detail = f"The user manager applies the controllers: {', '.join(controllers) or 'none'}."
     if not missing:
         return check("cgroups", True, title, detail + " memory_max and cpu_quota are enforced.")
     return check(
@@ -289,16 +426,6 @@ def _open_browser(paths: HostPaths, records: Dict[str, Dict[str, Any]], cmd: str
         parts.append(f"Services running Jupyter without --no-browser: {', '.join(risky)}.")
     ok = not risky and (not headless or bool(hub_user))
     return check("open-browser", ok, title, " ".join(parts), fix)
-
-
-def _records(store: Any) -> Dict[str, Dict[str, Any]]:
-    out = {}
-    for name in store.names():
-        try:
-            out[name] = store.require_ours(name)
-        except CondaSvcError:
-            continue
-    return out
 
 
 def _workdirs(records: Dict[str, Dict[str, Any]], cmd: str = "jupyter condasvc") -> Dict[str, Any]:

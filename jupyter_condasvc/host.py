@@ -1,7 +1,8 @@
-"""What this host can do for services: one report, each finding with its fix.
+"""What this host can do for services: its facts, and the report ``GET host`` serves.
 
 Reads files and asks the systemd client; no HTTP.  The filesystem reads are
-small and run off the event loop.
+small and run off the event loop.  The words (each finding's fix) are the
+doctor's checks (:mod:`jupyter_condasvc.doctor`): the report derives them.
 """
 from __future__ import annotations
 
@@ -11,13 +12,12 @@ import pwd
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .errors import ManagerUnavailable
-
 LINGER_DIR = Path("/var/lib/systemd/linger")
 CGROUP_ROOTS = (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
 
 
-def _user() -> str:
+def user_name() -> str:
+    """This process's user name (its uid as text when the passwd database has none)."""
     try:
         return pwd.getpwuid(os.getuid()).pw_name
     except KeyError:
@@ -25,7 +25,7 @@ def _user() -> str:
 
 
 def linger_enabled(user: Optional[str] = None, linger_dir: Optional[Path] = None) -> bool:
-    return ((linger_dir or LINGER_DIR) / (user or _user())).exists()
+    return ((linger_dir or LINGER_DIR) / (user or user_name())).exists()
 
 
 PROC = Path("/proc")
@@ -129,10 +129,10 @@ def _in_cpu_cgroup(pid: int, group: str, proc: Optional[Path] = None) -> bool:
 
 
 def journal_report() -> Dict[str, Any]:
-    """Can this user read their services' logs?  Derived from :func:`journal.diagnose`, the one source of the
-    journal's states and their fixes: ``readable`` is False only for a real problem (a fresh install whose
+    """Can this user read their services' logs?  Derived from the doctor's journal diagnosis, the one source of
+    the journal's states and their fixes: ``readable`` is False only for a real problem (a fresh install whose
     services have not logged yet is "no-logs-yet", readable), ``message`` names the exact path."""
-    from .journal import diagnose
+    from .doctor import diagnose
 
     diagnosis = diagnose()
     return {
@@ -148,40 +148,26 @@ def journal_report() -> Dict[str, Any]:
 
 
 async def host_report(systemd: Any) -> Dict[str, Any]:
-    user = _user()
-    manager: Dict[str, Any] = {"reachable": False}
-    control_group = None
-    try:
-        manager["version"] = await systemd.ping()
-        manager["reachable"] = True
-        control_group = await systemd.manager_property("ControlGroup")
-        manager["control_group"] = control_group
-    except ManagerUnavailable as exc:
-        manager["error"] = exc.message
-    controllers = await enforced_controllers(systemd, control_group) if manager["reachable"] else None
+    """``GET host``: each fact and its fix from the doctor's checks, so the banners say what ``doctor`` says."""
+    from . import doctor
+
+    user = user_name()
+    manager = await doctor.probe_manager(systemd)
+    controllers = await enforced_controllers(systemd, manager.control_group) if manager.reachable else None
     journal = await asyncio.to_thread(journal_report)
-    linger = await asyncio.to_thread(linger_enabled, user)
-    limits = {
+    linger = await asyncio.to_thread(doctor.linger_check, user)
+    cgroups = doctor.cgroups_check(controllers)
+    limits: Dict[str, Any] = {
         "controllers": controllers or [],
-        "memory_enforced": bool(controllers and "memory" in controllers),
-        "cpu_enforced": bool(controllers and "cpu" in controllers),
+        "memory_enforced": "memory" in (controllers or []),
+        "cpu_enforced": "cpu" in (controllers or []),
     }
-    if not (limits["memory_enforced"] and limits["cpu_enforced"]):
-        limits["fix"] = (
-            "The user manager has no delegated memory/cpu cgroup controllers, so MemoryMax= and CPUQuota= are "
-            "recorded but not enforced. On a cgroup v2 host, delegate them: `sudo systemctl edit user@.service` with "
-            "[Service] Delegate=cpu cpuset io memory pids, then log in again."
-        )
+    if cgroups["fix"]:
+        limits["fix"] = cgroups["fix"]
     return {
         "user": user,
-        "manager": manager,
-        "linger": {
-            "enabled": linger,
-            "fix": None if linger else (
-                f"Services start at login, not at boot, and stop when {user} logs out. "
-                f"Run `loginctl enable-linger {user}` (needs logind) so they start at boot."
-            ),
-        },
+        "manager": manager.to_json(),
+        "linger": {"enabled": bool(linger["ok"]), "fix": linger["fix"]},
         "journal": journal,
         "limits": limits,
     }

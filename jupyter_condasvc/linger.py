@@ -14,7 +14,7 @@ import os
 from typing import Any, Dict
 
 from .errors import CondaSvcError, ManagerUnavailable, NotOwned
-from .host import _user, linger_enabled
+from .host import linger_enabled, user_name
 
 LOGIND = "org.freedesktop.login1"
 LOGIND_PATH = "/org/freedesktop/login1"
@@ -31,7 +31,7 @@ async def set_linger(enable: bool, bus_address: str = "") -> Dict[str, Any]:
     from dbus_fast import BusType, Message, MessageType
     from dbus_fast.aio import MessageBus
 
-    user = _user()
+    user = user_name()
     admin = f"`sudo loginctl {'enable' if enable else 'disable'}-linger {user}`"
     address = bus_address or os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") or SYSTEM_BUS
     try:

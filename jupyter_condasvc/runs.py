@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from .errors import InvalidSpec, NotFound
-from .journal import _as_int, _as_str, _journal_module, read_entry, usec_to_iso
+from .journal.query import as_int, as_str, journal_module, read_entry, usec_to_iso, walk
 from .units import RUN_END_IDENTIFIER
 
 MSG_STARTING = "7d4958e842da4a758f6c1cdc7b36dcc5"
@@ -145,24 +145,24 @@ def _end(run: Run, usec: int) -> None:
 
 
 def _manager_fields(fields: Mapping[str, Any], usec: int) -> Dict[str, Any]:
-    if _as_str(fields.get("SYSLOG_IDENTIFIER")) == RUN_END_IDENTIFIER:
-        m = _RUN_END_LINE.match(_as_str(fields.get("MESSAGE")) or "")
+    if as_str(fields.get("SYSLOG_IDENTIFIER")) == RUN_END_IDENTIFIER:
+        m = _RUN_END_LINE.match(as_str(fields.get("MESSAGE")) or "")
         return {
             "MESSAGE_ID": RUN_END if m else None,
-            "USER_INVOCATION_ID": _as_str(fields.get("_SYSTEMD_INVOCATION_ID")),
+            "USER_INVOCATION_ID": as_str(fields.get("_SYSTEMD_INVOCATION_ID")),
             "UNIT_RESULT": m.group("result") or None if m else None,
             "EXIT_CODE": m.group("code") or None if m else None,
             "EXIT_STATUS": m.group("status") or None if m else None,
             "usec": usec,
         }
     return {
-        "MESSAGE_ID": _as_str(fields.get("MESSAGE_ID")),
-        "USER_INVOCATION_ID": _as_str(fields.get("USER_INVOCATION_ID")),
-        "JOB_ID": _as_int(fields.get("JOB_ID")),
-        "JOB_TYPE": _as_str(fields.get("JOB_TYPE")),
-        "UNIT_RESULT": _as_str(fields.get("UNIT_RESULT")),
-        "EXIT_CODE": _as_str(fields.get("EXIT_CODE")),
-        "EXIT_STATUS": _as_int(fields.get("EXIT_STATUS")),
+        "MESSAGE_ID": as_str(fields.get("MESSAGE_ID")),
+        "USER_INVOCATION_ID": as_str(fields.get("USER_INVOCATION_ID")),
+        "JOB_ID": as_int(fields.get("JOB_ID")),
+        "JOB_TYPE": as_str(fields.get("JOB_TYPE")),
+        "UNIT_RESULT": as_str(fields.get("UNIT_RESULT")),
+        "EXIT_CODE": as_str(fields.get("EXIT_CODE")),
+        "EXIT_STATUS": as_int(fields.get("EXIT_STATUS")),
         "usec": usec,
     }
 
@@ -174,7 +174,7 @@ def manager_entries(unit: str, uid: int, *, max_runs: int, max_scan: int = 200_0
     the user's manager process (``_COMM=systemd``, trusted fields) count, so
     a service printing ``USER_UNIT=`` fields cannot forge a run.
     """
-    journal = _journal_module()
+    journal = journal_module()
     reader = journal.Reader(flags=journal.LOCAL_ONLY)
     try:
         reader.add_match(f"USER_UNIT={unit}", f"_UID={uid}", "_COMM=systemd")
@@ -184,11 +184,11 @@ def manager_entries(unit: str, uid: int, *, max_runs: int, max_scan: int = 200_0
         out: List[Dict[str, Any]] = []
         seen: List[str] = []
         scanned = 0
-        while reader._previous():
+        for usec in walk(reader, backward=True):
             scanned += 1
-            if scanned > max_scan:
+            if usec is None or scanned > max_scan:
                 break
-            entry = _manager_fields(reader._get_all(), reader._get_realtime())
+            entry = _manager_fields(reader._get_all(), usec)
             inv = entry["USER_INVOCATION_ID"]
             if inv and inv not in seen:
                 seen.append(inv)
@@ -203,7 +203,7 @@ def manager_entries(unit: str, uid: int, *, max_runs: int, max_scan: int = 200_0
 
 def run_log(unit: str, uid: int, run_id: str, *, n: int) -> Dict[str, Any]:
     """The journal slice of one run: its output and the manager's entries about it, oldest first (blocking)."""
-    journal = _journal_module()
+    journal = journal_module()
     reader = journal.Reader(flags=journal.LOCAL_ONLY)
     try:
         reader.add_match(f"_SYSTEMD_INVOCATION_ID={run_id}", f"_SYSTEMD_USER_UNIT={unit}", f"_UID={uid}")
@@ -212,7 +212,9 @@ def run_log(unit: str, uid: int, run_id: str, *, n: int) -> Dict[str, Any]:
         reader.seek_head()
         entries: List[Dict[str, Any]] = []
         more = False
-        while reader._next():
+        for usec in walk(reader):
+            if usec is None:
+                break
             if len(entries) >= n:
                 more = True
                 break

@@ -22,7 +22,7 @@ from .conda import install_hint
 from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound
 from .exitreason import exit_reason
 from .health import health_environment, prober_argv, watchdog_sec
-from .host import enforced_controllers
+from .host import enforced_controllers, user_name
 from .redaction import redact
 from .schedule import check_calendar
 from .store import ServiceStore, new_record
@@ -39,6 +39,9 @@ from .units import (
 )
 
 if TYPE_CHECKING:
+    from .journal.follow import LogFollow
+    from .journal.history import LogPage
+    from .journal.query import LogQuery
     from .spec import ServiceSpec
 
 
@@ -201,7 +204,7 @@ class ServiceManager:
             raise InvalidSpec(f"The working directory '{spec.cwd or cwd}' is not a directory.", field="cwd")
         if not os.access(cwd, os.W_OK | os.X_OK):
             raise InvalidSpec(
-                f"The working directory '{cwd}' is not writable by {_user()}; a service that writes files there would fail. "
+                f"The working directory '{cwd}' is not writable by {user_name()}; a service that writes files there would fail. "
                 "Choose a directory you own.",
                 field="cwd",
             )
@@ -676,14 +679,38 @@ class ServiceManager:
 
         return await asyncio.to_thread(read)
 
+    # -- logs -------------------------------------------------------------
+    async def logs(self, name: str, query: "LogQuery", *, max_scan: int = 200_000) -> "LogPage":
+        """A page of the service's journal with the journal diagnosis, in one hop off the event loop."""
+        from .doctor import diagnose_cached
+        from .journal.history import read_page
 
-def _user() -> str:
-    try:
-        import pwd
+        def page() -> "LogPage":
+            unit = self.store.load_one(name)["unit"]
+            out = read_page(unit, os.getuid(), query, max_scan=max_scan)
+            out.name, out.journal = name, diagnose_cached()
+            return out
 
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (KeyError, ImportError):
-        return f"uid {os.getuid()}"
+        return await asyncio.to_thread(page)
+
+    async def follow(self, name: str, query: "LogQuery", *, cursor: Optional[str] = None,
+                     backlog: Optional[int] = None) -> "LogFollow":
+        """A live follow of the service's journal, after ``cursor`` or from ``backlog`` (default ``query.n``)
+        entries before the tail: checked and resolved here, started by the caller (``start`` on the event loop,
+        ``tail`` blocking)."""
+        from .doctor import diagnose_cached
+        from .journal.follow import LogFollow
+        from .journal.query import check_cursor
+
+        if cursor is not None:
+            check_cursor(cursor)
+
+        def resolve() -> "LogFollow":
+            unit = self.store.load_one(name)["unit"]
+            return LogFollow(name, unit, os.getuid(), query, cursor=cursor,
+                             backlog=query.n if backlog is None else backlog, journal=diagnose_cached())
+
+        return await asyncio.to_thread(resolve)
 
 
 def _resolved(plan: UnitPlan, rendered: Rendered) -> Dict[str, Any]:

@@ -56,6 +56,21 @@ async def test_doctor_on_this_host(api):
     assert report["ok"] is (not any(c["ok"] is False for c in report["checks"]))
 
 
+async def test_get_host_says_what_doctor_says(api):
+    """GET host (the sidebar's banners) takes each fix from the doctor's check: one source of the words."""
+    code, host_report = await api("GET", "host")
+    assert code == 200
+    code, report = await api("GET", "doctor")
+    checks = by_id(report)
+    assert host_report["manager"]["reachable"] is checks["manager"]["ok"] is True
+    assert host_report["linger"]["enabled"] is checks["linger"]["ok"]
+    assert host_report["linger"]["fix"] == checks["linger"]["fix"]
+    assert host_report["limits"].get("fix") == checks["cgroups"]["fix"]
+    assert host_report["journal"]["fix"] == checks["journal"]["fix"]
+    assert host_report["journal"]["message"] in checks["journal"]["detail"]
+    assert host_report["journal"]["diagnosis"]["state"] in checks["journal"]["detail"]
+
+
 async def test_healthy_host(tmp_path):
     """Every check passes when the host is right (the facts a non-root test cannot create are injected)."""
     linger = tmp_path / "linger"
@@ -122,9 +137,9 @@ async def test_linger_off_with_logind(tmp_path):
     proc = tmp_path / "proc"
     (proc / "7").mkdir(parents=True)
     (proc / "7" / "comm").write_text("systemd-logind\n")
-    from jupyter_condasvc.doctor import _linger
+    from jupyter_condasvc.doctor import linger_check
 
-    c = _linger(USER, HostPaths(linger_dir=tmp_path / "none", proc=proc))
+    c = linger_check(USER, HostPaths(linger_dir=tmp_path / "none", proc=proc))
     assert c["ok"] is False and c["fix"].startswith(f"`loginctl enable-linger {USER}`")
 
 

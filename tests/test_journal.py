@@ -12,6 +12,7 @@ import pytest
 
 from conftest import SYSTEMCTL_ENV, wait_for
 from jupyter_condasvc import journal as J
+from jupyter_condasvc.doctor import diagnose
 from jupyter_condasvc.errors import InvalidSpec
 
 LOGGER = r"""
@@ -186,6 +187,68 @@ def test_read_entry_survives_odd_fields():
     assert e["message"] == "" and e["source"] == "service"
 
 
+class WalkReader:
+    """A reader over a list of cursors (oldest first) that moves as sd-journal does: after seek_cursor the next
+    step either way lands ON that entry (or where it would be); after seek_tail/seek_head, beside the end."""
+
+    def __init__(self, cursors):
+        self.cursors, self.pos, self.mode = list(cursors), 0, "gap"
+
+    def seek_cursor(self, cursor):
+        if not cursor.startswith("s="):
+            raise ValueError(cursor)
+        self.pos = self.cursors.index(cursor) if cursor in self.cursors else len(self.cursors)
+        self.mode = "at"
+
+    def seek_tail(self):
+        self.pos, self.mode = len(self.cursors), "gap"
+
+    def _step(self, d):
+        if self.mode == "at":
+            target = self.pos
+        elif self.mode == "gap":
+            target = self.pos if d > 0 else self.pos - 1
+        else:
+            target = self.pos + d
+        if not 0 <= target < len(self.cursors):
+            return False
+        self.pos, self.mode = target, "on"
+        return True
+
+    def _next(self):
+        return self._step(1)
+
+    def _previous(self):
+        return self._step(-1)
+
+    def test_cursor(self, cursor):
+        return self.cursors[self.pos] == cursor
+
+    def _get_realtime(self):
+        return 1000 + self.pos
+
+
+def test_walk_skips_the_cursor_it_seeks_and_resumes_after_catching_up():
+    r = WalkReader(["s=a", "s=b", "s=c"])
+    steps = J.walk(r, "s=a")
+    assert [next(steps), next(steps), next(steps)] == [1001, 1002, None]  # s=a itself is passed over
+    r.cursors.append("s=d")  # a new entry: the same walk goes on, no duplicate
+    assert [next(steps), next(steps)] == [1003, None]
+    back = J.walk(r, "s=c", backward=True)
+    assert [next(back), next(back), next(back)] == [1001, 1000, None]
+    r.seek_tail()
+    assert next(J.walk(r, backward=True)) == 1003  # no cursor: from where the reader stands
+    # a cursor whose entry is not there yet is still skipped when it arrives after the walk caught up
+    r = WalkReader(["s=a"])
+    steps = J.walk(r, "s=e")
+    assert next(steps) is None
+    r.cursors += ["s=e", "s=f"]
+    assert [next(steps), next(steps)] == [1002, None]
+    with pytest.raises(InvalidSpec) as err:
+        J.walk(WalkReader(["s=a"]), "nonsense")  # refused at once, before any step
+    assert err.value.field == "cursor"
+
+
 def _fake_host(tmp_path: Path, *, persistent=True, user_file=True, conf="", uid=4242, runtime=False, flushed=True):
     """A journald host in files: runtime=True leaves the runtime folder that journald removes after its flush."""
     mid = "0123456789abcdef0123456789abcdef"
@@ -209,34 +272,34 @@ def _fake_host(tmp_path: Path, *, persistent=True, user_file=True, conf="", uid=
 
 
 def test_diagnosis_volatile_journal(tmp_path):
-    d = J.diagnose(**_fake_host(tmp_path, persistent=False))
+    d = diagnose(**_fake_host(tmp_path, persistent=False))
     assert d["ok"] is False and d["storage"] == "volatile" and d["state"] == "volatile"
     assert d["problems"][0]["code"] == "volatile" and "/var/log/journal" in d["fix"]
     assert d["rate_limit"]["markers_visible"] is False and d["notes"]
 
 
 def test_diagnosis_storage_settings(tmp_path):
-    d = J.diagnose(**_fake_host(tmp_path, conf="[Journal]\nStorage=volatile\nRateLimitBurst=500\n"))
+    d = diagnose(**_fake_host(tmp_path, conf="[Journal]\nStorage=volatile\nRateLimitBurst=500\n"))
     assert d["storage"] == "volatile" and not d["ok"] and d["rate_limit"]["burst"] == "500"
-    d = J.diagnose(**_fake_host(tmp_path / "b", conf="[Journal]\nStorage=none\n"))
+    d = diagnose(**_fake_host(tmp_path / "b", conf="[Journal]\nStorage=none\n"))
     assert d["problems"][0]["code"] == "storage-none"
-    d = J.diagnose(**_fake_host(tmp_path / "c", conf="[Journal]\nSplitMode=none\n"))
+    d = diagnose(**_fake_host(tmp_path / "c", conf="[Journal]\nSplitMode=none\n"))
     assert d["problems"][0]["code"] == "split-none"
-    d = J.diagnose(**_fake_host(tmp_path / "e"))
+    d = diagnose(**_fake_host(tmp_path / "e"))
     assert d["ok"] is True and d["storage"] == "persistent" and d["user_journal_readable"] is True
     assert d["state"] == "ok" and d["path"] == d["user_journal"]
 
 
 def test_diagnosis_fresh_install_is_no_logs_yet_not_an_alarm(tmp_path):
     """Before any service has logged there is no user-UID.journal: that is "no logs yet", not "not readable"."""
-    d = J.diagnose(**_fake_host(tmp_path, user_file=False))
+    d = diagnose(**_fake_host(tmp_path, user_file=False))
     assert d["ok"] is True and d["state"] == "no-logs-yet" and d["fix"] is None and not d["problems"]
     assert d["path"].endswith("user-4242.journal") and "No logs yet" in d["message"] and d["path"] in d["message"]
 
 
 def test_diagnosis_journald_stuck_on_its_runtime_journal(tmp_path):
     """Fact 3a: /run not a tmpfs, journald flushed but could not remove its runtime journal and keeps writing it."""
-    d = J.diagnose(**_fake_host(tmp_path, user_file=False, runtime=True))
+    d = diagnose(**_fake_host(tmp_path, user_file=False, runtime=True))
     assert d["ok"] is False and d["state"] == "runtime-journal" and d["storage"] == "persistent"
     run = tmp_path / "run-log-journal" / "0123456789abcdef0123456789abcdef"
     assert d["path"] == str(run) and str(run) in d["message"] and "tmpfs" in d["message"]
@@ -244,12 +307,12 @@ def test_diagnosis_journald_stuck_on_its_runtime_journal(tmp_path):
     assert f"rm {run}/*.journal {tmp_path / 'flushed'} && journalctl --flush" in d["fix"]
     assert "mount -t tmpfs" in d["fix"]
     # an older user file next to it does not hide the problem (journald no longer writes it)
-    d = J.diagnose(**_fake_host(tmp_path / "b", user_file=True, runtime=True))
+    d = diagnose(**_fake_host(tmp_path / "b", user_file=True, runtime=True))
     assert d["state"] == "runtime-journal" and not d["ok"]
 
 
 def test_diagnosis_not_flushed_yet(tmp_path):
-    d = J.diagnose(**_fake_host(tmp_path, user_file=False, runtime=True, flushed=False))
+    d = diagnose(**_fake_host(tmp_path, user_file=False, runtime=True, flushed=False))
     assert d["ok"] is False and d["state"] == "not-flushed" and "journalctl --flush" in d["fix"]
 
 
@@ -257,15 +320,15 @@ def test_diagnosis_unreadable_user_file(tmp_path):
     if os.geteuid() == 0:
         pytest.skip("root reads every file")
     kw = _fake_host(tmp_path)
-    user_file = Path(J.diagnose(**kw)["user_journal"])
+    user_file = Path(diagnose(**kw)["user_journal"])
     os.chmod(user_file, 0)
-    d = J.diagnose(**kw)
+    d = diagnose(**kw)
     assert d["ok"] is False and d["state"] == "unreadable" and str(user_file) in d["message"]
     assert "setfacl" in d["fix"]
 
 
 def test_diagnosis_of_this_host():
-    d = J.diagnose()
+    d = diagnose()
     # the suite runs on persistent storage (scripts/systemd-stack), where a user reads their own file
     assert d["storage"] == "persistent" and d["ok"], d
 

@@ -6,7 +6,7 @@
     ``priority`` (``err``, ``3``, or a range ``crit..warning``), ``since`` /
     ``until`` (ISO 8601, epoch seconds, or ``-5m``/``-2h``/``-1d``), ``boot``
     (``this``, ``all``, or a boot id), ``text`` (substring; ``regex=1`` makes
-    it a Python regular expression; case-insensitive unless it has capitals),
+    it an RE2 regular expression; case-insensitive unless it has capitals),
     ``format=json`` (default) or ``text`` (a download, like ``journalctl -o
     short-iso-precise``).  JSON answer::
 
@@ -16,7 +16,7 @@
          "more_before", "more_after", "scanned", "scan_limited",
          "journal": <diagnosis: {"ok", "storage", "problems": [{"code","message","fix"}], "fix", ...}>}
 
-    Entry shape: see :mod:`jupyter_condasvc.journal`.
+    Entry shape: see :mod:`jupyter_condasvc.journal.query`.
 
 ``GET {base_url}condasvc/api/services/{name}/logs/follow`` (WebSocket)
     Query: ``cursor`` (resume right after it: no gap, no duplicate) or ``n``
@@ -33,27 +33,26 @@
 """
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
 
-from ..journal import LogQuery, check_cursor, diagnose_cached, format_text, history, history_json
+from ..journal.query import LogQuery, format_text
 from .base import CondaSvcHandler
 from .events import CondaSvcWebSocket
 from .services import NAME
+
+if TYPE_CHECKING:
+    from ..journal.follow import Follower, LogFollow
 
 
 def _query(handler: Any, *, default_n: int) -> LogQuery:
     def get(key: str) -> Any:
         return handler.get_query_argument(key, None)
 
-    app = handler.extensionapp
-    return LogQuery.parse(get, max_n=app.log_page_max, default_n=default_n)
+    return LogQuery.parse(get, max_n=handler.extensionapp.log_page_max, default_n=default_n)
 
 
 class LogsHandler(CondaSvcHandler):
@@ -67,50 +66,33 @@ class LogsHandler(CondaSvcHandler):
         fmt = self.get_query_argument("format", "json")
         if fmt not in ("json", "text"):
             raise web.HTTPError(400, "format must be json or text.")
-        q = _query(self, default_n=100)
-        store, max_scan = self.services.store, self.extensionapp.log_max_scan
+        page = await self.services.logs(name, _query(self, default_n=100), max_scan=self.extensionapp.log_max_scan)
         if fmt == "json":
-            def page_json() -> str:  # one thread hop: record (re-read only if changed), page (cached entries), diagnosis
-                unit = store.load_one(name)["unit"]
-                return history_json(unit, os.getuid(), q, max_scan=max_scan, extra={"name": name, "journal": diagnose_cached()})
-
-            self.set_header("Content-Type", "application/json")
-            self.finish(await asyncio.to_thread(page_json))
+            self.finish(page.to_json())
             return
-        record = await asyncio.to_thread(store.require_ours, name)
-        unit = record["unit"]
-        page = await asyncio.to_thread(history, unit, os.getuid(), q, max_scan=max_scan)
-        self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("Content-Disposition", f'attachment; filename="{name}.log"')
-        # APIHandler.finish would force application/json
-        self.update_api_activity()
-        JupyterHandler.finish(self, format_text(page["entries"]))
+        self.finish(format_text(page.entries), set_content_type="text/plain; charset=utf-8")
 
 
 class LogsFollowWebSocket(CondaSvcWebSocket):
-    follower: Any = None
-    unit: str = ""
+    follower: Optional["Follower"] = None
+    stream: Optional["LogFollow"] = None
 
     async def prepare_socket(self, name: str) -> None:
-        self.query = _query(self, default_n=0)
-        self.cursor = self.get_query_argument("cursor", None) or None
-        if self.cursor is not None:
-            check_cursor(self.cursor)
-        record = await asyncio.to_thread(self.settings["condasvc_services"].store.require_ours, name)
-        self.unit = record["unit"]
+        services = self.settings["condasvc_services"]
+        cursor = self.get_query_argument("cursor", None) or None
+        self.stream = await services.follow(name, _query(self, default_n=0), cursor=cursor)
         self.service_name = name
 
     def open(self, name: str) -> None:  # type: ignore[override]
         super().open(name)
-        hub = self.settings["condasvc_follow"]
-        self.send(json.dumps({"type": "hello", "name": name, "unit": self.unit, "journal": diagnose_cached()}))
-        q = self.query
+        stream = self.stream
+        if stream is None:  # prepare_socket resolves it before the upgrade; never here
+            return
+        self.send(json.dumps(stream.hello()))
         try:
-            self.follower = hub.follow(
-                self.unit, os.getuid(), self.send, cursor=self.cursor, backlog=q.n,
-                priority=q.priority, matcher=q.matcher, boot=q.boot,
-            )
-        except Exception as exc:  # noqa: BLE001 - e.g. a bad cursor: say so and close
+            self.follower = stream.start(self.settings["condasvc_follow"], self.send)
+        except Exception as exc:  # noqa: BLE001 - e.g. the journal cannot be opened: say so and close
             message = getattr(exc, "message", None) or str(exc)
             self.send(json.dumps({"type": "error", "message": message}))
             self.close(1008, message[:120])

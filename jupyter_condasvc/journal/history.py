@@ -1,0 +1,177 @@
+"""Paged history of a unit's journal: a page of entries before or after a cursor, filtered, oldest first.
+
+Blocking (systemd-python reads files): the service layer runs it off the
+event loop (:meth:`ServiceManager.logs`).  Entries already read are kept with
+their JSON text (:class:`EntryCache`), so a page is mostly the journal walk.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from .query import JournalReader, LogEntry, LogQuery, open_reader, read_entry, tail_cursor, walk
+
+
+class EntryCache:
+    """Entries already read, with their JSON text, by (unit, cursor): journal entries never change.
+
+    A history page then costs the journal walk and one cursor per entry; reading
+    the fields, building the dict and encoding it happen once per entry (see
+    bench/stream_bench.py's history breakdown). Least recently used entries go
+    first beyond ``max_entries``; 0 turns the cache off. Thread-safe: pages
+    are read in worker threads.
+    """
+
+    def __init__(self, max_entries: int = 20000) -> None:
+        self.max_entries = max_entries
+        self._entries: "OrderedDict[Tuple[str, str], Tuple[LogEntry, str]]" = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def entry(self, reader: JournalReader, unit: str) -> Tuple[LogEntry, str]:
+        """The reader's current entry and its JSON text."""
+        if self.max_entries <= 0:
+            entry = read_entry(reader, unit)
+            return entry, json.dumps(entry)
+        key = (unit, reader._get_cursor())
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return hit
+        entry = read_entry(reader, unit)
+        pair = (entry, json.dumps(entry))
+        with self._lock:
+            self.misses += 1
+            self._entries[key] = pair
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return pair
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+#: The history path's cache (CondaSvcApp.log_cache_entries sets its size).
+ENTRY_CACHE = EntryCache()
+
+
+@dataclass
+class LogPage:
+    """One page of a unit's journal: the wire's ``LogPage``.
+
+    ``first_cursor`` / ``last_cursor`` are the edges of what was *scanned*
+    (pass them as ``before=`` / ``after=`` for the next page, or
+    ``last_cursor`` as the follow socket's ``cursor``); with no entry at all,
+    ``last_cursor`` is the journal's tail, so a follow from it misses nothing.
+    ``name`` and ``journal`` (the diagnosis) are the service layer's.
+    """
+
+    unit: str
+    entries: List[LogEntry] = field(default_factory=list)
+    first_cursor: Optional[str] = None
+    last_cursor: Optional[str] = None
+    more_before: bool = False
+    more_after: bool = False
+    scanned: int = 0
+    scan_limited: bool = False
+    name: Optional[str] = None
+    journal: Optional[Dict[str, Any]] = None
+    #: the entries' JSON texts (from the cache), in the same order: spliced into to_json, not encoded again
+    texts: List[str] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "texts"}
+        return {k: v for k, v in out.items() if v is not None or k not in ("name", "journal")}
+
+    def to_json(self) -> str:
+        rest = {k: v for k, v in self.to_dict().items() if k != "entries"}
+        return '{"entries": [' + ", ".join(self.texts) + "], " + json.dumps(rest)[1:]
+
+
+def _start(reader: JournalReader, q: LogQuery) -> Iterator[Optional[int]]:
+    """The walk a page reads: after= forward from the later of the cursor and since; else backward from
+    before=, until or the tail."""
+    if q.after is not None:
+        steps = walk(reader, q.after)
+        if q.since is None:
+            return steps
+        first = next(steps)
+        if first is not None and first < q.since:
+            reader.seek_realtime(int(q.since))
+            return walk(reader)
+        return itertools.chain([first], steps)  # the reader stands on that first entry
+    if q.before is not None:
+        return walk(reader, q.before, backward=True)
+    if q.until is not None:
+        reader.seek_realtime(int(q.until))
+    else:
+        reader.seek_tail()
+    return walk(reader, backward=True)
+
+
+def read_page(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000) -> LogPage:
+    """A page of the unit's journal (blocking: run off the event loop).
+
+    Without a cursor: the newest ``q.n`` entries (before ``until`` when given).
+    ``before=C``: the ``n`` entries just before C; ``after=C``: the ``n`` just
+    after.  Text filters read at most ``max_scan`` entries.
+    """
+    reader = open_reader(unit, uid, priority=q.priority, boot=q.boot)
+    try:
+        return _read(reader, unit, q, max_scan)
+    finally:
+        reader.close()
+
+
+def _read(reader: JournalReader, unit: str, q: LogQuery, max_scan: int) -> LogPage:
+    forward = q.after is not None
+    page = LogPage(unit)
+    pairs: List[Tuple[LogEntry, str]] = []
+    near = far = None  # the cursors scanned first and last, in the walk's direction
+    more = False
+    for usec in _start(reader, q):
+        if usec is None:
+            break
+        if q.until is not None and usec > q.until:
+            if forward:
+                break
+            continue
+        if not forward and q.since is not None and usec < q.since:
+            break
+        if len(pairs) >= q.n:
+            more = True
+            break
+        page.scanned += 1
+        if page.scanned > max_scan:
+            page.scan_limited = more = True
+            break
+        pair = ENTRY_CACHE.entry(reader, unit)
+        far = pair[0]["cursor"]
+        near = near or far
+        if q.matcher is None or q.matcher(pair[0]["message"]):
+            pairs.append(pair)
+    if forward:
+        page.first_cursor, page.last_cursor, page.more_after = near, far, more
+    else:
+        pairs.reverse()
+        page.first_cursor, page.last_cursor, page.more_before = far, near, more
+        if near is None and q.before is None and q.until is None:
+            page.last_cursor = tail_cursor()
+    page.entries = [entry for entry, _ in pairs]
+    page.texts = [text for _, text in pairs]
+    return page
+
+
+def history_json(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000, extra: Optional[Dict[str, Any]] = None) -> str:
+    """:func:`read_page` as JSON text, with ``extra`` keys (``name``, ``journal``)."""
+    page = read_page(unit, uid, q, max_scan=max_scan)
+    for key, value in (extra or {}).items():
+        setattr(page, key, value)
+    return page.to_json()
