@@ -14,17 +14,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .activation import snapshot
 from .conda import install_hint
 from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound
-from .exitreason import exit_reason
 from .health import health_environment, prober_argv, watchdog_sec
 from .host import enforced_controllers
-from .redaction import redact
 from .schedule import check_calendar
+from .serviceview import RUNNING_STATES, ServiceStatus, ServiceView, service_status, service_view, timer_view
 from .store import ServiceStore, new_record
 from .limits import Limits, check_spec
 from .prelaunch import default_output_path
@@ -57,7 +55,6 @@ def merge_patch(old: Any, patch: Any) -> "ServiceSpec":
 
 
 ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now", "pause", "resume", "reset-and-start")
-U64_MAX = 2**64 - 1
 
 
 @dataclass
@@ -367,7 +364,7 @@ class ServiceManager:
             "timer": r.timer,
             "path_unit": r.watch[0],
             "warnings": (
-                await self._warnings(spec)
+                await self._limit_warnings(spec.memory_max, spec.cpu_quota)
                 + _runner_warnings(plan)
                 + await asyncio.to_thread(self._output_warning, spec, plan)
             ),
@@ -376,9 +373,9 @@ class ServiceManager:
             out["next_runs"] = (await check_calendar(spec.schedule))["next_runs"]
         return out
 
-    async def _warnings(self, spec: ServiceSpec) -> List[str]:
+    async def _limit_warnings(self, memory_max: Optional[str], cpu_quota: Optional[str]) -> List[str]:
         """Limits that systemd records but this host does not enforce."""
-        wanted = [(spec.memory_max, "memory", "memory_max"), (spec.cpu_quota, "cpu", "cpu_quota")]
+        wanted = [(memory_max, "memory", "memory_max"), (cpu_quota, "cpu", "cpu_quota")]
         if not any(v for v, _, _ in wanted):
             return []
         controllers = await self.controllers()
@@ -633,39 +630,66 @@ class ServiceManager:
     async def names(self) -> List[str]:
         return await asyncio.to_thread(self.store.names)
 
-    async def get(self, name: str, *, fresh: bool = False) -> Dict[str, Any]:
-        record = await asyncio.to_thread(self.store.require_ours, name)
-        return await self._describe(name, record, fresh=fresh)
+    async def get(self, name: str, *, fresh: bool = False) -> ServiceView:
+        return await self.describe(name, fresh=fresh)
 
-    async def _describe(self, name: str, record: Dict[str, Any], *, fresh: bool = False, props: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    async def describe(self, name: str, record: Optional[Dict[str, Any]] = None, *, fresh: bool = False,
+                       props: Optional[Dict[str, Any]] = None) -> ServiceView:
+        """One service as ``GET services/{name}`` shows it.
+
+        ``record``: the caller's copy of the record (else read, re-read only when its file changed);
+        ``props``: the unit's properties (else from the systemd client's signal-fed cache, or re-read
+        with ``fresh``).
+        """
+        if record is None:
+            record = await asyncio.to_thread(self.store.load_one, name)
         if props is None:
             props = await self.systemd.get_unit_properties(record["unit"], fresh=fresh)
         live = await self._unsignalled(record["unit"], props)
-        extra: Dict[str, Any] = {}
         spec = record["spec"]
-        if spec.get("schedule"):
-            timer = await self.systemd.get_unit_properties(self.store.timer_name(name), fresh=fresh)
-            extra["schedule"] = _timer_json(timer)
-        if spec.get("health_check"):
-            extra["health"] = await asyncio.to_thread(_read_json, self.store.health_path(name))
         enforced = ("memory" in await self.controllers()) if spec.get("memory_max") else None
-        out = _service_json(name, record, props, live, enforced)
-        out["status"].update(extra)
+        status = service_status(spec, props, live, enforced)
+        if spec.get("schedule"):
+            status["schedule"] = timer_view(await self.systemd.get_unit_properties(self.store.timer_name(name), fresh=fresh))
+        if spec.get("health_check"):
+            status["health"] = await asyncio.to_thread(_read_json, self.store.health_path(name))
         # from the raw record: a record edited by hand into an invalid spec must still be listed
-        limits = SimpleNamespace(memory_max=spec.get("memory_max"), cpu_quota=spec.get("cpu_quota"))
-        out["warnings"] = await self._warnings(limits)  # type: ignore[arg-type]
+        warnings = await self._limit_warnings(spec.get("memory_max"), spec.get("cpu_quota"))
         if record.get("broken"):
-            out["warnings"].insert(0, f"This service cannot be edited: {record['broken']}. Delete it, or restore the file.")
-        return out
+            warnings.insert(0, f"This service cannot be edited: {record['broken']}. Delete it, or restore the file.")
+        return service_view(name, record, status, warnings)
 
-    async def list(self) -> List[Dict[str, Any]]:
+    def signalled_status(self, name: str) -> Optional[ServiceStatus]:
+        """``status`` of a service from what is already known (no I/O): the record last read and the properties
+        as systemd's signals left them. None when either was not read yet."""
+        record = self.known_record(name)
+        if record is None:
+            return None
+        props = self.systemd.signalled_properties(record["unit"])
+        if props is None:
+            return None
+        return service_status(record["spec"], props, {})
+
+    def known_record(self, name: str) -> Optional[Dict[str, Any]]:
+        """The record of ``name`` as last read (no I/O), or None: for pushes that follow the signals."""
+        return self.store.known_record(name)
+
+    async def records(self) -> Dict[str, Dict[str, Any]]:
+        """Every record that is ours (each re-read only when its file changed)."""
+        return await asyncio.to_thread(self.store.load_all)
+
+    def could_be_ours(self, unit: str) -> bool:
+        """Whether a unit's name is one this server gives its services (cheap; not a check of ownership)."""
+        return unit.endswith(".service") and unit.startswith(self.store.prefix)
+
+    async def list(self) -> List[ServiceView]:
         await self.systemd.connect()  # an unreachable manager is a 503 even with no services
-        records = await asyncio.to_thread(self.store.load_all)
+        records = await self.records()
         props = await self.systemd.get_properties_many([r["unit"] for r in records.values()])
-        return list(await asyncio.gather(*(self._describe(n, r, props=props[r["unit"]]) for n, r in records.items())))
+        return list(await asyncio.gather(*(self.describe(n, r, props=props[r["unit"]]) for n, r in records.items())))
 
     async def _unsignalled(self, unit: str, props: Dict[str, Any]) -> Dict[str, Any]:
-        if props.get("ActiveState") in ("active", "reloading", "deactivating", "activating"):
+        if props.get("ActiveState") in RUNNING_STATES:
             return await self.systemd.get_unsignalled(unit, props.get("ActiveEnterTimestamp"))
         return {}
 
@@ -735,112 +759,8 @@ def _read_json(path: Any) -> Optional[Dict[str, Any]]:
         return None
 
 
-def _timer_json(props: Dict[str, Any]) -> Dict[str, Any]:
-    return {
-        "timer_state": props.get("ActiveState"),
-        # armed: the timer runs, so the schedule fires; paused: stopped (resume re-arms it).
-        "armed": props.get("ActiveState") in ("active", "activating", "reloading"),
-        "timer_enabled": props.get("UnitFileState"),
-        "next_run": _usec_to_iso(_num(props.get("NextElapseUSecRealtime"))),
-        "last_run": _usec_to_iso(_num(props.get("LastTriggerUSec"))),
-    }
-
-
 async def _quietly(aw: Any) -> None:
     try:
         await aw
     except Exception:  # noqa: BLE001 - best-effort clean-up
         pass
-
-
-def _num(value: Any) -> Optional[int]:
-    if value is None or value == U64_MAX:
-        return None
-    return int(value)
-
-
-def _usec_to_iso(value: Any) -> Optional[str]:
-    if not value:
-        return None
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(value / 1e6, tz=timezone.utc).isoformat()
-
-
-def _load_error(props: Dict[str, Any]) -> Optional[str]:
-    """systemd's reason when the unit is not loaded (e.g. a unit file edited by hand into an invalid one)."""
-    if props.get("LoadState") in ("loaded", None):
-        return None
-    error = props.get("LoadError") or ("", "")
-    message = error[1] if len(error) > 1 else ""
-    return message or f"The unit is {props.get('LoadState')}."
-
-
-#: Results after which Restart=on-failure restarts (always restarts after any result).
-_ON_FAILURE = ("exit-code", "signal", "core-dump", "timeout", "watchdog")
-
-
-def _start_limit_hit(props: Dict[str, Any]) -> bool:
-    """Failed and not restarted although its Restart= policy would have: the start limit stopped it.
-
-    systemd keeps the crash's own result (exit-code, ...) when its start limit ends a crash loop, so
-    Result alone says start-limit-hit only when the last run had succeeded.
-    """
-    if props.get("ActiveState") != "failed":
-        return False
-    result, restart = props.get("Result"), props.get("Restart")
-    return result == "start-limit-hit" or restart == "always" or (restart == "on-failure" and result in _ON_FAILURE)
-
-
-def _crash_looping(props: Dict[str, Any], now_usec: Optional[int] = None) -> bool:
-    """Restarted automatically at least twice, and the last crash is recent (within the start-limit interval).
-
-    Evaluated when the unit's properties change, which a loop does at every crash.
-    """
-    if _start_limit_hit(props) or (props.get("NRestarts") or 0) < 2:
-        return False
-    if props.get("SubState") == "auto-restart":
-        return True
-    if props.get("ActiveState") not in ("active", "activating"):
-        return False
-    last_crash = props.get("InactiveEnterTimestamp") or 0
-    window = props.get("StartLimitIntervalUSec") or 10_000_000
-    now = now_usec if now_usec is not None else int(time.time() * 1e6)
-    return bool(last_crash) and now - last_crash < max(window, 10_000_000)
-
-
-def _service_json(name: str, record: Dict[str, Any], props: Dict[str, Any], live: Dict[str, Any],
-                  memory_enforced: Optional[bool] = None) -> Dict[str, Any]:
-    spec = redact(dict(record["spec"]))
-    status = {
-        "load_state": props.get("LoadState"),
-        "active_state": props.get("ActiveState"),
-        "sub_state": props.get("SubState"),
-        "result": props.get("Result"),
-        "unit_file_state": props.get("UnitFileState"),
-        "main_pid": props.get("MainPID") or None,
-        "n_restarts": props.get("NRestarts"),
-        "exec_main_status": props.get("ExecMainStatus"),
-        "exec_main_code": props.get("ExecMainCode"),
-        "active_enter_timestamp": _usec_to_iso(props.get("ActiveEnterTimestamp")),
-        "inactive_enter_timestamp": _usec_to_iso(props.get("InactiveEnterTimestamp")),
-        "state_change_timestamp": _usec_to_iso(props.get("StateChangeTimestamp")),
-        "status_text": props.get("StatusText") or None,
-        "memory_current": _num(live.get("MemoryCurrent")),
-        "cpu_usage_nsec": _num(live.get("CPUUsageNSec")),
-        "fragment_path": props.get("FragmentPath"),
-        "load_error": _load_error(props),
-        "start_limit_hit": _start_limit_hit(props),
-        "crash_looping": _crash_looping(props),
-        "exit_reason": exit_reason(props, (record.get("spec") or {}).get("memory_max"), memory_enforced),
-    }
-    return {
-        "name": name,
-        "unit": record["unit"],
-        "spec": spec,
-        "resolved": record.get("resolved", {}),
-        "created": record.get("created"),
-        "updated": record.get("updated"),
-        "unit_changed": record.get("unit_changed", record.get("created")),
-        "status": status,
-    }

@@ -54,7 +54,7 @@ def _unlink_quietly(path: Any) -> None:
         pass
 
 
-def _stat_key(path: Any) -> Optional[Tuple[int, int, int]]:
+def stat_key(path: Any) -> Optional[Tuple[int, int, int]]:
     try:
         st = os.stat(path)
     except OSError:
@@ -198,7 +198,7 @@ class ServiceStore:
         records, units, prefix = f"{self.records_dir}{os.sep}", f"{self.unit_dir}{os.sep}", self.prefix
         for name in self.names():
             seen.add(name)
-            key = (_stat_key(f"{records}{name}.json"), _stat_key(f"{units}{prefix}{name}.service"))
+            key = (stat_key(f"{records}{name}.json"), stat_key(f"{units}{prefix}{name}.service"))
             cached = self._loaded.get(name)
             if cached is not None and cached[0] == key:
                 if cached[1] is not None:
@@ -217,13 +217,18 @@ class ServiceStore:
 
     def load_one(self, name: str) -> Dict[str, Any]:
         """``require_ours`` through load_all's cache: the record is re-read only when its file or unit file changed."""
-        key = (_stat_key(self.record_path(name)), _stat_key(self.unit_path(name)))
+        key = (stat_key(self.record_path(name)), stat_key(self.unit_path(name)))
         cached = self._loaded.get(name)
         if cached is not None and cached[0] == key and cached[1] is not None:
             return cached[1]
         record = self.require_ours(name)
         self._loaded[name] = (key, record)
         return record
+
+    def known_record(self, name: str) -> Optional[Dict[str, Any]]:
+        """The record as load_all or load_one last read it, without looking at the disk (None if not read or not ours)."""
+        cached = self._loaded.get(name)
+        return None if cached is None else cached[1]
 
     def read_record(self, name: str) -> Dict[str, Any]:
         path = self.record_path(name)

@@ -1,6 +1,6 @@
 """JSON views kept between the signals that change them: the service list and the host report.
 
-A service's view (``ServiceManager._describe``) depends on its record (the
+A service's view (``ServiceManager.describe``) depends on its record (the
 store re-reads a record only when its file or unit file changed, so the
 record object's identity says "unchanged"), the unit's and its timer's
 properties (the systemd client's signal-fed cache: a ``PropertiesChanged``,
@@ -26,7 +26,7 @@ import secrets
 from typing import Any, Dict, List, Optional, Tuple
 
 from .dirwatch import DirWatch
-from .store import _stat_key
+from .store import stat_key
 
 
 class _Piece:
@@ -115,7 +115,7 @@ class ServiceViews:
     def _load(self) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, Any]]:
         """Records (stat-checked) and the stat keys of the health files they show, in one thread hop."""
         records = self.store.load_all()
-        health = {n: _stat_key(self.store.health_path(n)) for n, r in records.items() if r["spec"].get("health_check")}
+        health = {n: stat_key(self.store.health_path(n)) for n, r in records.items() if r["spec"].get("health_check")}
         return records, health
 
     async def _build(self, name: str, record: Dict[str, Any], props: Dict[str, Any], health_key: Any) -> _Piece:
@@ -124,7 +124,7 @@ class ServiceViews:
         if record["spec"].get("schedule"):
             self._owner[self.store.timer_name(name)] = name
         epoch = (self._all_epoch, self._epoch.get(name, 0))
-        view = await self.services._describe(name, record, props=props)
+        view = await self.services.describe(name, record, props=props)
         timer_props = None
         if record["spec"].get("schedule"):
             timer_props = self.systemd.cached_properties(self.store.timer_name(name))
@@ -197,7 +197,7 @@ class ServiceViews:
 
     def _load_one(self, name: str) -> Tuple[Dict[str, Any], Any]:
         record = self.store.load_one(name)
-        return record, (_stat_key(self.store.health_path(name)) if record["spec"].get("health_check") else None)
+        return record, (stat_key(self.store.health_path(name)) if record["spec"].get("health_check") else None)
 
 
 class HostReportCache:
