@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from .activation import snapshot
 from .conda import install_hint
@@ -23,7 +23,7 @@ from .health import health_environment, prober_argv, watchdog_sec
 from .host import enforced_controllers
 from .schedule import check_calendar
 from .serviceview import RUNNING_STATES, ServiceStatus, ServiceView, service_status, service_view, timer_view
-from .store import ServiceStore, new_record
+from .store import ServiceRecord, ServiceStore, new_record
 from .limits import Limits, check_spec
 from .prelaunch import default_output_path
 from .units import (
@@ -206,9 +206,10 @@ class ServiceManager:
         if spec.health_check:
             check = spec.health_check
             health_argv = prober_argv(
-                d.runner_python, spec.name, str(self.store.health_path(spec.name)), check, status=spec.kind != "notebook"
+                d.runner_python, spec.name, str(self.store.health_path(spec.name)), check.model_dump(),
+                status=spec.kind != "notebook",
             )
-            watchdog = watchdog_sec(check["interval_sec"], check["timeout_sec"], check["start_period_sec"], check["failure_threshold"])
+            watchdog = watchdog_sec(check.interval_sec, check.timeout_sec, check.start_period_sec, check.failure_threshold)
         return UnitPlan(
             name=spec.name,
             unit_name=self.store.unit_name(spec.name),
@@ -304,7 +305,7 @@ class ServiceManager:
         for other, record in self.store.load_all().items():
             if other == exclude:
                 continue
-            argv = [a for a in (record.get("resolved") or {}).get("exec_argv") or [] if isinstance(a, str)]
+            argv = [a for a in record.resolved.get("exec_argv") or [] if isinstance(a, str)]
             files = {os.path.realpath(a) for a in argv if a.startswith("/")}
             if "--notebook" in argv and "--output" not in argv and argv.index("--notebook") + 1 < len(argv):
                 files.add(str(default_output_path(Path(argv[argv.index("--notebook") + 1]))))
@@ -321,7 +322,7 @@ class ServiceManager:
         if not os.path.exists(out):
             return []
         try:
-            earlier = (self.store.read_record(spec.name).get("resolved") or {}).get("exec_argv") or []
+            earlier = self.store.read_record(spec.name).resolved.get("exec_argv") or []
         except Exception:  # noqa: BLE001 - no such service yet
             earlier = []
         earlier_out = earlier[earlier.index("--output") + 1] if "--output" in earlier else (
@@ -335,7 +336,8 @@ class ServiceManager:
         if spec.activation:
             activation = await snapshot(plan.env_prefix, plan.env_name, self.defaults.base_path, os.path.expanduser("~"))
         # the health check's URL (it may carry credentials) reaches its prober through this 0600 file only
-        variables = {**activation, **spec.environment, **health_environment(spec.health_check)}
+        check = spec.health_check.model_dump() if spec.health_check else None
+        variables = {**activation, **spec.environment, **health_environment(check)}
         return Rendered(
             unit=render_service(plan, base_path=self.defaults.base_path),
             env=render_environment_file(variables),
@@ -345,7 +347,7 @@ class ServiceManager:
             watch=(render_path(plan), render_restarter(plan)) if plan.watch_path else (None, None),
         )
 
-    async def _write(self, name: str, r: Rendered, record: Optional[Dict[str, Any]] = None) -> None:
+    async def _write(self, name: str, r: Rendered, record: Optional[ServiceRecord] = None) -> None:
         await asyncio.to_thread(
             self.store.write_files, name, r.unit, r.env, timer_text=r.timer, parameters_text=r.parameters, record=record,
             watch_texts=r.watch,
@@ -435,7 +437,7 @@ class ServiceManager:
         elif was_enabled:
             await self.systemd.disable_unit_files([unit])
 
-    async def create(self, data: Any) -> Dict[str, Any]:
+    async def create(self, data: Any) -> ServiceView:
         spec = parse_spec(data)
         check_spec(spec, self.defaults.limits)
         async with self._lock(spec.name):
@@ -461,7 +463,7 @@ class ServiceManager:
         self.systemd.records_changed()
         return await self.get(spec.name)
 
-    async def update(self, name: str, patch: Any) -> Dict[str, Any]:
+    async def update(self, name: str, patch: Any) -> ServiceView:
         async with self._lock(name):
             record = await asyncio.to_thread(self.store.require_ours, name)
             old = self._stored_spec(name, record)
@@ -476,11 +478,11 @@ class ServiceManager:
             now = time.time()
             # What a running process would not pick up without a restart: its command line, directory,
             # environment, variables or parameters ("restart needed" in the UI).
-            if resolved != record.get("resolved") or any(
+            if resolved != record.resolved or any(
                 getattr(old, f) != getattr(spec, f) for f in ("environment", "parameters", "memory_max", "cpu_quota", "health_check")
             ):
-                record["unit_changed"] = now
-            record.update(spec=spec.model_dump(), resolved=resolved, updated=now)
+                record.unit_changed = now
+            record.spec, record.resolved, record.updated = spec.model_dump(), resolved, now
             if old.restart_on_change and not plan.watch_path:
                 await self._apply_watch(plan, True, stop_only=True)  # before its files go
             await self._write(name, rendered, record)  # files and record together: all or nothing
@@ -501,10 +503,10 @@ class ServiceManager:
             record = await asyncio.to_thread(self.store.require_ours, name)
             await asyncio.to_thread(self.store.check_removable, name)  # refuse before stopping anything
             unit, timer = self.store.unit_name(name), self.store.timer_name(name)
-            scheduled = record["spec"].get("schedule") or await asyncio.to_thread(self.store.timer_path(name).exists)
+            scheduled = record.scheduled or await asyncio.to_thread(self.store.timer_path(name).exists)
             units = [timer, unit] if scheduled else [unit]
             watch_path, restarter = self.store.watch_paths(name)
-            if record["spec"].get("restart_on_change") or await asyncio.to_thread(watch_path.exists):
+            if record.spec.get("restart_on_change") or await asyncio.to_thread(watch_path.exists):
                 units = [watch_path.name, restarter.name, *units]
             unloadable = []
             for u in units:
@@ -553,14 +555,14 @@ class ServiceManager:
                 self.log.warning("condasvc: the %s hook for '%s' failed", event, name, exc_info=True)
 
     # -- actions --------------------------------------------------------
-    async def act(self, name: str, action: str) -> Dict[str, Any]:
+    async def act(self, name: str, action: str) -> ServiceView:
         if action not in ACTIONS:
             raise NotFound(f"Unknown action '{action}'; use one of: {', '.join(ACTIONS)}.")
         async with self._lock(name):
             record = await asyncio.to_thread(self.store.require_ours, name)
-            unit = record["unit"]
+            unit = record.unit
             timer = self.store.timer_name(name)
-            scheduled = bool(record["spec"].get("schedule"))
+            scheduled = record.scheduled
             result = None
             if action in ("pause", "resume") and not scheduled:
                 raise Conflict(f"'{name}' has no schedule to {action}; add one with an edit (field schedule).", field="schedule")
@@ -596,10 +598,10 @@ class ServiceManager:
             elif action == "reset-failed":
                 await self.systemd.reset_failed_unit(unit)
             else:
-                spec = self._stored_spec(name, {**record, "spec": {**record["spec"], "enabled": action == "enable"}})
-                await self._apply_enabled(spec, record["spec"].get("enabled"), scheduled)
-                record["spec"]["enabled"] = spec.enabled
-                record["updated"] = time.time()
+                spec = self._stored_spec(name, {**record.spec, "enabled": action == "enable"})
+                await self._apply_enabled(spec, record.spec.get("enabled"), scheduled)
+                record.spec["enabled"] = spec.enabled
+                record.updated = time.time()
                 await asyncio.to_thread(self.store.write_record, name, record)
                 self.systemd.records_changed()
         service = await self.get(name, fresh=True)
@@ -616,10 +618,10 @@ class ServiceManager:
             )
         return service
 
-    def _stored_spec(self, name: str, record: Dict[str, Any]) -> ServiceSpec:
-        """The spec of a record; a record edited by hand into something invalid is a 409 that says where."""
+    def _stored_spec(self, name: str, spec: Union[ServiceRecord, Dict[str, Any]]) -> ServiceSpec:
+        """A record's spec (or a stored spec dict) parsed; one edited by hand into something invalid is a 409 that says where."""
         try:
-            return parse_spec(record["spec"])
+            return parse_spec(spec.spec if isinstance(spec, ServiceRecord) else spec)
         except InvalidSpec as exc:
             raise Conflict(
                 f"The stored record of '{name}' ({self.store.record_path(name)}) was changed outside jupyter_condasvc "
@@ -633,7 +635,7 @@ class ServiceManager:
     async def get(self, name: str, *, fresh: bool = False) -> ServiceView:
         return await self.describe(name, fresh=fresh)
 
-    async def describe(self, name: str, record: Optional[Dict[str, Any]] = None, *, fresh: bool = False,
+    async def describe(self, name: str, record: Optional[ServiceRecord] = None, *, fresh: bool = False,
                        props: Optional[Dict[str, Any]] = None) -> ServiceView:
         """One service as ``GET services/{name}`` shows it.
 
@@ -644,9 +646,9 @@ class ServiceManager:
         if record is None:
             record = await asyncio.to_thread(self.store.load_one, name)
         if props is None:
-            props = await self.systemd.get_unit_properties(record["unit"], fresh=fresh)
-        live = await self._unsignalled(record["unit"], props)
-        spec = record["spec"]
+            props = await self.systemd.get_unit_properties(record.unit, fresh=fresh)
+        live = await self._unsignalled(record.unit, props)
+        spec = record.spec
         enforced = ("memory" in await self.controllers()) if spec.get("memory_max") else None
         status = service_status(spec, props, live, enforced)
         if spec.get("schedule"):
@@ -655,8 +657,8 @@ class ServiceManager:
             status["health"] = await asyncio.to_thread(_read_json, self.store.health_path(name))
         # from the raw record: a record edited by hand into an invalid spec must still be listed
         warnings = await self._limit_warnings(spec.get("memory_max"), spec.get("cpu_quota"))
-        if record.get("broken"):
-            warnings.insert(0, f"This service cannot be edited: {record['broken']}. Delete it, or restore the file.")
+        if record.broken:
+            warnings.insert(0, f"This service cannot be edited: {record.broken}. Delete it, or restore the file.")
         return service_view(name, record, status, warnings)
 
     def signalled_status(self, name: str) -> Optional[ServiceStatus]:
@@ -665,16 +667,16 @@ class ServiceManager:
         record = self.known_record(name)
         if record is None:
             return None
-        props = self.systemd.signalled_properties(record["unit"])
+        props = self.systemd.signalled_properties(record.unit)
         if props is None:
             return None
-        return service_status(record["spec"], props, {})
+        return service_status(record.spec, props, {})
 
-    def known_record(self, name: str) -> Optional[Dict[str, Any]]:
+    def known_record(self, name: str) -> Optional[ServiceRecord]:
         """The record of ``name`` as last read (no I/O), or None: for pushes that follow the signals."""
         return self.store.known_record(name)
 
-    async def records(self) -> Dict[str, Dict[str, Any]]:
+    async def records(self) -> Dict[str, ServiceRecord]:
         """Every record that is ours (each re-read only when its file changed)."""
         return await asyncio.to_thread(self.store.load_all)
 
@@ -685,8 +687,8 @@ class ServiceManager:
     async def list(self) -> List[ServiceView]:
         await self.systemd.connect()  # an unreachable manager is a 503 even with no services
         records = await self.records()
-        props = await self.systemd.get_properties_many([r["unit"] for r in records.values()])
-        return list(await asyncio.gather(*(self.describe(n, r, props=props[r["unit"]]) for n, r in records.items())))
+        props = await self.systemd.get_properties_many([r.unit for r in records.values()])
+        return list(await asyncio.gather(*(self.describe(n, r, props=props[r.unit]) for n, r in records.items())))
 
     async def _unsignalled(self, unit: str, props: Dict[str, Any]) -> Dict[str, Any]:
         if props.get("ActiveState") in RUNNING_STATES:
@@ -696,7 +698,7 @@ class ServiceManager:
     async def unit_text(self, name: str) -> Dict[str, Any]:
         def read() -> Dict[str, Any]:  # one thread hop
             record = self.store.require_ours(name)
-            return {"unit_name": record["unit"], "path": str(self.store.unit_path(name)), "unit": self.store.read_unit(name)}
+            return {"unit_name": record.unit, "path": str(self.store.unit_path(name)), "unit": self.store.read_unit(name)}
 
         return await asyncio.to_thread(read)
 

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, TypedDict
 
 from .exitreason import exit_reason
 from .redaction import redact
+from .store import ServiceRecord
 
 U64_MAX = 2**64 - 1
 #: ActiveState values in which a unit has processes (memory and CPU can be read).
@@ -167,16 +168,16 @@ def service_status(spec: Dict[str, Any], props: Dict[str, Any], live: Dict[str, 
     }
 
 
-def service_view(name: str, record: Dict[str, Any], status: ServiceStatus, warnings: List[str]) -> ServiceView:
+def service_view(name: str, record: ServiceRecord, status: ServiceStatus, warnings: List[str]) -> ServiceView:
     """The whole service: its (redacted) spec, what it resolved to, its times and ``status``."""
     return {
         "name": name,
-        "unit": record["unit"],
-        "spec": redact(dict(record["spec"])),
-        "resolved": record.get("resolved", {}),
-        "created": record.get("created"),
-        "updated": record.get("updated"),
-        "unit_changed": record.get("unit_changed", record.get("created")),
+        "unit": record.unit,
+        "spec": redact(dict(record.spec)),
+        "resolved": record.resolved,
+        "created": record.created,
+        "updated": record.updated,
+        "unit_changed": record.last_unit_change,
         "status": status,
         "warnings": warnings,
     }

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set
 
 from .errors import CondaSvcError, NotFound, NotOwned
 from .serviceview import RUNNING_STATES, ServiceStatus, ServiceView
+from .store import ServiceRecord
 
 if TYPE_CHECKING:
     from .services import ServiceManager
@@ -280,11 +281,11 @@ class StatusHub:
             service["status"].update(metrics)  # type: ignore[typeddict-item]
         return service
 
-    async def _seed(self) -> Dict[str, Dict[str, Any]]:
+    async def _seed(self) -> Dict[str, ServiceRecord]:
         """Read every record we own and its unit's properties into the caches that quick pushes use."""
         records = await self.services.records()
         try:
-            await self.systemd.get_properties_many([r["unit"] for r in records.values()])
+            await self.systemd.get_properties_many([r.unit for r in records.values()])
         except CondaSvcError:
             pass
         return records
@@ -297,7 +298,7 @@ class StatusHub:
         for name, record in records.items():
             # new services, and every known one (an edit or enable changes the spec, not a property)
             self._dirty.add(name)
-            self._units[record["unit"]] = name
+            self._units[record.unit] = name
 
     def _forget(self, name: str) -> None:
         for unit, n in list(self._units.items()):
