@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from .actions import ACTIONS
 from .errors import CondaSvcError, InvalidSpec, JobFailed, NotFound
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_UNREACHABLE = 0, 1, 2, 3, 4, 5
@@ -43,7 +44,6 @@ EXIT_CODES = {
     EXIT_CONFLICT: "conflict: name taken, or a unit jupyter_condasvc did not create",
     EXIT_UNREACHABLE: "the systemd user manager cannot be reached",
 }
-ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now", "pause", "resume", "reset-and-start")
 _TRAIT_ARG = re.compile(r"^--[A-Za-z_]\w*\.[A-Za-z_]\w*(=.*)?$")
 PROG = "jupyter condasvc"
 HELP_WIDTH = 100

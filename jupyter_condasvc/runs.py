@@ -31,7 +31,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from .errors import InvalidSpec, NotFound
-from .journal import _as_int, _as_str, _journal_module, read_entry, usec_to_iso
+from .journal import _as_int, _as_str, _journal_module, read_entry
+from .timestamps import usec_to_iso
 from .units import RUN_END_IDENTIFIER
 
 MSG_STARTING = "7d4958e842da4a758f6c1cdc7b36dcc5"

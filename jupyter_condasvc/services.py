@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from .actions import ACTIONS
 from .activation import snapshot
 from .conda import install_hint
 from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound
@@ -53,8 +54,6 @@ def merge_patch(old: Any, patch: Any) -> "ServiceSpec":
 
     return merge(old, patch)
 
-
-ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now", "pause", "resume", "reset-and-start")
 
 
 @dataclass
@@ -166,10 +165,13 @@ class ServiceManager:
 
         The filesystem checks run off the event loop (a path may sit on a slow mount).
         """
+        return (await self._plan_and_calendar(spec))[0]
+
+    async def _plan_and_calendar(self, spec: ServiceSpec) -> Tuple[UnitPlan, Optional[Dict[str, Any]]]:
+        """``plan``, and what ``systemd-analyze calendar`` said of the schedule (None without one)."""
         env = await self._env(spec)
-        if spec.schedule:
-            await check_calendar(spec.schedule)
-        return await asyncio.to_thread(self._plan_sync, spec, env)
+        calendar = await check_calendar(spec.schedule) if spec.schedule else None
+        return await asyncio.to_thread(self._plan_sync, spec, env), calendar
 
     def _plan_sync(self, spec: ServiceSpec, env: Any) -> UnitPlan:
         d = self.defaults
@@ -356,7 +358,7 @@ class ServiceManager:
     async def preview(self, data: Any) -> Dict[str, Any]:
         spec = parse_spec(data)
         check_spec(spec, self.defaults.limits)
-        plan = await self.plan(spec)
+        plan, calendar = await self._plan_and_calendar(spec)  # systemd-analyze calendar runs once
         r = await self.render(plan, spec)
         out: Dict[str, Any] = {
             "unit_name": plan.unit_name,
@@ -371,8 +373,8 @@ class ServiceManager:
                 + await asyncio.to_thread(self._output_warning, spec, plan)
             ),
         }
-        if spec.schedule:
-            out["next_runs"] = (await check_calendar(spec.schedule))["next_runs"]
+        if calendar is not None:
+            out["next_runs"] = calendar["next_runs"]
         return out
 
     async def _limit_warnings(self, memory_max: Optional[str], cpu_quota: Optional[str]) -> List[str]:

@@ -13,8 +13,7 @@ from typing import Any, Dict, List, Optional, TypedDict
 from .exitreason import exit_reason
 from .redaction import redact
 from .store import ServiceRecord
-
-U64_MAX = 2**64 - 1
+from .timestamps import timestamp_iso, u64_or_none
 #: ActiveState values in which a unit has processes (memory and CPU can be read).
 RUNNING_STATES = ("active", "activating", "deactivating", "reloading")
 
@@ -73,20 +72,6 @@ class ServiceView(TypedDict):
     warnings: List[str]
 
 
-def _num(value: Any) -> Optional[int]:
-    if value is None or value == U64_MAX:
-        return None
-    return int(value)
-
-
-def _usec_to_iso(value: Any) -> Optional[str]:
-    if not value:
-        return None
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(value / 1e6, tz=timezone.utc).isoformat()
-
-
 def _load_error(props: Dict[str, Any]) -> Optional[str]:
     """systemd's reason when the unit is not loaded (e.g. a unit file edited by hand into an invalid one)."""
     if props.get("LoadState") in ("loaded", None):
@@ -136,8 +121,8 @@ def timer_view(props: Dict[str, Any]) -> TimerView:
         # armed: the timer runs, so the schedule fires; paused: stopped (resume re-arms it).
         "armed": props.get("ActiveState") in ("active", "activating", "reloading"),
         "timer_enabled": props.get("UnitFileState"),
-        "next_run": _usec_to_iso(_num(props.get("NextElapseUSecRealtime"))),
-        "last_run": _usec_to_iso(_num(props.get("LastTriggerUSec"))),
+        "next_run": timestamp_iso(props.get("NextElapseUSecRealtime")),
+        "last_run": timestamp_iso(props.get("LastTriggerUSec")),
     }
 
 
@@ -154,12 +139,12 @@ def service_status(spec: Dict[str, Any], props: Dict[str, Any], live: Dict[str, 
         "n_restarts": props.get("NRestarts"),
         "exec_main_status": props.get("ExecMainStatus"),
         "exec_main_code": props.get("ExecMainCode"),
-        "active_enter_timestamp": _usec_to_iso(props.get("ActiveEnterTimestamp")),
-        "inactive_enter_timestamp": _usec_to_iso(props.get("InactiveEnterTimestamp")),
-        "state_change_timestamp": _usec_to_iso(props.get("StateChangeTimestamp")),
+        "active_enter_timestamp": timestamp_iso(props.get("ActiveEnterTimestamp")),
+        "inactive_enter_timestamp": timestamp_iso(props.get("InactiveEnterTimestamp")),
+        "state_change_timestamp": timestamp_iso(props.get("StateChangeTimestamp")),
         "status_text": props.get("StatusText") or None,
-        "memory_current": _num(live.get("MemoryCurrent")),
-        "cpu_usage_nsec": _num(live.get("CPUUsageNSec")),
+        "memory_current": u64_or_none(live.get("MemoryCurrent")),
+        "cpu_usage_nsec": u64_or_none(live.get("CPUUsageNSec")),
         "fragment_path": props.get("FragmentPath"),
         "load_error": _load_error(props),
         "start_limit_hit": _start_limit_hit(props),

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set
 from .errors import CondaSvcError, NotFound, NotOwned
 from .serviceview import RUNNING_STATES, ServiceStatus, ServiceView
 from .store import ServiceRecord
+from .timestamps import u64_or_none
 
 if TYPE_CHECKING:
     from .services import ServiceManager
@@ -355,7 +356,7 @@ class StatusHub:
             if isinstance(live, BaseException):
                 continue
             now_active.add(name)
-            value = {"memory_current": _num(live.get("MemoryCurrent")), "cpu_usage_nsec": _num(live.get("CPUUsageNSec"))}
+            value = {"memory_current": u64_or_none(live.get("MemoryCurrent")), "cpu_usage_nsec": u64_or_none(live.get("CPUUsageNSec"))}
             if self._metrics.get(name) != value:
                 changed[name] = value
                 self._metrics[name] = value
@@ -366,8 +367,3 @@ class StatusHub:
         if changed:
             self._broadcast({"type": "metrics", "services": changed}, key="\0metrics")
 
-
-def _num(value: Any) -> Optional[int]:
-    if value is None or value == 2**64 - 1:
-        return None
-    return int(value)

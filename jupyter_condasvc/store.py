@@ -64,7 +64,7 @@ class ServiceRecord:
             created=_as_time(data.get("created")),
             updated=_as_time(data.get("updated")),
             unit_changed=_as_time(data.get("unit_changed")),
-            version=data.get("version") if isinstance(data.get("version"), int) else 1,
+            version=version if isinstance(version := data.get("version"), int) else 1,
             broken=data.get("broken") if isinstance(data.get("broken"), str) else None,
             extra={k: v for k, v in data.items() if k not in _RECORD_KEYS and k != "broken"},
         )

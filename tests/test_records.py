@@ -1,8 +1,9 @@
 """The stored record (store.ServiceRecord) and the pure service view built from it (serviceview): no systemd."""
 import json
 
-from jupyter_condasvc.serviceview import U64_MAX, service_status, service_view, timer_view
+from jupyter_condasvc.serviceview import service_status, service_view, timer_view
 from jupyter_condasvc.store import ServiceRecord, ServiceStore, new_record
+from jupyter_condasvc.timestamps import U64_MAX, usec_to_iso
 
 
 def _store(tmp_path):
@@ -55,7 +56,7 @@ def test_service_view_shape_and_unset_values():
     props = {"ActiveState": "active", "SubState": "running", "MainPID": 0, "ActiveEnterTimestamp": 1_000_000,
              "InactiveEnterTimestamp": 0}
     status = service_status(record.spec, props, {"MemoryCurrent": U64_MAX, "CPUUsageNSec": 7})
-    assert status["active_enter_timestamp"] == "1970-01-01T00:00:01+00:00"
+    assert status["active_enter_timestamp"] == "1970-01-01T00:00:01.000000+00:00"
     assert status["inactive_enter_timestamp"] is None and status["main_pid"] is None
     assert (status["memory_current"], status["cpu_usage_nsec"]) == (None, 7)
     view = service_view("a", record, status, ["w"])
@@ -64,3 +65,8 @@ def test_service_view_shape_and_unset_values():
     assert view["spec"]["environment"] == {"K": None}, "secrets are never shown"
     timer = timer_view({"ActiveState": "inactive", "NextElapseUSecRealtime": U64_MAX, "LastTriggerUSec": 0})
     assert timer == {"timer_state": "inactive", "armed": False, "timer_enabled": None, "next_run": None, "last_run": None}
+
+
+def test_one_converter_for_times():
+    assert usec_to_iso(1795748858123456) == "2026-11-27T03:07:38.123456+00:00"
+    assert usec_to_iso(1795748858000000) == "2026-11-27T03:07:38.000000+00:00", "always with microseconds"

@@ -139,6 +139,23 @@ def test_health_check_model_keeps_the_stored_and_wire_shape():
     assert info.value.field == "health_check" and "must be an object" in info.value.message
 
 
+def test_actions_are_listed_once():
+    """The API's action enum, the route and the CLI all come from actions.ACTIONS."""
+    import re
+
+    from openapi_contract import document
+
+    from jupyter_condasvc.actions import ACTION_PATTERN, ACTIONS
+    from jupyter_condasvc.cli import COMMANDS
+
+    enum = next(p for p in document()["paths"]["/condasvc/api/services/{name}/{action}"]["parameters"]
+                if p.get("name") == "action")["schema"]["enum"]
+    assert enum == list(ACTIONS)
+    assert all(re.fullmatch(ACTION_PATTERN, a) for a in ACTIONS)
+    assert not re.fullmatch(ACTION_PATTERN, "unit") and not re.fullmatch(ACTION_PATTERN, "logs")
+    assert set(ACTIONS) <= set(COMMANDS)
+
+
 def test_contract_checker_catches_mismatches():
     from openapi_contract import check_response
 
