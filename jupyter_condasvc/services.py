@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import sys
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional
 
 from .actions import ACTIONS
 from .activation import snapshot
-from .conda import install_hint
+from .conda import CondaEnv, install_hint
 from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound
 from .health import health_environment, prober_argv, watchdog_sec
 from .host import enforced_controllers
@@ -38,7 +39,9 @@ from .units import (
 )
 
 if TYPE_CHECKING:
+    from .conda import EnvironmentFinder
     from .spec import ServiceSpec
+    from .systemd import Properties, SystemdManager
 
 
 # pydantic (spec.py) is most of a CLI command's import time, and reading or starting a service needs
@@ -49,7 +52,7 @@ def parse_spec(data: Any) -> "ServiceSpec":
     return parse(data)
 
 
-def merge_patch(old: Any, patch: Any) -> "ServiceSpec":
+def merge_patch(old: "ServiceSpec", patch: Any) -> "ServiceSpec":
     from .spec import merge_patch as merge
 
     return merge(old, patch)
@@ -103,7 +106,8 @@ def _inside(path: str, roots: Sequence[str]) -> bool:
 class ServiceManager:
     """Everything the API can do to services, as async methods."""
 
-    def __init__(self, systemd: Any, finder: Any, store: ServiceStore, defaults: Defaults, log: Any) -> None:
+    def __init__(self, systemd: SystemdManager, finder: EnvironmentFinder, store: ServiceStore, defaults: Defaults,
+                 log: logging.Logger) -> None:
         self.systemd = systemd
         self.finder = finder
         self.store = store
@@ -136,13 +140,13 @@ class ServiceManager:
             raise InvalidSpec(f"'{value}' does not exist (resolved to {real}).", field=field_name)
         return real
 
-    async def _env(self, spec: ServiceSpec) -> Any:
+    async def _env(self, spec: ServiceSpec) -> CondaEnv:
         try:
             return await self.finder.get(spec.env)
         except EnvironmentNotFound as exc:
             raise InvalidSpec(exc.message, field="env") from None
 
-    def _find_command(self, command: str, env: Any) -> str:
+    def _find_command(self, command: str, env: CondaEnv) -> str:
         if os.path.isabs(command):
             if os.path.isfile(command) and os.access(command, os.X_OK):
                 return command
@@ -173,7 +177,7 @@ class ServiceManager:
         calendar = await check_calendar(spec.schedule) if spec.schedule else None
         return await asyncio.to_thread(self._plan_sync, spec, env), calendar
 
-    def _plan_sync(self, spec: ServiceSpec, env: Any) -> UnitPlan:
+    def _plan_sync(self, spec: ServiceSpec, env: CondaEnv) -> UnitPlan:
         d = self.defaults
         default_cwd = d.root_dir
         if spec.kind in ("script", "notebook"):
@@ -189,6 +193,7 @@ class ServiceManager:
                 field="env",
             )
         if spec.kind == "script":
+            assert env.python is not None  # checked above
             argv = [env.python, "-u", path, *spec.args]
         elif spec.kind == "command":
             assert spec.argv is not None
@@ -257,7 +262,7 @@ class ServiceManager:
             return None
         return stderr_wrapper(systemd_cat, spec.name, self.defaults.stderr_priority)
 
-    def _notebook_argv(self, spec: ServiceSpec, env: Any, path: str) -> List[str]:
+    def _notebook_argv(self, spec: ServiceSpec, env: CondaEnv, path: str) -> List[str]:
         if not env.has_ipykernel:
             raise InvalidSpec(
                 f"The environment '{env.name}' has no ipykernel, so it cannot run notebooks. "
@@ -270,6 +275,7 @@ class ServiceManager:
             nbformat.validate(nbformat.read(path, as_version=4))
         except Exception as exc:  # noqa: BLE001 - any reason makes it unusable
             raise InvalidSpec(f"'{spec.path}' is not a valid notebook: {str(exc).splitlines()[0][:200]}.", field="path") from None
+        assert env.python is not None  # checked by _plan_sync
         argv = [self.defaults.runner_python, "-m", "jupyter_condasvc.runner", "--python", env.python, "--notebook", path]
         if spec.output:
             out = self._resolve_path(spec.output, "output", must_exist=False)
@@ -638,7 +644,7 @@ class ServiceManager:
         return await self.describe(name, fresh=fresh)
 
     async def describe(self, name: str, record: Optional[ServiceRecord] = None, *, fresh: bool = False,
-                       props: Optional[Dict[str, Any]] = None) -> ServiceView:
+                       props: Optional[Properties] = None) -> ServiceView:
         """One service as ``GET services/{name}`` shows it.
 
         ``record``: the caller's copy of the record (else read, re-read only when its file changed);
@@ -692,13 +698,13 @@ class ServiceManager:
         props = await self.systemd.get_properties_many([r.unit for r in records.values()])
         return list(await asyncio.gather(*(self.describe(n, r, props=props[r.unit]) for n, r in records.items())))
 
-    async def _unsignalled(self, unit: str, props: Dict[str, Any]) -> Dict[str, Any]:
+    async def _unsignalled(self, unit: str, props: Properties) -> Properties:
         if props.get("ActiveState") in RUNNING_STATES:
             return await self.systemd.get_unsignalled(unit, props.get("ActiveEnterTimestamp"))
         return {}
 
-    async def unit_text(self, name: str) -> Dict[str, Any]:
-        def read() -> Dict[str, Any]:  # one thread hop
+    async def unit_text(self, name: str) -> Dict[str, Optional[str]]:
+        def read() -> Dict[str, Optional[str]]:  # one thread hop
             record = self.store.require_ours(name)
             return {"unit_name": record.unit, "path": str(self.store.unit_path(name)), "unit": self.store.read_unit(name)}
 
@@ -755,7 +761,7 @@ def _runner_warnings(plan: UnitPlan) -> List[str]:
     ]
 
 
-def _read_json(path: Any) -> Optional[Dict[str, Any]]:
+def _read_json(path: Path) -> Optional[Dict[str, Any]]:
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
@@ -763,7 +769,7 @@ def _read_json(path: Any) -> Optional[Dict[str, Any]]:
         return None
 
 
-async def _quietly(aw: Any) -> None:
+async def _quietly(aw: Awaitable[object]) -> None:
     try:
         await aw
     except Exception:  # noqa: BLE001 - best-effort clean-up

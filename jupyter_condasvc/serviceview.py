@@ -8,12 +8,15 @@ and these functions shape them into the JSON of ``GET services/{name}``
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional, TypedDict
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, TypedDict
 
 from .exitreason import exit_reason
 from .redaction import redact
 from .store import ServiceRecord
 from .timestamps import timestamp_iso, u64_or_none
+
+if TYPE_CHECKING:
+    from .systemd import Properties
 #: ActiveState values in which a unit has processes (memory and CPU can be read).
 RUNNING_STATES = ("active", "activating", "deactivating", "reloading")
 
@@ -72,7 +75,7 @@ class ServiceView(TypedDict):
     warnings: List[str]
 
 
-def _load_error(props: Dict[str, Any]) -> Optional[str]:
+def _load_error(props: Properties) -> Optional[str]:
     """systemd's reason when the unit is not loaded (e.g. a unit file edited by hand into an invalid one)."""
     if props.get("LoadState") in ("loaded", None):
         return None
@@ -85,7 +88,7 @@ def _load_error(props: Dict[str, Any]) -> Optional[str]:
 _ON_FAILURE = ("exit-code", "signal", "core-dump", "timeout", "watchdog")
 
 
-def _start_limit_hit(props: Dict[str, Any]) -> bool:
+def _start_limit_hit(props: Properties) -> bool:
     """Failed and not restarted although its Restart= policy would have: the start limit stopped it.
 
     systemd keeps the crash's own result (exit-code, ...) when its start limit ends a crash loop, so
@@ -97,7 +100,7 @@ def _start_limit_hit(props: Dict[str, Any]) -> bool:
     return result == "start-limit-hit" or restart == "always" or (restart == "on-failure" and result in _ON_FAILURE)
 
 
-def _crash_looping(props: Dict[str, Any], now_usec: Optional[int] = None) -> bool:
+def _crash_looping(props: Properties, now_usec: Optional[int] = None) -> bool:
     """Restarted automatically at least twice, and the last crash is recent (within the start-limit interval).
 
     Evaluated when the unit's properties change, which a loop does at every crash.
@@ -114,7 +117,7 @@ def _crash_looping(props: Dict[str, Any], now_usec: Optional[int] = None) -> boo
     return bool(last_crash) and now - last_crash < max(window, 10_000_000)
 
 
-def timer_view(props: Dict[str, Any]) -> TimerView:
+def timer_view(props: Properties) -> TimerView:
     """A timer's properties as ``status.schedule``."""
     return {
         "timer_state": props.get("ActiveState"),
@@ -126,7 +129,7 @@ def timer_view(props: Dict[str, Any]) -> TimerView:
     }
 
 
-def service_status(spec: Dict[str, Any], props: Dict[str, Any], live: Dict[str, Any],
+def service_status(spec: Dict[str, Any], props: Properties, live: Properties,
                    memory_enforced: Optional[bool] = None) -> ServiceStatus:
     """The unit's state as ``status`` (without ``schedule``/``health``); ``live``: MemoryCurrent, CPUUsageNSec."""
     return {

@@ -44,11 +44,14 @@ if TYPE_CHECKING:
     from .services import ServiceManager
     from .systemd import SystemdManager
 
+#: Writes one message to a client; a WebSocket's write_message returns a future that is done once it is flushed.
+Sender = Callable[[str], "Optional[asyncio.Future[None]]"]
+
 
 class StatusClient:
     """One connected client: a ``send(text)`` callable and a bound on unflushed bytes."""
 
-    def __init__(self, send: Callable[[str], Any], max_pending: int) -> None:
+    def __init__(self, send: Sender, max_pending: int) -> None:
         self.send = send
         self.max_pending = max_pending
         self.pending_bytes = 0
@@ -78,7 +81,7 @@ class StatusClient:
             size = len(text)
             self.pending_bytes += size
 
-            def done(f: Any) -> None:
+            def done(f: "asyncio.Future[None]") -> None:
                 self.pending_bytes -= size
                 try:
                     f.exception()
@@ -134,7 +137,7 @@ class StatusHub:
         )
 
     # -- clients --
-    async def connect(self, send: Callable[[str], Any]) -> StatusClient:
+    async def connect(self, send: Sender) -> StatusClient:
         client = StatusClient(send, self.max_pending)
         self.clients.append(client)
         if not self._listening:

@@ -139,8 +139,8 @@ class SystemdManager(LoggingConfigurable):
         self._sem: Optional[asyncio.Semaphore] = None
         #: The one property cache: unit name -> its properties, kept current by systemd's signals.
         self._cache: Dict[str, CachedUnit] = {}
-        self._unsignalled: Dict[str, Tuple[Dict[str, Any], float, Any, bool]] = {}
-        self._fetching: Dict[str, List[List[Tuple[Dict[str, Any], bool]]]] = {}
+        self._unsignalled: Dict[str, Tuple[Properties, float, Optional[int], bool]] = {}
+        self._fetching: Dict[str, List[List[Tuple[Properties, bool]]]] = {}
         self._job_waiters: Dict[str, asyncio.Future] = {}
         self._job_results: "OrderedDict[str, Tuple[str, str]]" = OrderedDict()
         self._listeners: List[Listener] = []
@@ -353,7 +353,7 @@ class SystemdManager(LoggingConfigurable):
             raise _map_dbus_error(exc) from None
         return _plain(body[0])
 
-    async def _get_all(self, path: str, iface: str) -> Dict[str, Any]:
+    async def _get_all(self, path: str, iface: str) -> Properties:
         try:
             body = await self._raw_call(SYSTEMD, path, PROPS_IFACE, "GetAll", "s", [iface])
         except DBusError as exc:
@@ -504,7 +504,7 @@ class SystemdManager(LoggingConfigurable):
         # Changes signalled while the GetAll calls are in flight are replayed
         # over their answers, in order: a unit that changes during the fetch
         # (a service that crashes right after its start) is not cached stale.
-        changes: List[Tuple[Dict[str, Any], bool]] = []
+        changes: List[Tuple[Properties, bool]] = []
         self._fetching.setdefault(unit, []).append(changes)
         try:
             parts = await asyncio.gather(*(self._get_all(path, iface) for iface in ifaces))
@@ -524,7 +524,7 @@ class SystemdManager(LoggingConfigurable):
         self._cache[unit] = entry
         return props
 
-    async def get_unsignalled(self, unit: str, since: Any = None) -> Dict[str, Any]:
+    async def get_unsignalled(self, unit: str, since: Optional[int] = None) -> Properties:
         """MemoryCurrent and CPUUsageNSec (never signalled), at most ``unsignalled_max_age`` old.
 
         ``since`` is the unit's ActiveEnterTimestamp: when accounting is off
@@ -564,7 +564,7 @@ class SystemdManager(LoggingConfigurable):
         cached = self._cache.get(unit)
         return None if cached is None else cached.props
 
-    def peek_unsignalled(self, unit: str, since: Any = None) -> Optional[Dict[str, Any]]:
+    def peek_unsignalled(self, unit: str, since: Optional[int] = None) -> Optional[Properties]:
         """What get_unsignalled would answer without a call, or None when it would ask the manager."""
         hit = self._unsignalled.get(unit)
         if hit is None:
@@ -574,7 +574,7 @@ class SystemdManager(LoggingConfigurable):
             return values
         return None
 
-    async def get_properties_many(self, units: Iterable[str]) -> Dict[str, Dict[str, Any]]:
+    async def get_properties_many(self, units: Iterable[str]) -> Dict[str, Properties]:
         """Properties of many units; after a daemon-reload, two calls re-check them all."""
         names = list(units)
         reloaded = [u for u in names if (c := self._cache.get(u)) is not None and c.reloaded and not c.stale]
