@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 
 #: ``POST services/{name}/{action}``, ``jupyter condasvc <action> NAME``, ``ServiceManager.act``.
-ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now", "pause", "resume", "reset-and-start")
+ACTIONS = (
+    "start", "stop", "restart", "enable", "disable", "reset-failed", "run-now", "pause", "resume", "reset-and-start",
+)
 
 #: A regular expression matching exactly one action (for the API's route).
 ACTION_PATTERN = "|".join(re.escape(a) for a in ACTIONS)

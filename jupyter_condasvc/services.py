@@ -216,7 +216,9 @@ class ServiceManager:
                 d.runner_python, spec.name, str(self.store.health_path(spec.name)), check.model_dump(),
                 status=spec.kind != "notebook",
             )
-            watchdog = watchdog_sec(check.interval_sec, check.timeout_sec, check.start_period_sec, check.failure_threshold)
+            watchdog = watchdog_sec(
+                check.interval_sec, check.timeout_sec, check.start_period_sec, check.failure_threshold
+            )
         return UnitPlan(
             name=spec.name,
             unit_name=self.store.unit_name(spec.name),
@@ -627,7 +629,10 @@ class ServiceManager:
         return service
 
     def _stored_spec(self, name: str, spec: Union[ServiceRecord, Dict[str, Any]]) -> ServiceSpec:
-        """A record's spec (or a stored spec dict) parsed; one edited by hand into something invalid is a 409 that says where."""
+        """A record's spec (or a stored spec dict), parsed.
+
+        One edited by hand into something invalid is a 409 that says where.
+        """
         try:
             return parse_spec(spec.spec if isinstance(spec, ServiceRecord) else spec)
         except InvalidSpec as exc:
@@ -660,7 +665,8 @@ class ServiceManager:
         enforced = ("memory" in await self.controllers()) if spec.get("memory_max") else None
         status = service_status(spec, props, live, enforced)
         if spec.get("schedule"):
-            status["schedule"] = timer_view(await self.systemd.get_unit_properties(self.store.timer_name(name), fresh=fresh))
+            timer = await self.systemd.get_unit_properties(self.store.timer_name(name), fresh=fresh)
+            status["schedule"] = timer_view(timer)
         if spec.get("health_check"):
             status["health"] = await asyncio.to_thread(_read_json, self.store.health_path(name))
         # from the raw record: a record edited by hand into an invalid spec must still be listed
@@ -706,7 +712,8 @@ class ServiceManager:
     async def unit_text(self, name: str) -> Dict[str, Optional[str]]:
         def read() -> Dict[str, Optional[str]]:  # one thread hop
             record = self.store.require_ours(name)
-            return {"unit_name": record.unit, "path": str(self.store.unit_path(name)), "unit": self.store.read_unit(name)}
+            path, text = str(self.store.unit_path(name)), self.store.read_unit(name)
+            return {"unit_name": record.unit, "path": path, "unit": text}
 
         return await asyncio.to_thread(read)
 

@@ -359,7 +359,10 @@ class StatusHub:
             if isinstance(live, BaseException):
                 continue
             now_active.add(name)
-            value = {"memory_current": u64_or_none(live.get("MemoryCurrent")), "cpu_usage_nsec": u64_or_none(live.get("CPUUsageNSec"))}
+            value = {
+                "memory_current": u64_or_none(live.get("MemoryCurrent")),
+                "cpu_usage_nsec": u64_or_none(live.get("CPUUsageNSec")),
+            }
             if self._metrics.get(name) != value:
                 changed[name] = value
                 self._metrics[name] = value

@@ -305,7 +305,7 @@ class ServiceStore:
         return record
 
     def known_record(self, name: str) -> Optional[ServiceRecord]:
-        """The record as load_all or load_one last read it, without looking at the disk (None if not read or not ours)."""
+        """The record as load_all or load_one last read it (no disk access); None if not read or not ours."""
         cached = self._loaded.get(name)
         return None if cached is None else cached[1]
 

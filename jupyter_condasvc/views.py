@@ -68,7 +68,8 @@ class ServiceViews:
         self.systemd.add_listener(self._on_event)
         # records, unit files and health files are re-checked only after one of their directories changed
         self._watch = DirWatch([str(self.store.records_dir), str(self.store.state_dir), str(self.store.unit_dir)])
-        self._loaded: Optional[Tuple[int, Dict[str, ServiceRecord], Dict[str, StatKey]]] = None  # (generation, records, health)
+        # (generation, records, health)
+        self._loaded: Optional[Tuple[int, Dict[str, ServiceRecord], Dict[str, StatKey]]] = None
 
     # -- invalidation ---------------------------------------------------
     def _on_event(self, unit: str, event: str, data: Dict[str, Any]) -> None:

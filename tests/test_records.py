@@ -15,7 +15,7 @@ def test_record_file_round_trips_and_keeps_unknown_keys(tmp_path):
     record = new_record({"name": "a", "kind": "command"}, "t-a.service", {"exec_argv": ["/bin/true"]})
     store.claim("a", record)
     on_disk = json.loads(store.record_path("a").read_text())
-    assert set(on_disk) == {"version", "spec", "unit", "resolved", "created", "updated"}, "no unit_changed before an edit"
+    assert set(on_disk) == {"version", "spec", "unit", "resolved", "created", "updated"}, "unit_changed: after an edit"
     again = store.read_record("a")
     assert again == record
     # a key written by a newer version survives a rewrite by this one
@@ -60,11 +60,13 @@ def test_service_view_shape_and_unset_values():
     assert status["inactive_enter_timestamp"] is None and status["main_pid"] is None
     assert (status["memory_current"], status["cpu_usage_nsec"]) == (None, 7)
     view = service_view("a", record, status, ["w"])
-    assert list(view) == ["name", "unit", "spec", "resolved", "created", "updated", "unit_changed", "status", "warnings"]
+    assert list(view) == ["name", "unit", "spec", "resolved", "created", "updated", "unit_changed", "status",
+                          "warnings"]
     assert view["unit_changed"] == 1.0, "never changed: the creation"
     assert view["spec"]["environment"] == {"K": None}, "secrets are never shown"
     timer = timer_view({"ActiveState": "inactive", "NextElapseUSecRealtime": U64_MAX, "LastTriggerUSec": 0})
-    assert timer == {"timer_state": "inactive", "armed": False, "timer_enabled": None, "next_run": None, "last_run": None}
+    assert timer == {"timer_state": "inactive", "armed": False, "timer_enabled": None, "next_run": None,
+                     "last_run": None}
 
 
 def test_one_converter_for_times():

@@ -214,7 +214,8 @@ async def test_unknown_service_and_action(api, jp_fetch):
     assert (await api("POST", "services", "nope", "start"))[0] == 404
     assert (await api("DELETE", "services", "nope"))[0] == 404
     # the action route is built from ACTIONS: anything else is the JSON 404 that lists them
-    resp = await jp_fetch("condasvc", "api", "services", "nope", "frobnicate", method="POST", body=b"{}", raise_error=False)
+    resp = await jp_fetch("condasvc", "api", "services", "nope", "frobnicate", method="POST", body=b"{}",
+                          raise_error=False)
     assert resp.code == 404 and "reset-and-start" in json.loads(resp.body)["message"]
 
 
