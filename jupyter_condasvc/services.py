@@ -24,7 +24,16 @@ from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFo
 from .health import health_environment, prober_argv, watchdog_sec
 from .host import enforced_controllers
 from .schedule import check_calendar
-from .serviceview import RUNNING_STATES, ServiceStatus, ServiceView, service_status, service_view, timer_view
+from .serviceview import (
+    RUNNING_STATES,
+    PreviewView,
+    ServiceStatus,
+    ServiceView,
+    UnitText,
+    service_status,
+    service_view,
+    timer_view,
+)
 from .store import ServiceRecord, ServiceStore, new_record
 from .limits import Limits, check_spec
 from .prelaunch import default_output_path
@@ -363,12 +372,12 @@ class ServiceManager:
             watch_texts=r.watch,
         )
 
-    async def preview(self, data: Any) -> Dict[str, Any]:
+    async def preview(self, data: Any) -> PreviewView:
         spec = parse_spec(data)
         check_spec(spec, self.defaults.limits)
         plan, calendar = await self._plan_and_calendar(spec)  # systemd-analyze calendar runs once
         r = await self.render(plan, spec)
-        out: Dict[str, Any] = {
+        out: PreviewView = {
             "unit_name": plan.unit_name,
             "unit": r.unit,
             "variables": sorted(spec.environment),
@@ -709,8 +718,8 @@ class ServiceManager:
             return await self.systemd.get_unsignalled(unit, props.get("ActiveEnterTimestamp"))
         return {}
 
-    async def unit_text(self, name: str) -> Dict[str, Optional[str]]:
-        def read() -> Dict[str, Optional[str]]:  # one thread hop
+    async def unit_text(self, name: str) -> UnitText:
+        def read() -> UnitText:  # one thread hop
             record = self.store.require_ours(name)
             path, text = str(self.store.unit_path(name)), self.store.read_unit(name)
             return {"unit_name": record.unit, "path": path, "unit": text}

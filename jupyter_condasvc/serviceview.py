@@ -75,6 +75,30 @@ class ServiceView(TypedDict):
     warnings: List[str]
 
 
+class _Preview(TypedDict):
+    unit_name: str
+    unit: str
+    variables: List[str]
+    activation: Dict[str, str]
+    timer: Optional[str]
+    path_unit: Optional[str]
+    warnings: List[str]
+
+
+class PreviewView(_Preview, total=False):
+    """``POST preview``: the files a spec would write, without writing them; ``next_runs`` with a schedule."""
+
+    next_runs: List[str]
+
+
+class UnitText(TypedDict):
+    """``GET services/{name}/unit``: the unit file as it is on disk (None if it is gone)."""
+
+    unit_name: str
+    path: str
+    unit: Optional[str]
+
+
 def _load_error(props: Properties) -> Optional[str]:
     """systemd's reason when the unit is not loaded (e.g. a unit file edited by hand into an invalid one)."""
     if props.get("LoadState") in ("loaded", None):
