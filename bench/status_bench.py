@@ -378,7 +378,7 @@ class InProcess:
         svc, sd = self.services, self.systemd
 
         async def once() -> Dict[str, float]:
-            from jupyter_condasvc.services import _service_json
+            from jupyter_condasvc.serviceview import service_status, service_view
 
             t = [time.perf_counter()]
             await sd.connect()
@@ -386,14 +386,10 @@ class InProcess:
             t.append(time.perf_counter())
             records = {n: await asyncio.to_thread(svc.store.require_ours, n) for n in names}
             t.append(time.perf_counter())
-            units = [r["unit"] for r in records.values()]
+            units = [r.unit for r in records.values()]
             props = await sd.get_properties_many(units)
             t.append(time.perf_counter())
-            if hasattr(svc, "_describe"):
-                await asyncio.gather(*(svc._describe(n, r, props=props[r["unit"]]) for n, r in records.items()))
-            else:
-                lives = await asyncio.gather(*(svc._unsignalled(u, props[u]) for u in units))
-                [_service_json(n, r, props[r["unit"]], live) for (n, r), live in zip(records.items(), lives)]
+            await asyncio.gather(*(svc.describe(n, r, props=props[r.unit]) for n, r in records.items()))
             t.append(time.perf_counter())
             # Part of the step above, timed on its own.
             await asyncio.gather(*(svc._unsignalled(u, props[u]) for u in units))
@@ -401,11 +397,11 @@ class InProcess:
             # What-if (NOT what list() does today): names and every record read in
             # ONE thread hop, cached properties, no MemoryCurrent/CPUUsageNSec Gets.
             recs = await asyncio.to_thread(lambda: {n: svc.store.require_ours(n) for n in svc.store.names()})
-            props = await sd.get_properties_many([r["unit"] for r in recs.values()])
-            [_service_json(n, r, props[r["unit"]], {}) for n, r in recs.items()]
+            props = await sd.get_properties_many([r.unit for r in recs.values()])
+            [service_view(n, r, service_status(r.spec, props[r.unit], {}), []) for n, r in recs.items()]
             t.append(time.perf_counter())
             steps = ("names (1 to_thread)", "require_ours (1 to_thread per service)", "get_properties_many (cache)",
-                     "rest: per-service _describe / usage + JSON", "  of which usage Gets alone (2 per active unit)",
+                     "rest: per-service describe / usage + JSON", "  of which usage Gets alone (2 per active unit)",
                      "what-if total: 1 to_thread for all records, no usage Gets")
             return {k: (b - a) * 1000 for k, a, b in zip(steps, t, t[1:])}
 

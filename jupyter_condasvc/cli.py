@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from .actions import ACTIONS
 from .errors import CondaSvcError, InvalidSpec, JobFailed, NotFound
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ EXIT_CODES = {
     EXIT_CONFLICT: "conflict: name taken, or a unit jupyter_condasvc did not create",
     EXIT_UNREACHABLE: "the systemd user manager cannot be reached",
 }
-ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now", "pause", "resume", "reset-and-start")
 _TRAIT_ARG = re.compile(r"^--[A-Za-z_]\w*\.[A-Za-z_]\w*(=.*)?$")
 PROG = "jupyter condasvc"
 HELP_WIDTH = 100

@@ -25,12 +25,15 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import host
 from .errors import CondaSvcError
 from .invocation import cli_command
 from .journal.diagnosis import JournalFacts, journal_facts
+
+if TYPE_CHECKING:
+    from .store import ServiceRecord
 
 #: Config files of Jupyter applications a user's server may read.
 CONFIG_BASES = ("jupyter_server_config", "jupyter_notebook_config", "jupyter_lab_config", "jupyter_config")
@@ -373,7 +376,7 @@ def hub_singleuser(environ: Mapping[str, str]) -> Optional[str]:
     return None
 
 
-def _open_browser(paths: HostPaths, records: Dict[str, Dict[str, Any]], cmd: str = "jupyter condasvc") -> Dict[str, Any]:
+def _open_browser(paths: HostPaths, records: Dict[str, ServiceRecord], cmd: str = "jupyter condasvc") -> Dict[str, Any]:
     title = "Jupyter will not try to open a browser on this headless machine"
     environ = os.environ if paths.environ is None else paths.environ
     if paths.config_paths is None:
@@ -390,8 +393,8 @@ def _open_browser(paths: HostPaths, records: Dict[str, Dict[str, Any]], cmd: str
         browsers.insert(0, f"$BROWSER={environ['BROWSER']}")
     risky = sorted(
         name for name, r in records.items()
-        if _jupyter_argv(r.get("resolved", {}).get("exec_argv") or [])
-        and not any(a in NO_BROWSER_FLAGS for a in r.get("resolved", {}).get("exec_argv") or [])
+        if _jupyter_argv(r.resolved.get("exec_argv") or [])
+        and not any(a in NO_BROWSER_FLAGS for a in r.resolved.get("exec_argv") or [])
     )
     fix = (
         "Add `c.ServerApp.open_browser = False` to ~/.jupyter/jupyter_server_config.py (`jupyter server --generate-config` "
@@ -428,11 +431,11 @@ def _open_browser(paths: HostPaths, records: Dict[str, Dict[str, Any]], cmd: str
     return check("open-browser", ok, title, " ".join(parts), fix)
 
 
-def _workdirs(records: Dict[str, Dict[str, Any]], cmd: str = "jupyter condasvc") -> Dict[str, Any]:
+def _workdirs(records: Dict[str, ServiceRecord], cmd: str = "jupyter condasvc") -> Dict[str, Any]:
     title = "services' working directories exist and are writable"
     bad = []
     for name, r in sorted(records.items()):
-        cwd = r.get("resolved", {}).get("working_directory")
+        cwd = r.resolved.get("working_directory")
         if not cwd:
             continue
         if not os.path.isdir(cwd):
@@ -450,11 +453,11 @@ def _workdirs(records: Dict[str, Dict[str, Any]], cmd: str = "jupyter condasvc")
     )
 
 
-def _service_envs(records: Dict[str, Dict[str, Any]], cmd: str = "jupyter condasvc") -> Dict[str, Any]:
+def _service_envs(records: Dict[str, ServiceRecord], cmd: str = "jupyter condasvc") -> Dict[str, Any]:
     title = "services' environments and interpreters still exist"
     bad = []
     for name, r in sorted(records.items()):
-        resolved = r.get("resolved", {})
+        resolved = r.resolved
         prefix = resolved.get("env_prefix")
         argv = resolved.get("exec_argv") or []
         if prefix and not os.path.isdir(os.path.join(prefix, "conda-meta")):
@@ -476,9 +479,9 @@ def _service_envs(records: Dict[str, Dict[str, Any]], cmd: str = "jupyter condas
     )
 
 
-def runner_python(record: Dict[str, Any]) -> Optional[str]:
+def runner_python(record: ServiceRecord) -> Optional[str]:
     """The interpreter that runs a service's notebook runner or health check (the server's, when it was created)."""
-    resolved = record.get("resolved", {})
+    resolved = record.resolved
     if resolved.get("runner_python"):
         return resolved["runner_python"]
     argv = resolved.get("exec_argv") or []
@@ -491,7 +494,7 @@ def runner_python(record: Dict[str, Any]) -> Optional[str]:
 _IMPORT_PROBE = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('jupyter_condasvc') else 3)"
 
 
-async def _runners(records: Dict[str, Dict[str, Any]], services: Any) -> Dict[str, Any]:
+async def _runners(records: Dict[str, ServiceRecord], services: Any) -> Dict[str, Any]:
     title = "notebook runners and health checks have their interpreter"
     from .process import run
 
@@ -531,16 +534,16 @@ async def _runners(records: Dict[str, Dict[str, Any]], services: Any) -> Dict[st
     )
 
 
-async def _failed(services: Any, records: Dict[str, Dict[str, Any]], manager_ok: bool, cmd: str = "jupyter condasvc") -> Dict[str, Any]:
+async def _failed(services: Any, records: Dict[str, ServiceRecord], manager_ok: bool, cmd: str = "jupyter condasvc") -> Dict[str, Any]:
     title = "no service is failed or stuck in a restart loop"
     if not manager_ok:
         return check("failed", None, title, "Unknown: the user manager cannot be reached.")
     if not records:
         return check("failed", True, title, "No services yet.")
-    props = await services.systemd.get_properties_many([r["unit"] for r in records.values()])
+    props = await services.systemd.get_properties_many([r.unit for r in records.values()])
     bad = []
     for name, r in sorted(records.items()):
-        p = props.get(r["unit"]) or {}
+        p = props.get(r.unit) or {}
         if p.get("ActiveState") == "failed":
             bad.append(f"{name}: failed ({p.get('Result')})")
     if not bad:

@@ -261,14 +261,14 @@ async def store_export_hook(manager: Any, event: str, name: str, env_prefix: Opt
         return
     if event == "created" and env_prefix:
         record = await asyncio.to_thread(manager.store.read_record, name)
-        text = await export_for(manager.finder, env_prefix, record.get("resolved", {}).get("env_name"), manager.log)
+        text = await export_for(manager.finder, env_prefix, record.resolved.get("env_name"), manager.log)
         await asyncio.to_thread(atomic_write, path, text, 0o600)
 
 
 async def service_environment(manager: Any, name: str) -> Dict[str, Any]:
     """The service's environment file from registration, now, and the drift between them."""
     record = await asyncio.to_thread(manager.store.require_ours, name)
-    resolved = record.get("resolved", {})
+    resolved = record.resolved
     prefix = resolved.get("env_prefix")
     path = registered_path(manager.store, name)
     try:

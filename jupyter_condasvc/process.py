@@ -1,5 +1,5 @@
-"""The one subprocess seam, for what systemd offers only as commands
-(``systemd-analyze calendar``, ``systemd-analyze verify``)."""
+"""The one subprocess seam, for what exists only as a command: ``systemd-analyze calendar``
+(schedule.check_calendar), ``conda activate``'s scripts (activation.snapshot) and doctor's import probe."""
 from __future__ import annotations
 
 import asyncio

@@ -31,7 +31,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from .errors import InvalidSpec, NotFound
-from .journal.query import as_int, as_str, journal_module, read_entry, usec_to_iso, walk
+from .journal.query import as_int, as_str, journal_module, read_entry, walk
+from .timestamps import usec_to_iso
 from .units import RUN_END_IDENTIFIER
 
 MSG_STARTING = "7d4958e842da4a758f6c1cdc7b36dcc5"
@@ -243,12 +244,12 @@ async def list_runs(services: Any, name: str, *, limit: int = 50) -> Dict[str, A
     if limit < 1 or limit > 1000:
         raise InvalidSpec("limit must be between 1 and 1000.", field="limit")
     record = await asyncio.to_thread(services.store.require_ours, name)
-    unit = record["unit"]
+    unit = record.unit
     props = await services.systemd.get_unit_properties(unit)
     current = _invocation_hex(props.get("InvocationID"))
     entries = await asyncio.to_thread(manager_entries, unit, os.getuid(), max_runs=limit)
     manual = await asyncio.to_thread(services.store.manual_jobs, name)
-    runs = build_runs(entries, manual_jobs=manual, scheduled=bool(record["spec"].get("schedule")),
+    runs = build_runs(entries, manual_jobs=manual, scheduled=record.scheduled,
                       current_id=current, current_active=props.get("ActiveState") in _ACTIVE)[-limit:]
     runs_dir = services.store.runs_dir(name)
     copies = set(await asyncio.to_thread(lambda: [p.stem for p in runs_dir.glob("*.ipynb")] if runs_dir.is_dir() else []))
@@ -286,8 +287,8 @@ async def get_run(services: Any, name: str, run_id: str) -> Dict[str, Any]:
 async def get_run_log(services: Any, name: str, run_id: str, *, n: int = 1000) -> Dict[str, Any]:
     _check_run_id(run_id)
     record = await asyncio.to_thread(services.store.require_ours, name)
-    page = await asyncio.to_thread(run_log, record["unit"], os.getuid(), run_id, n=n)
-    return {"name": name, "unit": record["unit"], "run": run_id, **page}
+    page = await asyncio.to_thread(run_log, record.unit, os.getuid(), run_id, n=n)
+    return {"name": name, "unit": record.unit, "run": run_id, **page}
 
 
 async def get_run_notebook(services: Any, name: str, run_id: str) -> Dict[str, Any]:

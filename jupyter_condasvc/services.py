@@ -8,24 +8,34 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from .actions import ACTIONS
 from .activation import snapshot
-from .conda import install_hint
+from .conda import CondaEnv, install_hint
 from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound
-from .exitreason import exit_reason
 from .health import health_environment, prober_argv, watchdog_sec
 from .host import enforced_controllers, user_name
 from .redaction import redact
 from .schedule import check_calendar
-from .store import ServiceStore, new_record
+from .serviceview import (
+    RUNNING_STATES,
+    PreviewView,
+    ServiceStatus,
+    ServiceView,
+    UnitText,
+    service_status,
+    service_view,
+    timer_view,
+)
+from .store import ServiceRecord, ServiceStore, new_record
 from .limits import Limits, check_spec
 from .prelaunch import default_output_path
 from .units import (
@@ -39,10 +49,12 @@ from .units import (
 )
 
 if TYPE_CHECKING:
+    from .conda import EnvironmentFinder
     from .journal.follow import LogFollow
     from .journal.history import LogPage
     from .journal.query import LogQuery
     from .spec import ServiceSpec
+    from .systemd import Properties, SystemdManager
 
 
 # pydantic (spec.py) is most of a CLI command's import time, and reading or starting a service needs
@@ -53,14 +65,11 @@ def parse_spec(data: Any) -> "ServiceSpec":
     return parse(data)
 
 
-def merge_patch(old: Any, patch: Any) -> "ServiceSpec":
+def merge_patch(old: "ServiceSpec", patch: Any) -> "ServiceSpec":
     from .spec import merge_patch as merge
 
     return merge(old, patch)
 
-
-ACTIONS = ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now", "pause", "resume", "reset-and-start")
-U64_MAX = 2**64 - 1
 
 
 @dataclass
@@ -110,7 +119,8 @@ def _inside(path: str, roots: Sequence[str]) -> bool:
 class ServiceManager:
     """Everything the API can do to services, as async methods."""
 
-    def __init__(self, systemd: Any, finder: Any, store: ServiceStore, defaults: Defaults, log: Any) -> None:
+    def __init__(self, systemd: SystemdManager, finder: EnvironmentFinder, store: ServiceStore, defaults: Defaults,
+                 log: logging.Logger) -> None:
         self.systemd = systemd
         self.finder = finder
         self.store = store
@@ -143,13 +153,13 @@ class ServiceManager:
             raise InvalidSpec(f"'{value}' does not exist (resolved to {real}).", field=field_name)
         return real
 
-    async def _env(self, spec: ServiceSpec) -> Any:
+    async def _env(self, spec: ServiceSpec) -> CondaEnv:
         try:
             return await self.finder.get(spec.env)
         except EnvironmentNotFound as exc:
             raise InvalidSpec(exc.message, field="env") from None
 
-    def _find_command(self, command: str, env: Any) -> str:
+    def _find_command(self, command: str, env: CondaEnv) -> str:
         if os.path.isabs(command):
             if os.path.isfile(command) and os.access(command, os.X_OK):
                 return command
@@ -172,12 +182,15 @@ class ServiceManager:
 
         The filesystem checks run off the event loop (a path may sit on a slow mount).
         """
-        env = await self._env(spec)
-        if spec.schedule:
-            await check_calendar(spec.schedule)
-        return await asyncio.to_thread(self._plan_sync, spec, env)
+        return (await self._plan_and_calendar(spec))[0]
 
-    def _plan_sync(self, spec: ServiceSpec, env: Any) -> UnitPlan:
+    async def _plan_and_calendar(self, spec: ServiceSpec) -> Tuple[UnitPlan, Optional[Dict[str, Any]]]:
+        """``plan``, and what ``systemd-analyze calendar`` said of the schedule (None without one)."""
+        env = await self._env(spec)
+        calendar = await check_calendar(spec.schedule) if spec.schedule else None
+        return await asyncio.to_thread(self._plan_sync, spec, env), calendar
+
+    def _plan_sync(self, spec: ServiceSpec, env: CondaEnv) -> UnitPlan:
         d = self.defaults
         default_cwd = d.root_dir
         if spec.kind in ("script", "notebook"):
@@ -193,6 +206,7 @@ class ServiceManager:
                 field="env",
             )
         if spec.kind == "script":
+            assert env.python is not None  # checked above
             argv = [env.python, "-u", path, *spec.args]
         elif spec.kind == "command":
             assert spec.argv is not None
@@ -212,9 +226,12 @@ class ServiceManager:
         if spec.health_check:
             check = spec.health_check
             health_argv = prober_argv(
-                d.runner_python, spec.name, str(self.store.health_path(spec.name)), check, status=spec.kind != "notebook"
+                d.runner_python, spec.name, str(self.store.health_path(spec.name)), check.model_dump(),
+                status=spec.kind != "notebook",
             )
-            watchdog = watchdog_sec(check["interval_sec"], check["timeout_sec"], check["start_period_sec"], check["failure_threshold"])
+            watchdog = watchdog_sec(
+                check.interval_sec, check.timeout_sec, check.start_period_sec, check.failure_threshold
+            )
         return UnitPlan(
             name=spec.name,
             unit_name=self.store.unit_name(spec.name),
@@ -260,7 +277,7 @@ class ServiceManager:
             return None
         return stderr_wrapper(systemd_cat, spec.name, self.defaults.stderr_priority)
 
-    def _notebook_argv(self, spec: ServiceSpec, env: Any, path: str) -> List[str]:
+    def _notebook_argv(self, spec: ServiceSpec, env: CondaEnv, path: str) -> List[str]:
         if not env.has_ipykernel:
             raise InvalidSpec(
                 f"The environment '{env.name}' has no ipykernel, so it cannot run notebooks. "
@@ -273,6 +290,7 @@ class ServiceManager:
             nbformat.validate(nbformat.read(path, as_version=4))
         except Exception as exc:  # noqa: BLE001 - any reason makes it unusable
             raise InvalidSpec(f"'{spec.path}' is not a valid notebook: {str(exc).splitlines()[0][:200]}.", field="path") from None
+        assert env.python is not None  # checked by _plan_sync
         argv = [self.defaults.runner_python, "-m", "jupyter_condasvc.runner", "--python", env.python, "--notebook", path]
         if spec.output:
             out = self._resolve_path(spec.output, "output", must_exist=False)
@@ -310,7 +328,7 @@ class ServiceManager:
         for other, record in self.store.load_all().items():
             if other == exclude:
                 continue
-            argv = [a for a in (record.get("resolved") or {}).get("exec_argv") or [] if isinstance(a, str)]
+            argv = [a for a in record.resolved.get("exec_argv") or [] if isinstance(a, str)]
             files = {os.path.realpath(a) for a in argv if a.startswith("/")}
             if "--notebook" in argv and "--output" not in argv and argv.index("--notebook") + 1 < len(argv):
                 files.add(str(default_output_path(Path(argv[argv.index("--notebook") + 1]))))
@@ -327,7 +345,7 @@ class ServiceManager:
         if not os.path.exists(out):
             return []
         try:
-            earlier = (self.store.read_record(spec.name).get("resolved") or {}).get("exec_argv") or []
+            earlier = self.store.read_record(spec.name).resolved.get("exec_argv") or []
         except Exception:  # noqa: BLE001 - no such service yet
             earlier = []
         earlier_out = earlier[earlier.index("--output") + 1] if "--output" in earlier else (
@@ -341,7 +359,8 @@ class ServiceManager:
         if spec.activation:
             activation = await snapshot(plan.env_prefix, plan.env_name, self.defaults.base_path, os.path.expanduser("~"))
         # the health check's URL (it may carry credentials) reaches its prober through this 0600 file only
-        variables = {**activation, **spec.environment, **health_environment(spec.health_check)}
+        check = spec.health_check.model_dump() if spec.health_check else None
+        variables = {**activation, **spec.environment, **health_environment(check)}
         return Rendered(
             unit=render_service(plan, base_path=self.defaults.base_path),
             env=render_environment_file(variables),
@@ -351,18 +370,18 @@ class ServiceManager:
             watch=(render_path(plan), render_restarter(plan)) if plan.watch_path else (None, None),
         )
 
-    async def _write(self, name: str, r: Rendered, record: Optional[Dict[str, Any]] = None) -> None:
+    async def _write(self, name: str, r: Rendered, record: Optional[ServiceRecord] = None) -> None:
         await asyncio.to_thread(
             self.store.write_files, name, r.unit, r.env, timer_text=r.timer, parameters_text=r.parameters, record=record,
             watch_texts=r.watch,
         )
 
-    async def preview(self, data: Any) -> Dict[str, Any]:
+    async def preview(self, data: Any) -> PreviewView:
         spec = parse_spec(data)
         check_spec(spec, self.defaults.limits)
-        plan = await self.plan(spec)
+        plan, calendar = await self._plan_and_calendar(spec)  # systemd-analyze calendar runs once
         r = await self.render(plan, spec)
-        out: Dict[str, Any] = {
+        out: PreviewView = {
             "unit_name": plan.unit_name,
             "unit": r.unit,
             "variables": sorted(spec.environment),
@@ -370,18 +389,18 @@ class ServiceManager:
             "timer": r.timer,
             "path_unit": r.watch[0],
             "warnings": (
-                await self._warnings(spec)
+                await self._limit_warnings(spec.memory_max, spec.cpu_quota)
                 + _runner_warnings(plan)
                 + await asyncio.to_thread(self._output_warning, spec, plan)
             ),
         }
-        if spec.schedule:
-            out["next_runs"] = (await check_calendar(spec.schedule))["next_runs"]
+        if calendar is not None:
+            out["next_runs"] = calendar["next_runs"]
         return out
 
-    async def _warnings(self, spec: ServiceSpec) -> List[str]:
+    async def _limit_warnings(self, memory_max: Optional[str], cpu_quota: Optional[str]) -> List[str]:
         """Limits that systemd records but this host does not enforce."""
-        wanted = [(spec.memory_max, "memory", "memory_max"), (spec.cpu_quota, "cpu", "cpu_quota")]
+        wanted = [(memory_max, "memory", "memory_max"), (cpu_quota, "cpu", "cpu_quota")]
         if not any(v for v, _, _ in wanted):
             return []
         controllers = await self.controllers()
@@ -441,7 +460,7 @@ class ServiceManager:
         elif was_enabled:
             await self.systemd.disable_unit_files([unit])
 
-    async def create(self, data: Any) -> Dict[str, Any]:
+    async def create(self, data: Any) -> ServiceView:
         spec = parse_spec(data)
         check_spec(spec, self.defaults.limits)
         async with self._lock(spec.name):
@@ -467,7 +486,7 @@ class ServiceManager:
         self.systemd.records_changed()
         return await self.get(spec.name)
 
-    async def update(self, name: str, patch: Any) -> Dict[str, Any]:
+    async def update(self, name: str, patch: Any) -> ServiceView:
         async with self._lock(name):
             record = await asyncio.to_thread(self.store.require_ours, name)
             old = self._stored_spec(name, record)
@@ -482,11 +501,11 @@ class ServiceManager:
             now = time.time()
             # What a running process would not pick up without a restart: its command line, directory,
             # environment, variables or parameters ("restart needed" in the UI).
-            if resolved != record.get("resolved") or any(
+            if resolved != record.resolved or any(
                 getattr(old, f) != getattr(spec, f) for f in ("environment", "parameters", "memory_max", "cpu_quota", "health_check")
             ):
-                record["unit_changed"] = now
-            record.update(spec=spec.model_dump(), resolved=resolved, updated=now)
+                record.unit_changed = now
+            record.spec, record.resolved, record.updated = spec.model_dump(), resolved, now
             if old.restart_on_change and not plan.watch_path:
                 await self._apply_watch(plan, True, stop_only=True)  # before its files go
             await self._write(name, rendered, record)  # files and record together: all or nothing
@@ -507,10 +526,10 @@ class ServiceManager:
             record = await asyncio.to_thread(self.store.require_ours, name)
             await asyncio.to_thread(self.store.check_removable, name)  # refuse before stopping anything
             unit, timer = self.store.unit_name(name), self.store.timer_name(name)
-            scheduled = record["spec"].get("schedule") or await asyncio.to_thread(self.store.timer_path(name).exists)
+            scheduled = record.scheduled or await asyncio.to_thread(self.store.timer_path(name).exists)
             units = [timer, unit] if scheduled else [unit]
             watch_path, restarter = self.store.watch_paths(name)
-            if record["spec"].get("restart_on_change") or await asyncio.to_thread(watch_path.exists):
+            if record.spec.get("restart_on_change") or await asyncio.to_thread(watch_path.exists):
                 units = [watch_path.name, restarter.name, *units]
             unloadable = []
             for u in units:
@@ -559,14 +578,14 @@ class ServiceManager:
                 self.log.warning("condasvc: the %s hook for '%s' failed", event, name, exc_info=True)
 
     # -- actions --------------------------------------------------------
-    async def act(self, name: str, action: str) -> Dict[str, Any]:
+    async def act(self, name: str, action: str) -> ServiceView:
         if action not in ACTIONS:
             raise NotFound(f"Unknown action '{action}'; use one of: {', '.join(ACTIONS)}.")
         async with self._lock(name):
             record = await asyncio.to_thread(self.store.require_ours, name)
-            unit = record["unit"]
+            unit = record.unit
             timer = self.store.timer_name(name)
-            scheduled = bool(record["spec"].get("schedule"))
+            scheduled = record.scheduled
             result = None
             if action in ("pause", "resume") and not scheduled:
                 raise Conflict(f"'{name}' has no schedule to {action}; add one with an edit (field schedule).", field="schedule")
@@ -602,10 +621,10 @@ class ServiceManager:
             elif action == "reset-failed":
                 await self.systemd.reset_failed_unit(unit)
             else:
-                spec = self._stored_spec(name, {**record, "spec": {**record["spec"], "enabled": action == "enable"}})
-                await self._apply_enabled(spec, record["spec"].get("enabled"), scheduled)
-                record["spec"]["enabled"] = spec.enabled
-                record["updated"] = time.time()
+                spec = self._stored_spec(name, {**record.spec, "enabled": action == "enable"})
+                await self._apply_enabled(spec, record.spec.get("enabled"), scheduled)
+                record.spec["enabled"] = spec.enabled
+                record.updated = time.time()
                 await asyncio.to_thread(self.store.write_record, name, record)
                 self.systemd.records_changed()
         service = await self.get(name, fresh=True)
@@ -622,10 +641,13 @@ class ServiceManager:
             )
         return service
 
-    def _stored_spec(self, name: str, record: Dict[str, Any]) -> ServiceSpec:
-        """The spec of a record; a record edited by hand into something invalid is a 409 that says where."""
+    def _stored_spec(self, name: str, spec: Union[ServiceRecord, Dict[str, Any]]) -> ServiceSpec:
+        """A record's spec (or a stored spec dict), parsed.
+
+        One edited by hand into something invalid is a 409 that says where.
+        """
         try:
-            return parse_spec(record["spec"])
+            return parse_spec(spec.spec if isinstance(spec, ServiceRecord) else spec)
         except InvalidSpec as exc:
             raise Conflict(
                 f"The stored record of '{name}' ({self.store.record_path(name)}) was changed outside jupyter_condasvc "
@@ -636,46 +658,75 @@ class ServiceManager:
     async def names(self) -> List[str]:
         return await asyncio.to_thread(self.store.names)
 
-    async def get(self, name: str, *, fresh: bool = False) -> Dict[str, Any]:
-        record = await asyncio.to_thread(self.store.require_ours, name)
-        return await self._describe(name, record, fresh=fresh)
+    async def get(self, name: str, *, fresh: bool = False) -> ServiceView:
+        return await self.describe(name, fresh=fresh)
 
-    async def _describe(self, name: str, record: Dict[str, Any], *, fresh: bool = False, props: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    async def describe(self, name: str, record: Optional[ServiceRecord] = None, *, fresh: bool = False,
+                       props: Optional[Properties] = None) -> ServiceView:
+        """One service as ``GET services/{name}`` shows it.
+
+        ``record``: the caller's copy of the record (else read, re-read only when its file changed);
+        ``props``: the unit's properties (else from the systemd client's signal-fed cache, or re-read
+        with ``fresh``).
+        """
+        if record is None:
+            record = await asyncio.to_thread(self.store.load_one, name)
         if props is None:
-            props = await self.systemd.get_unit_properties(record["unit"], fresh=fresh)
-        live = await self._unsignalled(record["unit"], props)
-        extra: Dict[str, Any] = {}
-        spec = record["spec"]
+            props = await self.systemd.get_unit_properties(record.unit, fresh=fresh)
+        live = await self._unsignalled(record.unit, props)
+        spec = record.spec
+        enforced = ("memory" in await self.controllers()) if spec.get("memory_max") else None
+        status = service_status(spec, props, live, enforced)
         if spec.get("schedule"):
             timer = await self.systemd.get_unit_properties(self.store.timer_name(name), fresh=fresh)
-            extra["schedule"] = _timer_json(timer)
+            status["schedule"] = timer_view(timer)
         if spec.get("health_check"):
-            extra["health"] = await asyncio.to_thread(_read_json, self.store.health_path(name))
-        enforced = ("memory" in await self.controllers()) if spec.get("memory_max") else None
-        out = _service_json(name, record, props, live, enforced)
-        out["status"].update(extra)
+            status["health"] = await asyncio.to_thread(_read_json, self.store.health_path(name))
         # from the raw record: a record edited by hand into an invalid spec must still be listed
-        limits = SimpleNamespace(memory_max=spec.get("memory_max"), cpu_quota=spec.get("cpu_quota"))
-        out["warnings"] = await self._warnings(limits)  # type: ignore[arg-type]
-        if record.get("broken"):
-            out["warnings"].insert(0, f"This service cannot be edited: {record['broken']}. Delete it, or restore the file.")
-        return out
+        warnings = await self._limit_warnings(spec.get("memory_max"), spec.get("cpu_quota"))
+        if record.broken:
+            warnings.insert(0, f"This service cannot be edited: {record.broken}. Delete it, or restore the file.")
+        return service_view(name, record, status, warnings)
 
-    async def list(self) -> List[Dict[str, Any]]:
+    def signalled_status(self, name: str) -> Optional[ServiceStatus]:
+        """``status`` of a service from what is already known (no I/O): the record last read and the properties
+        as systemd's signals left them. None when either was not read yet."""
+        record = self.known_record(name)
+        if record is None:
+            return None
+        props = self.systemd.signalled_properties(record.unit)
+        if props is None:
+            return None
+        return service_status(record.spec, props, {})
+
+    def known_record(self, name: str) -> Optional[ServiceRecord]:
+        """The record of ``name`` as last read (no I/O), or None: for pushes that follow the signals."""
+        return self.store.known_record(name)
+
+    async def records(self) -> Dict[str, ServiceRecord]:
+        """Every record that is ours (each re-read only when its file changed)."""
+        return await asyncio.to_thread(self.store.load_all)
+
+    def could_be_ours(self, unit: str) -> bool:
+        """Whether a unit's name is one this server gives its services (cheap; not a check of ownership)."""
+        return unit.endswith(".service") and unit.startswith(self.store.prefix)
+
+    async def list(self) -> List[ServiceView]:
         await self.systemd.connect()  # an unreachable manager is a 503 even with no services
-        records = await asyncio.to_thread(self.store.load_all)
-        props = await self.systemd.get_properties_many([r["unit"] for r in records.values()])
-        return list(await asyncio.gather(*(self._describe(n, r, props=props[r["unit"]]) for n, r in records.items())))
+        records = await self.records()
+        props = await self.systemd.get_properties_many([r.unit for r in records.values()])
+        return list(await asyncio.gather(*(self.describe(n, r, props=props[r.unit]) for n, r in records.items())))
 
-    async def _unsignalled(self, unit: str, props: Dict[str, Any]) -> Dict[str, Any]:
-        if props.get("ActiveState") in ("active", "reloading", "deactivating", "activating"):
+    async def _unsignalled(self, unit: str, props: Properties) -> Properties:
+        if props.get("ActiveState") in RUNNING_STATES:
             return await self.systemd.get_unsignalled(unit, props.get("ActiveEnterTimestamp"))
         return {}
 
-    async def unit_text(self, name: str) -> Dict[str, Any]:
-        def read() -> Dict[str, Any]:  # one thread hop
+    async def unit_text(self, name: str) -> UnitText:
+        def read() -> UnitText:  # one thread hop
             record = self.store.require_ours(name)
-            return {"unit_name": record["unit"], "path": str(self.store.unit_path(name)), "unit": self.store.read_unit(name)}
+            path, text = str(self.store.unit_path(name)), self.store.read_unit(name)
+            return {"unit_name": record.unit, "path": path, "unit": text}
 
         return await asyncio.to_thread(read)
 
@@ -686,7 +737,7 @@ class ServiceManager:
         from .journal.history import read_page
 
         def page() -> "LogPage":
-            unit = self.store.load_one(name)["unit"]
+            unit = self.store.load_one(name).unit
             out = read_page(unit, os.getuid(), query, max_scan=max_scan)
             out.name, out.journal = name, diagnose_cached()
             return out
@@ -706,7 +757,7 @@ class ServiceManager:
             check_cursor(cursor)
 
         def resolve() -> "LogFollow":
-            unit = self.store.load_one(name)["unit"]
+            unit = self.store.load_one(name).unit
             return LogFollow(name, unit, os.getuid(), query, cursor=cursor,
                              backlog=query.n if backlog is None else backlog, journal=diagnose_cached())
 
@@ -754,7 +805,7 @@ def _runner_warnings(plan: UnitPlan) -> List[str]:
     ]
 
 
-def _read_json(path: Any) -> Optional[Dict[str, Any]]:
+def _read_json(path: Path) -> Optional[Dict[str, Any]]:
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
@@ -762,112 +813,8 @@ def _read_json(path: Any) -> Optional[Dict[str, Any]]:
         return None
 
 
-def _timer_json(props: Dict[str, Any]) -> Dict[str, Any]:
-    return {
-        "timer_state": props.get("ActiveState"),
-        # armed: the timer runs, so the schedule fires; paused: stopped (resume re-arms it).
-        "armed": props.get("ActiveState") in ("active", "activating", "reloading"),
-        "timer_enabled": props.get("UnitFileState"),
-        "next_run": _usec_to_iso(_num(props.get("NextElapseUSecRealtime"))),
-        "last_run": _usec_to_iso(_num(props.get("LastTriggerUSec"))),
-    }
-
-
-async def _quietly(aw: Any) -> None:
+async def _quietly(aw: Awaitable[object]) -> None:
     try:
         await aw
     except Exception:  # noqa: BLE001 - best-effort clean-up
         pass
-
-
-def _num(value: Any) -> Optional[int]:
-    if value is None or value == U64_MAX:
-        return None
-    return int(value)
-
-
-def _usec_to_iso(value: Any) -> Optional[str]:
-    if not value:
-        return None
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(value / 1e6, tz=timezone.utc).isoformat()
-
-
-def _load_error(props: Dict[str, Any]) -> Optional[str]:
-    """systemd's reason when the unit is not loaded (e.g. a unit file edited by hand into an invalid one)."""
-    if props.get("LoadState") in ("loaded", None):
-        return None
-    error = props.get("LoadError") or ("", "")
-    message = error[1] if len(error) > 1 else ""
-    return message or f"The unit is {props.get('LoadState')}."
-
-
-#: Results after which Restart=on-failure restarts (always restarts after any result).
-_ON_FAILURE = ("exit-code", "signal", "core-dump", "timeout", "watchdog")
-
-
-def _start_limit_hit(props: Dict[str, Any]) -> bool:
-    """Failed and not restarted although its Restart= policy would have: the start limit stopped it.
-
-    systemd keeps the crash's own result (exit-code, ...) when its start limit ends a crash loop, so
-    Result alone says start-limit-hit only when the last run had succeeded.
-    """
-    if props.get("ActiveState") != "failed":
-        return False
-    result, restart = props.get("Result"), props.get("Restart")
-    return result == "start-limit-hit" or restart == "always" or (restart == "on-failure" and result in _ON_FAILURE)
-
-
-def _crash_looping(props: Dict[str, Any], now_usec: Optional[int] = None) -> bool:
-    """Restarted automatically at least twice, and the last crash is recent (within the start-limit interval).
-
-    Evaluated when the unit's properties change, which a loop does at every crash.
-    """
-    if _start_limit_hit(props) or (props.get("NRestarts") or 0) < 2:
-        return False
-    if props.get("SubState") == "auto-restart":
-        return True
-    if props.get("ActiveState") not in ("active", "activating"):
-        return False
-    last_crash = props.get("InactiveEnterTimestamp") or 0
-    window = props.get("StartLimitIntervalUSec") or 10_000_000
-    now = now_usec if now_usec is not None else int(time.time() * 1e6)
-    return bool(last_crash) and now - last_crash < max(window, 10_000_000)
-
-
-def _service_json(name: str, record: Dict[str, Any], props: Dict[str, Any], live: Dict[str, Any],
-                  memory_enforced: Optional[bool] = None) -> Dict[str, Any]:
-    spec = redact(dict(record["spec"]))
-    status = {
-        "load_state": props.get("LoadState"),
-        "active_state": props.get("ActiveState"),
-        "sub_state": props.get("SubState"),
-        "result": props.get("Result"),
-        "unit_file_state": props.get("UnitFileState"),
-        "main_pid": props.get("MainPID") or None,
-        "n_restarts": props.get("NRestarts"),
-        "exec_main_status": props.get("ExecMainStatus"),
-        "exec_main_code": props.get("ExecMainCode"),
-        "active_enter_timestamp": _usec_to_iso(props.get("ActiveEnterTimestamp")),
-        "inactive_enter_timestamp": _usec_to_iso(props.get("InactiveEnterTimestamp")),
-        "state_change_timestamp": _usec_to_iso(props.get("StateChangeTimestamp")),
-        "status_text": props.get("StatusText") or None,
-        "memory_current": _num(live.get("MemoryCurrent")),
-        "cpu_usage_nsec": _num(live.get("CPUUsageNSec")),
-        "fragment_path": props.get("FragmentPath"),
-        "load_error": _load_error(props),
-        "start_limit_hit": _start_limit_hit(props),
-        "crash_looping": _crash_looping(props),
-        "exit_reason": exit_reason(props, (record.get("spec") or {}).get("memory_max"), memory_enforced),
-    }
-    return {
-        "name": name,
-        "unit": record["unit"],
-        "spec": spec,
-        "resolved": record.get("resolved", {}),
-        "created": record.get("created"),
-        "updated": record.get("updated"),
-        "unit_changed": record.get("unit_changed", record.get("created")),
-        "status": status,
-    }

@@ -2,7 +2,7 @@
 
 Pure: no filesystem, no systemd.  Checks that need the host (does the
 interpreter exist, is the working directory writable, ...) live in
-``services.preflight``.  Every rule here produces an :class:`InvalidSpec`
+``ServiceManager.plan``.  Every rule here produces an :class:`InvalidSpec`
 naming the field, which the API answers with a 400.
 """
 from __future__ import annotations
@@ -51,6 +51,38 @@ def _finite(value: Any, where: str) -> None:
 ParamValue = Union[None, bool, int, float, str, List[Any], Dict[str, Any]]
 
 
+class HealthCheck(BaseModel):
+    """An HTTP or TCP probe (``health_check``), in its complete, normalised form.
+
+    What a user sends is checked and completed by :func:`health.validate_check` (its sentences name
+    ``health_check.<key>``); the model holds the result, with the same keys in the same order, so the
+    stored spec and the API's JSON are what they were when this was a plain dict.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["http", "tcp"]
+    url: Optional[str] = None
+    host: Optional[str] = None
+    port: Optional[int] = None
+    interval_sec: float
+    timeout_sec: float
+    start_period_sec: float
+    failure_threshold: int
+
+    @model_validator(mode="before")
+    @classmethod
+    def _complete(cls, data: Any) -> Any:
+        if isinstance(data, HealthCheck):
+            return data
+        from .health import validate_check
+
+        try:
+            return validate_check(data)
+        except InvalidSpec as exc:
+            raise ValueError(exc.message.rstrip(".")) from None
+
+
 def _check_text(value: str, what: str, *, allow_empty: bool = True) -> str:
     """Refuse what no unit file can carry faithfully."""
     if "\x00" in value:
@@ -93,7 +125,7 @@ class ServiceSpec(BaseModel):
     schedule: Optional[str] = Field(None, description="Run on a schedule: a systemd calendar expression (OnCalendar=), e.g. 'daily' or 'Mon..Fri 09:00'. Creates a .timer with Persistent=true.")
     activation: bool = Field(False, description="Snapshot what `conda activate` would set (the env's etc/conda/activate.d scripts) into the environment file.")
     restart_on_change: bool = Field(False, description="Restart the service (when it runs) each time its script or notebook file changes: a .path unit watches the file (PathChanged=) and starts a oneshot unit that runs `systemctl --user try-restart`. Script and notebook kinds.")
-    health_check: Optional[Dict[str, Any]] = Field(None, description="HTTP or TCP probe; a service that stays unhealthy is restarted through the systemd watchdog. {type: http|tcp, url | host+port, interval_sec, timeout_sec, start_period_sec, failure_threshold}.")
+    health_check: Optional[HealthCheck] = Field(None, description="HTTP or TCP probe; a service that stays unhealthy is restarted through the systemd watchdog. {type: http|tcp, url | host+port, interval_sec, timeout_sec, start_period_sec, failure_threshold}.")
 
     @field_validator("name")
     @classmethod
@@ -196,18 +228,6 @@ class ServiceSpec(BaseModel):
             raise ValueError("schedule must not start or end with white space")
         return v
 
-    @field_validator("health_check")
-    @classmethod
-    def _health(cls, v: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
-        if v is None:
-            return v
-        from .health import validate_check
-
-        try:
-            return validate_check(v)
-        except InvalidSpec as exc:
-            raise ValueError(exc.message.rstrip(".")) from None
-
     @model_validator(mode="after")
     def _secrets_known(self) -> "ServiceSpec":
         unknown = [n for n in self.secrets if n not in self.environment]
@@ -289,9 +309,9 @@ def merge_patch(spec: ServiceSpec, patch: Any) -> ServiceSpec:
             data[key] = value
     # The health check's URL is shown with its credentials as '***': sent back unchanged, it keeps them.
     check = data.get("health_check")
-    stored = spec.health_check or {}
-    if isinstance(check, dict) and is_redacted_form(check.get("url"), stored.get("url")):
-        data["health_check"] = {**check, "url": stored["url"]}
+    stored = spec.health_check.url if spec.health_check else None
+    if isinstance(check, dict) and is_redacted_form(check.get("url"), stored):
+        data["health_check"] = {**check, "url": stored}
     # Un-secreting would reveal the stored value to every reader of GET: only a writer who sends the value
     # again may do it (or leave the variable out of 'environment' to remove it).
     sent = patch.get("environment") if isinstance(patch.get("environment"), dict) else {}

@@ -32,20 +32,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable, Dict, List, Optional, Set
+import logging
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set
 
 from .errors import CondaSvcError, NotFound, NotOwned
+from .serviceview import RUNNING_STATES, ServiceStatus, ServiceView
+from .store import ServiceRecord
+from .timestamps import u64_or_none
 
-try:  # the service layer's own rendering of a unit's properties (same JSON as GET services/{name})
-    from .services import _service_json
-except ImportError:  # pragma: no cover - renamed: only the full pushes remain
-    _service_json = None  # type: ignore[assignment]
+if TYPE_CHECKING:
+    from .services import ServiceManager
+    from .systemd import SystemdManager
+
+#: Writes one message to a client; a WebSocket's write_message returns a future that is done once it is flushed.
+Sender = Callable[[str], "Optional[asyncio.Future[None]]"]
 
 
 class StatusClient:
     """One connected client: a ``send(text)`` callable and a bound on unflushed bytes."""
 
-    def __init__(self, send: Callable[[str], Any], max_pending: int) -> None:
+    def __init__(self, send: Sender, max_pending: int) -> None:
         self.send = send
         self.max_pending = max_pending
         self.pending_bytes = 0
@@ -75,7 +81,7 @@ class StatusClient:
             size = len(text)
             self.pending_bytes += size
 
-            def done(f: Any) -> None:
+            def done(f: "asyncio.Future[None]") -> None:
                 self.pending_bytes -= size
                 try:
                     f.exception()
@@ -97,8 +103,9 @@ class StatusClient:
 
 
 class StatusHub:
-    def __init__(self, services: Any, systemd: Any, *, coalesce: float = 0.0, sample_interval: float = 2.0,
-                 max_pending: int = 1024 * 1024, reconnect_max: float = 10.0, log: Any = None) -> None:
+    def __init__(self, services: ServiceManager, systemd: SystemdManager, *, coalesce: float = 0.0,
+                 sample_interval: float = 2.0, max_pending: int = 1024 * 1024, reconnect_max: float = 10.0,
+                 log: Optional[logging.Logger] = None) -> None:
         self.services = services
         self.systemd = systemd
         self.coalesce = coalesce
@@ -115,9 +122,7 @@ class StatusHub:
         self._sample_handle: Optional[asyncio.TimerHandle] = None
         self._sample_task: Optional[asyncio.Task] = None
         self._reconnect_task: Optional[asyncio.Task] = None
-        self._metrics: Dict[str, Dict[str, Any]] = {}
-        self._records: Dict[str, Dict[str, Any]] = {}  # name -> record, re-read after every daemon-reload
-        self._props: Dict[str, Dict[str, Any]] = {}  # unit -> properties, seeded once, then merged from signals
+        self._metrics: Dict[str, Dict[str, Optional[int]]] = {}
         self._quick: Set[str] = set()
         self._quick_handle: Optional[asyncio.Handle] = None
         self._listening = False
@@ -132,7 +137,7 @@ class StatusHub:
         )
 
     # -- clients --
-    async def connect(self, send: Callable[[str], Any]) -> StatusClient:
+    async def connect(self, send: Sender) -> StatusClient:
         client = StatusClient(send, self.max_pending)
         self.clients.append(client)
         if not self._listening:
@@ -146,9 +151,7 @@ class StatusHub:
             return client
         self._learn(services)
         client.start(json.dumps({"type": "snapshot", "services": services}))
-        if not self._records:
-            await self._load_records()
-        await self._seed()
+        # listing read every record and unit: the quick pushes find them in the store's and systemd client's caches
         self._arm_sampler()
         return client
 
@@ -179,8 +182,6 @@ class StatusHub:
         self._reconnect_task = self._sample_task = None
         self._dirty.clear()
         self._metrics.clear()
-        self._records.clear()
-        self._props.clear()
 
     def _broadcast(self, message: Dict[str, Any], key: Optional[str] = None) -> None:
         text = json.dumps(message)
@@ -188,7 +189,7 @@ class StatusHub:
         for client in list(self.clients):
             client.write(text, key)
 
-    def _learn(self, services: List[Dict[str, Any]]) -> None:
+    def _learn(self, services: List[ServiceView]) -> None:
         self._units = {s["unit"]: s["name"] for s in services}
 
     # -- systemd events --
@@ -202,25 +203,17 @@ class StatusHub:
             # a reload, or our own create/edit/enable/delete (which no longer always reloads): specs changed
             self._rescan = True
         elif unit in self._units:
-            if event == "changed":
-                props = self._props.get(unit)
-                if props is not None:
-                    props.update(data)
             name = self._units[unit]
             self._dirty.add(name)
             if event == "changed":
                 self._quick.add(name)
                 if self._quick_handle is None:
                     self._quick_handle = asyncio.get_running_loop().call_soon(self._quick_flush)
-        elif event in ("new", "removed") and self._could_be_ours(unit):
+        elif event in ("new", "removed") and self.services.could_be_ours(unit):
             self._rescan = True
         else:
             return
         self._arm_flush()
-
-    def _could_be_ours(self, unit: str) -> bool:
-        prefix = getattr(getattr(self.services, "store", None), "prefix", "")
-        return unit.endswith(".service") and unit.startswith(prefix)
 
     def _arm_flush(self) -> None:
         if self._flush_handle is None and (self._flushing is None or self._flushing.done()):
@@ -259,8 +252,8 @@ class StatusHub:
             self._arm_flush()
 
     def _quick_flush(self) -> None:
-        """Push the new state of every changed service at once, from properties kept current by the signals
-        themselves (no I/O, no waiting for the full pushes, which need round trips)."""
+        """Push the new state of every changed service at once, from the systemd client's properties, which the
+        signals themselves keep current (no I/O, no waiting for the full pushes, which need round trips)."""
         self._quick_handle = None
         names, self._quick = self._quick, set()
         for name in sorted(names):
@@ -268,70 +261,50 @@ class StatusHub:
             if status is not None:
                 self._broadcast({"type": "status", "name": name, "status": status}, key="\0status:" + name)
 
-    def _quick_status(self, name: str) -> Optional[Dict[str, Any]]:
-        record = self._records.get(name)
-        if record is None or _service_json is None:
-            return None
-        props = self._props.get(record["unit"])
-        if props is None:  # not seeded yet: the full push follows; seed for the next change
-            self.quick_misses += 1
-            asyncio.ensure_future(self._seed())
-            return None
+    def _quick_status(self, name: str) -> Optional[ServiceStatus]:
         try:
-            status = _service_json(name, record, props, {})["status"]
+            status = self.services.signalled_status(name)
         except Exception:  # noqa: BLE001 - the full push that follows reports problems
             if self.log is not None:
                 self.log.debug("condasvc: no quick status for %s", name, exc_info=True)
             return None
+        if status is None:  # record or properties not read yet: the full push follows; read them for the next change
+            self.quick_misses += 1
+            asyncio.ensure_future(self._seed())
+            return None
         metrics = self._metrics.get(name)
-        if metrics and status.get("active_state") in ("active", "activating", "deactivating", "reloading"):
-            status.update(metrics)
+        if metrics and status.get("active_state") in RUNNING_STATES:
+            status.update(metrics)  # type: ignore[typeddict-item]
         return status
 
-    async def _one(self, name: str) -> Optional[Dict[str, Any]]:
-        describe = getattr(self.services, "_describe", None)
-        if describe is None:
-            service = await self.services.get(name)
-        else:
-            # the record from our cache (no file read per push), the properties from the signal-fed cache
-            record = self._records.get(name)
-            if record is None:
-                record = await asyncio.to_thread(self.services.store.require_ours, name)
-                self._records[name] = record
-            service = await describe(name, record)
+    async def _one(self, name: str) -> Optional[ServiceView]:
+        # the record as last read (re-read at every reload or records change), the properties from the signal-fed cache
+        service = await self.services.describe(name, self.services.known_record(name))
         metrics = self._metrics.get(name)
         if metrics and service["status"].get("memory_current") is None:
-            service["status"].update(metrics)
+            service["status"].update(metrics)  # type: ignore[typeddict-item]
         return service
 
-    async def _load_records(self) -> None:
-        self._records = await asyncio.to_thread(self.services.store.load_all)
-        self._props.clear()  # a reload may change what no signal reports (FragmentPath, UnitFileState...)
-
-    async def _seed(self) -> None:
-        """Properties of every unit we own, from the systemd client's cache (just filled by a list)."""
-        for record in list(self._records.values()):
-            unit = record["unit"]
-            if unit not in self._props:
-                try:
-                    self._props[unit] = dict(await self.systemd.get_unit_properties(unit))
-                except CondaSvcError:
-                    continue
+    async def _seed(self) -> Dict[str, ServiceRecord]:
+        """Read every record we own and its unit's properties into the caches that quick pushes use."""
+        records = await self.services.records()
+        try:
+            await self.systemd.get_properties_many([r.unit for r in records.values()])
+        except CondaSvcError:
+            pass
+        return records
 
     async def _do_rescan(self) -> None:
-        await self._load_records()
-        await self._seed()
-        names = set(self._records)
+        records = await self._seed()
         known = set(self._units.values())
-        for name in known - names:
+        for name in known - set(records):
             self._forget(name)
-        for name in names:
+        for name, record in records.items():
             # new services, and every known one (an edit or enable changes the spec, not a property)
             self._dirty.add(name)
-            self._units[self.services.store.unit_name(name)] = name
+            self._units[record.unit] = name
 
     def _forget(self, name: str) -> None:
-        self._records.pop(name, None)
         for unit, n in list(self._units.items()):
             if n == name:
                 del self._units[unit]
@@ -378,15 +351,18 @@ class StatusHub:
             props = await self.systemd.get_properties_many([u for u, _ in units])
         except CondaSvcError:
             return
-        active = [(u, n) for u, n in units if props.get(u, {}).get("ActiveState") in ("active", "activating", "deactivating", "reloading")]
+        active = [(u, n) for u, n in units if props.get(u, {}).get("ActiveState") in RUNNING_STATES]
         results = await asyncio.gather(*(self.systemd.get_unsignalled(u) for u, _ in active), return_exceptions=True)
-        changed: Dict[str, Dict[str, Any]] = {}
+        changed: Dict[str, Dict[str, Optional[int]]] = {}
         now_active = set()
         for (unit, name), live in zip(active, results):
             if isinstance(live, BaseException):
                 continue
             now_active.add(name)
-            value = {"memory_current": _num(live.get("MemoryCurrent")), "cpu_usage_nsec": _num(live.get("CPUUsageNSec"))}
+            value = {
+                "memory_current": u64_or_none(live.get("MemoryCurrent")),
+                "cpu_usage_nsec": u64_or_none(live.get("CPUUsageNSec")),
+            }
             if self._metrics.get(name) != value:
                 changed[name] = value
                 self._metrics[name] = value
@@ -397,8 +373,3 @@ class StatusHub:
         if changed:
             self._broadcast({"type": "metrics", "services": changed}, key="\0metrics")
 
-
-def _num(value: Any) -> Optional[int]:
-    if value is None or value == 2**64 - 1:
-        return None
-    return int(value)

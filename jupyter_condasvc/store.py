@@ -15,11 +15,79 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .errors import CondaSvcError, Conflict, NotOwned, ServiceNotFound
 from .units import is_managed
+
+
+#: A path as the os functions take it.
+PathLike = Union[str, "os.PathLike[str]"]
+#: What a file's identity looks like to a cache: (mtime_ns, size, inode), or None when it does not exist.
+StatKey = Optional[Tuple[int, int, int]]
+
+_RECORD_KEYS = ("version", "spec", "unit", "resolved", "created", "updated", "unit_changed")
+
+
+@dataclass
+class ServiceRecord:
+    """A service's stored record (``records/<name>.json``): its spec as saved and what it resolved to on this host.
+
+    ``spec`` stays the plain dict that was saved (``ServiceSpec.model_dump()``): a record edited by hand into
+    an invalid spec must still be listed and deletable, so it is parsed only where a valid spec is needed.
+    """
+
+    spec: Dict[str, Any]
+    unit: str
+    #: What the spec resolved to when saved: exec_argv, working_directory, env_prefix, env_name, activation,
+    #: runner_python (services._resolved).
+    resolved: Dict[str, Any] = field(default_factory=dict)
+    created: Optional[float] = None
+    updated: Optional[float] = None
+    #: When the unit last changed in a way a running process would not pick up without a restart.
+    unit_changed: Optional[float] = None
+    version: int = 1
+    #: Why the file could not be used as it is (not JSON, no spec); never written back.
+    broken: Optional[str] = None
+    #: Keys this version does not know, kept when the record is written again.
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "ServiceRecord":
+        resolved = data.get("resolved")
+        return cls(
+            spec=data["spec"],
+            unit=str(data.get("unit") or ""),
+            resolved=resolved if isinstance(resolved, dict) else {},
+            created=_as_time(data.get("created")),
+            updated=_as_time(data.get("updated")),
+            unit_changed=_as_time(data.get("unit_changed")),
+            version=version if isinstance(version := data.get("version"), int) else 1,
+            broken=data.get("broken") if isinstance(data.get("broken"), str) else None,
+            extra={k: v for k, v in data.items() if k not in _RECORD_KEYS and k != "broken"},
+        )
+
+    def to_json(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {**self.extra, "version": self.version, "spec": self.spec, "unit": self.unit,
+                               "resolved": self.resolved, "created": self.created, "updated": self.updated}
+        if self.unit_changed is not None:
+            out["unit_changed"] = self.unit_changed
+        return out
+
+    @property
+    def scheduled(self) -> bool:
+        return bool(self.spec.get("schedule"))
+
+    @property
+    def last_unit_change(self) -> Optional[float]:
+        """``unit_changed``, or the creation for a unit never changed since."""
+        return self.unit_changed if self.unit_changed is not None else self.created
+
+
+def _as_time(value: Any) -> Optional[float]:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 class StorageError(CondaSvcError):
@@ -47,14 +115,14 @@ def _prepare(path: Path, text: str, mode: int) -> str:
     return tmp
 
 
-def _unlink_quietly(path: Any) -> None:
+def _unlink_quietly(path: PathLike) -> None:
     try:
         os.unlink(path)
     except OSError:
         pass
 
 
-def _stat_key(path: Any) -> Optional[Tuple[int, int, int]]:
+def stat_key(path: PathLike) -> StatKey:
     try:
         st = os.stat(path)
     except OSError:
@@ -87,7 +155,7 @@ class ServiceStore:
         self.unit_dir = Path(unit_dir)
         self.state_dir = Path(state_dir)
         self.prefix = prefix
-        self._loaded: Dict[str, Tuple[Any, Optional[Dict[str, Any]]]] = {}
+        self._loaded: Dict[str, Tuple[Tuple[StatKey, StatKey], Optional[ServiceRecord]]] = {}
 
     # -- names ----------------------------------------------------------
     def unit_name(self, name: str) -> str:
@@ -169,7 +237,7 @@ class ServiceStore:
             return "ours"
         return "foreign"
 
-    def require_ours(self, name: str) -> Dict[str, Any]:
+    def require_ours(self, name: str) -> ServiceRecord:
         state = self.ownership(name)
         if state == "foreign":
             raise NotOwned(
@@ -186,26 +254,26 @@ class ServiceStore:
             return []
         return [f[:-5] for f in sorted(files)]  # the order of the files' names, as before
 
-    def load_all(self) -> Dict[str, Dict[str, Any]]:
+    def load_all(self) -> Dict[str, ServiceRecord]:
         """Every record that is ours, in one pass; parsed files are reused while unchanged.
 
         A record is re-read only when its file or its unit file changed
         (mtime, size, inode), so listing many services costs one stat per file.
         """
-        out: Dict[str, Dict[str, Any]] = {}
+        out: Dict[str, ServiceRecord] = {}
         seen = set()
         # plain strings, not Path objects: this runs for every listed service on every list
         records, units, prefix = f"{self.records_dir}{os.sep}", f"{self.unit_dir}{os.sep}", self.prefix
         for name in self.names():
             seen.add(name)
-            key = (_stat_key(f"{records}{name}.json"), _stat_key(f"{units}{prefix}{name}.service"))
+            key = (stat_key(f"{records}{name}.json"), stat_key(f"{units}{prefix}{name}.service"))
             cached = self._loaded.get(name)
             if cached is not None and cached[0] == key:
                 if cached[1] is not None:
                     out[name] = cached[1]
                 continue
             try:
-                record: Optional[Dict[str, Any]] = self.require_ours(name)
+                record: Optional[ServiceRecord] = self.require_ours(name)
             except (ServiceNotFound, NotOwned):
                 record = None
             self._loaded[name] = (key, record)
@@ -215,9 +283,9 @@ class ServiceStore:
             del self._loaded[name]
         return out
 
-    def load_one(self, name: str) -> Dict[str, Any]:
+    def load_one(self, name: str) -> ServiceRecord:
         """``require_ours`` through load_all's cache: the record is re-read only when its file or unit file changed."""
-        key = (_stat_key(self.record_path(name)), _stat_key(self.unit_path(name)))
+        key = (stat_key(self.record_path(name)), stat_key(self.unit_path(name)))
         cached = self._loaded.get(name)
         if cached is not None and cached[0] == key and cached[1] is not None:
             return cached[1]
@@ -225,22 +293,29 @@ class ServiceStore:
         self._loaded[name] = (key, record)
         return record
 
-    def read_record(self, name: str) -> Dict[str, Any]:
+    def known_record(self, name: str) -> Optional[ServiceRecord]:
+        """The record as load_all or load_one last read it (no disk access); None if not read or not ours."""
+        cached = self._loaded.get(name)
+        return None if cached is None else cached[1]
+
+    def read_record(self, name: str) -> ServiceRecord:
         path = self.record_path(name)
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ServiceNotFound(f"There is no service named '{name}'.") from None
         except OSError as exc:
             raise ServiceNotFound(f"The record of service '{name}' cannot be read: {exc}.") from None
         except ValueError as exc:
-            record = {"broken": f"its record {path} is not JSON ({exc})"}
-        if not isinstance(record, dict) or not isinstance(record.get("spec"), dict):
+            data = {"broken": f"its record {path} is not JSON ({exc})"}
+        if not isinstance(data, dict) or not isinstance(data.get("spec"), dict):
             # Edited by hand into garbage: still listed (and deletable), its unit untouched until then.
-            reason = record.get("broken") if isinstance(record, dict) else None
-            record = {"spec": {"name": name}, "unit": self.unit_name(name),
-                      "broken": reason or f"its record {path} has no spec"}
-        return record
+            reason = data.get("broken") if isinstance(data, dict) else None
+            return ServiceRecord(spec={"name": name}, unit=self.unit_name(name),
+                                 broken=reason or f"its record {path} has no spec")
+        if not isinstance(data.get("unit"), str):
+            data["unit"] = self.unit_name(name)
+        return ServiceRecord.from_json(data)
 
     def private_state_dir(self) -> None:
         """Make the state dir 0700 (creating it): its file names are service names, its files hold variables."""
@@ -250,7 +325,7 @@ class ServiceStore:
             if mode & 0o077:
                 folder.chmod(mode & 0o700)  # only ever take permissions away
 
-    def claim(self, name: str, record: Dict[str, Any]) -> None:
+    def claim(self, name: str, record: ServiceRecord) -> None:
         """Create the record exclusively: of two concurrent creates, one wins."""
         path = self.record_path(name)
         try:
@@ -262,17 +337,17 @@ class ServiceStore:
             raise _storage_error(exc, path) from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(json.dumps(record, indent=1, sort_keys=True))
+                fh.write(json.dumps(record.to_json(), indent=1, sort_keys=True))
                 fh.flush()
                 os.fsync(fh.fileno())
         except OSError as exc:
             path.unlink(missing_ok=True)
             raise _storage_error(exc, path) from None
 
-    def write_record(self, name: str, record: Dict[str, Any]) -> None:
+    def write_record(self, name: str, record: ServiceRecord) -> None:
         path = self.record_path(name)
         try:
-            atomic_write(path, json.dumps(record, indent=1, sort_keys=True), 0o600)
+            atomic_write(path, json.dumps(record.to_json(), indent=1, sort_keys=True), 0o600)
         except OSError as exc:
             raise _storage_error(exc, path) from None
 
@@ -292,7 +367,7 @@ class ServiceStore:
         *,
         timer_text: Optional[str] = None,
         parameters_text: Optional[str] = None,
-        record: Optional[Dict[str, Any]] = None,
+        record: Optional[ServiceRecord] = None,
         watch_texts: Optional[Sequence[Optional[str]]] = None,
     ) -> None:
         """Write environment and parameters files, the unit, its timer and (if given) the record: all or none.
@@ -319,11 +394,11 @@ class ServiceStore:
             *((path, text, 0o644) for path, text in watch),
         ]
         if record is not None:
-            plan.append((self.record_path(name), json.dumps(record, indent=1, sort_keys=True), 0o600))
+            plan.append((self.record_path(name), json.dumps(record.to_json(), indent=1, sort_keys=True), 0o600))
         # Two phases, so that a full disk or a read-only directory changes nothing: every new
         # file is written beside its target first; only when all are on disk are they renamed
         # into place (a rename needs no space) and obsolete files removed.
-        prepared: List[Any] = []
+        prepared: List[Tuple[Path, str]] = []
         try:
             for path, text, mode in plan:
                 if text is not None:
@@ -376,6 +451,6 @@ class ServiceStore:
                 raise _storage_error(exc, path) from None
 
 
-def new_record(spec: Dict[str, Any], unit_name: str, resolved: Dict[str, Any]) -> Dict[str, Any]:
+def new_record(spec: Dict[str, Any], unit_name: str, resolved: Dict[str, Any]) -> ServiceRecord:
     now = time.time()
-    return {"version": 1, "spec": spec, "unit": unit_name, "resolved": resolved, "created": now, "updated": now}
+    return ServiceRecord(spec=spec, unit=unit_name, resolved=resolved, created=now, updated=now)

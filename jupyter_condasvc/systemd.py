@@ -16,6 +16,7 @@ import asyncio
 import os
 import re
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from dbus_fast import Message, MessageType, Variant
@@ -39,6 +40,29 @@ UNIT_PATH_PREFIX = "/org/freedesktop/systemd1/unit/"
 UNSIGNALLED = (("MemoryCurrent", SERVICE_IFACE), ("CPUUsageNSec", SERVICE_IFACE))
 
 Listener = Callable[[str, str, Dict[str, Any]], None]
+#: A unit's D-Bus properties by name (values made plain: no Variants).
+Properties = Dict[str, Any]
+
+
+@dataclass
+class CachedUnit:
+    """One unit in the signal-fed property cache.
+
+    ``props`` is updated in place by ``PropertiesChanged`` and replaced by a
+    re-read, so its identity tells a view cache whether it was rebuilt.
+    """
+
+    props: Properties
+    #: A signal invalidated properties (their old values stay until the re-read), or a job or a unit file
+    #: change may have changed what no signal reports: re-read before answering.
+    stale: bool = False
+    #: A daemon-reload happened since the read: what comes from unit files is re-checked (runtime state
+    #: survives a reload and keeps being signalled).
+    reloaded: bool = False
+
+    @property
+    def current(self) -> bool:
+        return not self.stale and not self.reloaded
 
 
 def unit_object_path(unit_name: str) -> str:
@@ -113,9 +137,10 @@ class SystemdManager(LoggingConfigurable):
         self._bus: Optional[MessageBus] = None
         self._connecting: Optional[asyncio.Future] = None
         self._sem: Optional[asyncio.Semaphore] = None
-        self._cache: Dict[str, Dict[str, Any]] = {}
-        self._unsignalled: Dict[str, Tuple[Dict[str, Any], float, Any, bool]] = {}
-        self._fetching: Dict[str, List[List[Tuple[Dict[str, Any], bool]]]] = {}
+        #: The one property cache: unit name -> its properties, kept current by systemd's signals.
+        self._cache: Dict[str, CachedUnit] = {}
+        self._unsignalled: Dict[str, Tuple[Properties, float, Optional[int], bool]] = {}
+        self._fetching: Dict[str, List[List[Tuple[Properties, bool]]]] = {}
         self._job_waiters: Dict[str, asyncio.Future] = {}
         self._job_results: "OrderedDict[str, Tuple[str, str]]" = OrderedDict()
         self._listeners: List[Listener] = []
@@ -246,11 +271,9 @@ class SystemdManager(LoggingConfigurable):
             cached = self._cache.get(unit)
             values = {k: _plain(v) for k, v in changed.items()}
             if cached is not None:
-                cached.update(values)
-                for key in invalidated:
-                    cached.pop(key, None)
+                cached.props.update(values)
                 if invalidated:
-                    cached["_stale"] = True
+                    cached.stale = True
             for pending in self._fetching.get(unit, ()):
                 # A GetAll is under way: its reply may predate this change.
                 pending.append((values, bool(invalidated)))
@@ -330,7 +353,7 @@ class SystemdManager(LoggingConfigurable):
             raise _map_dbus_error(exc) from None
         return _plain(body[0])
 
-    async def _get_all(self, path: str, iface: str) -> Dict[str, Any]:
+    async def _get_all(self, path: str, iface: str) -> Properties:
         try:
             body = await self._raw_call(SYSTEMD, path, PROPS_IFACE, "GetAll", "s", [iface])
         except DBusError as exc:
@@ -397,14 +420,19 @@ class SystemdManager(LoggingConfigurable):
                 await self.reload()
                 return True
         for unit in units:
-            self._cache.pop(unit, None)
+            self._mark_stale(unit)
         return False
+
+    def _mark_stale(self, unit: str) -> None:
+        cached = self._cache.get(unit)
+        if cached is not None:
+            cached.stale = True
 
     def _mark_reloaded(self) -> None:
         # Runtime state (ActiveState, MainPID, NRestarts...) survives a reload and
         # keeps being signalled; only what comes from unit files must be re-read.
-        for props in self._cache.values():
-            props["_reloaded"] = True
+        for cached in self._cache.values():
+            cached.reloaded = True
 
     async def _run_job(self, member: str, unit: str, mode: str = "replace") -> str:
         await self.connect()
@@ -426,7 +454,7 @@ class SystemdManager(LoggingConfigurable):
             except asyncio.TimeoutError:
                 self._job_waiters.pop(job, None)
                 raise JobFailed(f"{member} of {unit} did not finish within {self.job_timeout:g} s.") from None
-        self._cache.pop(unit, None)
+        self._mark_stale(unit)
         return result
 
     async def start_unit(self, unit: str, mode: str = "replace") -> str:
@@ -440,7 +468,7 @@ class SystemdManager(LoggingConfigurable):
 
     async def reset_failed_unit(self, unit: str) -> None:
         await self.call_manager("ResetFailedUnit", "s", [unit])
-        self._cache.pop(unit, None)
+        self._mark_stale(unit)
 
     async def enable_unit_files(self, files: Sequence[str]) -> None:
         await self.call_manager("EnableUnitFiles", "asbb", [list(files), False, True])
@@ -461,12 +489,12 @@ class SystemdManager(LoggingConfigurable):
         body = await self.call_manager("ListUnitsByNames", "as", [list(units)])
         return body[0]
 
-    async def get_unit_properties(self, unit: str, *, fresh: bool = False) -> Dict[str, Any]:
+    async def get_unit_properties(self, unit: str, *, fresh: bool = False) -> Properties:
         """Unit properties plus those of its type (Service, Timer), from the signal-fed cache when possible."""
         await self.connect()
         cached = self._cache.get(unit)
-        if cached is not None and not fresh and not cached.get("_stale") and not cached.get("_reloaded"):
-            return cached
+        if cached is not None and not fresh and cached.current:
+            return cached.props
         path = unit_object_path(unit)
         ifaces = [UNIT_IFACE]
         if unit.endswith(".service"):
@@ -476,7 +504,7 @@ class SystemdManager(LoggingConfigurable):
         # Changes signalled while the GetAll calls are in flight are replayed
         # over their answers, in order: a unit that changes during the fetch
         # (a service that crashes right after its start) is not cached stale.
-        changes: List[Tuple[Dict[str, Any], bool]] = []
+        changes: List[Tuple[Properties, bool]] = []
         self._fetching.setdefault(unit, []).append(changes)
         try:
             parts = await asyncio.gather(*(self._get_all(path, iface) for iface in ifaces))
@@ -485,17 +513,18 @@ class SystemdManager(LoggingConfigurable):
             watchers[:] = [w for w in watchers if w is not changes]
             if not watchers:
                 self._fetching.pop(unit, None)
-        props: Dict[str, Any] = {}
+        props: Properties = {}
         for part in parts:
             props.update(part)
+        entry = CachedUnit(props)
         for values, invalidated in changes:
             props.update(values)
             if invalidated:
-                props["_stale"] = True
-        self._cache[unit] = props
+                entry.stale = True
+        self._cache[unit] = entry
         return props
 
-    async def get_unsignalled(self, unit: str, since: Any = None) -> Dict[str, Any]:
+    async def get_unsignalled(self, unit: str, since: Optional[int] = None) -> Properties:
         """MemoryCurrent and CPUUsageNSec (never signalled), at most ``unsignalled_max_age`` old.
 
         ``since`` is the unit's ActiveEnterTimestamp: when accounting is off
@@ -515,18 +544,27 @@ class SystemdManager(LoggingConfigurable):
         self._unsignalled[unit] = (values, now, since, unset)
         return values
 
-    def cached_properties(self, unit: str) -> Optional[Dict[str, Any]]:
+    def cached_properties(self, unit: str) -> Optional[Properties]:
         """The signal-fed properties of ``unit`` if they are current (what get_unit_properties would return), else None.
 
         The same dict object stays in the cache while signals update it; a re-read replaces it, so the
         object's identity tells a view cache whether it was rebuilt (see views.ServiceViews).
         """
         cached = self._cache.get(unit)
-        if cached is None or cached.get("_stale") or cached.get("_reloaded"):
+        if cached is None or not cached.current:
             return None
-        return cached
+        return cached.props
 
-    def peek_unsignalled(self, unit: str, since: Any = None) -> Optional[Dict[str, Any]]:
+    def signalled_properties(self, unit: str) -> Optional[Properties]:
+        """The properties of ``unit`` as the signals left them, even when a re-read is due; None if never read.
+
+        For an immediate state push (no I/O): ActiveState, SubState, Result, MainPID... are signalled as they
+        change, so they are right even when something else about the unit must be re-read.
+        """
+        cached = self._cache.get(unit)
+        return None if cached is None else cached.props
+
+    def peek_unsignalled(self, unit: str, since: Optional[int] = None) -> Optional[Properties]:
         """What get_unsignalled would answer without a call, or None when it would ask the manager."""
         hit = self._unsignalled.get(unit)
         if hit is None:
@@ -536,10 +574,10 @@ class SystemdManager(LoggingConfigurable):
             return values
         return None
 
-    async def get_properties_many(self, units: Iterable[str]) -> Dict[str, Dict[str, Any]]:
+    async def get_properties_many(self, units: Iterable[str]) -> Dict[str, Properties]:
         """Properties of many units; after a daemon-reload, two calls re-check them all."""
         names = list(units)
-        reloaded = [u for u in names if self._cache.get(u, {}).get("_reloaded") and not self._cache[u].get("_stale")]
+        reloaded = [u for u in names if (c := self._cache.get(u)) is not None and c.reloaded and not c.stale]
         if reloaded:
             await self._refresh_after_reload(reloaded)
         results = await asyncio.gather(*(self.get_unit_properties(u) for u in names))
@@ -559,14 +597,15 @@ class SystemdManager(LoggingConfigurable):
         file_state = {os.path.basename(path): state for path, state in files[0]}
         for row in listed[0]:
             name, _desc, load_state, active_state, sub_state = row[:5]
-            props = self._cache.get(name)
-            if props is None:
+            cached = self._cache.get(name)
+            if cached is None:
                 continue
+            props = cached.props
             if load_state != props.get("LoadState") or load_state != "loaded":
-                props["_stale"] = True
+                cached.stale = True
                 continue
             props.update(ActiveState=active_state, SubState=sub_state, UnitFileState=file_state.get(name, props.get("UnitFileState")))
-            props.pop("_reloaded", None)
+            cached.reloaded = False
 
 
 def _map_dbus_error(exc: DBusError) -> CondaSvcError:

@@ -1,6 +1,6 @@
 """JSON views kept between the signals that change them: the service list and the host report.
 
-A service's view (``ServiceManager._describe``) depends on its record (the
+A service's view (``ServiceManager.describe``) depends on its record (the
 store re-reads a record only when its file or unit file changed, so the
 record object's identity says "unchanged"), the unit's and its timer's
 properties (the systemd client's signal-fed cache: a ``PropertiesChanged``,
@@ -23,29 +23,34 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from .dirwatch import DirWatch
-from .store import _stat_key
+from .store import ServiceRecord, StatKey, stat_key
+
+if TYPE_CHECKING:
+    from .services import ServiceManager
+    from .systemd import Properties, SystemdManager
 
 
 class _Piece:
     __slots__ = ("serial", "text", "record", "props", "timer_props", "live", "health_key", "epoch")
 
-    def __init__(self, serial: int, text: str, record: Any, props: Any, timer_props: Any, live: Any,
-                 health_key: Any, epoch: Tuple[int, int]) -> None:
+    def __init__(self, serial: int, text: str, record: ServiceRecord, props: Properties,
+                 timer_props: Optional[Properties], live: Optional[Properties], health_key: StatKey,
+                 epoch: Tuple[int, int]) -> None:
         self.serial, self.text, self.record, self.props = serial, text, record, props
         self.timer_props, self.live, self.health_key, self.epoch = timer_props, live, health_key, epoch
 
 
-def _active(props: Dict[str, Any]) -> bool:
+def _active(props: Properties) -> bool:
     return props.get("ActiveState") in ("active", "reloading", "deactivating", "activating")
 
 
 class ServiceViews:
     """Each service's JSON between the signals that change it; the list as their concatenation with an ETag."""
 
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: ServiceManager) -> None:
         self.services = services
         self.systemd = services.systemd
         self.store = services.store
@@ -63,7 +68,8 @@ class ServiceViews:
         self.systemd.add_listener(self._on_event)
         # records, unit files and health files are re-checked only after one of their directories changed
         self._watch = DirWatch([str(self.store.records_dir), str(self.store.state_dir), str(self.store.unit_dir)])
-        self._loaded: Optional[Tuple[int, Dict[str, Dict[str, Any]], Dict[str, Any]]] = None  # (generation, records, health)
+        # (generation, records, health)
+        self._loaded: Optional[Tuple[int, Dict[str, ServiceRecord], Dict[str, StatKey]]] = None
 
     # -- invalidation ---------------------------------------------------
     def _on_event(self, unit: str, event: str, data: Dict[str, Any]) -> None:
@@ -89,20 +95,20 @@ class ServiceViews:
             self._epoch[name] = self._epoch.get(name, 0) + 1
             self._pieces.pop(name, None)
 
-    def _current(self, piece: _Piece, name: str, record: Dict[str, Any], health_key: Any) -> bool:
+    def _current(self, piece: _Piece, name: str, record: ServiceRecord, health_key: StatKey) -> bool:
         if piece.record is not record or piece.health_key != health_key:
             return False
-        props = self.systemd.cached_properties(record["unit"])
+        props = self.systemd.cached_properties(record.unit)
         if props is None or props is not piece.props:
             return False
         if piece.timer_props is not None and self.systemd.cached_properties(self.store.timer_name(name)) is not piece.timer_props:
             return False
         if _active(props):
-            return self.systemd.peek_unsignalled(record["unit"], props.get("ActiveEnterTimestamp")) is piece.live
+            return self.systemd.peek_unsignalled(record.unit, props.get("ActiveEnterTimestamp")) is piece.live
         return True
 
     # -- building -------------------------------------------------------
-    async def _records(self) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, Any]]:
+    async def _records(self) -> Tuple[Dict[str, ServiceRecord], Dict[str, StatKey]]:
         """Records and health-file keys; from the last load while no watched directory changed."""
         generation = self._watch.poll()
         loaded = self._loaded
@@ -112,21 +118,21 @@ class ServiceViews:
         self._loaded = (generation, records, health)  # a change during the load bumps the generation again
         return records, health
 
-    def _load(self) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, Any]]:
+    def _load(self) -> Tuple[Dict[str, ServiceRecord], Dict[str, StatKey]]:
         """Records (stat-checked) and the stat keys of the health files they show, in one thread hop."""
         records = self.store.load_all()
-        health = {n: _stat_key(self.store.health_path(n)) for n, r in records.items() if r["spec"].get("health_check")}
+        health = {n: stat_key(self.store.health_path(n)) for n, r in records.items() if r.spec.get("health_check")}
         return records, health
 
-    async def _build(self, name: str, record: Dict[str, Any], props: Dict[str, Any], health_key: Any) -> _Piece:
-        unit = record["unit"]
+    async def _build(self, name: str, record: ServiceRecord, props: Properties, health_key: StatKey) -> _Piece:
+        unit = record.unit
         self._owner[unit] = name  # from now on its signals drop this piece
-        if record["spec"].get("schedule"):
+        if record.spec.get("schedule"):
             self._owner[self.store.timer_name(name)] = name
         epoch = (self._all_epoch, self._epoch.get(name, 0))
-        view = await self.services._describe(name, record, props=props)
+        view = await self.services.describe(name, record, props=props)
         timer_props = None
-        if record["spec"].get("schedule"):
+        if record.spec.get("schedule"):
             timer_props = self.systemd.cached_properties(self.store.timer_name(name))
         live = self.systemd.peek_unsignalled(unit, props.get("ActiveEnterTimestamp")) if _active(props) else None
         self._serial += 1
@@ -136,7 +142,7 @@ class ServiceViews:
             self._pieces[name] = piece  # nothing was signalled while it was built
         return piece
 
-    async def _build_shared(self, name: str, record: Dict[str, Any], props: Dict[str, Any], health_key: Any) -> _Piece:
+    async def _build_shared(self, name: str, record: ServiceRecord, props: Properties, health_key: StatKey) -> _Piece:
         fut = self._building.get(name)
         if fut is not None:
             return await asyncio.shield(fut)
@@ -165,9 +171,9 @@ class ServiceViews:
         if len(self._owner) > 2 * len(records) + 64:  # forget units of deleted services now and then
             self._owner = {u: n for u, n in self._owner.items() if n in records}
         if stale:
-            props = await self.systemd.get_properties_many([records[n]["unit"] for n in stale])
+            props = await self.systemd.get_properties_many([records[n].unit for n in stale])
             built = await asyncio.gather(
-                *(self._build_shared(n, records[n], props[records[n]["unit"]], health.get(n)) for n in stale)
+                *(self._build_shared(n, records[n], props[records[n].unit], health.get(n)) for n in stale)
             )
             pieces.update(zip(stale, built))
         ordered = [pieces[n] for n in records if n in pieces]
@@ -192,18 +198,18 @@ class ServiceViews:
         piece = self._pieces.get(name)
         if piece is not None and self._current(piece, name, record, health_key):
             return piece.text
-        props = await self.systemd.get_unit_properties(record["unit"])
+        props = await self.systemd.get_unit_properties(record.unit)
         return (await self._build_shared(name, record, props, health_key)).text
 
-    def _load_one(self, name: str) -> Tuple[Dict[str, Any], Any]:
+    def _load_one(self, name: str) -> Tuple[ServiceRecord, StatKey]:
         record = self.store.load_one(name)
-        return record, (_stat_key(self.store.health_path(name)) if record["spec"].get("health_check") else None)
+        return record, (stat_key(self.store.health_path(name)) if record.spec.get("health_check") else None)
 
 
 class HostReportCache:
     """The host report, recomputed at most every ``max_age`` seconds by one shared computation."""
 
-    def __init__(self, systemd: Any, max_age: float) -> None:
+    def __init__(self, systemd: SystemdManager, max_age: float) -> None:
         from .host import LINGER_DIR
 
         self.systemd = systemd

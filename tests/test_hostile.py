@@ -45,9 +45,9 @@ PATTERN_FIELDS = {
     "parameters (name)": (NOTEBOOK, "alpha", lambda s, v: {**s, "parameters": {v: 1}}, lambda p: list(p.parameters)[0]),
     "secrets": (BASE, "TOKEN", lambda s, v: {**s, "environment": {"TOKEN": "x"}, "secrets": [v]}, lambda p: p.secrets[0]),
     "health_check.url": (BASE, "http://127.0.0.1:8000/health",
-                         lambda s, v: {**s, "health_check": {"type": "http", "url": v}}, lambda p: p.health_check["url"]),
+                         lambda s, v: {**s, "health_check": {"type": "http", "url": v}}, lambda p: p.health_check.url),
     "health_check.host": (BASE, "localhost", lambda s, v: {**s, "health_check": {"type": "tcp", "host": v, "port": 1}},
-                          lambda p: p.health_check["host"]),
+                          lambda p: p.health_check.host),
 }
 # Text fields: NUL and line breaks refused, any other character kept exactly.
 TEXT_FIELDS = {

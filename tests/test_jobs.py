@@ -298,7 +298,7 @@ async def test_scheduled_failing_notebook_keeps_a_copy_and_a_log_per_run(api, ro
 
 
 def test_crash_looping_rule():
-    from jupyter_condasvc.services import _crash_looping
+    from jupyter_condasvc.serviceview import _crash_looping
 
     now = 1_000_000_000_000_000
     base = {"ActiveState": "active", "SubState": "running", "Restart": "always", "Result": "exit-code",

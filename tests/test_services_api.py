@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 import subprocess
@@ -208,10 +209,14 @@ async def test_name_conflicts_and_foreign_units(api, root, unit_name):
     assert [s["name"] for s in listing["services"]] == ["dup"]
 
 
-async def test_unknown_service_and_action(api):
+async def test_unknown_service_and_action(api, jp_fetch):
     assert (await api("GET", "services", "nope"))[0] == 404
     assert (await api("POST", "services", "nope", "start"))[0] == 404
     assert (await api("DELETE", "services", "nope"))[0] == 404
+    # the action route is built from ACTIONS: anything else is the JSON 404 that lists them
+    resp = await jp_fetch("condasvc", "api", "services", "nope", "frobnicate", method="POST", body=b"{}",
+                          raise_error=False)
+    assert resp.code == 404 and "reset-and-start" in json.loads(resp.body)["message"]
 
 
 async def test_bad_json_body(api, jp_fetch):

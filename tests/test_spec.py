@@ -119,6 +119,43 @@ def test_openapi_spec_schema_matches_the_model():
     assert set(documented["required"]) == set(model["required"])
 
 
+def test_health_check_model_keeps_the_stored_and_wire_shape():
+    """health_check is a typed submodel; what is stored and shown is still validate_check's dict, keys in order."""
+    from openapi_contract import document
+
+    from jupyter_condasvc.health import validate_check
+    from jupyter_condasvc.spec import HealthCheck
+
+    given = {"type": "tcp", "host": "::1", "port": 5432, "failure_threshold": 7}
+    spec = parse_spec({"name": "db", "kind": "command", "env": "base", "argv": ["x"], "health_check": given})
+    assert isinstance(spec.health_check, HealthCheck) and spec.health_check.port == 5432
+    dumped = spec.model_dump()["health_check"]
+    assert list(dumped.items()) == list(validate_check(given).items())
+    assert parse_spec(spec.model_dump()) == spec, "a stored spec parses back to the same model"
+    documented = document()["components"]["schemas"]["ServiceSpec"]["properties"]["health_check"]["properties"]
+    assert list(documented) == list(HealthCheck.model_fields)
+    with pytest.raises(InvalidSpec) as info:
+        parse_spec({"name": "db", "kind": "command", "env": "base", "argv": ["x"], "health_check": "tcp"})
+    assert info.value.field == "health_check" and "must be an object" in info.value.message
+
+
+def test_actions_are_listed_once():
+    """The API's action enum, the route and the CLI all come from actions.ACTIONS."""
+    import re
+
+    from openapi_contract import document
+
+    from jupyter_condasvc.actions import ACTION_PATTERN, ACTIONS
+    from jupyter_condasvc.cli import COMMANDS
+
+    enum = next(p for p in document()["paths"]["/condasvc/api/services/{name}/{action}"]["parameters"]
+                if p.get("name") == "action")["schema"]["enum"]
+    assert enum == list(ACTIONS)
+    assert all(re.fullmatch(ACTION_PATTERN, a) for a in ACTIONS)
+    assert not re.fullmatch(ACTION_PATTERN, "unit") and not re.fullmatch(ACTION_PATTERN, "logs")
+    assert set(ACTIONS) <= set(COMMANDS)
+
+
 def test_contract_checker_catches_mismatches():
     from openapi_contract import check_response
 

@@ -6,7 +6,6 @@ authenticated and ``@authorized`` against the ``condasvc`` resource.
 """
 from . import doctor, environment, events, logs, runs, services
 
-# logs/events/environment first: services' "{name}/{action}" pattern would swallow "{name}/logs".
 default_handlers = [*logs.handlers, *runs.handlers, *events.handlers, *environment.handlers, *doctor.handlers, *services.handlers,
                     # last: the rest of condasvc/api/ answers a JSON 404, not tornado's HTML page
                     (r"/condasvc/api/.*", services.UnknownRouteHandler)]

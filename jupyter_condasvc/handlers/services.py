@@ -5,6 +5,7 @@ from tornado import web
 
 from jupyter_server.auth.decorator import authorized
 
+from ..actions import ACTION_PATTERN, ACTIONS
 from ..errors import NotFound
 from ..views import etag_matches
 from .base import CondaSvcHandler
@@ -99,7 +100,7 @@ class UnknownRouteHandler(CondaSvcHandler):
     async def get(self) -> None:
         raise NotFound(
             f"No such endpoint: {self.request.path}. A service name is 1-64 letters, digits, '-', '_' or '.', "
-            "starting with a letter or digit."
+            f"starting with a letter or digit; the actions on a service are {', '.join(ACTIONS)}."
         )
 
     post = patch = put = delete = get
@@ -111,6 +112,6 @@ handlers = [
     (r"/condasvc/api/preview", PreviewHandler),
     (rf"/condasvc/api/services/{NAME}", ServiceHandler),
     (rf"/condasvc/api/services/{NAME}/unit", UnitHandler),
-    (rf"/condasvc/api/services/{NAME}/(?P<action>[a-z-]+)", ActionHandler),
+    (rf"/condasvc/api/services/{NAME}/(?P<action>{ACTION_PATTERN})", ActionHandler),
     (r"/condasvc/api/host", HostHandler),
 ]

@@ -34,7 +34,6 @@ from .query import (
     seek_cursor,
     tail_cursor,
     text_matcher,
-    usec_to_iso,
     walk,
 )
 
@@ -43,5 +42,5 @@ __all__ = [
     "JournalFacts", "LogFollow", "LogPage", "LogQuery", "Tail", "TooManyFollowers", "add_unit_matches", "as_int", "as_str",
     "check_cursor", "format_text", "history_json", "journal_facts", "journal_module", "journald_settings",
     "open_reader", "parse_boot", "parse_priority", "parse_time", "read_entry", "read_page", "seek_cursor",
-    "tail_cursor", "text_matcher", "usec_to_iso", "walk",
+    "tail_cursor", "text_matcher", "walk",
 ]

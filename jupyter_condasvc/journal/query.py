@@ -301,10 +301,6 @@ def add_unit_matches(reader: JournalReader, unit: str, uid: int, *, priority: Op
     reader.add_match(*marker)
 
 
-def usec_to_iso(usec: int) -> str:
-    return (_EPOCH + timedelta(microseconds=usec)).isoformat(timespec="microseconds")
-
-
 _iso_pair: List[Tuple[int, str]] = [(-1, "")]
 
 
