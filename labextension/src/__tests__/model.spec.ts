@@ -3,7 +3,18 @@ import { displayState, ServicesModel } from '../model';
 import { findMatches, LogBuffer, LogFollower, parseAnsi, RowLayout } from '../logs';
 import { envForPrefix, parsePythonString, prefixFromArgv } from '../kernelenv';
 import { joinArgs, splitArgs } from '../format';
-import type { IEnvironment, ILogEntry, ILogPage, IService, ISocketLike, StatusMessage } from '../tokens';
+import type { IEnvironment, IJournalDiagnosis, ILogEntry, ILogPage, IService, ISocketLike, StatusMessage } from '../tokens';
+
+const JOURNAL_OK: IJournalDiagnosis = {
+  ok: true,
+  state: 'ok',
+  message: "Your services' logs are in /j.",
+  path: '/j',
+  storage: 'persistent',
+  problems: [],
+  fix: null,
+  rate_limit: {}
+};
 
 class FakeSocket implements ISocketLike {
   onopen: ((ev: unknown) => void) | null = null;
@@ -108,7 +119,8 @@ describe('ServicesModel', () => {
             state: readable ? 'ok' : 'runtime-journal',
             message: readable ? 'ok' : 'journald is writing its volatile runtime journal (/run/log/journal/x)',
             path: '/run/log/journal/x',
-            fix: readable ? null : 'repair'
+            fix: readable ? null : 'repair',
+            diagnosis: JOURNAL_OK
           },
           limits: { controllers: [], memory_enforced: false, cpu_enforced: false }
         };
@@ -331,7 +343,7 @@ describe('LogFollower', () => {
       more_after: false,
       scanned: entries.length,
       scan_limited: false,
-      journal: { ok: true, state: 'ok', message: 'Your services\' logs are in /j.', path: '/j', storage: 'persistent', problems: [], fix: null }
+      journal: JOURNAL_OK
     };
   }
 
@@ -354,7 +366,7 @@ describe('LogFollower', () => {
     await follower.load();
     expect(follower.buffer.length).toBe(2);
     expect(sockets[0].query.cursor).toBe('c2');
-    sockets[0].send({ type: 'hello', name: 'a', unit: 'a.service', journal: { ok: true, state: 'ok', message: 'Your services\' logs are in /j.', path: '/j', storage: 'persistent', problems: [], fix: null } });
+    sockets[0].send({ type: 'hello', name: 'a', unit: 'a.service', journal: JOURNAL_OK });
     expect(follower.followState).toBe('live');
     sockets[0].send({ type: 'entries', entries: [entry(3), entry(2)], cursor: 'c3' });
     expect(follower.buffer.rows.map(r => r.cursor)).toEqual(['c1', 'c2', 'c3']);
@@ -412,7 +424,18 @@ describe('log helpers', () => {
 
 describe('kernel environment and arguments', () => {
   const envs: IEnvironment[] = [
-    { name: 'ml', prefix: '/opt/conda/envs/ml', python: null, python_version: '3.11', has_ipykernel: true, root: '/opt/conda', is_root: false }
+    {
+      name: 'ml',
+      prefix: '/opt/conda/envs/ml',
+      python: null,
+      python_version: '3.11',
+      has_ipykernel: true,
+      root: '/opt/conda',
+      is_root: false,
+      kind: 'conda',
+      is_server: false,
+      label: 'ml'
+    }
   ];
   it('maps a prefix to an env name, or keeps the prefix', () => {
     expect(envForPrefix('/opt/conda/envs/ml/', envs)).toBe('ml');

@@ -59,7 +59,15 @@ function host(controllers: string[]): IHostReport {
     user: 'u',
     manager: { reachable: true },
     linger: { enabled: false },
-    journal: { persistent: true, readable: true, state: 'ok', message: '', path: '' },
+    journal: {
+      persistent: true,
+      readable: true,
+      state: 'ok',
+      message: '',
+      path: '',
+      fix: null,
+      diagnosis: { ok: true, state: 'ok', message: '', path: '', storage: 'persistent', problems: [], fix: null, rate_limit: {} }
+    },
     limits: { controllers, memory_enforced: controllers.includes('memory'), cpu_enforced: controllers.includes('cpu') }
   };
 }
