@@ -1,5 +1,6 @@
 /** What hostile service output may cost the log viewer (issue 16, finding 5). */
-import { DEFAULT_MAX_BYTES, findMatches, LogBuffer, MAX_LINE_CHARS, MAX_SEGMENTS, parseAnsi, sanitizeLine, toRow } from '../logs';
+import { MAX_LINE_CHARS, MAX_SEGMENTS, parseAnsi, sanitizeLine } from '../ansi';
+import { DEFAULT_MAX_BYTES, findMatches, LogBuffer, toRow } from '../logs';
 import type { ILogEntry } from '../tokens';
 
 function entry(i: number, message: string): ILogEntry {

@@ -1,9 +1,12 @@
 /** The model and the log follower, fed with fake WebSocket messages. */
 import { displayState, ServicesModel } from '../model';
-import { findMatches, LogBuffer, LogFollower, parseAnsi, RowLayout } from '../logs';
+import { parseAnsi } from '../ansi';
+import { findMatches, LogBuffer, LogFollower } from '../logs';
+import { RowLayout } from '../rowlayout';
 import { envForPrefix, parsePythonString, prefixFromArgv } from '../kernelenv';
 import { joinArgs, splitArgs } from '../format';
-import type { IEnvironment, IJournalDiagnosis, ILogEntry, ILogPage, IService, ISocketLike, StatusMessage } from '../tokens';
+import type { IEnvironment, IJournalDiagnosis, ILogEntry, ILogPage, IService, StatusMessage } from '../tokens';
+import { Clock, FakeSocket } from './fakes';
 
 const JOURNAL_OK: IJournalDiagnosis = {
   ok: true,
@@ -15,27 +18,6 @@ const JOURNAL_OK: IJournalDiagnosis = {
   fix: null,
   rate_limit: {}
 };
-
-class FakeSocket implements ISocketLike {
-  onopen: ((ev: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  onclose: ((ev: unknown) => void) | null = null;
-  onerror: ((ev: unknown) => void) | null = null;
-  closed = false;
-  constructor(readonly query: Record<string, unknown> = {}) {}
-  open(): void {
-    this.onopen?.({});
-  }
-  send(message: unknown): void {
-    this.onmessage?.({ data: JSON.stringify(message) });
-  }
-  drop(): void {
-    this.onclose?.({});
-  }
-  close(): void {
-    this.closed = true;
-  }
-}
 
 function service(name: string, active: string, extra: Partial<IService['status']> = {}, schedule?: string): IService {
   return {
@@ -56,25 +38,6 @@ function service(name: string, active: string, extra: Partial<IService['status']
       ...extra
     }
   };
-}
-
-/** Timers that run only when the test says so. */
-class Clock {
-  pending: { fn: () => void; ms: number }[] = [];
-  setTimeout = (fn: () => void, ms: number): unknown => {
-    const t = { fn, ms };
-    this.pending.push(t);
-    return t;
-  };
-  clearTimeout = (handle: unknown): void => {
-    this.pending = this.pending.filter(t => t !== handle);
-  };
-  runAll(): number[] {
-    const due = this.pending;
-    this.pending = [];
-    due.forEach(t => t.fn());
-    return due.map(t => t.ms);
-  }
 }
 
 function setup() {

@@ -7,7 +7,9 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 import React, { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 
-import { findMatches, ILogRow, LogFollower, parseAnsi, RowLayout, stripAnsi } from '../logs';
+import { parseAnsi, stripAnsi } from '../ansi';
+import { findMatches, ILogRow, LogFollower } from '../logs';
+import { RowLayout } from '../rowlayout';
 
 const LINE_HEIGHT = 18;
 const ANSI_NAMES = ['black', 'red', 'green', 'yellow', 'blue', 'magenta', 'cyan', 'white'];
