@@ -4,13 +4,14 @@ import { Dialog, InputDialog, MainAreaWidget, Notification, showDialog } from '@
 import { PageConfig, PathExt } from '@jupyterlab/coreutils';
 import type { IDocumentManager } from '@jupyterlab/docmanager';
 import { FileDialog, IDefaultFileBrowser } from '@jupyterlab/filebrowser';
-import type { INotebookTracker } from '@jupyterlab/notebook';
+import type { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { addIcon, editIcon, refreshIcon, runIcon, stopIcon } from '@jupyterlab/ui-components';
 
 import { CondaSvcAPI, ServiceAction } from './api';
+import { downloadBlob } from './download';
 import { logsIcon, servicesIcon } from './icons';
-import { envForPrefix, kernelPrefix } from './kernelenv';
+import { kernelEnv } from './kernelenv';
 import { restartNeeded } from './listview';
 import { servicesOfPath, uniqueName } from './runfile';
 import { specFromText, specToYaml } from './specfile';
@@ -56,16 +57,10 @@ async function pickName(deps: ICommandDeps, args: Record<string, unknown>, label
   return result.button.accept ? result.value : null;
 }
 
-/** Save text as a file through the browser. */
-function downloadText(fileName: string, text: string, type: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = fileName;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  window.setTimeout(() => URL.revokeObjectURL(url), 10000);
+/** The service a command is about (see pickName); undefined when none is picked or it is gone. */
+async function pickService(deps: ICommandDeps, args: Record<string, unknown>, label: string): Promise<IService | undefined> {
+  const name = await pickName(deps, args, label);
+  return name ? deps.model.get(name) : undefined;
 }
 
 /** Ask the browser for one local file (null when the dialog is cancelled). */
@@ -218,8 +213,7 @@ export function registerCommands(deps: ICommandDeps): void {
     label: trans.__('Edit Service…'),
     icon: args => (args.isPalette ? undefined : editIcon),
     execute: async args => {
-      const name = await pickName(deps, args, trans.__('Edit which service?'));
-      const service = name ? model.get(name) : undefined;
+      const service = await pickService(deps, args, trans.__('Edit which service?'));
       if (service) {
         openEditor(service.spec, service.name);
       }
@@ -230,8 +224,7 @@ export function registerCommands(deps: ICommandDeps): void {
     label: trans.__('Duplicate Service…'),
     caption: trans.__('A new service with the same settings (secret values are not copied)'),
     execute: async args => {
-      const name = await pickName(deps, args, trans.__('Duplicate which service?'));
-      const service = name ? model.get(name) : undefined;
+      const service = await pickService(deps, args, trans.__('Duplicate which service?'));
       if (!service) {
         return;
       }
@@ -254,10 +247,9 @@ export function registerCommands(deps: ICommandDeps): void {
     label: trans.__('Export Spec…'),
     caption: trans.__('Download the service spec as NAME.yaml (for `jupyter condasvc create -f` or Import Spec)'),
     execute: async args => {
-      const name = await pickName(deps, args, trans.__('Export which service?'));
-      const service = name ? model.get(name) : undefined;
+      const service = await pickService(deps, args, trans.__('Export which service?'));
       if (service) {
-        downloadText(`${service.name}.yaml`, specToYaml(service.spec), 'application/yaml');
+        downloadBlob(`${service.name}.yaml`, new Blob([specToYaml(service.spec)], { type: 'application/yaml' }));
       }
     }
   });
@@ -413,8 +405,7 @@ export function registerCommands(deps: ICommandDeps): void {
   commands.addCommand(CommandIDs.openOutput, {
     label: trans.__('Open Executed Notebook…'),
     execute: async args => {
-      const name = await pickName(deps, args, trans.__('Which notebook service?'));
-      const service = name ? model.get(name) : undefined;
+      const service = await pickService(deps, args, trans.__('Which notebook service?'));
       if (!service || !deps.docManager) {
         return;
       }
@@ -498,17 +489,13 @@ export function registerCommands(deps: ICommandDeps): void {
     openEditor({ name: uniqueName(nameFromPath(path), model.services), kind, path, ...(env ? { env } : {}) });
   };
 
-  const envOfNotebook = async (): Promise<string | null> => {
-    const panel = deps.notebooks?.currentWidget;
-    if (!panel) {
-      return null;
-    }
-    const [prefix, envs] = await Promise.all([
-      kernelPrefix(panel.sessionContext, app.serviceManager.kernelspecs.specs),
-      api.environments().then(r => r.environments).catch(() => [])
-    ]);
-    return prefix ? envForPrefix(prefix, envs) : null;
-  };
+  /** The environment a notebook's kernel runs in (null: no notebook, or it cannot tell). */
+  const envOfNotebook = async (panel: NotebookPanel | null | undefined): Promise<string | null> =>
+    panel
+      ? kernelEnv(panel.sessionContext, app.serviceManager.kernelspecs.specs, () =>
+          api.environments().then(r => r.environments)
+        )
+      : null;
 
   commands.addCommand(CommandIDs.runAsService, {
     label: trans.__('Run Notebook as Service…'),
@@ -520,7 +507,7 @@ export function registerCommands(deps: ICommandDeps): void {
       if (!panel) {
         return;
       }
-      await runAsService(panel.context.path, 'notebook', await envOfNotebook());
+      await runAsService(panel.context.path, 'notebook', await envOfNotebook(panel));
     }
   });
 
@@ -538,15 +525,7 @@ export function registerCommands(deps: ICommandDeps): void {
       }
       const kind: Kind = path.endsWith('.ipynb') ? 'notebook' : 'script';
       // A notebook open with a kernel: use its environment.
-      let env: string | null = null;
-      const open = deps.notebooks?.find(p => p.context.path === path);
-      if (open) {
-        const [prefix, envs] = await Promise.all([
-          kernelPrefix(open.sessionContext, app.serviceManager.kernelspecs.specs),
-          api.environments().then(r => r.environments).catch(() => [])
-        ]);
-        env = prefix ? envForPrefix(prefix, envs) : null;
-      }
+      const env = await envOfNotebook(deps.notebooks?.find(p => p.context.path === path));
       await runAsService(path, kind, env);
     }
   });
