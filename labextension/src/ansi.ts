@@ -57,7 +57,9 @@ const SGR = /\x1b\[([0-9;]*)m/g;
 const OTHER_ESCAPES = /\x1b\[[0-9;?]*[A-Za-ln-z]/g;
 
 function sameStyle(a: Omit<IAnsiSegment, 'text'>, b: Omit<IAnsiSegment, 'text'>): boolean {
-  return a.fg === b.fg && a.bg === b.bg && !a.bold === !b.bold && !a.italic === !b.italic && !a.underline === !b.underline;
+  return (
+    a.fg === b.fg && a.bg === b.bg && !a.bold === !b.bold && !a.italic === !b.italic && !a.underline === !b.underline
+  );
 }
 
 /**

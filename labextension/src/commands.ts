@@ -58,7 +58,11 @@ async function pickName(deps: ICommandDeps, args: Record<string, unknown>, label
 }
 
 /** The service a command is about (see pickName); undefined when none is picked or it is gone. */
-async function pickService(deps: ICommandDeps, args: Record<string, unknown>, label: string): Promise<IService | undefined> {
+async function pickService(
+  deps: ICommandDeps,
+  args: Record<string, unknown>,
+  label: string
+): Promise<IService | undefined> {
   const name = await pickName(deps, args, label);
   return name ? deps.model.get(name) : undefined;
 }
@@ -86,7 +90,10 @@ function pickLocalFile(accept: string): Promise<File | null> {
 /** A default service name from a file name: letters, digits and '-'. */
 export function nameFromPath(path: string): string {
   const stem = PathExt.basename(path).replace(/\.(ipynb|py)$/, '');
-  const name = stem.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
+  const name = stem
+    .replace(/[^A-Za-z0-9_.-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 64);
   return name || 'service';
 }
 
@@ -177,7 +184,10 @@ export function registerCommands(deps: ICommandDeps): void {
             Notification.info(trans.__('Saved %1. It still runs the old version until restarted.', service.name), {
               autoClose: 8000,
               actions: [
-                { label: trans.__('Restart now'), callback: () => void commands.execute(CommandIDs.restartService, { name: service.name }) }
+                {
+                  label: trans.__('Restart now'),
+                  callback: () => void commands.execute(CommandIDs.restartService, { name: service.name })
+                }
               ]
             });
           } else {
@@ -334,13 +344,39 @@ export function registerCommands(deps: ICommandDeps): void {
   };
   action(CommandIDs.startService, 'start', trans.__('Start Service…'), trans.__('Start which service?'), runIcon);
   action(CommandIDs.stopService, 'stop', trans.__('Stop Service…'), trans.__('Stop which service?'), stopIcon);
-  action(CommandIDs.restartService, 'restart', trans.__('Restart Service…'), trans.__('Restart which service?'), refreshIcon);
-  action(CommandIDs.resetFailedService, 'reset-failed', trans.__('Reset Failed State of Service…'), trans.__('Reset which service?'));
-  action(CommandIDs.runNowService, 'run-now', trans.__('Run Scheduled Service Now…'), trans.__('Run which service now?'));
-  action(CommandIDs.enableService, 'enable', trans.__('Start Service at Login…'), trans.__('Start which service at login?'));
+  action(
+    CommandIDs.restartService,
+    'restart',
+    trans.__('Restart Service…'),
+    trans.__('Restart which service?'),
+    refreshIcon
+  );
+  action(
+    CommandIDs.resetFailedService,
+    'reset-failed',
+    trans.__('Reset Failed State of Service…'),
+    trans.__('Reset which service?')
+  );
+  action(
+    CommandIDs.runNowService,
+    'run-now',
+    trans.__('Run Scheduled Service Now…'),
+    trans.__('Run which service now?')
+  );
+  action(
+    CommandIDs.enableService,
+    'enable',
+    trans.__('Start Service at Login…'),
+    trans.__('Start which service at login?')
+  );
   action(CommandIDs.disableService, 'disable', trans.__("Don't Start Service at Login…"), trans.__('Which service?'));
   action(CommandIDs.pauseService, 'pause', trans.__('Pause Schedule of Service…'), trans.__('Pause which schedule?'));
-  action(CommandIDs.resumeService, 'resume', trans.__('Resume Schedule of Service…'), trans.__('Resume which schedule?'));
+  action(
+    CommandIDs.resumeService,
+    'resume',
+    trans.__('Resume Schedule of Service…'),
+    trans.__('Resume which schedule?')
+  );
   action(
     CommandIDs.resetAndStartService,
     'reset-and-start',
@@ -440,7 +476,9 @@ export function registerCommands(deps: ICommandDeps): void {
     if (context?.model.dirty) {
       const answer = await showDialog({
         title: trans.__('Save %1 first?', PathExt.basename(path)),
-        body: trans.__('It has unsaved changes. A service runs the file on disk, so without saving it would run the last saved version.'),
+        body: trans.__(
+          'It has unsaved changes. A service runs the file on disk, so without saving it would run the last saved version.'
+        ),
         buttons: [
           Dialog.cancelButton(),
           Dialog.createButton({ label: trans.__('Use the saved version'), displayType: 'default' }),
@@ -448,7 +486,10 @@ export function registerCommands(deps: ICommandDeps): void {
         ],
         defaultButton: 2
       });
-      if (answer.button.label !== trans.__('Use the saved version') && answer.button.label !== trans.__('Save and continue')) {
+      if (
+        answer.button.label !== trans.__('Use the saved version') &&
+        answer.button.label !== trans.__('Save and continue')
+      ) {
         return;
       }
       if (answer.button.label === trans.__('Save and continue')) {
@@ -541,9 +582,12 @@ export function registerCommands(deps: ICommandDeps): void {
     execute: async () => {
       try {
         const state = await api.setLinger(true);
-        Notification.success(trans.__('Linger is on for %1: services that start at login now start at boot.', state.user), {
-          autoClose: 6000
-        });
+        Notification.success(
+          trans.__('Linger is on for %1: services that start at login now start at boot.', state.user),
+          {
+            autoClose: 6000
+          }
+        );
       } catch (error) {
         Notification.error((error as Error).message);
       }

@@ -256,7 +256,12 @@ export function errorRow(field: string | null | undefined, message: string): str
   if (top !== 'health_check') {
     return top;
   }
-  const part = /health_check\.([a-z_]+)/.exec(field) ?? /health_check\.([a-z_]+)/.exec(message) ?? /needs '([a-z_]+)'/.exec(message);
+  const part =
+    /health_check\.([a-z_]+)/.exec(field) ??
+    /health_check\.([a-z_]+)/.exec(message) ??
+    /needs '([a-z_]+)'/.exec(message);
   const key = part?.[1];
-  return key && Object.prototype.hasOwnProperty.call(HEALTH_ROWS, key) ? HEALTH_ROWS[key as keyof typeof HEALTH_ROWS] : top;
+  return key && Object.prototype.hasOwnProperty.call(HEALTH_ROWS, key)
+    ? HEALTH_ROWS[key as keyof typeof HEALTH_ROWS]
+    : top;
 }

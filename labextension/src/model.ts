@@ -315,7 +315,8 @@ export class ServicesModel implements IServicesModel, IDisposable {
       this._episodes.delete(name);
       return;
     }
-    const wasTroubled = before !== undefined && (displayState(before) === 'failed' || before.status.crash_looping === true);
+    const wasTroubled =
+      before !== undefined && (displayState(before) === 'failed' || before.status.crash_looping === true);
     if (!troubled || wasTroubled || this._episodes.has(name)) {
       return;
     }

@@ -47,7 +47,10 @@ export type IJournalDiagnosis = Schemas['JournalDiagnosis'];
 export type IJournalProblem = IJournalDiagnosis['problems'][number];
 export type ILogPage = Schemas['LogPage'];
 /** The query of GET services/{name}/logs, with `regex` as the client passes it (sent as 1). */
-export type ILogQuery = Omit<NonNullable<Api['/condasvc/api/services/{name}/logs']['get']['parameters']['query']>, 'regex'> & {
+export type ILogQuery = Omit<
+  NonNullable<Api['/condasvc/api/services/{name}/logs']['get']['parameters']['query']>,
+  'regex'
+> & {
   regex?: boolean;
 };
 
@@ -80,14 +83,7 @@ export type FollowMessage =
   | { type: 'error'; message: string };
 
 /** The state a list item shows: systemd's active state folded for people. */
-export type DisplayState =
-  | 'running'
-  | 'starting'
-  | 'stopping'
-  | 'stopped'
-  | 'failed'
-  | 'scheduled'
-  | 'unknown';
+export type DisplayState = 'running' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'scheduled' | 'unknown';
 
 export type ConnectionState = 'connecting' | 'open' | 'closed';
 

@@ -110,13 +110,32 @@ describe('errorRow: where an error the server answered shows', () => {
   it('is the health row the message names (the server keys them all health_check)', () => {
     // as the server answers them (health.py's sentence behind spec.py's "Invalid 'health_check': ")
     const says = (text: string) => `Invalid 'health_check': ${text}.`;
-    expect(errorRow('health_check', says('health_check.port must be a whole number from 1 to 65535, not 70000'))).toBe('health_port');
-    expect(errorRow('health_check', says('health_check.url must start with http:// or https://, not \'ftp://h/\''))).toBe('health_url');
-    expect(errorRow('health_check', says('health_check.timeout_sec (5 s) must not exceed interval_sec (2 s): a probe has to finish before the next one starts'))).toBe('health_timeout');
-    expect(errorRow('health_check', says('health_check.failure_threshold must be a whole number from 1 to 100, not 0'))).toBe('health_threshold');
-    expect(errorRow('health_check', says('A tcp health check needs \'host\' (e.g. "127.0.0.1") and \'port\''))).toBe('health_host');
+    expect(errorRow('health_check', says('health_check.port must be a whole number from 1 to 65535, not 70000'))).toBe(
+      'health_port'
+    );
+    expect(errorRow('health_check', says("health_check.url must start with http:// or https://, not 'ftp://h/'"))).toBe(
+      'health_url'
+    );
+    expect(
+      errorRow(
+        'health_check',
+        says(
+          'health_check.timeout_sec (5 s) must not exceed interval_sec (2 s): a probe has to finish before the next one starts'
+        )
+      )
+    ).toBe('health_timeout');
+    expect(
+      errorRow('health_check', says('health_check.failure_threshold must be a whole number from 1 to 100, not 0'))
+    ).toBe('health_threshold');
+    expect(errorRow('health_check', says("A tcp health check needs 'host' (e.g. \"127.0.0.1\") and 'port'"))).toBe(
+      'health_host'
+    );
     // about the check as a whole: the Probe row
-    expect(errorRow('health_check', says('health_check.type must be "http" or "tcp", not \'udp\''))).toBe('health_check');
-    expect(errorRow('health_check', says('health_check has unknown field(s) constructor; known: type'))).toBe('health_check');
+    expect(errorRow('health_check', says('health_check.type must be "http" or "tcp", not \'udp\''))).toBe(
+      'health_check'
+    );
+    expect(errorRow('health_check', says('health_check has unknown field(s) constructor; known: type'))).toBe(
+      'health_check'
+    );
   });
 });

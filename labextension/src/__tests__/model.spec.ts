@@ -162,7 +162,10 @@ describe('ServicesModel', () => {
     const { model, sockets } = setup();
     sockets[0].open();
     sockets[0].send({ type: 'snapshot', services: [service('a', 'active')] });
-    sockets[0].send({ type: 'metrics', services: { a: { memory_current: 1024, cpu_usage_nsec: 5e9 }, ghost: { memory_current: 1, cpu_usage_nsec: 1 } } });
+    sockets[0].send({
+      type: 'metrics',
+      services: { a: { memory_current: 1024, cpu_usage_nsec: 5e9 }, ghost: { memory_current: 1, cpu_usage_nsec: 1 } }
+    });
     expect(model.get('a')!.status.memory_current).toBe(1024);
     expect(model.get('a')!.status.main_pid).toBe(42);
     expect(model.get('ghost')).toBeUndefined();
@@ -186,10 +189,16 @@ describe('ServicesModel', () => {
     const failed: string[] = [];
     model.serviceFailed.connect((_, s) => failed.push(s.name));
     sockets[0].open();
-    sockets[0].send({ type: 'snapshot', services: [service('loop', 'active'), service('nb', 'inactive', {}, 'hourly')] });
+    sockets[0].send({
+      type: 'snapshot',
+      services: [service('loop', 'active'), service('nb', 'inactive', {}, 'hourly')]
+    });
     for (let i = 1; i <= 9; i++) {
       sockets[0].send({ type: 'service', service: service('loop', 'failed', { n_restarts: i }) });
-      sockets[0].send({ type: 'service', service: service('loop', 'activating', { n_restarts: i, result: 'exit-code' }) });
+      sockets[0].send({
+        type: 'service',
+        service: service('loop', 'activating', { n_restarts: i, result: 'exit-code' })
+      });
       sockets[0].send({ type: 'service', service: service('loop', 'active', { n_restarts: i, result: 'exit-code' }) });
     }
     for (let i = 0; i < 5; i++) {
@@ -213,7 +222,10 @@ describe('ServicesModel', () => {
     const failed: string[] = [];
     model.serviceFailed.connect((_, s) => failed.push(s.name));
     sockets[0].open();
-    sockets[0].send({ type: 'snapshot', services: [service('a', 'active'), service('b', 'active'), service('c', 'active')] });
+    sockets[0].send({
+      type: 'snapshot',
+      services: [service('a', 'active'), service('b', 'active'), service('c', 'active')]
+    });
     model.userAction('a', 'stop');
     sockets[0].send({ type: 'service', service: service('a', 'failed', { result: 'watchdog' }) });
     model.userAction('b', 'delete');
@@ -276,7 +288,11 @@ describe('ServicesModel', () => {
   it('folds states for display, scheduled included', () => {
     expect(displayState(service('a', 'deactivating'))).toBe('stopping');
     expect(displayState(service('a', 'inactive'))).toBe('stopped');
-    expect(displayState(service('a', 'inactive', { schedule: { timer_state: 'active', next_run: '2030-01-01T00:00:00Z' } }, 'daily'))).toBe('scheduled');
+    expect(
+      displayState(
+        service('a', 'inactive', { schedule: { timer_state: 'active', next_run: '2030-01-01T00:00:00Z' } }, 'daily')
+      )
+    ).toBe('scheduled');
     expect(displayState(service('a', 'active', { schedule: { timer_state: 'active' } }, 'daily'))).toBe('running');
   });
 });
@@ -406,7 +422,9 @@ describe('kernel environment and arguments', () => {
   });
   it('reads prefixes from a repr and a kernelspec argv', () => {
     expect(parsePythonString("'/opt/conda/envs/ml'")).toBe('/opt/conda/envs/ml');
-    expect(prefixFromArgv(['/opt/conda/envs/ml/bin/python3.11', '-m', 'ipykernel_launcher'])).toBe('/opt/conda/envs/ml');
+    expect(prefixFromArgv(['/opt/conda/envs/ml/bin/python3.11', '-m', 'ipykernel_launcher'])).toBe(
+      '/opt/conda/envs/ml'
+    );
     expect(prefixFromArgv(['python', '-m', 'ipykernel_launcher'])).toBeNull();
   });
   it('splits and joins arguments like a shell', () => {

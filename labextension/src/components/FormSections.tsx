@@ -72,7 +72,12 @@ export function WhatSection(
   return (
     <fieldset>
       <legend>{trans.__('What to run')}</legend>
-      <Row label={trans.__('Name')} field="name" errors={errors} help={trans.__('Letters, digits, "-", "_" and "."; the unit is named after it.')}>
+      <Row
+        label={trans.__('Name')}
+        field="name"
+        errors={errors}
+        help={trans.__('Letters, digits, "-", "_" and "."; the unit is named after it.')}
+      >
         <input
           className="jp-mod-styled"
           name="name"
@@ -91,7 +96,12 @@ export function WhatSection(
         </select>
       </Row>
       {form.kind === 'command' ? (
-        <Row label={trans.__('Command')} field="argv" errors={errors} help={trans.__('The program is looked up in the environment\'s bin first, e.g. "jupyter lab --no-browser".')}>
+        <Row
+          label={trans.__('Command')}
+          field="argv"
+          errors={errors}
+          help={trans.__('The program is looked up in the environment\'s bin first, e.g. "jupyter lab --no-browser".')}
+        >
           <input className="jp-mod-styled" name="argv" value={form.command} onChange={onChange('command', 'argv')} />
         </Row>
       ) : (
@@ -126,7 +136,12 @@ export function WhatSection(
         </Row>
       )}
       <Row label={trans.__('Environment')} field="env" errors={errors}>
-        <select className="jp-mod-styled" name="env" value={env ? env.name : form.env} onChange={onChange('env', 'env')}>
+        <select
+          className="jp-mod-styled"
+          name="env"
+          value={env ? env.name : form.env}
+          onChange={onChange('env', 'env')}
+        >
           {envs === null ? <option value={form.env}>{form.env || trans.__('Loading…')}</option> : null}
           {envs && form.env && !env ? <option value={form.env}>{form.env}</option> : null}
           {(envs ?? []).map(e => (
@@ -138,32 +153,70 @@ export function WhatSection(
         {props.envError ? <div className="jp-condasvc-field-error">{props.envError}</div> : null}
         {envs && !envs.length ? (
           <div className="jp-condasvc-field-error">
-            {trans.__('No environment was found. The server looks for its own Python, .venv and .pixi folders in its root, ~/.virtualenvs and conda installations.')}
+            {trans.__(
+              'No environment was found. The server looks for its own Python, .venv and .pixi folders in its root, ~/.virtualenvs and conda installations.'
+            )}
           </div>
         ) : null}
         {env ? (
           <div className="jp-condasvc-help">
             {env.prefix}
-            {form.kind === 'notebook' && !env.has_ipykernel ? ` — ${trans.__('no ipykernel: it cannot run notebooks')}` : ''}
+            {form.kind === 'notebook' && !env.has_ipykernel
+              ? ` — ${trans.__('no ipykernel: it cannot run notebooks')}`
+              : ''}
           </div>
         ) : null}
       </Row>
-      <Row label={trans.__('Arguments')} field="args" errors={errors} help={trans.__('Quoted like in a shell: --port 8080 "a b"')}>
+      <Row
+        label={trans.__('Arguments')}
+        field="args"
+        errors={errors}
+        help={trans.__('Quoted like in a shell: --port 8080 "a b"')}
+      >
         <input className="jp-mod-styled" name="args" value={form.args} onChange={onChange('args', 'args')} />
       </Row>
       <Row label={trans.__('Working directory')} field="cwd" errors={errors}>
-        <input className="jp-mod-styled" name="cwd" value={form.cwd} onChange={onChange('cwd', 'cwd')} placeholder={trans.__('the file\'s folder')} />
+        <input
+          className="jp-mod-styled"
+          name="cwd"
+          value={form.cwd}
+          onChange={onChange('cwd', 'cwd')}
+          placeholder={trans.__("the file's folder")}
+        />
       </Row>
       <Row label={trans.__('Description')} field="description" errors={errors}>
-        <input className="jp-mod-styled" name="description" value={form.description} onChange={onChange('description', 'description')} />
+        <input
+          className="jp-mod-styled"
+          name="description"
+          value={form.description}
+          onChange={onChange('description', 'description')}
+        />
       </Row>
       {form.kind === 'notebook' ? (
         <>
-          <Row label={trans.__('Parameters (JSON)')} field="parameters" errors={errors} help={trans.__('Injected after the cell tagged "parameters".')}>
-            <textarea className="jp-mod-styled" name="parameters" rows={3} value={form.parameters} onChange={onChange('parameters', 'parameters')} placeholder='{"alpha": 0.5}' />
+          <Row
+            label={trans.__('Parameters (JSON)')}
+            field="parameters"
+            errors={errors}
+            help={trans.__('Injected after the cell tagged "parameters".')}
+          >
+            <textarea
+              className="jp-mod-styled"
+              name="parameters"
+              rows={3}
+              value={form.parameters}
+              onChange={onChange('parameters', 'parameters')}
+              placeholder='{"alpha": 0.5}'
+            />
           </Row>
           <Row label={trans.__('Executed copy')} field="output" errors={errors}>
-            <input className="jp-mod-styled" name="output" value={form.output} onChange={onChange('output', 'output')} placeholder="<name>.out.ipynb" />
+            <input
+              className="jp-mod-styled"
+              name="output"
+              value={form.output}
+              onChange={onChange('output', 'output')}
+              placeholder="<name>.out.ipynb"
+            />
           </Row>
         </>
       ) : null}
@@ -174,7 +227,11 @@ export function WhatSection(
 export function VariablesSection(props: ISectionProps & { env: IEnvironment | undefined }): JSX.Element {
   const { form, set, errors, trans, env } = props;
   const update = (i: number, change: (v: IVariable) => Partial<IVariable>, field?: string) =>
-    set('variables', form.variables.map((x, j) => (j === i ? { ...x, ...change(x) } : x)), field);
+    set(
+      'variables',
+      form.variables.map((x, j) => (j === i ? { ...x, ...change(x) } : x)),
+      field
+    );
   return (
     <fieldset>
       <legend>{trans.__('Variables')}</legend>
@@ -197,13 +254,18 @@ export function VariablesSection(props: ISectionProps & { env: IEnvironment | un
             placeholder={v.stored ? trans.__('unchanged (write-only)') : ''}
             onChange={ev => update(i, () => ({ value: ev.target.value }), 'environment')}
           />
-          <label className="jp-condasvc-check jp-condasvc-secret" title={trans.__('Secret: its value is write-only, never shown again nor returned by the API')}>
+          <label
+            className="jp-condasvc-check jp-condasvc-secret"
+            title={trans.__('Secret: its value is write-only, never shown again nor returned by the API')}
+          >
             <input
               type="checkbox"
               name="secret"
               checked={!!v.secret}
               aria-label={trans.__('Secret')}
-              onChange={ev => update(i, () => ({ secret: ev.target.checked, shown: !ev.target.checked }), 'environment')}
+              onChange={ev =>
+                update(i, () => ({ secret: ev.target.checked, shown: !ev.target.checked }), 'environment')
+              }
             />
             {trans.__('secret')}
           </label>
@@ -212,18 +274,38 @@ export function VariablesSection(props: ISectionProps & { env: IEnvironment | un
               {v.shown ? trans.__('Hide') : trans.__('Show')}
             </button>
           ) : null}
-          <button type="button" className="jp-mod-styled" aria-label={trans.__('Remove variable')} onClick={() => set('variables', form.variables.filter((_, j) => j !== i), 'environment')}>
+          <button
+            type="button"
+            className="jp-mod-styled"
+            aria-label={trans.__('Remove variable')}
+            onClick={() =>
+              set(
+                'variables',
+                form.variables.filter((_, j) => j !== i),
+                'environment'
+              )
+            }
+          >
             ×
           </button>
         </div>
       ))}
-      <button type="button" className="jp-mod-styled" onClick={() => set('variables', [...form.variables, { key: '', value: '', shown: true, secret: false }])}>
+      <button
+        type="button"
+        className="jp-mod-styled"
+        onClick={() => set('variables', [...form.variables, { key: '', value: '', shown: true, secret: false }])}
+      >
         {trans.__('Add variable')}
       </button>
       <FieldError field="environment" errors={errors} />
       {env && ['venv', 'virtualenv', 'uv'].includes(env.kind ?? 'conda') && !form.activation ? null : (
         <label className="jp-condasvc-check">
-          <input type="checkbox" name="activation" checked={form.activation} onChange={ev => set('activation', ev.target.checked, 'activation')} />
+          <input
+            type="checkbox"
+            name="activation"
+            checked={form.activation}
+            onChange={ev => set('activation', ev.target.checked, 'activation')}
+          />
           {trans.__('Also set what "conda activate" sets (the environment\'s activate.d scripts)')}
         </label>
       )}
@@ -246,11 +328,19 @@ export function WhenSection(
     <fieldset>
       <legend>{trans.__('When it runs')}</legend>
       <label className="jp-condasvc-check">
-        <input type="checkbox" name="enabled" checked={form.enabled} onChange={ev => set('enabled', ev.target.checked, 'enabled')} />
+        <input
+          type="checkbox"
+          name="enabled"
+          checked={form.enabled}
+          onChange={ev => set('enabled', ev.target.checked, 'enabled')}
+        />
         {trans.__('Start at login (and at boot when lingering is on)')}
       </label>
       {form.kind === 'command' ? null : (
-        <label className="jp-condasvc-check" title={trans.__('A .path unit watches the file; each save restarts the service if it is running')}>
+        <label
+          className="jp-condasvc-check"
+          title={trans.__('A .path unit watches the file; each save restarts the service if it is running')}
+        >
           <input
             type="checkbox"
             name="restart_on_change"
@@ -261,9 +351,20 @@ export function WhenSection(
         </label>
       )}
       <FieldError field="restart_on_change" errors={errors} />
-      <Row label={trans.__('Schedule')} field="schedule" errors={errors} help={trans.__('A systemd calendar expression, e.g. daily, hourly, Mon..Fri 09:00. Empty: runs until stopped.')}>
+      <Row
+        label={trans.__('Schedule')}
+        field="schedule"
+        errors={errors}
+        help={trans.__('A systemd calendar expression, e.g. daily, hourly, Mon..Fri 09:00. Empty: runs until stopped.')}
+      >
         <div className="jp-condasvc-inline">
-          <input className="jp-mod-styled" name="schedule" value={form.schedule} onChange={onChange('schedule', 'schedule')} placeholder={trans.__('empty: runs until stopped')} />
+          <input
+            className="jp-mod-styled"
+            name="schedule"
+            value={form.schedule}
+            onChange={onChange('schedule', 'schedule')}
+            placeholder={trans.__('empty: runs until stopped')}
+          />
           <select
             className="jp-mod-styled jp-condasvc-presets"
             aria-label={trans.__('Schedule presets')}
@@ -290,7 +391,10 @@ export function WhenSection(
       {preview?.next_runs?.length && form.schedule ? (
         <div className="jp-condasvc-help jp-condasvc-next-runs">
           {trans.__('Next runs:')}{' '}
-          {preview.next_runs.slice(0, 5).map(t => new Date(t).toLocaleString()).join(' · ')}
+          {preview.next_runs
+            .slice(0, 5)
+            .map(t => new Date(t).toLocaleString())
+            .join(' · ')}
         </div>
       ) : null}
       <Row label={trans.__('Restart')} field="restart" errors={errors}>
@@ -303,13 +407,34 @@ export function WhenSection(
       </Row>
       <div className="jp-condasvc-grid">
         <Row label={trans.__('Wait before restart (s)')} field="restart_sec" errors={errors}>
-          <input className="jp-mod-styled" name="restart_sec" inputMode="decimal" value={form.restartSec} onChange={onChange('restartSec', 'restart_sec')} placeholder={defaultOf('RestartSec')} />
+          <input
+            className="jp-mod-styled"
+            name="restart_sec"
+            inputMode="decimal"
+            value={form.restartSec}
+            onChange={onChange('restartSec', 'restart_sec')}
+            placeholder={defaultOf('RestartSec')}
+          />
         </Row>
         <Row label={trans.__('At most … starts')} field="start_limit_burst" errors={errors}>
-          <input className="jp-mod-styled" name="start_limit_burst" inputMode="numeric" value={form.burst} onChange={onChange('burst', 'start_limit_burst')} placeholder={defaultOf('StartLimitBurst')} />
+          <input
+            className="jp-mod-styled"
+            name="start_limit_burst"
+            inputMode="numeric"
+            value={form.burst}
+            onChange={onChange('burst', 'start_limit_burst')}
+            placeholder={defaultOf('StartLimitBurst')}
+          />
         </Row>
         <Row label={trans.__('… within (s)')} field="start_limit_interval_sec" errors={errors}>
-          <input className="jp-mod-styled" name="start_limit_interval_sec" inputMode="decimal" value={form.interval} onChange={onChange('interval', 'start_limit_interval_sec')} placeholder={defaultOf('StartLimitIntervalSec')} />
+          <input
+            className="jp-mod-styled"
+            name="start_limit_interval_sec"
+            inputMode="decimal"
+            value={form.interval}
+            onChange={onChange('interval', 'start_limit_interval_sec')}
+            placeholder={defaultOf('StartLimitIntervalSec')}
+          />
         </Row>
       </div>
     </fieldset>
@@ -324,10 +449,20 @@ export function LimitsSection(props: ISectionProps & { warnings: string[] }): JS
       <legend>{trans.__('Limits')}</legend>
       <div className="jp-condasvc-grid">
         <Row label={trans.__('Memory')} field="memory_max" errors={errors} help="512M, 2G, 50%">
-          <input className="jp-mod-styled" name="memory_max" value={form.memoryMax} onChange={onChange('memoryMax', 'memory_max')} />
+          <input
+            className="jp-mod-styled"
+            name="memory_max"
+            value={form.memoryMax}
+            onChange={onChange('memoryMax', 'memory_max')}
+          />
         </Row>
         <Row label={trans.__('CPU')} field="cpu_quota" errors={errors} help={trans.__('50% is half a core')}>
-          <input className="jp-mod-styled" name="cpu_quota" value={form.cpuQuota} onChange={onChange('cpuQuota', 'cpu_quota')} />
+          <input
+            className="jp-mod-styled"
+            name="cpu_quota"
+            value={form.cpuQuota}
+            onChange={onChange('cpuQuota', 'cpu_quota')}
+          />
         </Row>
       </div>
       {props.warnings.map(w => (
@@ -356,8 +491,18 @@ export function HealthSection(props: ISectionProps): JSX.Element {
   return (
     <fieldset>
       <legend>{trans.__('Health check')}</legend>
-      <Row label={trans.__('Probe')} field="health_check" errors={errors} help={trans.__('A service that stays unhealthy is restarted.')}>
-        <select className="jp-mod-styled" name="health_type" value={form.healthType} onChange={onChange('healthType', 'health_check')}>
+      <Row
+        label={trans.__('Probe')}
+        field="health_check"
+        errors={errors}
+        help={trans.__('A service that stays unhealthy is restarted.')}
+      >
+        <select
+          className="jp-mod-styled"
+          name="health_type"
+          value={form.healthType}
+          onChange={onChange('healthType', 'health_check')}
+        >
           <option value="">{trans.__('none')}</option>
           <option value="http">HTTP</option>
           <option value="tcp">TCP</option>
@@ -365,16 +510,34 @@ export function HealthSection(props: ISectionProps): JSX.Element {
       </Row>
       {form.healthType === 'http' ? (
         <Row label="URL" field="health_url" errors={errors}>
-          <input className="jp-mod-styled" name="health_url" value={form.healthUrl} onChange={onChange('healthUrl', 'health_url')} placeholder="http://127.0.0.1:8080/health" />
+          <input
+            className="jp-mod-styled"
+            name="health_url"
+            value={form.healthUrl}
+            onChange={onChange('healthUrl', 'health_url')}
+            placeholder="http://127.0.0.1:8080/health"
+          />
         </Row>
       ) : null}
       {form.healthType === 'tcp' ? (
         <div className="jp-condasvc-grid">
           <Row label={trans.__('Host')} field="health_host" errors={errors}>
-            <input className="jp-mod-styled" name="health_host" value={form.healthHost} onChange={onChange('healthHost', 'health_host')} placeholder="127.0.0.1" />
+            <input
+              className="jp-mod-styled"
+              name="health_host"
+              value={form.healthHost}
+              onChange={onChange('healthHost', 'health_host')}
+              placeholder="127.0.0.1"
+            />
           </Row>
           <Row label={trans.__('Port')} field="health_port" errors={errors}>
-            <input className="jp-mod-styled" name="health_port" inputMode="numeric" value={form.healthPort} onChange={onChange('healthPort', 'health_port')} />
+            <input
+              className="jp-mod-styled"
+              name="health_port"
+              inputMode="numeric"
+              value={form.healthPort}
+              onChange={onChange('healthPort', 'health_port')}
+            />
           </Row>
         </div>
       ) : null}
@@ -382,7 +545,13 @@ export function HealthSection(props: ISectionProps): JSX.Element {
         <div className="jp-condasvc-grid">
           {timing.map(([key, field, label, placeholder, mode]) => (
             <Row key={field} label={label} field={field} errors={errors}>
-              <input className="jp-mod-styled" inputMode={mode} value={form[key] as string} onChange={onChange(key, field)} placeholder={placeholder} />
+              <input
+                className="jp-mod-styled"
+                inputMode={mode}
+                value={form[key] as string}
+                onChange={onChange(key, field)}
+                placeholder={placeholder}
+              />
             </Row>
           ))}
         </div>
@@ -402,33 +571,51 @@ export function PreviewPane(props: {
   return (
     <div className="jp-condasvc-form-preview">
       <h3>{preview ? preview.unit_name : trans.__('Unit preview')}</h3>
-      {previewError && !previewError.field ? <div className="jp-condasvc-field-error">{previewError.message}</div> : null}
-      {previewError?.field ? <div className="jp-condasvc-help">{trans.__('Preview: %1', previewError.message)}</div> : null}
+      {previewError && !previewError.field ? (
+        <div className="jp-condasvc-field-error">{previewError.message}</div>
+      ) : null}
+      {previewError?.field ? (
+        <div className="jp-condasvc-help">{trans.__('Preview: %1', previewError.message)}</div>
+      ) : null}
       {stale && preview ? (
         <div className="jp-condasvc-banner jp-condasvc-banner-warn jp-condasvc-preview-stale" role="status">
-          {trans.__('Out of date: this is the unit before your last change, which has an error%1.', localError ? ` (${localError.field})` : previewError?.field ? ` (${previewError.field})` : '')}
+          {trans.__(
+            'Out of date: this is the unit before your last change, which has an error%1.',
+            localError ? ` (${localError.field})` : previewError?.field ? ` (${previewError.field})` : ''
+          )}
         </div>
       ) : null}
-      <pre className={`jp-condasvc-unit${stale && preview ? ' jp-mod-stale' : ''}`} aria-label={trans.__('Unit preview')}>
+      <pre
+        className={`jp-condasvc-unit${stale && preview ? ' jp-mod-stale' : ''}`}
+        aria-label={trans.__('Unit preview')}
+      >
         {preview ? preview.unit : trans.__('Fill in a name and an environment to see the unit.')}
       </pre>
       {preview?.timer ? (
         <>
           <h3>{preview.unit_name.replace(/\.service$/, '.timer')}</h3>
-          <pre className="jp-condasvc-unit" aria-label={trans.__('Timer preview')}>{preview.timer}</pre>
+          <pre className="jp-condasvc-unit" aria-label={trans.__('Timer preview')}>
+            {preview.timer}
+          </pre>
         </>
       ) : null}
       {preview?.path_unit ? (
         <>
           <h3>{preview.unit_name.replace(/\.service$/, '.path')}</h3>
-          <pre className="jp-condasvc-unit" aria-label={trans.__('Path unit preview')}>{preview.path_unit}</pre>
+          <pre className="jp-condasvc-unit" aria-label={trans.__('Path unit preview')}>
+            {preview.path_unit}
+          </pre>
         </>
       ) : null}
       {preview?.variables.length ? (
-        <div className="jp-condasvc-help">{trans.__('Environment file: %1 (values not shown)', preview.variables.join(', '))}</div>
+        <div className="jp-condasvc-help">
+          {trans.__('Environment file: %1 (values not shown)', preview.variables.join(', '))}
+        </div>
       ) : null}
       {preview && Object.keys(preview.activation).length ? (
-        <div className="jp-condasvc-help">{trans.__('From activate.d: %1', Object.keys(preview.activation).join(', '))}</div>
+        <div className="jp-condasvc-help">
+          {trans.__('From activate.d: %1', Object.keys(preview.activation).join(', '))}
+        </div>
       ) : null}
     </div>
   );

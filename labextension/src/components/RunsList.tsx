@@ -119,7 +119,10 @@ export function RunsList(props: IRunsListProps): JSX.Element {
                   </td>
                   <td>{exitText(run)}</td>
                   <td>
-                    <button className="jp-mod-styled jp-mod-minimal" onClick={() => setOpen(open === run.id ? null : run.id)}>
+                    <button
+                      className="jp-mod-styled jp-mod-minimal"
+                      onClick={() => setOpen(open === run.id ? null : run.id)}
+                    >
                       {open === run.id ? trans.__('Hide log') : trans.__('Log')}
                     </button>
                     {run.has_notebook ? (

@@ -12,7 +12,15 @@ import { defaultEnvironment, envFits, envProblem } from '../envchoice';
 import { unitValue } from '../formhelp';
 import { editPatch, errorRow, formFromSpec, IFormState, LocalFieldError, SPEC_FIELDS, specFromForm } from '../formspec';
 import type { IEnvironment, IService, IServiceSpec, Kind } from '../tokens';
-import { HealthSection, LimitsSection, PreviewPane, SetField, VariablesSection, WhatSection, WhenSection } from './FormSections';
+import {
+  HealthSection,
+  LimitsSection,
+  PreviewPane,
+  SetField,
+  VariablesSection,
+  WhatSection,
+  WhenSection
+} from './FormSections';
 import { usePathSuggestions, usePreview } from './formhooks';
 
 export interface IServiceFormProps {
@@ -187,7 +195,15 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
             {generalError}
           </div>
         ) : null}
-        <WhatSection {...section} editing={props.editing} envs={envs} env={env} envError={envError} suggestions={suggestions} browse={props.browse} />
+        <WhatSection
+          {...section}
+          editing={props.editing}
+          envs={envs}
+          env={env}
+          envError={envError}
+          suggestions={suggestions}
+          browse={props.browse}
+        />
         <VariablesSection {...section} env={env} />
         <WhenSection {...section} preview={preview} defaultOf={defaultOf} />
         <LimitsSection {...section} warnings={preview?.warnings ?? []} />

@@ -50,7 +50,10 @@ export class ServiceEditorWidget extends MainAreaWidget<ServiceEditor> {
     void showDialog({
       title: trans.__('Discard your changes?'),
       body: trans.__('The form has changes that are not saved. Closing it discards them.'),
-      buttons: [Dialog.cancelButton({ label: trans.__('Keep editing') }), Dialog.warnButton({ label: trans.__('Discard') })]
+      buttons: [
+        Dialog.cancelButton({ label: trans.__('Keep editing') }),
+        Dialog.warnButton({ label: trans.__('Discard') })
+      ]
     }).then(answer => {
       if (answer.button.accept) {
         this.content.dirty = false;

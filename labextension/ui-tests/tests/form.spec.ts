@@ -132,7 +132,9 @@ test('a variable marked secret is write-only: the API answers null and Edit keep
 test('after an edit a running service says "restart needed" until Restart now', async ({ page, request }) => {
   const name = `rneed-${Date.now().toString(36).slice(-5)}`;
   try {
-    const created = await request.post('/condasvc/api/services', { data: { name, kind: 'script', env: 'uienv', path: 'ticker.py' } });
+    const created = await request.post('/condasvc/api/services', {
+      data: { name, kind: 'script', env: 'uienv', path: 'ticker.py' }
+    });
     expect(created.status(), await created.text()).toBe(201);
     await request.post(`/condasvc/api/services/${name}/start`);
     await page.sidebar.openTab('jp-condasvc-panel');
@@ -147,7 +149,9 @@ test('after an edit a running service says "restart needed" until Restart now', 
     await form.getByRole('button', { name: 'Save' }).click();
     await expect(view.locator('.jp-condasvc-restart-banner')).toContainText('still runs the old');
     await expect(row.locator('.jp-condasvc-restart-needed')).toBeVisible();
-    await page.evaluate(() => document.querySelectorAll<HTMLElement>('.Toastify__close-button').forEach(b => b.click()));
+    await page.evaluate(() =>
+      document.querySelectorAll<HTMLElement>('.Toastify__close-button').forEach(b => b.click())
+    );
     await page.screenshot({ path: path.join(OUT, 'restart-needed-light.png') });
     await page.theme.setDarkTheme();
     await page.screenshot({ path: path.join(OUT, 'restart-needed-dark.png') });
@@ -165,7 +169,15 @@ test('duplicate a service from its row: same settings, a free name, secrets aske
   const name = `dup-${Date.now().toString(36).slice(-5)}`;
   try {
     const created = await request.post('/condasvc/api/services', {
-      data: { name, kind: 'script', env: 'uienv', path: 'ticker.py', args: ['--rate', '2 per second'], environment: { TOKEN: 'x1', MODE: 'fast' }, secrets: ['TOKEN'] }
+      data: {
+        name,
+        kind: 'script',
+        env: 'uienv',
+        path: 'ticker.py',
+        args: ['--rate', '2 per second'],
+        environment: { TOKEN: 'x1', MODE: 'fast' },
+        secrets: ['TOKEN']
+      }
     });
     expect(created.status(), await created.text()).toBe(201);
     await page.sidebar.openTab('jp-condasvc-panel');
