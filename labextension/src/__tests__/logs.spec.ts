@@ -47,6 +47,7 @@ describe('hostile log lines', () => {
     const segments = parseAnsi(flood);
     expect(segments.length).toBeLessThanOrEqual(MAX_SEGMENTS);
     // nothing shown is lost: the text is all there
+    // eslint-disable-next-line no-control-regex
     expect(segments.map(s => s.text).join('')).toBe(flood.replace(/\x1b\[[0-9;]*m/g, ''));
   });
 

@@ -270,7 +270,7 @@ test.describe.serial('under JupyterHub', () => {
   });
 
   test('the service survives "Stop My Server", and the panel shows it again after a restart', async ({ page }) => {
-    let r = await hub.delete(`/hub/api/users/${USER}/server`);
+    const r = await hub.delete(`/hub/api/users/${USER}/server`);
     expect([202, 204], await r.text()).toContain(r.status());
     await expect
       .poll(async () => (await (await hub.get(`/hub/api/users/${USER}`)).json()).servers?.['']?.ready ?? false, {
