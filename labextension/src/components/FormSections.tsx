@@ -56,6 +56,32 @@ function Row(props: {
   );
 }
 
+/** A row of one text input: `form[formKey]`, the spec field `field` (also the input's name and the error's key). */
+function TextRow(
+  props: ISectionProps & {
+    label: string;
+    field: string;
+    formKey: keyof IFormState;
+    help?: string;
+    placeholder?: string;
+    inputMode?: 'decimal' | 'numeric';
+  }
+): JSX.Element {
+  const { form, set, errors, field, formKey } = props;
+  return (
+    <Row label={props.label} field={field} errors={errors} help={props.help}>
+      <input
+        className="jp-mod-styled"
+        name={field}
+        inputMode={props.inputMode}
+        value={form[formKey] as string}
+        onChange={ev => set(formKey, ev.target.value as never, field)}
+        placeholder={props.placeholder}
+      />
+    </Row>
+  );
+}
+
 export function WhatSection(
   props: ISectionProps & {
     editing?: string;
@@ -96,14 +122,13 @@ export function WhatSection(
         </select>
       </Row>
       {form.kind === 'command' ? (
-        <Row
+        <TextRow
+          {...props}
           label={trans.__('Command')}
           field="argv"
-          errors={errors}
+          formKey="command"
           help={trans.__('The program is looked up in the environment\'s bin first, e.g. "jupyter lab --no-browser".')}
-        >
-          <input className="jp-mod-styled" name="argv" value={form.command} onChange={onChange('command', 'argv')} />
-        </Row>
+        />
       ) : (
         <Row label={form.kind === 'notebook' ? trans.__('Notebook') : trans.__('Script')} field="path" errors={errors}>
           <div className="jp-condasvc-inline">
@@ -167,31 +192,21 @@ export function WhatSection(
           </div>
         ) : null}
       </Row>
-      <Row
+      <TextRow
+        {...props}
         label={trans.__('Arguments')}
         field="args"
-        errors={errors}
+        formKey="args"
         help={trans.__('Quoted like in a shell: --port 8080 "a b"')}
-      >
-        <input className="jp-mod-styled" name="args" value={form.args} onChange={onChange('args', 'args')} />
-      </Row>
-      <Row label={trans.__('Working directory')} field="cwd" errors={errors}>
-        <input
-          className="jp-mod-styled"
-          name="cwd"
-          value={form.cwd}
-          onChange={onChange('cwd', 'cwd')}
-          placeholder={trans.__("the file's folder")}
-        />
-      </Row>
-      <Row label={trans.__('Description')} field="description" errors={errors}>
-        <input
-          className="jp-mod-styled"
-          name="description"
-          value={form.description}
-          onChange={onChange('description', 'description')}
-        />
-      </Row>
+      />
+      <TextRow
+        {...props}
+        label={trans.__('Working directory')}
+        field="cwd"
+        formKey="cwd"
+        placeholder={trans.__("the file's folder")}
+      />
+      <TextRow {...props} label={trans.__('Description')} field="description" formKey="description" />
       {form.kind === 'notebook' ? (
         <>
           <Row
@@ -209,15 +224,13 @@ export function WhatSection(
               placeholder='{"alpha": 0.5}'
             />
           </Row>
-          <Row label={trans.__('Executed copy')} field="output" errors={errors}>
-            <input
-              className="jp-mod-styled"
-              name="output"
-              value={form.output}
-              onChange={onChange('output', 'output')}
-              placeholder="<name>.out.ipynb"
-            />
-          </Row>
+          <TextRow
+            {...props}
+            label={trans.__('Executed copy')}
+            field="output"
+            formKey="output"
+            placeholder="<name>.out.ipynb"
+          />
         </>
       ) : null}
     </fieldset>
@@ -324,6 +337,12 @@ export function WhenSection(
   const { form, set, errors, trans, preview, defaultOf } = props;
   const onChange = changer(set);
   const cron = cronToCalendar(form.schedule);
+  // the crash-loop rows: label, spec field, form key, the unit key whose default is the placeholder, input mode
+  const restartLimits: [string, string, keyof IFormState, string, 'decimal' | 'numeric'][] = [
+    [trans.__('Wait before restart (s)'), 'restart_sec', 'restartSec', 'RestartSec', 'decimal'],
+    [trans.__('At most … starts'), 'start_limit_burst', 'burst', 'StartLimitBurst', 'numeric'],
+    [trans.__('… within (s)'), 'start_limit_interval_sec', 'interval', 'StartLimitIntervalSec', 'decimal']
+  ];
   return (
     <fieldset>
       <legend>{trans.__('When it runs')}</legend>
@@ -406,64 +425,36 @@ export function WhenSection(
         </select>
       </Row>
       <div className="jp-condasvc-grid">
-        <Row label={trans.__('Wait before restart (s)')} field="restart_sec" errors={errors}>
-          <input
-            className="jp-mod-styled"
-            name="restart_sec"
-            inputMode="decimal"
-            value={form.restartSec}
-            onChange={onChange('restartSec', 'restart_sec')}
-            placeholder={defaultOf('RestartSec')}
+        {restartLimits.map(([label, field, formKey, unitKey, mode]) => (
+          <TextRow
+            key={field}
+            {...props}
+            label={label}
+            field={field}
+            formKey={formKey}
+            placeholder={defaultOf(unitKey)}
+            inputMode={mode}
           />
-        </Row>
-        <Row label={trans.__('At most … starts')} field="start_limit_burst" errors={errors}>
-          <input
-            className="jp-mod-styled"
-            name="start_limit_burst"
-            inputMode="numeric"
-            value={form.burst}
-            onChange={onChange('burst', 'start_limit_burst')}
-            placeholder={defaultOf('StartLimitBurst')}
-          />
-        </Row>
-        <Row label={trans.__('… within (s)')} field="start_limit_interval_sec" errors={errors}>
-          <input
-            className="jp-mod-styled"
-            name="start_limit_interval_sec"
-            inputMode="decimal"
-            value={form.interval}
-            onChange={onChange('interval', 'start_limit_interval_sec')}
-            placeholder={defaultOf('StartLimitIntervalSec')}
-          />
-        </Row>
+        ))}
       </div>
     </fieldset>
   );
 }
 
 export function LimitsSection(props: ISectionProps & { warnings: string[] }): JSX.Element {
-  const { form, set, errors, trans } = props;
-  const onChange = changer(set);
+  const { trans } = props;
   return (
     <fieldset>
       <legend>{trans.__('Limits')}</legend>
       <div className="jp-condasvc-grid">
-        <Row label={trans.__('Memory')} field="memory_max" errors={errors} help="512M, 2G, 50%">
-          <input
-            className="jp-mod-styled"
-            name="memory_max"
-            value={form.memoryMax}
-            onChange={onChange('memoryMax', 'memory_max')}
-          />
-        </Row>
-        <Row label={trans.__('CPU')} field="cpu_quota" errors={errors} help={trans.__('50% is half a core')}>
-          <input
-            className="jp-mod-styled"
-            name="cpu_quota"
-            value={form.cpuQuota}
-            onChange={onChange('cpuQuota', 'cpu_quota')}
-          />
-        </Row>
+        <TextRow {...props} label={trans.__('Memory')} field="memory_max" formKey="memoryMax" help="512M, 2G, 50%" />
+        <TextRow
+          {...props}
+          label={trans.__('CPU')}
+          field="cpu_quota"
+          formKey="cpuQuota"
+          help={trans.__('50% is half a core')}
+        />
       </div>
       {props.warnings.map(w => (
         <div key={w} className="jp-condasvc-banner jp-condasvc-banner-warn jp-condasvc-limit-warning">
@@ -509,50 +500,38 @@ export function HealthSection(props: ISectionProps): JSX.Element {
         </select>
       </Row>
       {form.healthType === 'http' ? (
-        <Row label="URL" field="health_url" errors={errors}>
-          <input
-            className="jp-mod-styled"
-            name="health_url"
-            value={form.healthUrl}
-            onChange={onChange('healthUrl', 'health_url')}
-            placeholder="http://127.0.0.1:8080/health"
-          />
-        </Row>
+        <TextRow
+          {...props}
+          label="URL"
+          field="health_url"
+          formKey="healthUrl"
+          placeholder="http://127.0.0.1:8080/health"
+        />
       ) : null}
       {form.healthType === 'tcp' ? (
         <div className="jp-condasvc-grid">
-          <Row label={trans.__('Host')} field="health_host" errors={errors}>
-            <input
-              className="jp-mod-styled"
-              name="health_host"
-              value={form.healthHost}
-              onChange={onChange('healthHost', 'health_host')}
-              placeholder="127.0.0.1"
-            />
-          </Row>
-          <Row label={trans.__('Port')} field="health_port" errors={errors}>
-            <input
-              className="jp-mod-styled"
-              name="health_port"
-              inputMode="numeric"
-              value={form.healthPort}
-              onChange={onChange('healthPort', 'health_port')}
-            />
-          </Row>
+          <TextRow
+            {...props}
+            label={trans.__('Host')}
+            field="health_host"
+            formKey="healthHost"
+            placeholder="127.0.0.1"
+          />
+          <TextRow {...props} label={trans.__('Port')} field="health_port" formKey="healthPort" inputMode="numeric" />
         </div>
       ) : null}
       {form.healthType ? (
         <div className="jp-condasvc-grid">
           {timing.map(([key, field, label, placeholder, mode]) => (
-            <Row key={field} label={label} field={field} errors={errors}>
-              <input
-                className="jp-mod-styled"
-                inputMode={mode}
-                value={form[key] as string}
-                onChange={onChange(key, field)}
-                placeholder={placeholder}
-              />
-            </Row>
+            <TextRow
+              {...props}
+              key={field}
+              label={label}
+              field={field}
+              formKey={key}
+              placeholder={placeholder}
+              inputMode={mode}
+            />
           ))}
         </div>
       ) : null}
