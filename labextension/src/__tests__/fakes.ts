@@ -1,5 +1,36 @@
 /** Fakes shared by the unit tests: a socket and timers driven by the test. */
-import type { ISocketLike } from '../tokens';
+import type { IHostReport, IJournalDiagnosis, ISocketLike } from '../tokens';
+
+export const JOURNAL_OK: IJournalDiagnosis = {
+  ok: true,
+  state: 'ok',
+  message: "Your services' logs are in /j.",
+  path: '/j',
+  storage: 'persistent',
+  problems: [],
+  fix: null,
+  rate_limit: {}
+};
+
+/** A host report (GET host): readable logs, no linger, these cgroup controllers; `journal` changes its journal part. */
+export function hostReport(journal: Partial<IHostReport['journal']> = {}, controllers: string[] = []): IHostReport {
+  return {
+    user: 'u',
+    manager: { reachable: true },
+    linger: { enabled: false },
+    journal: {
+      persistent: true,
+      readable: true,
+      state: 'ok',
+      message: '',
+      path: '',
+      fix: null,
+      diagnosis: JOURNAL_OK,
+      ...journal
+    },
+    limits: { controllers, memory_enforced: controllers.includes('memory'), cpu_enforced: controllers.includes('cpu') }
+  };
+}
 
 /** A WebSocket the test opens, feeds and drops. */
 export class FakeSocket implements ISocketLike {

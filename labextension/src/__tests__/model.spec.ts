@@ -5,19 +5,8 @@ import { findMatches, LogBuffer, LogFollower } from '../logs';
 import { RowLayout } from '../rowlayout';
 import { envForPrefix, parsePythonString, prefixFromArgv } from '../kernelenv';
 import { joinArgs, splitArgs } from '../format';
-import type { IEnvironment, IJournalDiagnosis, ILogEntry, ILogPage, IService, StatusMessage } from '../tokens';
-import { Clock, FakeSocket } from './fakes';
-
-const JOURNAL_OK: IJournalDiagnosis = {
-  ok: true,
-  state: 'ok',
-  message: "Your services' logs are in /j.",
-  path: '/j',
-  storage: 'persistent',
-  problems: [],
-  fix: null,
-  rate_limit: {}
-};
+import type { IEnvironment, ILogEntry, ILogPage, IService, StatusMessage } from '../tokens';
+import { Clock, FakeSocket, hostReport, JOURNAL_OK } from './fakes';
 
 function service(name: string, active: string, extra: Partial<IService['status']> = {}, schedule?: string): IService {
   return {
@@ -55,7 +44,17 @@ function setup() {
     clearTimeout: clock.clearTimeout
   });
   model.start();
-  return { model, sockets, clock };
+  const failed: string[] = [];
+  model.serviceFailed.connect((_, service) => failed.push(service.name));
+  return { model, sockets, clock, failed };
+}
+
+/** A model whose stream opened with this snapshot. */
+function connected(services: IService[]) {
+  const it = setup();
+  it.sockets[0].open();
+  it.sockets[0].send({ type: 'snapshot', services });
+  return it;
 }
 
 describe('ServicesModel', () => {
@@ -72,21 +71,13 @@ describe('ServicesModel', () => {
       },
       fetchHost: async () => {
         const readable = reports[Math.min(fetched++, reports.length - 1)];
-        return {
-          user: 'u',
-          manager: { reachable: true },
-          linger: { enabled: false },
-          journal: {
-            persistent: true,
-            readable,
-            state: readable ? 'ok' : 'runtime-journal',
-            message: readable ? 'ok' : 'journald is writing its volatile runtime journal (/run/log/journal/x)',
-            path: '/run/log/journal/x',
-            fix: readable ? null : 'repair',
-            diagnosis: JOURNAL_OK
-          },
-          limits: { controllers: [], memory_enforced: false, cpu_enforced: false }
-        };
+        return hostReport({
+          readable,
+          state: readable ? 'ok' : 'runtime-journal',
+          message: readable ? 'ok' : 'journald is writing its volatile runtime journal (/run/log/journal/x)',
+          path: '/run/log/journal/x',
+          fix: readable ? null : 'repair'
+        });
       },
       setTimeout: clock.setTimeout,
       clearTimeout: clock.clearTimeout
@@ -133,11 +124,7 @@ describe('ServicesModel', () => {
   });
 
   it('applies quick status pushes, then the full object, signalling a failure once', () => {
-    const { model, sockets } = setup();
-    const failed: string[] = [];
-    model.serviceFailed.connect((_, s) => failed.push(s.name));
-    sockets[0].open();
-    sockets[0].send({ type: 'snapshot', services: [service('a', 'active')] });
+    const { model, sockets, failed } = connected([service('a', 'active')]);
     sockets[0].send({ type: 'status', name: 'a', status: service('a', 'failed').status });
     expect(displayState(model.get('a')!)).toBe('failed');
     expect(model.get('a')!.spec.path).toBe('a.py');
@@ -172,11 +159,7 @@ describe('ServicesModel', () => {
   });
 
   it('signals a transition to failed once, not services already failed at the first snapshot', () => {
-    const { model, sockets } = setup();
-    const failed: string[] = [];
-    model.serviceFailed.connect((_, s) => failed.push(s.name));
-    sockets[0].open();
-    sockets[0].send({ type: 'snapshot', services: [service('old', 'failed'), service('a', 'active')] });
+    const { model, sockets, failed } = connected([service('old', 'failed'), service('a', 'active')]);
     expect(failed).toEqual([]);
     sockets[0].send({ type: 'service', service: service('a', 'failed') });
     sockets[0].send({ type: 'service', service: service('a', 'failed') });
@@ -185,14 +168,7 @@ describe('ServicesModel', () => {
   });
 
   it('notifies once per failure episode: a crash loop or a failing schedule is one notification', () => {
-    const { model, sockets } = setup();
-    const failed: string[] = [];
-    model.serviceFailed.connect((_, s) => failed.push(s.name));
-    sockets[0].open();
-    sockets[0].send({
-      type: 'snapshot',
-      services: [service('loop', 'active'), service('nb', 'inactive', {}, 'hourly')]
-    });
+    const { model, sockets, failed } = connected([service('loop', 'active'), service('nb', 'inactive', {}, 'hourly')]);
     for (let i = 1; i <= 9; i++) {
       sockets[0].send({ type: 'service', service: service('loop', 'failed', { n_restarts: i }) });
       sockets[0].send({
@@ -218,14 +194,11 @@ describe('ServicesModel', () => {
   });
 
   it('raises nothing for a stop or delete the user asked for, and flags crash loops early', () => {
-    const { model, sockets } = setup();
-    const failed: string[] = [];
-    model.serviceFailed.connect((_, s) => failed.push(s.name));
-    sockets[0].open();
-    sockets[0].send({
-      type: 'snapshot',
-      services: [service('a', 'active'), service('b', 'active'), service('c', 'active')]
-    });
+    const { model, sockets, failed } = connected([
+      service('a', 'active'),
+      service('b', 'active'),
+      service('c', 'active')
+    ]);
     model.userAction('a', 'stop');
     sockets[0].send({ type: 'service', service: service('a', 'failed', { result: 'watchdog' }) });
     model.userAction('b', 'delete');
@@ -242,11 +215,7 @@ describe('ServicesModel', () => {
   });
 
   it('reconnects with a doubling back-off and diffs the new snapshot', () => {
-    const { model, sockets, clock } = setup();
-    const failed: string[] = [];
-    model.serviceFailed.connect((_, s) => failed.push(s.name));
-    sockets[0].open();
-    sockets[0].send({ type: 'snapshot', services: [service('a', 'active')] });
+    const { model, sockets, clock, failed } = connected([service('a', 'active')]);
     sockets[0].drop();
     expect(model.connection).toBe('closed');
     expect(clock.runAll()).toEqual([100]);

@@ -11,6 +11,7 @@ import {
   type Tr
 } from '../statusfacts';
 import type { IHostReport, IRun, IService, IServiceStatus } from '../tokens';
+import { hostReport } from './fakes';
 
 const __: Tr = (msgid, ...args) => args.reduce<string>((s, a, i) => s.replace(`%${i + 1}`, String(a)), msgid);
 
@@ -55,30 +56,7 @@ function service(st: IServiceStatus, spec: Partial<IService['spec']> = {}): ISer
 const HTTP = { type: 'http' as const, url: 'http://127.0.0.1:8000/health' };
 
 function host(controllers: string[]): IHostReport {
-  return {
-    user: 'u',
-    manager: { reachable: true },
-    linger: { enabled: false },
-    journal: {
-      persistent: true,
-      readable: true,
-      state: 'ok',
-      message: '',
-      path: '',
-      fix: null,
-      diagnosis: {
-        ok: true,
-        state: 'ok',
-        message: '',
-        path: '',
-        storage: 'persistent',
-        problems: [],
-        fix: null,
-        rate_limit: {}
-      }
-    },
-    limits: { controllers, memory_enforced: controllers.includes('memory'), cpu_enforced: controllers.includes('cpu') }
-  };
+  return hostReport({}, controllers);
 }
 
 describe('health', () => {
