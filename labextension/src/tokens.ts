@@ -17,7 +17,6 @@ type Answer<Op, S extends number = 200> = Op extends { responses: { [K in S]: in
     ? B
     : never
   : never;
-type Api = paths;
 
 /** What a user asks for (ServiceSpec). Secret values come back as null (write-only). */
 export type IServiceSpec = Schemas['ServiceSpec'];
@@ -33,13 +32,13 @@ export type IEnvironment = Schemas['Environment'];
 
 /** One run of a service (GET services/{name}/runs): one start, named by systemd's invocation ID. */
 export type IRun = Schemas['Run'];
-export type IRunList = Answer<Api['/condasvc/api/services/{name}/runs']['get']>;
-export type IRunLog = Answer<Api['/condasvc/api/services/{name}/runs/{run_id}/logs']['get']>;
+export type IRunList = Answer<paths['/condasvc/api/services/{name}/runs']['get']>;
+export type IRunLog = Answer<paths['/condasvc/api/services/{name}/runs/{run_id}/logs']['get']>;
 
-export type IPreview = Answer<Api['/condasvc/api/preview']['post']>;
-export type IUnitText = Answer<Api['/condasvc/api/services/{name}/unit']['get']>;
+export type IPreview = Answer<paths['/condasvc/api/preview']['post']>;
+export type IUnitText = Answer<paths['/condasvc/api/services/{name}/unit']['get']>;
 /** The verbs of POST services/{name}/{action}. */
-export type ServiceAction = Api['/condasvc/api/services/{name}/{action}']['post']['parameters']['path']['action'];
+export type ServiceAction = paths['/condasvc/api/services/{name}/{action}']['post']['parameters']['path']['action'];
 
 export type ILogEntry = Schemas['LogEntry'];
 export type ILogMarker = NonNullable<ILogEntry['marker']>;
@@ -48,14 +47,14 @@ export type IJournalProblem = IJournalDiagnosis['problems'][number];
 export type ILogPage = Schemas['LogPage'];
 /** The query of GET services/{name}/logs, with `regex` as the client passes it (sent as 1). */
 export type ILogQuery = Omit<
-  NonNullable<Api['/condasvc/api/services/{name}/logs']['get']['parameters']['query']>,
+  NonNullable<paths['/condasvc/api/services/{name}/logs']['get']['parameters']['query']>,
   'regex'
 > & {
   regex?: boolean;
 };
 
 export type IHostReport = Schemas['HostReport'];
-export type ILingerState = Answer<Api['/condasvc/api/host/linger']['post']>;
+export type ILingerState = Answer<paths['/condasvc/api/host/linger']['post']>;
 
 /** Messages of the status stream (condasvc/api/events). */
 export type StatusMessage =
