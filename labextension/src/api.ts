@@ -14,22 +14,14 @@ import type {
   IRunList,
   IRunLog,
   IService,
+  ILingerState,
   IServiceSpec,
   ISocketLike,
-  IUnitText
+  IUnitText,
+  ServiceAction
 } from './tokens';
 
-export type ServiceAction =
-  | 'start'
-  | 'stop'
-  | 'restart'
-  | 'enable'
-  | 'disable'
-  | 'reset-failed'
-  | 'run-now'
-  | 'pause'
-  | 'resume'
-  | 'reset-and-start';
+export type { ServiceAction } from './tokens';
 
 const API = 'condasvc/api';
 
@@ -165,7 +157,7 @@ export class CondaSvcAPI {
   }
 
   /** Linger for the server's own user, through systemd-logind (POST host/linger). */
-  setLinger(enabled: boolean): Promise<{ user: string; enabled: boolean }> {
+  setLinger(enabled: boolean): Promise<ILingerState> {
     return this.request(this.url('host', 'linger'), { method: 'POST', body: JSON.stringify({ enabled }) });
   }
 

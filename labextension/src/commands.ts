@@ -4,13 +4,14 @@ import { Dialog, InputDialog, MainAreaWidget, Notification, showDialog } from '@
 import { PageConfig, PathExt } from '@jupyterlab/coreutils';
 import type { IDocumentManager } from '@jupyterlab/docmanager';
 import { FileDialog, IDefaultFileBrowser } from '@jupyterlab/filebrowser';
-import type { INotebookTracker } from '@jupyterlab/notebook';
+import type { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { addIcon, editIcon, refreshIcon, runIcon, stopIcon } from '@jupyterlab/ui-components';
 
 import { CondaSvcAPI, ServiceAction } from './api';
+import { downloadBlob } from './download';
 import { logsIcon, servicesIcon } from './icons';
-import { envForPrefix, kernelPrefix } from './kernelenv';
+import { kernelEnv } from './kernelenv';
 import { restartNeeded } from './listview';
 import { servicesOfPath, uniqueName } from './runfile';
 import { specFromText, specToYaml } from './specfile';
@@ -56,16 +57,14 @@ async function pickName(deps: ICommandDeps, args: Record<string, unknown>, label
   return result.button.accept ? result.value : null;
 }
 
-/** Save text as a file through the browser. */
-function downloadText(fileName: string, text: string, type: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = fileName;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  window.setTimeout(() => URL.revokeObjectURL(url), 10000);
+/** The service a command is about (see pickName); undefined when none is picked or it is gone. */
+async function pickService(
+  deps: ICommandDeps,
+  args: Record<string, unknown>,
+  label: string
+): Promise<IService | undefined> {
+  const name = await pickName(deps, args, label);
+  return name ? deps.model.get(name) : undefined;
 }
 
 /** Ask the browser for one local file (null when the dialog is cancelled). */
@@ -91,7 +90,10 @@ function pickLocalFile(accept: string): Promise<File | null> {
 /** A default service name from a file name: letters, digits and '-'. */
 export function nameFromPath(path: string): string {
   const stem = PathExt.basename(path).replace(/\.(ipynb|py)$/, '');
-  const name = stem.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
+  const name = stem
+    .replace(/[^A-Za-z0-9_.-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 64);
   return name || 'service';
 }
 
@@ -182,7 +184,10 @@ export function registerCommands(deps: ICommandDeps): void {
             Notification.info(trans.__('Saved %1. It still runs the old version until restarted.', service.name), {
               autoClose: 8000,
               actions: [
-                { label: trans.__('Restart now'), callback: () => void commands.execute(CommandIDs.restartService, { name: service.name }) }
+                {
+                  label: trans.__('Restart now'),
+                  callback: () => void commands.execute(CommandIDs.restartService, { name: service.name })
+                }
               ]
             });
           } else {
@@ -218,8 +223,7 @@ export function registerCommands(deps: ICommandDeps): void {
     label: trans.__('Edit Service…'),
     icon: args => (args.isPalette ? undefined : editIcon),
     execute: async args => {
-      const name = await pickName(deps, args, trans.__('Edit which service?'));
-      const service = name ? model.get(name) : undefined;
+      const service = await pickService(deps, args, trans.__('Edit which service?'));
       if (service) {
         openEditor(service.spec, service.name);
       }
@@ -230,8 +234,7 @@ export function registerCommands(deps: ICommandDeps): void {
     label: trans.__('Duplicate Service…'),
     caption: trans.__('A new service with the same settings (secret values are not copied)'),
     execute: async args => {
-      const name = await pickName(deps, args, trans.__('Duplicate which service?'));
-      const service = name ? model.get(name) : undefined;
+      const service = await pickService(deps, args, trans.__('Duplicate which service?'));
       if (!service) {
         return;
       }
@@ -254,10 +257,9 @@ export function registerCommands(deps: ICommandDeps): void {
     label: trans.__('Export Spec…'),
     caption: trans.__('Download the service spec as NAME.yaml (for `jupyter condasvc create -f` or Import Spec)'),
     execute: async args => {
-      const name = await pickName(deps, args, trans.__('Export which service?'));
-      const service = name ? model.get(name) : undefined;
+      const service = await pickService(deps, args, trans.__('Export which service?'));
       if (service) {
-        downloadText(`${service.name}.yaml`, specToYaml(service.spec), 'application/yaml');
+        downloadBlob(`${service.name}.yaml`, new Blob([specToYaml(service.spec)], { type: 'application/yaml' }));
       }
     }
   });
@@ -342,13 +344,39 @@ export function registerCommands(deps: ICommandDeps): void {
   };
   action(CommandIDs.startService, 'start', trans.__('Start Service…'), trans.__('Start which service?'), runIcon);
   action(CommandIDs.stopService, 'stop', trans.__('Stop Service…'), trans.__('Stop which service?'), stopIcon);
-  action(CommandIDs.restartService, 'restart', trans.__('Restart Service…'), trans.__('Restart which service?'), refreshIcon);
-  action(CommandIDs.resetFailedService, 'reset-failed', trans.__('Reset Failed State of Service…'), trans.__('Reset which service?'));
-  action(CommandIDs.runNowService, 'run-now', trans.__('Run Scheduled Service Now…'), trans.__('Run which service now?'));
-  action(CommandIDs.enableService, 'enable', trans.__('Start Service at Login…'), trans.__('Start which service at login?'));
+  action(
+    CommandIDs.restartService,
+    'restart',
+    trans.__('Restart Service…'),
+    trans.__('Restart which service?'),
+    refreshIcon
+  );
+  action(
+    CommandIDs.resetFailedService,
+    'reset-failed',
+    trans.__('Reset Failed State of Service…'),
+    trans.__('Reset which service?')
+  );
+  action(
+    CommandIDs.runNowService,
+    'run-now',
+    trans.__('Run Scheduled Service Now…'),
+    trans.__('Run which service now?')
+  );
+  action(
+    CommandIDs.enableService,
+    'enable',
+    trans.__('Start Service at Login…'),
+    trans.__('Start which service at login?')
+  );
   action(CommandIDs.disableService, 'disable', trans.__("Don't Start Service at Login…"), trans.__('Which service?'));
   action(CommandIDs.pauseService, 'pause', trans.__('Pause Schedule of Service…'), trans.__('Pause which schedule?'));
-  action(CommandIDs.resumeService, 'resume', trans.__('Resume Schedule of Service…'), trans.__('Resume which schedule?'));
+  action(
+    CommandIDs.resumeService,
+    'resume',
+    trans.__('Resume Schedule of Service…'),
+    trans.__('Resume which schedule?')
+  );
   action(
     CommandIDs.resetAndStartService,
     'reset-and-start',
@@ -413,8 +441,7 @@ export function registerCommands(deps: ICommandDeps): void {
   commands.addCommand(CommandIDs.openOutput, {
     label: trans.__('Open Executed Notebook…'),
     execute: async args => {
-      const name = await pickName(deps, args, trans.__('Which notebook service?'));
-      const service = name ? model.get(name) : undefined;
+      const service = await pickService(deps, args, trans.__('Which notebook service?'));
       if (!service || !deps.docManager) {
         return;
       }
@@ -449,7 +476,9 @@ export function registerCommands(deps: ICommandDeps): void {
     if (context?.model.dirty) {
       const answer = await showDialog({
         title: trans.__('Save %1 first?', PathExt.basename(path)),
-        body: trans.__('It has unsaved changes. A service runs the file on disk, so without saving it would run the last saved version.'),
+        body: trans.__(
+          'It has unsaved changes. A service runs the file on disk, so without saving it would run the last saved version.'
+        ),
         buttons: [
           Dialog.cancelButton(),
           Dialog.createButton({ label: trans.__('Use the saved version'), displayType: 'default' }),
@@ -457,7 +486,10 @@ export function registerCommands(deps: ICommandDeps): void {
         ],
         defaultButton: 2
       });
-      if (answer.button.label !== trans.__('Use the saved version') && answer.button.label !== trans.__('Save and continue')) {
+      if (
+        answer.button.label !== trans.__('Use the saved version') &&
+        answer.button.label !== trans.__('Save and continue')
+      ) {
         return;
       }
       if (answer.button.label === trans.__('Save and continue')) {
@@ -498,17 +530,13 @@ export function registerCommands(deps: ICommandDeps): void {
     openEditor({ name: uniqueName(nameFromPath(path), model.services), kind, path, ...(env ? { env } : {}) });
   };
 
-  const envOfNotebook = async (): Promise<string | null> => {
-    const panel = deps.notebooks?.currentWidget;
-    if (!panel) {
-      return null;
-    }
-    const [prefix, envs] = await Promise.all([
-      kernelPrefix(panel.sessionContext, app.serviceManager.kernelspecs.specs),
-      api.environments().then(r => r.environments).catch(() => [])
-    ]);
-    return prefix ? envForPrefix(prefix, envs) : null;
-  };
+  /** The environment a notebook's kernel runs in (null: no notebook, or it cannot tell). */
+  const envOfNotebook = async (panel: NotebookPanel | null | undefined): Promise<string | null> =>
+    panel
+      ? kernelEnv(panel.sessionContext, app.serviceManager.kernelspecs.specs, () =>
+          api.environments().then(r => r.environments)
+        )
+      : null;
 
   commands.addCommand(CommandIDs.runAsService, {
     label: trans.__('Run Notebook as Service…'),
@@ -520,7 +548,7 @@ export function registerCommands(deps: ICommandDeps): void {
       if (!panel) {
         return;
       }
-      await runAsService(panel.context.path, 'notebook', await envOfNotebook());
+      await runAsService(panel.context.path, 'notebook', await envOfNotebook(panel));
     }
   });
 
@@ -538,15 +566,7 @@ export function registerCommands(deps: ICommandDeps): void {
       }
       const kind: Kind = path.endsWith('.ipynb') ? 'notebook' : 'script';
       // A notebook open with a kernel: use its environment.
-      let env: string | null = null;
-      const open = deps.notebooks?.find(p => p.context.path === path);
-      if (open) {
-        const [prefix, envs] = await Promise.all([
-          kernelPrefix(open.sessionContext, app.serviceManager.kernelspecs.specs),
-          api.environments().then(r => r.environments).catch(() => [])
-        ]);
-        env = prefix ? envForPrefix(prefix, envs) : null;
-      }
+      const env = await envOfNotebook(deps.notebooks?.find(p => p.context.path === path));
       await runAsService(path, kind, env);
     }
   });
@@ -562,9 +582,12 @@ export function registerCommands(deps: ICommandDeps): void {
     execute: async () => {
       try {
         const state = await api.setLinger(true);
-        Notification.success(trans.__('Linger is on for %1: services that start at login now start at boot.', state.user), {
-          autoClose: 6000
-        });
+        Notification.success(
+          trans.__('Linger is on for %1: services that start at login now start at boot.', state.user),
+          {
+            autoClose: 6000
+          }
+        );
       } catch (error) {
         Notification.error((error as Error).message);
       }

@@ -1,9 +1,5 @@
 /** The plugins of jupyter_condasvc: wiring only. */
-import {
-  ILayoutRestorer,
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, Notification, ToolbarButton } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import type { DocumentRegistry } from '@jupyterlab/docregistry';
@@ -114,10 +110,16 @@ const plugin: JupyterFrontEndPlugin<IServicesModel> = {
       if (group && group.kind === 'group') {
         const names = group.names;
         Notification.error(
-          trans.__('%1 services failed: %2', names.length, names.slice(0, 5).join(', ') + (names.length > 5 ? ', …' : '')),
+          trans.__(
+            '%1 services failed: %2',
+            names.length,
+            names.slice(0, 5).join(', ') + (names.length > 5 ? ', …' : '')
+          ),
           {
             autoClose: false,
-            actions: [{ label: trans.__('Show services'), callback: () => void app.commands.execute(CommandIDs.openPanel) }]
+            actions: [
+              { label: trans.__('Show services'), callback: () => void app.commands.execute(CommandIDs.openPanel) }
+            ]
           }
         );
         return;
@@ -231,7 +233,10 @@ const plugin: JupyterFrontEndPlugin<IServicesModel> = {
 
     // A toolbar button on every notebook.
     app.docRegistry.addWidgetExtension('Notebook', {
-      createNew: (nbPanel: NotebookPanel, _context: DocumentRegistry.IContext<DocumentRegistry.IModel>): IDisposable => {
+      createNew: (
+        nbPanel: NotebookPanel,
+        _context: DocumentRegistry.IContext<DocumentRegistry.IModel>
+      ): IDisposable => {
         const button = new ToolbarButton({
           icon: servicesIcon,
           className: 'jp-condasvc-run-as-service',

@@ -40,6 +40,22 @@ export function envForPrefix(prefix: string, environments: ReadonlyArray<IEnviro
   return env ? env.name : clean;
 }
 
+/**
+ * The environment a notebook's kernel runs in: the name of the listed environment with its prefix, the
+ * prefix itself when none is listed, null when the prefix cannot be told. The listing may fail (prefix kept).
+ */
+export async function kernelEnv(
+  sessionContext: ISessionContext | null | undefined,
+  specs: KernelSpec.ISpecModels | null | undefined,
+  environments: () => Promise<ReadonlyArray<IEnvironment>>
+): Promise<string | null> {
+  const [prefix, envs] = await Promise.all([
+    kernelPrefix(sessionContext, specs),
+    environments().catch((): IEnvironment[] => [])
+  ]);
+  return prefix ? envForPrefix(prefix, envs) : null;
+}
+
 export async function kernelPrefix(
   sessionContext: ISessionContext | null | undefined,
   specs: KernelSpec.ISpecModels | null | undefined

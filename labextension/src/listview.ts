@@ -19,7 +19,14 @@ export interface IListQuery {
   desc: boolean;
 }
 
-export const DEFAULT_QUERY: IListQuery = { text: '', state: 'all', kind: 'all', env: 'all', sort: 'attention', desc: false };
+export const DEFAULT_QUERY: IListQuery = {
+  text: '',
+  state: 'all',
+  kind: 'all',
+  env: 'all',
+  sort: 'attention',
+  desc: false
+};
 
 /** Restarts in a row that make a running service "crash-looping". */
 export const CRASH_LOOP_RESTARTS = 3;
@@ -102,7 +109,14 @@ function matchesText(service: IService, needle: string): boolean {
     return true;
   }
   const spec = service.spec;
-  const hay = [service.name, spec.description ?? '', spec.path ?? '', (spec.argv ?? []).join(' '), envOf(service), spec.kind]
+  const hay = [
+    service.name,
+    spec.description ?? '',
+    spec.path ?? '',
+    (spec.argv ?? []).join(' '),
+    envOf(service),
+    spec.kind
+  ]
     .join('\n')
     .toLowerCase();
   return needle
@@ -188,7 +202,13 @@ export function facets(services: ReadonlyArray<IService>): { envs: string[]; kin
 }
 
 /** [first, last) rows to render for a fixed row height, with `overscan` rows either side. */
-export function windowRange(count: number, rowHeight: number, scrollTop: number, viewport: number, overscan = 8): [number, number] {
+export function windowRange(
+  count: number,
+  rowHeight: number,
+  scrollTop: number,
+  viewport: number,
+  overscan = 8
+): [number, number] {
   if (count <= 0 || rowHeight <= 0) {
     return [0, 0];
   }

@@ -6,6 +6,8 @@
 import type { IDisposable } from '@lumino/disposable';
 import { Signal } from '@lumino/signaling';
 
+import { sanitizeLine, stripAnsi } from './ansi';
+import { ReconnectingSocket } from './socket';
 import type { FollowMessage, IJournalDiagnosis, ILogEntry, ILogPage, ILogQuery, ISocketLike } from './tokens';
 
 /** One row of the viewer: a journal entry, or a gap the follow socket reported. */
@@ -18,45 +20,9 @@ export interface ILogRow extends ILogEntry {
   omitted?: number;
 }
 
-/**
- * What one line may cost the browser, whatever a service prints: the characters
- * kept and shown, and the styled pieces (one DOM node each) it may become.
- */
-export const MAX_LINE_CHARS = 4096;
-export const MAX_SEGMENTS = 64;
 /** Default cap of the buffer: message text, counted as UTF-16 bytes plus a per-row overhead. */
 export const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
 const ROW_OVERHEAD = 200;
-
-// eslint-disable-next-line no-control-regex
-const STRING_ESCAPES = /(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[\s\S]*?(?:\x07|\x1b\\|\x9c|$)/g;
-// eslint-disable-next-line no-control-regex
-const CSI_ANY = /(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]/g;
-// eslint-disable-next-line no-control-regex
-const KEPT_SGR = /^\x1b\[[0-9;]*m$/;
-// eslint-disable-next-line no-control-regex
-const OTHER_CONTROLS = /\x1b(?!\[[0-9;]*m)(?:[ -/]*[0-~])?|[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f]/g;
-// eslint-disable-next-line no-control-regex
-const PARTIAL_SGR = /\x1b(?:\[[0-9;]*)?$/;
-
-/**
- * A message as the viewer may show it: OSC sequences (titles, hyperlinks) and
- * every other escape or control character removed, except colour/bold SGR
- * codes and tabs; at most MAX_LINE_CHARS characters kept.  Linear time.
- */
-export function sanitizeLine(message: string): { text: string; omitted: number } {
-  let text = message.length > 4 * MAX_LINE_CHARS ? message.slice(0, 4 * MAX_LINE_CHARS) : message;
-  let omitted = message.length - text.length;
-  text = text
-    .replace(STRING_ESCAPES, '')
-    .replace(CSI_ANY, seq => (KEPT_SGR.test(seq) ? seq : ''))
-    .replace(OTHER_CONTROLS, '');
-  if (text.length > MAX_LINE_CHARS) {
-    omitted += text.length - MAX_LINE_CHARS;
-    text = text.slice(0, MAX_LINE_CHARS).replace(PARTIAL_SGR, '');
-  }
-  return { text, omitted };
-}
 
 /** A journal entry as a buffer row: its message sanitised and capped, its plain text cached. */
 export function toRow(entry: ILogEntry): ILogRow {
@@ -224,8 +190,22 @@ export class LogFollower implements IDisposable {
     this.name = options.name;
     this._initialLines = options.initialLines ?? 1000;
     this.buffer = new LogBuffer(options.maxRows, options.maxBytes);
-    this._setTimeout = options.setTimeout ?? ((fn, ms) => window.setTimeout(fn, ms));
-    this._clearTimeout = options.clearTimeout ?? (handle => window.clearTimeout(handle as number));
+    this._follow = new ReconnectingSocket<FollowMessage>({
+      open: () => {
+        // resume after the last entry held (no gap, no duplicate), else from now
+        const priority = this._filters.priority || undefined;
+        const query = this._lastCursor ? { cursor: this._lastCursor, priority } : { n: 0, priority };
+        this._followState = this._followState === 'off' ? 'connecting' : this._followState;
+        return this._source.openFollow(this.name, query);
+      },
+      onMessage: message => this.handle(message),
+      onLost: () => {
+        this._followState = 'reconnecting';
+        this._changed.emit();
+      },
+      setTimeout: options.setTimeout,
+      clearTimeout: options.clearTimeout
+    });
   }
 
   readonly name: string;
@@ -274,7 +254,7 @@ export class LogFollower implements IDisposable {
   /** Load the newest page, then follow if asked. */
   async load(): Promise<void> {
     const generation = ++this._generation;
-    this._closeSocket();
+    this._follow.close();
     this.buffer.clear();
     this._lastCursor = null;
     this._firstCursor = null;
@@ -300,7 +280,7 @@ export class LogFollower implements IDisposable {
     this._loading = false;
     this._changed.emit();
     if (this._wantFollow) {
-      this._openSocket();
+      this._follow.open();
     }
   }
 
@@ -332,10 +312,10 @@ export class LogFollower implements IDisposable {
     }
     this._wantFollow = follow;
     if (follow) {
-      this._delay = 250;
-      this._openSocket();
+      this._follow.resetDelay();
+      this._follow.open();
     } else {
-      this._closeSocket();
+      this._follow.close();
       this._followState = 'off';
     }
     this._changed.emit();
@@ -352,7 +332,7 @@ export class LogFollower implements IDisposable {
       case 'hello':
         this._journal = message.journal;
         this._followState = 'live';
-        this._delay = 250;
+        this._follow.resetDelay();
         break;
       case 'entries':
         this.buffer.append(message.entries);
@@ -374,7 +354,7 @@ export class LogFollower implements IDisposable {
       return;
     }
     this._disposed = true;
-    this._closeSocket();
+    this._follow.dispose();
     Signal.clearData(this);
   }
 
@@ -382,76 +362,9 @@ export class LogFollower implements IDisposable {
     return { priority: this._filters.priority || undefined, since: this._filters.since || undefined };
   }
 
-  private _openSocket(): void {
-    this._closeSocket();
-    if (this._disposed || !this._wantFollow) {
-      return;
-    }
-    const query = this._lastCursor
-      ? { cursor: this._lastCursor, priority: this._filters.priority || undefined }
-      : { n: 0, priority: this._filters.priority || undefined };
-    this._followState = this._followState === 'off' ? 'connecting' : this._followState;
-    let socket: ISocketLike;
-    try {
-      socket = this._source.openFollow(this.name, query);
-    } catch {
-      this._reconnectLater();
-      return;
-    }
-    this._socket = socket;
-    socket.onmessage = ev => {
-      try {
-        this.handle(JSON.parse(String(ev.data)) as FollowMessage);
-      } catch {
-        // ignore a malformed message
-      }
-    };
-    socket.onclose = () => {
-      if (this._socket === socket) {
-        this._socket = null;
-        this._reconnectLater();
-      }
-    };
-    socket.onerror = () => {
-      // onclose follows
-    };
-    socket.onopen = null;
-  }
-
-  private _reconnectLater(): void {
-    if (this._disposed || !this._wantFollow) {
-      return;
-    }
-    this._followState = 'reconnecting';
-    this._changed.emit();
-    const delay = this._delay;
-    this._delay = Math.min(this._delay * 2, 15000);
-    this._timer = this._setTimeout(() => {
-      this._timer = null;
-      this._openSocket();
-    }, delay);
-  }
-
-  private _closeSocket(): void {
-    if (this._timer !== null) {
-      this._clearTimeout(this._timer);
-      this._timer = null;
-    }
-    const socket = this._socket;
-    this._socket = null;
-    if (socket) {
-      socket.onclose = null;
-      socket.onmessage = null;
-      socket.close();
-    }
-  }
-
   private _source: ILogSource;
   private _initialLines: number;
-  private _setTimeout: (fn: () => void, ms: number) => unknown;
-  private _clearTimeout: (handle: unknown) => void;
-  private _timer: unknown = null;
-  private _socket: ISocketLike | null = null;
+  private _follow: ReconnectingSocket<FollowMessage>;
   private _wantFollow = true;
   private _followState: FollowState = 'connecting';
   private _filters: ILogFilters = { priority: '', since: '' };
@@ -461,100 +374,9 @@ export class LogFollower implements IDisposable {
   private _loading = false;
   private _error = '';
   private _journal: IJournalDiagnosis | null = null;
-  private _delay = 250;
   private _generation = 0;
   private _disposed = false;
   private _changed = new Signal<this, void>(this);
-}
-
-/** A segment of a log line with its ANSI SGR style. */
-export interface IAnsiSegment {
-  text: string;
-  fg?: number;
-  bg?: number;
-  bold?: boolean;
-  italic?: boolean;
-  underline?: boolean;
-}
-
-// eslint-disable-next-line no-control-regex
-const SGR = /\x1b\[([0-9;]*)m/g;
-// eslint-disable-next-line no-control-regex
-const OTHER_ESCAPES = /\x1b\[[0-9;?]*[A-Za-ln-z]/g;
-
-function sameStyle(a: Omit<IAnsiSegment, 'text'>, b: Omit<IAnsiSegment, 'text'>): boolean {
-  return a.fg === b.fg && a.bg === b.bg && !a.bold === !b.bold && !a.italic === !b.italic && !a.underline === !b.underline;
-}
-
-/**
- * Split a line into segments by ANSI SGR codes (colours 0-15; other escapes dropped).
- * Adjacent segments of the same style are merged, and a line becomes at most
- * MAX_SEGMENTS segments: past that, the rest keeps the last style.
- */
-export function parseAnsi(line: string): IAnsiSegment[] {
-  const text = line.replace(OTHER_ESCAPES, '');
-  const segments: IAnsiSegment[] = [];
-  let style: Omit<IAnsiSegment, 'text'> = {};
-  let last = 0;
-  const push = (piece: string) => {
-    const prev = segments[segments.length - 1];
-    if (prev && (segments.length >= MAX_SEGMENTS || sameStyle(prev, style))) {
-      prev.text += piece;
-    } else {
-      segments.push({ text: piece, ...style });
-    }
-  };
-  SGR.lastIndex = 0;
-  for (let m = SGR.exec(text); m; m = SGR.exec(text)) {
-    if (m.index > last) {
-      push(text.slice(last, m.index));
-    }
-    last = m.index + m[0].length;
-    const codes = m[1] === '' ? [0] : m[1].split(';').map(Number);
-    for (let i = 0; i < codes.length; i++) {
-      const c = codes[i];
-      if (c === 0) {
-        style = {};
-      } else if (c === 1) {
-        style = { ...style, bold: true };
-      } else if (c === 3) {
-        style = { ...style, italic: true };
-      } else if (c === 4) {
-        style = { ...style, underline: true };
-      } else if (c === 22) {
-        style = { ...style, bold: false };
-      } else if (c >= 30 && c <= 37) {
-        style = { ...style, fg: c - 30 };
-      } else if (c >= 90 && c <= 97) {
-        style = { ...style, fg: c - 90 + 8 };
-      } else if (c === 39) {
-        style = { ...style, fg: undefined };
-      } else if (c >= 40 && c <= 47) {
-        style = { ...style, bg: c - 40 };
-      } else if (c >= 100 && c <= 107) {
-        style = { ...style, bg: c - 100 + 8 };
-      } else if (c === 49) {
-        style = { ...style, bg: undefined };
-      } else if ((c === 38 || c === 48) && codes[i + 1] === 5) {
-        const n = codes[i + 2];
-        if (n !== undefined && n < 16) {
-          style = c === 38 ? { ...style, fg: n } : { ...style, bg: n };
-        }
-        i += 2;
-      } else if ((c === 38 || c === 48) && codes[i + 1] === 2) {
-        i += 4;
-      }
-    }
-  }
-  if (last < text.length) {
-    push(text.slice(last));
-  }
-  return segments;
-}
-
-/** Strip ANSI escapes (for search and measuring). */
-export function stripAnsi(line: string): string {
-  return line.replace(SGR, '').replace(OTHER_ESCAPES, '');
 }
 
 /** Indices of rows whose message contains `needle` (case-insensitive unless it has capitals). */
@@ -572,53 +394,4 @@ export function findMatches(rows: ReadonlyArray<ILogRow>, needle: string): numbe
     }
   }
   return out;
-}
-
-/**
- * Windowing for rows of variable height: row i occupies `heights[i]` pixels.
- * `offsets` is the prefix sum, so finding the first visible row is a binary search.
- */
-export class RowLayout {
-  constructor(heights: ArrayLike<number>) {
-    const n = heights.length;
-    this.offsets = new Float64Array(n + 1);
-    for (let i = 0; i < n; i++) {
-      this.offsets[i + 1] = this.offsets[i] + heights[i];
-    }
-  }
-
-  readonly offsets: Float64Array;
-
-  get total(): number {
-    return this.offsets[this.offsets.length - 1];
-  }
-
-  get count(): number {
-    return this.offsets.length - 1;
-  }
-
-  /** The row at pixel offset y. */
-  indexAt(y: number): number {
-    let lo = 0;
-    let hi = this.count;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.offsets[mid + 1] <= y) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
-    return Math.min(lo, Math.max(0, this.count - 1));
-  }
-
-  /** [first, last) rows to render for a viewport, with overscan. */
-  range(scrollTop: number, height: number, overscan = 20): [number, number] {
-    if (this.count === 0) {
-      return [0, 0];
-    }
-    const first = Math.max(0, this.indexAt(scrollTop) - overscan);
-    const last = Math.min(this.count, this.indexAt(scrollTop + height) + 1 + overscan);
-    return [first, last];
-  }
 }

@@ -7,6 +7,7 @@
 import type { IDisposable } from '@lumino/disposable';
 import { Signal } from '@lumino/signaling';
 
+import { ReconnectingSocket } from './socket';
 import type {
   ConnectionState,
   DisplayState,
@@ -57,7 +58,7 @@ export interface IServicesModelOptions {
   connect: () => ISocketLike;
   /** Reads the host report (GET host); optional. */
   fetchHost?: () => Promise<IHostReport>;
-  /** First reconnect delay in ms (doubles up to maxDelay). */
+  /** First reconnect delay in ms (doubles up to maxDelay); default RECONNECT_INITIAL_MS and RECONNECT_MAX_MS. */
   initialDelay?: number;
   maxDelay?: number;
   /** Timer functions, replaceable in tests. */
@@ -67,13 +68,25 @@ export interface IServicesModelOptions {
 
 export class ServicesModel implements IServicesModel, IDisposable {
   constructor(options: IServicesModelOptions) {
-    this._connect = options.connect;
     this._fetchHost = options.fetchHost;
-    this._initialDelay = options.initialDelay ?? 500;
-    this._maxDelay = options.maxDelay ?? 30000;
-    this._delay = this._initialDelay;
     this._setTimeout = options.setTimeout ?? ((fn, ms) => window.setTimeout(fn, ms));
     this._clearTimeout = options.clearTimeout ?? (handle => window.clearTimeout(handle as number));
+    this._stream = new ReconnectingSocket<StatusMessage>({
+      open: () => {
+        this._setConnection('connecting');
+        return options.connect();
+      },
+      onOpen: () => {
+        this._stream.resetDelay();
+        this._setConnection('open');
+      },
+      onMessage: message => this.handle(message),
+      onLost: () => this._setConnection('closed'),
+      initialDelay: options.initialDelay,
+      maxDelay: options.maxDelay,
+      setTimeout: this._setTimeout,
+      clearTimeout: this._clearTimeout
+    });
   }
 
   get services(): ReadonlyArray<IService> {
@@ -103,7 +116,7 @@ export class ServicesModel implements IServicesModel, IDisposable {
 
   /** The delay before the next reconnect attempt, in ms. */
   get reconnectDelay(): number {
-    return this._delay;
+    return this._stream.delay;
   }
 
   get changed(): Signal<this, void> {
@@ -150,10 +163,10 @@ export class ServicesModel implements IServicesModel, IDisposable {
 
   /** Open the status stream (idempotent). */
   start(): void {
-    if (this._socket || this._disposed) {
+    if (this._stream.active || this._disposed) {
       return;
     }
-    this._open();
+    this._stream.open();
     void this.refreshHost();
   }
 
@@ -268,19 +281,10 @@ export class ServicesModel implements IServicesModel, IDisposable {
       return;
     }
     this._disposed = true;
-    if (this._timer !== null) {
-      this._clearTimeout(this._timer);
-      this._timer = null;
-    }
+    this._stream.dispose();
     if (this._journalRecheck !== null) {
       this._clearTimeout(this._journalRecheck);
       this._journalRecheck = null;
-    }
-    const socket = this._socket;
-    this._socket = null;
-    if (socket) {
-      socket.onclose = null;
-      socket.close();
     }
     Signal.clearData(this);
   }
@@ -311,7 +315,8 @@ export class ServicesModel implements IServicesModel, IDisposable {
       this._episodes.delete(name);
       return;
     }
-    const wasTroubled = before !== undefined && (displayState(before) === 'failed' || before.status.crash_looping === true);
+    const wasTroubled =
+      before !== undefined && (displayState(before) === 'failed' || before.status.crash_looping === true);
     if (!troubled || wasTroubled || this._episodes.has(name)) {
       return;
     }
@@ -331,60 +336,10 @@ export class ServicesModel implements IServicesModel, IDisposable {
     }
   }
 
-  private _open(): void {
-    this._timer = null;
-    this._setConnection('connecting');
-    let socket: ISocketLike;
-    try {
-      socket = this._connect();
-    } catch {
-      this._scheduleReconnect();
-      return;
-    }
-    this._socket = socket;
-    socket.onopen = () => {
-      this._delay = this._initialDelay;
-      this._setConnection('open');
-    };
-    socket.onmessage = ev => {
-      let message: StatusMessage;
-      try {
-        message = JSON.parse(String(ev.data)) as StatusMessage;
-      } catch {
-        return;
-      }
-      this.handle(message);
-    };
-    socket.onerror = () => {
-      // onclose follows
-    };
-    socket.onclose = () => {
-      if (this._socket === socket) {
-        this._socket = null;
-        this._scheduleReconnect();
-      }
-    };
-  }
-
-  private _scheduleReconnect(): void {
-    if (this._disposed) {
-      return;
-    }
-    this._setConnection('closed');
-    const delay = this._delay;
-    this._delay = Math.min(this._delay * 2, this._maxDelay);
-    this._timer = this._setTimeout(() => this._open(), delay);
-  }
-
-  private _connect: () => ISocketLike;
   private _fetchHost?: () => Promise<IHostReport>;
-  private _initialDelay: number;
-  private _maxDelay: number;
-  private _delay: number;
+  private _stream: ReconnectingSocket<StatusMessage>;
   private _setTimeout: (fn: () => void, ms: number) => unknown;
   private _clearTimeout: (handle: unknown) => void;
-  private _timer: unknown = null;
-  private _socket: ISocketLike | null = null;
   private _services = new Map<string, IService>();
   private _episodes = new Set<string>();
   private _quiet = new Set<string>();

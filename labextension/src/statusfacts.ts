@@ -38,7 +38,9 @@ export function exitFromStatus(status: IServiceStatus, __: Tr): string | null {
     return null;
   }
   if (code === 1) {
-    return status.exec_main_status ? __('exited with status %1.', status.exec_main_status) : __('exited cleanly (status 0).');
+    return status.exec_main_status
+      ? __('exited with status %1.', status.exec_main_status)
+      : __('exited cleanly (status 0).');
   }
   return __('signal %1', status.exec_main_status ?? '?');
 }
@@ -83,12 +85,21 @@ export function rememberEnd(previous: IEndFacts | null, status: IServiceStatus, 
 }
 
 /** "Last exit": the unit's words, else the remembered, else the latest ended run's; "none yet" when it never ended. */
-export function lastExitText(status: IServiceStatus, remembered: IEndFacts | null, lastRun: IRun | null | undefined, __: Tr): string {
+export function lastExitText(
+  status: IServiceStatus,
+  remembered: IEndFacts | null,
+  lastRun: IRun | null | undefined,
+  __: Tr
+): string {
   return exitFromStatus(status, __) ?? remembered?.exit ?? exitFromRun(lastRun, __) ?? __('none yet');
 }
 
 /** "Since": when the present state began (ISO), falling back to the remembered one and the latest run's end/start. */
-export function sinceIso(status: IServiceStatus, remembered: IEndFacts | null, lastRun: IRun | null | undefined): string | null {
+export function sinceIso(
+  status: IServiceStatus,
+  remembered: IEndFacts | null,
+  lastRun: IRun | null | undefined
+): string | null {
   const running = isRunning(status);
   const own = running ? status.active_enter_timestamp : status.state_change_timestamp;
   if (own) {
@@ -97,7 +108,7 @@ export function sinceIso(status: IServiceStatus, remembered: IEndFacts | null, l
   if (remembered?.since) {
     return remembered.since;
   }
-  return running || !lastRun ? null : lastRun.end ?? null;
+  return running || !lastRun ? null : (lastRun.end ?? null);
 }
 
 /** The health fact's words, or null for no Health row (no health check). */
@@ -119,7 +130,8 @@ export function healthText(service: IService, __: Tr): string | null {
   if (!Number.isNaN(started) && (Number.isNaN(probed) || probed < started - 1000)) {
     return __('no probe yet');
   }
-  const ms = health.latency_ms !== null && health.latency_ms !== undefined ? ` · ${Math.round(health.latency_ms)} ms` : '';
+  const ms =
+    health.latency_ms !== null && health.latency_ms !== undefined ? ` · ${Math.round(health.latency_ms)} ms` : '';
   if (health.state === 'healthy') {
     return `${__('healthy')}${ms}`;
   }
@@ -137,7 +149,7 @@ const PROBER_TEXT = /^(healthy \(\d+ ms\)|unhealthy: |starting: )/;
  */
 export function progressText(service: IService, remembered: IEndFacts | null, __: Tr): string | null {
   const status = service.status;
-  const text = status.status_text || (isRunning(status) ? null : remembered?.finalText ?? null);
+  const text = status.status_text || (isRunning(status) ? null : (remembered?.finalText ?? null));
   if (!text) {
     return null;
   }

@@ -1,273 +1,60 @@
 /**
- * The model's token, the types mirroring the server's JSON (see
- * jupyter_condasvc/openapi.yaml, status.py and journal.py) and the command ids.
+ * The model's token, the names of the server's JSON types (generated from
+ * jupyter_condasvc/openapi.yaml into api.gen.ts), the messages of the two
+ * sockets (not described by OpenAPI) and the command ids.
  */
 import { Token } from '@lumino/coreutils';
 import type { ISignal } from '@lumino/signaling';
 
-export type Kind = 'script' | 'command' | 'notebook';
-export type RestartPolicy = 'no' | 'on-failure' | 'always';
+import type { components, paths } from './api.gen';
 
-export interface IHealthCheck {
-  type: 'http' | 'tcp';
-  url?: string | null;
-  host?: string | null;
-  port?: number | null;
-  interval_sec?: number;
-  timeout_sec?: number;
-  start_period_sec?: number;
-  failure_threshold?: number;
-}
+// The wire types are generated from jupyter_condasvc/openapi.yaml (`jlpm gen:types` writes api.gen.ts,
+// `jlpm check:types` fails when it is stale); the names below are what the rest of the extension uses.
+type Schemas = components['schemas'];
+/** The JSON body of an operation's answer with this status. */
+type Answer<Op, S extends number = 200> = Op extends { responses: { [K in S]: infer R } }
+  ? R extends { content: { 'application/json': infer B } }
+    ? B
+    : never
+  : never;
 
-/** What a user asks for (ServiceSpec). */
-export interface IServiceSpec {
-  name: string;
-  kind: Kind;
-  env: string;
-  path?: string | null;
-  argv?: string[] | null;
-  args?: string[];
-  cwd?: string | null;
-  /** Secret values come back as null (write-only). */
-  environment?: Record<string, string | null>;
-  secrets?: string[];
-  restart?: RestartPolicy | null;
-  restart_sec?: number | null;
-  start_limit_burst?: number | null;
-  start_limit_interval_sec?: number | null;
-  memory_max?: string | null;
-  cpu_quota?: string | null;
-  enabled?: boolean;
-  description?: string;
-  parameters?: Record<string, unknown>;
-  output?: string | null;
-  schedule?: string | null;
-  activation?: boolean;
-  /** Restart it (when running) each time its script or notebook file changes: a .path unit. */
-  restart_on_change?: boolean;
-  health_check?: IHealthCheck | null;
-}
+/** What a user asks for (ServiceSpec). Secret values come back as null (write-only). */
+export type IServiceSpec = Schemas['ServiceSpec'];
+export type Kind = IServiceSpec['kind'];
+export type RestartPolicy = NonNullable<IServiceSpec['restart']>;
+export type IHealthCheck = NonNullable<IServiceSpec['health_check']>;
 
-export interface IHealth {
-  state: 'starting' | 'healthy' | 'unhealthy';
-  consecutive_failures?: number;
-  last_probe?: string | null;
-  last_ok?: string | null;
-  last_error?: string | null;
-  latency_ms?: number | null;
-}
-
-export interface IScheduleStatus {
-  timer_state?: string | null;
-  /** The timer runs, so the schedule fires (false: paused, or never started). */
-  armed?: boolean;
-  timer_enabled?: string | null;
-  next_run?: string | null;
-  last_run?: string | null;
-}
-
-export interface IServiceStatus {
-  load_state: string | null;
-  active_state: string | null;
-  sub_state: string | null;
-  result: string | null;
-  unit_file_state: string | null;
-  main_pid: number | null;
-  n_restarts: number | null;
-  exec_main_status?: number | null;
-  exec_main_code?: number | null;
-  /** Why the main process last ended, in words ("killed for memory: ..."); null while running. */
-  exit_reason?: string | null;
-  active_enter_timestamp?: string | null;
-  inactive_enter_timestamp?: string | null;
-  state_change_timestamp?: string | null;
-  status_text?: string | null;
-  memory_current: number | null;
-  cpu_usage_nsec: number | null;
-  fragment_path?: string | null;
-  schedule?: IScheduleStatus;
-  health?: IHealth | null;
-  /** Failed, and its Restart= policy would have restarted it: the start limit stopped a crash loop. */
-  start_limit_hit?: boolean;
-  /** Restarting fast: two or more automatic restarts, the last crash recent. */
-  crash_looping?: boolean;
-}
+export type IServiceStatus = Schemas['Status'];
+export type IHealth = NonNullable<IServiceStatus['health']>;
+export type IScheduleStatus = NonNullable<IServiceStatus['schedule']>;
+export type IService = Schemas['Service'];
+export type IEnvironment = Schemas['Environment'];
 
 /** One run of a service (GET services/{name}/runs): one start, named by systemd's invocation ID. */
-export interface IRun {
-  id: string;
-  trigger: 'manual' | 'timer' | 'restart' | 'boot';
-  start: string;
-  end: string | null;
-  duration_sec: number | null;
-  result: string | null;
-  exit_code: string | null;
-  exit_status: number | null;
-  signal?: string | null;
-  state: 'running' | 'finished' | 'failed' | 'unknown';
-  has_notebook: boolean;
-  progress?: string | null;
-}
+export type IRun = Schemas['Run'];
+export type IRunList = Answer<paths['/condasvc/api/services/{name}/runs']['get']>;
+export type IRunLog = Answer<paths['/condasvc/api/services/{name}/runs/{run_id}/logs']['get']>;
 
-export interface IRunLog {
-  name: string;
-  unit: string;
-  run: string;
-  entries: ILogEntry[];
-  more_after: boolean;
-}
+export type IPreview = Answer<paths['/condasvc/api/preview']['post']>;
+export type IUnitText = Answer<paths['/condasvc/api/services/{name}/unit']['get']>;
+/** The verbs of POST services/{name}/{action}. */
+export type ServiceAction = paths['/condasvc/api/services/{name}/{action}']['post']['parameters']['path']['action'];
 
-export interface IRunList {
-  name: string;
-  unit: string;
-  runs: IRun[];
-}
-
-export interface IService {
-  name: string;
-  unit: string;
-  spec: IServiceSpec;
-  resolved: {
-    exec_argv?: string[];
-    working_directory?: string;
-    env_prefix?: string;
-    env_name?: string;
-  };
-  created?: number | null;
-  updated?: number | null;
-  /** When an edit last changed what the process runs with (epoch seconds). */
-  unit_changed?: number | null;
-  status: IServiceStatus;
-  warnings?: string[];
-}
-
-export interface IEnvironment {
-  name: string;
-  prefix: string;
-  python: string | null;
-  python_version: string | null;
-  has_ipykernel: boolean;
-  root: string | null;
-  is_root: boolean;
-  /** How it was made: conda and pixi are activated like conda, the others as venvs. */
-  kind?: 'conda' | 'pixi' | 'venv' | 'virtualenv' | 'uv';
-  /** The environment the Jupyter server runs in. */
-  is_server?: boolean;
-  /** A short name to show. */
-  label?: string;
-}
-
-export interface IPreview {
-  unit_name: string;
-  unit: string;
-  variables: string[];
-  activation: Record<string, string>;
-  timer: string | null;
-  /** restart_on_change: the .path unit watching the file. */
-  path_unit?: string | null;
-  next_runs?: string[];
-  warnings: string[];
-}
-
-export interface IUnitText {
-  unit_name: string;
-  path: string;
-  unit: string | null;
-}
-
-export interface ILogMarker {
-  kind: 'suppressed';
-  count: number;
-  scope: string;
-}
-
-export interface ILogEntry {
-  cursor: string;
-  realtime: string;
-  realtime_usec: number;
-  priority: number | null;
-  pid: number | null;
-  identifier: string | null;
-  source: 'service' | 'manager' | 'journald';
-  message: string;
-  escaped?: boolean;
-  marker?: ILogMarker;
-  /** Written about this service by another process of the user (may be spoofed). */
-  untrusted?: boolean;
-  /** With untrusted: the writer's own unit or command. */
-  origin?: string | null;
-}
-
-export interface IJournalProblem {
-  code: string;
-  message: string;
-  fix: string;
-}
-
-export interface IJournalDiagnosis {
-  ok: boolean;
-  /** ok, no-logs-yet, runtime-journal, not-flushed, volatile, storage-none, split-none, unreadable */
-  state: string;
-  /** What a user sees, naming the exact path. */
-  message: string;
-  path: string;
-  storage: string;
-  problems: IJournalProblem[];
-  fix: string | null;
-  notes?: string[];
-}
-
-export interface ILogPage {
-  name: string;
-  unit: string;
-  entries: ILogEntry[];
-  first_cursor: string | null;
-  last_cursor: string | null;
-  more_before: boolean;
-  more_after: boolean;
-  scanned: number;
-  scan_limited: boolean;
-  journal: IJournalDiagnosis;
-}
-
-export interface ILogQuery {
-  n?: number;
-  before?: string;
-  after?: string;
-  priority?: string;
-  since?: string;
-  until?: string;
-  text?: string;
+export type ILogEntry = Schemas['LogEntry'];
+export type ILogMarker = NonNullable<ILogEntry['marker']>;
+export type IJournalDiagnosis = Schemas['JournalDiagnosis'];
+export type IJournalProblem = IJournalDiagnosis['problems'][number];
+export type ILogPage = Schemas['LogPage'];
+/** The query of GET services/{name}/logs, with `regex` as the client passes it (sent as 1). */
+export type ILogQuery = Omit<
+  NonNullable<paths['/condasvc/api/services/{name}/logs']['get']['parameters']['query']>,
+  'regex'
+> & {
   regex?: boolean;
-  format?: 'json' | 'text';
-}
+};
 
-export interface IHostReport {
-  user: string;
-  manager: {
-    reachable: boolean;
-    version?: string;
-    control_group?: string | null;
-    error?: string;
-  };
-  linger: { enabled: boolean; fix?: string | null };
-  journal: {
-    persistent: boolean;
-    /** False only when logs cannot be read (not before anything has logged). */
-    readable: boolean;
-    state: string;
-    message: string;
-    path: string;
-    error?: string | null;
-    fix?: string | null;
-  };
-  limits: {
-    controllers: string[];
-    memory_enforced: boolean;
-    cpu_enforced: boolean;
-    fix?: string;
-  };
-}
+export type IHostReport = Schemas['HostReport'];
+export type ILingerState = Answer<paths['/condasvc/api/host/linger']['post']>;
 
 /** Messages of the status stream (condasvc/api/events). */
 export type StatusMessage =
@@ -277,10 +64,7 @@ export type StatusMessage =
   | { type: 'removed'; name: string }
   | {
       type: 'metrics';
-      services: Record<
-        string,
-        { memory_current: number | null; cpu_usage_nsec: number | null }
-      >;
+      services: Record<string, Pick<IServiceStatus, 'memory_current' | 'cpu_usage_nsec'>>;
     }
   | { type: 'manager'; reachable: false; message: string };
 
@@ -298,14 +82,7 @@ export type FollowMessage =
   | { type: 'error'; message: string };
 
 /** The state a list item shows: systemd's active state folded for people. */
-export type DisplayState =
-  | 'running'
-  | 'starting'
-  | 'stopping'
-  | 'stopped'
-  | 'failed'
-  | 'scheduled'
-  | 'unknown';
+export type DisplayState = 'running' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'scheduled' | 'unknown';
 
 export type ConnectionState = 'connecting' | 'open' | 'closed';
 

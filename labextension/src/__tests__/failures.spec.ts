@@ -112,7 +112,7 @@ describe('failure notifications of a scheduled failing notebook', () => {
     expect(raised).toEqual(['nb']);
   });
 
-  it('a crash loop is one episode through systemd\'s inactive/success step between restarts', () => {
+  it("a crash loop is one episode through systemd's inactive/success step between restarts", () => {
     // Seen in Lab (Galata): between two automatic restarts the unit passes through inactive with its result
     // reset to success, while the last exit is still the crash's: that is not a clean end.
     const { raised, push } = setup([notebook('loop', status('inactive', 'dead', 'success'))]);
@@ -164,7 +164,9 @@ describe('failure notifications of a scheduled failing notebook', () => {
 
   it('several services failing at once: each signalled once, shown as one grouped notification', () => {
     const names = ['n1', 'n2', 'n3', 'n4'];
-    const { model, raised, failingTimerRun } = setup(names.map(n => notebook(n, status('inactive', 'dead', 'success'))));
+    const { model, raised, failingTimerRun } = setup(
+      names.map(n => notebook(n, status('inactive', 'dead', 'success')))
+    );
     for (let i = 0; i < 5; i++) {
       names.forEach(failingTimerRun);
     }

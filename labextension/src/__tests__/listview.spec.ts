@@ -16,7 +16,13 @@ import type { IService, IServiceStatus, Kind } from '../tokens';
 const NOW = Date.parse('2026-11-30T12:00:00Z');
 const ago = (s: number) => new Date(NOW - s * 1000).toISOString();
 
-function svc(name: string, status: Partial<IServiceStatus> = {}, kind: Kind = 'script', env = 'ml', extra: Partial<IService['spec']> = {}): IService {
+function svc(
+  name: string,
+  status: Partial<IServiceStatus> = {},
+  kind: Kind = 'script',
+  env = 'ml',
+  extra: Partial<IService['spec']> = {}
+): IService {
   return {
     name,
     unit: `${name}.service`,
@@ -43,13 +49,25 @@ const running = (name: string, up: number, extra: Partial<IServiceStatus> = {}) 
 describe('attention order', () => {
   const list = [
     running('a-ok', 100),
-    svc('b-failed', { active_state: 'failed', result: 'exit-code', exec_main_status: 3, exec_main_code: 1, inactive_enter_timestamp: ago(5) }),
+    svc('b-failed', {
+      active_state: 'failed',
+      result: 'exit-code',
+      exec_main_status: 3,
+      exec_main_code: 1,
+      inactive_enter_timestamp: ago(5)
+    }),
     running('c-looping', 10, { n_restarts: 7 }),
     svc('d-restarting', { active_state: 'activating', sub_state: 'auto-restart', n_restarts: 1 }),
     svc('e-stopped')
   ];
   it('puts failed, then crash-looping, first; the rest by name', () => {
-    expect(visibleServices(list, DEFAULT_QUERY, NOW).map(s => s.name)).toEqual(['b-failed', 'c-looping', 'd-restarting', 'a-ok', 'e-stopped']);
+    expect(visibleServices(list, DEFAULT_QUERY, NOW).map(s => s.name)).toEqual([
+      'b-failed',
+      'c-looping',
+      'd-restarting',
+      'a-ok',
+      'e-stopped'
+    ]);
     expect(attention(list[0])).toBe(3);
     expect(isCrashLooping(list[2])).toBe(true);
     expect(isCrashLooping(running('x', 1, { n_restarts: 2 }))).toBe(false);
@@ -71,7 +89,8 @@ describe('attention order', () => {
       running('long', 1000, { memory_current: 50 }),
       svc('idle', { inactive_enter_timestamp: ago(60), exec_main_status: 0, exec_main_code: 1 })
     ];
-    const q = (sort: string, desc = false) => visibleServices(l, { ...DEFAULT_QUERY, sort, desc } as typeof DEFAULT_QUERY, NOW).map(s => s.name);
+    const q = (sort: string, desc = false) =>
+      visibleServices(l, { ...DEFAULT_QUERY, sort, desc } as typeof DEFAULT_QUERY, NOW).map(s => s.name);
     expect(q('uptime')).toEqual(['short', 'long', 'idle']);
     expect(q('uptime', true)).toEqual(['long', 'short', 'idle']);
     expect(q('memory')).toEqual(['long', 'short', 'idle']);
@@ -80,8 +99,12 @@ describe('attention order', () => {
     expect(q('name', true)).toEqual(['short', 'long', 'idle']);
   });
   it('says how it last ended', () => {
-    expect(lastExitText(svc('x', { inactive_enter_timestamp: ago(1), exec_main_status: 3, exec_main_code: 1 }))).toBe('exit 3');
-    expect(lastExitText(svc('x', { inactive_enter_timestamp: ago(1), exec_main_status: 9, exec_main_code: 2 }))).toBe('signal 9');
+    expect(lastExitText(svc('x', { inactive_enter_timestamp: ago(1), exec_main_status: 3, exec_main_code: 1 }))).toBe(
+      'exit 3'
+    );
+    expect(lastExitText(svc('x', { inactive_enter_timestamp: ago(1), exec_main_status: 9, exec_main_code: 2 }))).toBe(
+      'signal 9'
+    );
     expect(lastExitText(svc('x'))).toBe('');
   });
 });

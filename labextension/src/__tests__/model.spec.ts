@@ -1,30 +1,12 @@
 /** The model and the log follower, fed with fake WebSocket messages. */
 import { displayState, ServicesModel } from '../model';
-import { findMatches, LogBuffer, LogFollower, parseAnsi, RowLayout } from '../logs';
+import { parseAnsi } from '../ansi';
+import { findMatches, LogBuffer, LogFollower } from '../logs';
+import { RowLayout } from '../rowlayout';
 import { envForPrefix, parsePythonString, prefixFromArgv } from '../kernelenv';
 import { joinArgs, splitArgs } from '../format';
-import type { IEnvironment, ILogEntry, ILogPage, IService, ISocketLike, StatusMessage } from '../tokens';
-
-class FakeSocket implements ISocketLike {
-  onopen: ((ev: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  onclose: ((ev: unknown) => void) | null = null;
-  onerror: ((ev: unknown) => void) | null = null;
-  closed = false;
-  constructor(readonly query: Record<string, unknown> = {}) {}
-  open(): void {
-    this.onopen?.({});
-  }
-  send(message: unknown): void {
-    this.onmessage?.({ data: JSON.stringify(message) });
-  }
-  drop(): void {
-    this.onclose?.({});
-  }
-  close(): void {
-    this.closed = true;
-  }
-}
+import type { IEnvironment, ILogEntry, ILogPage, IService, StatusMessage } from '../tokens';
+import { Clock, FakeSocket, hostReport, JOURNAL_OK } from './fakes';
 
 function service(name: string, active: string, extra: Partial<IService['status']> = {}, schedule?: string): IService {
   return {
@@ -47,25 +29,6 @@ function service(name: string, active: string, extra: Partial<IService['status']
   };
 }
 
-/** Timers that run only when the test says so. */
-class Clock {
-  pending: { fn: () => void; ms: number }[] = [];
-  setTimeout = (fn: () => void, ms: number): unknown => {
-    const t = { fn, ms };
-    this.pending.push(t);
-    return t;
-  };
-  clearTimeout = (handle: unknown): void => {
-    this.pending = this.pending.filter(t => t !== handle);
-  };
-  runAll(): number[] {
-    const due = this.pending;
-    this.pending = [];
-    due.forEach(t => t.fn());
-    return due.map(t => t.ms);
-  }
-}
-
 function setup() {
   const sockets: FakeSocket[] = [];
   const clock = new Clock();
@@ -81,7 +44,17 @@ function setup() {
     clearTimeout: clock.clearTimeout
   });
   model.start();
-  return { model, sockets, clock };
+  const failed: string[] = [];
+  model.serviceFailed.connect((_, service) => failed.push(service.name));
+  return { model, sockets, clock, failed };
+}
+
+/** A model whose stream opened with this snapshot. */
+function connected(services: IService[]) {
+  const it = setup();
+  it.sockets[0].open();
+  it.sockets[0].send({ type: 'snapshot', services });
+  return it;
 }
 
 describe('ServicesModel', () => {
@@ -98,20 +71,13 @@ describe('ServicesModel', () => {
       },
       fetchHost: async () => {
         const readable = reports[Math.min(fetched++, reports.length - 1)];
-        return {
-          user: 'u',
-          manager: { reachable: true },
-          linger: { enabled: false },
-          journal: {
-            persistent: true,
-            readable,
-            state: readable ? 'ok' : 'runtime-journal',
-            message: readable ? 'ok' : 'journald is writing its volatile runtime journal (/run/log/journal/x)',
-            path: '/run/log/journal/x',
-            fix: readable ? null : 'repair'
-          },
-          limits: { controllers: [], memory_enforced: false, cpu_enforced: false }
-        };
+        return hostReport({
+          readable,
+          state: readable ? 'ok' : 'runtime-journal',
+          message: readable ? 'ok' : 'journald is writing its volatile runtime journal (/run/log/journal/x)',
+          path: '/run/log/journal/x',
+          fix: readable ? null : 'repair'
+        });
       },
       setTimeout: clock.setTimeout,
       clearTimeout: clock.clearTimeout
@@ -158,11 +124,7 @@ describe('ServicesModel', () => {
   });
 
   it('applies quick status pushes, then the full object, signalling a failure once', () => {
-    const { model, sockets } = setup();
-    const failed: string[] = [];
-    model.serviceFailed.connect((_, s) => failed.push(s.name));
-    sockets[0].open();
-    sockets[0].send({ type: 'snapshot', services: [service('a', 'active')] });
+    const { model, sockets, failed } = connected([service('a', 'active')]);
     sockets[0].send({ type: 'status', name: 'a', status: service('a', 'failed').status });
     expect(displayState(model.get('a')!)).toBe('failed');
     expect(model.get('a')!.spec.path).toBe('a.py');
@@ -187,18 +149,17 @@ describe('ServicesModel', () => {
     const { model, sockets } = setup();
     sockets[0].open();
     sockets[0].send({ type: 'snapshot', services: [service('a', 'active')] });
-    sockets[0].send({ type: 'metrics', services: { a: { memory_current: 1024, cpu_usage_nsec: 5e9 }, ghost: { memory_current: 1, cpu_usage_nsec: 1 } } });
+    sockets[0].send({
+      type: 'metrics',
+      services: { a: { memory_current: 1024, cpu_usage_nsec: 5e9 }, ghost: { memory_current: 1, cpu_usage_nsec: 1 } }
+    });
     expect(model.get('a')!.status.memory_current).toBe(1024);
     expect(model.get('a')!.status.main_pid).toBe(42);
     expect(model.get('ghost')).toBeUndefined();
   });
 
   it('signals a transition to failed once, not services already failed at the first snapshot', () => {
-    const { model, sockets } = setup();
-    const failed: string[] = [];
-    model.serviceFailed.connect((_, s) => failed.push(s.name));
-    sockets[0].open();
-    sockets[0].send({ type: 'snapshot', services: [service('old', 'failed'), service('a', 'active')] });
+    const { model, sockets, failed } = connected([service('old', 'failed'), service('a', 'active')]);
     expect(failed).toEqual([]);
     sockets[0].send({ type: 'service', service: service('a', 'failed') });
     sockets[0].send({ type: 'service', service: service('a', 'failed') });
@@ -207,14 +168,13 @@ describe('ServicesModel', () => {
   });
 
   it('notifies once per failure episode: a crash loop or a failing schedule is one notification', () => {
-    const { model, sockets } = setup();
-    const failed: string[] = [];
-    model.serviceFailed.connect((_, s) => failed.push(s.name));
-    sockets[0].open();
-    sockets[0].send({ type: 'snapshot', services: [service('loop', 'active'), service('nb', 'inactive', {}, 'hourly')] });
+    const { model, sockets, failed } = connected([service('loop', 'active'), service('nb', 'inactive', {}, 'hourly')]);
     for (let i = 1; i <= 9; i++) {
       sockets[0].send({ type: 'service', service: service('loop', 'failed', { n_restarts: i }) });
-      sockets[0].send({ type: 'service', service: service('loop', 'activating', { n_restarts: i, result: 'exit-code' }) });
+      sockets[0].send({
+        type: 'service',
+        service: service('loop', 'activating', { n_restarts: i, result: 'exit-code' })
+      });
       sockets[0].send({ type: 'service', service: service('loop', 'active', { n_restarts: i, result: 'exit-code' }) });
     }
     for (let i = 0; i < 5; i++) {
@@ -234,11 +194,11 @@ describe('ServicesModel', () => {
   });
 
   it('raises nothing for a stop or delete the user asked for, and flags crash loops early', () => {
-    const { model, sockets } = setup();
-    const failed: string[] = [];
-    model.serviceFailed.connect((_, s) => failed.push(s.name));
-    sockets[0].open();
-    sockets[0].send({ type: 'snapshot', services: [service('a', 'active'), service('b', 'active'), service('c', 'active')] });
+    const { model, sockets, failed } = connected([
+      service('a', 'active'),
+      service('b', 'active'),
+      service('c', 'active')
+    ]);
     model.userAction('a', 'stop');
     sockets[0].send({ type: 'service', service: service('a', 'failed', { result: 'watchdog' }) });
     model.userAction('b', 'delete');
@@ -255,11 +215,7 @@ describe('ServicesModel', () => {
   });
 
   it('reconnects with a doubling back-off and diffs the new snapshot', () => {
-    const { model, sockets, clock } = setup();
-    const failed: string[] = [];
-    model.serviceFailed.connect((_, s) => failed.push(s.name));
-    sockets[0].open();
-    sockets[0].send({ type: 'snapshot', services: [service('a', 'active')] });
+    const { model, sockets, clock, failed } = connected([service('a', 'active')]);
     sockets[0].drop();
     expect(model.connection).toBe('closed');
     expect(clock.runAll()).toEqual([100]);
@@ -301,7 +257,11 @@ describe('ServicesModel', () => {
   it('folds states for display, scheduled included', () => {
     expect(displayState(service('a', 'deactivating'))).toBe('stopping');
     expect(displayState(service('a', 'inactive'))).toBe('stopped');
-    expect(displayState(service('a', 'inactive', { schedule: { timer_state: 'active', next_run: '2030-01-01T00:00:00Z' } }, 'daily'))).toBe('scheduled');
+    expect(
+      displayState(
+        service('a', 'inactive', { schedule: { timer_state: 'active', next_run: '2030-01-01T00:00:00Z' } }, 'daily')
+      )
+    ).toBe('scheduled');
     expect(displayState(service('a', 'active', { schedule: { timer_state: 'active' } }, 'daily'))).toBe('running');
   });
 });
@@ -331,7 +291,7 @@ describe('LogFollower', () => {
       more_after: false,
       scanned: entries.length,
       scan_limited: false,
-      journal: { ok: true, state: 'ok', message: 'Your services\' logs are in /j.', path: '/j', storage: 'persistent', problems: [], fix: null }
+      journal: JOURNAL_OK
     };
   }
 
@@ -354,7 +314,7 @@ describe('LogFollower', () => {
     await follower.load();
     expect(follower.buffer.length).toBe(2);
     expect(sockets[0].query.cursor).toBe('c2');
-    sockets[0].send({ type: 'hello', name: 'a', unit: 'a.service', journal: { ok: true, state: 'ok', message: 'Your services\' logs are in /j.', path: '/j', storage: 'persistent', problems: [], fix: null } });
+    sockets[0].send({ type: 'hello', name: 'a', unit: 'a.service', journal: JOURNAL_OK });
     expect(follower.followState).toBe('live');
     sockets[0].send({ type: 'entries', entries: [entry(3), entry(2)], cursor: 'c3' });
     expect(follower.buffer.rows.map(r => r.cursor)).toEqual(['c1', 'c2', 'c3']);
@@ -412,7 +372,18 @@ describe('log helpers', () => {
 
 describe('kernel environment and arguments', () => {
   const envs: IEnvironment[] = [
-    { name: 'ml', prefix: '/opt/conda/envs/ml', python: null, python_version: '3.11', has_ipykernel: true, root: '/opt/conda', is_root: false }
+    {
+      name: 'ml',
+      prefix: '/opt/conda/envs/ml',
+      python: null,
+      python_version: '3.11',
+      has_ipykernel: true,
+      root: '/opt/conda',
+      is_root: false,
+      kind: 'conda',
+      is_server: false,
+      label: 'ml'
+    }
   ];
   it('maps a prefix to an env name, or keeps the prefix', () => {
     expect(envForPrefix('/opt/conda/envs/ml/', envs)).toBe('ml');
@@ -420,7 +391,9 @@ describe('kernel environment and arguments', () => {
   });
   it('reads prefixes from a repr and a kernelspec argv', () => {
     expect(parsePythonString("'/opt/conda/envs/ml'")).toBe('/opt/conda/envs/ml');
-    expect(prefixFromArgv(['/opt/conda/envs/ml/bin/python3.11', '-m', 'ipykernel_launcher'])).toBe('/opt/conda/envs/ml');
+    expect(prefixFromArgv(['/opt/conda/envs/ml/bin/python3.11', '-m', 'ipykernel_launcher'])).toBe(
+      '/opt/conda/envs/ml'
+    );
     expect(prefixFromArgv(['python', '-m', 'ipykernel_launcher'])).toBeNull();
   });
   it('splits and joins arguments like a shell', () => {

@@ -40,7 +40,13 @@ describe('specfile', () => {
   });
 
   it('keeps strings that look like other types as strings', () => {
-    const spec = { name: 'x', kind: 'command', env: 'base', command: 'yes', args: ['true', '1', 'null', '- a', '#b', 'a: b'] };
+    const spec = {
+      name: 'x',
+      kind: 'command',
+      env: 'base',
+      command: 'yes',
+      args: ['true', '1', 'null', '- a', '#b', 'a: b']
+    };
     expect(specFromText(specToYaml(spec as unknown as IServiceSpec))).toEqual(spec);
   });
 

@@ -11,6 +11,7 @@ import {
   type Tr
 } from '../statusfacts';
 import type { IHostReport, IRun, IService, IServiceStatus } from '../tokens';
+import { hostReport } from './fakes';
 
 const __: Tr = (msgid, ...args) => args.reduce<string>((s, a, i) => s.replace(`%${i + 1}`, String(a)), msgid);
 
@@ -55,13 +56,7 @@ function service(st: IServiceStatus, spec: Partial<IService['spec']> = {}): ISer
 const HTTP = { type: 'http' as const, url: 'http://127.0.0.1:8000/health' };
 
 function host(controllers: string[]): IHostReport {
-  return {
-    user: 'u',
-    manager: { reachable: true },
-    linger: { enabled: false },
-    journal: { persistent: true, readable: true, state: 'ok', message: '', path: '' },
-    limits: { controllers, memory_enforced: controllers.includes('memory'), cpu_enforced: controllers.includes('cpu') }
-  };
+  return hostReport({}, controllers);
 }
 
 describe('health', () => {
@@ -69,7 +64,11 @@ describe('health', () => {
   const probed = '2026-11-30T10:00:05Z';
 
   it('is not "healthy · 2 ms" for a stopped service', () => {
-    const st = status({ active_state: 'inactive', sub_state: 'dead', health: { state: 'healthy', latency_ms: 2, last_probe: probed } });
+    const st = status({
+      active_state: 'inactive',
+      sub_state: 'dead',
+      health: { state: 'healthy', latency_ms: 2, last_probe: probed }
+    });
     const text = healthText(service(st, { health_check: HTTP }), __);
     expect(text).toBe('not checked: the service is not running');
     expect(text).not.toMatch(/healthy|ms/);
@@ -88,7 +87,9 @@ describe('health', () => {
       active_enter_timestamp: started,
       health: { state: 'unhealthy', consecutive_failures: 2, last_probe: probed, last_error: 'connection refused' }
     });
-    expect(healthText(service(st, { health_check: HTTP }), __)).toBe('unhealthy · 2 failed in a row · connection refused');
+    expect(healthText(service(st, { health_check: HTTP }), __)).toBe(
+      'unhealthy · 2 failed in a row · connection refused'
+    );
   });
 
   it('ignores a result an earlier run probed', () => {
@@ -123,7 +124,9 @@ describe('progress', () => {
     const nb = service(done, { kind: 'notebook' });
     expect(progressText(nb, facts, __)).toBe('finished: 5 cells in 12.2s');
     facts = rememberEnd(facts, UNLOADED, __);
-    expect(progressText(service(UNLOADED, { kind: 'notebook' }), facts, __)).toBe('finished: 5 cells in 12.2s (last run)');
+    expect(progressText(service(UNLOADED, { kind: 'notebook' }), facts, __)).toBe(
+      'finished: 5 cells in 12.2s (last run)'
+    );
   });
 
   it('forgets the last words when a new run starts', () => {
@@ -166,9 +169,19 @@ describe('last exit and since', () => {
     };
     expect(lastExitText(UNLOADED, null, run, __)).toBe('exited with status 3.');
     expect(sinceIso(UNLOADED, null, run)).toBe('2026-11-30T10:05:00Z');
-    expect(lastExitText(UNLOADED, null, { ...run, exit_status: null, signal: 'SIGTERM' }, __)).toBe('killed by SIGTERM.');
+    expect(lastExitText(UNLOADED, null, { ...run, exit_status: null, signal: 'SIGTERM' }, __)).toBe(
+      'killed by SIGTERM.'
+    );
     // while the next run goes, the last exit is the newest ended run's
-    const current: IRun = { ...run, id: 'new', start: '2026-11-30T11:00:00Z', end: null, state: 'running', result: null, exit_status: null };
+    const current: IRun = {
+      ...run,
+      id: 'new',
+      start: '2026-11-30T11:00:00Z',
+      end: null,
+      state: 'running',
+      result: null,
+      exit_status: null
+    };
     const running = status({ active_enter_timestamp: '2026-11-30T11:00:00Z', exec_main_code: 0 });
     expect(lastExitText(running, null, lastEndedRun([current, run]), __)).toBe('exited with status 3.');
     expect(sinceIso(running, null, lastEndedRun([current, run]))).toBe('2026-11-30T11:00:00Z');
@@ -179,7 +192,9 @@ describe('last exit and since', () => {
     expect(lastExitText(running, null, null, __)).toBe('none yet');
     expect(sinceIso(running, rememberEnd(null, stopped, __), null)).toBe('2026-11-30T11:00:00Z');
     // the previous end stays the last exit while the next run is going
-    expect(lastExitText(running, rememberEnd(rememberEnd(null, stopped, __), running, __), null, __)).toBe('killed by SIGTERM.');
+    expect(lastExitText(running, rememberEnd(rememberEnd(null, stopped, __), running, __), null, __)).toBe(
+      'killed by SIGTERM.'
+    );
   });
 });
 
@@ -197,7 +212,9 @@ describe('memory and CPU', () => {
     const cpu = resourceText('cpu', null, status(), host(['memory']), fmt, __);
     expect(cpu.text).toBe('not measured on this host');
     expect(cpu.reason).toMatch(/^no cpu controller/);
-    expect(resourceText('memory', null, status(), host(['memory', 'cpu']), fmt, __).text).toBe('not reported by systemd for this unit');
+    expect(resourceText('memory', null, status(), host(['memory', 'cpu']), fmt, __).text).toBe(
+      'not reported by systemd for this unit'
+    );
   });
 
   it('say "not running" for a stopped service', () => {

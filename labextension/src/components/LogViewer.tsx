@@ -7,7 +7,9 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 import React, { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 
-import { findMatches, ILogRow, LogFollower, parseAnsi, RowLayout, stripAnsi } from '../logs';
+import { parseAnsi, stripAnsi } from '../ansi';
+import { findMatches, ILogRow, LogFollower } from '../logs';
+import { RowLayout } from '../rowlayout';
 
 const LINE_HEIGHT = 18;
 const ANSI_NAMES = ['black', 'red', 'green', 'yellow', 'blue', 'magenta', 'cyan', 'white'];
@@ -55,7 +57,14 @@ function highlight(text: string, needle: string, key: string): React.ReactNode[]
   return out;
 }
 
-function LogLine(props: { row: ILogRow; needle: string; current: boolean; top: number; height: number; trans: TranslationBundle }): JSX.Element {
+function LogLine(props: {
+  row: ILogRow;
+  needle: string;
+  current: boolean;
+  top: number;
+  height: number;
+  trans: TranslationBundle;
+}): JSX.Element {
   const { row, needle, trans } = props;
   const cls = ['jp-condasvc-logline'];
   if (row.priority !== null && row.priority <= 3) {
@@ -81,13 +90,23 @@ function LogLine(props: { row: ILogRow; needle: string; current: boolean; top: n
     body = (
       <span className="jp-condasvc-gap-text" title={row.message}>
         {row.dropped !== undefined
-          ? trans._n('⋯ %1 line not shown here (the viewer fell behind) ⋯', '⋯ %1 lines not shown here (the viewer fell behind) ⋯', count)
+          ? trans._n(
+              '⋯ %1 line not shown here (the viewer fell behind) ⋯',
+              '⋯ %1 lines not shown here (the viewer fell behind) ⋯',
+              count
+            )
           : trans._n('⋯ journald dropped %1 line (rate limit) ⋯', '⋯ journald dropped %1 lines (rate limit) ⋯', count)}
       </span>
     );
   } else {
     body = parseAnsi(row.message).map((seg, i) => {
-      const classes = [ansiClass('fg', seg.fg), ansiClass('bg', seg.bg), seg.bold ? 'jp-condasvc-bold' : '', seg.italic ? 'jp-condasvc-italic' : '', seg.underline ? 'jp-condasvc-underline' : '']
+      const classes = [
+        ansiClass('fg', seg.fg),
+        ansiClass('bg', seg.bg),
+        seg.bold ? 'jp-condasvc-bold' : '',
+        seg.italic ? 'jp-condasvc-italic' : '',
+        seg.underline ? 'jp-condasvc-underline' : ''
+      ]
         .filter(Boolean)
         .join(' ');
       const content = highlight(seg.text, needle, String(i));
@@ -103,7 +122,13 @@ function LogLine(props: { row: ILogRow; needle: string; current: boolean; top: n
       body = (
         <>
           {body}
-          <span className="jp-condasvc-omitted">{trans._n(' … %1 more character (download the log for all)', ' … %1 more characters (download the log for all)', row.omitted)}</span>
+          <span className="jp-condasvc-omitted">
+            {trans._n(
+              ' … %1 more character (download the log for all)',
+              ' … %1 more characters (download the log for all)',
+              row.omitted
+            )}
+          </span>
         </>
       );
     }
@@ -111,7 +136,13 @@ function LogLine(props: { row: ILogRow; needle: string; current: boolean; top: n
       const origin = row.origin || trans.__('another process');
       body = (
         <>
-          <span className="jp-condasvc-origin" title={trans.__('Written about this service by %1, not by the service or systemd: it may be spoofed.', origin)}>
+          <span
+            className="jp-condasvc-origin"
+            title={trans.__(
+              'Written about this service by %1, not by the service or systemd: it may be spoofed.',
+              origin
+            )}
+          >
             {`⚠ ${origin}: `}
           </span>
           {body}
@@ -197,7 +228,8 @@ export function LogViewer(props: ILogViewerProps): JSX.Element {
     const heights = new Float64Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i];
-      const len = STAMP_CHARS + (row.plain ?? stripAnsi(row.message)).length + (row.omitted ? 48 : 0) + (row.untrusted ? 24 : 0);
+      const len =
+        STAMP_CHARS + (row.plain ?? stripAnsi(row.message)).length + (row.omitted ? 48 : 0) + (row.untrusted ? 24 : 0);
       heights[i] = Math.max(1, Math.ceil(len / cols)) * LINE_HEIGHT;
     }
     return new RowLayout(heights);
@@ -242,7 +274,10 @@ export function LogViewer(props: ILogViewerProps): JSX.Element {
     let next: number;
     if (pos < 0) {
       const visible = layout.indexAt(viewport.top);
-      next = dir > 0 ? matches.find(m => m >= visible) ?? matches[0] : [...matches].reverse().find(m => m <= visible) ?? matches[matches.length - 1];
+      next =
+        dir > 0
+          ? (matches.find(m => m >= visible) ?? matches[0])
+          : ([...matches].reverse().find(m => m <= visible) ?? matches[matches.length - 1]);
     } else {
       next = matches[(pos + dir + matches.length) % matches.length];
     }
@@ -299,12 +334,12 @@ export function LogViewer(props: ILogViewerProps): JSX.Element {
           {shownState === 'parked'
             ? trans.__('paused here: new lines arrive below (Jump to end)')
             : followState === 'live'
-            ? trans.__('live')
-            : followState === 'reconnecting'
-              ? trans.__('reconnecting…')
-              : followState === 'connecting'
-                ? trans.__('connecting…')
-                : trans.__('paused')}
+              ? trans.__('live')
+              : followState === 'reconnecting'
+                ? trans.__('reconnecting…')
+                : followState === 'connecting'
+                  ? trans.__('connecting…')
+                  : trans.__('paused')}
         </span>
         <button className="jp-mod-styled" onClick={jumpToEnd} disabled={stuck}>
           {trans.__('Jump to end')}
@@ -359,10 +394,20 @@ export function LogViewer(props: ILogViewerProps): JSX.Element {
               : trans.__('no match')}
           </span>
         ) : null}
-        <button className="jp-mod-styled" aria-label={trans.__('Previous match')} onClick={() => step(-1)} disabled={!matches.length}>
+        <button
+          className="jp-mod-styled"
+          aria-label={trans.__('Previous match')}
+          onClick={() => step(-1)}
+          disabled={!matches.length}
+        >
           ↑
         </button>
-        <button className="jp-mod-styled" aria-label={trans.__('Next match')} onClick={() => step(1)} disabled={!matches.length}>
+        <button
+          className="jp-mod-styled"
+          aria-label={trans.__('Next match')}
+          onClick={() => step(1)}
+          disabled={!matches.length}
+        >
           ↓
         </button>
         <label className="jp-condasvc-check">
@@ -371,10 +416,18 @@ export function LogViewer(props: ILogViewerProps): JSX.Element {
         </label>
         <span className="jp-condasvc-download">
           {trans.__('Download')}
-          <button className="jp-mod-styled" title={trans.__('Download as text, like journalctl')} onClick={() => props.download('text')}>
+          <button
+            className="jp-mod-styled"
+            title={trans.__('Download as text, like journalctl')}
+            onClick={() => props.download('text')}
+          >
             .log
           </button>
-          <button className="jp-mod-styled" title={trans.__('Download as JSON entries')} onClick={() => props.download('json')}>
+          <button
+            className="jp-mod-styled"
+            title={trans.__('Download as JSON entries')}
+            onClick={() => props.download('json')}
+          >
             .json
           </button>
         </span>
@@ -397,9 +450,7 @@ export function LogViewer(props: ILogViewerProps): JSX.Element {
             {trans.__('Load older lines')}
           </button>
         ) : null}
-        <span>
-          {follower.loading ? trans.__('Loading…') : trans._n('%1 line', '%1 lines', rows.length)}
-        </span>
+        <span>{follower.loading ? trans.__('Loading…') : trans._n('%1 line', '%1 lines', rows.length)}</span>
       </div>
       <div
         className={`jp-condasvc-logs-scroller${wrap ? ' jp-mod-wrap' : ''}`}

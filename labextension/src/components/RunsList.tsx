@@ -3,6 +3,7 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import React, { useEffect, useState } from 'react';
 
 import type { CondaSvcAPI } from '../api';
+import { downloadBlob } from '../download';
 import { formatDuration, formatTime } from '../format';
 import type { IRun, IService } from '../tokens';
 
@@ -21,18 +22,6 @@ function exitText(run: IRun): string {
     return run.signal;
   }
   return run.exit_status === null || run.exit_status === undefined ? '—' : String(run.exit_status);
-}
-
-function download(name: string, data: unknown): void {
-  const blob = new Blob([JSON.stringify(data, null, 1)], { type: 'application/x-ipynb+json' });
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  window.setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 export function RunsList(props: IRunsListProps): JSX.Element {
@@ -79,7 +68,11 @@ export function RunsList(props: IRunsListProps): JSX.Element {
 
   const notebook = async (run: IRun) => {
     try {
-      download(`${name}-${run.start.slice(0, 19).replace(/[:T]/g, '')}.ipynb`, await api.runNotebook(name, run.id));
+      const copy = await api.runNotebook(name, run.id);
+      downloadBlob(
+        `${name}-${run.start.slice(0, 19).replace(/[:T]/g, '')}.ipynb`,
+        new Blob([JSON.stringify(copy, null, 1)], { type: 'application/x-ipynb+json' })
+      );
     } catch (e) {
       setError((e as Error).message);
     }
@@ -126,7 +119,10 @@ export function RunsList(props: IRunsListProps): JSX.Element {
                   </td>
                   <td>{exitText(run)}</td>
                   <td>
-                    <button className="jp-mod-styled jp-mod-minimal" onClick={() => setOpen(open === run.id ? null : run.id)}>
+                    <button
+                      className="jp-mod-styled jp-mod-minimal"
+                      onClick={() => setOpen(open === run.id ? null : run.id)}
+                    >
                       {open === run.id ? trans.__('Hide log') : trans.__('Log')}
                     </button>
                     {run.has_notebook ? (

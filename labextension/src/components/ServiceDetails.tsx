@@ -7,7 +7,15 @@ import type { CondaSvcAPI } from '../api';
 import { formatBytes, formatCpu, formatDuration, formatTime, joinArgs, relativeTime, secondsSince } from '../format';
 import type { LogFollower } from '../logs';
 import { displayState } from '../model';
-import { healthText, lastEndedRun, lastExitText, progressText, rememberEnd, resourceText, sinceIso } from '../statusfacts';
+import {
+  healthText,
+  lastEndedRun,
+  lastExitText,
+  progressText,
+  rememberEnd,
+  resourceText,
+  sinceIso
+} from '../statusfacts';
 import type { IEndFacts } from '../statusfacts';
 import { CommandIDs, IRun, IServicesModel } from '../tokens';
 import { kindLabel, StateBadge, useNow, useSignal } from './common';
@@ -73,7 +81,9 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
         <div className="jp-condasvc-empty">
           {model.connection === 'open' ? trans.__('The service %1 no longer exists.', name) : trans.__('Connecting…')}
         </div>
-        {model.connection === 'open' ? null : <LogViewer follower={props.follower} trans={trans} defaultWrap={props.wrapLogs} download={props.download} />}
+        {model.connection === 'open' ? null : (
+          <LogViewer follower={props.follower} trans={trans} defaultWrap={props.wrapLogs} download={props.download} />
+        )}
       </div>
     );
   }
@@ -148,7 +158,11 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
         <button className="jp-mod-styled" onClick={exec(CommandIDs.editService)}>
           {trans.__('Edit')}
         </button>
-        <button className="jp-mod-styled" onClick={exec(CommandIDs.exportSpec)} title={trans.__('Download %1.yaml', name)}>
+        <button
+          className="jp-mod-styled"
+          onClick={exec(CommandIDs.exportSpec)}
+          title={trans.__('Download %1.yaml', name)}
+        >
           {trans.__('Export spec…')}
         </button>
         {service.spec.kind === 'notebook' ? (
@@ -172,7 +186,10 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
         </div>
       ) : status.crash_looping ? (
         <div className="jp-condasvc-banner jp-condasvc-banner-warn" data-banner="crash-looping">
-          {trans.__('Crash-looping: it keeps exiting and being restarted (%1 restarts so far).', status.n_restarts ?? 0)}
+          {trans.__(
+            'Crash-looping: it keeps exiting and being restarted (%1 restarts so far).',
+            status.n_restarts ?? 0
+          )}
         </div>
       ) : null}
       {(service.warnings ?? []).map(w => (
@@ -231,18 +248,27 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
               {service.spec.schedule} · {status.schedule?.armed ? trans.__('armed') : trans.__('paused')}
             </Fact>
             <Fact name="next-run" label={trans.__('Next run')}>
-              {status.schedule?.next_run ? `${formatTime(status.schedule.next_run)} (${relativeTime(status.schedule.next_run, now)})` : '—'}
+              {status.schedule?.next_run
+                ? `${formatTime(status.schedule.next_run)} (${relativeTime(status.schedule.next_run, now)})`
+                : '—'}
             </Fact>
             <Fact name="last-run" label={trans.__('Last run')}>
-              {status.schedule?.last_run ? `${formatTime(status.schedule.last_run)} (${relativeTime(status.schedule.last_run, now)})` : '—'}
+              {status.schedule?.last_run
+                ? `${formatTime(status.schedule.last_run)} (${relativeTime(status.schedule.last_run, now)})`
+                : '—'}
             </Fact>
           </>
         ) : null}
         <Fact name="command" label={trans.__('Command')}>
-          <code title={trans.__('Quoted for a POSIX shell: it can be pasted as is')}>{joinArgs(service.resolved.exec_argv ?? [])}</code>
+          <code title={trans.__('Quoted for a POSIX shell: it can be pasted as is')}>
+            {joinArgs(service.resolved.exec_argv ?? [])}
+          </code>
         </Fact>
       </dl>
-      <details className="jp-condasvc-unit-details" onToggle={ev => setShowUnit((ev.target as HTMLDetailsElement).open)}>
+      <details
+        className="jp-condasvc-unit-details"
+        onToggle={ev => setShowUnit((ev.target as HTMLDetailsElement).open)}
+      >
         <summary>{trans.__('Unit file')}</summary>
         <pre className="jp-condasvc-unit">{unit ?? trans.__('Loading…')}</pre>
       </details>

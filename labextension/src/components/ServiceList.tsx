@@ -98,7 +98,11 @@ function ServiceRowImpl(props: IRowProps): JSX.Element {
   if (up !== null && state === 'running') {
     details.push(trans.__('up %1', formatDuration(up)));
   }
-  if ((state === 'running' || state === 'starting') && status.memory_current !== null && status.memory_current !== undefined) {
+  if (
+    (state === 'running' || state === 'starting') &&
+    status.memory_current !== null &&
+    status.memory_current !== undefined
+  ) {
     details.push(formatBytes(status.memory_current));
   }
   if (status.n_restarts) {
@@ -163,7 +167,10 @@ function ServiceRowImpl(props: IRowProps): JSX.Element {
           </button>
         ) : null}
         {looping ? (
-          <span className="jp-condasvc-looping" title={trans.__('Restarted %1 times: it keeps crashing', status.n_restarts ?? 0)}>
+          <span
+            className="jp-condasvc-looping"
+            title={trans.__('Restarted %1 times: it keeps crashing', status.n_restarts ?? 0)}
+          >
             {trans.__('crash-looping')}
           </span>
         ) : null}
@@ -256,7 +263,12 @@ function ListToolbar(props: {
         onKeyDown={props.onFilterKey}
       />
       <div className="jp-condasvc-listbar-row">
-        <select className="jp-mod-styled" aria-label={trans.__('State')} value={query.state} onChange={ev => set('state', ev.target.value as IListQuery['state'])}>
+        <select
+          className="jp-mod-styled"
+          aria-label={trans.__('State')}
+          value={query.state}
+          onChange={ev => set('state', ev.target.value as IListQuery['state'])}
+        >
           <option value="all">{trans.__('any state')}</option>
           <option value="attention">{trans.__('needs attention')}</option>
           <option value="running">{trans.__('running')}</option>
@@ -265,7 +277,12 @@ function ListToolbar(props: {
           <option value="stopped">{trans.__('stopped')}</option>
           <option value="starting">{trans.__('starting')}</option>
         </select>
-        <select className="jp-mod-styled" aria-label={trans.__('Kind')} value={query.kind} onChange={ev => set('kind', ev.target.value as IListQuery['kind'])}>
+        <select
+          className="jp-mod-styled"
+          aria-label={trans.__('Kind')}
+          value={query.kind}
+          onChange={ev => set('kind', ev.target.value as IListQuery['kind'])}
+        >
           <option value="all">{trans.__('any kind')}</option>
           {props.kinds.map(k => (
             <option key={k} value={k}>
@@ -273,7 +290,12 @@ function ListToolbar(props: {
             </option>
           ))}
         </select>
-        <select className="jp-mod-styled" aria-label={trans.__('Environment')} value={query.env} onChange={ev => set('env', ev.target.value)}>
+        <select
+          className="jp-mod-styled"
+          aria-label={trans.__('Environment')}
+          value={query.env}
+          onChange={ev => set('env', ev.target.value)}
+        >
           <option value="all">{trans.__('any env')}</option>
           {props.envs.map(e => (
             <option key={e} value={e}>
@@ -294,18 +316,33 @@ function ListToolbar(props: {
         {props.selected.length ? (
           <span className="jp-condasvc-bulk" role="group" aria-label={trans.__('Selected services')}>
             <span className="jp-condasvc-bulk-count">{trans.__('%1 selected', props.selected.length)}</span>
-            <button className="jp-mod-styled" onClick={() => props.onBulk(CommandIDs.startService)}>{trans.__('Start')}</button>
-            <button className="jp-mod-styled" onClick={() => props.onBulk(CommandIDs.stopService)}>{trans.__('Stop')}</button>
-            <button className="jp-mod-styled" onClick={() => props.onBulk(CommandIDs.restartService)}>{trans.__('Restart')}</button>
-            <button className="jp-mod-styled jp-mod-warn" onClick={() => props.onBulk(CommandIDs.deleteService)}>{trans.__('Delete')}</button>
+            <button className="jp-mod-styled" onClick={() => props.onBulk(CommandIDs.startService)}>
+              {trans.__('Start')}
+            </button>
+            <button className="jp-mod-styled" onClick={() => props.onBulk(CommandIDs.stopService)}>
+              {trans.__('Stop')}
+            </button>
+            <button className="jp-mod-styled" onClick={() => props.onBulk(CommandIDs.restartService)}>
+              {trans.__('Restart')}
+            </button>
+            <button className="jp-mod-styled jp-mod-warn" onClick={() => props.onBulk(CommandIDs.deleteService)}>
+              {trans.__('Delete')}
+            </button>
           </span>
         ) : (
           <span className="jp-condasvc-shown">
-            {props.shown === props.total ? trans._n('%1 service', '%1 services', props.total) : trans.__('%1 of %2 shown', props.shown, props.total)}
+            {props.shown === props.total
+              ? trans._n('%1 service', '%1 services', props.total)
+              : trans.__('%1 of %2 shown', props.shown, props.total)}
           </span>
         )}
         <span className="jp-condasvc-sort">
-          <select className="jp-mod-styled" aria-label={trans.__('Sort by')} value={query.sort} onChange={ev => set('sort', ev.target.value as SortKey)}>
+          <select
+            className="jp-mod-styled"
+            aria-label={trans.__('Sort by')}
+            value={query.sort}
+            onChange={ev => set('sort', ev.target.value as SortKey)}
+          >
             {SORTS.map(([key, label]) => (
               <option key={key} value={key}>
                 {trans.__(label)}
@@ -387,7 +424,11 @@ function ServiceRows(
   }, [focusIndex, focusFromKey.current]);
   const onKeyDown = (ev: React.KeyboardEvent) => {
     const target = ev.target as HTMLElement;
-    if (target.tagName === 'INPUT' || target.tagName === 'SELECT' || (target.tagName === 'BUTTON' && ev.key === 'Enter')) {
+    if (
+      target.tagName === 'INPUT' ||
+      target.tagName === 'SELECT' ||
+      (target.tagName === 'BUTTON' && ev.key === 'Enter')
+    ) {
       return;
     }
     const page = Math.max(1, Math.floor(viewport / ROW_HEIGHT) - 1);
@@ -560,7 +601,11 @@ export function ServiceList(props: IServiceListProps): JSX.Element {
               onFilterKey={ev => {
                 if (ev.key === 'ArrowDown' || ev.key === 'Enter') {
                   ev.preventDefault();
-                  (ev.currentTarget.closest('.jp-condasvc-panel')?.querySelector('li.jp-mod-focused') as HTMLElement | null)?.focus();
+                  (
+                    ev.currentTarget
+                      .closest('.jp-condasvc-panel')
+                      ?.querySelector('li.jp-mod-focused') as HTMLElement | null
+                  )?.focus();
                 } else if (ev.key === 'Escape') {
                   setQuery({ ...query, text: '' });
                 }
@@ -585,7 +630,7 @@ export function ServiceList(props: IServiceListProps): JSX.Element {
         <div className="jp-condasvc-empty">
           <p>
             {trans.__(
-              'A service keeps a notebook, a Python script or a command running in the Python environment you choose (conda, venv, or the server\'s own), as a systemd user service: it starts on its own (at login, on a schedule, or when you click), restarts when it crashes, and keeps running after you close JupyterLab.'
+              "A service keeps a notebook, a Python script or a command running in the Python environment you choose (conda, venv, or the server's own), as a systemd user service: it starts on its own (at login, on a schedule, or when you click), restarts when it crashes, and keeps running after you close JupyterLab."
             )}
           </p>
           <p>

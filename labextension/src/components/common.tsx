@@ -72,7 +72,11 @@ export function StateBadge(props: { service: IService; trans: TranslationBundle 
     >
       <span className="jp-condasvc-dot" aria-hidden="true" />
       {stateLabel(state, trans)}
-      {trouble === 'start-limit' ? ` · ${trans.__('start limit hit')}` : trouble === 'crash-looping' ? ` · ${trans.__('crash-looping')}` : ''}
+      {trouble === 'start-limit'
+        ? ` · ${trans.__('start limit hit')}`
+        : trouble === 'crash-looping'
+          ? ` · ${trans.__('crash-looping')}`
+          : ''}
     </span>
   );
 }

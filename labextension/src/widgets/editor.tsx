@@ -5,19 +5,10 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import type { Message } from '@lumino/messaging';
 import React from 'react';
 
-import type { CondaSvcAPI } from '../api';
-import { ServiceForm } from '../components/ServiceForm';
-import type { IService, IServiceSpec, Kind } from '../tokens';
+import { IServiceFormProps, ServiceForm } from '../components/ServiceForm';
 
-export interface IServiceEditorOptions {
-  api: CondaSvcAPI;
-  trans: TranslationBundle;
-  initial: Partial<IServiceSpec>;
-  editing?: string;
-  listFiles: (dir: string) => Promise<string[]>;
-  browse: (kind: Kind) => Promise<string | null>;
-  onDone: (service: IService) => void;
-}
+/** The form's props but the two the editor supplies itself. */
+export type IServiceEditorOptions = Omit<IServiceFormProps, 'onCancel' | 'onDirty'>;
 
 export class ServiceEditor extends ReactWidget {
   constructor(private readonly _options: IServiceEditorOptions) {
@@ -59,7 +50,10 @@ export class ServiceEditorWidget extends MainAreaWidget<ServiceEditor> {
     void showDialog({
       title: trans.__('Discard your changes?'),
       body: trans.__('The form has changes that are not saved. Closing it discards them.'),
-      buttons: [Dialog.cancelButton({ label: trans.__('Keep editing') }), Dialog.warnButton({ label: trans.__('Discard') })]
+      buttons: [
+        Dialog.cancelButton({ label: trans.__('Keep editing') }),
+        Dialog.warnButton({ label: trans.__('Discard') })
+      ]
     }).then(answer => {
       if (answer.button.accept) {
         this.content.dirty = false;

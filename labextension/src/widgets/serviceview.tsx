@@ -6,6 +6,7 @@ import React from 'react';
 
 import type { CondaSvcAPI } from '../api';
 import { ServiceDetails } from '../components/ServiceDetails';
+import { downloadBlob } from '../download';
 import { LogFollower } from '../logs';
 import type { IServicesModel } from '../tokens';
 
@@ -47,14 +48,7 @@ export class ServiceView extends ReactWidget {
       priority: filters.priority || undefined,
       since: filters.since || undefined
     });
-    const url = URL.createObjectURL(blob);
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = `${name}.${format === 'text' ? 'log' : 'json'}`;
-    document.body.appendChild(a);
-    a.click();
-    a.remove();
-    window.setTimeout(() => URL.revokeObjectURL(url), 10000);
+    downloadBlob(`${name}.${format === 'text' ? 'log' : 'json'}`, blob);
   };
 
   render(): JSX.Element {

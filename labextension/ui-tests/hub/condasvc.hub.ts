@@ -155,9 +155,12 @@ test.describe.serial('under JupyterHub', () => {
     try {
       await mine.post(`${SERVER}/condasvc/api/services/${crash}/start`);
       await expect
-        .poll(async () => (await (await mine.get(`${SERVER}/condasvc/api/services/${crash}`)).json()).status.active_state, {
-          timeout: 30000
-        })
+        .poll(
+          async () => (await (await mine.get(`${SERVER}/condasvc/api/services/${crash}`)).json()).status.active_state,
+          {
+            timeout: 30000
+          }
+        )
         .toBe('failed');
       r = await mine.get(`${SERVER}/condasvc/api/doctor`);
       const checks = (await r.json()).checks as { id: string; ok: boolean | null; fix: string | null }[];
@@ -176,8 +179,15 @@ test.describe.serial('under JupyterHub', () => {
   test('a Lab terminal has a working systemctl --user (the documented snippet)', async ({ page }) => {
     await login(page);
     const out = await page.evaluate(async (server: string) => {
-      const xsrf = document.cookie.split('; ').find(c => c.startsWith('_xsrf='))?.slice(6) ?? '';
-      const r = await fetch(`${server}/api/terminals`, { method: 'POST', headers: { 'X-XSRFToken': decodeURIComponent(xsrf) } });
+      const xsrf =
+        document.cookie
+          .split('; ')
+          .find(c => c.startsWith('_xsrf='))
+          ?.slice(6) ?? '';
+      const r = await fetch(`${server}/api/terminals`, {
+        method: 'POST',
+        headers: { 'X-XSRFToken': decodeURIComponent(xsrf) }
+      });
       const name = (await r.json()).name as string;
       const ws = new WebSocket(`${location.origin.replace(/^http/, 'ws')}${server}/terminals/websocket/${name}`);
       let text = '';
@@ -196,17 +206,27 @@ test.describe.serial('under JupyterHub', () => {
         ws.onerror = () => reject(new Error('terminal websocket failed'));
       });
       await new Promise(resolve => (ws.onopen = resolve));
-      ws.send(JSON.stringify(['stdin', 'echo "RUNTIME=$XDG_RUNTIME_DIR"; systemctl --user is-system-running; echo END-OF-""CHECK\r']));
+      ws.send(
+        JSON.stringify([
+          'stdin',
+          'echo "RUNTIME=$XDG_RUNTIME_DIR"; systemctl --user is-system-running; echo END-OF-""CHECK\r'
+        ])
+      );
       const result = await done;
       ws.close();
-      await fetch(`${server}/api/terminals/${name}`, { method: 'DELETE', headers: { 'X-XSRFToken': decodeURIComponent(xsrf) } });
+      await fetch(`${server}/api/terminals/${name}`, {
+        method: 'DELETE',
+        headers: { 'X-XSRFToken': decodeURIComponent(xsrf) }
+      });
       return result;
     }, SERVER);
     expect(out).toContain(`RUNTIME=/run/user/${os.userInfo().uid}`);
     expect(out).toMatch(/\r?\n(running|degraded)\r?\n/);
   });
 
-  test('without the variables the extension finds the bus itself; with a template it says so (503)', async ({ page }) => {
+  test('without the variables the extension finds the bus itself; with a template it says so (503)', async ({
+    page
+  }) => {
     const start = async (server: string): Promise<void> => {
       const r = await hub.post(`/hub/api/users/${USER}/servers/${server}`);
       expect([201, 202], await r.text()).toContain(r.status());
@@ -228,7 +248,9 @@ test.describe.serial('under JupyterHub', () => {
       r = await mine.get(`${SERVER}/templated/condasvc/api/services`);
       expect(r.status()).toBe(503);
       const message = (await r.json()).message as string;
-      expect(message).toMatch(/^The systemd user manager is not reachable at unix:path=\/run\/user\/\{uid\}\/bus \(from \$XDG_RUNTIME_DIR\): /);
+      expect(message).toMatch(
+        /^The systemd user manager is not reachable at unix:path=\/run\/user\/\{uid\}\/bus \(from \$XDG_RUNTIME_DIR\): /
+      );
       expect(message).toContain('unexpanded template');
       expect(message).not.toContain('scripts/');
       // the Lab banner leads with the same cause
@@ -248,7 +270,7 @@ test.describe.serial('under JupyterHub', () => {
   });
 
   test('the service survives "Stop My Server", and the panel shows it again after a restart', async ({ page }) => {
-    let r = await hub.delete(`/hub/api/users/${USER}/server`);
+    const r = await hub.delete(`/hub/api/users/${USER}/server`);
     expect([202, 204], await r.text()).toContain(r.status());
     await expect
       .poll(async () => (await (await hub.get(`/hub/api/users/${USER}`)).json()).servers?.['']?.ready ?? false, {

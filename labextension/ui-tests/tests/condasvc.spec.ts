@@ -109,27 +109,42 @@ test.describe.serial('services', () => {
     await expect(view.locator('.jp-condasvc-logs-meta')).toContainText('lines');
     const timing = await page.evaluate(async name => {
       type Follower = { handle(m: unknown): void; buffer: { length: number } };
-      const widget = Array.from(window.jupyterapp.shell.widgets('main')).find(w => w.id === `jp-condasvc-service-${name}`) as unknown as {
+      const widget = Array.from(window.jupyterapp.shell.widgets('main')).find(
+        w => w.id === `jp-condasvc-service-${name}`
+      ) as unknown as {
         content: { follower: Follower };
       };
       const follower = widget.content.follower;
       const base = Date.now() * 1000;
       const entries = Array.from({ length: 100000 }, (_, i) => ({
-        cursor: `fake-${i}`, realtime: new Date(base / 1000).toISOString(), realtime_usec: base + i, priority: i % 50 ? 6 : 3,
-        pid: 1, identifier: 'x', source: 'service', message: `fake line ${i} \x1b[33mwarm\x1b[0m`
+        cursor: `fake-${i}`,
+        realtime: new Date(base / 1000).toISOString(),
+        realtime_usec: base + i,
+        priority: i % 50 ? 6 : 3,
+        pid: 1,
+        identifier: 'x',
+        source: 'service',
+        message: `fake line ${i} \x1b[33mwarm\x1b[0m`
       }));
       const frame = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
       const t0 = performance.now();
       follower.handle({ type: 'entries', entries, cursor: 'fake-99999' });
       await frame();
       const appended = performance.now() - t0;
-      const scroller = document.querySelector(`.jp-condasvc-details[data-name="${name}"] .jp-condasvc-logs-scroller`) as HTMLElement;
+      const scroller = document.querySelector(
+        `.jp-condasvc-details[data-name="${name}"] .jp-condasvc-logs-scroller`
+      ) as HTMLElement;
       const t1 = performance.now();
       scroller.scrollTop = scroller.scrollHeight / 2;
       scroller.dispatchEvent(new Event('scroll'));
       await frame();
       const scrolled = performance.now() - t1;
-      return { appended, scrolled, rows: scroller.querySelectorAll('.jp-condasvc-logline').length, total: follower.buffer.length };
+      return {
+        appended,
+        scrolled,
+        rows: scroller.querySelectorAll('.jp-condasvc-logline').length,
+        total: follower.buffer.length
+      };
     }, TICKER);
     test.info().annotations.push({ type: '100k lines', description: JSON.stringify(timing) });
     process.stdout.write(`log viewer, 100 000 lines: ${JSON.stringify(timing)}\n`);
@@ -162,10 +177,16 @@ test.describe.serial('services', () => {
     await expect(page.locator('.jp-NotebookPanel .jp-Notebook')).toBeVisible();
     // the kernel of the notebook is uienv's python
     await expect(page.locator('.jp-Toolbar-kernelName')).toContainText('uienv', { timeout: 30000 });
-    await page.waitForFunction(() => {
-      const status = document.querySelector('.jp-Notebook-ExecutionIndicator');
-      return status?.getAttribute('data-status') === 'idle';
-    }, undefined, { timeout: 60000 }).catch(() => undefined);
+    await page
+      .waitForFunction(
+        () => {
+          const status = document.querySelector('.jp-Notebook-ExecutionIndicator');
+          return status?.getAttribute('data-status') === 'idle';
+        },
+        undefined,
+        { timeout: 60000 }
+      )
+      .catch(() => undefined);
     await page.locator('.jp-condasvc-run-as-service').first().click();
     // Lab marks the notebook changed once its kernel fills in the metadata: the service runs the file, so save first
     const save = page.locator('.jp-Dialog').getByRole('button', { name: 'Save and continue' });
@@ -183,7 +204,9 @@ test.describe.serial('services', () => {
 
     // and from the file browser's context menu, for a .py file
     await page.filebrowser.openDirectory('/');
-    await page.locator('.jp-DirListing-item[data-file-type="python"]', { hasText: 'ticker.py' }).click({ button: 'right' });
+    await page
+      .locator('.jp-DirListing-item[data-file-type="python"]', { hasText: 'ticker.py' })
+      .click({ button: 'right' });
     await page.getByRole('menuitem', { name: 'Run as Service…' }).click();
     // ticker.py already runs as the first test's service: Lab says so before making another
     await expect(page.locator('.jp-Dialog')).toContainText('already runs as a service');
@@ -240,8 +263,14 @@ test.describe.serial('services', () => {
     await openPanel(page);
     const created = await request.post('/condasvc/api/services', {
       data: {
-        name: LOOPER, kind: 'script', env: 'uienv', path: 'crash.py', restart: 'always', restart_sec: 0.3,
-        start_limit_burst: 3, start_limit_interval_sec: 120
+        name: LOOPER,
+        kind: 'script',
+        env: 'uienv',
+        path: 'crash.py',
+        restart: 'always',
+        restart_sec: 0.3,
+        start_limit_burst: 3,
+        start_limit_interval_sec: 120
       }
     });
     expect(created.status(), await created.text()).toBe(201);
@@ -266,7 +295,9 @@ test.describe.serial('services', () => {
     await page.screenshot({ path: test.info().outputPath('start-limit.png') });
     // the recovery action: the counter is reset and it runs again
     await banner.getByRole('button', { name: 'Reset and start' }).click();
-    await expect(view.locator('.jp-condasvc-runs-table tr[data-run]', { hasText: 'manual' })).toHaveCount(2, { timeout: 30000 });
+    await expect(view.locator('.jp-condasvc-runs-table tr[data-run]', { hasText: 'manual' })).toHaveCount(2, {
+      timeout: 30000
+    });
   });
 });
 

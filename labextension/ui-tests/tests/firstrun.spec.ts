@@ -7,7 +7,12 @@
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import * as path from 'path';
 
-const OUT = path.join(__dirname, '..', 'test-results', process.env.CONDASVC_UI_NO_CONDA === '1' ? 'firstrun-noconda' : 'firstrun');
+const OUT = path.join(
+  __dirname,
+  '..',
+  'test-results',
+  process.env.CONDASVC_UI_NO_CONDA === '1' ? 'firstrun-noconda' : 'firstrun'
+);
 const NAME = `webapp-${Date.now().toString(36).slice(-5)}`;
 const PORT = 20000 + Math.floor(Math.random() * 20000);
 
@@ -31,7 +36,10 @@ test.describe.serial('first run', () => {
     const t0 = Date.now();
     if (process.env.CONDASVC_UI_NO_CONDA === '1') {
       // playwright.noconda.config.js: this machine has no conda at all
-      const listed = (await (await request.get('/condasvc/api/environments')).json()).environments as Array<{ kind?: string; name: string }>;
+      const listed = (await (await request.get('/condasvc/api/environments')).json()).environments as Array<{
+        kind?: string;
+        name: string;
+      }>;
       expect(listed.filter(e => (e.kind ?? 'conda') === 'conda').map(e => e.name)).toEqual([]);
     }
     const form = await runAsService(page, 'webapp.py');
@@ -53,7 +61,9 @@ test.describe.serial('first run', () => {
 
     const view = page.locator(`.jp-condasvc-details[data-name="${NAME}"]`);
     await expect(view).toHaveAttribute('data-state', 'running', { timeout: 30000 });
-    await expect(view.locator('.jp-condasvc-logs-scroller')).toContainText(`on http://127.0.0.1:${PORT}/`, { timeout: 30000 });
+    await expect(view.locator('.jp-condasvc-logs-scroller')).toContainText(`on http://127.0.0.1:${PORT}/`, {
+      timeout: 30000
+    });
     // The command is shown as it could be pasted into a shell.
     await expect(view.locator('[data-fact="command"]')).toContainText(`--port ${PORT} --greeting 'hello there'`);
     const health = await request.get(`http://127.0.0.1:${PORT}/health`);
@@ -70,7 +80,9 @@ test.describe.serial('first run', () => {
     await page.theme.setLightTheme();
   });
 
-  test('run as service: saves unsaved changes first, and points to the service a file already has', async ({ page }) => {
+  test('run as service: saves unsaved changes first, and points to the service a file already has', async ({
+    page
+  }) => {
     await page.evaluate(async () => {
       await window.jupyterapp.commands.execute('docmanager:open', { path: 'examples/report.ipynb' });
     });
@@ -80,7 +92,9 @@ test.describe.serial('first run', () => {
     await cell.click();
     await page.keyboard.press('End');
     await page.keyboard.type('  # edited');
-    await expect(page.locator('.jp-mod-current[role="tab"].jp-mod-dirty, .jp-mod-current.jp-mod-dirty').first()).toBeVisible();
+    await expect(
+      page.locator('.jp-mod-current[role="tab"].jp-mod-dirty, .jp-mod-current.jp-mod-dirty').first()
+    ).toBeVisible();
     await page.locator('.jp-condasvc-run-as-service').first().click();
     const dialog = page.locator('.jp-Dialog');
     await expect(dialog).toContainText('Save report.ipynb first?');
@@ -111,7 +125,9 @@ test.describe.serial('first run', () => {
     const env = form.locator('select[name="env"]');
     await expect(env.locator('option:checked')).not.toContainText('no Python', { timeout: 20000 });
     // The conda installation's base has no ipykernel: choosing it for a notebook shows why, at the field.
-    await env.selectOption({ label: (await env.locator('option', { hasText: 'base' }).first().textContent()) ?? 'base' });
+    await env.selectOption({
+      label: (await env.locator('option', { hasText: 'base' }).first().textContent()) ?? 'base'
+    });
     await expect(form.locator('.jp-condasvc-field-error[data-field="env"]')).toContainText(/no ipykernel|no Python/);
     await form.getByRole('button', { name: 'Cancel' }).click();
   });

@@ -1,6 +1,6 @@
 /**
  * The form's rough edges: a probe asks for its URL on the URL field (not before
- * it can be typed), defaults show as placeholders, cron gets its calendar
+ * it can be typed), the server's probe errors show on the row they name, defaults show as placeholders, cron gets its calendar
  * equivalent, schedule presets, the timer has its own heading, an out-of-date
  * preview says so, and a filled-in form is not discarded without asking.
  * Screenshots (light and dark) go to test-results/form.
@@ -40,6 +40,15 @@ test('probe, defaults, cron, presets, timer heading, stale preview, unsaved form
   await expect(form.locator('.jp-condasvc-field-error[data-field="health_check"]')).toHaveCount(0);
   await form.locator('input[name="health_url"]').fill('http://127.0.0.1:8050/health');
   await expect(form.locator('.jp-condasvc-field-error[data-field="health_url"]')).toHaveCount(0);
+
+  // TCP probe: the server names every probe error health_check; the one about the port shows on the Port row
+  await form.locator('select[name="health_type"]').selectOption('tcp');
+  await form.locator('input[name="health_host"]').fill('127.0.0.1');
+  await form.locator('input[name="health_port"]').fill('70000');
+  await expect(form.locator('.jp-condasvc-field-error[data-field="health_port"]')).toContainText('65535');
+  await expect(form.locator('.jp-condasvc-field-error[data-field="health_check"]')).toHaveCount(0);
+  await form.locator('input[name="health_port"]').fill('8050');
+  await expect(form.locator('.jp-condasvc-field-error[data-field="health_port"]')).toHaveCount(0);
   await form.locator('select[name="health_type"]').selectOption('');
 
   // cron: its calendar equivalent, one click away; then the timer has its own heading
@@ -123,7 +132,9 @@ test('a variable marked secret is write-only: the API answers null and Edit keep
 test('after an edit a running service says "restart needed" until Restart now', async ({ page, request }) => {
   const name = `rneed-${Date.now().toString(36).slice(-5)}`;
   try {
-    const created = await request.post('/condasvc/api/services', { data: { name, kind: 'script', env: 'uienv', path: 'ticker.py' } });
+    const created = await request.post('/condasvc/api/services', {
+      data: { name, kind: 'script', env: 'uienv', path: 'ticker.py' }
+    });
     expect(created.status(), await created.text()).toBe(201);
     await request.post(`/condasvc/api/services/${name}/start`);
     await page.sidebar.openTab('jp-condasvc-panel');
@@ -138,7 +149,9 @@ test('after an edit a running service says "restart needed" until Restart now', 
     await form.getByRole('button', { name: 'Save' }).click();
     await expect(view.locator('.jp-condasvc-restart-banner')).toContainText('still runs the old');
     await expect(row.locator('.jp-condasvc-restart-needed')).toBeVisible();
-    await page.evaluate(() => document.querySelectorAll<HTMLElement>('.Toastify__close-button').forEach(b => b.click()));
+    await page.evaluate(() =>
+      document.querySelectorAll<HTMLElement>('.Toastify__close-button').forEach(b => b.click())
+    );
     await page.screenshot({ path: path.join(OUT, 'restart-needed-light.png') });
     await page.theme.setDarkTheme();
     await page.screenshot({ path: path.join(OUT, 'restart-needed-dark.png') });
@@ -156,7 +169,15 @@ test('duplicate a service from its row: same settings, a free name, secrets aske
   const name = `dup-${Date.now().toString(36).slice(-5)}`;
   try {
     const created = await request.post('/condasvc/api/services', {
-      data: { name, kind: 'script', env: 'uienv', path: 'ticker.py', args: ['--rate', '2 per second'], environment: { TOKEN: 'x1', MODE: 'fast' }, secrets: ['TOKEN'] }
+      data: {
+        name,
+        kind: 'script',
+        env: 'uienv',
+        path: 'ticker.py',
+        args: ['--rate', '2 per second'],
+        environment: { TOKEN: 'x1', MODE: 'fast' },
+        secrets: ['TOKEN']
+      }
     });
     expect(created.status(), await created.text()).toBe(201);
     await page.sidebar.openTab('jp-condasvc-panel');

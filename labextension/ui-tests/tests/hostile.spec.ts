@@ -15,12 +15,12 @@ const NAME = `hostile-${suffix}`;
 const SCRIPT = [
   'import sys, time',
   "E = '\\x1b'",
-  "for i in range(300):",
+  'for i in range(300):',
   "    print(f'{i} ' + (E + '[1mx' + E + '[31my') * 4000, flush=(i % 50 == 0))",
   "print(E + ']0;PWNED-TITLE' + '\\x07' + 'osc title line', flush=True)",
   "print('see ' + E + ']8;;http://evil.example/' + '\\x07' + 'the link' + E + ']8;;' + '\\x07' + ' here', flush=True)",
   "print('unterminated ' + E + ']0;never ends', flush=True)",
-  "for i in range(20):",
+  'for i in range(20):',
   "    print('big ' + 'z' * 32768, flush=True)",
   "print('hostile done', flush=True)",
   'time.sleep(3600)'
@@ -77,7 +77,9 @@ test.describe.serial('hostile log output', () => {
 
     // what the page holds is bounded: rows on screen x pieces per row
     const cost = await page.evaluate(n => {
-      const root = document.querySelector(`.jp-condasvc-details[data-name="${n}"] .jp-condasvc-logs-scroller`) as HTMLElement;
+      const root = document.querySelector(
+        `.jp-condasvc-details[data-name="${n}"] .jp-condasvc-logs-scroller`
+      ) as HTMLElement;
       const lines = root.querySelectorAll('.jp-condasvc-logline');
       let maxSpans = 0;
       lines.forEach(l => {
@@ -99,12 +101,16 @@ test.describe.serial('hostile log output', () => {
     await view.locator('input.jp-condasvc-search').fill('xyxy');
     await expect(view.locator('.jp-condasvc-matches')).toContainText('match');
     // a match inside red text is dark on the highlight, in the dark theme too
-    await page.evaluate(() => window.jupyterapp.commands.execute('apputils:change-theme', { theme: 'JupyterLab Dark' }));
+    await page.evaluate(() =>
+      window.jupyterapp.commands.execute('apputils:change-theme', { theme: 'JupyterLab Dark' })
+    );
     await expect(page.locator('body')).toHaveAttribute('data-jp-theme-light', 'false');
     const mark = view.locator('.ansi-red-fg mark.jp-condasvc-mark').first();
     await expect(mark).toHaveCSS('color', 'rgb(0, 0, 0)');
     await view.screenshot({ path: test.info().outputPath('hostile-search-dark.png') });
-    await page.evaluate(() => window.jupyterapp.commands.execute('apputils:change-theme', { theme: 'JupyterLab Light' }));
+    await page.evaluate(() =>
+      window.jupyterapp.commands.execute('apputils:change-theme', { theme: 'JupyterLab Light' })
+    );
     await expect(page.locator('body')).toHaveAttribute('data-jp-theme-light', 'true');
     await view.locator('input.jp-condasvc-search').fill('');
     // the .log download has no escape sequences
@@ -118,7 +124,9 @@ test.describe.serial('hostile log output', () => {
     // the buffer is capped in bytes, not only rows: 2000 more 32 KB lines pushed at once
     const held = await page.evaluate(n => {
       type Follower = { handle(m: unknown): void; buffer: { length: number; bytes: number; maxBytes: number } };
-      const widget = Array.from(window.jupyterapp.shell.widgets('main')).find(w => w.id === `jp-condasvc-service-${n}`) as unknown as {
+      const widget = Array.from(window.jupyterapp.shell.widgets('main')).find(
+        w => w.id === `jp-condasvc-service-${n}`
+      ) as unknown as {
         content: { follower: Follower };
       };
       const follower = widget.content.follower;
@@ -126,8 +134,14 @@ test.describe.serial('hostile log output', () => {
       const line = 'q'.repeat(32768);
       for (let k = 0; k < 10; k++) {
         const entries = Array.from({ length: 200 }, (_, i) => ({
-          cursor: `flood-${k}-${i}`, realtime: new Date(base / 1000).toISOString(), realtime_usec: base + k * 200 + i,
-          priority: 6, pid: 1, identifier: 'x', source: 'service', message: line
+          cursor: `flood-${k}-${i}`,
+          realtime: new Date(base / 1000).toISOString(),
+          realtime_usec: base + k * 200 + i,
+          priority: 6,
+          pid: 1,
+          identifier: 'x',
+          source: 'service',
+          message: line
         }));
         follower.handle({ type: 'entries', entries, cursor: `flood-${k}-199` });
       }

@@ -17,7 +17,13 @@ const RUNS = 3;
 
 const notebook = {
   cells: [
-    { cell_type: 'code', metadata: {}, source: "import os\nprint('line of run', os.environ['INVOCATION_ID'], flush=True)", outputs: [], execution_count: null },
+    {
+      cell_type: 'code',
+      metadata: {},
+      source: "import os\nprint('line of run', os.environ['INVOCATION_ID'], flush=True)",
+      outputs: [],
+      execution_count: null
+    },
     { cell_type: 'code', metadata: {}, source: 'rows = 10\nrows / 0', outputs: [], execution_count: null },
     { cell_type: 'code', metadata: {}, source: "print('never printed')", outputs: [], execution_count: null }
   ],
@@ -27,7 +33,11 @@ const notebook = {
 };
 
 async function dismissToasts(page: IJupyterLabPageFixture): Promise<void> {
-  await page.evaluate(() => document.querySelectorAll<HTMLElement>('.Toastify__close-button, .jp-Notification-Toast-Close').forEach(b => b.click()));
+  await page.evaluate(() =>
+    document
+      .querySelectorAll<HTMLElement>('.Toastify__close-button, .jp-Notification-Toast-Close')
+      .forEach(b => b.click())
+  );
 }
 
 test.use({ autoGoto: true });
@@ -42,12 +52,21 @@ test.describe.serial('run history', () => {
     page,
     request
   }) => {
-    const put = await request.put(`/api/contents/${FILE}`, { data: { type: 'notebook', format: 'json', content: notebook } });
+    const put = await request.put(`/api/contents/${FILE}`, {
+      data: { type: 'notebook', format: 'json', content: notebook }
+    });
     expect(put.ok(), await put.text()).toBeTruthy();
     const created = await request.post('/condasvc/api/services', {
       data: {
-        name: NAME, kind: 'notebook', env: 'uienv', path: FILE, schedule: '*:*:0/5', restart: 'no',
-        start_limit_burst: 50, start_limit_interval_sec: 60, description: 'Nightly report (fails on purpose)'
+        name: NAME,
+        kind: 'notebook',
+        env: 'uienv',
+        path: FILE,
+        schedule: '*:*:0/5',
+        restart: 'no',
+        start_limit_burst: 50,
+        start_limit_interval_sec: 60,
+        description: 'Nightly report (fails on purpose)'
       }
     });
     expect(created.status(), await created.text()).toBe(201);
@@ -94,7 +113,10 @@ test.describe.serial('run history', () => {
     }
 
     // a run's notebook: that run's own executed copy
-    const [download] = await Promise.all([page.waitForEvent('download'), second.getByRole('button', { name: 'Notebook' }).click()]);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      second.getByRole('button', { name: 'Notebook' }).click()
+    ]);
     const copy = JSON.parse(fs.readFileSync((await download.path()) as string, 'utf-8'));
     expect(copy.metadata.papermill.exception).toBe(true);
     const text = JSON.stringify(copy.cells);

@@ -23,12 +23,23 @@ async function create(request: APIRequestContext, spec: Record<string, unknown>)
 
 async function setUp(request: APIRequestContext): Promise<void> {
   await create(request, {
-    name: names.api, kind: 'script', env: 'uienv', path: 'ticker.py', args: ['--port', '8080'],
-    description: 'Model inference API', environment: { API_KEY: 's3cret' }, restart: 'always'
+    name: names.api,
+    kind: 'script',
+    env: 'uienv',
+    path: 'ticker.py',
+    args: ['--port', '8080'],
+    description: 'Model inference API',
+    environment: { API_KEY: 's3cret' },
+    restart: 'always'
   });
   await create(request, {
-    name: names.report, kind: 'notebook', env: 'uienv', path: 'analysis.ipynb', schedule: 'daily',
-    enabled: true, parameters: { alpha: 0.5 }
+    name: names.report,
+    kind: 'notebook',
+    env: 'uienv',
+    path: 'analysis.ipynb',
+    schedule: 'daily',
+    enabled: true,
+    parameters: { alpha: 0.5 }
   });
   await create(request, { name: names.crash, kind: 'script', env: 'other', path: 'crash.py', restart: 'no' });
   expect((await request.post(`/condasvc/api/services/${names.api}/start`)).ok()).toBeTruthy();
@@ -37,10 +48,16 @@ async function setUp(request: APIRequestContext): Promise<void> {
 async function shots(page: IJupyterLabPageFixture, request: APIRequestContext, theme: 'light' | 'dark'): Promise<void> {
   await page.sidebar.openTab('jp-condasvc-panel');
   await request.post(`/condasvc/api/services/${names.crash}/start`);
-  await expect(page.locator(`.jp-condasvc-item[data-name="${names.crash}"]`)).toHaveAttribute('data-state', 'failed', { timeout: 30000 });
+  await expect(page.locator(`.jp-condasvc-item[data-name="${names.crash}"]`)).toHaveAttribute('data-state', 'failed', {
+    timeout: 30000
+  });
   await expect(page.locator(`.jp-condasvc-item[data-name="${names.api}"]`)).toHaveAttribute('data-state', 'running');
   // Dismiss toasts so they do not cover the pictures.
-  await page.evaluate(() => document.querySelectorAll<HTMLElement>('.Toastify__close-button, .jp-Notification-Toast-Close').forEach(b => b.click()));
+  await page.evaluate(() =>
+    document
+      .querySelectorAll<HTMLElement>('.Toastify__close-button, .jp-Notification-Toast-Close')
+      .forEach(b => b.click())
+  );
 
   // The service view with its live log.
   await page.locator(`.jp-condasvc-item[data-name="${names.api}"] .jp-condasvc-item-name`).click();

@@ -67,7 +67,9 @@ test.describe.serial('sidebar', () => {
     await expect(page.locator('.jp-condasvc-shown')).toContainText('2 of');
     await filter.fill('');
     await page.getByLabel('State', { exact: true }).selectOption('running');
-    await expect(page.locator('.jp-condasvc-item[data-state="running"]')).toHaveCount(await page.locator('.jp-condasvc-item').count());
+    await expect(page.locator('.jp-condasvc-item[data-state="running"]')).toHaveCount(
+      await page.locator('.jp-condasvc-item').count()
+    );
     await page.getByLabel('State', { exact: true }).selectOption('all');
     // sort by name: the crashed one is no longer forced first
     await page.getByLabel('Sort by').selectOption('name');
@@ -110,12 +112,16 @@ test.describe.serial('sidebar', () => {
     await filter.fill('');
   });
 
-  test('500 services: render, filter and scroll stay quick; only the rows on screen are in the DOM', async ({ page }) => {
+  test('500 services: render, filter and scroll stay quick; only the rows on screen are in the DOM', async ({
+    page
+  }) => {
     await page.sidebar.openTab('jp-condasvc-panel');
     await expect(page.locator('.jp-condasvc-panel')).toBeVisible();
     const figures = await page.evaluate(async () => {
       type Model = { handle(m: unknown): void; services: unknown[] };
-      const panel = Array.from(window.jupyterapp.shell.widgets('left')).find(w => w.id === 'jp-condasvc-panel') as unknown as {
+      const panel = Array.from(window.jupyterapp.shell.widgets('left')).find(
+        w => w.id === 'jp-condasvc-panel'
+      ) as unknown as {
         _options: { model: Model };
       };
       const model = panel._options.model;
@@ -129,13 +135,29 @@ test.describe.serial('sidebar', () => {
           return {
             name: `svc-${String(i).padStart(3, '0')}`,
             unit: `x-svc-${i}.service`,
-            spec: { name: `svc-${i}`, kind: i % 7 ? 'script' : 'notebook', env: ['ml', 'etl', 'web'][i % 3], path: `jobs/job${i}.py`, args: [], environment: {} },
+            spec: {
+              name: `svc-${i}`,
+              kind: i % 7 ? 'script' : 'notebook',
+              env: ['ml', 'etl', 'web'][i % 3],
+              path: `jobs/job${i}.py`,
+              args: [],
+              environment: {}
+            },
             resolved: { env_name: ['ml', 'etl', 'web'][i % 3] },
             status: {
-              load_state: 'loaded', active_state: active, sub_state: active === 'activating' ? 'auto-restart' : 'running', result: active === 'failed' ? 'exit-code' : 'success',
-              unit_file_state: 'enabled', main_pid: 1000 + i, n_restarts: i % 11, exec_main_status: active === 'failed' ? 1 : 0, exec_main_code: 1,
-              active_enter_timestamp: new Date(now - i * 60000).toISOString(), inactive_enter_timestamp: new Date(now - i * 1000).toISOString(),
-              memory_current: (i % 50) * 1048576 + 4096, cpu_usage_nsec: i * 1e9
+              load_state: 'loaded',
+              active_state: active,
+              sub_state: active === 'activating' ? 'auto-restart' : 'running',
+              result: active === 'failed' ? 'exit-code' : 'success',
+              unit_file_state: 'enabled',
+              main_pid: 1000 + i,
+              n_restarts: i % 11,
+              exec_main_status: active === 'failed' ? 1 : 0,
+              exec_main_code: 1,
+              active_enter_timestamp: new Date(now - i * 60000).toISOString(),
+              inactive_enter_timestamp: new Date(now - i * 1000).toISOString(),
+              memory_current: (i % 50) * 1048576 + 4096,
+              cpu_usage_nsec: i * 1e9
             }
           };
         });
@@ -209,9 +231,23 @@ test.describe.serial('sidebar', () => {
       scroller.dispatchEvent(new Event('scroll'));
       await frame();
       (window as unknown as { __condasvcReal: unknown[] }).__condasvcReal = real;
-      return { idle, render50, render500, filtered, filteredRows, shownText, scrolled, domRows, middle, update, scrollHeight: scroller.scrollHeight };
+      return {
+        idle,
+        render50,
+        render500,
+        filtered,
+        filteredRows,
+        shownText,
+        scrolled,
+        domRows,
+        middle,
+        update,
+        scrollHeight: scroller.scrollHeight
+      };
     });
-    const f = Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, typeof v === 'number' ? Math.round(v * 10) / 10 : v]));
+    const f = Object.fromEntries(
+      Object.entries(figures).map(([k, v]) => [k, typeof v === 'number' ? Math.round(v * 10) / 10 : v])
+    );
     process.stdout.write(`sidebar, 500 services: ${JSON.stringify(f)}\n`);
     test.info().annotations.push({ type: '500 services', description: JSON.stringify(f) });
     expect(figures.domRows).toBeLessThan(60); // windowed: what is on screen plus a little
@@ -224,10 +260,15 @@ test.describe.serial('sidebar', () => {
     await shots(page, 'many');
     // give the model its real services back
     await page.evaluate(() => {
-      const panel = Array.from(window.jupyterapp.shell.widgets('left')).find(w => w.id === 'jp-condasvc-panel') as unknown as {
+      const panel = Array.from(window.jupyterapp.shell.widgets('left')).find(
+        w => w.id === 'jp-condasvc-panel'
+      ) as unknown as {
         _options: { model: { handle(m: unknown): void } };
       };
-      panel._options.model.handle({ type: 'snapshot', services: (window as unknown as { __condasvcReal: unknown[] }).__condasvcReal });
+      panel._options.model.handle({
+        type: 'snapshot',
+        services: (window as unknown as { __condasvcReal: unknown[] }).__condasvcReal
+      });
     });
   });
 });

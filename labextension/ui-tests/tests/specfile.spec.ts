@@ -17,14 +17,24 @@ test.describe.serial('spec files', () => {
 
   test('export as YAML, import into the form', async ({ page, request }) => {
     const created = await request.post('/condasvc/api/services', {
-      data: { name: NAME, kind: 'script', env: 'uienv', path: 'ticker.py', args: ['--greeting', 'hi there'], environment: { MODE: 'demo' } }
+      data: {
+        name: NAME,
+        kind: 'script',
+        env: 'uienv',
+        path: 'ticker.py',
+        args: ['--greeting', 'hi there'],
+        environment: { MODE: 'demo' }
+      }
     });
     expect(created.status(), await created.text()).toBe(201);
 
     await page.sidebar.openTab('jp-condasvc-panel');
     await page.locator(`.jp-condasvc-item[data-name="${NAME}"] .jp-condasvc-item-name`).click();
     const view = page.locator(`.jp-condasvc-details[data-name="${NAME}"]`);
-    const [download] = await Promise.all([page.waitForEvent('download'), view.getByRole('button', { name: 'Export spec…' }).click()]);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      view.getByRole('button', { name: 'Export spec…' }).click()
+    ]);
     expect(download.suggestedFilename()).toBe(`${NAME}.yaml`);
     const text = fs.readFileSync(await download.path(), 'utf-8');
     expect(text).toContain(`name: ${NAME}`);

@@ -26,8 +26,20 @@ test.describe.serial('service facts', () => {
     // a TCP probe of a port nobody listens on: unhealthy, and far from its restart threshold
     const created = await request.post('/condasvc/api/services', {
       data: {
-        name: NAME, kind: 'script', env: 'uienv', path: 'ticker.py', restart: 'no',
-        health_check: { type: 'tcp', host: '127.0.0.1', port: 9, interval_sec: 1, timeout_sec: 1, start_period_sec: 0, failure_threshold: 100 }
+        name: NAME,
+        kind: 'script',
+        env: 'uienv',
+        path: 'ticker.py',
+        restart: 'no',
+        health_check: {
+          type: 'tcp',
+          host: '127.0.0.1',
+          port: 9,
+          interval_sec: 1,
+          timeout_sec: 1,
+          start_period_sec: 0,
+          failure_threshold: 100
+        }
       }
     });
     expect(created.status(), await created.text()).toBe(201);
@@ -46,7 +58,9 @@ test.describe.serial('service facts', () => {
     for (const which of ['memory', 'cpu']) {
       await expect(fact(page, which)).not.toHaveText('—');
     }
-    await page.evaluate(() => document.querySelectorAll<HTMLElement>('.Toastify__close-button').forEach(b => b.click()));
+    await page.evaluate(() =>
+      document.querySelectorAll<HTMLElement>('.Toastify__close-button').forEach(b => b.click())
+    );
     await view.locator('.jp-condasvc-facts').screenshot({ path: path.join(OUT, `facts-running-light.png`) });
 
     // stopped: no probe result, the stop is the last exit, and when it happened
@@ -64,7 +78,9 @@ test.describe.serial('service facts', () => {
     await page.locator(`.jp-condasvc-item[data-name="${NAME}"] .jp-condasvc-item-name`).click();
     await expect(fact(page, 'last-exit')).not.toHaveText(/—|none yet/, { timeout: 30000 });
     await expect(fact(page, 'since')).not.toHaveText('—');
-    await page.evaluate(() => document.querySelectorAll<HTMLElement>('.Toastify__close-button').forEach(b => b.click()));
+    await page.evaluate(() =>
+      document.querySelectorAll<HTMLElement>('.Toastify__close-button').forEach(b => b.click())
+    );
     await view.locator('.jp-condasvc-facts').screenshot({ path: path.join(OUT, `facts-stopped-light.png`) });
 
     await page.theme.setDarkTheme();
