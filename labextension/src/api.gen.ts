@@ -598,7 +598,7 @@ export interface paths {
         };
         /**
          * A page of the service's journal (newest n, or n before/after a cursor), filtered
-         * @description Entries are oldest first. first_cursor/last_cursor are the edges of what was scanned: pass them as before=/after= for the next page, or last_cursor as the follow socket's cursor (no gap, no duplicate). The live follow is the WebSocket logs/follow; the status stream is the WebSocket events (message shapes in jupyter_condasvc/journal.py and jupyter_condasvc/status.py).
+         * @description Entries are oldest first. first_cursor/last_cursor are the edges of what was scanned: pass them as before=/after= for the next page, or last_cursor as the follow socket's cursor (no gap, no duplicate). The live follow is the WebSocket logs/follow; the status stream is the WebSocket events (message shapes in jupyter_condasvc/handlers/logs.py and jupyter_condasvc/status.py).
          */
         get: {
             parameters: {
