@@ -23,11 +23,26 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import pytest
 
-__all__ = ["base_interpreter", "interpreter_version", "make_conda_env", "make_conda_root"]
+from jupyter_condasvc.conda import EnvironmentFinder
+
+__all__ = ["CONDA_VARS", "base_interpreter", "finder", "interpreter_version", "make_conda_env", "make_conda_root"]
+
+#: The variables through which the machine running the tests could show its own conda or venvs to a finder.
+CONDA_VARS = (
+    "CONDA_EXE",
+    "MAMBA_EXE",
+    "CONDA_ROOT",
+    "CONDA_PREFIX",
+    "MAMBA_ROOT_PREFIX",
+    "CONDARC",
+    "CONDA_ENVS_PATH",
+    "CONDA_ENVS_DIRS",
+    "WORKON_HOME",
+)
 
 HISTORY_HEADER = "==> 2026-01-15 09:30:00 <=="
 
@@ -137,3 +152,11 @@ def make_conda_root(root: Path, envs: list[str], *, python: Optional[Union[str, 
     for name in envs:
         make_conda_env(root / "envs" / name, python=python)
     return root
+
+
+def finder(project: Optional[Path] = None, **kwargs: Any) -> EnvironmentFinder:
+    """An EnvironmentFinder that does not ask a conda executable (unless told), for the project folder PROJECT."""
+    kwargs.setdefault("use_conda_executable", False)
+    f = EnvironmentFinder(**kwargs)
+    f.project_dir = str(project) if project else None
+    return f
