@@ -47,7 +47,7 @@ CONDA_VARS = (
 HISTORY_HEADER = "==> 2026-01-15 09:30:00 <=="
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def base_interpreter() -> str:
     """A real interpreter the running user may execute, to build venvs from.
 
@@ -65,7 +65,7 @@ def base_interpreter() -> str:
     raise RuntimeError("No Python interpreter this user can run was found to build test environments.")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def interpreter_version(python: str) -> str:
     """``X.Y.Z`` of an interpreter, by running it."""
     out = subprocess.run(
@@ -80,9 +80,9 @@ def _ipykernel_site_packages(version: str) -> Path:
     spec = importlib.util.find_spec("ipykernel")
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("ipykernel is not installed in the test interpreter, so no env can import it")
-    if ".".join(version.split(".")[:2]) != "%d.%d" % sys.version_info[:2]:
+    if ".".join(version.split(".")[:2]) != "{}.{}".format(*sys.version_info[:2]):
         pytest.skip(f"the env's Python {version} cannot import the test interpreter's ipykernel")
-    return Path(list(spec.submodule_search_locations)[0]).parent
+    return Path(next(iter(spec.submodule_search_locations))).parent
 
 
 def _write_record(prefix: Path, name: str, version: str, build: str) -> None:

@@ -19,7 +19,6 @@ import pytest
 from hypothesis import settings
 
 from condaenv import CONDA_VARS, make_conda_env, make_conda_root
-from openapi_contract import check_response
 
 # Shared helpers live in helpers.py; these names are also re-exported here for modules that still write
 # `from conftest import ...` (new code imports from helpers).
@@ -33,6 +32,7 @@ from helpers import (  # noqa: F401
     systemctl,
     wait_for,
 )
+from openapi_contract import check_response
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
@@ -68,7 +68,7 @@ def pytest_collection_finish(session):
     """Fail the run loudly when a selected test needs the user manager and none answers; otherwise let it be."""
     global _needs_manager
     _needs_manager = any(item.get_closest_marker("systemd") for item in session.items)
-    if not _needs_manager:
+    if not _needs_manager or session.config.option.collectonly:
         return
     try:
         state = systemctl("is-system-running")

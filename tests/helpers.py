@@ -11,8 +11,9 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Callable, Optional
 
 REAL_HOME = Path(pwd.getpwuid(os.getuid()).pw_dir)
 UNIT_DIR = REAL_HOME / ".config" / "systemd" / "user"
