@@ -6,7 +6,8 @@ real user D-Bus, with real journald.  Such tests carry the ``systemd`` marker
 (set here from the fixtures they use, or by hand with ``pytestmark``); if any
 selected test has it and the manager is not reachable, the run fails loudly.
 The rest (spec, unit rendering, parsing, redaction, ...) need none of it:
-``python -m pytest -m "not systemd"`` runs them anywhere, in seconds.
+``python -m pytest -m "not systemd"`` runs them anywhere, and
+``-m "not systemd and not slow"`` (no real kernels or probers) in seconds.
 """
 from __future__ import annotations
 
