@@ -16,10 +16,11 @@ Pure: the numbers come from the app's traitlets (``CondaSvcApp.max_*``).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Tuple
+from typing import Any, Tuple
 
-from .errors import InvalidSpec, PayloadTooLarge
+from .errors import PayloadTooLarge
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InvalidSpec
-from .health import is_redacted_form, redact_url
+from .health import is_redacted_form
 
 #: A service name becomes ``<prefix><name>.service``: letters, digits, ``-``,
 #: ``_`` and ``.``, starting with a letter or digit.  No ``@`` (templates),
@@ -229,14 +229,14 @@ class ServiceSpec(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _secrets_known(self) -> "ServiceSpec":
+    def _secrets_known(self) -> ServiceSpec:
         unknown = [n for n in self.secrets if n not in self.environment]
         if unknown:
             raise _FieldError("secrets", f"'secrets' names variables that 'environment' does not set: {', '.join(unknown)}")
         return self
 
     @model_validator(mode="after")
-    def _kind_fields(self) -> "ServiceSpec":
+    def _kind_fields(self) -> ServiceSpec:
         if self.kind in ("script", "notebook"):
             if not self.path:
                 raise _FieldError("path", f"a {self.kind} service needs 'path'")
@@ -282,7 +282,7 @@ def _to_invalid(exc: ValidationError) -> InvalidSpec:
     err = exc.errors(include_url=False)[0]
     ctx_error = (err.get("ctx") or {}).get("error")
     loc = [str(p) for p in err.get("loc", ())]
-    field = isinstance(ctx_error, _FieldError) and ctx_error.field or (".".join(loc) if loc else None)
+    field = (isinstance(ctx_error, _FieldError) and ctx_error.field) or (".".join(loc) if loc else None)
     top = loc[0] if loc else field
     if err["type"] == "extra_forbidden":
         return InvalidSpec(f"Unknown field '{field}'.", field=field)
@@ -314,9 +314,9 @@ def merge_patch(spec: ServiceSpec, patch: Any) -> ServiceSpec:
         data["health_check"] = {**check, "url": stored}
     # Un-secreting would reveal the stored value to every reader of GET: only a writer who sends the value
     # again may do it (or leave the variable out of 'environment' to remove it).
-    sent = patch.get("environment") if isinstance(patch.get("environment"), dict) else {}
-    new_secrets = data.get("secrets") if isinstance(data.get("secrets"), list) else []
-    new_env = data.get("environment") if isinstance(data.get("environment"), dict) else {}
+    sent = patch["environment"] if isinstance(patch.get("environment"), dict) else {}
+    new_secrets = data["secrets"] if isinstance(data.get("secrets"), list) else []
+    new_env = data["environment"] if isinstance(data.get("environment"), dict) else {}
     for name in spec.secrets:
         if name not in new_secrets and name in new_env and not (isinstance(sent.get(name), str) and sent[name] != ""):
             raise InvalidSpec(
@@ -325,7 +325,7 @@ def merge_patch(spec: ServiceSpec, patch: Any) -> ServiceSpec:
             )
     # Secret values are never sent back, so an edit cannot know them: one left
     # out, null or empty keeps what is stored (drop it from 'secrets' to change that).
-    secrets = data.get("secrets") if isinstance(data.get("secrets"), list) else []
+    secrets = data["secrets"] if isinstance(data.get("secrets"), list) else []
     if isinstance(data.get("environment"), dict):
         environment = dict(data["environment"])
         for name in secrets:

@@ -18,8 +18,9 @@ comes from a user is escaped for the parser that will read it:
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 from .errors import InvalidSpec
 

@@ -23,16 +23,31 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import pytest
 
-__all__ = ["base_interpreter", "interpreter_version", "make_conda_env", "make_conda_root"]
+from jupyter_condasvc.conda import EnvironmentFinder
+
+__all__ = ["CONDA_VARS", "base_interpreter", "finder", "interpreter_version", "make_conda_env", "make_conda_root"]
+
+#: The variables through which the machine running the tests could show its own conda or venvs to a finder.
+CONDA_VARS = (
+    "CONDA_EXE",
+    "MAMBA_EXE",
+    "CONDA_ROOT",
+    "CONDA_PREFIX",
+    "MAMBA_ROOT_PREFIX",
+    "CONDARC",
+    "CONDA_ENVS_PATH",
+    "CONDA_ENVS_DIRS",
+    "WORKON_HOME",
+)
 
 HISTORY_HEADER = "==> 2026-01-15 09:30:00 <=="
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def base_interpreter() -> str:
     """A real interpreter the running user may execute, to build venvs from.
 
@@ -50,7 +65,7 @@ def base_interpreter() -> str:
     raise RuntimeError("No Python interpreter this user can run was found to build test environments.")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def interpreter_version(python: str) -> str:
     """``X.Y.Z`` of an interpreter, by running it."""
     out = subprocess.run(
@@ -65,9 +80,9 @@ def _ipykernel_site_packages(version: str) -> Path:
     spec = importlib.util.find_spec("ipykernel")
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("ipykernel is not installed in the test interpreter, so no env can import it")
-    if ".".join(version.split(".")[:2]) != "%d.%d" % sys.version_info[:2]:
+    if ".".join(version.split(".")[:2]) != "{}.{}".format(*sys.version_info[:2]):
         pytest.skip(f"the env's Python {version} cannot import the test interpreter's ipykernel")
-    return Path(list(spec.submodule_search_locations)[0]).parent
+    return Path(next(iter(spec.submodule_search_locations))).parent
 
 
 def _write_record(prefix: Path, name: str, version: str, build: str) -> None:
@@ -137,3 +152,11 @@ def make_conda_root(root: Path, envs: list[str], *, python: Optional[Union[str, 
     for name in envs:
         make_conda_env(root / "envs" / name, python=python)
     return root
+
+
+def finder(project: Optional[Path] = None, **kwargs: Any) -> EnvironmentFinder:
+    """An EnvironmentFinder that does not ask a conda executable (unless told), for the project folder PROJECT."""
+    kwargs.setdefault("use_conda_executable", False)
+    f = EnvironmentFinder(**kwargs)
+    f.project_dir = str(project) if project else None
+    return f

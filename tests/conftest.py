@@ -2,24 +2,37 @@
 
 Tests that touch systemd talk to the *real* user manager of the user running
 the tests (booted by ``scripts/test`` where the host has none), through the
-real user D-Bus, with real journald.  If that manager is not reachable the
-run fails loudly: no test can pass with systemd absent.
+real user D-Bus, with real journald.  Such tests carry the ``systemd`` marker
+(set here from the fixtures they use, or by hand with ``pytestmark``); if any
+selected test has it and the manager is not reachable, the run fails loudly.
+The rest (spec, unit rendering, parsing, redaction, ...) need none of it:
+``python -m pytest -m "not systemd"`` runs them anywhere, and
+``-m "not systemd and not slow"`` (no real kernels or probers) in seconds.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import pwd
 import subprocess
-import time
-import uuid
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
-from condaenv import make_conda_env, make_conda_root
+from condaenv import CONDA_VARS, make_conda_env, make_conda_root
+
+# Shared helpers live in helpers.py; these names are also re-exported here for modules that still write
+# `from conftest import ...` (new code imports from helpers).
+from helpers import (  # noqa: F401
+    PREFIX,
+    REAL_HOME,
+    SYSTEMCTL_ENV,
+    UNIT_DIR,
+    create,
+    journal,
+    systemctl,
+    wait_for,
+)
 from openapi_contract import check_response
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
@@ -30,42 +43,45 @@ settings.register_profile("default", max_examples=25, deadline=None, database=No
 settings.register_profile("thorough", max_examples=400, deadline=None, database=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "default")
 
-REAL_HOME = Path(pwd.getpwuid(os.getuid()).pw_dir)
-UNIT_DIR = REAL_HOME / ".config" / "systemd" / "user"
-#: Unique per run, so a run never meets units of another and cleans only its own.
-PREFIX = f"ct{uuid.uuid4().hex[:6]}-"
-SYSTEMCTL_ENV = {
-    k: v for k, v in os.environ.items() if k in ("PATH", "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS", "LANG")
-}
-SYSTEMCTL_ENV.setdefault("XDG_RUNTIME_DIR", f"/run/user/{os.getuid()}")
-SYSTEMCTL_ENV["HOME"] = str(REAL_HOME)
+#: Fixtures that start the Jupyter server with this extension against the real user manager: a test that uses
+#: one (itself or through another fixture) is marked ``systemd``, unless it is marked ``no_user_manager``.
+MANAGER_FIXTURES = frozenset({"jp_serverapp", "jp_fetch", "jp_ws_fetch", "api"})
+#: Fixtures that start real kernels or prober processes and wait on them (seconds each): their tests are marked
+#: ``slow``, so the quick loop ``-m "not systemd and not slow"`` leaves them out.
+SLOW_FIXTURES = frozenset({"env_python", "probers"})
+#: Set once the selected tests include one that needs the user manager (checked at the end of collection).
+_needs_manager = False
 
 
-def systemctl(*args: str, check: bool = False) -> subprocess.CompletedProcess:
-    """The real ``systemctl --user``, as a user would type it."""
-    return subprocess.run(
-        ["systemctl", "--user", *args], capture_output=True, text=True, env=SYSTEMCTL_ENV, check=check, timeout=60
-    )
+@pytest.hookimpl(tryfirst=True)  # before -m deselects, so `-m "not systemd"` sees these marks
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if SLOW_FIXTURES.intersection(fixtures):
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("no_user_manager") or item.get_closest_marker("systemd"):
+            continue
+        if MANAGER_FIXTURES.intersection(fixtures):
+            item.add_marker(pytest.mark.systemd)
 
 
-def journal(unit: str) -> str:
-    return subprocess.run(
-        ["journalctl", "--user", "-u", unit, "-o", "cat", "--no-pager"],
-        capture_output=True, text=True, errors="replace", env=SYSTEMCTL_ENV, timeout=60,
-    ).stdout
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "systemd: touches the real user manager")
-
-
-def pytest_sessionstart(session):
-    state = systemctl("is-system-running")
-    if state.stdout.strip() not in ("running", "degraded", "starting"):
+def pytest_collection_finish(session):
+    """Fail the run loudly when a selected test needs the user manager and none answers; otherwise let it be."""
+    global _needs_manager
+    _needs_manager = any(item.get_closest_marker("systemd") for item in session.items)
+    if not _needs_manager or session.config.option.collectonly:
+        return
+    try:
+        state = systemctl("is-system-running")
+        answer = state.stdout.strip() or state.stderr.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        answer = str(exc)
+    if answer not in ("running", "degraded", "starting"):
         pytest.exit(
             "No reachable systemd user manager for this user "
-            f"(systemctl --user is-system-running: {state.stdout.strip() or state.stderr.strip()!r}). "
-            "Run the suite through scripts/test, which boots one where the host has none.",
+            f"(systemctl --user is-system-running: {answer!r}). "
+            "Run the suite through scripts/test, which boots one where the host has none, "
+            'or run only the tests that need none: python -m pytest -m "not systemd".',
             returncode=3,
         )
 
@@ -85,7 +101,8 @@ def _cleanup_units():
 
 
 def pytest_sessionfinish(session, exitstatus):
-    _cleanup_units()
+    if _needs_manager:
+        _cleanup_units()
 
 
 @pytest.fixture(autouse=True)
@@ -104,6 +121,17 @@ def conda_root(tmp_path_factory) -> Path:
     root = make_conda_root(tmp_path_factory.mktemp("conda") / "miniforge3", ["ml"])
     make_conda_env(root / "envs" / "nb", ipykernel=True)
     return root
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A fresh HOME and no conda or venv variables from the machine running the tests."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for var in CONDA_VARS:
+        monkeypatch.delenv(var, raising=False)
+    return home
 
 
 @pytest.fixture
@@ -156,27 +184,6 @@ def api(jp_fetch):
         return resp.code, data
 
     return call
-
-
-async def create(api, root, name, text, **spec):
-    """Write ``<name>.py`` into the server root and register it as a script service in env ``ml``."""
-    (root / f"{name}.py").write_text(text)
-    body = {"name": name, "kind": "script", "env": "ml", "path": f"{name}.py", **spec}
-    code, svc = await api("POST", "services", body=body)
-    assert code == 201, svc
-    return svc
-
-
-async def wait_for(predicate, timeout=15.0, interval=0.05):
-    """Poll an async predicate until it returns a truthy value (tests only)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s; last value {value!r}")
-        await asyncio.sleep(interval)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Any, Optional
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -19,7 +19,7 @@ def document() -> dict:
     return yaml.safe_load(SPEC_PATH.read_text())
 
 
-def _match(path: str) -> Optional[Tuple[str, dict]]:
+def _match(path: str) -> Optional[tuple[str, dict]]:
     doc = document()
     candidates = []
     for template, item in doc["paths"].items():

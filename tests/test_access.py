@@ -29,7 +29,7 @@ import pytest
 from jupyter_server.auth.authorizer import Authorizer
 from tornado.httpclient import HTTPClientError
 
-from conftest import PREFIX, SYSTEMCTL_ENV, UNIT_DIR, journal, systemctl, wait_for
+from helpers import PREFIX, SYSTEMCTL_ENV, UNIT_DIR, journal, systemctl, wait_for
 
 pytestmark = pytest.mark.systemd
 
@@ -42,6 +42,18 @@ class ReadOnlyAuthorizer(Authorizer):
 class NobodyAuthorizer(Authorizer):
     def is_authorized(self, handler, user, action, resource):
         return resource != "condasvc"
+
+
+def authorized_by(authorizer):
+    """A ``jp_server_config`` fixture for a test class: the usual server, with AUTHORIZER deciding."""
+
+    @pytest.fixture
+    def jp_server_config(self, jp_server_config):
+        cfg = dict(jp_server_config)
+        cfg["ServerApp"] = {**cfg["ServerApp"], "authorizer_class": authorizer}
+        return cfg
+
+    return jp_server_config
 
 
 SLEEPER = "import os, time\nprint('started', flush=True)\nwhile True:\n    time.sleep(0.5)\n"
@@ -58,11 +70,7 @@ def seeded(jp_serverapp, jp_asyncio_loop, root):
 
 
 class TestReadOnlyUser:
-    @pytest.fixture
-    def jp_server_config(self, jp_server_config):
-        cfg = dict(jp_server_config)
-        cfg["ServerApp"] = {**cfg["ServerApp"], "authorizer_class": ReadOnlyAuthorizer}
-        return cfg
+    jp_server_config = authorized_by(ReadOnlyAuthorizer)
 
     async def test_reads_allowed_writes_refused(self, api, seeded, jp_ws_fetch, unit_name, state_dir):
         unit = UNIT_DIR / unit_name("seen")
@@ -92,11 +100,7 @@ class TestReadOnlyUser:
 
 
 class TestNobody:
-    @pytest.fixture
-    def jp_server_config(self, jp_server_config):
-        cfg = dict(jp_server_config)
-        cfg["ServerApp"] = {**cfg["ServerApp"], "authorizer_class": NobodyAuthorizer}
-        return cfg
+    jp_server_config = authorized_by(NobodyAuthorizer)
 
     async def test_everything_refused(self, api, seeded, jp_ws_fetch):
         for path in (("services",), ("services", "seen"), ("services", "seen", "logs"), ("host",)):

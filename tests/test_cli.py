@@ -14,11 +14,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import yaml
 
-from conftest import PREFIX, SYSTEMCTL_ENV, UNIT_DIR, REAL_HOME, journal, systemctl
+from helpers import PREFIX, REAL_HOME, SYSTEMCTL_ENV, UNIT_DIR, free_port, journal, systemctl
 
 pytestmark = pytest.mark.systemd
 
@@ -48,7 +49,7 @@ class Cli:
     def argv(self, *args: str) -> list:
         return [sys.executable, "-m", "jupyter_condasvc.cli", *args]
 
-    def __call__(self, *args: str, input: str = None, cwd: Path = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    def __call__(self, *args: str, input: Optional[str] = None, cwd: Optional[Path] = None, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run(self.argv(*args), input=input, capture_output=True, text=True, env=self.env,
                               cwd=str(cwd or self.root), timeout=timeout)
 
@@ -361,14 +362,6 @@ def test_config_overrides_on_the_command_line(cli, tmp_path, conda_root):
 
 
 # -- Jupyter itself as a user service ---------------------------------------------------------
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def jupyter_env(tmp_path) -> Path:
     """An installation whose env 'srv' has Jupyter Server (the test interpreter's, through a .pth) and its script."""
@@ -396,7 +389,7 @@ def test_jupyter_service_serves_and_updates(tmp_path, conda_root, state_dir, cli
     cli = Cli(tmp_path / "cfg", cli_root)
     served = tmp_path / "notebooks"
     served.mkdir()
-    port = _free_port()
+    port = free_port()
     name = "jlab"
     try:
         out = cli("jupyter-service", "--env", "srv", "--name", name, "--port", str(port), "--root", str(served), "--json")
@@ -425,7 +418,7 @@ def test_jupyter_service_serves_and_updates(tmp_path, conda_root, state_dir, cli
         assert "started" in status(port, data["token"])
 
         # again, on another port: updated in place (not a conflict), restarted, answering there
-        port2 = _free_port()
+        port2 = free_port()
         again = cli("jupyter-service", "--env", "srv", "--name", name, "--port", str(port2), "--root", str(served), "--json")
         assert again.returncode == 0, again.stderr
         data2 = json.loads(again.stdout)

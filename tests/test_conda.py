@@ -18,28 +18,7 @@ from jupyter_condasvc.conda import CondaEnv, EnvironmentFinder
 from jupyter_condasvc.errors import EnvironmentNotFound
 
 sys.path.insert(0, os.path.dirname(__file__))
-from condaenv import base_interpreter, interpreter_version, make_conda_env, make_conda_root  # noqa: E402
-
-CONDA_VARS = (
-    "CONDA_EXE", "MAMBA_EXE", "CONDA_ROOT", "CONDA_PREFIX", "MAMBA_ROOT_PREFIX",
-    "CONDARC", "CONDA_ENVS_PATH", "CONDA_ENVS_DIRS",
-)
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    """A fresh HOME and no conda variables from the machine running the tests."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    for var in CONDA_VARS:
-        monkeypatch.delenv(var, raising=False)
-    return home
-
-
-def finder(**kwargs) -> EnvironmentFinder:
-    kwargs.setdefault("use_conda_executable", False)
-    return EnvironmentFinder(**kwargs)
+from condaenv import base_interpreter, finder, interpreter_version, make_conda_env, make_conda_root
 
 
 def mine(envs: list[CondaEnv], tmp_path: Path) -> list[CondaEnv]:

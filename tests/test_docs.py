@@ -1,7 +1,6 @@
 """The generated references are current, and the docs cover what they promise."""
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path

@@ -10,7 +10,7 @@ import pytest
 from traitlets.config import Config
 
 from condaenv import make_conda_env
-from conftest import PREFIX, UNIT_DIR
+from helpers import PREFIX, UNIT_DIR
 from jupyter_condasvc import host
 from jupyter_condasvc.app import CondaSvcApp
 from jupyter_condasvc.doctor import HostPaths, browser_settings, run_doctor

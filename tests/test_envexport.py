@@ -2,19 +2,21 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from condaenv import interpreter_version, make_conda_env
-from conftest import PREFIX
 from jupyter_condasvc.envexport import (
-    channel_name, drift, export_environment, export_from_files, packages, pip_packages, to_yaml,
+    channel_name,
+    drift,
+    export_environment,
+    export_from_files,
+    packages,
+    pip_packages,
+    to_yaml,
 )
 from test_cli import Cli, write_config
 

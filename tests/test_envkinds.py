@@ -12,16 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_condasvc.conda import CondaEnv, EnvironmentFinder, install_hint
+from jupyter_condasvc.conda import CondaEnv, install_hint
+from jupyter_condasvc.errors import EnvironmentNotFound
 
 sys.path.insert(0, os.path.dirname(__file__))
-from condaenv import base_interpreter, make_conda_env  # noqa: E402
-from conftest import UNIT_DIR, wait_for  # noqa: E402
-
-CONDA_VARS = (
-    "CONDA_EXE", "MAMBA_EXE", "CONDA_ROOT", "CONDA_PREFIX", "MAMBA_ROOT_PREFIX",
-    "CONDARC", "CONDA_ENVS_PATH", "CONDA_ENVS_DIRS", "WORKON_HOME",
-)
+from condaenv import base_interpreter, finder, make_conda_env
+from helpers import UNIT_DIR, wait_for
 
 
 def make_venv(prefix: Path, tool_key: str = "") -> Path:
@@ -31,23 +27,6 @@ def make_venv(prefix: Path, tool_key: str = "") -> Path:
         with open(prefix / "pyvenv.cfg", "a", encoding="utf-8") as f:
             f.write(f"{tool_key} = 0.1.0\n")
     return prefix
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    for var in CONDA_VARS:
-        monkeypatch.delenv(var, raising=False)
-    return home
-
-
-def finder(project: Path | None = None, **kwargs) -> EnvironmentFinder:
-    kwargs.setdefault("use_conda_executable", False)
-    f = EnvironmentFinder(**kwargs)
-    f.project_dir = str(project) if project else None
-    return f
 
 
 def by_prefix(envs: list[CondaEnv]) -> dict[str, CondaEnv]:
@@ -107,9 +86,8 @@ async def test_get_a_venv_by_prefix_and_unknown_names_it(home, tmp_path):
     venv = make_venv(tmp_path / "project" / ".venv")
     f = finder(tmp_path / "project")
     assert (await f.get(str(venv))).kind == "venv"
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(EnvironmentNotFound, match="No environment named 'nope'"):
         await f.get("nope")
-    assert "No environment named 'nope'" in str(exc.value)
 
 
 async def test_a_conda_env_found_twice_is_listed_once(home, tmp_path):

@@ -22,14 +22,13 @@ import asyncio
 import json
 import os
 import shutil
-import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import PREFIX, SYSTEMCTL_ENV, UNIT_DIR, systemctl, wait_for, create as _create
+from helpers import PREFIX, SYSTEMCTL_ENV, UNIT_DIR, events, pushed, systemctl, wait_for
+from helpers import create as _create
 from jupyter_condasvc.units import MARKER, MARKER_KEY, is_managed
 
 pytestmark = pytest.mark.systemd
@@ -39,44 +38,6 @@ SLEEPER = "import time\nprint('up', flush=True)\nwhile True:\n    time.sleep(0.5
 
 async def create(api, root, name, text=SLEEPER, **spec):
     return await _create(api, root, name, text, **spec)
-
-
-class Stream:
-    """JSON messages of a WebSocket, read with deadlines."""
-
-    def __init__(self, ws):
-        self.ws = ws
-
-    async def next(self, timeout=10.0):
-        text = await asyncio.wait_for(self.ws.read_message(), timeout)
-        assert text is not None, "the server closed the socket"
-        return json.loads(text)
-
-    async def until(self, predicate, timeout=20.0):
-        deadline = time.monotonic() + timeout
-        seen = []
-        while True:
-            try:
-                msg = await self.next(max(0.05, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
-                raise AssertionError(f"no matching message within {timeout} s; saw {[m.get('type') for m in seen]}") from None
-            seen.append(msg)
-            if predicate(msg):
-                return msg
-
-
-async def events(jp_ws_fetch):
-    stream = Stream(await jp_ws_fetch("condasvc", "api", "events"))
-    snap = await stream.next()
-    assert snap["type"] == "snapshot", snap
-    return stream, snap
-
-
-def pushed(name, active):
-    def match(msg):
-        return (msg["type"] == "service" and msg["service"]["name"] == name
-                and msg["service"]["status"]["active_state"] == active)
-    return match
 
 
 def our_files(state_dir: Path, name: str):

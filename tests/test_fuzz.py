@@ -22,13 +22,12 @@ import json
 import os
 import shutil
 import uuid
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import PREFIX, UNIT_DIR, systemctl, wait_for
+from helpers import PREFIX, UNIT_DIR, systemctl
 from jupyter_condasvc.units import is_managed, user_argv
 
 pytestmark = [pytest.mark.systemd, pytest.mark.timeout(3600)]
@@ -156,20 +155,11 @@ def test_description_round_trips(api, root, jp_serverapp, jp_asyncio_loop, value
 async def _description(api, jp_serverapp, value):
     name = f"desc{next(counter)}"
     spec = {"name": name, "kind": "command", "env": "ml", "argv": ["python", "-V"], "restart": "no", "description": value}
-    code, body = await api("POST", "services", body=spec)
-    if code == 400:
-        assert body["field"] == "description", body
-        assert not list(UNIT_DIR.glob(f"{PREFIX}{name}.*"))
-        return
-    assert code == 201, body
-    try:
-        props = await _props(jp_serverapp, name)
-        assert props["LoadState"] == "loaded", props.get("LoadError")
-        expected = value or f"{name} (conda env ml)"
-        assert props["Description"] == expected
-        _no_injection(props)
-    finally:
-        assert (await api("DELETE", "services", name))[0] == 204
+
+    def expect(props):
+        assert props["Description"] == (value or f"{name} (conda env ml)")
+
+    await _round_trip(api, jp_serverapp, spec, "description", expect)
 
 
 dir_names = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="/\x00"), min_size=1, max_size=30).filter(
@@ -193,22 +183,33 @@ async def _cwd(api, root, jp_serverapp, dirname):
         return  # not a name this file system takes
     cwd = os.path.realpath(parent / dirname)
     spec = {"name": name, "kind": "command", "env": "ml", "argv": ["python", "-V"], "restart": "no", "cwd": f"{name}/{dirname}"}
+
+    def expect(props):
+        assert props["WorkingDirectory"] == cwd
+
     try:
-        code, body = await api("POST", "services", body=spec)
-        if code == 400:
-            assert body["field"] == "cwd", body
-            assert not list(UNIT_DIR.glob(f"{PREFIX}{name}.*"))
-            return
-        assert code == 201, body
-        try:
-            props = await _props(jp_serverapp, name)
-            assert props["LoadState"] == "loaded", props.get("LoadError")
-            assert props["WorkingDirectory"] == cwd
-            _no_injection(props)
-        finally:
-            assert (await api("DELETE", "services", name))[0] == 204
+        await _round_trip(api, jp_serverapp, spec, "cwd", expect)
     finally:
         shutil.rmtree(parent)
+
+
+async def _round_trip(api, jp_serverapp, spec, field, expect):
+    """Create SPEC: either a 400 naming FIELD with nothing written, or a unit systemd loads, whose properties
+    EXPECT accepts and carry no injected line; deleted again."""
+    name = spec["name"]
+    code, body = await api("POST", "services", body=spec)
+    if code == 400:
+        assert body["field"] == field, body
+        assert not list(UNIT_DIR.glob(f"{PREFIX}{name}.*"))
+        return
+    assert code == 201, body
+    try:
+        props = await _props(jp_serverapp, name)
+        assert props["LoadState"] == "loaded", props.get("LoadError")
+        expect(props)
+        _no_injection(props)
+    finally:
+        assert (await api("DELETE", "services", name))[0] == 204
 
 
 async def _props(jp_serverapp, name):

@@ -21,11 +21,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
 import jupyter_condasvc
-from conftest import PREFIX, SYSTEMCTL_ENV, journal, systemctl
+from helpers import PREFIX, SYSTEMCTL_ENV, free_port, journal, systemctl
 from jupyter_condasvc.errors import InvalidSpec
 from jupyter_condasvc.health import health_environment, parse_args, prober_argv, validate_check, watchdog_sec
 
@@ -137,7 +138,7 @@ class FlipServer:
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's naming
+            def do_GET(self):
                 self.send_response(owner.code)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -235,7 +236,7 @@ class Probers:
         self.tmp_path = tmp_path
         self.pids: list = []
 
-    def start(self, *args: str, notify: NotifySocket = None, env: dict = None, name: str = "svc"):
+    def start(self, *args: str, notify: NotifySocket = None, env: Optional[dict] = None, name: str = "svc"):
         state = self.tmp_path / f"{name}.health.json"
         log = self.tmp_path / f"{name}.log"
         full_env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "MAINPID")}
@@ -492,12 +493,6 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _show(unit: str) -> dict:
     out = systemctl("show", "-p", "NRestarts,Result,ActiveState,MainPID", unit).stdout
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
@@ -508,7 +503,7 @@ def test_systemd_restarts_a_service_whose_health_check_fails(tmp_path):
     unit = f"{PREFIX}health-{uuid.uuid4().hex[:6]}.service"
     script, flag, state_file = tmp_path / "service.py", tmp_path / "broken", tmp_path / "svc.health.json"
     script.write_text(SERVICE)
-    port = _free_port()
+    port = free_port()
     check = validate_check({
         "type": "http", "url": f"http://127.0.0.1:{port}/", "interval_sec": 0.5, "timeout_sec": 0.4,
         "start_period_sec": 2, "failure_threshold": 2,

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import PREFIX, UNIT_DIR, create, systemctl, wait_for
+from helpers import PREFIX, UNIT_DIR, create, systemctl, wait_for
 from jupyter_condasvc.errors import InvalidSpec
 from jupyter_condasvc.spec import parse_spec
 
@@ -41,8 +41,8 @@ PATTERN_FIELDS = {
     "name": (BASE, "svc-1.a_b", lambda s, v: {**s, "name": v}, lambda p: p.name),
     "memory_max": (BASE, "512M", lambda s, v: {**s, "memory_max": v}, lambda p: p.memory_max),
     "cpu_quota": (BASE, "50%", lambda s, v: {**s, "cpu_quota": v}, lambda p: p.cpu_quota),
-    "environment (name)": (BASE, "MY_VAR", lambda s, v: {**s, "environment": {v: "x"}}, lambda p: list(p.environment)[0]),
-    "parameters (name)": (NOTEBOOK, "alpha", lambda s, v: {**s, "parameters": {v: 1}}, lambda p: list(p.parameters)[0]),
+    "environment (name)": (BASE, "MY_VAR", lambda s, v: {**s, "environment": {v: "x"}}, lambda p: next(iter(p.environment))),
+    "parameters (name)": (NOTEBOOK, "alpha", lambda s, v: {**s, "parameters": {v: 1}}, lambda p: next(iter(p.parameters))),
     "secrets": (BASE, "TOKEN", lambda s, v: {**s, "environment": {"TOKEN": "x"}, "secrets": [v]}, lambda p: p.secrets[0]),
     "health_check.url": (BASE, "http://127.0.0.1:8000/health",
                          lambda s, v: {**s, "health_check": {"type": "http", "url": v}}, lambda p: p.health_check.url),
@@ -67,7 +67,7 @@ def _parse(spec):
     try:
         return parse_spec(spec)
     except InvalidSpec as exc:
-        assert exc.field, exc.message  # a 400 names its field
+        assert exc.field, exc.message  # noqa: PT017  (a 400 names its field; hypothesis calls this per example)
         return None
 
 
@@ -134,7 +134,7 @@ EXPECTED_EXTRA = {"HOME", "USER", "LOGNAME", "SHELL", "INVOCATION_ID", "JOURNAL_
                   "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PYTHONUNBUFFERED", "OUT_FILE", "PWD", "LC_CTYPE",
                   "TERM", "NOTIFY_SOCKET", "MAINPID", "MEMORY_PRESSURE_WATCH", "MEMORY_PRESSURE_WRITE",
                   "SHLVL", "_"}
-hostile_value = st.lists(st.sampled_from(CONTROLS + ["a", "=", '"', "'", "\\", "$", "`", "PATH=/x", " "]),
+hostile_value = st.lists(st.sampled_from([*CONTROLS, "a", "=", '"', "'", "\\", "$", "`", "PATH=/x", " "]),
                          max_size=8).map("".join)
 counter = iter(range(10**6))
 
@@ -409,7 +409,7 @@ def _procs_mentioning(words):
 async def test_health_check_credentials_stay_in_the_private_environment_file(api, root, unit_name, jp_serverapp, state_dir):
     import socket
 
-    from conftest import journal
+    from helpers import journal
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -12,7 +12,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from traitlets.config import Config
 
-from conftest import PREFIX, UNIT_DIR
+from helpers import PREFIX, UNIT_DIR
 from jupyter_condasvc.app import CondaSvcApp
 from jupyter_condasvc.doctor import HostPaths, _open_browser, hub_singleuser, run_doctor
 from jupyter_condasvc.invocation import cli_command

@@ -5,7 +5,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from conftest import create, systemctl, wait_for
+from helpers import create, systemctl, wait_for
 
 
 def _reload_counter(jp_serverapp):
@@ -164,7 +164,7 @@ async def test_stderr_is_logged_at_err_and_the_pid_is_the_programs(api, root):
 async def test_non_finite_parameters_are_refused_naming_the_field(api, root, jp_fetch):
     (root / "nb.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
     for raw in ('1e400', 'NaN', '-Infinity', '[1, {"deep": 1e999}]'):
-        body = '{"name": "j-nf", "kind": "notebook", "env": "ml", "path": "nb.ipynb", "parameters": {"x": %s}}' % raw
+        body = '{"name": "j-nf", "kind": "notebook", "env": "ml", "path": "nb.ipynb", "parameters": {"x": ' + raw + "}}"
         resp = await jp_fetch("condasvc", "api", "services", method="POST", body=body, raise_error=False)
         assert resp.code == 400, raw
         err = json.loads(resp.body)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import wait_for
+from helpers import wait_for
 from test_cli import Cli, write_config
 
 pytestmark = pytest.mark.systemd

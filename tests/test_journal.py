@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SYSTEMCTL_ENV, wait_for
-from jupyter_condasvc import journal as J
+from helpers import SYSTEMCTL_ENV, stopped, wait_for
+from jupyter_condasvc import journal as J  # noqa: N812  (J.name reads as the module)
 from jupyter_condasvc.doctor import diagnose
 from jupyter_condasvc.errors import InvalidSpec
 
@@ -38,11 +38,6 @@ async def _logged_service(api, root, name, text=LOGGER):
     return svc
 
 
-async def _inactive(api, name):
-    code, svc = await api("GET", "services", name)
-    return svc["status"]["active_state"] in ("inactive", "failed")
-
-
 async def _has(api, name, needle, **params):
     code, page = await api("GET", "services", name, "logs", **params)
     assert code == 200, page
@@ -53,7 +48,7 @@ async def _has(api, name, needle, **params):
 async def test_history_entries_filters_and_escaping(api, root, unit_name):
     await _logged_service(api, root, "hist")
     await wait_for(lambda: _has(api, "hist", "DONE-MARK"), timeout=30)
-    await wait_for(lambda: _inactive(api, "hist"), timeout=30)
+    await wait_for(lambda: stopped(api, "hist"), timeout=30)
     await asyncio.sleep(0.5)  # the manager's last lines about the stop
     code, page = await api("GET", "services", "hist", "logs")
     unit = unit_name("hist")

@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from conftest import create, wait_for
+from helpers import create, wait_for
 from jupyter_condasvc import host
 from jupyter_condasvc.errors import ManagerUnavailable
 from jupyter_condasvc.exitreason import exit_reason
@@ -42,7 +42,7 @@ def test_sigkill_is_not_blamed_on_a_limit_the_host_does_not_enforce():
 
 async def test_a_kill_9_here_is_not_called_a_memory_kill(api, root):
     """This host enforces no memory limit (the hand-started user manager has no memory controller)."""
-    svc = await create(api, root, "kill9", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n",
+    await create(api, root, "kill9", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n",
                        memory_max="50M", restart="no")
     try:
         code, _ = await api("POST", "services", "kill9", "start")

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+#: These tests make the manager unreachable themselves, so they run with or without one.
+pytestmark = pytest.mark.no_user_manager
+
 
 @pytest.fixture
 def jp_server_config(jp_server_config, tmp_path):

@@ -3,20 +3,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 from pathlib import Path
+from typing import Optional
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from conftest import SYSTEMCTL_ENV, UNIT_DIR, journal, systemctl, wait_for
+from helpers import SYSTEMCTL_ENV, UNIT_DIR, journal, status_of, stopped, systemctl, wait_for
 
 pytestmark = pytest.mark.systemd
 
 
-def notebook(path: Path, *cells, parameters: str = None) -> Path:
+def notebook(path: Path, *cells, parameters: Optional[str] = None) -> Path:
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "no-such-kernel", "display_name": "bogus", "language": "python"}
     if parameters is not None:
@@ -34,12 +34,6 @@ def journal_at(unit: str, priority: str) -> str:
         ["journalctl", "--user", "-u", unit, "-p", priority, "-o", "cat", "--no-pager"],
         capture_output=True, text=True, env=SYSTEMCTL_ENV, timeout=60,
     ).stdout
-
-
-async def _status(api, name):
-    code, svc = await api("GET", "services", name)
-    assert code == 200
-    return svc["status"]
 
 
 async def test_notebook_runs_on_env_kernel_reports_progress_and_keeps_executed_copy(api, root, conda_root, unit_name):
@@ -62,7 +56,7 @@ async def test_notebook_runs_on_env_kernel_reports_progress_and_keeps_executed_c
     progress = await wait_for(lambda: _progress(api, "nb-train"), timeout=30)
     assert progress.startswith("cell 4/5")  # parameters, injected parameters, then the code cells
     assert "status" in systemctl("status", unit).stdout.lower()
-    status = await wait_for(lambda: _finished(api, "nb-train"), timeout=60)
+    status = await wait_for(lambda: stopped(api, "nb-train"), timeout=60)
     assert status["active_state"] == "inactive" and status["result"] == "success"
     out = nbformat.read(str(root / "train.out.ipynb"), as_version=4)
     code_cells = [c for c in out.cells if c.cell_type == "code"]
@@ -78,13 +72,8 @@ async def test_notebook_runs_on_env_kernel_reports_progress_and_keeps_executed_c
 
 
 async def _progress(api, name):
-    text = (await _status(api, name)).get("status_text") or ""
+    text = (await status_of(api, name)).get("status_text") or ""
     return text if "import time" in text else None
-
-
-async def _finished(api, name):
-    status = await _status(api, name)
-    return status if status["active_state"] in ("inactive", "failed") else None
 
 
 async def test_failing_cell_fails_the_unit_with_traceback_at_err(api, root, unit_name):
@@ -92,7 +81,7 @@ async def test_failing_cell_fails_the_unit_with_traceback_at_err(api, root, unit
     code, svc = await api("POST", "services", body={"name": "nb-bad", "kind": "notebook", "env": "nb", "path": "bad.ipynb", "restart": "no"})
     assert code == 201, svc
     await api("POST", "services", "nb-bad", "start")
-    status = await wait_for(lambda: _finished(api, "nb-bad"), timeout=60)
+    status = await wait_for(lambda: stopped(api, "nb-bad"), timeout=60)
     assert status["active_state"] == "failed" and status["result"] == "exit-code" and status["exec_main_status"] == 1
     errors = await wait_for(lambda: asyncio.to_thread(lambda: (lambda t: t if "boom in cell 3" in t else None)(journal_at(unit_name("nb-bad"), "err"))))
     assert "ValueError" in errors and "cell 3" in errors
@@ -109,7 +98,7 @@ async def test_serve_forever_notebook_stops_cleanly_without_orphan_kernel(api, r
     logged = await wait_for(lambda: asyncio.to_thread(lambda: (lambda t: t if t.count("tick") >= 3 else None)(journal(unit))), timeout=40)
     kernel_pid = int(logged.split("kernel pid", 1)[1].split()[0])
     assert Path(f"/proc/{kernel_pid}").exists()
-    assert (await _status(api, "nb-serve"))["active_state"] == "active"
+    assert (await status_of(api, "nb-serve"))["active_state"] == "active"
     code, svc = await api("POST", "services", "nb-serve", "stop")
     assert code == 200 and svc["status"]["active_state"] == "inactive" and svc["status"]["result"] == "success"
     assert not Path(f"/proc/{kernel_pid}").exists(), "the kernel outlived its service"
@@ -131,7 +120,7 @@ async def test_activation_scripts_reach_the_kernel(api, root, conda_root, unit_n
         assert code == 201, svc
         assert "CUDA_HOME" not in (UNIT_DIR / unit_name("nb-act")).read_text()
         await api("POST", "services", "nb-act", "start")
-        await wait_for(lambda: _finished(api, "nb-act"), timeout=60)
+        await wait_for(lambda: stopped(api, "nb-act"), timeout=60)
         logged = journal(unit_name("nb-act"))
         assert f"CUDA_HOME={env}/cuda" in logged and f"LD={env}/cuda/lib64" in logged
     finally:
@@ -250,10 +239,10 @@ async def test_unhealthy_service_is_restarted_by_the_watchdog(api, root, unit_na
 
 
 async def _health(api, name, state):
-    health = (await _status(api, name)).get("health")
+    health = (await status_of(api, name)).get("health")
     return health if health and health["state"] == state else None
 
 
 async def _restarted(api, name):
-    status = await _status(api, name)
+    status = await status_of(api, name)
     return status if (status["n_restarts"] or 0) >= 1 else None

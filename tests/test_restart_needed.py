@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import create, wait_for
+from helpers import create, wait_for
 
 pytestmark = pytest.mark.systemd
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import PREFIX, UNIT_DIR, create, systemctl, wait_for
+from helpers import PREFIX, UNIT_DIR, create, systemctl, wait_for
 from jupyter_condasvc.units import MARKER, UnitPlan, is_managed, render_path, render_restarter
 
 LOOP = "import time\nwhile True:\n    time.sleep(0.5)\n"

@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import PREFIX, wait_for
+from helpers import PREFIX, wait_for
 from jupyter_condasvc.units import user_argv
-
-import pytest
 
 pytestmark = [pytest.mark.systemd, pytest.mark.timeout(3600)]  # the thorough profile runs long
 

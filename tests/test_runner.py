@@ -18,8 +18,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Optional
 
 import nbformat
 import pytest
@@ -41,7 +42,7 @@ def env_python(tmp_path_factory) -> Path:
     return prefix / "bin" / "python"
 
 
-def write_nb(path: Path, *sources: str, tags: Optional[Dict[int, List[str]]] = None) -> Path:
+def write_nb(path: Path, *sources: str, tags: Optional[dict[int, list[str]]] = None) -> Path:
     cells = []
     for i, src in enumerate(sources):
         if src.startswith("# md "):
@@ -52,12 +53,12 @@ def write_nb(path: Path, *sources: str, tags: Optional[Dict[int, List[str]]] = N
     return path
 
 
-def runner_cmd(python: Path, notebook: Path, *extra: str) -> List[str]:
+def runner_cmd(python: Path, notebook: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "jupyter_condasvc.runner", "--python", str(python),
             "--notebook", str(notebook), *extra]
 
 
-def runner_env(**extra: str) -> Dict[str, str]:
+def runner_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(extra)
@@ -68,7 +69,7 @@ def run(cmd: Sequence[str], cwd: Path, timeout: float = 60, **env: str) -> subpr
     return subprocess.run(cmd, cwd=cwd, env=runner_env(**env), capture_output=True, text=True, timeout=timeout)
 
 
-def lines_of(stdout: str) -> List[str]:
+def lines_of(stdout: str) -> list[str]:
     return stdout.splitlines()
 
 
@@ -95,7 +96,7 @@ def assert_in_order(lines: Sequence[str], expected: Sequence[str]) -> None:
             pytest.fail(f"{want!r} missing or out of order in:\n" + "\n".join(lines))
 
 
-def drain(sock: socket.socket) -> List[str]:
+def drain(sock: socket.socket) -> list[str]:
     """Every datagram already queued on ``sock``."""
     sock.setblocking(False)
     messages = []
@@ -366,6 +367,7 @@ def test_kernel_runs_on_the_given_interpreter(env_python, tmp_path):
     assert f"<6>{sys.executable}" not in lines
 
 
+@pytest.mark.slow
 def test_interpreter_without_ipykernel_exits_3(tmp_path):
     prefix = make_conda_env(tmp_path / "bare")
     nb = write_nb(tmp_path / "k.ipynb", "print(1)")
@@ -378,7 +380,7 @@ def test_interpreter_without_ipykernel_exits_3(tmp_path):
 # Under the real user manager: the unit settings the runner is written for
 
 
-def _user_manager_env() -> Optional[Dict[str, str]]:
+def _user_manager_env() -> Optional[dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS")}
     env.setdefault("XDG_RUNTIME_DIR", f"/run/user/{os.getuid()}")
     try:
@@ -389,7 +391,7 @@ def _user_manager_env() -> Optional[Dict[str, str]]:
     return env if state in ("running", "degraded") else None
 
 
-def _journal_records(unit: str, env: Dict[str, str]) -> List[Dict[str, str]]:
+def _journal_records(unit: str, env: dict[str, str]) -> list[dict[str, str]]:
     out = subprocess.run(["journalctl", "--user", "-u", unit, "-o", "json", "--no-pager"],
                          env=env, capture_output=True, text=True, timeout=30).stdout
     return [json.loads(line) for line in out.splitlines() if line.strip()]
@@ -418,14 +420,14 @@ def test_as_a_notify_unit_under_systemd(env_python, tmp_path):
     try:
         assert start.returncode == 0, start.stderr
 
-        def show() -> Dict[str, str]:
+        def show() -> dict[str, str]:
             out = subprocess.run(["systemctl", "--user", "show", unit, "-p", "ActiveState", "-p", "SubState",
                                   "-p", "StatusText", "-p", "Result"],
                                  env=env, capture_output=True, text=True, timeout=30).stdout
             return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
         deadline = time.monotonic() + 15
-        records: List[Dict[str, str]] = []
+        records: list[dict[str, str]] = []
         while time.monotonic() < deadline:
             records = _journal_records(unit, env)
             if sum(r.get("MESSAGE") == "tick" for r in records) >= 3 and show()["StatusText"].startswith("cell 2/2"):
@@ -494,7 +496,7 @@ def test_injected_source_round_trips(params):
     nb = inject_parameters(new_notebook(cells=[new_code_cell("pass")]), params)
     ns: dict = {}
     if params:
-        exec(nb.cells[0].source, {}, ns)  # noqa: S102 - our own generated literals
+        exec(nb.cells[0].source, {}, ns)
     assert ns == params
     assert json.dumps(ns, sort_keys=True) == json.dumps(params, sort_keys=True)
 
@@ -598,6 +600,18 @@ def _pid_cell_nb(tmp_path: Path) -> Path:
     return write_nb(tmp_path / "pid.ipynb", "import os\nprint('KERNEL-PID', os.getpid())")
 
 
+def _prelaunched(env_python: Path, notebook: Path, tmp_path: Path, monkeypatch):
+    """The runner's argv for NOTEBOOK, and the kernel prelaunch() started early for it (run from tmp_path)."""
+    from jupyter_condasvc.prelaunch import prelaunch
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    argv = ["--python", str(env_python), "--notebook", str(notebook)]
+    pre = prelaunch(argv)
+    assert pre is not None
+    return argv, pre
+
+
 def _kernel_pid_printed(out: Path) -> int:
     text = outputs_text(nbformat.read(out, as_version=4).cells[0])
     return int(text.split("KERNEL-PID", 1)[1].split()[0])
@@ -605,14 +619,9 @@ def _kernel_pid_printed(out: Path) -> int:
 
 def test_prelaunched_kernel_is_adopted(env_python, tmp_path, monkeypatch):
     """The kernel started before the imports is the one that runs the cells; nothing is left behind."""
-    from jupyter_condasvc.prelaunch import prelaunch
     from jupyter_condasvc.runner import main
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
-    argv = ["--python", str(env_python), "--notebook", str(_pid_cell_nb(tmp_path))]
-    pre = prelaunch(argv)
-    assert pre is not None
+    argv, pre = _prelaunched(env_python, _pid_cell_nb(tmp_path), tmp_path, monkeypatch)
     assert main(argv, prelaunched=pre) == 0
     assert pre.adopted
     assert _kernel_pid_printed(tmp_path / "pid.out.ipynb") == pre.process.pid
@@ -622,14 +631,9 @@ def test_prelaunched_kernel_is_adopted(env_python, tmp_path, monkeypatch):
 
 def test_prelaunched_kernel_that_differs_is_replaced(env_python, tmp_path, monkeypatch):
     """An environment changed after the early start: that kernel is killed and jupyter_client starts its own."""
-    from jupyter_condasvc.prelaunch import prelaunch
     from jupyter_condasvc.runner import main
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
-    argv = ["--python", str(env_python), "--notebook", str(_pid_cell_nb(tmp_path))]
-    pre = prelaunch(argv)
-    assert pre is not None
+    argv, pre = _prelaunched(env_python, _pid_cell_nb(tmp_path), tmp_path, monkeypatch)
     monkeypatch.setenv("CONDASVC_PRELAUNCH_TEST", "changed")
     assert main(argv, prelaunched=pre) == 0
     assert pre.process.poll() is not None  # killed, and reaped
@@ -637,14 +641,9 @@ def test_prelaunched_kernel_that_differs_is_replaced(env_python, tmp_path, monke
 
 
 def test_prelaunched_kernel_is_killed_on_a_usage_error(env_python, tmp_path, monkeypatch, capsys):
-    from jupyter_condasvc.prelaunch import prelaunch
     from jupyter_condasvc.runner import main
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
-    argv = ["--python", str(env_python), "--notebook", str(tmp_path / "missing.ipynb")]
-    pre = prelaunch(argv)
-    assert pre is not None
+    argv, pre = _prelaunched(env_python, tmp_path / "missing.ipynb", tmp_path, monkeypatch)
     assert main(argv, prelaunched=pre) == 2
     assert "does not exist" in capsys.readouterr().err
     assert pre.process.poll() is not None

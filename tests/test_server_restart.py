@@ -9,31 +9,24 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
 
-from conftest import UNIT_DIR, systemctl
+from helpers import UNIT_DIR, free_port, systemctl
 
 pytestmark = pytest.mark.systemd
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     def __init__(self, root: Path, conda_root: Path, state: Path, prefix: str):
-        self.port = _free_port()
+        self.port = free_port()
         self.token = uuid.uuid4().hex
         self.url = f"http://127.0.0.1:{self.port}/"
         argv = [
@@ -52,9 +45,9 @@ class Server:
             try:
                 self.call("GET", "api/status")
                 return
-            except OSError:
+            except OSError as exc:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(self.proc.stderr.read().decode())
+                    raise RuntimeError(self.proc.stderr.read().decode()) from exc
                 time.sleep(0.2)
         raise RuntimeError("jupyter server did not come up")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PREFIX, SYSTEMCTL_ENV, UNIT_DIR, journal, systemctl, wait_for
+from helpers import PREFIX, SYSTEMCTL_ENV, UNIT_DIR, journal, status_in, systemctl, wait_for
 
 pytestmark = pytest.mark.systemd
 
@@ -27,12 +27,6 @@ def script(root: Path, name: str = "train.py", text: str = SCRIPT) -> Path:
     path = root / name
     path.write_text(text)
     return path
-
-
-async def status_of(api, name):
-    code, body = await api("GET", "services", name)
-    assert code == 200, body
-    return body["status"]
 
 
 async def test_script_service_lifecycle(api, root, unit_name, conda_root, state_dir):
@@ -131,15 +125,10 @@ async def test_failing_service_and_reset_failed(api, root, unit_name):
     code, svc = await api("POST", "services", body={"name": "fails", "kind": "script", "env": "ml", "path": "fail.py", "restart": "no"})
     assert code == 201
     await api("POST", "services", "fails", "start")
-    status = await wait_for(lambda: _failed(api, "fails"))
+    status = await wait_for(lambda: status_in(api, "fails", "failed"))
     assert status["result"] == "exit-code" and status["exec_main_status"] == 3
     code, svc = await api("POST", "services", "fails", "reset-failed")
     assert code == 200 and svc["status"]["active_state"] == "inactive"
-
-
-async def _failed(api, name):
-    status = await status_of(api, name)
-    return status if status["active_state"] == "failed" else None
 
 
 async def test_command_service_resolves_in_env(api, root, conda_root, unit_name):

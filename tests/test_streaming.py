@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shlex
-import subprocess
 import time
 
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from conftest import systemctl, wait_for, create
+from helpers import Stream, create, events, pushed, systemctl, wait_for
 
 pytestmark = pytest.mark.systemd
 
@@ -23,31 +21,6 @@ while True:
     i += 1
     time.sleep(0.05)
 """
-
-
-class Stream:
-    """A WebSocket client that reads JSON messages with a deadline."""
-
-    def __init__(self, ws):
-        self.ws = ws
-        self.messages = []
-
-    async def next(self, timeout=10.0):
-        text = await asyncio.wait_for(self.ws.read_message(), timeout)
-        assert text is not None, "the server closed the socket"
-        msg = json.loads(text)
-        self.messages.append(msg)
-        return msg
-
-    async def until(self, predicate, timeout=15.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = await self.next(max(0.05, deadline - time.monotonic()))
-            if predicate(msg):
-                return msg
-
-    def close(self):
-        self.ws.close()
 
 
 async def follow(jp_ws_fetch, name, **params):
@@ -207,20 +180,6 @@ async def test_follow_survives_a_journald_restart(api, root, jp_ws_fetch):
 
 # -- the status socket ----------------------------------------------------------
 
-async def events(jp_ws_fetch):
-    ws = await jp_ws_fetch("condasvc", "api", "events")
-    stream = Stream(ws)
-    snap = await stream.next()
-    assert snap["type"] == "snapshot", snap
-    return stream, snap
-
-
-def _state(name, active):
-    def match(msg):
-        return msg["type"] == "service" and msg["service"]["name"] == name and msg["service"]["status"]["active_state"] == active
-    return match
-
-
 async def test_status_pushes_start_stop_crash_create_delete(api, root, jp_ws_fetch):
     await create(api, root, "steady", TICKER)
     stream, snap = await events(jp_ws_fetch)
@@ -228,20 +187,20 @@ async def test_status_pushes_start_stop_crash_create_delete(api, root, jp_ws_fet
     assert snap["services"][0]["status"]["active_state"] == "inactive"
 
     await api("POST", "services", "steady", "start")
-    msg = await stream.until(_state("steady", "active"))
+    msg = await stream.until(pushed("steady", "active"))
     assert msg["service"]["status"]["sub_state"] == "running" and msg["service"]["status"]["main_pid"]
     # the state came first as a quick "status" message, straight from systemd's signal
     assert any(m["type"] == "status" and m["name"] == "steady" and m["status"]["active_state"] == "active"
                for m in stream.messages)
     await stream.until(lambda m: m["type"] == "metrics" and "steady" in m["services"], timeout=10)
     await api("POST", "services", "steady", "stop")
-    await stream.until(_state("steady", "inactive"))
+    await stream.until(pushed("steady", "inactive"))
 
     # created through the API: pushed; then it crashes: pushed as failed
     await create(api, root, "crash", "import sys, time\ntime.sleep(0.3)\nsys.exit(4)\n", restart="no")
     await stream.until(lambda m: m["type"] == "service" and m["service"]["name"] == "crash")
     await api("POST", "services", "crash", "start")
-    msg = await stream.until(_state("crash", "failed"))
+    msg = await stream.until(pushed("crash", "failed"))
     assert msg["service"]["status"]["result"] == "exit-code" and msg["service"]["status"]["exec_main_status"] == 4
 
     # an edit through the API is pushed (the spec changed, no property did)

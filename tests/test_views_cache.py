@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import create, systemctl, wait_for
+from helpers import create, systemctl, wait_for
 from openapi_contract import check_response
 
 pytestmark = pytest.mark.systemd

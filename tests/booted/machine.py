@@ -12,8 +12,9 @@ import os
 import shlex
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Optional
 
 CGROUP = Path("/sys/fs/cgroup")
 
@@ -90,7 +91,7 @@ class Machine:
             raise AssertionError(f"{shlex.join(argv)} exited {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}")
         return r
 
-    def user_env(self) -> List[str]:
+    def user_env(self) -> list[str]:
         return [f"HOME={self.home}", f"USER={self.user}", f"LOGNAME={self.user}",
                 f"XDG_RUNTIME_DIR=/run/user/{self.uid}", f"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/{self.uid}/bus",
                 f"PATH={self.env_prefix}/bin:/usr/bin:/bin"]
@@ -107,7 +108,7 @@ class Machine:
     def cli_json(self, *args: str, **kw: Any) -> Any:
         return json.loads(self.cli(*args, "--json", **kw).stdout)
 
-    def user_unit(self, unit: str, *props: str) -> Dict[str, str]:
+    def user_unit(self, unit: str, *props: str) -> dict[str, str]:
         r = self.as_user(["systemctl", "--user", "show", unit, *(f"--property={p}" for p in props)])
         return dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
 
@@ -115,7 +116,7 @@ class Machine:
         self.as_user(["sh", "-c", f"mkdir -p \"$(dirname {shlex.quote(path)})\" && cat > {shlex.quote(path)} "
                                   f"&& chmod {mode} {shlex.quote(path)}"], input=text)
 
-    def sessions(self) -> List[str]:
+    def sessions(self) -> list[str]:
         r = self.run(["loginctl", "list-sessions", "--no-legend"])
         return [line for line in r.stdout.splitlines() if line.strip()]
 
