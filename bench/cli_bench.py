@@ -20,6 +20,7 @@ state directory (``--CondaSvcApp.*`` overrides: nothing of the user's is
 read or touched), starts it, runs the repetitions, deletes it. See
 bench/README.md ("CLI").
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,13 +47,20 @@ def snapshot(dest: Path, rev: Optional[str]) -> Path:
 
     dest.mkdir(parents=True)
     if rev:
-        tar = subprocess.run(["git", "-c", f"safe.directory={sb.REPO}", "-C", str(sb.REPO), "archive", rev, "jupyter_condasvc"],
-                             capture_output=True, check=True, timeout=60).stdout
+        tar = subprocess.run(
+            ["git", "-c", f"safe.directory={sb.REPO}", "-C", str(sb.REPO), "archive", rev, "jupyter_condasvc"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
         with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
             tf.extractall(dest)  # our own repository's archive
     else:
-        shutil.copytree(sb.REPO / "jupyter_condasvc", dest / "jupyter_condasvc",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "labextension", "node_modules"))
+        shutil.copytree(
+            sb.REPO / "jupyter_condasvc",
+            dest / "jupyter_condasvc",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "labextension", "node_modules"),
+        )
     return dest
 
 
@@ -60,7 +68,9 @@ def timed(argv: List[str], env: Dict[str, str], cwd: Path) -> float:
     # cwd: `python -c` puts the working directory first on sys.path; in the checkout that would import
     # the checkout's package instead of the snapshot under test
     t = time.perf_counter()
-    r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    r = subprocess.run(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd
+    )
     ms = (time.perf_counter() - t) * 1000
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {r.returncode}: {r.stderr.decode(errors='replace')[-500:]}")
@@ -84,10 +94,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         from condaenv import make_conda_root
 
         conda_root = make_conda_root(tmp / "conda" / "miniforge3", ["cli"])
-        overrides = [f"--CondaSvcApp.unit_prefix={prefix}", f"--CondaSvcApp.state_dir={tmp / 'state'}",
-                     f"--EnvironmentFinder.conda_roots=['{conda_root}']", "--EnvironmentFinder.use_conda_executable=False"]
-        base_env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "USER", "LANG", "XDG_RUNTIME_DIR",
-                                                                  "DBUS_SESSION_BUS_ADDRESS")}
+        overrides = [
+            f"--CondaSvcApp.unit_prefix={prefix}",
+            f"--CondaSvcApp.state_dir={tmp / 'state'}",
+            f"--EnvironmentFinder.conda_roots=['{conda_root}']",
+            "--EnvironmentFinder.use_conda_executable=False",
+        ]
+        base_env = {
+            k: v
+            for k, v in os.environ.items()
+            if k in ("PATH", "HOME", "USER", "LANG", "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS")
+        }
         base_env["JUPYTER_CONFIG_DIR"] = str(tmp / "jupyter-config")  # no user configuration leaks in
         cli = [py, "-c", "import sys; from jupyter_condasvc.cli import main; sys.exit(main())"]
 
@@ -95,34 +112,51 @@ def main(argv: Optional[List[str]] = None) -> int:
             return {**base_env, "PYTHONPATH": str(code)}
 
         ours = env_for(codes["ours"])
-        subprocess.run([*cli, "create", "bench", "--env", "cli", "--quiet", *overrides, "--", "sleep", "3600"],
-                       check=True, env=ours, cwd=tmp, stdout=subprocess.DEVNULL)
-        subprocess.run([*cli, "start", "bench", "--quiet", *overrides], check=True, env=ours, cwd=tmp, stdout=subprocess.DEVNULL)
-        commands = {"list": ["list"], "show": ["show", "bench"], "start": ["start", "bench", "--quiet"],
-                    "logs -n": ["logs", "bench", "-n", "50"]}
+        subprocess.run(
+            [*cli, "create", "bench", "--env", "cli", "--quiet", *overrides, "--", "sleep", "3600"],
+            check=True,
+            env=ours,
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+        )
+        subprocess.run(
+            [*cli, "start", "bench", "--quiet", *overrides], check=True, env=ours, cwd=tmp, stdout=subprocess.DEVNULL
+        )
+        commands = {
+            "list": ["list"],
+            "show": ["show", "bench"],
+            "start": ["start", "bench", "--quiet"],
+            "logs -n": ["logs", "bench", "-n", "50"],
+        }
         runs: Dict[str, List[float]] = {}
         venv_bin = Path(py).parent
         launcher = [str(venv_bin / "jupyter"), "condasvc", "list", *overrides]
         launcher_env = {**base_env, "PATH": f"{venv_bin}:{base_env.get('PATH', '')}", "PYTHONPATH": str(codes["ours"])}
         for _ in range(args.reps):
             runs.setdefault("systemctl --user list-units", []).append(
-                timed(["systemctl", "--user", "list-units", "--no-pager"], base_env, tmp))
+                timed(["systemctl", "--user", "list-units", "--no-pager"], base_env, tmp)
+            )
             runs.setdefault("python -c pass", []).append(timed([py, "-c", "pass"], base_env, tmp))
             for label, code in codes.items():
                 for cmd, extra in commands.items():
                     runs.setdefault(f"{label}: {cmd}", []).append(timed([*cli, *extra, *overrides], env_for(code), tmp))
             if (venv_bin / "jupyter").exists():
-                runs.setdefault("ours: `jupyter condasvc list` (launcher)", []).append(timed(launcher, launcher_env, tmp))
+                runs.setdefault("ours: `jupyter condasvc list` (launcher)", []).append(
+                    timed(launcher, launcher_env, tmp)
+                )
         anchor = statistics.median(runs["systemctl --user list-units"])
-        print(f"CLI start-up, {args.reps} interleaved runs each, fresh processes; load average "
-              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print(
+            f"CLI start-up, {args.reps} interleaved runs each, fresh processes; load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        )
         print(f"{'command':<48}{'p50':>9}{'min':>9}{'max':>9}   ÷ systemctl p50")
         for label, xs in runs.items():
             med = statistics.median(xs)
             print(f"{label:<48}{med:>7.0f}ms{min(xs):>7.0f}ms{max(xs):>7.0f}ms   {med / anchor:>6.1f}x")
         # where the time of `list` goes: the biggest imports (cumulative), from one -X importtime run
-        r = subprocess.run([py, "-X", "importtime", *cli[1:], "list", *overrides], env=ours, capture_output=True, text=True,
-                           cwd=tmp)
+        r = subprocess.run(
+            [py, "-X", "importtime", *cli[1:], "list", *overrides], env=ours, capture_output=True, text=True, cwd=tmp
+        )
         tops = []
         for line in r.stderr.splitlines():
             parts = line.split("|")
@@ -137,8 +171,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     finally:
         try:
-            subprocess.run([*cli, "delete", "bench", "--quiet", *overrides], env=env_for(codes["ours"]),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp, timeout=60)
+            subprocess.run(
+                [*cli, "delete", "bench", "--quiet", *overrides],
+                env=env_for(codes["ours"]),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd=tmp,
+                timeout=60,
+            )
         except Exception:  # noqa: BLE001 - the sweep below removes what is left
             pass
         unit_dir = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "systemd" / "user"

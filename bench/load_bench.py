@@ -29,6 +29,7 @@ What it does, against the *real* user manager of the user running it:
 Profiles: ``--quick`` (50 services, 15 s: the CI-sized run) and the default
 full run (200 services, 60 s). See bench/README.md ("hardening").
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,7 +49,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import status_bench as sb  # noqa: E402  (Server, load_code, summary, sweep_units, systemctl)
+import status_bench as sb
 
 TICKER = "import time\ni = 0\nwhile True:\n    print('line', i, flush=True)\n    i += 1\n    time.sleep(1)\n"
 
@@ -65,8 +66,13 @@ def pct(values: List[float], p: float) -> Optional[float]:
 
 
 def stats(values: List[float]) -> Dict[str, Any]:
-    return {"n": len(values), "p50": pct(values, 50), "p95": pct(values, 95), "p99": pct(values, 99),
-            "max": max(values) if values else None}
+    return {
+        "n": len(values),
+        "p50": pct(values, 50),
+        "p95": pct(values, 95),
+        "p99": pct(values, 99),
+        "max": max(values) if values else None,
+    }
 
 
 def cpu_seconds(pid: int) -> float:
@@ -108,7 +114,11 @@ class Mix:
         elif r < 0.95:
             kind, method, path = "host", "GET", "/condasvc/api/host"
         else:
-            kind, method, path = "restart", "POST", f"/condasvc/api/services/{self.rng.choice(self.restartable)}/restart"
+            kind, method, path = (
+                "restart",
+                "POST",
+                f"/condasvc/api/services/{self.rng.choice(self.restartable)}/restart",
+            )
         t = time.perf_counter()
         status, raw = self.server.request(method, path, {} if method == "POST" else None)
         ms = (time.perf_counter() - t) * 1000
@@ -117,8 +127,9 @@ class Mix:
         return kind, ms, status, raw[:200]
 
 
-def api_clients(server: Any, names: List[str], restartable: List[str], n: int, until: float,
-                out: Dict[str, Any]) -> List[threading.Thread]:
+def api_clients(
+    server: Any, names: List[str], restartable: List[str], n: int, until: float, out: Dict[str, Any]
+) -> List[threading.Thread]:
     lock = threading.Lock()
 
     def client(i: int) -> None:
@@ -141,8 +152,7 @@ def api_clients(server: Any, names: List[str], restartable: List[str], n: int, u
     return threads
 
 
-async def sockets(port: int, token: str, names: List[str], followers: int, until: float,
-                  out: Dict[str, Any]) -> None:
+async def sockets(port: int, token: str, names: List[str], followers: int, until: float, out: Dict[str, Any]) -> None:
     from tornado.websocket import websocket_connect
 
     async def follow(name: str) -> None:
@@ -234,11 +244,20 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         conda_root = sb.make_conda_root(tmp / "conda" / "miniforge3", ["load"])
         config = {
             # stream_bench: its probe extension times the event loop (2 ms sleeps) during the load
-            "ServerApp": {"jpserver_extensions": {"jupyter_condasvc": True, "stream_bench": True}, "ip": "127.0.0.1",
-                          "port_retries": 0,
-                          "root_dir": str(root_dir), "open_browser": False, "log_level": "WARN"},
-            "CondaSvcApp": {"unit_prefix": prefix, "unit_dir": str(unit_dir), "state_dir": str(state_dir),
-                            "log_level": "WARN"},
+            "ServerApp": {
+                "jpserver_extensions": {"jupyter_condasvc": True, "stream_bench": True},
+                "ip": "127.0.0.1",
+                "port_retries": 0,
+                "root_dir": str(root_dir),
+                "open_browser": False,
+                "log_level": "WARN",
+            },
+            "CondaSvcApp": {
+                "unit_prefix": prefix,
+                "unit_dir": str(unit_dir),
+                "state_dir": str(state_dir),
+                "log_level": "WARN",
+            },
             "EnvironmentFinder": {"conda_roots": [str(conda_root)], "use_conda_executable": False},
         }
         server = sb.Server(tmp, config, secrets.token_hex(24))
@@ -249,12 +268,22 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         (root_dir / "ticker.py").write_text(TICKER)
         restartable = names[-10:]
         # restarts count against the start limit (5 in 60 s by default): none for the restarted ones
-        sb.parallel(lambda n: sb.create_retrying(server, {"name": n, "kind": "script", "env": "load", "restart": "no",
-                                                      "path": "ticker.py",
-                                                      **({"start_limit_interval_sec": 0} if n in restartable else {})}),
-                    names)
+        sb.parallel(
+            lambda n: sb.create_retrying(
+                server,
+                {
+                    "name": n,
+                    "kind": "script",
+                    "env": "load",
+                    "restart": "no",
+                    "path": "ticker.py",
+                    **({"start_limit_interval_sec": 0} if n in restartable else {}),
+                },
+            ),
+            names,
+        )
         # --running K: only the first K (and the restarted ones) run; the rest are listed, read, never started
-        running = names if args.running is None else names[:max(args.running, args.followers, 1)] + restartable
+        running = names if args.running is None else names[: max(args.running, args.followers, 1)] + restartable
         sb.parallel(lambda n: server.api("POST", f"/{n}/start"), sorted(set(running)))
         say(f"created {len(names)} services and started {len(set(running))} in {time.perf_counter() - t0:.1f} s")
         time.sleep(2)
@@ -270,8 +299,11 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         anon_peak = anon_before or 0
         loop = asyncio.new_event_loop()
         sock_thread = threading.Thread(
-            target=lambda: loop.run_until_complete(sockets(server.port, server.token, names, args.followers,
-                                                           until + 1, out)), daemon=True)
+            target=lambda: loop.run_until_complete(
+                sockets(server.port, server.token, names, args.followers, until + 1, out)
+            ),
+            daemon=True,
+        )
         sock_thread.start()
         time.sleep(0.5)  # followers connected before the clients start
         server.request("POST", "/condasvc-bench/probe?lag=start")
@@ -306,9 +338,15 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         all_idle = [ms for v in idle.values() for ms in v]
         followers = out["followers"]
         result = {
-            "services": len(names), "running": len(set(running)), "duration_s": args.duration, "clients": args.clients, "followers": args.followers,
-            "requests": len(all_load), "requests_per_s": len(all_load) / elapsed if elapsed else None,
-            "errors": len(out["errors"]), "error_samples": out["errors"][:10],
+            "services": len(names),
+            "running": len(set(running)),
+            "duration_s": args.duration,
+            "clients": args.clients,
+            "followers": args.followers,
+            "requests": len(all_load),
+            "requests_per_s": len(all_load) / elapsed if elapsed else None,
+            "errors": len(out["errors"]),
+            "error_samples": out["errors"][:10],
             "latency_ms": {"all": stats(all_load), **{k: stats(v) for k, v in sorted(out["latency"].items())}},
             "idle_latency_ms": {"all": stats(all_idle), **{k: stats(v) for k, v in sorted(idle.items())}},
             "follow": {
@@ -320,13 +358,28 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
                 "min_lines_per_follower": min((f["lines"] for f in followers), default=0),
             },
             "status_pushes": out["pushes"],
-            "event_loop": {"probes": stall["samples"], "longest_stall_ms": stall["max_ms"], "p99_stall_ms": stall["p99_ms"],
-                           "stalls_over_10ms": stall["over_10ms"], "longest_busy_ms": stall["busy_max_ms"],
-                           "busy_over_10ms": stall["busy_over_10ms"]},
-            "server_rss_kib": {"before": rss_before, "peak": rss_peak, "after": rss_after,
-                               "anon_before": anon_before, "anon_peak": anon_peak},
-            "cpu_cores_used": {"server": server_cpu, "bench_clients": bench_cpu, **others_cpu,
-                               "machine_cores": os.cpu_count(), "load_average_1min": load_avg},
+            "event_loop": {
+                "probes": stall["samples"],
+                "longest_stall_ms": stall["max_ms"],
+                "p99_stall_ms": stall["p99_ms"],
+                "stalls_over_10ms": stall["over_10ms"],
+                "longest_busy_ms": stall["busy_max_ms"],
+                "busy_over_10ms": stall["busy_over_10ms"],
+            },
+            "server_rss_kib": {
+                "before": rss_before,
+                "peak": rss_peak,
+                "after": rss_after,
+                "anon_before": anon_before,
+                "anon_peak": anon_peak,
+            },
+            "cpu_cores_used": {
+                "server": server_cpu,
+                "bench_clients": bench_cpu,
+                **others_cpu,
+                "machine_cores": os.cpu_count(),
+                "load_average_1min": load_avg,
+            },
         }
         p50_load, p50_idle = result["latency_ms"]["all"]["p50"], result["idle_latency_ms"]["all"]["p50"]
         result["ratio_p50_load_over_idle"] = p50_load / p50_idle if p50_load and p50_idle else None
@@ -360,8 +413,10 @@ def fmt(r: Dict[str, Any]) -> str:
     for kind, s in r["latency_ms"].items():
         idle = r["idle_latency_ms"].get(kind, {})
         ratio = f"{s['p50'] / idle['p50']:.1f}x" if idle.get("p50") and s.get("p50") else "-"
-        lines.append(f"{kind:<9}{s['n']:>7}{ms(s['p50']):>9}{ms(s['p95']):>9}{ms(s['p99']):>9}{ms(s['max']):>9}"
-                     f"{ms(idle.get('p50')):>11}{ratio:>12}")
+        lines.append(
+            f"{kind:<9}{s['n']:>7}{ms(s['p50']):>9}{ms(s['p95']):>9}{ms(s['p99']):>9}{ms(s['max']):>9}"
+            f"{ms(idle.get('p50')):>11}{ratio:>12}"
+        )
     f = r["follow"]
     rss = r["server_rss_kib"]
     lines += [
@@ -372,8 +427,11 @@ def fmt(r: Dict[str, Any]) -> str:
         f"status pushes: {r['status_pushes']}",
         "event loop (2 ms probe in the server): longest stall {:.1f} ms, p99 {:.1f} ms, {} over 10 ms; "
         "longest busy stretch (server CPU between probes) {:.1f} ms".format(
-            r["event_loop"]["longest_stall_ms"] or 0, r["event_loop"]["p99_stall_ms"] or 0,
-            r["event_loop"]["stalls_over_10ms"], r["event_loop"]["longest_busy_ms"] or 0),
+            r["event_loop"]["longest_stall_ms"] or 0,
+            r["event_loop"]["p99_stall_ms"] or 0,
+            r["event_loop"]["stalls_over_10ms"],
+            r["event_loop"]["longest_busy_ms"] or 0,
+        ),
         f"server RSS: {rss['before'] / 1024:.0f} MiB before, {rss['peak'] / 1024:.0f} MiB peak, "
         f"{rss['after'] / 1024:.0f} MiB after (of which the heap, RssAnon: {(rss.get('anon_before') or 0) / 1024:.0f} MiB "
         f"before, {(rss.get('anon_peak') or 0) / 1024:.0f} MiB peak)",
@@ -387,20 +445,31 @@ def fmt(r: Dict[str, Any]) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="the CI-sized profile: 50 services, 15 s")
-    p.add_argument("--large", action="store_true",
-                   help="the 1,000-service profile: 1000 services of which 100 run (--running), 60 s")
+    p.add_argument(
+        "--large",
+        action="store_true",
+        help="the 1,000-service profile: 1000 services of which 100 run (--running), 60 s",
+    )
     p.add_argument("--services", type=int, help="services (default 200; --quick 50; --large 1000)")
-    p.add_argument("--running", type=int, help="start only this many (plus the 10 restarted ones); default all (--large 100)")
+    p.add_argument(
+        "--running", type=int, help="start only this many (plus the 10 restarted ones); default all (--large 100)"
+    )
     p.add_argument("--duration", type=float, help="seconds under load (default 60; --quick 15)")
     p.add_argument("--followers", type=int, default=20, help="log-follow WebSockets (default 20)")
     p.add_argument("--clients", type=int, default=50, help="concurrent API clients (default 50)")
     p.add_argument("--idle", type=float, default=3.0, help="seconds of the idle baseline (default 3)")
-    p.add_argument("--session", choices=("token", "cookie"), default="token",
-                   help="how the API clients authenticate under load: the token on every request (default), or "
-                        "like a browser, the login cookie the first token request got (plus _xsrf for POSTs)")
+    p.add_argument(
+        "--session",
+        choices=("token", "cookie"),
+        default="token",
+        help="how the API clients authenticate under load: the token on every request (default), or "
+        "like a browser, the login cookie the first token request got (plus _xsrf for POSTs)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     p.add_argument("--keep-tmp", action="store_true")
-    p.add_argument("--rev", help="benchmark this git revision of jupyter_condasvc (git archive) instead of the working tree")
+    p.add_argument(
+        "--rev", help="benchmark this git revision of jupyter_condasvc (git archive) instead of the working tree"
+    )
     args = p.parse_args(argv)
     args.services = args.services or (50 if args.quick else 1000 if args.large else 200)
     if args.large and args.running is None:

@@ -13,6 +13,7 @@ starting a plain Python.
 Run as an unprivileged user with a working ``systemctl --user``; see
 bench/README.md ("notebook start").
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,7 @@ def pct(values, q):
 def runner_wrapper(tmp: Path, name: str, source: Path) -> str:
     """An executable that runs this interpreter with ``source`` first on the path (the unit's runner python)."""
     path = tmp / f"runner-{name}"
-    path.write_text(f"#!/bin/sh\nPYTHONPATH={source}${{PYTHONPATH:+:$PYTHONPATH}} exec {sys.executable} \"$@\"\n")
+    path.write_text(f'#!/bin/sh\nPYTHONPATH={source}${{PYTHONPATH:+:$PYTHONPATH}} exec {sys.executable} "$@"\n')
     path.chmod(0o755)
     return str(path)
 
@@ -62,8 +63,12 @@ async def main(reps: int, rev: str | None = None) -> dict:
     work = tmp / "work"
     work.mkdir()
     # the first cell says when it ran; the notebook then sleeps like the script
-    nb = new_notebook(cells=[new_code_cell("import time\nprint('FIRST-CELL', time.time_ns(), flush=True)"),
-                             new_code_cell("time.sleep(3600)")])
+    nb = new_notebook(
+        cells=[
+            new_code_cell("import time\nprint('FIRST-CELL', time.time_ns(), flush=True)"),
+            new_code_cell("time.sleep(3600)"),
+        ]
+    )
     nbformat.write(nb, str(work / "small.ipynb"))
     nbformat.write(nb, str(work / "base.ipynb"))  # --rev's service: its own notebook and executed copy
     (work / "plain.py").write_text("import time\ntime.sleep(3600)\n")
@@ -73,21 +78,44 @@ async def main(reps: int, rev: str | None = None) -> dict:
     store = ServiceStore(Path.home() / ".config/systemd/user", tmp / "state", prefix)
     managers = {}
     if rev is None:
-        manager = ServiceManager(systemd, finder, store, Defaults(root_dir=str(work), restart="no"), logging.getLogger("bench"))
+        manager = ServiceManager(
+            systemd, finder, store, Defaults(root_dir=str(work), restart="no"), logging.getLogger("bench")
+        )
     else:
         # before/after in one run: the runner of this tree and of REV (git archive), each through a PYTHONPATH wrapper
         import subprocess
 
         base = tmp / "base"
         base.mkdir()
-        subprocess.run(f"git -c safe.directory='*' -C {HERE.parent} archive {rev} jupyter_condasvc | tar -x -C {base}", shell=True, check=True)
-        manager = ServiceManager(systemd, finder, store, Defaults(root_dir=str(work), restart="no",
-                                 runner_python=runner_wrapper(tmp, "tree", HERE.parent)), logging.getLogger("bench"))
-        managers["notebook-base"] = ServiceManager(systemd, finder, store, Defaults(
-            root_dir=str(work), restart="no", runner_python=runner_wrapper(tmp, "base", base)), logging.getLogger("bench"))
+        subprocess.run(
+            f"git -c safe.directory='*' -C {HERE.parent} archive {rev} jupyter_condasvc | tar -x -C {base}",
+            shell=True,
+            check=True,
+        )
+        manager = ServiceManager(
+            systemd,
+            finder,
+            store,
+            Defaults(root_dir=str(work), restart="no", runner_python=runner_wrapper(tmp, "tree", HERE.parent)),
+            logging.getLogger("bench"),
+        )
+        managers["notebook-base"] = ServiceManager(
+            systemd,
+            finder,
+            store,
+            Defaults(root_dir=str(work), restart="no", runner_python=runner_wrapper(tmp, "base", base)),
+            logging.getLogger("bench"),
+        )
     results = {"notebook": [], "script": [], **{k: [] for k in managers}}
-    parts = {"to_exec": [], "exec_to_ready": [], "ready_to_first_cell": [], "to_first_cell": [],
-             "runner_imports": [], "python_startup": [], "plain_kernel": []}
+    parts = {
+        "to_exec": [],
+        "exec_to_ready": [],
+        "ready_to_first_cell": [],
+        "to_first_cell": [],
+        "runner_imports": [],
+        "python_startup": [],
+        "plain_kernel": [],
+    }
     env_python = str(root / "envs" / "nb" / "bin" / "python")
     try:
         await manager.create({"name": "notebook", "kind": "notebook", "env": "nb", "path": "small.ipynb"})
@@ -105,7 +133,10 @@ async def main(reps: int, rev: str | None = None) -> dict:
                 if name == "notebook":
                     await notebook_parts(manager, store.unit_name(name), wall0, parts)
                 elif name in managers:
-                    base_parts = {k: parts.setdefault(f"{k}_base", []) for k in ("to_exec", "exec_to_ready", "ready_to_first_cell", "to_first_cell")}
+                    base_parts = {
+                        k: parts.setdefault(f"{k}_base", [])
+                        for k in ("to_exec", "exec_to_ready", "ready_to_first_cell", "to_first_cell")
+                    }
                     await notebook_parts(m, store.unit_name(name), wall0, base_parts)
                 await m.act(name, "stop")
             # the parts measured outside the service, interleaved with it
@@ -154,8 +185,11 @@ async def notebook_parts(manager, unit: str, wall0: float, parts: dict) -> None:
     first = None
     for _ in range(100):
         page = await asyncio.to_thread(read_page, unit, os.getuid(), LogQuery.parse(lambda k: {"n": "20"}.get(k)))
-        hits = [int(e["message"].split()[1]) / 1e6 for e in page.entries
-                if e["message"].startswith("FIRST-CELL ") and int(e["message"].split()[1]) / 1e6 >= wall0]
+        hits = [
+            int(e["message"].split()[1]) / 1e6
+            for e in page.entries
+            if e["message"].startswith("FIRST-CELL ") and int(e["message"].split()[1]) / 1e6 >= wall0
+        ]
         if hits:
             first = hits[-1]
             break
@@ -176,7 +210,9 @@ def plain_kernel_start(python: str, tmp: Path) -> float:
 
     conn, _ = write_connection_file(str(tmp / f"plain-{uuid.uuid4().hex[:6]}.json"))
     t = time.perf_counter()
-    proc = subprocess.Popen([python, "-m", "ipykernel_launcher", "-f", conn], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [python, "-m", "ipykernel_launcher", "-f", conn], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         client = BlockingKernelClient(connection_file=conn)
         client.load_connection_file()
@@ -203,16 +239,22 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--rev", help="also time a notebook service whose runner is this git revision's, interleaved "
-                                      "(both runners then start through a PYTHONPATH wrapper)")
+    parser.add_argument(
+        "--rev",
+        help="also time a notebook service whose runner is this git revision's, interleaved "
+        "(both runners then start through a PYTHONPATH wrapper)",
+    )
     args = parser.parse_args()
     res = asyncio.run(main(args.reps, args.rev))
     if args.json:
         print(json.dumps(res, indent=1))
     else:
         print(f"{'start → ready':<28}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}{'n':>4}")
-        for name, label in (("notebook", "notebook (READY=1)"), ("notebook-base", f"notebook at {args.rev} (READY=1)"),
-                            ("script", "script baseline (exec)")):
+        for name, label in (
+            ("notebook", "notebook (READY=1)"),
+            ("notebook-base", f"notebook at {args.rev} (READY=1)"),
+            ("script", "script baseline (exec)"),
+        ):
             if name not in res:
                 continue
             r = res[name]
@@ -236,9 +278,13 @@ if __name__ == "__main__":
                 print(f"  {names[k] + f' at {args.rev}':<58}{res['parts_p50'][k + '_base']:>8.0f}")
         if "tree_over_base_p50" in res:
             print(f"notebook start → READY, this tree ÷ {args.rev} (p50): {res['tree_over_base_p50']:.2f}")
-            print(f"{args.rev}'s start → READY minus the plain kernel's start (p50): "
-                  f"{res['base_overhead_over_plain_kernel_p50']:.0f} ms")
+            print(
+                f"{args.rev}'s start → READY minus the plain kernel's start (p50): "
+                f"{res['base_overhead_over_plain_kernel_p50']:.0f} ms"
+            )
         print("load average:", " ".join(f"{x:.1f}" for x in res["loadavg"]))
         if "overhead_over_plain_kernel_p50" in res:
-            print(f"our start → READY minus the plain kernel's start (p50): {res['overhead_over_plain_kernel_p50']:.0f} ms "
-                  "(goal <= 300 ms)")
+            print(
+                f"our start → READY minus the plain kernel's start (p50): {res['overhead_over_plain_kernel_p50']:.0f} ms "
+                "(goal <= 300 ms)"
+            )

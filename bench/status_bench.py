@@ -35,6 +35,7 @@ What it does, against the *real* user manager of the user running it:
 Run it as an unprivileged user with a working ``systemctl --user``; see
 bench/README.md for the exact command on the project's machines.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,9 +60,10 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parent.parent
 #: The package is copied here at start-up; the server and this process both
@@ -83,8 +85,20 @@ def load_code(dest: Path, rev: Optional[str]) -> str:
 
     if rev:
         tar = subprocess.run(
-            ["git", "-c", f"safe.directory={REPO}", "-C", str(REPO), "archive", rev, "jupyter_condasvc", "tests/condaenv.py"],
-            capture_output=True, check=True, timeout=60,
+            [
+                "git",
+                "-c",
+                f"safe.directory={REPO}",
+                "-C",
+                str(REPO),
+                "archive",
+                rev,
+                "jupyter_condasvc",
+                "tests/condaenv.py",
+            ],
+            capture_output=True,
+            check=True,
+            timeout=60,
         ).stdout
         with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
             tf.extractall(dest)  # our own repository's archive
@@ -95,16 +109,17 @@ def load_code(dest: Path, rev: Optional[str]) -> str:
         shutil.copy2(REPO / "tests" / "condaenv.py", dest / "condaenv.py")
     CODE = dest
     sys.path.insert(0, str(dest))
-    from condaenv import make_conda_root  # noqa: F811
-    from jupyter_condasvc.conda import EnvironmentFinder  # noqa: F811
-    from jupyter_condasvc.services import Defaults, ServiceManager  # noqa: F811
-    from jupyter_condasvc.store import ServiceStore  # noqa: F811
-    from jupyter_condasvc.systemd import SystemdManager  # noqa: F811
+    from condaenv import make_conda_root
+    from jupyter_condasvc.conda import EnvironmentFinder
+    from jupyter_condasvc.services import Defaults, ServiceManager
+    from jupyter_condasvc.store import ServiceStore
+    from jupyter_condasvc.systemd import SystemdManager
 
     digest = hashlib.sha256()
     for f in sorted((dest / "jupyter_condasvc").rglob("*.py")):
         digest.update(f.relative_to(dest).as_posix().encode() + b"\0" + f.read_bytes())
     return digest.hexdigest()[:12]
+
 
 #: The properties the baseline asks for, as the issue states them.
 SHOW_PROPERTIES = (
@@ -114,7 +129,9 @@ SHOW_PROPERTIES = (
 GOAL_SERVER_MS = 20.0
 GOAL_RATIO = 3.0
 SERVICES_PATH = "/condasvc/api/services"
-LOG_LINE = re.compile(r"\b200 GET /condasvc/api/services\?phase=(?P<phase>[a-z-]+)&i=(?P<i>\d+) \([^)]*\) (?P<ms>[0-9.]+)ms")
+LOG_LINE = re.compile(
+    r"\b200 GET /condasvc/api/services\?phase=(?P<phase>[a-z-]+)&i=(?P<i>\d+) \([^)]*\) (?P<ms>[0-9.]+)ms"
+)
 
 
 def say(*args: Any) -> None:
@@ -122,6 +139,7 @@ def say(*args: Any) -> None:
 
 
 # -- statistics ---------------------------------------------------------------
+
 
 def summary(ms: Sequence[float]) -> Dict[str, Any]:
     if not ms:
@@ -143,6 +161,7 @@ def summary(ms: Sequence[float]) -> Dict[str, Any]:
 
 # -- the user manager, as a user would type it ---------------------------------
 
+
 def systemctl(*args: str, check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(["systemctl", "--user", *args], capture_output=True, text=True, check=check, timeout=timeout)
 
@@ -151,7 +170,10 @@ def show_batched(units: Sequence[str]) -> List[Dict[str, str]]:
     """The baseline: one ``systemctl --user show`` of all units, parsed."""
     out = subprocess.run(
         ["systemctl", "--user", "show", *units, "-p", SHOW_PROPERTIES],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout
     blocks: List[Dict[str, str]] = []
     for block in out.split("\n\n"):
@@ -168,6 +190,7 @@ def show_batched(units: Sequence[str]) -> List[Dict[str, str]]:
 
 
 # -- the server ----------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -210,7 +233,9 @@ class Server:
         log = self.log_path.open("ab")
         # Own session: a Ctrl-C in the terminal reaches the bench only, which
         # then deletes its services through this still-running server.
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True
+        )
         log.close()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -264,8 +289,9 @@ class Server:
                     jar = [c.split(";", 1)[0] for c in resp.headers.get_all("Set-Cookie") or []]
                     if any(c.startswith("username-") for c in jar):
                         self._local.xsrf = secrets.token_hex(16)
-                        self._local.cookie = "; ".join([c for c in jar if not c.startswith("_xsrf=")]
-                                                       + [f"_xsrf={self._local.xsrf}"])
+                        self._local.cookie = "; ".join(
+                            [c for c in jar if not c.startswith("_xsrf=")] + [f"_xsrf={self._local.xsrf}"]
+                        )
                 return resp.status, resp.read()
             except (http.client.HTTPException, ConnectionError):
                 conn.close()
@@ -305,6 +331,7 @@ class Server:
 
 # -- the in-process ServiceManager ----------------------------------------------
 
+
 class InProcess:
     """``ServiceManager.list()`` on an event loop in a thread, same config as the server."""
 
@@ -312,8 +339,9 @@ class InProcess:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="inprocess-loop", daemon=True)
         self.thread.start()
-        from jupyter_condasvc.app import CondaSvcApp
         from traitlets.config import Config
+
+        from jupyter_condasvc.app import CondaSvcApp
 
         # The server's own configuration, built the way the extension builds it.
         own = {k: dict(v) for k, v in config.items() if k != "ServerApp"}
@@ -350,8 +378,10 @@ class InProcess:
         original = self.systemd._raw_call
 
         async def counted(dest: str, path: str, iface: str, member: str, signature: str, body: list) -> list:
-            key = f"{member}({body[0].rsplit('.', 1)[-1]}.{body[1]})" if member == "Get" else (
-                f"{member}({body[0].rsplit('.', 1)[-1]})" if member == "GetAll" else member
+            key = (
+                f"{member}({body[0].rsplit('.', 1)[-1]}.{body[1]})"
+                if member == "Get"
+                else (f"{member}({body[0].rsplit('.', 1)[-1]})" if member == "GetAll" else member)
             )
             self.calls[key] += 1
             return await original(dest, path, iface, member, signature, body)
@@ -400,9 +430,14 @@ class InProcess:
             props = await sd.get_properties_many([r.unit for r in recs.values()])
             [service_view(n, r, service_status(r.spec, props[r.unit], {}), []) for n, r in recs.items()]
             t.append(time.perf_counter())
-            steps = ("names (1 to_thread)", "require_ours (1 to_thread per service)", "get_properties_many (cache)",
-                     "rest: per-service describe / usage + JSON", "  of which usage Gets alone (2 per active unit)",
-                     "what-if total: 1 to_thread for all records, no usage Gets")
+            steps = (
+                "names (1 to_thread)",
+                "require_ours (1 to_thread per service)",
+                "get_properties_many (cache)",
+                "rest: per-service describe / usage + JSON",
+                "  of which usage Gets alone (2 per active unit)",
+                "what-if total: 1 to_thread for all records, no usage Gets",
+            )
             return {k: (b - a) * 1000 for k, a, b in zip(steps, t, t[1:])}
 
         samples: Dict[str, List[float]] = {}
@@ -429,6 +464,7 @@ class InProcess:
 
 # -- set-up and clean-up ------------------------------------------------------------
 
+
 def service_specs(n: int, failed: int, inactive: int, env: str) -> List[Tuple[Dict[str, Any], str]]:
     """(spec, role) pairs; role is running, failed or inactive."""
     running = n - failed - inactive
@@ -438,8 +474,14 @@ def service_specs(n: int, failed: int, inactive: int, env: str) -> List[Tuple[Di
     out = []
     for i, role in enumerate(roles):
         code = "import sys; sys.exit(3)" if role == "failed" else "import time; time.sleep(3600)"
-        spec = {"name": f"s{i:03d}", "kind": "command", "env": env, "argv": ["python", "-c", code], "restart": "no",
-                "description": f"status_bench {role} service {i}"}
+        spec = {
+            "name": f"s{i:03d}",
+            "kind": "command",
+            "env": env,
+            "argv": ["python", "-c", code],
+            "restart": "no",
+            "description": f"status_bench {role} service {i}",
+        }
         out.append((spec, role))
     return out
 
@@ -494,7 +536,9 @@ def wait_settled(units: Sequence[str], roles: Sequence[str], timeout: float = 60
         time.sleep(0.2)
 
 
-def disagreements(api_services: List[Dict[str, Any]], units: Sequence[str], shown_all: List[Dict[str, str]]) -> List[str]:
+def disagreements(
+    api_services: List[Dict[str, Any]], units: Sequence[str], shown_all: List[Dict[str, str]]
+) -> List[str]:
     """What our answer says vs what systemctl says, for the fields both report."""
     by_unit = {s["unit"]: s["status"] for s in api_services}
     problems = []
@@ -503,8 +547,13 @@ def disagreements(api_services: List[Dict[str, Any]], units: Sequence[str], show
         if st is None:
             problems.append(f"{unit}: missing from the API")
             continue
-        for api_key, key in (("active_state", "ActiveState"), ("sub_state", "SubState"), ("result", "Result"),
-                             ("n_restarts", "NRestarts"), ("exec_main_status", "ExecMainStatus")):
+        for api_key, key in (
+            ("active_state", "ActiveState"),
+            ("sub_state", "SubState"),
+            ("result", "Result"),
+            ("n_restarts", "NRestarts"),
+            ("exec_main_status", "ExecMainStatus"),
+        ):
             if str(st.get(api_key)) != shown.get(key):
                 problems.append(f"{unit}: {api_key}={st.get(api_key)!r} but systemctl {key}={shown.get(key)!r}")
         if str(st.get("main_pid") or 0) != shown.get("MainPID"):
@@ -513,6 +562,7 @@ def disagreements(api_services: List[Dict[str, Any]], units: Sequence[str], show
 
 
 # -- the benchmark ------------------------------------------------------------------------
+
 
 def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
     state = systemctl("is-system-running").stdout.strip()
@@ -524,7 +574,9 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
     unit_dir = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "systemd" / "user"
     stale = sorted(p.name for p in unit_dir.glob("bench*")) if unit_dir.is_dir() else []
     if stale:
-        say(f"note: {len(stale)} bench* unit file(s) of another (or a killed) run are in {unit_dir}, e.g. {stale[0]}; left alone")
+        say(
+            f"note: {len(stale)} bench* unit file(s) of another (or a killed) run are in {unit_dir}, e.g. {stale[0]}; left alone"
+        )
 
     prefix = f"bench{secrets.token_hex(3)}-"
     root_dir, state_dir = tmp / "root", tmp / "state"
@@ -546,7 +598,12 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
                 "log_level": "DEBUG",  # jupyter_server logs 2xx request times at DEBUG
             },
             # The extension's handlers log through the extension app's logger.
-            "CondaSvcApp": {"unit_prefix": prefix, "unit_dir": str(unit_dir), "state_dir": str(state_dir), "log_level": "DEBUG"},
+            "CondaSvcApp": {
+                "unit_prefix": prefix,
+                "unit_dir": str(unit_dir),
+                "state_dir": str(state_dir),
+                "log_level": "DEBUG",
+            },
             "EnvironmentFinder": {"conda_roots": [str(conda_root)], "use_conda_executable": False},
         }
         server = Server(tmp, config, secrets.token_hex(24))
@@ -565,8 +622,10 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         units = [f"{prefix}{n}.service" for n in names]
         roles = [role for _, role in specs]
         wait_settled(units, roles)
-        say(f"created {len(names)} services in {t1 - t0:.1f} s, started {len(to_start)} in {t2 - t1:.1f} s; "
-            f"{roles.count('running')} running, {roles.count('failed')} failed, {roles.count('inactive')} inactive")
+        say(
+            f"created {len(names)} services in {t1 - t0:.1f} s, started {len(to_start)} in {t2 - t1:.1f} s; "
+            f"{roles.count('running')} running, {roles.count('failed')} failed, {roles.count('inactive')} inactive"
+        )
 
         inproc = InProcess(config, root_dir)
         inproc.count_calls()
@@ -638,7 +697,8 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         base = stats["systemctl"]
         ratios = {
             k: {"p50": base["p50"] / stats[k]["p50"], "mean": base["mean"] / stats[k]["mean"]}
-            for k in ("e2e", "server", "inprocess") if stats[k].get("n")
+            for k in ("e2e", "server", "inprocess")
+            if stats[k].get("n")
         }
         srv = stats["server"]
         goals = {
@@ -647,15 +707,23 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
             "ratio_p50_ge_3x": ratios.get("server", {}).get("p50", 0) >= GOAL_RATIO,
         }
         result = {
-            "services": {"total": len(names), "running": roles.count("running"), "failed": roles.count("failed"),
-                         "inactive": roles.count("inactive")},
+            "services": {
+                "total": len(names),
+                "running": roles.count("running"),
+                "failed": roles.count("failed"),
+                "inactive": roles.count("inactive"),
+            },
             "reps": args.reps,
             "warmup": args.warmup,
             "stats_ms": stats,
             "ratios_systemctl_over": ratios,
             "cold_ms": {
-                "after_daemon_reload": {"e2e": cold_e2e, "server": [cold_server.get(i) for i in range(args.cold_reps)],
-                                        "inprocess": cold_inproc, "inprocess_dbus_calls": cold_calls},
+                "after_daemon_reload": {
+                    "e2e": cold_e2e,
+                    "server": [cold_server.get(i) for i in range(args.cold_reps)],
+                    "inprocess": cold_inproc,
+                    "inprocess_dbus_calls": cold_calls,
+                },
                 "fresh_server_first_call": {"e2e": fresh_e2e, "server": fresh_server},
             },
             "dbus_calls_per_warm_list": calls_per_list,
@@ -667,8 +735,12 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
             "consistency_problems": problems,
             "reps_disagreeing_with_systemctl": disagree,
             "goals": goals,
-            "host": {"cpus": os.cpu_count(), "loadavg_1m": os.getloadavg()[0], "python": sys.version.split()[0],
-                     "systemd": systemctl("--version").stdout.split("\n", 1)[0]},
+            "host": {
+                "cpus": os.cpu_count(),
+                "loadavg_1m": os.getloadavg()[0],
+                "python": sys.version.split()[0],
+                "systemd": systemctl("--version").stdout.split("\n", 1)[0],
+            },
         }
         if args.profile:
             result["breakdown_ms"] = inproc.breakdown(args.reps)
@@ -725,7 +797,9 @@ def fmt_table(result: Dict[str, Any]) -> str:
             out.append(f"{key:<10} {'n/a':>8}")
             continue
         ratio = f"{r[key]['p50']:.1f}x" if key in r else "baseline"
-        out.append(f"{key:<10} {st['p50']:>8.2f} {st['p95']:>8.2f} {st['mean']:>8.2f} {st['min']:>8.2f} {ratio:>15}  {what}")
+        out.append(
+            f"{key:<10} {st['p50']:>8.2f} {st['p95']:>8.2f} {st['mean']:>8.2f} {st['min']:>8.2f} {ratio:>15}  {what}"
+        )
     c = result["cold_ms"]
     ar = c["after_daemon_reload"]
 
@@ -754,15 +828,21 @@ def fmt_table(result: Dict[str, Any]) -> str:
         "goals (server-side = jupyter_server's request time):",
     ]
     g = result["goals"]
-    out.append(f"  server-side p50 <= {GOAL_SERVER_MS:g} ms: {'MET' if g['server_p50_le_20ms'] else 'MISSED'} ({s['server'].get('p50', float('nan')):.2f} ms; "
-               f"p95 {s['server'].get('p95', float('nan')):.2f} ms {'also' if g['server_p95_le_20ms'] else 'NOT'} within)")
-    out.append(f"  >= {GOAL_RATIO:g}x faster than batched systemctl show (p50): {'MET' if g['ratio_p50_ge_3x'] else 'MISSED'} "
-               f"({r.get('server', {}).get('p50', 0):.1f}x)")
+    out.append(
+        f"  server-side p50 <= {GOAL_SERVER_MS:g} ms: {'MET' if g['server_p50_le_20ms'] else 'MISSED'} ({s['server'].get('p50', float('nan')):.2f} ms; "
+        f"p95 {s['server'].get('p95', float('nan')):.2f} ms {'also' if g['server_p95_le_20ms'] else 'NOT'} within)"
+    )
+    out.append(
+        f"  >= {GOAL_RATIO:g}x faster than batched systemctl show (p50): {'MET' if g['ratio_p50_ge_3x'] else 'MISSED'} "
+        f"({r.get('server', {}).get('p50', 0):.1f}x)"
+    )
     h = result["host"]
     code = result["code"]
-    out.append(f"\ncode: {code['repo']}/jupyter_condasvc at {code['rev']}"
-               + (" plus uncommitted changes" if code["working_tree_changes"] else "")
-               + f" (snapshot sha256 {code['sha256_12']})")
+    out.append(
+        f"\ncode: {code['repo']}/jupyter_condasvc at {code['rev']}"
+        + (" plus uncommitted changes" if code["working_tree_changes"] else "")
+        + f" (snapshot sha256 {code['sha256_12']})"
+    )
     out.append(f"host: {h['cpus']} CPUs, load {h['loadavg_1m']:.2f}, Python {h['python']}, {h['systemd']}")
     if "breakdown_ms" in result:
         out += ["", "list() step by step (replayed, ms): p50 / p95"]
@@ -780,8 +860,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--warmup", type=int, default=5, help="unmeasured repetitions first (default 5)")
     p.add_argument("--cold-reps", type=int, default=3, help="cold calls after a daemon-reload (default 3)")
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
-    p.add_argument("--profile", action="store_true", help="also profile ServiceManager.list() (cProfile) and time its steps")
-    p.add_argument("--rev", help="benchmark this git revision of jupyter_condasvc (git archive) instead of the working tree")
+    p.add_argument(
+        "--profile", action="store_true", help="also profile ServiceManager.list() (cProfile) and time its steps"
+    )
+    p.add_argument(
+        "--rev", help="benchmark this git revision of jupyter_condasvc (git archive) instead of the working tree"
+    )
     p.add_argument("--keep-tmp", action="store_true", help="keep the temporary dir (server log, env)")
     args = p.parse_args(argv)
 

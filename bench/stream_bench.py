@@ -30,6 +30,7 @@ its services and sweeps its unit files at the end (also on Ctrl-C).
 Run it as an unprivileged user with a working ``systemctl --user``: see
 bench/README.md ("stream") for the command on the project's machines.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
@@ -92,17 +94,30 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
                 return
             lags = sorted(_Probe.lags)
             cpu = sorted(_Probe.cpu)
-            self.finish(json.dumps({
-                "followers": len(follow.followers), "follow_timer": follow.timer_running, "follow_ticks": follow.ticks,
-                "follow_dropped": follow.total_dropped,
-                "status_clients": len(status.clients), "status_timers": status.timers_running,
-                "status_pushes": status.pushes, "status_quick_misses": getattr(status, "quick_misses", None),
-                "loop_scheduled": len(getattr(loop, "_scheduled", [])), "rss": rss,
-                "lag": {"samples": len(lags), "max_ms": lags[-1] if lags else None,
-                        "p99_ms": lags[int(0.99 * (len(lags) - 1))] if lags else None,
-                        "over_10ms": sum(1 for x in lags if x > 10),
-                        "busy_max_ms": cpu[-1] if cpu else None, "busy_over_10ms": sum(1 for x in cpu if x > 10)},
-            }))
+            self.finish(
+                json.dumps(
+                    {
+                        "followers": len(follow.followers),
+                        "follow_timer": follow.timer_running,
+                        "follow_ticks": follow.ticks,
+                        "follow_dropped": follow.total_dropped,
+                        "status_clients": len(status.clients),
+                        "status_timers": status.timers_running,
+                        "status_pushes": status.pushes,
+                        "status_quick_misses": getattr(status, "quick_misses", None),
+                        "loop_scheduled": len(getattr(loop, "_scheduled", [])),
+                        "rss": rss,
+                        "lag": {
+                            "samples": len(lags),
+                            "max_ms": lags[-1] if lags else None,
+                            "p99_ms": lags[int(0.99 * (len(lags) - 1))] if lags else None,
+                            "over_10ms": sum(1 for x in lags if x > 10),
+                            "busy_max_ms": cpu[-1] if cpu else None,
+                            "busy_over_10ms": sum(1 for x in cpu if x > 10),
+                        },
+                    }
+                )
+            )
 
         @web.authenticated
         def post(self) -> None:
@@ -126,6 +141,7 @@ def _jupyter_server_extension_points() -> List[Dict[str, str]]:
 # ----------------------------------------------------------------------------
 # The bench.
 # ----------------------------------------------------------------------------
+
 
 def say(*args: Any) -> None:
     print("[stream_bench]", *args, file=sys.stderr, flush=True)
@@ -151,7 +167,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def user_env() -> Dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "USER", "LANG", "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k in ("PATH", "HOME", "USER", "LANG", "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS")
+    }
     env.setdefault("XDG_RUNTIME_DIR", f"/run/user/{os.getuid()}")
     return env
 
@@ -164,21 +184,41 @@ class Server:
         self.root.mkdir()
         self.log_path = tmp / "server.log"
         cfg = {
-            "ServerApp": {"port": self.port, "ip": "127.0.0.1", "open_browser": False, "root_dir": str(self.root),
-                          "jpserver_extensions": {"jupyter_condasvc": True, "stream_bench": True},
-                          "log_level": "DEBUG"},
-            "CondaSvcApp": {"log_level": "DEBUG", "unit_prefix": prefix, "state_dir": str(tmp / "state"), "default_restart": "no"},
+            "ServerApp": {
+                "port": self.port,
+                "ip": "127.0.0.1",
+                "open_browser": False,
+                "root_dir": str(self.root),
+                "jpserver_extensions": {"jupyter_condasvc": True, "stream_bench": True},
+                "log_level": "DEBUG",
+            },
+            "CondaSvcApp": {
+                "log_level": "DEBUG",
+                "unit_prefix": prefix,
+                "state_dir": str(tmp / "state"),
+                "default_restart": "no",
+            },
             "EnvironmentFinder": {"conda_roots": [str(conda_root)], "use_conda_executable": False},
         }
         cfg_dir = tmp / "jupyter-config"
         cfg_dir.mkdir()
         (cfg_dir / "jupyter_server_config.json").write_text(json.dumps(cfg))
         env = dict(os.environ)
-        env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), str(BENCH), env.get("PYTHONPATH")])),
-                   JUPYTER_TOKEN=self.token, JUPYTER_CONFIG_DIR=str(cfg_dir), JUPYTER_RUNTIME_DIR=str(tmp / "rt"))
+        env.update(
+            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), str(BENCH), env.get("PYTHONPATH")])),
+            JUPYTER_TOKEN=self.token,
+            JUPYTER_CONFIG_DIR=str(cfg_dir),
+            JUPYTER_RUNTIME_DIR=str(tmp / "rt"),
+        )
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "jupyter_server", f"--config={cfg_dir / 'jupyter_server_config.json'}"],
-                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", f"--config={cfg_dir / 'jupyter_server_config.json'}"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+        )
         log.close()
         self.base = f"http://127.0.0.1:{self.port}"
         self.ws_base = f"ws://127.0.0.1:{self.port}"
@@ -200,7 +240,11 @@ class Server:
     async def fetch(self, method: str, path: str, body: Any = None) -> Any:
         from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-        kw: Dict[str, Any] = {"method": method, "headers": {"Authorization": f"token {self.token}"}, "request_timeout": 120}
+        kw: Dict[str, Any] = {
+            "method": method,
+            "headers": {"Authorization": f"token {self.token}"},
+            "request_timeout": 120,
+        }
         if body is not None or method in ("POST", "PATCH"):
             kw["body"] = json.dumps(body or {})
         try:
@@ -225,8 +269,10 @@ class Server:
         from tornado.httpclient import HTTPRequest
         from tornado.websocket import websocket_connect
 
-        return await websocket_connect(HTTPRequest(self.ws_base + path, headers={"Authorization": f"token {self.token}"}),
-                                       max_message_size=256 * 1024 * 1024)
+        return await websocket_connect(
+            HTTPRequest(self.ws_base + path, headers={"Authorization": f"token {self.token}"}),
+            max_message_size=256 * 1024 * 1024,
+        )
 
     def logged_ms(self, needle: str) -> List[float]:
         out = []
@@ -278,7 +324,9 @@ print("BULK-END", flush=True)
 """
 
 
-async def create(server: Server, name: str, script: str, args: Sequence[str] = (), kind: str = "script") -> Dict[str, Any]:
+async def create(
+    server: Server, name: str, script: str, args: Sequence[str] = (), kind: str = "script"
+) -> Dict[str, Any]:
     if kind == "script":
         (server.root / f"{name}.py").write_text(script)
         spec = {"name": name, "kind": "script", "env": "bench", "path": f"{name}.py", "args": list(args)}
@@ -300,7 +348,8 @@ async def phase_latency(server: Server, seconds: float, rate: float) -> Dict[str
     ws = await server.ws("/condasvc/api/services/lat/logs/follow")
     await ws.read_message()  # hello
     jc = await asyncio.create_subprocess_exec(
-        "journalctl", "--user", "-f", "-n", "0", "-u", unit, "-o", "cat", stdout=asyncio.subprocess.PIPE, env=user_env())
+        "journalctl", "--user", "-f", "-n", "0", "-u", unit, "-o", "cat", stdout=asyncio.subprocess.PIPE, env=user_env()
+    )
     await asyncio.sleep(0.5)  # journalctl is following
     ours: List[float] = []
     theirs: List[float] = []
@@ -373,8 +422,14 @@ async def phase_cpu(server: Server, k: int, seconds: float, rate: float) -> Dict
         t.cancel()
     for n in names:
         await server.api("POST", f"services/{n}/stop")
-    return {"k": k, "rate": rate, "idle_frac": idle, "followed_frac": busy, "per_service_frac": max(0.0, busy - idle) / k,
-            "received": received[0]}
+    return {
+        "k": k,
+        "rate": rate,
+        "idle_frac": idle,
+        "followed_frac": busy,
+        "per_service_frac": max(0.0, busy - idle) / k,
+        "received": received[0],
+    }
 
 
 async def phase_status(server: Server, cycles: int, sockets: int = 1) -> Dict[str, Any]:
@@ -395,9 +450,18 @@ async def phase_status(server: Server, cycles: int, sockets: int = 1) -> Dict[st
     raw_seen: set = set()
     bus = await MessageBus().connect()
     path = unit_object_path(unit)
-    await bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus", interface="org.freedesktop.DBus",
-                           member="AddMatch", signature="s",
-                           body=[f"type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path='{path}'"]))
+    await bus.call(
+        Message(
+            destination="org.freedesktop.DBus",
+            path="/org/freedesktop/DBus",
+            interface="org.freedesktop.DBus",
+            member="AddMatch",
+            signature="s",
+            body=[
+                f"type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path='{path}'"
+            ],
+        )
+    )
 
     def on_msg(msg: Message) -> None:
         if msg.message_type is MessageType.SIGNAL and msg.path == path and msg.member == "PropertiesChanged":
@@ -409,6 +473,7 @@ async def phase_status(server: Server, cycles: int, sockets: int = 1) -> Dict[st
                     raw.append(time.time_ns() / 1e6 - key[0] / 1e3)
 
     bus.add_message_handler(on_msg)
+
     async def read_ws(ws: Any) -> None:
         seen_changes: set = set()  # each socket's first push of each change
         while True:
@@ -464,8 +529,19 @@ async def phase_history(server: Server, reps: int) -> Dict[str, Any]:
         e2e.append((time.perf_counter() - t) * 1000)
         assert len(page["entries"]) == 1000, len(page["entries"])
         t = time.perf_counter()
-        p = await asyncio.create_subprocess_exec("journalctl", "--user", "-u", unit, "-n", "1000", "-o", "json", "--no-pager",
-                                                 stdout=asyncio.subprocess.PIPE, env=env)
+        p = await asyncio.create_subprocess_exec(
+            "journalctl",
+            "--user",
+            "-u",
+            unit,
+            "-n",
+            "1000",
+            "-o",
+            "json",
+            "--no-pager",
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+        )
         out, _ = await p.communicate()
         parsed = [json.loads(line) for line in out.splitlines()]
         jc.append((time.perf_counter() - t) * 1000)
@@ -474,8 +550,13 @@ async def phase_history(server: Server, reps: int) -> Dict[str, Any]:
     for i in range(reps):  # a page of 200, as the panel asks for
         await server.api("GET", f"services/bulk/logs?n=200&page200={i}")
     page200 = server.logged_ms("/condasvc/api/services/bulk/logs?n=200&page200=")
-    return {"server": server_ms, "e2e": e2e, "journalctl": jc, "page200": page200,
-            "breakdown": await asyncio.to_thread(history_breakdown, unit, reps)}
+    return {
+        "server": server_ms,
+        "e2e": e2e,
+        "journalctl": jc,
+        "page200": page200,
+        "breakdown": await asyncio.to_thread(history_breakdown, unit, reps),
+    }
 
 
 def history_breakdown(unit: str, reps: int) -> Dict[str, Any]:
@@ -523,6 +604,7 @@ def history_breakdown(unit: str, reps: int) -> Dict[str, Any]:
     q = J.LogQuery.parse(lambda k: {"n": str(n)}.get(k))
     cache = getattr(J, "ENTRY_CACHE", None)
     if cache is not None:
+
         def cold() -> None:
             cache.clear()
             J.history_json(unit, uid, q)
@@ -603,8 +685,17 @@ async def phase_flood(server: Server, seconds: float) -> Dict[str, Any]:
     unit = f"{server.prefix}flood.service"
 
     async def journal_count() -> int:
-        p = await asyncio.create_subprocess_exec("journalctl", "--user", "-u", unit, "-o", "cat", "--no-pager",
-                                                 stdout=asyncio.subprocess.PIPE, env=user_env())
+        p = await asyncio.create_subprocess_exec(
+            "journalctl",
+            "--user",
+            "-u",
+            unit,
+            "-o",
+            "cat",
+            "--no-pager",
+            stdout=asyncio.subprocess.PIPE,
+            env=user_env(),
+        )
         out, _ = await p.communicate()
         return sum(1 for line in out.splitlines() if line.startswith(b"FLOOD "))
 
@@ -625,8 +716,19 @@ async def phase_flood(server: Server, seconds: float) -> Dict[str, Any]:
     task.cancel()
     sampler.cancel()
     in_journal = await journal_count()
-    return {"seconds": seconds, "written": flood_end, "in_journal": in_journal, "received": received, "dropped_reported": dropped,
-            "latency": lat, "stored_to_client": ours_part, "rss_before": p0["rss"], "rss_max": rss_max, "lag": p1["lag"], "server_cpu_frac": cpu / wall}
+    return {
+        "seconds": seconds,
+        "written": flood_end,
+        "in_journal": in_journal,
+        "received": received,
+        "dropped_reported": dropped,
+        "latency": lat,
+        "stored_to_client": ours_part,
+        "rss_before": p0["rss"],
+        "rss_max": rss_max,
+        "lag": p1["lag"],
+        "server_cpu_frac": cpu / wall,
+    }
 
 
 def make_conda_root(tmp: Path) -> Path:
@@ -687,8 +789,12 @@ async def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
             results["idle"] = await phase_idle(server, args.idle_services, args.idle_seconds)
             say("   stopping the idle services")
             env = user_env()
-            subprocess.run(["systemctl", "--user", "stop", *(f"{prefix}idle{i}.service" for i in range(args.idle_services))],
-                           env=env, capture_output=True, timeout=120)
+            subprocess.run(
+                ["systemctl", "--user", "stop", *(f"{prefix}idle{i}.service" for i in range(args.idle_services))],
+                env=env,
+                capture_output=True,
+                timeout=120,
+            )
         if "flood" in only:
             duration = 60.0 if args.full else args.duration
             say(f"6. max-rate logging for {duration:g} s")
@@ -701,8 +807,14 @@ async def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
 
 def table(r: Dict[str, Any]) -> str:
     rows = [("measure", "ours", "anchor", "ratio (anchor/ours)", "goal")]
-    for key, fn in (("latency", _rows_latency), ("cpu", _rows_cpu), ("status", _rows_status), ("history", _rows_history),
-                    ("idle", _rows_idle), ("flood", _rows_flood)):
+    for key, fn in (
+        ("latency", _rows_latency),
+        ("cpu", _rows_cpu),
+        ("status", _rows_status),
+        ("history", _rows_history),
+        ("idle", _rows_idle),
+        ("flood", _rows_flood),
+    ):
         if key in r:
             fn(r, rows)
     widths = [max(len(str(row[k])) for row in rows) for k in range(5)]
@@ -713,22 +825,42 @@ def _rows_latency(r: Dict[str, Any], rows: List[Any]) -> None:
     lat = r["latency"]
     for q, goal in ((0.5, "<= 15 ms"), (0.95, "<= 30 ms")):
         a, b = pct(lat["ours"], q), pct(lat["journalctl"], q)
-        rows.append((f"log line -> client p{int(q * 100)} (n={len(lat['ours'])}/{len(lat['journalctl'])})",
-                     ms(a), f"journalctl -f {ms(b)}", ratio(a, b), goal))
+        rows.append(
+            (
+                f"log line -> client p{int(q * 100)} (n={len(lat['ours'])}/{len(lat['journalctl'])})",
+                ms(a),
+                f"journalctl -f {ms(b)}",
+                ratio(a, b),
+                goal,
+            )
+        )
 
 
 def _rows_cpu(r: Dict[str, Any], rows: List[Any]) -> None:
     c = r["cpu"]
-    rows.append((f"server CPU per followed service ({c['k']} x {c['rate']:g} lines/s)", f"{100 * c['per_service_frac']:.2f} % core",
-                 f"not followed: {100 * c['idle_frac']:.2f} % total", "-", "<= 1 %"))
+    rows.append(
+        (
+            f"server CPU per followed service ({c['k']} x {c['rate']:g} lines/s)",
+            f"{100 * c['per_service_frac']:.2f} % core",
+            f"not followed: {100 * c['idle_frac']:.2f} % total",
+            "-",
+            "<= 1 %",
+        )
+    )
 
 
 def _rows_status(r: Dict[str, Any], rows: List[Any]) -> None:
     st = r["status"]
     a, b = pct(st["ours"], 0.95), pct(st["dbus"], 0.95)
-    rows.append((f"state change -> {st.get('sockets', 1)} status clients p95 (n={len(st['ours'])}/{len(st['dbus'])})", ms(a),
-                 f"raw D-Bus {ms(b)}",
-                 ratio(a, b), "<= 10 ms"))
+    rows.append(
+        (
+            f"state change -> {st.get('sockets', 1)} status clients p95 (n={len(st['ours'])}/{len(st['dbus'])})",
+            ms(a),
+            f"raw D-Bus {ms(b)}",
+            ratio(a, b),
+            "<= 10 ms",
+        )
+    )
     rows.append(("  (p50)", ms(pct(st["ours"], 0.5)), f"raw D-Bus {ms(pct(st['dbus'], 0.5))}", "-", ""))
     if a is not None and b is not None:
         rows.append(("  p95 above the raw signal's p95", ms(a - b), "", "-", "<= 10 ms"))
@@ -737,12 +869,24 @@ def _rows_status(r: Dict[str, Any], rows: List[Any]) -> None:
 def _rows_history(r: Dict[str, Any], rows: List[Any]) -> None:
     h = r["history"]
     a, b = pct(h["server"], 0.5), pct(h["journalctl"], 0.5)
-    rows.append((f"last 1000 entries, server p50 (n={len(h['server'])})", ms(a), f"journalctl -o json+parse {ms(b)}", ratio(a, b), "<= 10 ms"))
+    rows.append(
+        (
+            f"last 1000 entries, server p50 (n={len(h['server'])})",
+            ms(a),
+            f"journalctl -o json+parse {ms(b)}",
+            ratio(a, b),
+            "<= 10 ms",
+        )
+    )
     rows.append(("  (end to end via HTTP, p50)", ms(pct(h["e2e"], 0.5)), "", ratio(pct(h["e2e"], 0.5), b), ""))
     if h["server"]:
-        rows.append(("  first request (entries not yet cached), server", ms(h["server"][0]), "", ratio(h["server"][0], b), ""))
+        rows.append(
+            ("  first request (entries not yet cached), server", ms(h["server"][0]), "", ratio(h["server"][0], b), "")
+        )
     if h.get("page200"):
-        rows.append((f"a page of 200, server p50 (n={len(h['page200'])})", ms(pct(h["page200"], 0.5)), "", "-", "<= 3 ms"))
+        rows.append(
+            (f"a page of 200, server p50 (n={len(h['page200'])})", ms(pct(h["page200"], 0.5)), "", "-", "<= 3 ms")
+        )
     for step, (p50, low) in (h.get("breakdown") or {}).items():
         rows.append((f"  1000 entries in the bench process: {step} (p50, min)", ms(p50), f"min {ms(low)}", "-", ""))
 
@@ -750,26 +894,73 @@ def _rows_history(r: Dict[str, Any], rows: List[Any]) -> None:
 def _rows_idle(r: Dict[str, Any], rows: List[Any]) -> None:
     i = r["idle"]
     pr = i["probe_after"]
-    rows.append((f"idle, {i['n']} services running, nobody watching", f"{100 * i['cpu_frac']:.2f} % core",
-                 f"follow timer {pr['follow_timer']}, followers {pr['followers']}, status timers {pr['status_timers']}", "-",
-                 "no timers, ~0"))
+    rows.append(
+        (
+            f"idle, {i['n']} services running, nobody watching",
+            f"{100 * i['cpu_frac']:.2f} % core",
+            f"follow timer {pr['follow_timer']}, followers {pr['followers']}, status timers {pr['status_timers']}",
+            "-",
+            "no timers, ~0",
+        )
+    )
 
 
 def _rows_flood(r: Dict[str, Any], rows: List[Any]) -> None:
     f = r["flood"]
-    rows.append((f"max-rate {f['seconds']:g} s: written / in journal / received / reported dropped",
-                 f"{f['written']} / {f['in_journal']} / {f['received']} / {f['dropped_reported']}", "", "-",
-                 "keeps up or reports"))
-    rows.append(("  event loop busy (server CPU between 2 ms probes): max, > 10 ms",
-                 f"{f['lag']['busy_max_ms']:.1f} ms, {f['lag']['busy_over_10ms']}", f"{f['lag']['samples']} probes", "-", "<= 10 ms"))
-    rows.append(("  probe lateness (wall; includes not being scheduled): max, > 10 ms, p99",
-                 f"{f['lag']['max_ms']:.1f} ms, {f['lag']['over_10ms']}", f"p99 {f['lag']['p99_ms']:.2f} ms", "-", ""))
-    rows.append(("  server anonymous RSS before -> max; server CPU", f"{f['rss_before'] / 2**20:.0f} -> {f['rss_max'] / 2**20:.0f} MiB",
-                 f"{100 * f['server_cpu_frac']:.0f} % core", "-", "bounded"))
-    rows.append(("  line written -> client during flood p50/p95", f"{ms(pct(f['latency'], 0.5))} / {ms(pct(f['latency'], 0.95))}",
-                 "of which journald stored -> client:", "-", ""))
-    rows.append(("  entry stored by journald -> client p50/p95",
-                 f"{ms(pct(f['stored_to_client'], 0.5))} / {ms(pct(f['stored_to_client'], 0.95))}", "", "-", ""))
+    rows.append(
+        (
+            f"max-rate {f['seconds']:g} s: written / in journal / received / reported dropped",
+            f"{f['written']} / {f['in_journal']} / {f['received']} / {f['dropped_reported']}",
+            "",
+            "-",
+            "keeps up or reports",
+        )
+    )
+    rows.append(
+        (
+            "  event loop busy (server CPU between 2 ms probes): max, > 10 ms",
+            f"{f['lag']['busy_max_ms']:.1f} ms, {f['lag']['busy_over_10ms']}",
+            f"{f['lag']['samples']} probes",
+            "-",
+            "<= 10 ms",
+        )
+    )
+    rows.append(
+        (
+            "  probe lateness (wall; includes not being scheduled): max, > 10 ms, p99",
+            f"{f['lag']['max_ms']:.1f} ms, {f['lag']['over_10ms']}",
+            f"p99 {f['lag']['p99_ms']:.2f} ms",
+            "-",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "  server anonymous RSS before -> max; server CPU",
+            f"{f['rss_before'] / 2**20:.0f} -> {f['rss_max'] / 2**20:.0f} MiB",
+            f"{100 * f['server_cpu_frac']:.0f} % core",
+            "-",
+            "bounded",
+        )
+    )
+    rows.append(
+        (
+            "  line written -> client during flood p50/p95",
+            f"{ms(pct(f['latency'], 0.5))} / {ms(pct(f['latency'], 0.95))}",
+            "of which journald stored -> client:",
+            "-",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "  entry stored by journald -> client p50/p95",
+            f"{ms(pct(f['stored_to_client'], 0.5))} / {ms(pct(f['stored_to_client'], 0.95))}",
+            "",
+            "-",
+            "",
+        )
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -781,7 +972,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--cpu-services", type=int, default=5)
     ap.add_argument("--cpu-seconds", type=float, default=5.0)
     ap.add_argument("--cycles", type=int, default=20)
-    ap.add_argument("--status-sockets", type=int, default=20, help="status (events) sockets receiving the pushes (default 20)")
+    ap.add_argument(
+        "--status-sockets", type=int, default=20, help="status (events) sockets receiving the pushes (default 20)"
+    )
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--idle-services", type=int, default=50)
     ap.add_argument("--idle-seconds", type=float, default=10.0)

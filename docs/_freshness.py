@@ -1,4 +1,5 @@
 """Shared by the docs generators: write a generated file, or check that the committed one is current."""
+
 from __future__ import annotations
 
 import sys

@@ -1,8 +1,9 @@
 """Write docs/cli.md from the argparse parser of `jupyter condasvc` (its help strings, choices, defaults).
 
-    python docs/gen_cli.py          # write it
-    python docs/gen_cli.py --check  # exit 1 if the committed file is stale
+python docs/gen_cli.py          # write it
+python docs/gen_cli.py --check  # exit 1 if the committed file is stale
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,17 +65,25 @@ def render() -> str:
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     helps = {c.dest: c.help for c in sub._choices_actions}
-    out = ["# CLI reference: `jupyter condasvc`\n\n", _cell(parser.description), "\n\n",
-           "It drives the same service layer as the server extension, against your systemd user manager over D-Bus, "
-           "so it needs no running Jupyter server. It reads the same configuration (see "
-           "[configuration.md](configuration.md)); any `--Class.trait=value` argument overrides it for one run, "
-           "e.g. `--CondaSvcApp.unit_prefix=svc-`.\n\n",
-           "Human-readable tables by default; `--json` prints JSON on stdout (for `logs`, one entry per line; on an "
-           "error, the error object). Progress (\"starting…\") and warnings go to stderr. Options that take a value "
-           "starting with `-` need the `--opt=value` form; a script's own arguments can follow `--`.\n\n",
-           "## Exit codes\n\n| Code | Meaning |\n| --- | --- |\n"]
+    out = [
+        "# CLI reference: `jupyter condasvc`\n\n",
+        _cell(parser.description),
+        "\n\n",
+        "It drives the same service layer as the server extension, against your systemd user manager over D-Bus, "
+        "so it needs no running Jupyter server. It reads the same configuration (see "
+        "[configuration.md](configuration.md)); any `--Class.trait=value` argument overrides it for one run, "
+        "e.g. `--CondaSvcApp.unit_prefix=svc-`.\n\n",
+        "Human-readable tables by default; `--json` prints JSON on stdout (for `logs`, one entry per line; on an "
+        'error, the error object). Progress ("starting…") and warnings go to stderr. Options that take a value '
+        "starting with `-` need the `--opt=value` form; a script's own arguments can follow `--`.\n\n",
+        "## Exit codes\n\n| Code | Meaning |\n| --- | --- |\n",
+    ]
     out += [f"| {code} | {_cell(text)} |\n" for code, text in EXIT_CODES.items()]
-    out.append("\n## Options of every command\n\n" + _table(parser) + "\n## Commands\n\n| Command | What it does |\n| --- | --- |\n")
+    out.append(
+        "\n## Options of every command\n\n"
+        + _table(parser)
+        + "\n## Commands\n\n| Command | What it does |\n| --- | --- |\n"
+    )
     out += [f"| [`{name}`](#{name}) | {_cell(helps.get(name))} |\n" for name in sub.choices]
     common = {"json", "quiet", "verbose", "root"}
     for name, p in sub.choices.items():

@@ -1,8 +1,9 @@
 """Write docs/configuration.md from the traitlets of CondaSvcApp, EnvironmentFinder and SystemdManager.
 
-    python docs/gen_config.py          # write it
-    python docs/gen_config.py --check  # exit 1 if the committed file is stale
+python docs/gen_config.py          # write it
+python docs/gen_config.py --check  # exit 1 if the committed file is stale
 """
+
 from __future__ import annotations
 
 import json
@@ -40,9 +41,21 @@ same places, so a service created from either behaves the same:
 """
 
 CLASSES = (
-    ("jupyter_condasvc.app", "CondaSvcApp", "The server extension: where files go, defaults of new services, path policy, logs and status streaming."),
-    ("jupyter_condasvc.conda", "EnvironmentFinder", "How conda environments are found (`CondaSvcApp.environment_finder_class` can swap the class)."),
-    ("jupyter_condasvc.systemd", "SystemdManager", "The D-Bus client of the systemd user manager (`CondaSvcApp.systemd_manager_class` can swap the class)."),
+    (
+        "jupyter_condasvc.app",
+        "CondaSvcApp",
+        "The server extension: where files go, defaults of new services, path policy, logs and status streaming.",
+    ),
+    (
+        "jupyter_condasvc.conda",
+        "EnvironmentFinder",
+        "How conda environments are found (`CondaSvcApp.environment_finder_class` can swap the class).",
+    ),
+    (
+        "jupyter_condasvc.systemd",
+        "SystemdManager",
+        "The D-Bus client of the systemd user manager (`CondaSvcApp.systemd_manager_class` can swap the class).",
+    ),
 )
 
 
@@ -87,7 +100,9 @@ def render() -> str:
         out.append(f"\n## {name}\n\n{blurb}\n\n| Setting | Type | Default | Description |\n| --- | --- | --- | --- |\n")
         for trait_name, trait in sorted(cls.class_own_traits(config=True).items()):
             help_text = " ".join((trait.help or "").split()).replace("|", "\\|")
-            out.append(f"| `c.{name}.{trait_name}` | {_type(trait)} | {_default(cls, trait_name, trait)} | {help_text} |\n")
+            out.append(
+                f"| `c.{name}.{trait_name}` | {_type(trait)} | {_default(cls, trait_name, trait)} | {help_text} |\n"
+            )
     return "".join(out)
 
 

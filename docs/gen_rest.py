@@ -1,8 +1,9 @@
 """Write docs/rest.md from jupyter_condasvc/openapi.yaml (the contract the tests check every answer against).
 
-    python docs/gen_rest.py          # write it
-    python docs/gen_rest.py --check  # exit 1 if the committed file is stale
+python docs/gen_rest.py          # write it
+python docs/gen_rest.py --check  # exit 1 if the committed file is stale
 """
+
 from __future__ import annotations
 
 import sys
@@ -52,7 +53,9 @@ def _properties(schema: Dict[str, Any], prefix: str = "", depth: int = 0) -> Lis
     required = set(schema.get("required") or [])
     for name, prop in (schema.get("properties") or {}).items():
         key = f"{prefix}{name}"
-        rows.append(f"| `{key}` | {_type(prop)} | {'yes' if name in required else ''} | {_one_line(prop.get('description'))} |")
+        rows.append(
+            f"| `{key}` | {_type(prop)} | {'yes' if name in required else ''} | {_one_line(prop.get('description'))} |"
+        )
         if depth < 2 and "properties" in prop:
             rows.extend(_properties(prop, key + ".", depth + 1))
         items = prop.get("items") or {}
@@ -72,9 +75,11 @@ def _content_type(body: Dict[str, Any]) -> str:
 def render() -> str:
     doc = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
     responses = doc.get("components", {}).get("responses", {})
-    out = [f"# REST API reference\n\n{doc['info']['description'].strip()}\n\n"
-           "Every path is relative to the Jupyter server's base URL. The machine-readable contract is "
-           "[`jupyter_condasvc/openapi.yaml`](../jupyter_condasvc/openapi.yaml).\n\n## Endpoints\n\n"]
+    out = [
+        f"# REST API reference\n\n{doc['info']['description'].strip()}\n\n"
+        "Every path is relative to the Jupyter server's base URL. The machine-readable contract is "
+        "[`jupyter_condasvc/openapi.yaml`](../jupyter_condasvc/openapi.yaml).\n\n## Endpoints\n\n"
+    ]
     out.append("| Method | Path | Summary |\n| --- | --- | --- |\n")
     for path, item in doc["paths"].items():
         for method in METHODS:
@@ -91,11 +96,15 @@ def render() -> str:
             if op.get("description"):
                 out.append(f"\n{op['description'].strip()}\n")
             params = [p for p in [*shared, *(op.get("parameters") or [])]]
-            params = [doc["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]] if "$ref" in p else p for p in params]
+            params = [
+                doc["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]] if "$ref" in p else p for p in params
+            ]
             if params:
                 out.append("\n| Parameter | In | Type | Description |\n| --- | --- | --- | --- |\n")
                 for p in params:
-                    out.append(f"| `{p['name']}` | {p['in']} | {_type(p.get('schema') or {})} | {_one_line(p.get('description'))} |\n")
+                    out.append(
+                        f"| `{p['name']}` | {p['in']} | {_type(p.get('schema') or {})} | {_one_line(p.get('description'))} |\n"
+                    )
             if op.get("requestBody"):
                 out.append(f"\nRequest body: {_content_type(op['requestBody'])}.\n")
             out.append("\n| Status | Meaning | Body |\n| --- | --- | --- |\n")

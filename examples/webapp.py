@@ -6,6 +6,7 @@ Only the standard library: it runs in any Python environment, including the
 Jupyter server's own. As a service, give it an HTTP health check on
 http://127.0.0.1:8050/health so systemd restarts it when it stops answering.
 """
+
 import argparse
 import json
 import os
@@ -24,7 +25,7 @@ def main() -> None:
     served = 0
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        def do_GET(self) -> None:
             nonlocal served
             served += 1
             if self.path == "/health":

@@ -2,13 +2,23 @@
 
 Kept apart (no imports) so the CLI can build its parser without loading the service layer.
 """
+
 from __future__ import annotations
 
 import re
 
 #: ``POST services/{name}/{action}``, ``jupyter condasvc <action> NAME``, ``ServiceManager.act``.
 ACTIONS = (
-    "start", "stop", "restart", "enable", "disable", "reset-failed", "run-now", "pause", "resume", "reset-and-start",
+    "start",
+    "stop",
+    "restart",
+    "enable",
+    "disable",
+    "reset-failed",
+    "run-now",
+    "pause",
+    "resume",
+    "reset-and-start",
 )
 
 #: A regular expression matching exactly one action (for the API's route).

@@ -6,6 +6,7 @@ service never runs ``conda activate``, so at registration we source those
 scripts once, in a clean shell, and keep the variables they set (a
 snapshot stored in the service's 0600 environment file).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -58,7 +59,9 @@ async def snapshot(prefix: str, env_name: str, base_path: str, home: str) -> Dic
         "LANG": os.environ.get("LANG", "C.UTF-8"),
     }
     try:
-        code, out, err = await run(["/bin/bash", "--noprofile", "--norc", "-c", _SCRIPT], env=None, timeout=30, clean_env=base)
+        code, out, err = await run(
+            ["/bin/bash", "--noprofile", "--norc", "-c", _SCRIPT], env=None, timeout=30, clean_env=base
+        )
     except (OSError, asyncio.TimeoutError) as exc:
         raise InvalidSpec(f"The activation scripts of {prefix} could not be run: {exc}.", field="activation") from None
     if code != 0:

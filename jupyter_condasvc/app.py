@@ -1,4 +1,5 @@
 """The server extension: composition root and every setting."""
+
 from __future__ import annotations
 
 import os
@@ -84,7 +85,9 @@ class CondaSvcApp(ExtensionApp):
         50, config=True, help="Executed notebook copies kept per service (one per run, never overwritten); 0 keeps all."
     )
     runs_max_age_days = Float(
-        30.0, config=True, help="Executed notebook copies older than this many days are removed at the next run; 0 keeps them."
+        30.0,
+        config=True,
+        help="Executed notebook copies older than this many days are removed at the next run; 0 keeps them.",
     )
     default_restart_sec = Float(5.0, config=True, help="RestartSec= (seconds) of a service whose spec does not say.")
     default_start_limit_burst = Int(
@@ -98,7 +101,9 @@ class CondaSvcApp(ExtensionApp):
         config=True,
         help="TimeoutStartSec= of notebook services: how long the runner may take to start its kernel and report READY.",
     )
-    timeout_stop_sec = Float(30.0, config=True, help="TimeoutStopSec=: how long systemd waits for a service to stop before killing it.")
+    timeout_stop_sec = Float(
+        30.0, config=True, help="TimeoutStopSec=: how long systemd waits for a service to stop before killing it."
+    )
     service_base_path = Unicode(
         "/usr/local/bin:/usr/bin:/bin",
         config=True,
@@ -110,7 +115,9 @@ class CondaSvcApp(ExtensionApp):
         help="Directories besides the server's root_dir where scripts, notebooks and working directories may live.",
     )
     allow_paths_outside_root = Bool(
-        False, config=True, help="Allow scripts, notebooks and working directories anywhere the user can reach (not only under root_dir)."
+        False,
+        config=True,
+        help="Allow scripts, notebooks and working directories anywhere the user can reach (not only under root_dir).",
     )
     runner_python = Unicode(
         sys.executable,
@@ -118,10 +125,16 @@ class CondaSvcApp(ExtensionApp):
         help="Interpreter that runs the notebook runner (needs jupyter_condasvc and nbclient); the kernel itself runs in the service's environment.",
     )
     systemd_manager_class = Type(
-        default_value=SystemdManager, klass=SystemdManager, config=True, help="The class that talks to the systemd user manager."
+        default_value=SystemdManager,
+        klass=SystemdManager,
+        config=True,
+        help="The class that talks to the systemd user manager.",
     )
     environment_finder_class = Type(
-        default_value=EnvironmentFinder, klass=EnvironmentFinder, config=True, help="The class that finds environments (conda, pixi, venvs, the server's own)."
+        default_value=EnvironmentFinder,
+        klass=EnvironmentFinder,
+        config=True,
+        help="The class that finds environments (conda, pixi, venvs, the server's own).",
     )
 
     follow_interval = Float(
@@ -131,7 +144,9 @@ class CondaSvcApp(ExtensionApp):
         "every 250 ms). One timer for all followers, running only while there is at least one.",
     )
     follow_budget = Float(
-        0.003, config=True, help="Most seconds one journal read may hold the event loop; the rest is read on the next turn."
+        0.003,
+        config=True,
+        help="Most seconds one journal read may hold the event loop; the rest is read on the next turn.",
     )
     follow_max_pending = Int(
         4 * 1024 * 1024,
@@ -139,13 +154,16 @@ class CondaSvcApp(ExtensionApp):
         help="Bytes a log follower may have unsent before new lines are dropped for it (it is told how many).",
     )
     follow_max_followers = Int(
-        64, config=True,
+        64,
+        config=True,
         help="Most log follow sockets this server serves at once; one more gets an error message and is closed. "
-             "All of them share one journal watch (one inotify instance), but each keeps its journal files open.",
+        "All of them share one journal watch (one inotify instance), but each keeps its journal files open.",
     )
     log_page_max = Int(10000, config=True, help="Most log entries one history request may ask for (n=).")
     log_max_scan = Int(
-        200000, config=True, help="Most journal entries one history request reads while filtering by text before answering."
+        200000,
+        config=True,
+        help="Most journal entries one history request reads while filtering by text before answering.",
     )
     status_coalesce = Float(
         0.0,
@@ -160,21 +178,29 @@ class CondaSvcApp(ExtensionApp):
     )
 
     max_body_bytes = Int(
-        Limits.max_body_bytes, config=True,
+        Limits.max_body_bytes,
+        config=True,
         help="Most bytes one request body may have; a larger one is refused with 413 (field 'body').",
     )
     max_argument_bytes = Int(
-        Limits.max_argument_bytes, config=True,
+        Limits.max_argument_bytes,
+        config=True,
         help="Most UTF-8 bytes of one argument, path or other single value of a service spec (413 naming the field). "
-             "systemd refuses unit lines over 1 MiB and the kernel arguments over 128 KiB.",
+        "systemd refuses unit lines over 1 MiB and the kernel arguments over 128 KiB.",
     )
     max_argv_bytes = Int(
-        Limits.max_argv_bytes, config=True,
+        Limits.max_argv_bytes,
+        config=True,
         help="Most UTF-8 bytes of a service's argv and args together (413, field 'argv' or 'args').",
     )
-    max_variables = Int(Limits.max_variables, config=True, help="Most environment variables one service may set (413, field 'environment').")
+    max_variables = Int(
+        Limits.max_variables,
+        config=True,
+        help="Most environment variables one service may set (413, field 'environment').",
+    )
     max_environment_bytes = Int(
-        Limits.max_environment_bytes, config=True,
+        Limits.max_environment_bytes,
+        config=True,
         help="Most UTF-8 bytes of one service's environment variables, names and values together (413, field 'environment').",
     )
 
@@ -249,11 +275,18 @@ class CondaSvcApp(ExtensionApp):
             condasvc_views=ServiceViews(self.services), condasvc_host=HostReportCache(systemd, self.host_report_max_age)
         )
         self.follow_hub = FollowHub(
-            interval=self.follow_interval, budget=self.follow_budget, max_pending=self.follow_max_pending,
-            max_followers=self.follow_max_followers, log=self.log
+            interval=self.follow_interval,
+            budget=self.follow_budget,
+            max_pending=self.follow_max_pending,
+            max_followers=self.follow_max_followers,
+            log=self.log,
         )
         self.status_hub = StatusHub(
-            self.services, systemd, coalesce=self.status_coalesce, sample_interval=self.status_sample_interval, log=self.log
+            self.services,
+            systemd,
+            coalesce=self.status_coalesce,
+            sample_interval=self.status_sample_interval,
+            log=self.log,
         )
         self.settings.update(condasvc_follow=self.follow_hub, condasvc_status=self.status_hub)
 

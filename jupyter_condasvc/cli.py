@@ -20,6 +20,7 @@ Exit codes (scripts may rely on them):
 5     the systemd user manager cannot be reached
 ====  ==========================================================
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,9 @@ import os
 import re
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from .actions import ACTIONS
 from .errors import CondaSvcError, InvalidSpec, JobFailed, NotFound
@@ -233,7 +235,12 @@ def print_service(svc: Dict[str, Any]) -> None:
     if spec.get("schedule"):
         sched = s.get("schedule") or {}
         armed = "armed" if sched.get("armed") else "paused"
-        rows.append(("schedule", f"{spec['schedule']}, {armed} (next {sched.get('next_run') or '-'}, last {sched.get('last_run') or '-'})"))
+        rows.append(
+            (
+                "schedule",
+                f"{spec['schedule']}, {armed} (next {sched.get('next_run') or '-'}, last {sched.get('last_run') or '-'})",
+            )
+        )
     if s.get("exit_reason"):
         rows.append(("last exit", s["exit_reason"]))
     if s.get("status_text"):
@@ -264,7 +271,9 @@ def read_spec_file(path: str) -> Dict[str, Any]:
     try:
         data = yaml.safe_load(text)  # JSON is YAML
     except yaml.YAMLError as exc:
-        raise UsageError(f"The spec file {path} is not valid YAML or JSON: {str(exc).splitlines()[0]}.", field="file") from None
+        raise UsageError(
+            f"The spec file {path} is not valid YAML or JSON: {str(exc).splitlines()[0]}.", field="file"
+        ) from None
     if not isinstance(data, dict):
         raise UsageError(f"The spec file {path} must hold a mapping of fields (name, kind, env, ...).", field="file")
     return data
@@ -293,10 +302,21 @@ def spec_from_flags(args: argparse.Namespace, command: Optional[List[str]]) -> D
     """The fields the flags give (only those given)."""
     data: Dict[str, Any] = {}
     simple = {
-        "kind": "kind", "env": "env", "path": "path", "cwd": "cwd", "restart": "restart", "restart_sec": "restart_sec",
-        "start_limit_burst": "start_limit_burst", "start_limit_interval_sec": "start_limit_interval_sec",
-        "memory_max": "memory_max", "cpu_quota": "cpu_quota", "description": "description", "schedule": "schedule",
-        "output": "output", "enabled": "enabled", "activation": "activation",
+        "kind": "kind",
+        "env": "env",
+        "path": "path",
+        "cwd": "cwd",
+        "restart": "restart",
+        "restart_sec": "restart_sec",
+        "start_limit_burst": "start_limit_burst",
+        "start_limit_interval_sec": "start_limit_interval_sec",
+        "memory_max": "memory_max",
+        "cpu_quota": "cpu_quota",
+        "description": "description",
+        "schedule": "schedule",
+        "output": "output",
+        "enabled": "enabled",
+        "activation": "activation",
     }
     for attr, key in simple.items():
         value = getattr(args, attr, None)
@@ -311,7 +331,10 @@ def spec_from_flags(args: argparse.Namespace, command: Optional[List[str]]) -> D
     if args.health_check is not None:
         check = _yaml_scalar(args.health_check)
         if not isinstance(check, dict):
-            raise UsageError("--health-check takes a mapping, e.g. '{type: http, url: \"http://127.0.0.1:8080/health\"}'.", field="health_check")
+            raise UsageError(
+                "--health-check takes a mapping, e.g. '{type: http, url: \"http://127.0.0.1:8080/health\"}'.",
+                field="health_check",
+            )
         data["health_check"] = check
     if command:
         data["argv"] = list(command)
@@ -320,7 +343,9 @@ def spec_from_flags(args: argparse.Namespace, command: Optional[List[str]]) -> D
 
 def _command_is_args(data: Dict[str, Any], flags: Dict[str, Any]) -> None:
     """For a script or notebook, what follows '--' are its arguments (argv is for commands)."""
-    if "argv" in flags and (data.get("kind") in ("script", "notebook") or (data.get("path") and data.get("kind") != "command")):
+    if "argv" in flags and (
+        data.get("kind") in ("script", "notebook") or (data.get("path") and data.get("kind") != "command")
+    ):
         flags["args"] = [*(flags.get("args") or []), *flags.pop("argv")]
 
 
@@ -358,10 +383,12 @@ async def cmd_envs(ctx: Context) -> int:
     envs = await ctx.services.finder.list_environments(refresh=True)
     ctx.emit(
         {"environments": [e.to_json() for e in envs]},
-        lambda d: print(table(
-            [(e.name, e.python_version, "yes" if e.has_ipykernel else "no", e.prefix) for e in envs],
-            ("NAME", "PYTHON", "IPYKERNEL", "PREFIX"),
-        )),
+        lambda d: print(
+            table(
+                [(e.name, e.python_version, "yes" if e.has_ipykernel else "no", e.prefix) for e in envs],
+                ("NAME", "PYTHON", "IPYKERNEL", "PREFIX"),
+            )
+        ),
     )
     return EXIT_OK
 
@@ -374,13 +401,24 @@ async def cmd_list(ctx: Context) -> int:
         if not services:
             print("No services yet. Create one with `jupyter condasvc create NAME --env ENV --path script.py`.")
             return
-        print(table(
-            [(
-                s["name"], s["spec"]["kind"], s["spec"]["env"], state_of(s), s["status"].get("unit_file_state"),
-                s["status"].get("main_pid"), human_bytes(s["status"].get("memory_current")), next_run_of(s),
-            ) for s in services],
-            ("NAME", "KIND", "ENV", "STATE", "ENABLED", "PID", "MEMORY", "NEXT RUN"),
-        ))
+        print(
+            table(
+                [
+                    (
+                        s["name"],
+                        s["spec"]["kind"],
+                        s["spec"]["env"],
+                        state_of(s),
+                        s["status"].get("unit_file_state"),
+                        s["status"].get("main_pid"),
+                        human_bytes(s["status"].get("memory_current")),
+                        next_run_of(s),
+                    )
+                    for s in services
+                ],
+                ("NAME", "KIND", "ENV", "STATE", "ENABLED", "PID", "MEMORY", "NEXT RUN"),
+            )
+        )
 
     ctx.emit({"services": services}, human)
     return EXIT_OK
@@ -444,7 +482,9 @@ async def cmd_edit(ctx: Context) -> int:
         print(f"Updated {s['name']}.")
         print_service(s)
         if s["status"].get("active_state") in ("active", "activating"):
-            print(f"\n{s['name']} is running the old version; apply the change with: jupyter condasvc restart {s['name']}")
+            print(
+                f"\n{s['name']} is running the old version; apply the change with: jupyter condasvc restart {s['name']}"
+            )
 
     ctx.emit(svc, human)
     return EXIT_OK
@@ -452,9 +492,18 @@ async def cmd_edit(ctx: Context) -> int:
 
 async def cmd_action(ctx: Context) -> int:
     a = ctx.args
-    verb = {"start": "starting", "stop": "stopping", "restart": "restarting", "enable": "enabling",
-            "disable": "disabling", "reset-failed": "resetting", "run-now": "running", "pause": "pausing",
-            "resume": "resuming", "reset-and-start": "resetting and starting"}[a.action]
+    verb = {
+        "start": "starting",
+        "stop": "stopping",
+        "restart": "restarting",
+        "enable": "enabling",
+        "disable": "disabling",
+        "reset-failed": "resetting",
+        "run-now": "running",
+        "pause": "pausing",
+        "resume": "resuming",
+        "reset-and-start": "resetting and starting",
+    }[a.action]
     ctx.progress(f"{verb} {a.name}…")
     svc = await ctx.services.act(a.name, a.action)
     ctx.emit(svc, lambda s: print(f"{s['name']}: {state_of(s)}, {s['status'].get('unit_file_state') or '-'}"))
@@ -511,9 +560,17 @@ async def cmd_runs(ctx: Context) -> int:
         for r in d["runs"]:
             exit_ = r["signal"] or ("" if r["exit_status"] is None else str(r["exit_status"]))
             duration = "-" if r["duration_sec"] is None else f"{r['duration_sec']:.1f}s"
-            rows.append((r["id"], r["trigger"], r["start"][:19].replace("T", " "), duration,
-                         r["state"] if r["state"] != "failed" else f"failed ({r['result']})", exit_ or "-",
-                         "yes" if r["has_notebook"] else "-"))
+            rows.append(
+                (
+                    r["id"],
+                    r["trigger"],
+                    r["start"][:19].replace("T", " "),
+                    duration,
+                    r["state"] if r["state"] != "failed" else f"failed ({r['result']})",
+                    exit_ or "-",
+                    "yes" if r["has_notebook"] else "-",
+                )
+            )
         print(table(rows, ("RUN", "TRIGGER", "START (UTC)", "DURATION", "STATE", "EXIT", "NOTEBOOK")))
 
     ctx.emit(data, human)
@@ -524,8 +581,14 @@ async def cmd_logs(ctx: Context) -> int:
     from .journal.query import LogQuery, format_text
 
     a = ctx.args
-    raw = {"n": None if a.lines is None else str(a.lines), "priority": a.priority, "since": a.since, "until": a.until,
-           "text": a.grep, "boot": a.boot}
+    raw = {
+        "n": None if a.lines is None else str(a.lines),
+        "priority": a.priority,
+        "since": a.since,
+        "until": a.until,
+        "text": a.grep,
+        "boot": a.boot,
+    }
     max_n = ctx.settings.log_page_max
     default_n = max_n if (a.since and a.lines is None) else 100
     try:
@@ -555,7 +618,7 @@ async def cmd_logs(ctx: Context) -> int:
     return EXIT_OK
 
 
-def _follow(stream: "LogFollow", out: Callable[[List[Dict[str, Any]]], None]) -> None:
+def _follow(stream: LogFollow, out: Callable[[List[Dict[str, Any]]], None]) -> None:
     """Print new entries until Ctrl-C (blocking, in the main thread, once the event loop is done)."""
     tail = stream.tail()
     try:
@@ -666,16 +729,29 @@ async def cmd_jupyter_service(ctx: Context) -> int:
     root = ctx.root
     if not os.path.isdir(root):
         raise UsageError(f"--root {root} is not a directory.", field="root")
-    argv = [exe, "--no-browser", f"--ip={a.ip}", f"--port={a.port}", "--ServerApp.port_retries=0",
-            "--ServerApp.open_browser=False", f"--ServerApp.root_dir={root}"]
+    argv = [
+        exe,
+        "--no-browser",
+        f"--ip={a.ip}",
+        f"--port={a.port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.open_browser=False",
+        f"--ServerApp.root_dir={root}",
+    ]
     if a.config:
         config = os.path.realpath(os.path.expanduser(a.config))
         if not os.path.isfile(config):
             raise UsageError(f"--config {a.config}: no such file.", field="config")
         argv.append(f"--config={config}")
     spec: Dict[str, Any] = {
-        "name": a.name, "kind": "command", "env": a.env, "argv": argv, "cwd": root, "restart": "on-failure",
-        "enabled": a.enable, "description": f"{what} from conda env {env.name} on http://{a.ip}:{a.port}/",
+        "name": a.name,
+        "kind": "command",
+        "env": a.env,
+        "argv": argv,
+        "cwd": root,
+        "restart": "on-failure",
+        "enabled": a.enable,
+        "description": f"{what} from conda env {env.name} on http://{a.ip}:{a.port}/",
     }
     state = await asyncio.to_thread(services.store.ownership, a.name)
     created = state != "ours"
@@ -699,12 +775,20 @@ async def cmd_jupyter_service(ctx: Context) -> int:
             url = base.rstrip("/") + ("/lab" if what == "JupyterLab" else "/") + (f"?token={token}" if token else "")
             svc = await services.get(a.name, fresh=True)
     linger = await asyncio.to_thread(linger_enabled)
-    data = {"created": created, "service": svc, "url": url, "token": token, "linger": linger,
-            "token_hint": f"{env.prefix}/bin/jupyter server list"}
+    data = {
+        "created": created,
+        "service": svc,
+        "url": url,
+        "token": token,
+        "linger": linger,
+        "token_hint": f"{env.prefix}/bin/jupyter server list",
+    }
 
     def human(d: Dict[str, Any]) -> None:
-        print(f"{what} from '{env.name}' is the user service {a.name} ({svc['unit']}): {state_of(svc)}, "
-              f"{svc['status'].get('unit_file_state')}.")
+        print(
+            f"{what} from '{env.name}' is the user service {a.name} ({svc['unit']}): {state_of(svc)}, "
+            f"{svc['status'].get('unit_file_state')}."
+        )
         plain = f"http://{a.ip if a.ip not in ('0.0.0.0', '::') else 'HOST'}:{a.port}/"
         print(f"  URL:    {url or plain}")
         print(f"  Token:  `{env.prefix}/bin/jupyter server list` prints it (also in `jupyter condasvc logs {a.name}`)")
@@ -748,45 +832,102 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
 
 
 def _spec_flags(p: argparse.ArgumentParser, *, edit: bool = False) -> None:
-    p.add_argument("-f", "--file", metavar="FILE", help="a spec (create/unit) or patch (edit) in YAML or JSON; '-' reads stdin. Flags override its fields")
-    p.add_argument("--kind", choices=("script", "command", "notebook"), help="what to run (default: guessed from --path or a command after '--')")
+    p.add_argument(
+        "-f",
+        "--file",
+        metavar="FILE",
+        help="a spec (create/unit) or patch (edit) in YAML or JSON; '-' reads stdin. Flags override its fields",
+    )
+    p.add_argument(
+        "--kind",
+        choices=("script", "command", "notebook"),
+        help="what to run (default: guessed from --path or a command after '--')",
+    )
     p.add_argument("--env", help="conda environment, by name or prefix")
     p.add_argument("--path", help="the script or notebook, relative to the root or absolute")
-    p.add_argument("--arg", action="append", metavar="ARG", help="an extra argument for the script or command (repeat for more" + ("; replaces the old list" if edit else "")
-                   + "). One starting with '-' needs --arg=VALUE; or put a script's arguments after '--'")
+    p.add_argument(
+        "--arg",
+        action="append",
+        metavar="ARG",
+        help="an extra argument for the script or command (repeat for more"
+        + ("; replaces the old list" if edit else "")
+        + "). One starting with '-' needs --arg=VALUE; or put a script's arguments after '--'",
+    )
     p.add_argument("--cwd", help="working directory (default: the script's folder, or the root)")
-    p.add_argument("--var", action="append", metavar="KEY=VALUE", help="an environment variable, kept in a 0600 file (repeat for more)")
+    p.add_argument(
+        "--var",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an environment variable, kept in a 0600 file (repeat for more)",
+    )
     p.add_argument("--restart", choices=("no", "on-failure", "always"), help="restart policy")
     p.add_argument("--restart-sec", type=float, metavar="SEC", help="seconds between a crash and the restart")
-    p.add_argument("--start-limit-burst", type=int, metavar="N", help="at most N starts per --start-limit-interval-sec, then failed (crash-loop guard)")
+    p.add_argument(
+        "--start-limit-burst",
+        type=int,
+        metavar="N",
+        help="at most N starts per --start-limit-interval-sec, then failed (crash-loop guard)",
+    )
     p.add_argument("--start-limit-interval-sec", type=float, metavar="SEC", help="the window of --start-limit-burst")
     p.add_argument("--memory-max", metavar="SIZE", help="MemoryMax=, e.g. 512M, 4G, 50%%")
     p.add_argument("--cpu-quota", metavar="PCT", help="CPUQuota=, e.g. 50%% (half a core), 200%%")
-    p.add_argument("--enable", dest="enabled", action=argparse.BooleanOptionalAction, default=None, help="start at login (and at boot with linger)")
+    p.add_argument(
+        "--enable",
+        dest="enabled",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="start at login (and at boot with linger)",
+    )
     p.add_argument("--description", help="one line, shown by systemctl")
-    p.add_argument("--schedule", metavar="CALENDAR", help="run on a systemd calendar (OnCalendar=), e.g. daily or 'Mon..Fri 09:00'")
+    p.add_argument(
+        "--schedule", metavar="CALENDAR", help="run on a systemd calendar (OnCalendar=), e.g. daily or 'Mon..Fri 09:00'"
+    )
     p.add_argument("--output", help="notebook kind: where the executed copy goes")
-    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="notebook parameter (value parsed as YAML: 3, 0.5, true, text)")
-    p.add_argument("--activation", action=argparse.BooleanOptionalAction, default=None, help="snapshot what `conda activate` sets (activate.d) into the environment")
-    p.add_argument("--health-check", metavar="YAML", help="probe, e.g. '{type: http, url: \"http://127.0.0.1:8080/health\"}'")
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="notebook parameter (value parsed as YAML: 3, 0.5, true, text)",
+    )
+    p.add_argument(
+        "--activation",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="snapshot what `conda activate` sets (activate.d) into the environment",
+    )
+    p.add_argument(
+        "--health-check", metavar="YAML", help="probe, e.g. '{type: http, url: \"http://127.0.0.1:8080/health\"}'"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output on stdout")
-    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress messages on stderr")
-    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="log what happens (to stderr)")
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output on stdout"
+    )
+    common.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress messages on stderr"
+    )
+    common.add_argument(
+        "--verbose", action="store_true", default=argparse.SUPPRESS, help="log what happens (to stderr)"
+    )
     rooted = argparse.ArgumentParser(add_help=False)
-    rooted.add_argument("--root", metavar="DIR", default=argparse.SUPPRESS,
-                        help="the directory paths are relative to and must stay inside (default: the current directory)")
+    rooted.add_argument(
+        "--root",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="the directory paths are relative to and must stay inside (default: the current directory)",
+    )
 
     parser = argparse.ArgumentParser(
-        prog=PROG, formatter_class=_formatter, parents=[common, rooted],
+        prog=PROG,
+        formatter_class=_formatter,
+        parents=[common, rooted],
         description="Run notebooks, scripts and commands from conda environments as systemd user services, "
-                    "from the terminal. Works without a running Jupyter server: it talks to your systemd user manager "
-                    "directly and reads the same configuration as the server extension.",
+        "from the terminal. Works without a running Jupyter server: it talks to your systemd user manager "
+        "directly and reads the same configuration as the server extension.",
         epilog="Any --Class.trait=value argument (e.g. --CondaSvcApp.unit_prefix=svc-) overrides the configuration "
-               "for this run.\n\nexit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items()),
+        "for this run.\n\nexit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items()),
     )
     from . import __version__
 
@@ -794,34 +935,53 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
 
     def add(name: str, help: str, *, root: bool = True, **kw: Any) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", formatter_class=_formatter,
-                              parents=[common, rooted] if root else [common], **kw)
+        return sub.add_parser(
+            name,
+            help=help,
+            description=help[0].upper() + help[1:] + ".",
+            formatter_class=_formatter,
+            parents=[common, rooted] if root else [common],
+            **kw,
+        )
 
     add("envs", "list the conda environments services can use")
     add("list", "list services with their live state")
     p = add("show", "show one service: command, state, resources")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--unit", action="store_true", help="print the unit file as written instead")
-    p = add("create", "register a new service (writes its unit, reloads systemd)",
-            epilog="examples:\n  jupyter condasvc create train --env ml --path train.py --var API_KEY=s3cret -- --epochs 3\n"
-                   "  jupyter condasvc create api --env ml --enable --start -- uvicorn app:app --port 8080\n"
-                   "  jupyter condasvc create -f service.yaml")
+    p = add(
+        "create",
+        "register a new service (writes its unit, reloads systemd)",
+        epilog="examples:\n  jupyter condasvc create train --env ml --path train.py --var API_KEY=s3cret -- --epochs 3\n"
+        "  jupyter condasvc create api --env ml --enable --start -- uvicorn app:app --port 8080\n"
+        "  jupyter condasvc create -f service.yaml",
+    )
     p.add_argument("name", metavar="NAME", nargs="?", help="service name (or 'name:' in the spec file)")
     _spec_flags(p)
     p.add_argument("--start", action="store_true", help="start it right away")
     p = add("edit", "change a service (only the fields given); a running service keeps the old command until restarted")
     p.add_argument("name", metavar="NAME")
     _spec_flags(p, edit=True)
-    p.add_argument("--unset", action="append", metavar="FIELD", help="reset a field to its default (e.g. memory_max, schedule)")
+    p.add_argument(
+        "--unset", action="append", metavar="FIELD", help="reset a field to its default (e.g. memory_max, schedule)"
+    )
     p.add_argument("--unset-var", action="append", metavar="KEY", help="remove an environment variable")
     for action in ACTIONS:
-        p = add(action, {"start": "start a service and wait for systemd's job", "stop": "stop a service",
-                         "restart": "restart a service", "enable": "start the service at login (or its timer)",
-                         "disable": "do not start the service at login", "reset-failed": "clear a failed state (and the start limit)",
-                         "run-now": "run a scheduled service once, now",
-                         "pause": "stop a service's schedule from firing (its timer); a run in progress goes on",
-                         "resume": "arm a paused schedule again",
-                         "reset-and-start": "recover from a start limit: reset-failed, then start"}[action])
+        p = add(
+            action,
+            {
+                "start": "start a service and wait for systemd's job",
+                "stop": "stop a service",
+                "restart": "restart a service",
+                "enable": "start the service at login (or its timer)",
+                "disable": "do not start the service at login",
+                "reset-failed": "clear a failed state (and the start limit)",
+                "run-now": "run a scheduled service once, now",
+                "pause": "stop a service's schedule from firing (its timer); a run in progress goes on",
+                "resume": "arm a paused schedule again",
+                "reset-and-start": "recover from a start limit: reset-failed, then start",
+            }[action],
+        )
         p.add_argument("name", metavar="NAME")
         p.set_defaults(action=action)
     p = add("delete", "stop, disable and remove a service and its files")
@@ -830,17 +990,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new entries")
     p.add_argument("-n", "--lines", type=int, metavar="N", help="the newest N entries (default 100; with --since, all)")
-    p.add_argument("-p", "--priority", metavar="PRIO", help="err, warning, ... (that level and worse) or a range crit..warning")
+    p.add_argument(
+        "-p", "--priority", metavar="PRIO", help="err, warning, ... (that level and worse) or a range crit..warning"
+    )
     p.add_argument("--since", metavar="TIME", help="ISO 8601, epoch seconds, or -30s/-5m/-2h/-1d")
     p.add_argument("--until", metavar="TIME")
-    p.add_argument("--grep", metavar="TEXT", help="only entries containing TEXT (case-insensitive unless it has capitals)")
+    p.add_argument(
+        "--grep", metavar="TEXT", help="only entries containing TEXT (case-insensitive unless it has capitals)"
+    )
     p.add_argument("--boot", metavar="BOOT", help="this, all (default) or a boot id")
-    p = add("runs", "list a service's runs (newest first): trigger, start, duration, result; --log RUN prints one run's log")
+    p = add(
+        "runs", "list a service's runs (newest first): trigger, start, duration, result; --log RUN prints one run's log"
+    )
     p.add_argument("name", metavar="NAME")
     p.add_argument("--limit", type=int, default=20, metavar="N", help="the newest N runs (default 20)")
     p.add_argument("--log", metavar="RUN", help="print the log of this run (its id from the list)")
-    p = add("unit", "print the unit file a spec would produce (writes nothing; needs no systemd)",
-            epilog="example:\n  jupyter condasvc unit api --env ml -- uvicorn app:app")
+    p = add(
+        "unit",
+        "print the unit file a spec would produce (writes nothing; needs no systemd)",
+        epilog="example:\n  jupyter condasvc unit api --env ml -- uvicorn app:app",
+    )
     p.add_argument("name", metavar="NAME", nargs="?")
     _spec_flags(p)
     p = add("export-env", "print the environment.yml of a service's environment (or of --env ENV)")
@@ -850,20 +1019,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drift", action="store_true", help="what changed in the environment since registration")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     add("doctor", "check this host for everything services need; each problem with its fix (exit 1 if any)")
-    p = add("linger", "turn linger on or off for yourself (loginctl enable-linger): services start at boot, survive logout",
-            root=False)
-    p.add_argument("state", choices=("on", "off"), help="on: services that start at login also start at boot and keep running after logout; off: undo")
-    p = add("jupyter-service", "run JupyterLab (or Jupyter Server) from an environment as a user service; run again to update",
-            root=False)
-    p.add_argument("--env", help="environment with jupyterlab or jupyter_server (default: the active one, $CONDA_DEFAULT_ENV, else base)")
+    p = add(
+        "linger",
+        "turn linger on or off for yourself (loginctl enable-linger): services start at boot, survive logout",
+        root=False,
+    )
+    p.add_argument(
+        "state",
+        choices=("on", "off"),
+        help="on: services that start at login also start at boot and keep running after logout; off: undo",
+    )
+    p = add(
+        "jupyter-service",
+        "run JupyterLab (or Jupyter Server) from an environment as a user service; run again to update",
+        root=False,
+    )
+    p.add_argument(
+        "--env",
+        help="environment with jupyterlab or jupyter_server (default: the active one, $CONDA_DEFAULT_ENV, else base)",
+    )
     p.add_argument("--name", default="jupyterlab", help="service name (default: jupyterlab)")
-    p.add_argument("--port", type=_port, default=8888, help="port (default 8888; taken means failed, no silent fallback)")
+    p.add_argument(
+        "--port", type=_port, default=8888, help="port (default 8888; taken means failed, no silent fallback)"
+    )
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--root", metavar="DIR", default=argparse.SUPPRESS, help="Jupyter's root directory (default: the current directory)")
+    p.add_argument(
+        "--root",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="Jupyter's root directory (default: the current directory)",
+    )
     p.add_argument("--config", metavar="FILE", help="a Jupyter config file for the server (--config=FILE)")
-    p.add_argument("--enable", action=argparse.BooleanOptionalAction, default=True, help="start at login / at boot with linger (default: yes)")
-    p.add_argument("--start", action=argparse.BooleanOptionalAction, default=True, help="start (or restart) it now (default: yes)")
-    p.add_argument("--wait", type=float, default=60.0, metavar="SEC", help="how long to wait for the server to answer (default 60)")
+    p.add_argument(
+        "--enable",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start at login / at boot with linger (default: yes)",
+    )
+    p.add_argument(
+        "--start", action=argparse.BooleanOptionalAction, default=True, help="start (or restart) it now (default: yes)"
+    )
+    p.add_argument(
+        "--wait", type=float, default=60.0, metavar="SEC", help="how long to wait for the server to answer (default 60)"
+    )
     return parser
 
 
@@ -878,9 +1076,19 @@ def _port(text: str) -> int:
 
 
 COMMANDS: Dict[str, Callable[[Context], Any]] = {
-    "envs": cmd_envs, "list": cmd_list, "show": cmd_show, "create": cmd_create, "edit": cmd_edit,
-    "delete": cmd_delete, "logs": cmd_logs, "runs": cmd_runs, "unit": cmd_unit, "export-env": cmd_export_env,
-    "doctor": cmd_doctor, "jupyter-service": cmd_jupyter_service, "linger": cmd_linger,
+    "envs": cmd_envs,
+    "list": cmd_list,
+    "show": cmd_show,
+    "create": cmd_create,
+    "edit": cmd_edit,
+    "delete": cmd_delete,
+    "logs": cmd_logs,
+    "runs": cmd_runs,
+    "unit": cmd_unit,
+    "export-env": cmd_export_env,
+    "doctor": cmd_doctor,
+    "jupyter-service": cmd_jupyter_service,
+    "linger": cmd_linger,
     **{a: cmd_action for a in ACTIONS},
 }
 TAKES_COMMAND = ("create", "edit", "unit")
@@ -897,7 +1105,7 @@ def split_argv(argv: Sequence[str]) -> Tuple[List[str], List[str], Optional[List
     while i < len(items):
         arg = items[i]
         if arg == "--":
-            command = items[i + 1:]
+            command = items[i + 1 :]
             break
         if arg in _DASH_VALUES and i + 1 < len(items):
             ours.append(f"{arg}={items[i + 1]}")  # '--since -5m': argparse would take -5m for an option
@@ -952,7 +1160,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if ctx.json:
             print(json.dumps({**exc.to_json(), "exit_code": code}))
         return code
-    except Exception as exc:  # noqa: BLE001 - a message, not a traceback (--verbose shows it)
+    except Exception as exc:
         if getattr(args, "verbose", False):
             raise
         print(f"{PROG}: error: {type(exc).__name__}: {exc}", file=sys.stderr)

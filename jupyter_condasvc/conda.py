@@ -22,6 +22,7 @@ interpreter path and an explicit ``PATH``.
 Nothing here blocks the event loop: the filesystem walk runs in the loop's
 default executor and executables run as asyncio subprocesses with a timeout.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,8 +34,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Iterable, Optional
+from typing import Optional
 
 from traitlets import Bool, Float, List, Unicode
 from traitlets.config import LoggingConfigurable
@@ -125,9 +127,7 @@ def is_conda_env(prefix: str) -> bool:
 
 def _looks_like_root(prefix: str) -> bool:
     """An installation's root prefix: an env that also holds ``envs/``, ``pkgs/`` or ``condabin/``."""
-    return is_conda_env(prefix) and any(
-        os.path.isdir(os.path.join(prefix, d)) for d in ("envs", "pkgs", "condabin")
-    )
+    return is_conda_env(prefix) and any(os.path.isdir(os.path.join(prefix, d)) for d in ("envs", "pkgs", "condabin"))
 
 
 def _split_paths(value: str) -> list[str]:
@@ -160,7 +160,7 @@ def is_pixi_env(prefix: str) -> bool:
     )
 
 
-def install_hint(env: "CondaEnv", package: str) -> str:
+def install_hint(env: CondaEnv, package: str) -> str:
     """The command that installs ``package`` into ``env``, in the tool its kind calls for."""
     kind = getattr(env, "kind", "conda")
     if kind == "pixi":
@@ -172,7 +172,11 @@ def install_hint(env: "CondaEnv", package: str) -> str:
         if tool:
             return f"{tool} {env.prefix} {package}"
         return f"{env.prefix}/bin/python -m pip install {package}"
-    return f"conda install -p {env.prefix} {package}" if env.name == env.prefix else f"conda install -n {env.name} {package}"
+    return (
+        f"conda install -p {env.prefix} {package}"
+        if env.name == env.prefix
+        else f"conda install -n {env.name} {package}"
+    )
 
 
 def _python_version(prefix: str, python: Optional[str], timeout: float) -> Optional[str]:
@@ -196,9 +200,7 @@ def _python_version(prefix: str, python: Optional[str], timeout: float) -> Optio
         return m.group(1)
     try:
         with open(os.path.join(prefix, "pyvenv.cfg"), encoding="utf-8") as f:
-            cfg = dict(
-                (k.strip(), v.strip()) for k, _, v in (line.partition("=") for line in f) if _
-            )
+            cfg = dict((k.strip(), v.strip()) for k, _, v in (line.partition("=") for line in f) if _)
         version = cfg.get("version") or cfg.get("version_info")
         if version:
             return ".".join(version.split(".")[:3])
@@ -209,7 +211,10 @@ def _python_version(prefix: str, python: Optional[str], timeout: float) -> Optio
     try:
         out = subprocess.run(
             [python, "-c", "import sys;print('%d.%d.%d' % sys.version_info[:3])"],
-            capture_output=True, text=True, timeout=timeout, check=True,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
         )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
@@ -227,54 +232,65 @@ class EnvironmentFinder(LoggingConfigurable):
     """Finds every conda environment of the running user, with a short cache."""
 
     conda_roots = List(
-        Unicode(), default_value=[], config=True,
+        Unicode(),
+        default_value=[],
+        config=True,
         help="Extra conda installations (root prefixes) to search, besides the "
         "usual install locations (~/miniconda3, ~/anaconda3, ~/miniforge3, /opt/conda, ...) "
         "and the one named by CONDA_ROOT / CONDA_PREFIX. Each root and its envs/ "
         "folder are listed.",
     )
     envs_dirs = List(
-        Unicode(), default_value=[], config=True,
+        Unicode(),
+        default_value=[],
+        config=True,
         help="Extra folders that hold conda environments, one environment per "
         "subfolder, besides ~/.conda/envs, envs_dirs from .condarc and "
         "CONDA_ENVS_PATH.",
     )
     virtualenvs_dirs = List(
-        Unicode(), default_value=["~/.virtualenvs"], config=True,
+        Unicode(),
+        default_value=["~/.virtualenvs"],
+        config=True,
         help="Folders that hold venvs (virtualenv, virtualenvwrapper, uv, python -m venv), one "
         "per subfolder. $WORKON_HOME is searched too. A venv is a folder with pyvenv.cfg "
         "and bin/python.",
     )
     search_project = Bool(
-        True, config=True,
+        True,
+        config=True,
         help="Offer the venvs (.venv, venv) and pixi environments (.pixi/envs/*) found in the "
         "server's root directory and in its direct subfolders.",
     )
     offer_server_environment = Bool(
-        True, config=True,
+        True,
+        config=True,
         help="Offer the environment the Jupyter server runs in (sys.prefix), so a machine "
         "without conda can run services at once. It is listed first.",
     )
     use_conda_executable = Bool(
-        True, config=True,
+        True,
+        config=True,
         help="Ask conda, mamba or micromamba ('env list --json') for the list of "
         "environments when one is installed. If it fails or times out, the "
         "folders conda uses on disk are read instead.",
     )
     conda_executable = Unicode(
-        "", config=True,
+        "",
+        config=True,
         help="Path of the conda, mamba or micromamba executable to ask. Empty "
         "means: CONDA_EXE, then MAMBA_EXE, then conda, mamba or micromamba on PATH.",
     )
     conda_timeout = Float(
-        15.0, config=True,
+        15.0,
+        config=True,
         help="Seconds to wait for 'conda env list --json' (and for an "
         "interpreter asked its version) before giving up on it.",
     )
     cache_seconds = Float(
-        30.0, config=True,
-        help="Seconds a list of environments is reused before the disk is "
-        "searched again. 0 searches on every request.",
+        30.0,
+        config=True,
+        help="Seconds a list of environments is reused before the disk is searched again. 0 searches on every request.",
     )
 
     def __init__(self, **kwargs) -> None:
@@ -324,9 +340,7 @@ class EnvironmentFinder(LoggingConfigurable):
                 return found
         known = ", ".join(dict.fromkeys(e.name for e in envs)) or "none were found"
         what = "at" if _is_path(name_or_prefix) else "named"
-        raise EnvironmentNotFound(
-            f"No environment {what} '{name_or_prefix}'. Known environments: {known}."
-        )
+        raise EnvironmentNotFound(f"No environment {what} '{name_or_prefix}'. Known environments: {known}.")
 
     async def _discover(self) -> list[CondaEnv]:
         loop = asyncio.get_running_loop()
@@ -382,7 +396,8 @@ class EnvironmentFinder(LoggingConfigurable):
         dirs = [root]
         try:
             dirs += [
-                os.path.join(root, n) for n in sorted(os.listdir(root))
+                os.path.join(root, n)
+                for n in sorted(os.listdir(root))
                 if not n.startswith(".") and n not in _SKIP_DIRS and os.path.isdir(os.path.join(root, n))
             ]
         except OSError:
@@ -457,15 +472,16 @@ class EnvironmentFinder(LoggingConfigurable):
         """Prefixes from ``<exe> env list --json``; None (and a warning) on failure."""
         try:
             proc = await asyncio.create_subprocess_exec(
-                exe, "env", "list", "--json",
+                exe,
+                "env",
+                "list",
+                "--json",
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
         except OSError as e:
-            self.log.warning(
-                "Could not run %s to list conda environments (%s); reading the disk instead.", exe, e
-            )
+            self.log.warning("Could not run %s to list conda environments (%s); reading the disk instead.", exe, e)
             return None
         try:
             out, err = await asyncio.wait_for(proc.communicate(), self.conda_timeout)
@@ -474,13 +490,16 @@ class EnvironmentFinder(LoggingConfigurable):
             await proc.wait()
             self.log.warning(
                 "'%s env list --json' did not answer within %.1fs; reading the disk instead.",
-                exe, self.conda_timeout,
+                exe,
+                self.conda_timeout,
             )
             return None
         if proc.returncode != 0:
             self.log.warning(
                 "'%s env list --json' failed with exit status %s: %s; reading the disk instead.",
-                exe, proc.returncode, err.decode(errors="replace").strip()[-500:],
+                exe,
+                proc.returncode,
+                err.decode(errors="replace").strip()[-500:],
             )
             return None
         try:
@@ -490,7 +509,8 @@ class EnvironmentFinder(LoggingConfigurable):
         except (ValueError, KeyError, TypeError) as e:
             self.log.warning(
                 "'%s env list --json' printed no list of environments (%s); reading the disk instead.",
-                exe, e,
+                exe,
+                e,
             )
             return None
         return list(envs)
@@ -554,9 +574,13 @@ class EnvironmentFinder(LoggingConfigurable):
         roots = _unique(roots)
         root_reals = {_real(r): r for r in roots if is_conda_env(r)}
 
-        dirs = [*self.envs_dirs, *_split_paths(os.environ.get("CONDA_ENVS_PATH", "")),
-                *_split_paths(os.environ.get("CONDA_ENVS_DIRS", "")),
-                *self._condarc_envs_dirs(roots), "~/.conda/envs"]
+        dirs = [
+            *self.envs_dirs,
+            *_split_paths(os.environ.get("CONDA_ENVS_PATH", "")),
+            *_split_paths(os.environ.get("CONDA_ENVS_DIRS", "")),
+            *self._condarc_envs_dirs(roots),
+            "~/.conda/envs",
+        ]
         envs_dirs = _unique([os.path.join(r, "envs") for r in roots] + [_norm(d) for d in dirs])
         known_dirs = {_real(d) for d in envs_dirs}
 

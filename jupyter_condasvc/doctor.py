@@ -15,6 +15,7 @@ Every path and the process environment are parameters, so a healthy host
 can be described in tests without being root.  Host facts come from
 :mod:`jupyter_condasvc.host` and :mod:`jupyter_condasvc.journal.diagnosis`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,9 +24,10 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from . import host
 from .errors import CondaSvcError
@@ -114,7 +116,10 @@ def manager_check(probe: ManagerProbe, cmd: str = "jupyter condasvc") -> Dict[st
     if probe.reachable:
         return check("manager", True, title, f"systemd {probe.version}, cgroup {probe.control_group or '?'}")
     return check(
-        "manager", False, title, probe.error or "",
+        "manager",
+        False,
+        title,
+        probe.error or "",
         "If the bus address named above is wrong (a launcher such as JupyterHub passed a wrong XDG_RUNTIME_DIR or "
         "DBUS_SESSION_BUS_ADDRESS), fix or unset it, or set c.SystemdManager.bus_address. If it is right, the manager "
         "is not running: log in through a normal session (systemd-logind starts `systemd --user`), or enable "
@@ -240,13 +245,20 @@ def linger_check(user: str, paths: Optional[HostPaths] = None) -> Dict[str, Any]
     paths = paths or HostPaths()
     enabled = host.linger_enabled(user, paths.linger_dir)
     if enabled:
-        return check("linger", True, "linger enabled", f"{paths.linger_dir / user} exists: your services start at boot and survive logout.")
+        return check(
+            "linger",
+            True,
+            "linger enabled",
+            f"{paths.linger_dir / user} exists: your services start at boot and survive logout.",
+        )
     logind = host.logind_available(paths.proc)
     pid1 = host.pid1_name(paths.pid1_comm) or "unknown"
     detail = f"Linger is off for {user} (no {paths.linger_dir / user}): services start at login, not at boot, and stop at logout."
     if logind:
-        fix = (f"`loginctl enable-linger {user}` (as {user}, or with sudo; or `jupyter condasvc linger on`), so they start "
-               "at boot and keep running after logout.")
+        fix = (
+            f"`loginctl enable-linger {user}` (as {user}, or with sudo; or `jupyter condasvc linger on`), so they start "
+            "at boot and keep running after logout."
+        )
     else:
         detail += f" This machine runs no systemd-logind (PID 1 is {pid1}), so lingering cannot be enabled here."
         fix = (
@@ -275,10 +287,13 @@ def cgroups_check(controllers: Optional[List[str]]) -> Dict[str, Any]:
     if not missing:
         return check("cgroups", True, title, detail + " memory_max and cpu_quota are enforced.")
     return check(
-        "cgroups", False, title,
-        detail + f" Not delegated: {', '.join(missing)}, so " + " and ".join(
-            {"memory": "memory_max (MemoryMax=)", "cpu": "cpu_quota (CPUQuota=)"}[m] for m in missing
-        ) + " are recorded but not enforced.",
+        "cgroups",
+        False,
+        title,
+        detail
+        + f" Not delegated: {', '.join(missing)}, so "
+        + " and ".join({"memory": "memory_max (MemoryMax=)", "cpu": "cpu_quota (CPUQuota=)"}[m] for m in missing)
+        + " are recorded but not enforced.",
         "On a cgroup v2 host, delegate the controllers to user managers: `sudo systemctl edit user@.service`, add "
         "`[Service]` `Delegate=cpu cpuset io memory pids`, then log out and in again (or reboot). A cgroup v1 or hybrid "
         "host (like this one when cgroup2 sits at /sys/fs/cgroup/unified) cannot delegate them; boot with "
@@ -292,18 +307,27 @@ async def _conda(finder: Any, checks: List[Dict[str, Any]]) -> List[Any]:
     exe = await asyncio.to_thread(getattr(finder, "_find_executable", lambda: None))
     envs = await finder.list_environments(refresh=True)
     names = ", ".join(dict.fromkeys(e.name for e in envs))
-    how = f"conda executable: {exe}" + ("" if finder_executable(finder) else " (not asked: use_conda_executable is off)") if exe else (
-        "no conda, mamba or micromamba executable on PATH (nor CONDA_EXE/MAMBA_EXE); environments were found by reading "
-        "conda's layout on disk"
+    how = (
+        f"conda executable: {exe}" + ("" if finder_executable(finder) else " (not asked: use_conda_executable is off)")
+        if exe
+        else (
+            "no conda, mamba or micromamba executable on PATH (nor CONDA_EXE/MAMBA_EXE); environments were found by reading "
+            "conda's layout on disk"
+        )
     )
     if envs:
         checks.append(check("conda", True, "conda found", f"{how}. {len(envs)} environment(s): {names}."))
     else:
-        checks.append(check(
-            "conda", False, "conda found", f"{how}. No conda environment was found.",
-            "Install conda (Miniforge: https://conda-forge.org/download/) or tell the extension where it is: "
-            "c.EnvironmentFinder.conda_roots = ['/path/to/miniforge3'] (or envs_dirs) in jupyter_server_config.py.",
-        ))
+        checks.append(
+            check(
+                "conda",
+                False,
+                "conda found",
+                f"{how}. No conda environment was found.",
+                "Install conda (Miniforge: https://conda-forge.org/download/) or tell the extension where it is: "
+                "c.EnvironmentFinder.conda_roots = ['/path/to/miniforge3'] (or envs_dirs) in jupyter_server_config.py.",
+            )
+        )
     return envs
 
 
@@ -321,7 +345,9 @@ def _ipykernel(envs: List[Any]) -> Dict[str, Any]:
         f"Notebook services can use only environments with ipykernel. Install it where you need it, e.g. "
         f"`conda install -n {example} ipykernel`."
     )
-    return check("ipykernel", None if with_k else False, title, detail + " Script and command services do not need it.", fix)
+    return check(
+        "ipykernel", None if with_k else False, title, detail + " Script and command services do not need it.", fix
+    )
 
 
 def browser_settings(config_paths: Sequence[str]) -> List[Dict[str, Any]]:
@@ -392,7 +418,8 @@ def _open_browser(paths: HostPaths, records: Dict[str, ServiceRecord], cmd: str 
     if environ.get("BROWSER"):
         browsers.insert(0, f"$BROWSER={environ['BROWSER']}")
     risky = sorted(
-        name for name, r in records.items()
+        name
+        for name, r in records.items()
         if _jupyter_argv(r.resolved.get("exec_argv") or [])
         and not any(a in NO_BROWSER_FLAGS for a in r.resolved.get("exec_argv") or [])
     )
@@ -407,14 +434,20 @@ def _open_browser(paths: HostPaths, records: Dict[str, ServiceRecord], cmd: str 
     hub_user = hub_singleuser(environ)
     if hub_user and not risky:
         return check(
-            "open-browser", True, title,
+            "open-browser",
+            True,
+            title,
             f"This is a JupyterHub single-user server (JUPYTERHUB_USER={hub_user}): the Hub starts it with "
             "open_browser off, so the Jupyter config files do not matter here. No service runs Jupyter without --no-browser.",
         )
     parts = []
     enabled = [s for s in settings if s["value"] is not False]
     if enabled:
-        parts.append("Set to open one: " + ", ".join(f"{s['class']}.open_browser = {s['value']} in {s['file']}" for s in enabled) + ".")
+        parts.append(
+            "Set to open one: "
+            + ", ".join(f"{s['class']}.open_browser = {s['value']} in {s['file']}" for s in enabled)
+            + "."
+        )
     else:
         parts.append("No Jupyter config file sets open_browser = False, so Jupyter opens a browser by default.")
     if headless:
@@ -447,7 +480,10 @@ def _workdirs(records: Dict[str, ServiceRecord], cmd: str = "jupyter condasvc") 
     if not bad:
         return check("workdirs", True, title, f"All {len(records)} service(s) have a writable working directory.")
     return check(
-        "workdirs", False, title, "; ".join(bad) + ". A service fails with status 200/CHDIR or crashes when it writes there.",
+        "workdirs",
+        False,
+        title,
+        "; ".join(bad) + ". A service fails with status 200/CHDIR or crashes when it writes there.",
         "Create the directory or fix its permissions (`mkdir -p DIR`, `chmod u+w DIR`), or point the service at one you own: "
         f"`{cmd} edit NAME --cwd DIR`.",
     )
@@ -471,9 +507,14 @@ def _service_envs(records: Dict[str, ServiceRecord], cmd: str = "jupyter condasv
             if not (os.path.isfile(python) and os.access(python, os.X_OK)):
                 bad.append(f"{name}: kernel interpreter {python} is missing")
     if not bad:
-        return check("service-envs", True, title, f"{len(records)} service(s) checked." if records else "No services yet.")
+        return check(
+            "service-envs", True, title, f"{len(records)} service(s) checked." if records else "No services yet."
+        )
     return check(
-        "service-envs", False, title, "; ".join(bad) + ". systemd reports such a service as failed with status 203/EXEC.",
+        "service-envs",
+        False,
+        title,
+        "; ".join(bad) + ". systemd reports such a service as failed with status 203/EXEC.",
         f"Recreate the environment (see `{cmd} export-env NAME --registered` for what it held), or move the "
         f"service to another one: `{cmd} edit NAME --env OTHER`.",
     )
@@ -525,7 +566,9 @@ async def _runners(records: Dict[str, ServiceRecord], services: Any) -> Dict[str
     if not bad:
         return check("runner", True, title, f"{', '.join(users)} can import jupyter_condasvc.")
     return check(
-        "runner", False, title,
+        "runner",
+        False,
+        title,
         "; ".join(bad) + ". Notebook services and health checks run `<the server's python> -m jupyter_condasvc...`, "
         "recorded when they were created or edited; after that environment was upgraded, moved or removed they fail "
         "to start (notebooks) or report no health.",
@@ -534,7 +577,9 @@ async def _runners(records: Dict[str, ServiceRecord], services: Any) -> Dict[str
     )
 
 
-async def _failed(services: Any, records: Dict[str, ServiceRecord], manager_ok: bool, cmd: str = "jupyter condasvc") -> Dict[str, Any]:
+async def _failed(
+    services: Any, records: Dict[str, ServiceRecord], manager_ok: bool, cmd: str = "jupyter condasvc"
+) -> Dict[str, Any]:
     title = "no service is failed or stuck in a restart loop"
     if not manager_ok:
         return check("failed", None, title, "Unknown: the user manager cannot be reached.")
@@ -549,7 +594,10 @@ async def _failed(services: Any, records: Dict[str, ServiceRecord], manager_ok: 
     if not bad:
         return check("failed", True, title, f"None of {len(records)} service(s) is failed.")
     return check(
-        "failed", False, title, "; ".join(bad) + ". 'start-limit-hit' means it crashed more than start_limit_burst times "
+        "failed",
+        False,
+        title,
+        "; ".join(bad) + ". 'start-limit-hit' means it crashed more than start_limit_burst times "
         "within start_limit_interval_sec and systemd stopped restarting it.",
         f"Read why it failed (`{cmd} logs NAME -p err`), fix the cause, then `{cmd} reset-failed NAME` "
         f"and `{cmd} start NAME`.",

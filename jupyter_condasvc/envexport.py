@@ -16,6 +16,7 @@ dropped).  At registration the export is stored next to the service record as
 ``<state_dir>/<name>.environment.yml`` (a :class:`ServiceManager` hook), so
 :func:`service_environment` can show the drift between then and now.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,10 +35,25 @@ from .errors import CondaSvcError
 from .store import atomic_write
 
 #: conda's platform subdirectories, stripped from channel URLs.
-SUBDIRS = frozenset({
-    "noarch", "linux-64", "linux-32", "linux-aarch64", "linux-ppc64le", "linux-s390x", "linux-armv6l",
-    "linux-armv7l", "osx-64", "osx-arm64", "win-32", "win-64", "win-arm64", "emscripten-wasm32", "wasi-wasm32",
-})
+SUBDIRS = frozenset(
+    {
+        "noarch",
+        "linux-64",
+        "linux-32",
+        "linux-aarch64",
+        "linux-ppc64le",
+        "linux-s390x",
+        "linux-armv6l",
+        "linux-armv7l",
+        "osx-64",
+        "osx-arm64",
+        "win-32",
+        "win-64",
+        "win-arm64",
+        "emscripten-wasm32",
+        "wasi-wasm32",
+    }
+)
 
 
 class ExportFailed(CondaSvcError):
@@ -124,7 +140,10 @@ def export_from_files(prefix: str, name: str) -> Dict[str, Any]:
             counts[channel] = counts.get(channel, 0) + 1
     channels = sorted(counts, key=lambda c: (-counts[c], c))
     deps: List[Any] = sorted(
-        (f"{r['name']}={r['version']}={r['build']}" if r.get("build") else f"{r['name']}={r['version']}" for r in records),
+        (
+            f"{r['name']}={r['version']}={r['build']}" if r.get("build") else f"{r['name']}={r['version']}"
+            for r in records
+        ),
         key=str.lower,
     )
     pips = pip_packages(prefix)
@@ -148,7 +167,12 @@ def env_display_name(prefix: str, name: Optional[str]) -> str:
 
 
 async def export_environment(
-    prefix: str, name: Optional[str] = None, *, conda_executable: Optional[str] = None, timeout: float = 60.0, log: Any = None
+    prefix: str,
+    name: Optional[str] = None,
+    *,
+    conda_executable: Optional[str] = None,
+    timeout: float = 60.0,
+    log: Any = None,
 ) -> str:
     """``environment.yml`` text for the environment at ``prefix``."""
     if not os.path.isdir(os.path.join(prefix, "conda-meta")):
@@ -169,8 +193,14 @@ async def export_environment(
 async def _ask_conda(exe: str, prefix: str, timeout: float, log: Any) -> Optional[Dict[str, Any]]:
     try:
         proc = await asyncio.create_subprocess_exec(
-            exe, "env", "export", "-p", prefix,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            exe,
+            "env",
+            "export",
+            "-p",
+            prefix,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
     except OSError as exc:
         _warn(log, "Could not run %s to export %s (%s); reading its files instead.", exe, prefix, exc)
@@ -180,11 +210,19 @@ async def _ask_conda(exe: str, prefix: str, timeout: float, log: Any) -> Optiona
     except asyncio.TimeoutError:
         proc.kill()
         await proc.wait()
-        _warn(log, "'%s env export' did not finish within %.0f s; reading the files of %s instead.", exe, timeout, prefix)
+        _warn(
+            log, "'%s env export' did not finish within %.0f s; reading the files of %s instead.", exe, timeout, prefix
+        )
         return None
     if proc.returncode != 0:
-        _warn(log, "'%s env export -p %s' failed (%s): %s; reading its files instead.", exe, prefix, proc.returncode,
-              err.decode(errors="replace").strip()[-300:])
+        _warn(
+            log,
+            "'%s env export -p %s' failed (%s): %s; reading its files instead.",
+            exe,
+            prefix,
+            proc.returncode,
+            err.decode(errors="replace").strip()[-300:],
+        )
         return None
     try:
         data = yaml.safe_load(out)

@@ -3,6 +3,7 @@
 Domain modules raise these; the one base handler maps them to HTTP statuses
 (see ``handlers.base``).  Messages are sentences a user can act on.
 """
+
 from __future__ import annotations
 
 from typing import Optional

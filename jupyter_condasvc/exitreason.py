@@ -5,6 +5,7 @@ cgroup v2.  On cgroup v1 it cannot tell (``Result=signal``, status 9): a
 SIGKILL of a service that has ``memory_max`` is then reported as killed for
 memory, marked "most likely", since nothing else on such a host says more.
 """
+
 from __future__ import annotations
 
 import signal
@@ -20,8 +21,9 @@ def _signame(number: Any) -> str:
         return f"signal {number}"
 
 
-def exit_reason(props: Dict[str, Any], memory_max: Optional[str] = None,
-                memory_enforced: Optional[bool] = None) -> Optional[str]:
+def exit_reason(
+    props: Dict[str, Any], memory_max: Optional[str] = None, memory_enforced: Optional[bool] = None
+) -> Optional[str]:
     """One sentence for the last exit of the main process, or None (still running, never ran, exited 0).
 
     ``memory_enforced``: does this host apply memory limits to user units

@@ -79,6 +79,7 @@ prober's own end: 0 stopped, 1 restart requested), 2 bad arguments.
 The pure helpers :func:`validate_check`, :func:`watchdog_sec` and
 :func:`prober_argv` are what unit rendering uses.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -95,9 +96,10 @@ import ssl
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from .errors import InvalidSpec
@@ -153,12 +155,12 @@ def _url_host(url: str) -> Tuple[str, int, bool]:
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
+    except ValueError:
         raise _bad("health_check.url is not a valid URL (check its port and brackets).") from None
     if parts.scheme not in ("http", "https"):
         raise _bad(f"health_check.url must start with http:// or https://, not {redact_url(url)!r}.")
     if not parts.hostname:
-        raise _bad(f"health_check.url must name a host, e.g. \"http://127.0.0.1:8000/\", not {redact_url(url)!r}.")
+        raise _bad(f'health_check.url must name a host, e.g. "http://127.0.0.1:8000/", not {redact_url(url)!r}.')
     if port == 0:
         raise _bad("health_check.url has port 0; give the port the service listens on.")
     tls = parts.scheme == "https"
@@ -192,13 +194,13 @@ def validate_check(data: Any) -> Dict[str, Any]:
     what to fix.
     """
     if not isinstance(data, Mapping):
-        raise _bad("health_check must be an object such as {\"type\": \"http\", \"url\": \"http://127.0.0.1:8000/\"}.")
+        raise _bad('health_check must be an object such as {"type": "http", "url": "http://127.0.0.1:8000/"}.')
     unknown = sorted(str(k) for k in data if k not in _KEYS)
     if unknown:
         raise _bad(f"health_check has unknown field(s) {', '.join(unknown)}; known: {', '.join(_KEYS)}.")
     kind = data.get("type")
     if kind not in ("http", "tcp"):
-        raise _bad(f"health_check.type must be \"http\" or \"tcp\", not {kind!r}.")
+        raise _bad(f'health_check.type must be "http" or "tcp", not {kind!r}.')
     out: Dict[str, Any] = {"type": kind, "url": None, "host": None, "port": None}
     if kind == "http":
         if data.get("host") is not None or data.get("port") is not None:
@@ -247,9 +249,7 @@ def redact_url(url: str) -> str:
         netloc = f"{_REDACTED}@{netloc.rpartition('@')[2]}"
     query = parts.query
     if query:
-        query = "&".join(
-            f"{item.partition('=')[0]}={_REDACTED}" if "=" in item else item for item in query.split("&")
-        )
+        query = "&".join(f"{item.partition('=')[0]}={_REDACTED}" if "=" in item else item for item in query.split("&"))
     out = f"{parts.scheme}://{netloc}{parts.path}"
     if query:
         out += f"?{query}"
@@ -311,10 +311,14 @@ def prober_argv(python: str, name: str, state_file: str, check: Mapping[str, Any
         host = check["host"]
         argv += ["--tcp", f"[{host}]:{check['port']}" if ":" in host else f"{host}:{check['port']}"]
     argv += [
-        "--interval", _arg_seconds(check["interval_sec"]),
-        "--timeout", _arg_seconds(check["timeout_sec"]),
-        "--start-period", _arg_seconds(check["start_period_sec"]),
-        "--failure-threshold", str(int(check["failure_threshold"])),
+        "--interval",
+        _arg_seconds(check["interval_sec"]),
+        "--timeout",
+        _arg_seconds(check["timeout_sec"]),
+        "--start-period",
+        _arg_seconds(check["start_period_sec"]),
+        "--failure-threshold",
+        str(int(check["failure_threshold"])),
     ]
     if status:
         argv.append("--status")
@@ -368,8 +372,9 @@ def _os_error(exc: OSError) -> str:
 class Target:
     """What to probe: ``probe()`` returns a :class:`ProbeResult`, never raises (except cancellation)."""
 
-    def __init__(self, *, url: Optional[str] = None, host: Optional[str] = None, port: Optional[int] = None,
-                 timeout: float) -> None:
+    def __init__(
+        self, *, url: Optional[str] = None, host: Optional[str] = None, port: Optional[int] = None, timeout: float
+    ) -> None:
         self.timeout = timeout
         self.url = url
         if url is not None:
@@ -455,17 +460,27 @@ def _pid_alive(pid: int) -> bool:
     except OSError:
         return True
     # "pid (comm) S ...": comm may contain spaces and parentheses
-    state = stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3]
+    state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
     return state not in (b"Z", b"X")
 
 
 class Prober:
     """The probe loop, its state and what it tells systemd and the journal."""
 
-    def __init__(self, target: Target, *, name: str, state_file: Optional[Path], interval: float,
-                 start_period: float, failure_threshold: int, status: bool,
-                 main_pid: Optional[int] = None, clock: Callable[[], float] = time.monotonic,
-                 send: Callable[[str], bool] = notify) -> None:
+    def __init__(
+        self,
+        target: Target,
+        *,
+        name: str,
+        state_file: Optional[Path],
+        interval: float,
+        start_period: float,
+        failure_threshold: int,
+        status: bool,
+        main_pid: Optional[int] = None,
+        clock: Callable[[], float] = time.monotonic,
+        send: Callable[[str], bool] = notify,
+    ) -> None:
         self.target = target
         self.name = name
         self.state_file = state_file
@@ -543,8 +558,11 @@ class Prober:
             self.in_start_period = False
             if self.state != "healthy":
                 if self.consecutive_failures:
-                    log(INFO, f"health check passes again after {self.consecutive_failures} failure(s): "
-                              f"{self.target.label} answered in {result.latency_ms:g} ms")
+                    log(
+                        INFO,
+                        f"health check passes again after {self.consecutive_failures} failure(s): "
+                        f"{self.target.label} answered in {result.latency_ms:g} ms",
+                    )
                 else:
                     log(INFO, f"service is healthy: {self.target.label} answered in {result.latency_ms:g} ms")
             self.state = "healthy"
@@ -556,8 +574,10 @@ class Prober:
         if self.in_start_period and now - self.started < self.start_period:
             if not self._start_error_logged:
                 self._start_error_logged = True
-                log(INFO, f"waiting for the service to become healthy (start period {self.start_period:g} s): "
-                          f"{result.error}")
+                log(
+                    INFO,
+                    f"waiting for the service to become healthy (start period {self.start_period:g} s): {result.error}",
+                )
             self._ping(f"starting: {result.error}")
             return False
         self.in_start_period = False
@@ -565,8 +585,10 @@ class Prober:
         n, limit = self.consecutive_failures, self.failure_threshold
         if n >= limit:
             self.state = "unhealthy"
-            log(ERR, f"health check failed {n} times in a row (last: {result.error}); "
-                     "asking systemd to restart the service")
+            log(
+                ERR,
+                f"health check failed {n} times in a row (last: {result.error}); asking systemd to restart the service",
+            )
             return True
         if self.state != "unhealthy":
             log(WARNING, f"health check failing ({n}/{limit} before a restart): {result.error}")
@@ -642,14 +664,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace
     parser = argparse.ArgumentParser(
         prog="python -m jupyter_condasvc.health",
         description="Probe a service and feed its systemd watchdog; runs in the background "
-                    "(ExecStartPost= of a unit with WatchdogSec= and NotifyAccess=all).",
+        "(ExecStartPost= of a unit with WatchdogSec= and NotifyAccess=all).",
     )
     parser.add_argument("--name", required=True, help="the service's name (for messages)")
     parser.add_argument("--state-file", required=True, help="JSON file the health state is written to")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--http", metavar="URL", help="GET this http(s) URL; 2xx/3xx is healthy")
-    target.add_argument("--http-env", metavar="VARIABLE",
-                        help="like --http, the URL read from this environment variable (keeps credentials off the command line)")
+    target.add_argument(
+        "--http-env",
+        metavar="VARIABLE",
+        help="like --http, the URL read from this environment variable (keeps credentials off the command line)",
+    )
     target.add_argument("--tcp", metavar="HOST:PORT", type=_tcp_address, help="connect to this address")
     parser.add_argument("--interval", type=_positive_seconds, default=DEFAULT_INTERVAL_SEC)
     parser.add_argument("--timeout", type=_positive_seconds, default=DEFAULT_TIMEOUT_SEC)
@@ -725,8 +750,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.foreground:
         daemonize()
     if not os.environ.get("NOTIFY_SOCKET"):
-        log(WARNING, "NOTIFY_SOCKET is not set, so the health check cannot ask systemd for a restart "
-                     "(the unit needs NotifyAccess=all and WatchdogSec=)")
+        log(
+            WARNING,
+            "NOTIFY_SOCKET is not set, so the health check cannot ask systemd for a restart "
+            "(the unit needs NotifyAccess=all and WatchdogSec=)",
+        )
     prober = Prober(
         target,
         name=args.name,

@@ -4,6 +4,7 @@ Reads files and asks the systemd client; no HTTP.  The filesystem reads are
 small and run off the event loop.  The words (each finding's fix) are the
 doctor's checks (:mod:`jupyter_condasvc.doctor`): the report derives them.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -90,9 +91,12 @@ async def enforced_controllers(systemd: Any, control_group: Optional[str]) -> Li
         return found
     scope = "org.freedesktop.systemd1.Scope"
     try:
-        memory, cpu_usage, scope_group = await asyncio.gather(*(
-            systemd.get_unit_property("init.scope", scope, prop) for prop in ("MemoryCurrent", "CPUUsageNSec", "ControlGroup")
-        ))
+        memory, cpu_usage, scope_group = await asyncio.gather(
+            *(
+                systemd.get_unit_property("init.scope", scope, prop)
+                for prop in ("MemoryCurrent", "CPUUsageNSec", "ControlGroup")
+            )
+        )
     except Exception:  # noqa: BLE001 - unknown means "not enforced"
         return found
     if "memory" not in found and _real_number(memory):

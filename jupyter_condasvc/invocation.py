@@ -7,6 +7,7 @@ environment (the spawner runs ``/opt/env/bin/jupyterhub-singleuser`` with a
 PATH that does not hold ``/opt/env/bin``) they are not, and a Lab terminal
 must name the interpreter: ``/opt/env/bin/python -m jupyter_condasvc``.
 """
+
 from __future__ import annotations
 
 import os

@@ -14,6 +14,7 @@ Why each limit exists:
 
 Pure: the numbers come from the app's traitlets (``CondaSvcApp.max_*``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

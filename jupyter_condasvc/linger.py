@@ -7,6 +7,7 @@ from a login session).  Where logind is absent (containers, hosts not booted
 with systemd) or refuses, the error says so and names the administrator's
 command.  Returns the linger state as :func:`host.linger_enabled` reads it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -43,10 +44,19 @@ async def set_linger(enable: bool, bus_address: str = "") -> Dict[str, Any]:
             "manager starts, not at boot."
         ) from None
     try:
-        reply = await asyncio.wait_for(bus.call(Message(
-            destination=LOGIND, path=LOGIND_PATH, interface=LOGIND_IFACE, member="SetUserLinger",
-            signature="ubb", body=[os.getuid(), enable, False],
-        )), TIMEOUT)
+        reply = await asyncio.wait_for(
+            bus.call(
+                Message(
+                    destination=LOGIND,
+                    path=LOGIND_PATH,
+                    interface=LOGIND_IFACE,
+                    member="SetUserLinger",
+                    signature="ubb",
+                    body=[os.getuid(), enable, False],
+                )
+            ),
+            TIMEOUT,
+        )
     except asyncio.TimeoutError:
         raise ManagerUnavailable(f"systemd-logind did not answer within {TIMEOUT:g} s; try {admin}.") from None
     finally:
@@ -59,7 +69,10 @@ async def set_linger(enable: bool, bus_address: str = "") -> Dict[str, Any]:
                 "Linger cannot be changed here: systemd-logind is not running (this host was not booted with systemd). "
                 "Services start when the user manager starts, not at boot."
             )
-        if name in ("org.freedesktop.DBus.Error.AccessDenied", "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"):
+        if name in (
+            "org.freedesktop.DBus.Error.AccessDenied",
+            "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
+        ):
             raise LingerRefused(
                 f"systemd-logind refused to change linger for {user} ({detail}). Users may change their own linger "
                 f"only from a login session where polkit allows it; an administrator can run {admin}."

@@ -21,6 +21,7 @@ It also holds the one runner convention the server needs
 (:func:`default_output_path`), so that ``services`` (and with it every CLI
 command) does not import the runner and its libraries.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 #: The kernel spec's name; the connection file records it.
 KERNEL_NAME = "condasvc-env"
@@ -81,8 +83,7 @@ class Prelaunched:
 
     def matches(self, argv: Sequence[str], env: Dict[str, str], cwd: Optional[str]) -> bool:
         """Would jupyter_client have started this very process?  (Its ``JPY_PARENT_PID`` is ours.)"""
-        return (list(argv) == self.argv and dict(env, JPY_PARENT_PID=str(os.getpid())) == self.env
-                and cwd == self.cwd)
+        return list(argv) == self.argv and dict(env, JPY_PARENT_PID=str(os.getpid())) == self.env and cwd == self.cwd
 
     def discard(self) -> None:
         """Kill the kernel unless a manager adopted it (then the manager stops it)."""
@@ -115,9 +116,18 @@ def prelaunch(argv: Sequence[str]) -> Optional[Prelaunched]:
     private_dir = tempfile.mkdtemp(prefix="condasvc-", dir=private_base())
     conn = os.path.join(private_dir, "kernel.json")
     # what jupyter_client writes for the ipc transport: socket k-1 ... k-5 in the folder
-    info = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5,
-            "ip": os.path.join(private_dir, "k"), "key": str(uuid.uuid4()), "transport": "ipc",
-            "signature_scheme": "hmac-sha256", "kernel_name": KERNEL_NAME}
+    info = {
+        "shell_port": 1,
+        "iopub_port": 2,
+        "stdin_port": 3,
+        "control_port": 4,
+        "hb_port": 5,
+        "ip": os.path.join(private_dir, "k"),
+        "key": str(uuid.uuid4()),
+        "transport": "ipc",
+        "signature_scheme": "hmac-sha256",
+        "kernel_name": KERNEL_NAME,
+    }
     try:
         fd = os.open(conn, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -1,10 +1,12 @@
 """The one subprocess seam, for what exists only as a command: ``systemd-analyze calendar``
 (schedule.check_calendar), ``conda activate``'s scripts (activation.snapshot) and doctor's import probe."""
+
 from __future__ import annotations
 
 import asyncio
 import os
-from typing import Dict, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Dict, Optional, Tuple
 
 
 async def run(

@@ -1,4 +1,5 @@
 """A stored spec as the API shows it (no pydantic here: listing services needs only this)."""
+
 from __future__ import annotations
 
 from typing import Any, Dict

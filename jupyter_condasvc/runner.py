@@ -52,6 +52,7 @@ runner only, so it can stop the kernel in order; anything left in the cgroup
 is SIGKILLed after the runner exits), ``TimeoutStopSec=`` of 10 s or more,
 ``TimeoutStartSec=`` above ``--kernel-timeout``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,9 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, TextIO
+from typing import Any, Dict, List, Optional, TextIO
 
 if __name__ == "__main__":
     # Run as the service's main process (not imported by the server): skip
@@ -78,8 +80,17 @@ if __name__ == "__main__":
     # imports jsonschema but validates without a FormatChecker, so none of
     # them ever runs here.  jsonschema treats a blocked import like a missing
     # optional dependency.
-    for _checker in ("rfc3987_syntax", "rfc3987", "rfc3986_validator", "rfc3339_validator", "isoduration",
-                     "webcolors", "uri_template", "fqdn", "jsonpointer"):
+    for _checker in (
+        "rfc3987_syntax",
+        "rfc3987",
+        "rfc3986_validator",
+        "rfc3339_validator",
+        "isoduration",
+        "webcolors",
+        "uri_template",
+        "fqdn",
+        "jsonpointer",
+    ):
         sys.modules.setdefault(_checker, None)  # type: ignore[arg-type]
     # Start the kernel now and import nbformat, jupyter_client and nbclient
     # (~0.2 s) while it boots: see prelaunch.py.  main() adopts or kills it.
@@ -87,19 +98,28 @@ if __name__ == "__main__":
 
     _PRELAUNCHED = _prelaunch(sys.argv[1:])
 
-import nbformat  # noqa: E402
-from jupyter_client import AsyncKernelManager  # noqa: E402
-from jupyter_client.kernelspec import KernelSpec, KernelSpecManager  # noqa: E402
-from jupyter_client.provisioning import LocalProvisioner  # noqa: E402
-from nbclient import NotebookClient  # noqa: E402
-from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError  # noqa: E402
-from nbformat import NotebookNode  # noqa: E402
+import nbformat
+from jupyter_client import AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from jupyter_client.provisioning import LocalProvisioner
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
 
 from .errors import InvalidSpec
-from .prelaunch import KERNEL_NAME, Prelaunched, default_output_path, kernel_argv, kernel_env, private_base as _private_base
-from .sdnotify import notify  # noqa: E402
+from .prelaunch import (
+    KERNEL_NAME,
+    Prelaunched,
+    default_output_path,
+    kernel_argv,
+    kernel_env,
+)
+from .prelaunch import (
+    private_base as _private_base,
+)
+from .sdnotify import notify
 
-__all__ = ["inject_parameters", "default_output_path", "notify", "main"]
+__all__ = ["default_output_path", "inject_parameters", "main", "notify"]
 
 # Syslog levels journald reads from a ``<N>`` line prefix.
 ERR, WARNING, NOTICE, INFO = 3, 4, 5, 6
@@ -295,7 +315,13 @@ def prepare_run(nb: NotebookNode, params: Mapping[str, Any], *, input_path: str,
             cell.outputs = []
             cell.execution_count = None
         cell.setdefault("metadata", nbformat.NotebookNode())
-        cell.metadata["papermill"] = {"exception": None, "start_time": None, "end_time": None, "duration": None, "status": PENDING}
+        cell.metadata["papermill"] = {
+            "exception": None,
+            "start_time": None,
+            "end_time": None,
+            "duration": None,
+            "status": PENDING,
+        }
     out.metadata["papermill"] = {
         "parameters": dict(params),
         "input_path": input_path,
@@ -378,7 +404,9 @@ def run_copy_path(runs_dir: Path, invocation_id: Optional[str] = None) -> Path:
     return runs_dir / f"{run_id}.ipynb"
 
 
-def prune_runs(runs_dir: Path, keep: int, max_age_days: float, *, now: Optional[float] = None, reserve: int = 0) -> List[Path]:
+def prune_runs(
+    runs_dir: Path, keep: int, max_age_days: float, *, now: Optional[float] = None, reserve: int = 0
+) -> List[Path]:
     """Remove executed copies beyond the newest ``keep`` (0: no limit) or older than ``max_age_days`` (0: no limit).
 
     ``reserve``: room for copies about to be written (the run starting now counts against ``keep``).
@@ -493,8 +521,13 @@ class _AdoptingKernelManager(AsyncKernelManager):
             provisioner = self.provisioner
             popen_kw = LocalProvisioner._scrub_kwargs(kw)
             env, cwd = popen_kw.pop("env", None), popen_kw.pop("cwd", None)
-            if (type(provisioner) is LocalProvisioner and not popen_kw and env is not None
-                    and getattr(self, "curve_publickey", None) is None and pre.matches(kernel_cmd, env, cwd)):
+            if (
+                type(provisioner) is LocalProvisioner
+                and not popen_kw
+                and env is not None
+                and getattr(self, "curve_publickey", None) is None
+                and pre.matches(kernel_cmd, env, cwd)
+            ):
                 pre.adopted = True
                 provisioner.process = pre.process
                 provisioner.pid = pre.process.pid
@@ -519,9 +552,17 @@ class ServiceNotebookClient(NotebookClient):
     never ends.
     """
 
-    def __init__(self, nb: NotebookNode, *, python: str, journal: JournalWriter,
-                 on_progress: Optional[Any] = None, private_dir: Optional[str] = None,
-                 prelaunched: Optional[Prelaunched] = None, **kw: Any) -> None:
+    def __init__(
+        self,
+        nb: NotebookNode,
+        *,
+        python: str,
+        journal: JournalWriter,
+        on_progress: Optional[Any] = None,
+        private_dir: Optional[str] = None,
+        prelaunched: Optional[Prelaunched] = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(nb, **kw)
         self.python = python
         self.journal = journal
@@ -540,8 +581,7 @@ class ServiceNotebookClient(NotebookClient):
         """
         ksm = _EnvKernelSpecManager(env_kernel_spec(self.python))
         self.kernel_name = KERNEL_NAME
-        self.km = _AdoptingKernelManager(kernel_name=self.kernel_name, kernel_spec_manager=ksm,
-                                         config=self.config)
+        self.km = _AdoptingKernelManager(kernel_name=self.kernel_name, kernel_spec_manager=ksm, config=self.config)
         if self.private_dir is not None:
             self.km.transport = "ipc"
             self.km.connection_file = os.path.join(self.private_dir, "kernel.json")
@@ -551,8 +591,9 @@ class ServiceNotebookClient(NotebookClient):
                 self.km.prelaunched = pre
         return self.km
 
-    def output(self, outs: List[NotebookNode], msg: Dict[str, Any], display_id: Optional[str],
-               cell_index: int) -> Optional[NotebookNode]:
+    def output(
+        self, outs: List[NotebookNode], msg: Dict[str, Any], display_id: Optional[str], cell_index: int
+    ) -> Optional[NotebookNode]:
         """Record the output as nbclient does, and write it to the journal now."""
         self._journal_msg(msg)
         out = super().output(outs, msg, display_id, cell_index)
@@ -593,7 +634,7 @@ def _merge_stream(outs: List[NotebookNode]) -> None:
     target = outs[-1]
     text = target["text"]
     if text.count("\n") > MAX_STREAM_LINES + MAX_STREAM_LINES // 10:
-        kept = text.split("\n")[-(MAX_STREAM_LINES + 1):]
+        kept = text.split("\n")[-(MAX_STREAM_LINES + 1) :]
         if kept and kept[0] + "\n" == TRUNCATED_MARKER:
             kept = kept[1:]
         target["text"] = TRUNCATED_MARKER + "\n".join(kept)
@@ -611,10 +652,19 @@ def _first_line(source: str, width: int = 60) -> str:
 class Runner:
     """One notebook run: kernel, cells, executed copy, notifications, stop handling."""
 
-    def __init__(self, nb: NotebookNode, *, python: str, output: Path, output_mode: int,
-                 kernel_timeout: float, cell_timeout: Optional[float],
-                 stdout: Optional[TextIO] = None, run_copy: Optional[Path] = None,
-                 prelaunched: Optional[Prelaunched] = None) -> None:
+    def __init__(
+        self,
+        nb: NotebookNode,
+        *,
+        python: str,
+        output: Path,
+        output_mode: int,
+        kernel_timeout: float,
+        cell_timeout: Optional[float],
+        stdout: Optional[TextIO] = None,
+        run_copy: Optional[Path] = None,
+        prelaunched: Optional[Prelaunched] = None,
+    ) -> None:
         self.nb = nb
         self.python = python
         self.output = output
@@ -623,7 +673,11 @@ class Runner:
         self.cell_timeout = cell_timeout
         self.journal = JournalWriter(stdout if stdout is not None else sys.stdout)
         self.client = ServiceNotebookClient(
-            nb, python=python, journal=self.journal, on_progress=self._maybe_save, prelaunched=prelaunched,
+            nb,
+            python=python,
+            journal=self.journal,
+            on_progress=self._maybe_save,
+            prelaunched=prelaunched,
             startup_timeout=max(1, math.ceil(kernel_timeout)),
             timeout_func=(lambda cell: cell_timeout) if cell_timeout else None,
             # On timeout nbclient interrupts the kernel and reports this as the
@@ -664,8 +718,11 @@ class Runner:
             self.save()
 
     def _runnable(self, cell: NotebookNode) -> bool:
-        return (cell.cell_type == "code" and bool(cell.source.strip())
-                and self.client.skip_cells_with_tag not in _tags(cell))
+        return (
+            cell.cell_type == "code"
+            and bool(cell.source.strip())
+            and self.client.skip_cells_with_tag not in _tags(cell)
+        )
 
     def _fail(self, n: int, total: int, why: str) -> int:
         self.log(ERR, f"cell {n} failed: {why}")
@@ -736,16 +793,19 @@ class Runner:
         except Exception as e:  # noqa: BLE001 - any start failure is "kernel could not start"
             if self.stop_requested:
                 return EXIT_OK
-            self.log(ERR, f"kernel failed to start from {self.python}: {e} "
-                          "(is ipykernel installed in this environment?)")
+            self.log(
+                ERR, f"kernel failed to start from {self.python}: {e} (is ipykernel installed in this environment?)"
+            )
             notify("STATUS=failed: the kernel did not start")
             return EXIT_KERNEL
         self.kernel_ready = True
         start = time.monotonic()
         self.nb.metadata.setdefault("papermill", {})["start_time"] = _now_iso()
         notify(f"READY=1\nSTATUS=kernel started, {total} cells to run")
-        self.log(NOTICE, f"kernel started: {self.python} (pid {_kernel_pid(client.km)}), "
-                         f"{total} cells to run in {os.getcwd()}")
+        self.log(
+            NOTICE,
+            f"kernel started: {self.python} (pid {_kernel_pid(client.km)}), {total} cells to run in {os.getcwd()}",
+        )
 
         assert client.kc is not None
         reply = await client.async_wait_for_reply(client.kc.kernel_info())
@@ -775,8 +835,11 @@ class Runner:
                     notebook_finished(self.nb, exception=False, stop_at=index)
                     self.save()
                     elapsed = time.monotonic() - start
-                    self.log(NOTICE, f"finished: cell {n} exited cleanly ({e.ename}), "
-                                     f"{total - n} remaining cells skipped, {elapsed:.1f}s")
+                    self.log(
+                        NOTICE,
+                        f"finished: cell {n} exited cleanly ({e.ename}), "
+                        f"{total - n} remaining cells skipped, {elapsed:.1f}s",
+                    )
                     notify(f"STATUS=finished: cell {n}/{total} exited cleanly")
                     return EXIT_OK
                 return self._failed_cell(cell, index, n, total, e.ename, e.evalue, timed_out=timed_out)
@@ -800,8 +863,9 @@ class Runner:
         notify(f"STATUS=finished: {n} cells in {elapsed:.1f}s")
         return EXIT_OK
 
-    def _failed_cell(self, cell: NotebookNode, index: int, n: int, total: int, ename: str, evalue: Any,
-                     *, timed_out: bool = False) -> int:
+    def _failed_cell(
+        self, cell: NotebookNode, index: int, n: int, total: int, ename: str, evalue: Any, *, timed_out: bool = False
+    ) -> int:
         """Record a failed cell papermill's way (cell and notebook metadata, error markers), save, report."""
         if self.stop_requested:
             # interrupted by our own stop: not the notebook's failure
@@ -814,8 +878,9 @@ class Runner:
         insert_error_markers(self.nb, index, cell.get("execution_count") or n)
         self.save()
         if ename == "CellTimeoutError" and timed_out and self.cell_timeout:
-            return self._fail(n, total, f"timed out after {self.cell_timeout:g} s "
-                                        "(--cell-timeout); the kernel was interrupted")
+            return self._fail(
+                n, total, f"timed out after {self.cell_timeout:g} s (--cell-timeout); the kernel was interrupted"
+            )
         if ename == "DeadKernelError":
             return self._fail(n, total, "the kernel died")
         return self._fail(n, total, f"{ename}: {evalue}")
@@ -882,21 +947,36 @@ def _positive(value: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The runner's command line."""
-    p = _Parser(prog="python -m jupyter_condasvc.runner",
-                description="Execute a notebook on a conda environment's Python as a systemd service.")
+    p = _Parser(
+        prog="python -m jupyter_condasvc.runner",
+        description="Execute a notebook on a conda environment's Python as a systemd service.",
+    )
     p.add_argument("--python", required=True, help="Interpreter that runs the kernel (<env>/bin/python).")
     p.add_argument("--notebook", required=True, type=Path, help="Notebook to execute.")
     p.add_argument("--output", type=Path, help="Executed copy (default: <notebook dir>/<stem>.out.ipynb).")
     p.add_argument("--parameters-file", type=Path, help="JSON object of parameters to inject (papermill style).")
-    p.add_argument("--kernel-timeout", type=_positive, default=60.0,
-                   help="Seconds to wait for the kernel to start (default 60).")
-    p.add_argument("--cell-timeout", type=_positive, default=None,
-                   help="Seconds one cell may run before it is interrupted and the run fails (default: no limit).")
-    p.add_argument("--runs-dir", type=Path, default=None,
-                   help="Also keep this run's own executed copy as <runs-dir>/<$INVOCATION_ID>.ipynb, never overwritten.")
+    p.add_argument(
+        "--kernel-timeout", type=_positive, default=60.0, help="Seconds to wait for the kernel to start (default 60)."
+    )
+    p.add_argument(
+        "--cell-timeout",
+        type=_positive,
+        default=None,
+        help="Seconds one cell may run before it is interrupted and the run fails (default: no limit).",
+    )
+    p.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=None,
+        help="Also keep this run's own executed copy as <runs-dir>/<$INVOCATION_ID>.ipynb, never overwritten.",
+    )
     p.add_argument("--keep-runs", type=int, default=50, help="Executed copies kept in --runs-dir (0: all; default 50).")
-    p.add_argument("--keep-days", type=float, default=30.0,
-                   help="Executed copies older than this many days are removed from --runs-dir (0: never; default 30).")
+    p.add_argument(
+        "--keep-days",
+        type=float,
+        default=30.0,
+        help="Executed copies older than this many days are removed from --runs-dir (0: never; default 30).",
+    )
     return p
 
 
@@ -977,9 +1057,16 @@ def _main(argv: Optional[Sequence[str]], prelaunched: Optional[Prelaunched]) -> 
             run_copy = run_copy_path(args.runs_dir)
         except OSError as e:
             sys.stderr.write(f"<{WARNING}>cannot keep this run's executed copy in {args.runs_dir}: {e}\n")
-    runner = Runner(nb, python=args.python, output=output, output_mode=mode,
-                    kernel_timeout=args.kernel_timeout, cell_timeout=args.cell_timeout, run_copy=run_copy,
-                    prelaunched=prelaunched)
+    runner = Runner(
+        nb,
+        python=args.python,
+        output=output,
+        output_mode=mode,
+        kernel_timeout=args.kernel_timeout,
+        cell_timeout=args.cell_timeout,
+        run_copy=run_copy,
+        prelaunched=prelaunched,
+    )
     return asyncio.run(runner.run())
 
 

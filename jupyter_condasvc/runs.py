@@ -21,14 +21,16 @@ boot, or a start from outside jupyter_condasvc) for the others.
 A run's own log is the journal slice ``_SYSTEMD_INVOCATION_ID=<id>`` (its
 output) plus the manager's entries with ``USER_INVOCATION_ID=<id>``.
 """
+
 from __future__ import annotations
 
 import asyncio
 import json
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, List, Optional
 
 from .errors import InvalidSpec, NotFound
 from .journal.query import as_int, as_str, journal_module, read_entry, walk
@@ -78,8 +80,14 @@ class Run:
         return asdict(self)
 
 
-def build_runs(entries: Iterable[Mapping[str, Any]], *, manual_jobs: Mapping[int, int], scheduled: bool,
-               current_id: Optional[str] = None, current_active: bool = False) -> List[Run]:
+def build_runs(
+    entries: Iterable[Mapping[str, Any]],
+    *,
+    manual_jobs: Mapping[int, int],
+    scheduled: bool,
+    current_id: Optional[str] = None,
+    current_active: bool = False,
+) -> List[Run]:
     """Runs from the manager's entries about one unit, oldest first (pure).
 
     ``entries``: dicts with ``MESSAGE_ID``, ``USER_INVOCATION_ID``, ``JOB_ID``,
@@ -249,10 +257,17 @@ async def list_runs(services: Any, name: str, *, limit: int = 50) -> Dict[str, A
     current = _invocation_hex(props.get("InvocationID"))
     entries = await asyncio.to_thread(manager_entries, unit, os.getuid(), max_runs=limit)
     manual = await asyncio.to_thread(services.store.manual_jobs, name)
-    runs = build_runs(entries, manual_jobs=manual, scheduled=record.scheduled,
-                      current_id=current, current_active=props.get("ActiveState") in _ACTIVE)[-limit:]
+    runs = build_runs(
+        entries,
+        manual_jobs=manual,
+        scheduled=record.scheduled,
+        current_id=current,
+        current_active=props.get("ActiveState") in _ACTIVE,
+    )[-limit:]
     runs_dir = services.store.runs_dir(name)
-    copies = set(await asyncio.to_thread(lambda: [p.stem for p in runs_dir.glob("*.ipynb")] if runs_dir.is_dir() else []))
+    copies = set(
+        await asyncio.to_thread(lambda: [p.stem for p in runs_dir.glob("*.ipynb")] if runs_dir.is_dir() else [])
+    )
     out = []
     for run in reversed(runs):
         if run.end_usec is None and run.id == current and props.get("ActiveState") not in _ACTIVE:
@@ -299,5 +314,7 @@ async def get_run_notebook(services: Any, name: str, run_id: str) -> Dict[str, A
     try:
         text = await asyncio.to_thread(path.read_text, encoding="utf-8")
     except FileNotFoundError:
-        raise NotFound(f"Run {run_id} of '{name}' kept no executed copy (not a notebook run, or removed by retention).") from None
+        raise NotFound(
+            f"Run {run_id} of '{name}' kept no executed copy (not a notebook run, or removed by retention)."
+        ) from None
     return json.loads(text)

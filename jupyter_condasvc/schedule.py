@@ -1,4 +1,5 @@
 """Schedules: systemd calendar expressions, checked by systemd itself."""
+
 from __future__ import annotations
 
 import asyncio
@@ -31,7 +32,9 @@ async def check_calendar(expression: str, iterations: int = 3) -> Dict[str, Any]
     Raises InvalidSpec (field ``schedule``) with systemd's message.
     """
     if not expression.strip() or "\n" in expression or "\x00" in expression:
-        raise InvalidSpec("schedule must be one systemd calendar expression, e.g. 'daily' or 'Mon..Fri 09:00'.", field="schedule")
+        raise InvalidSpec(
+            "schedule must be one systemd calendar expression, e.g. 'daily' or 'Mon..Fri 09:00'.", field="schedule"
+        )
     try:
         code, out, err = await run(
             ["systemd-analyze", "calendar", f"--iterations={iterations}", expression], env={"TZ": "UTC"}, timeout=10

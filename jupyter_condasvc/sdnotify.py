@@ -3,11 +3,13 @@
 Shared by the notebook runner and the health prober, both of which run
 inside a service started by systemd.
 """
+
 from __future__ import annotations
 
 import os
 import socket
-from typing import Mapping, Optional
+from collections.abc import Mapping
+from typing import Optional
 
 
 def notify(message: str, *, env: Optional[Mapping[str, str]] = None) -> bool:

@@ -4,6 +4,7 @@ Composes the pure parts (spec validation, unit rendering) with the host
 (conda environments, the filesystem store, the systemd manager).  Knows
 nothing of HTTP.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,9 +14,10 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
 
 from .actions import ACTIONS
 from .activation import snapshot
@@ -23,7 +25,8 @@ from .conda import CondaEnv, install_hint
 from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound
 from .health import health_environment, prober_argv, watchdog_sec
 from .host import enforced_controllers, user_name
-from .redaction import redact
+from .limits import Limits, check_spec
+from .prelaunch import default_output_path
 from .schedule import check_calendar
 from .serviceview import (
     RUNNING_STATES,
@@ -36,8 +39,6 @@ from .serviceview import (
     timer_view,
 )
 from .store import ServiceRecord, ServiceStore, new_record
-from .limits import Limits, check_spec
-from .prelaunch import default_output_path
 from .units import (
     UnitPlan,
     render_environment_file,
@@ -59,17 +60,16 @@ if TYPE_CHECKING:
 
 # pydantic (spec.py) is most of a CLI command's import time, and reading or starting a service needs
 # none of it: it is imported when a spec is parsed.
-def parse_spec(data: Any) -> "ServiceSpec":
+def parse_spec(data: Any) -> ServiceSpec:
     from .spec import parse_spec as parse
 
     return parse(data)
 
 
-def merge_patch(old: "ServiceSpec", patch: Any) -> "ServiceSpec":
+def merge_patch(old: ServiceSpec, patch: Any) -> ServiceSpec:
     from .spec import merge_patch as merge
 
     return merge(old, patch)
-
 
 
 @dataclass
@@ -119,8 +119,14 @@ def _inside(path: str, roots: Sequence[str]) -> bool:
 class ServiceManager:
     """Everything the API can do to services, as async methods."""
 
-    def __init__(self, systemd: SystemdManager, finder: EnvironmentFinder, store: ServiceStore, defaults: Defaults,
-                 log: logging.Logger) -> None:
+    def __init__(
+        self,
+        systemd: SystemdManager,
+        finder: EnvironmentFinder,
+        store: ServiceStore,
+        defaults: Defaults,
+        log: logging.Logger,
+    ) -> None:
         self.systemd = systemd
         self.finder = finder
         self.store = store
@@ -129,7 +135,7 @@ class ServiceManager:
         self._locks: Dict[str, asyncio.Lock] = {}
         self._controllers: Optional[List[str]] = None
         #: ``await hook(manager, event, name, env_prefix)`` after "created" / "deleted"; failures are logged, never fatal.
-        self.hooks: List[Callable[["ServiceManager", str, str, Optional[str]], Awaitable[None]]] = []
+        self.hooks: List[Callable[[ServiceManager, str, str, Optional[str]], Awaitable[None]]] = []
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
@@ -226,7 +232,10 @@ class ServiceManager:
         if spec.health_check:
             check = spec.health_check
             health_argv = prober_argv(
-                d.runner_python, spec.name, str(self.store.health_path(spec.name)), check.model_dump(),
+                d.runner_python,
+                spec.name,
+                str(self.store.health_path(spec.name)),
+                check.model_dump(),
                 status=spec.kind != "notebook",
             )
             watchdog = watchdog_sec(
@@ -289,13 +298,25 @@ class ServiceManager:
 
             nbformat.validate(nbformat.read(path, as_version=4))
         except Exception as exc:  # noqa: BLE001 - any reason makes it unusable
-            raise InvalidSpec(f"'{spec.path}' is not a valid notebook: {str(exc).splitlines()[0][:200]}.", field="path") from None
+            raise InvalidSpec(
+                f"'{spec.path}' is not a valid notebook: {str(exc).splitlines()[0][:200]}.", field="path"
+            ) from None
         assert env.python is not None  # checked by _plan_sync
-        argv = [self.defaults.runner_python, "-m", "jupyter_condasvc.runner", "--python", env.python, "--notebook", path]
+        argv = [
+            self.defaults.runner_python,
+            "-m",
+            "jupyter_condasvc.runner",
+            "--python",
+            env.python,
+            "--notebook",
+            path,
+        ]
         if spec.output:
             out = self._resolve_path(spec.output, "output", must_exist=False)
             if not out.endswith(".ipynb"):
-                raise InvalidSpec(f"output must be a .ipynb file (the executed notebook), not '{spec.output}'.", field="output")
+                raise InvalidSpec(
+                    f"output must be a .ipynb file (the executed notebook), not '{spec.output}'.", field="output"
+                )
             self._check_output(spec.name, out, path, spec.output)
             if not os.access(os.path.dirname(out) or ".", os.W_OK):
                 raise InvalidSpec(f"The output folder of '{spec.output}' is not writable.", field="output")
@@ -305,9 +326,12 @@ class ServiceManager:
         if spec.parameters:
             argv += ["--parameters-file", str(self.store.parameters_path(spec.name))]
         argv += [
-            "--runs-dir", str(self.store.runs_dir(spec.name)),
-            "--keep-runs", str(self.defaults.runs_keep),
-            "--keep-days", f"{self.defaults.runs_max_age_days:g}",
+            "--runs-dir",
+            str(self.store.runs_dir(spec.name)),
+            "--keep-runs",
+            str(self.defaults.runs_keep),
+            "--keep-days",
+            f"{self.defaults.runs_max_age_days:g}",
         ]
         return argv
 
@@ -320,7 +344,10 @@ class ServiceManager:
             raise InvalidSpec(f"{what} is inside jupyter_condasvc's own state or unit directory.", field="output")
         for other, files in self._service_files(exclude=name).items():
             if out in files:
-                raise InvalidSpec(f"{what} is a file of the service '{other}' (its program, script, notebook or output).", field="output")
+                raise InvalidSpec(
+                    f"{what} is a file of the service '{other}' (its program, script, notebook or output).",
+                    field="output",
+                )
 
     def _service_files(self, exclude: str) -> Dict[str, set]:
         """Files each other service runs, reads or writes: the absolute paths in its command and its output."""
@@ -340,16 +367,26 @@ class ServiceManager:
         if spec.kind != "notebook":
             return []
         argv = list(plan.exec_argv)
-        out = argv[argv.index("--output") + 1] if "--output" in argv else str(
-            default_output_path(Path(argv[argv.index("--notebook") + 1])))
+        out = (
+            argv[argv.index("--output") + 1]
+            if "--output" in argv
+            else str(default_output_path(Path(argv[argv.index("--notebook") + 1])))
+        )
         if not os.path.exists(out):
             return []
         try:
             earlier = self.store.read_record(spec.name).resolved.get("exec_argv") or []
         except Exception:  # noqa: BLE001 - no such service yet
             earlier = []
-        earlier_out = earlier[earlier.index("--output") + 1] if "--output" in earlier else (
-            str(default_output_path(Path(earlier[earlier.index("--notebook") + 1]))) if "--notebook" in earlier else None)
+        earlier_out = (
+            earlier[earlier.index("--output") + 1]
+            if "--output" in earlier
+            else (
+                str(default_output_path(Path(earlier[earlier.index("--notebook") + 1])))
+                if "--notebook" in earlier
+                else None
+            )
+        )
         if earlier_out == out:
             return []
         return [f"output: '{out}' already exists and is not this service's earlier output; each run will overwrite it."]
@@ -357,7 +394,9 @@ class ServiceManager:
     async def render(self, plan: UnitPlan, spec: ServiceSpec) -> Rendered:
         activation: Dict[str, str] = {}
         if spec.activation:
-            activation = await snapshot(plan.env_prefix, plan.env_name, self.defaults.base_path, os.path.expanduser("~"))
+            activation = await snapshot(
+                plan.env_prefix, plan.env_name, self.defaults.base_path, os.path.expanduser("~")
+            )
         # the health check's URL (it may carry credentials) reaches its prober through this 0600 file only
         check = spec.health_check.model_dump() if spec.health_check else None
         variables = {**activation, **spec.environment, **health_environment(check)}
@@ -372,7 +411,13 @@ class ServiceManager:
 
     async def _write(self, name: str, r: Rendered, record: Optional[ServiceRecord] = None) -> None:
         await asyncio.to_thread(
-            self.store.write_files, name, r.unit, r.env, timer_text=r.timer, parameters_text=r.parameters, record=record,
+            self.store.write_files,
+            name,
+            r.unit,
+            r.env,
+            timer_text=r.timer,
+            parameters_text=r.parameters,
+            record=record,
             watch_texts=r.watch,
         )
 
@@ -427,7 +472,9 @@ class ServiceManager:
         if state == "ours":
             raise Conflict(f"A service named '{spec.name}' already exists.", field="name")
         if state == "foreign":
-            raise Conflict(f"The name '{spec.name}' is taken by a unit not created by jupyter_condasvc ({unit}).", field="name")
+            raise Conflict(
+                f"The name '{spec.name}' is taken by a unit not created by jupyter_condasvc ({unit}).", field="name"
+            )
         for name in (unit, self.store.timer_name(spec.name)):
             props = await self.systemd.get_unit_properties(name, fresh=True)
             if props.get("LoadState") not in ("not-found", None) or props.get("ActiveState") not in ("inactive", None):
@@ -502,7 +549,8 @@ class ServiceManager:
             # What a running process would not pick up without a restart: its command line, directory,
             # environment, variables or parameters ("restart needed" in the UI).
             if resolved != record.resolved or any(
-                getattr(old, f) != getattr(spec, f) for f in ("environment", "parameters", "memory_max", "cpu_quota", "health_check")
+                getattr(old, f) != getattr(spec, f)
+                for f in ("environment", "parameters", "memory_max", "cpu_quota", "health_check")
             ):
                 record.unit_changed = now
             record.spec, record.resolved, record.updated = spec.model_dump(), resolved, now
@@ -574,7 +622,7 @@ class ServiceManager:
         for hook in self.hooks:
             try:
                 await hook(self, event, name, env_prefix)
-            except Exception:  # noqa: BLE001 - a side file must not undo the service
+            except Exception:
                 self.log.warning("condasvc: the %s hook for '%s' failed", event, name, exc_info=True)
 
     # -- actions --------------------------------------------------------
@@ -588,7 +636,9 @@ class ServiceManager:
             scheduled = record.scheduled
             result = None
             if action in ("pause", "resume") and not scheduled:
-                raise Conflict(f"'{name}' has no schedule to {action}; add one with an edit (field schedule).", field="schedule")
+                raise Conflict(
+                    f"'{name}' has no schedule to {action}; add one with an edit (field schedule).", field="schedule"
+                )
             if action == "reset-and-start":
                 # The recovery from a start limit: forget the failures, then start (and arm its schedule).
                 await self.systemd.reset_failed_unit(unit)
@@ -633,7 +683,8 @@ class ServiceManager:
             hint = (
                 " Its start limit was hit (it crashed or was started too often within start_limit_interval_sec): "
                 "fix the cause, then reset-and-start (reset-failed, then start)."
-                if status.get("start_limit_hit") else ""
+                if status.get("start_limit_hit")
+                else ""
             )
             raise JobFailed(
                 f"{action.capitalize()} of '{name}' ended with result '{result}': the service is "
@@ -661,8 +712,14 @@ class ServiceManager:
     async def get(self, name: str, *, fresh: bool = False) -> ServiceView:
         return await self.describe(name, fresh=fresh)
 
-    async def describe(self, name: str, record: Optional[ServiceRecord] = None, *, fresh: bool = False,
-                       props: Optional[Properties] = None) -> ServiceView:
+    async def describe(
+        self,
+        name: str,
+        record: Optional[ServiceRecord] = None,
+        *,
+        fresh: bool = False,
+        props: Optional[Properties] = None,
+    ) -> ServiceView:
         """One service as ``GET services/{name}`` shows it.
 
         ``record``: the caller's copy of the record (else read, re-read only when its file changed);
@@ -731,12 +788,12 @@ class ServiceManager:
         return await asyncio.to_thread(read)
 
     # -- logs -------------------------------------------------------------
-    async def logs(self, name: str, query: "LogQuery", *, max_scan: int = 200_000) -> "LogPage":
+    async def logs(self, name: str, query: LogQuery, *, max_scan: int = 200_000) -> LogPage:
         """A page of the service's journal with the journal diagnosis, in one hop off the event loop."""
         from .doctor import diagnose_cached
         from .journal.history import read_page
 
-        def page() -> "LogPage":
+        def page() -> LogPage:
             unit = self.store.load_one(name).unit
             out = read_page(unit, os.getuid(), query, max_scan=max_scan)
             out.name, out.journal = name, diagnose_cached()
@@ -744,8 +801,9 @@ class ServiceManager:
 
         return await asyncio.to_thread(page)
 
-    async def follow(self, name: str, query: "LogQuery", *, cursor: Optional[str] = None,
-                     backlog: Optional[int] = None) -> "LogFollow":
+    async def follow(
+        self, name: str, query: LogQuery, *, cursor: Optional[str] = None, backlog: Optional[int] = None
+    ) -> LogFollow:
         """A live follow of the service's journal, after ``cursor`` or from ``backlog`` (default ``query.n``)
         entries before the tail: checked and resolved here, started by the caller (``start`` on the event loop,
         ``tail`` blocking)."""
@@ -756,10 +814,17 @@ class ServiceManager:
         if cursor is not None:
             check_cursor(cursor)
 
-        def resolve() -> "LogFollow":
+        def resolve() -> LogFollow:
             unit = self.store.load_one(name).unit
-            return LogFollow(name, unit, os.getuid(), query, cursor=cursor,
-                             backlog=query.n if backlog is None else backlog, journal=diagnose_cached())
+            return LogFollow(
+                name,
+                unit,
+                os.getuid(),
+                query,
+                cursor=cursor,
+                backlog=query.n if backlog is None else backlog,
+                journal=diagnose_cached(),
+            )
 
         return await asyncio.to_thread(resolve)
 

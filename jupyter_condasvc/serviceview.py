@@ -5,6 +5,7 @@ record, the signal-fed properties, the memory/CPU reading, the health file)
 and these functions shape them into the JSON of ``GET services/{name}``
 (``Service`` in openapi.yaml), which the status stream pushes too.
 """
+
 from __future__ import annotations
 
 import time
@@ -153,8 +154,9 @@ def timer_view(props: Properties) -> TimerView:
     }
 
 
-def service_status(spec: Dict[str, Any], props: Properties, live: Properties,
-                   memory_enforced: Optional[bool] = None) -> ServiceStatus:
+def service_status(
+    spec: Dict[str, Any], props: Properties, live: Properties, memory_enforced: Optional[bool] = None
+) -> ServiceStatus:
     """The unit's state as ``status`` (without ``schedule``/``health``); ``live``: MemoryCurrent, CPUUsageNSec."""
     return {
         "load_state": props.get("LoadState"),

@@ -5,6 +5,7 @@ interpreter exist, is the working directory writable, ...) live in
 ``ServiceManager.plan``.  Every rule here produces an :class:`InvalidSpec`
 naming the field, which the API answers with a 400.
 """
+
 from __future__ import annotations
 
 import keyword
@@ -33,6 +34,8 @@ RESERVED_VARIABLES = frozenset({"PATH", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PY
 
 Kind = Literal["script", "command", "notebook"]
 Restart = Literal["no", "on-failure", "always"]
+
+
 def _finite(value: Any, where: str) -> None:
     """Refuse NaN and infinities anywhere in a parameter: the spec is JSON, which has neither."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -103,29 +106,72 @@ class ServiceSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
-    name: str = Field(description="Service name, e.g. 'pytorch-inference-api-v1'; the unit is '<prefix><name>.service'.")
-    kind: Kind = Field(description="'script' runs a Python file, 'command' runs a program from the environment, 'notebook' executes a notebook on the environment's kernel.")
+    name: str = Field(
+        description="Service name, e.g. 'pytorch-inference-api-v1'; the unit is '<prefix><name>.service'."
+    )
+    kind: Kind = Field(
+        description="'script' runs a Python file, 'command' runs a program from the environment, 'notebook' executes a notebook on the environment's kernel."
+    )
     env: str = Field(description="Conda environment, by name or absolute prefix.")
-    path: Optional[str] = Field(None, description="Script or notebook path (script and notebook kinds), relative to the server root or absolute.")
-    argv: Optional[List[str]] = Field(None, description="Command and its arguments (command kind). argv[0] is looked up in the environment's bin directory unless absolute.")
+    path: Optional[str] = Field(
+        None,
+        description="Script or notebook path (script and notebook kinds), relative to the server root or absolute.",
+    )
+    argv: Optional[List[str]] = Field(
+        None,
+        description="Command and its arguments (command kind). argv[0] is looked up in the environment's bin directory unless absolute.",
+    )
     args: List[str] = Field(default_factory=list, description="Extra arguments passed to the script or command.")
-    cwd: Optional[str] = Field(None, description="Working directory; defaults to the script's or notebook's directory, or the server root.")
-    environment: Dict[str, str] = Field(default_factory=dict, description="Environment variables, stored in a 0600 EnvironmentFile, never in the unit text.")
-    secrets: List[str] = Field(default_factory=list, description="Names of variables in 'environment' whose values are write-only: the API answers null for them, and an edit that leaves one out, null or empty keeps the stored value.")
+    cwd: Optional[str] = Field(
+        None, description="Working directory; defaults to the script's or notebook's directory, or the server root."
+    )
+    environment: Dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variables, stored in a 0600 EnvironmentFile, never in the unit text.",
+    )
+    secrets: List[str] = Field(
+        default_factory=list,
+        description="Names of variables in 'environment' whose values are write-only: the API answers null for them, and an edit that leaves one out, null or empty keeps the stored value.",
+    )
     restart: Optional[Restart] = Field(None, description="Restart policy; default from configuration.")
     restart_sec: Optional[float] = Field(None, ge=0, le=86400, description="Seconds to wait before a restart.")
-    start_limit_burst: Optional[int] = Field(None, ge=0, le=10000, description="At most this many starts within start_limit_interval_sec, then the unit is left failed (crash-loop guard).")
-    start_limit_interval_sec: Optional[float] = Field(None, ge=0, le=86400 * 7, description="Window for start_limit_burst, in seconds.")
+    start_limit_burst: Optional[int] = Field(
+        None,
+        ge=0,
+        le=10000,
+        description="At most this many starts within start_limit_interval_sec, then the unit is left failed (crash-loop guard).",
+    )
+    start_limit_interval_sec: Optional[float] = Field(
+        None, ge=0, le=86400 * 7, description="Window for start_limit_burst, in seconds."
+    )
     memory_max: Optional[str] = Field(None, description="MemoryMax=, e.g. '512M', '2G', '50%' or 'infinity'.")
     cpu_quota: Optional[str] = Field(None, description="CPUQuota=, e.g. '50%' (half a core) or '200%' (two cores).")
     enabled: bool = Field(False, description="Start at login (and at boot when lingering): WantedBy=default.target.")
     description: str = Field("", max_length=512, description="Human description, shown by systemctl.")
-    parameters: Dict[str, ParamValue] = Field(default_factory=dict, description="Notebook parameters injected after the cell tagged 'parameters' (papermill convention).")
-    output: Optional[str] = Field(None, description="Where a notebook service writes its executed copy; default '<stem>.out.ipynb' next to the notebook.")
-    schedule: Optional[str] = Field(None, description="Run on a schedule: a systemd calendar expression (OnCalendar=), e.g. 'daily' or 'Mon..Fri 09:00'. Creates a .timer with Persistent=true.")
-    activation: bool = Field(False, description="Snapshot what `conda activate` would set (the env's etc/conda/activate.d scripts) into the environment file.")
-    restart_on_change: bool = Field(False, description="Restart the service (when it runs) each time its script or notebook file changes: a .path unit watches the file (PathChanged=) and starts a oneshot unit that runs `systemctl --user try-restart`. Script and notebook kinds.")
-    health_check: Optional[HealthCheck] = Field(None, description="HTTP or TCP probe; a service that stays unhealthy is restarted through the systemd watchdog. {type: http|tcp, url | host+port, interval_sec, timeout_sec, start_period_sec, failure_threshold}.")
+    parameters: Dict[str, ParamValue] = Field(
+        default_factory=dict,
+        description="Notebook parameters injected after the cell tagged 'parameters' (papermill convention).",
+    )
+    output: Optional[str] = Field(
+        None,
+        description="Where a notebook service writes its executed copy; default '<stem>.out.ipynb' next to the notebook.",
+    )
+    schedule: Optional[str] = Field(
+        None,
+        description="Run on a schedule: a systemd calendar expression (OnCalendar=), e.g. 'daily' or 'Mon..Fri 09:00'. Creates a .timer with Persistent=true.",
+    )
+    activation: bool = Field(
+        False,
+        description="Snapshot what `conda activate` would set (the env's etc/conda/activate.d scripts) into the environment file.",
+    )
+    restart_on_change: bool = Field(
+        False,
+        description="Restart the service (when it runs) each time its script or notebook file changes: a .path unit watches the file (PathChanged=) and starts a oneshot unit that runs `systemctl --user try-restart`. Script and notebook kinds.",
+    )
+    health_check: Optional[HealthCheck] = Field(
+        None,
+        description="HTTP or TCP probe; a service that stays unhealthy is restarted through the systemd watchdog. {type: http|tcp, url | host+port, interval_sec, timeout_sec, start_period_sec, failure_threshold}.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -197,7 +243,9 @@ class ServiceSpec(BaseModel):
     @classmethod
     def _memory(cls, v: Optional[str]) -> Optional[str]:
         if v is not None and not MEMORY_RE.fullmatch(v):
-            raise ValueError("memory_max must be bytes with an optional K, M, G or T suffix, a percentage, or 'infinity' (e.g. '512M')")
+            raise ValueError(
+                "memory_max must be bytes with an optional K, M, G or T suffix, a percentage, or 'infinity' (e.g. '512M')"
+            )
         return v
 
     @field_validator("cpu_quota")
@@ -232,7 +280,9 @@ class ServiceSpec(BaseModel):
     def _secrets_known(self) -> ServiceSpec:
         unknown = [n for n in self.secrets if n not in self.environment]
         if unknown:
-            raise _FieldError("secrets", f"'secrets' names variables that 'environment' does not set: {', '.join(unknown)}")
+            raise _FieldError(
+                "secrets", f"'secrets' names variables that 'environment' does not set: {', '.join(unknown)}"
+            )
         return self
 
     @model_validator(mode="after")
@@ -249,7 +299,10 @@ class ServiceSpec(BaseModel):
             if not self.argv:
                 raise _FieldError("argv", "a command service needs 'argv', e.g. ['jupyter', 'lab', '--no-browser']")
             if self.restart_on_change:
-                raise _FieldError("restart_on_change", "restart_on_change watches a script or notebook file; a command service has none")
+                raise _FieldError(
+                    "restart_on_change",
+                    "restart_on_change watches a script or notebook file; a command service has none",
+                )
             if self.path is not None:
                 raise _FieldError("path", "a command service takes 'argv', not 'path'")
         if self.kind != "notebook":

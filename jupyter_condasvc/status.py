@@ -28,6 +28,7 @@ Messages (JSON, server to client)::
     {"type": "metrics", "services": {"<name>": {"memory_current": int|null, "cpu_usage_nsec": int|null}}}
     {"type": "manager", "reachable": false, "message": "..."}   # then a new snapshot once reconnected
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -81,7 +82,7 @@ class StatusClient:
             size = len(text)
             self.pending_bytes += size
 
-            def done(f: "asyncio.Future[None]") -> None:
+            def done(f: asyncio.Future[None]) -> None:
                 self.pending_bytes -= size
                 try:
                     f.exception()
@@ -103,9 +104,17 @@ class StatusClient:
 
 
 class StatusHub:
-    def __init__(self, services: ServiceManager, systemd: SystemdManager, *, coalesce: float = 0.0,
-                 sample_interval: float = 2.0, max_pending: int = 1024 * 1024, reconnect_max: float = 10.0,
-                 log: Optional[logging.Logger] = None) -> None:
+    def __init__(
+        self,
+        services: ServiceManager,
+        systemd: SystemdManager,
+        *,
+        coalesce: float = 0.0,
+        sample_interval: float = 2.0,
+        max_pending: int = 1024 * 1024,
+        reconnect_max: float = 10.0,
+        log: Optional[logging.Logger] = None,
+    ) -> None:
         self.services = services
         self.systemd = systemd
         self.coalesce = coalesce
@@ -195,8 +204,13 @@ class StatusHub:
     # -- systemd events --
     def _on_event(self, unit: str, event: str, data: Dict[str, Any]) -> None:
         if event == "disconnected":
-            self._broadcast({"type": "manager", "reachable": False,
-                             "message": "The connection to the systemd user manager was lost; reconnecting."})
+            self._broadcast(
+                {
+                    "type": "manager",
+                    "reachable": False,
+                    "message": "The connection to the systemd user manager was lost; reconnecting.",
+                }
+            )
             self._start_reconnect()
             return
         if event in ("reloaded", "records-changed"):
@@ -243,7 +257,7 @@ class StatusHub:
                             self.log.warning("condasvc: status of %s not pushed: %s", name, result)
                     elif result is not None:
                         self._broadcast({"type": "service", "service": result}, key=name)
-        except Exception:  # noqa: BLE001 - never let a push failure kill the stream
+        except Exception:
             if self.log is not None:
                 self.log.exception("condasvc: status push failed")
         finally:
@@ -264,7 +278,7 @@ class StatusHub:
     def _quick_status(self, name: str) -> Optional[ServiceStatus]:
         try:
             status = self.services.signalled_status(name)
-        except Exception:  # noqa: BLE001 - the full push that follows reports problems
+        except Exception:
             if self.log is not None:
                 self.log.debug("condasvc: no quick status for %s", name, exc_info=True)
             return None
@@ -372,4 +386,3 @@ class StatusHub:
                 changed[name] = {"memory_current": None, "cpu_usage_nsec": None}
         if changed:
             self._broadcast({"type": "metrics", "services": changed}, key="\0metrics")
-

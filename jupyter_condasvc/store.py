@@ -8,6 +8,7 @@ ever modified or removed.
 All methods are synchronous and small; the service layer runs them off the
 event loop (``asyncio.to_thread``).
 """
+
 from __future__ import annotations
 
 import errno
@@ -15,13 +16,13 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .errors import CondaSvcError, Conflict, NotOwned, ServiceNotFound
 from .units import is_managed
-
 
 #: A path as the os functions take it.
 PathLike = Union[str, "os.PathLike[str]"]
@@ -55,7 +56,7 @@ class ServiceRecord:
     extra: Dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> "ServiceRecord":
+    def from_json(cls, data: Dict[str, Any]) -> ServiceRecord:
         resolved = data.get("resolved")
         return cls(
             spec=data["spec"],
@@ -70,8 +71,15 @@ class ServiceRecord:
         )
 
     def to_json(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {**self.extra, "version": self.version, "spec": self.spec, "unit": self.unit,
-                               "resolved": self.resolved, "created": self.created, "updated": self.updated}
+        out: Dict[str, Any] = {
+            **self.extra,
+            "version": self.version,
+            "spec": self.spec,
+            "unit": self.unit,
+            "resolved": self.resolved,
+            "created": self.created,
+            "updated": self.updated,
+        }
         if self.unit_changed is not None:
             out["unit_changed"] = self.unit_changed
         return out
@@ -311,8 +319,9 @@ class ServiceStore:
         if not isinstance(data, dict) or not isinstance(data.get("spec"), dict):
             # Edited by hand into garbage: still listed (and deletable), its unit untouched until then.
             reason = data.get("broken") if isinstance(data, dict) else None
-            return ServiceRecord(spec={"name": name}, unit=self.unit_name(name),
-                                 broken=reason or f"its record {path} has no spec")
+            return ServiceRecord(
+                spec={"name": name}, unit=self.unit_name(name), broken=reason or f"its record {path} has no spec"
+            )
         if not isinstance(data.get("unit"), str):
             data["unit"] = self.unit_name(name)
         return ServiceRecord.from_json(data)
@@ -376,7 +385,9 @@ class ServiceStore:
         dropped) is removed, so no ``.timer`` outlives its schedule.
         """
         if self.ownership(name) == "foreign":
-            raise NotOwned(f"The unit {self.unit_name(name)} was not created by jupyter_condasvc; it is left untouched.")
+            raise NotOwned(
+                f"The unit {self.unit_name(name)} was not created by jupyter_condasvc; it is left untouched."
+            )
         timer_path = self.timer_path(name)
         watch = list(zip(self.watch_paths(name), watch_texts or (None, None)))
         for path in (timer_path, *(p for p, _ in watch)):
@@ -418,12 +429,17 @@ class ServiceStore:
     def _removable(self, name: str) -> List[Path]:
         """The files ``remove`` deletes, in order; StorageError if any of their folders is read-only."""
         if self.ownership(name) == "foreign":
-            raise NotOwned(f"The unit {self.unit_name(name)} was not created by jupyter_condasvc; it is left untouched.")
+            raise NotOwned(
+                f"The unit {self.unit_name(name)} was not created by jupyter_condasvc; it is left untouched."
+            )
         timer: Optional[Path] = self.timer_path(name)
         if timer.exists() and not is_managed(timer.read_text(encoding="utf-8", errors="replace")):
             timer = None
-        watch = [p for p in self.watch_paths(name)
-                 if p.exists() and is_managed(p.read_text(encoding="utf-8", errors="replace"))]
+        watch = [
+            p
+            for p in self.watch_paths(name)
+            if p.exists() and is_managed(p.read_text(encoding="utf-8", errors="replace"))
+        ]
         side = (self.env_path(name), self.parameters_path(name), self.health_path(name))
         paths = [*((timer,) if timer else ()), *watch, self.unit_path(name), *side, self.record_path(name)]
         for path in paths:

@@ -10,14 +10,16 @@ many services costs no round trips; only ``MemoryCurrent`` and
 Jobs (start/stop/restart) are awaited through the ``JobRemoved`` signal and
 report systemd's result (``done``, ``failed``, ``timeout``, ...).
 """
+
 from __future__ import annotations
 
 import asyncio
 import os
 import re
 from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
@@ -78,7 +80,7 @@ def unit_object_path(unit_name: str) -> str:
 
 
 def unit_name_from_path(path: str) -> str:
-    label = path[len(UNIT_PATH_PREFIX):]
+    label = path[len(UNIT_PATH_PREFIX) :]
     return re.sub(r"_([0-9a-f]{2})", lambda m: chr(int(m.group(1), 16)), label)
 
 
@@ -119,7 +121,9 @@ class SystemdManager(LoggingConfigurable):
         config=True,
         help="D-Bus address of the user bus. Empty: $DBUS_SESSION_BUS_ADDRESS, else unix:path=$XDG_RUNTIME_DIR/bus.",
     )
-    call_timeout = Float(25.0, config=True, help="Seconds to wait for one D-Bus call before reporting the manager unreachable.")
+    call_timeout = Float(
+        25.0, config=True, help="Seconds to wait for one D-Bus call before reporting the manager unreachable."
+    )
     job_timeout = Float(120.0, config=True, help="Seconds to wait for a start/stop/restart job to finish.")
     unsignalled_max_age = Float(
         1.0,
@@ -142,7 +146,7 @@ class SystemdManager(LoggingConfigurable):
         self._unsignalled: Dict[str, Tuple[Properties, float, Optional[int], bool]] = {}
         self._fetching: Dict[str, List[List[Tuple[Properties, bool]]]] = {}
         self._job_waiters: Dict[str, asyncio.Future] = {}
-        self._job_results: "OrderedDict[str, Tuple[str, str]]" = OrderedDict()
+        self._job_results: OrderedDict[str, Tuple[str, str]] = OrderedDict()
         self._listeners: List[Listener] = []
         self._watch_task: Optional[asyncio.Task] = None
         #: The reload not yet sent (callers that ask now share it) and the one in flight.
@@ -199,13 +203,17 @@ class SystemdManager(LoggingConfigurable):
                 f"type='signal',sender='{SYSTEMD}',interface='{PROPS_IFACE}',member='PropertiesChanged',"
                 f"path_namespace='{MANAGER_PATH}/unit'",
             ):
-                await self._raw_call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch", "s", [rule])
+                await self._raw_call(
+                    "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch", "s", [rule]
+                )
             await self._raw_call(SYSTEMD, MANAGER_PATH, MANAGER_IFACE, "Subscribe", "", [])
         except DBusError as exc:
             # e.g. the manager re-executing at this moment: unreachable, try again later
             self._bus = None
             bus.disconnect()
-            raise ManagerUnavailable(f"The systemd user manager did not accept our subscription: {exc.text or exc.type}.") from None
+            raise ManagerUnavailable(
+                f"The systemd user manager did not accept our subscription: {exc.text or exc.type}."
+            ) from None
         except BaseException:
             self._bus = None
             bus.disconnect()
@@ -257,7 +265,7 @@ class SystemdManager(LoggingConfigurable):
         for listener in list(self._listeners):
             try:
                 listener(unit, event, data)
-            except Exception:  # noqa: BLE001 - one listener must not break the others
+            except Exception:
                 self.log.exception("condasvc: systemd listener failed")
 
     def _on_message(self, msg: Message) -> Optional[bool]:
@@ -311,13 +319,19 @@ class SystemdManager(LoggingConfigurable):
         async with self._sem:
             try:
                 reply = await asyncio.wait_for(
-                    bus.call(Message(destination=dest, path=path, interface=iface, member=member, signature=signature, body=body)),
+                    bus.call(
+                        Message(
+                            destination=dest, path=path, interface=iface, member=member, signature=signature, body=body
+                        )
+                    ),
                     self.call_timeout,
                 )
             except DBusError:
                 raise
             except asyncio.TimeoutError:
-                raise ManagerUnavailable(f"The systemd user manager did not answer {member} within {self.call_timeout:g} s.") from None
+                raise ManagerUnavailable(
+                    f"The systemd user manager did not answer {member} within {self.call_timeout:g} s."
+                ) from None
             except (OSError, EOFError, ConnectionError) as exc:
                 self._bus = None
                 raise ManagerUnavailable(f"The connection to the systemd user manager failed: {exc}.") from None
@@ -570,7 +584,9 @@ class SystemdManager(LoggingConfigurable):
         if hit is None:
             return None
         values, at, run, unset = hit
-        if (unset and since is not None and run == since) or asyncio.get_running_loop().time() - at < self.unsignalled_max_age:
+        if (
+            unset and since is not None and run == since
+        ) or asyncio.get_running_loop().time() - at < self.unsignalled_max_age:
             return values
         return None
 
@@ -604,7 +620,11 @@ class SystemdManager(LoggingConfigurable):
             if load_state != props.get("LoadState") or load_state != "loaded":
                 cached.stale = True
                 continue
-            props.update(ActiveState=active_state, SubState=sub_state, UnitFileState=file_state.get(name, props.get("UnitFileState")))
+            props.update(
+                ActiveState=active_state,
+                SubState=sub_state,
+                UnitFileState=file_state.get(name, props.get("UnitFileState")),
+            )
             cached.reloaded = False
 
 
@@ -613,6 +633,10 @@ def _map_dbus_error(exc: DBusError) -> CondaSvcError:
     text = exc.text or name
     if name in ("org.freedesktop.systemd1.NoSuchUnit", "org.freedesktop.systemd1.LoadFailed"):
         return NotFound(text)
-    if name in ("org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NoReply", "org.freedesktop.DBus.Error.Disconnected"):
+    if name in (
+        "org.freedesktop.DBus.Error.ServiceUnknown",
+        "org.freedesktop.DBus.Error.NoReply",
+        "org.freedesktop.DBus.Error.Disconnected",
+    ):
         return ManagerUnavailable(f"The systemd user manager is not reachable: {text}")
     return JobFailed(f"systemd refused: {text}")

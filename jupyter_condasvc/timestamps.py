@@ -1,4 +1,5 @@
 """Times as the API shows them: microseconds since the epoch (systemd's and the journal's unit) as ISO 8601, UTC."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone

@@ -16,6 +16,7 @@ comes from a user is escaped for the parser that will read it:
 * The EnvironmentFile uses systemd's env-file syntax, single-quoted where
   possible, double-quoted with escapes otherwise.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -127,9 +128,7 @@ def plain_value(value: str, what: str) -> str:
     """A value the line parser keeps verbatim once specifiers are escaped."""
     _check_line_safe(value, what)
     if value != value.strip() or value.endswith("\\"):
-        raise InvalidSpec(
-            f"{what} must not start or end with white space or end with a backslash.", field=what
-        )
+        raise InvalidSpec(f"{what} must not start or end with white space or end with a backslash.", field=what)
     return value.replace("%", "%%")
 
 
@@ -167,8 +166,14 @@ def render_run_end(logger: Sequence[str]) -> str:
     """
     systemd_cat, sh = logger
     script = "echo result=${SERVICE_RESULT} exit=${EXIT_CODE} status=${EXIT_STATUS}; exec sleep 0.2"
-    words = [quote_exec_word(systemd_cat).replace("$", "$$"), f'"--identifier={RUN_END_IDENTIFIER}"', '"--priority=info"',
-             quote_exec_word(sh).replace("$", "$$"), '"-c"', f'"{script}"']
+    words = [
+        quote_exec_word(systemd_cat).replace("$", "$$"),
+        f'"--identifier={RUN_END_IDENTIFIER}"',
+        '"--priority=info"',
+        quote_exec_word(sh).replace("$", "$$"),
+        '"-c"',
+        f'"{script}"',
+    ]
     return "-" + " ".join(words)
 
 
@@ -176,7 +181,7 @@ def user_argv(exec_argv: Sequence[str]) -> List[str]:
     """The program's own argv from an ExecStart= argv that may carry :func:`stderr_wrapper`."""
     words = list(exec_argv)
     if words and words[0].endswith("/systemd-cat") and "--" in words:
-        return words[words.index("--") + 1:]
+        return words[words.index("--") + 1 :]
     return words
 
 

@@ -18,6 +18,7 @@ the linger file, delegated controllers): it is recomputed at most every
 ``max_age`` seconds, by one computation that concurrent requests share,
 and at once when the connection to the manager is lost.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,11 +35,19 @@ if TYPE_CHECKING:
 
 
 class _Piece:
-    __slots__ = ("serial", "text", "record", "props", "timer_props", "live", "health_key", "epoch")
+    __slots__ = ("epoch", "health_key", "live", "props", "record", "serial", "text", "timer_props")
 
-    def __init__(self, serial: int, text: str, record: ServiceRecord, props: Properties,
-                 timer_props: Optional[Properties], live: Optional[Properties], health_key: StatKey,
-                 epoch: Tuple[int, int]) -> None:
+    def __init__(
+        self,
+        serial: int,
+        text: str,
+        record: ServiceRecord,
+        props: Properties,
+        timer_props: Optional[Properties],
+        live: Optional[Properties],
+        health_key: StatKey,
+        epoch: Tuple[int, int],
+    ) -> None:
         self.serial, self.text, self.record, self.props = serial, text, record, props
         self.timer_props, self.live, self.health_key, self.epoch = timer_props, live, health_key, epoch
 
@@ -101,7 +110,10 @@ class ServiceViews:
         props = self.systemd.cached_properties(record.unit)
         if props is None or props is not piece.props:
             return False
-        if piece.timer_props is not None and self.systemd.cached_properties(self.store.timer_name(name)) is not piece.timer_props:
+        if (
+            piece.timer_props is not None
+            and self.systemd.cached_properties(self.store.timer_name(name)) is not piece.timer_props
+        ):
             return False
         if _active(props):
             return self.systemd.peek_unsignalled(record.unit, props.get("ActiveEnterTimestamp")) is piece.live
@@ -186,7 +198,6 @@ class ServiceViews:
         etag = f'"{self._tag}-{self._list_version}"'
         self._list = (key, body, etag)
         return body, etag
-
 
     async def get_json(self, name: str) -> str:
         """One service's view as JSON text (what GET services/{name} answers)."""

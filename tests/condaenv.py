@@ -13,6 +13,7 @@ site-packages folder where the test interpreter has ipykernel installed, so
 ``conda-meta/ipykernel-*.json`` record conda would write.  When no usable
 ipykernel is installed the calling test is skipped.
 """
+
 from __future__ import annotations
 
 import functools
@@ -70,7 +71,10 @@ def interpreter_version(python: str) -> str:
     """``X.Y.Z`` of an interpreter, by running it."""
     out = subprocess.run(
         [python, "-c", "import sys;print('%d.%d.%d' % sys.version_info[:3])"],
-        check=True, capture_output=True, text=True, timeout=30,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     return out.stdout.strip()
 
@@ -117,7 +121,9 @@ def make_conda_env(
     prefix.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [interpreter, "-m", "venv", "--without-pip", "--symlinks", str(prefix)],
-        check=True, capture_output=True, timeout=120,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     meta = prefix / "conda-meta"
     meta.mkdir(exist_ok=True)

@@ -9,6 +9,7 @@ The rest (spec, unit rendering, parsing, redaction, ...) need none of it:
 ``python -m pytest -m "not systemd"`` runs them anywhere, and
 ``-m "not systemd and not slow"`` (no real kernels or probers) in seconds.
 """
+
 from __future__ import annotations
 
 import json

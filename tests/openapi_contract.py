@@ -1,4 +1,5 @@
 """Check API responses against the OpenAPI document shipped in the package."""
+
 from __future__ import annotations
 
 import re

@@ -14,6 +14,7 @@
   ``CONDASVC_OTHER_USER`` (as root: ``scripts/systemd-stack up condasvc-b``,
   then create one service as that user, e.g. with ``jupyter condasvc create``).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -64,8 +65,17 @@ def seeded(jp_serverapp, jp_asyncio_loop, root):
     """A service 'seen' made through the service layer (the API would refuse it under these authorizers)."""
     (root / "seen.py").write_text(SLEEPER)
     services = jp_serverapp.web_app.settings["condasvc_services"]
-    yield jp_asyncio_loop.run_until_complete(services.create(
-        {"name": "seen", "kind": "script", "env": "ml", "path": "seen.py", "environment": {"API_KEY": "s3cret-value"}}))
+    yield jp_asyncio_loop.run_until_complete(
+        services.create(
+            {
+                "name": "seen",
+                "kind": "script",
+                "env": "ml",
+                "path": "seen.py",
+                "environment": {"API_KEY": "s3cret-value"},
+            }
+        )
+    )
     jp_asyncio_loop.run_until_complete(services.delete("seen"))
 
 
@@ -75,8 +85,14 @@ class TestReadOnlyUser:
     async def test_reads_allowed_writes_refused(self, api, seeded, jp_ws_fetch, unit_name, state_dir):
         unit = UNIT_DIR / unit_name("seen")
         before = unit.read_bytes(), sorted(p.name for p in state_dir.rglob("*"))
-        for path in (("services",), ("services", "seen"), ("services", "seen", "unit"), ("services", "seen", "logs"),
-                     ("environments",), ("host",)):
+        for path in (
+            ("services",),
+            ("services", "seen"),
+            ("services", "seen", "unit"),
+            ("services", "seen", "logs"),
+            ("environments",),
+            ("host",),
+        ):
             code, body = await api("GET", *path)
             assert code == 200, (path, body)
         ws = await jp_ws_fetch("condasvc", "api", "events")
@@ -87,10 +103,16 @@ class TestReadOnlyUser:
         ws.close()
 
         spec = {"name": "new", "kind": "script", "env": "ml", "path": "seen.py"}
-        refused = [("POST", ("services",), spec), ("POST", ("preview",), spec),
-                   ("PATCH", ("services", "seen"), {"args": ["--x"]}), ("DELETE", ("services", "seen"), None)]
-        refused += [("POST", ("services", "seen", a), None)
-                    for a in ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now")]
+        refused = [
+            ("POST", ("services",), spec),
+            ("POST", ("preview",), spec),
+            ("PATCH", ("services", "seen"), {"args": ["--x"]}),
+            ("DELETE", ("services", "seen"), None),
+        ]
+        refused += [
+            ("POST", ("services", "seen", a), None)
+            for a in ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now")
+        ]
         for method, path, body in refused:
             code, err = await api(method, *path, body=body)
             assert code == 403, (method, path, code, err)
@@ -114,11 +136,24 @@ class TestNobody:
 
 # -- secrets -------------------------------------------------------------------
 
+
 async def test_variables_stay_out_of_units_dbus_and_journal(api, root, jp_serverapp, unit_name, state_dir):
     secret = "s3cret-Zq9"
-    (root / "keep.py").write_text("import os, time\nprint('has key:', 'API_KEY' in os.environ, flush=True)\ntime.sleep(30)\n")
-    code, svc = await api("POST", "services", body={"name": "keep", "kind": "script", "env": "ml", "path": "keep.py",
-                                                    "environment": {"API_KEY": secret}, "description": "holds a key"})
+    (root / "keep.py").write_text(
+        "import os, time\nprint('has key:', 'API_KEY' in os.environ, flush=True)\ntime.sleep(30)\n"
+    )
+    code, svc = await api(
+        "POST",
+        "services",
+        body={
+            "name": "keep",
+            "kind": "script",
+            "env": "ml",
+            "path": "keep.py",
+            "environment": {"API_KEY": secret},
+            "description": "holds a key",
+        },
+    )
     assert code == 201, svc
     code, svc = await api("POST", "services", "keep", "start")
     assert code == 200 and svc["status"]["active_state"] == "active", svc
@@ -135,8 +170,12 @@ async def test_variables_stay_out_of_units_dbus_and_journal(api, root, jp_server
     # the process has it; the journal does not (the service logs only that it has it)
     assert f"API_KEY={secret}".encode() in Path(f"/proc/{svc['status']['main_pid']}/environ").read_bytes()
     await wait_for(lambda: _async(lambda: "has key: True" in journal(unit)))
-    everything = subprocess.run(["journalctl", "--user", "-o", "verbose", "--no-pager", "--since", "-5m"],
-                                capture_output=True, text=True, env=SYSTEMCTL_ENV).stdout
+    everything = subprocess.run(
+        ["journalctl", "--user", "-o", "verbose", "--no-pager", "--since", "-5m"],
+        capture_output=True,
+        text=True,
+        env=SYSTEMCTL_ENV,
+    ).stdout
     assert secret not in everything
     # the files that do hold it are private, in a private folder
     for path in (state_dir / "keep.env", state_dir / "records" / "keep.json"):
@@ -153,12 +192,15 @@ async def _async(fn):
 
 # -- two users -----------------------------------------------------------------
 
+
 @pytest.fixture
 def other_user():
     name = os.environ.get("CONDASVC_OTHER_USER")
     if not name:
-        pytest.skip("needs a second account with a running user manager and a service: set CONDASVC_OTHER_USER "
-                    "(as root: scripts/systemd-stack up condasvc-b, then create a service as that user)")
+        pytest.skip(
+            "needs a second account with a running user manager and a service: set CONDASVC_OTHER_USER "
+            "(as root: scripts/systemd-stack up condasvc-b, then create a service as that user)"
+        )
     entry = pwd.getpwnam(name)
     if entry.pw_uid == os.getuid():
         pytest.skip("CONDASVC_OTHER_USER is the user running the tests")
@@ -169,9 +211,16 @@ def test_other_users_bus_is_out_of_reach(other_user):
     bus = f"/run/user/{other_user.pw_uid}/bus"
     with socket.socket(socket.AF_UNIX) as s, pytest.raises(PermissionError):
         s.connect(bus)
-    r = subprocess.run(["systemctl", "--user", "list-units", "--all", "--no-pager"], capture_output=True, text=True,
-                       env={**SYSTEMCTL_ENV, "XDG_RUNTIME_DIR": f"/run/user/{other_user.pw_uid}",
-                            "DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus}"})
+    r = subprocess.run(
+        ["systemctl", "--user", "list-units", "--all", "--no-pager"],
+        capture_output=True,
+        text=True,
+        env={
+            **SYSTEMCTL_ENV,
+            "XDG_RUNTIME_DIR": f"/run/user/{other_user.pw_uid}",
+            "DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus}",
+        },
+    )
     assert r.returncode != 0
     r = systemctl(f"--machine={other_user.pw_name}@", "list-units")
     assert r.returncode != 0
@@ -184,8 +233,12 @@ def test_other_users_files_and_journal_are_private(other_user):
         pytest.skip(f"{other_user.pw_name} has no services (no {state})")
     with pytest.raises(PermissionError):  # not even the names of their services
         list(state.iterdir())
-    out = subprocess.run(["journalctl", "--no-pager", f"_UID={other_user.pw_uid}", "-n", "5", "-q"],
-                         capture_output=True, text=True, env=SYSTEMCTL_ENV).stdout
+    out = subprocess.run(
+        ["journalctl", "--no-pager", f"_UID={other_user.pw_uid}", "-n", "5", "-q"],
+        capture_output=True,
+        text=True,
+        env=SYSTEMCTL_ENV,
+    ).stdout
     assert out.strip() == "", "the other user's journal entries must not be readable"
 
 
@@ -209,9 +262,17 @@ async def test_secret_variables_are_write_only(api, root, jp_ws_fetch):
     """A variable marked secret is never answered back, and an edit that cannot know it keeps it."""
     import json as _json
 
-    (root / "sec.py").write_text("import os, time\nprint('token length', len(os.environ['TOKEN']), flush=True)\ntime.sleep(60)\n")
-    spec = {"name": "sec", "kind": "script", "env": "ml", "path": "sec.py",
-            "environment": {"TOKEN": "s3cr3t-value", "PLAIN": "visible"}, "secrets": ["TOKEN"]}
+    (root / "sec.py").write_text(
+        "import os, time\nprint('token length', len(os.environ['TOKEN']), flush=True)\ntime.sleep(60)\n"
+    )
+    spec = {
+        "name": "sec",
+        "kind": "script",
+        "env": "ml",
+        "path": "sec.py",
+        "environment": {"TOKEN": "s3cr3t-value", "PLAIN": "visible"},
+        "secrets": ["TOKEN"],
+    }
     code, svc = await api("POST", "services", body=spec)
     assert code == 201, svc
     assert svc["spec"]["environment"] == {"TOKEN": None, "PLAIN": "visible"}
@@ -222,7 +283,9 @@ async def test_secret_variables_are_write_only(api, root, jp_ws_fetch):
     ws.close()
     assert "s3cr3t-value" not in snapshot
     # an edit from a client that only saw null keeps the stored value
-    code, svc = await api("PATCH", "services", "sec", body={"environment": {"TOKEN": None, "PLAIN": "changed"}, "args": ["x"]})
+    code, svc = await api(
+        "PATCH", "services", "sec", body={"environment": {"TOKEN": None, "PLAIN": "changed"}, "args": ["x"]}
+    )
     assert code == 200, svc
     code, svc = await api("POST", "services", "sec", "start")
     environ = Path(f"/proc/{svc['status']['main_pid']}/environ").read_bytes().split(b"\0")

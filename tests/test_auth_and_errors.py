@@ -1,4 +1,5 @@
 """Every endpoint demands authentication; an unreachable manager is a 503, not a crash."""
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,9 @@ def test_websocket_routes_are_known():
 
 
 @pytest.mark.parametrize("route", WS_ROUTES)
-async def test_websockets_refuse_unauthenticated_clients(http_server_client, jp_http_port, jp_base_url, jp_serverapp, route):
+async def test_websockets_refuse_unauthenticated_clients(
+    http_server_client, jp_http_port, jp_base_url, jp_serverapp, route
+):
     url = f"ws://localhost:{jp_http_port}{jp_base_url.rstrip('/')}{route}"
     with pytest.raises(HTTPClientError) as info:
         await websocket_connect(url)
@@ -63,7 +66,9 @@ async def test_websockets_refuse_foreign_origins(http_server_client, jp_http_por
     with pytest.raises(HTTPClientError) as info:
         await websocket_connect(HTTPRequest(url, headers={"Cookie": cookies, "Origin": "http://evil.example"}))
     assert info.value.code == 403
-    ws = await websocket_connect(HTTPRequest(url, headers={"Cookie": cookies, "Origin": f"http://127.0.0.1:{jp_http_port}"}))
+    ws = await websocket_connect(
+        HTTPRequest(url, headers={"Cookie": cookies, "Origin": f"http://127.0.0.1:{jp_http_port}"})
+    )
     assert json.loads(await ws.read_message())["type"] == "snapshot"
     ws.close()
 
@@ -72,7 +77,9 @@ async def test_xsrf_enforced_for_cookie_sessions(http_server_client, jp_base_url
     """A browser session (cookie, no token) must present the XSRF token on POST."""
     with pytest.raises(HTTPClientError) as info:
         await http_server_client.fetch(
-            jp_base_url.rstrip("/") + "/condasvc/api/services", method="POST", body="{}",
+            jp_base_url.rstrip("/") + "/condasvc/api/services",
+            method="POST",
+            body="{}",
             headers={"Cookie": "_xsrf=abc"},
         )
     assert info.value.code == 403

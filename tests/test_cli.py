@@ -5,6 +5,7 @@ The CLI reads its settings the way the server extension does: from
 ``JUPYTER_CONFIG_DIR`` holding this run's unit prefix, state directory and
 conda root), with ``--Class.trait=value`` overrides on top.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,13 @@ class Cli:
 
     def __init__(self, config_dir: Path, root: Path) -> None:
         self.root = root
-        self.env = {**SYSTEMCTL_ENV, "HOME": str(REAL_HOME), "JUPYTER_CONFIG_DIR": str(config_dir),
-                    "JUPYTER_PLATFORM_DIRS": "0", "PYTHONUNBUFFERED": "1"}
+        self.env = {
+            **SYSTEMCTL_ENV,
+            "HOME": str(REAL_HOME),
+            "JUPYTER_CONFIG_DIR": str(config_dir),
+            "JUPYTER_PLATFORM_DIRS": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
         self.env.pop("CONDA_DEFAULT_ENV", None)
         if os.environ.get("PYTHONPATH"):  # a run from a copy of the checkout imports that copy
             self.env["PYTHONPATH"] = os.environ["PYTHONPATH"]
@@ -49,9 +55,18 @@ class Cli:
     def argv(self, *args: str) -> list:
         return [sys.executable, "-m", "jupyter_condasvc.cli", *args]
 
-    def __call__(self, *args: str, input: Optional[str] = None, cwd: Optional[Path] = None, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run(self.argv(*args), input=input, capture_output=True, text=True, env=self.env,
-                              cwd=str(cwd or self.root), timeout=timeout)
+    def __call__(
+        self, *args: str, input: Optional[str] = None, cwd: Optional[Path] = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            self.argv(*args),
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=str(cwd or self.root),
+            timeout=timeout,
+        )
 
     def json(self, *args: str, **kw) -> dict:
         out = self(*args, "--json", **kw)
@@ -62,7 +77,12 @@ class Cli:
 def write_config(config_dir: Path, conda_roots, state_dir: Path, **extra) -> None:
     config_dir.mkdir(parents=True, exist_ok=True)
     cfg = {
-        "CondaSvcApp": {"unit_dir": str(UNIT_DIR), "unit_prefix": PREFIX, "state_dir": str(state_dir), "default_restart_sec": 0.2},
+        "CondaSvcApp": {
+            "unit_dir": str(UNIT_DIR),
+            "unit_prefix": PREFIX,
+            "state_dir": str(state_dir),
+            "default_restart_sec": 0.2,
+        },
         "EnvironmentFinder": {"conda_roots": [str(r) for r in conda_roots], "use_conda_executable": False},
     }
     for cls, values in extra.items():
@@ -87,7 +107,11 @@ def cli(tmp_path, conda_root, state_dir, cli_root) -> Cli:
 def snapshot(state_dir: Path):
     """What a failed command must not change: our unit files and the state directory."""
     units = sorted((p.name, p.read_bytes()) for p in UNIT_DIR.glob(f"{PREFIX}*"))
-    state = sorted((str(p.relative_to(state_dir)), p.read_bytes()) for p in state_dir.rglob("*") if p.is_file()) if state_dir.exists() else []
+    state = (
+        sorted((str(p.relative_to(state_dir)), p.read_bytes()) for p in state_dir.rglob("*") if p.is_file())
+        if state_dir.exists()
+        else []
+    )
     return units, state
 
 
@@ -108,8 +132,13 @@ def test_jupyter_condasvc_entry_point():
     bindir = Path(sys.executable).parent
     jupyter = bindir / "jupyter"
     assert (bindir / "jupyter-condasvc").exists(), "pip install -e . installs the jupyter-condasvc entry point"
-    out = subprocess.run([str(jupyter), "condasvc", "--help"], capture_output=True, text=True,
-                         env={**SYSTEMCTL_ENV, "PATH": f"{bindir}:{SYSTEMCTL_ENV.get('PATH', '')}"}, timeout=60)
+    out = subprocess.run(
+        [str(jupyter), "condasvc", "--help"],
+        capture_output=True,
+        text=True,
+        env={**SYSTEMCTL_ENV, "PATH": f"{bindir}:{SYSTEMCTL_ENV.get('PATH', '')}"},
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     for command in ("envs", "list", "create", "logs", "unit", "export-env", "doctor", "jupyter-service"):
         assert command in out.stdout
@@ -130,14 +159,32 @@ def test_envs(cli, conda_root):
 # -- the life of a service ------------------------------------------------------------
 def test_script_service_lifecycle(cli, cli_root, conda_root, state_dir, unit_name):
     unit = unit_name("train")
-    created = cli("create", "train", "--env", "ml", "--path", "train.py", "--arg=--epochs", "--arg=3",
-                  "--var", "TOKEN=s3cr3t $HOME", "--description", "Train the model", "--json")
+    created = cli(
+        "create",
+        "train",
+        "--env",
+        "ml",
+        "--path",
+        "train.py",
+        "--arg=--epochs",
+        "--arg=3",
+        "--var",
+        "TOKEN=s3cr3t $HOME",
+        "--description",
+        "Train the model",
+        "--json",
+    )
     assert created.returncode == 0, created.stderr
     assert "creating train" in created.stderr  # progress on stderr, JSON alone on stdout
     svc = json.loads(created.stdout)
     assert svc["unit"] == unit and svc["spec"]["kind"] == "script"
-    assert svc["resolved"]["exec_argv"] == [str(conda_root / "envs" / "ml" / "bin" / "python"), "-u",
-                                            str(cli_root / "train.py"), "--epochs", "3"]
+    assert svc["resolved"]["exec_argv"] == [
+        str(conda_root / "envs" / "ml" / "bin" / "python"),
+        "-u",
+        str(cli_root / "train.py"),
+        "--epochs",
+        "3",
+    ]
     text = (UNIT_DIR / unit).read_text()
     assert "s3cr3t" not in text and "Train the model" in text
     assert "Train the model" in systemctl("status", unit).stdout
@@ -196,10 +243,18 @@ def test_script_service_lifecycle(cli, cli_root, conda_root, state_dir, unit_nam
 
 
 def test_create_from_spec_files(cli, cli_root, tmp_path, unit_name):
-    (tmp_path / "api.yaml").write_text(yaml.safe_dump({
-        "name": "from-yaml", "kind": "command", "env": "ml", "argv": ["python", "-c", "print('yaml spec')"],
-        "restart": "no", "environment": {"A": "1"},
-    }))
+    (tmp_path / "api.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "from-yaml",
+                "kind": "command",
+                "env": "ml",
+                "argv": ["python", "-c", "print('yaml spec')"],
+                "restart": "no",
+                "environment": {"A": "1"},
+            }
+        )
+    )
     out = cli("create", "-f", str(tmp_path / "api.yaml"), "--var", "B=2", "--description", "flags win")
     assert out.returncode == 0, out.stderr
     spec = cli.json("show", "from-yaml")["spec"]
@@ -231,7 +286,9 @@ def test_failed_start_reset_failed_and_run_now(cli, cli_root, unit_name):
 
     # it outlives its line a moment, so journald can attribute the line to the unit (docs/troubleshooting.md)
     (cli_root / "once.py").write_text("import time\nprint('ran once', flush=True)\ntime.sleep(0.3)\n")
-    assert cli("create", "nightly", "--env", "ml", "--path", "once.py", "--schedule", "daily", "--enable").returncode == 0
+    assert (
+        cli("create", "nightly", "--env", "ml", "--path", "once.py", "--schedule", "daily", "--enable").returncode == 0
+    )
     assert systemctl("is-active", f"{PREFIX}nightly.timer").stdout.strip() == "active"
     ran = cli("run-now", "nightly")
     assert ran.returncode == 0, ran.stderr
@@ -255,8 +312,14 @@ def test_unit_preview_writes_nothing(cli, state_dir, conda_root):
 
 def test_logs_follow_until_ctrl_c(cli, cli_root, unit_name):
     assert cli("create", "ticker", "--env", "ml", "--path", "train.py", "--start").returncode == 0
-    proc = subprocess.Popen(cli.argv("logs", "ticker", "-f", "-n", "1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=cli.env, cwd=str(cli_root))
+    proc = subprocess.Popen(
+        cli.argv("logs", "ticker", "-f", "-n", "1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli.env,
+        cwd=str(cli_root),
+    )
     try:
         seen = []
         deadline = time.monotonic() + 30
@@ -392,7 +455,9 @@ def test_jupyter_service_serves_and_updates(tmp_path, conda_root, state_dir, cli
     port = free_port()
     name = "jlab"
     try:
-        out = cli("jupyter-service", "--env", "srv", "--name", name, "--port", str(port), "--root", str(served), "--json")
+        out = cli(
+            "jupyter-service", "--env", "srv", "--name", name, "--port", str(port), "--root", str(served), "--json"
+        )
         assert out.returncode == 0, out.stderr
         assert "starting jlab" in out.stderr and "waiting for Jupyter" in out.stderr
         data = json.loads(out.stdout)
@@ -403,8 +468,14 @@ def test_jupyter_service_serves_and_updates(tmp_path, conda_root, state_dir, cli
         svc = data["service"]
         argv = svc["resolved"]["exec_argv"]
         assert argv[0] == str(jupyter_env / "envs" / "srv" / "bin" / "jupyter-server")
-        for flag in ("--no-browser", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.open_browser=False",
-                     f"--ServerApp.root_dir={served}", "--ServerApp.port_retries=0"):
+        for flag in (
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--ServerApp.open_browser=False",
+            f"--ServerApp.root_dir={served}",
+            "--ServerApp.port_retries=0",
+        ):
             assert flag in argv
         assert svc["spec"]["restart"] == "on-failure" and svc["spec"]["enabled"] is True
         assert svc["status"]["unit_file_state"] == "enabled" and svc["status"]["active_state"] == "active"
@@ -419,7 +490,9 @@ def test_jupyter_service_serves_and_updates(tmp_path, conda_root, state_dir, cli
 
         # again, on another port: updated in place (not a conflict), restarted, answering there
         port2 = free_port()
-        again = cli("jupyter-service", "--env", "srv", "--name", name, "--port", str(port2), "--root", str(served), "--json")
+        again = cli(
+            "jupyter-service", "--env", "srv", "--name", name, "--port", str(port2), "--root", str(served), "--json"
+        )
         assert again.returncode == 0, again.stderr
         data2 = json.loads(again.stdout)
         assert data2["created"] is False and "restarting jlab" in again.stderr
@@ -436,7 +509,12 @@ def test_schedule_pause_resume_and_runs(cli, cli_root):
     # the run outlives its line a moment: journald attributes a line to its unit (and run) by reading the
     # writer's cgroup, which a process already gone has not (docs/troubleshooting.md)
     (cli_root / "tick.py").write_text("import time\nprint('tick', flush=True)\ntime.sleep(0.3)\n")
-    assert cli("create", "ticks", "--env", "ml", "--path", "tick.py", "--schedule", "*:*:0/2", "--restart", "no").returncode == 0
+    assert (
+        cli(
+            "create", "ticks", "--env", "ml", "--path", "tick.py", "--schedule", "*:*:0/2", "--restart", "no"
+        ).returncode
+        == 0
+    )
     listed = cli("list")
     assert "paused" in listed.stdout.splitlines()[1] and "NEXT RUN" in listed.stdout
     assert cli("start", "ticks").returncode == 0

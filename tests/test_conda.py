@@ -1,4 +1,5 @@
 """Conda environment discovery, against real prefixes in tmp_path (no systemd)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -150,14 +151,19 @@ async def test_python_version_and_ipykernel(home, tmp_path):
     assert found.bin_dir == str(env / "bin")
     assert found.python_version == expected
     assert found.has_ipykernel is False
-    run = subprocess.run(
-        [found.python, "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True
-    )
+    run = subprocess.run([found.python, "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.strip() == str(env)
     assert json.loads(json.dumps(found.to_json())) == {
-        "name": str(env), "prefix": str(env), "python": str(env / "bin" / "python"),
-        "python_version": expected, "has_ipykernel": False, "root": None, "is_root": False,
-        "kind": "conda", "is_server": False, "label": str(env),
+        "name": str(env),
+        "prefix": str(env),
+        "python": str(env / "bin" / "python"),
+        "python_version": expected,
+        "has_ipykernel": False,
+        "root": None,
+        "is_root": False,
+        "kind": "conda",
+        "is_server": False,
+        "label": str(env),
     }
 
 
@@ -305,7 +311,9 @@ async def test_conda_executable_on_path(home, tmp_path, monkeypatch):
     envs = mine(await EnvironmentFinder().list_environments(), tmp_path)
     assert args.read_text().strip() == "env list --json"
     assert [(e.name, e.is_root) for e in envs] == [
-        ("base", True), ("child", False), (str(only_conda_knows), False),
+        ("base", True),
+        ("child", False),
+        (str(only_conda_knows), False),
     ]
 
 
@@ -347,8 +355,14 @@ async def test_executable_disabled_is_not_run(home, tmp_path, monkeypatch):
 
 
 def test_traits_are_documented_settings():
-    for name in ("conda_roots", "envs_dirs", "use_conda_executable", "conda_executable",
-                 "conda_timeout", "cache_seconds"):
+    for name in (
+        "conda_roots",
+        "envs_dirs",
+        "use_conda_executable",
+        "conda_executable",
+        "conda_timeout",
+        "cache_seconds",
+    ):
         trait = EnvironmentFinder.class_traits()[name]
         assert trait.metadata.get("config") is True and len(trait.help) > 40, name
     assert EnvironmentFinder().cache_seconds == 30

@@ -1,4 +1,5 @@
 """dirwatch: a change counter for directories (real inotify on a temporary directory)."""
+
 from __future__ import annotations
 
 import os

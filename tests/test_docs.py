@@ -1,4 +1,5 @@
 """The generated references are current, and the docs cover what they promise."""
+
 from __future__ import annotations
 
 import subprocess
@@ -12,11 +13,18 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 REPO = DOCS.parent
 
 
-@pytest.mark.parametrize("script,target", [
-    ("gen_config.py", "configuration.md"), ("gen_rest.py", "rest.md"), ("gen_cli.py", "cli.md"),
-])
+@pytest.mark.parametrize(
+    "script,target",
+    [
+        ("gen_config.py", "configuration.md"),
+        ("gen_rest.py", "rest.md"),
+        ("gen_cli.py", "cli.md"),
+    ],
+)
 def test_generated_reference_is_current(script, target):
-    out = subprocess.run([sys.executable, str(DOCS / script), "--check"], capture_output=True, text=True, cwd=str(REPO), timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(DOCS / script), "--check"], capture_output=True, text=True, cwd=str(REPO), timeout=120
+    )
     assert out.returncode == 0, f"{out.stderr.strip()} (docs/{target} must match what docs/{script} generates)"
 
 
@@ -44,8 +52,19 @@ def test_troubleshooting_covers_every_doctor_check():
     text = (DOCS / "troubleshooting.md").read_text()
     from jupyter_condasvc.doctor import HostPaths  # noqa: F401 - the module the ids come from
 
-    for check_id in ("manager", "journal", "linger", "cgroups", "conda", "ipykernel", "open-browser", "workdirs",
-                     "service-envs", "runner", "failed"):
+    for check_id in (
+        "manager",
+        "journal",
+        "linger",
+        "cgroups",
+        "conda",
+        "ipykernel",
+        "open-browser",
+        "workdirs",
+        "service-envs",
+        "runner",
+        "failed",
+    ):
         assert f"`{check_id}`" in text, check_id
 
 
@@ -69,4 +88,7 @@ def test_jupyterhub_snippet_is_the_one_the_hub_phase_runs():
     marked = config.split("(tests/test_docs.py checks it) ---\n", 1)[1].split("# --- end of the snippet ---", 1)[0]
     assert blocks[0].strip() == marked.strip()
     # the snippet has no template; the docs name the templated value only to warn against it
-    assert "{uid}" not in blocks[0] and "Do **not** write `c.Spawner.environment = {\"XDG_RUNTIME_DIR\": \"/run/user/{uid}\"}`" in docs
+    assert (
+        "{uid}" not in blocks[0]
+        and 'Do **not** write `c.Spawner.environment = {"XDG_RUNTIME_DIR": "/run/user/{uid}"}`' in docs
+    )

@@ -1,4 +1,5 @@
 """doctor: the truth about this host, and a healthy host described through injected paths."""
+
 from __future__ import annotations
 
 import os
@@ -39,7 +40,17 @@ async def test_doctor_on_this_host(api):
     assert code == 200
     checks = by_id(report)
     assert [c["id"] for c in report["checks"]] == [
-        "manager", "journal", "linger", "cgroups", "conda", "ipykernel", "open-browser", "workdirs", "service-envs", "runner", "failed",
+        "manager",
+        "journal",
+        "linger",
+        "cgroups",
+        "conda",
+        "ipykernel",
+        "open-browser",
+        "workdirs",
+        "service-envs",
+        "runner",
+        "failed",
     ]
     assert checks["manager"]["ok"] is True and checks["manager"]["fix"] is None
     assert checks["conda"]["ok"] is True and "base, ml, nb" in checks["conda"]["detail"]
@@ -97,10 +108,19 @@ async def test_healthy_host(tmp_path):
     (root / "job.py").write_text("import time; time.sleep(60)\n")
     services = build([conda], tmp_path / "state", root)
     paths = HostPaths(
-        linger_dir=linger, proc=proc, pid1_comm=proc / "1" / "comm",
-        journal={"persistent_root": tmp_path / "journal", "runtime_root": tmp_path / "run-journal",
-                 "machine_id_file": tmp_path / "machine-id", "conf": tmp_path / "journald.conf", "conf_dirs": ()},
-        config_paths=[str(config)], environ={"PATH": "/usr/bin:/bin"}, cgroup_controllers=["cpu", "io", "memory", "pids"],
+        linger_dir=linger,
+        proc=proc,
+        pid1_comm=proc / "1" / "comm",
+        journal={
+            "persistent_root": tmp_path / "journal",
+            "runtime_root": tmp_path / "run-journal",
+            "machine_id_file": tmp_path / "machine-id",
+            "conf": tmp_path / "journald.conf",
+            "conf_dirs": (),
+        },
+        config_paths=[str(config)],
+        environ={"PATH": "/usr/bin:/bin"},
+        cgroup_controllers=["cpu", "io", "memory", "pids"],
     )
     try:
         await services.create({"name": "healthy", "kind": "script", "env": "base", "path": "job.py"})
@@ -178,7 +198,9 @@ async def test_jupyter_services_without_no_browser(tmp_path, conda_root):
     services = build([conda_root], tmp_path / "state", root)
     try:
         await services.create({"name": "lab", "kind": "command", "env": "ml", "argv": ["jupyter-lab", "--port=9999"]})
-        await services.create({"name": "lab-ok", "kind": "command", "env": "ml", "argv": ["jupyter-lab", "--no-browser"]})
+        await services.create(
+            {"name": "lab-ok", "kind": "command", "env": "ml", "argv": ["jupyter-lab", "--no-browser"]}
+        )
         report = await run_doctor(services, HostPaths(config_paths=[], environ={"DISPLAY": ":0"}))
         check = by_id(report)["open-browser"]
         assert check["ok"] is False and "without --no-browser: lab." in check["detail"]
@@ -191,7 +213,9 @@ async def test_jupyter_services_without_no_browser(tmp_path, conda_root):
 
 def test_browser_settings_read_py_json_and_conf_d(tmp_path):
     (tmp_path / "jupyter_notebook_config.json").write_text('{"NotebookApp": {"open_browser": true}}')
-    (tmp_path / "jupyter_server_config.py").write_text("# c.ServerApp.open_browser = True\nc.ServerApp.open_browser = False\n")
+    (tmp_path / "jupyter_server_config.py").write_text(
+        "# c.ServerApp.open_browser = True\nc.ServerApp.open_browser = False\n"
+    )
     (tmp_path / "jupyter_server_config.d").mkdir()
     (tmp_path / "jupyter_server_config.d" / "x.json").write_text('{"ServerApp": {"open_browser": false}}')
     found = browser_settings([str(tmp_path)])

@@ -1,4 +1,5 @@
 """environment.yml export: from conda when present, from conda-meta and pip metadata otherwise; drift."""
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,9 @@ def add_record(prefix: Path, name: str, version: str, build: str, channel: str) 
 def valid_environment_file(text: str) -> dict:
     data = yaml.safe_load(text)
     assert isinstance(data, dict) and set(data) == {"name", "channels", "dependencies"}, data
-    assert isinstance(data["name"], str) and isinstance(data["channels"], list) and isinstance(data["dependencies"], list)
+    assert (
+        isinstance(data["name"], str) and isinstance(data["channels"], list) and isinstance(data["dependencies"], list)
+    )
     return data
 
 
@@ -55,11 +58,15 @@ def env_prefix(tmp_path_factory) -> Path:
 
 def test_channel_names():
     assert channel_name({"channel": "https://conda.anaconda.org/conda-forge/linux-64"}) == "conda-forge"
-    assert channel_name({"channel": "https://conda.anaconda.org/pytorch/label/nightly/noarch"}) == "pytorch/label/nightly"
+    assert (
+        channel_name({"channel": "https://conda.anaconda.org/pytorch/label/nightly/noarch"}) == "pytorch/label/nightly"
+    )
     assert channel_name({"channel": "https://repo.anaconda.com/pkgs/main/linux-64"}) == "defaults"
     assert channel_name({"channel": "conda-forge"}) == "conda-forge"
     assert channel_name({"schannel": "bioconda", "channel": "https://conda.anaconda.org/bioconda/noarch"}) == "bioconda"
-    assert channel_name({"channel": "https://mirror.example/conda/main/linux-64/"}) == "https://mirror.example/conda/main"
+    assert (
+        channel_name({"channel": "https://mirror.example/conda/main/linux-64/"}) == "https://mirror.example/conda/main"
+    )
     assert channel_name({"channel": "pypi"}) is None and channel_name({}) is None
 
 
@@ -70,7 +77,11 @@ def test_export_from_files(env_prefix):
     assert data["name"] == "analysis"
     assert data["channels"] == ["conda-forge", "defaults"]  # most used first
     deps = data["dependencies"]
-    assert f"python={version}=h12345_0" in deps and "numpy=1.26.4=py311h64a7726_0" in deps and "zlib=1.3=h5eee18b_0" in deps
+    assert (
+        f"python={version}=h12345_0" in deps
+        and "numpy=1.26.4=py311h64a7726_0" in deps
+        and "zlib=1.3=h5eee18b_0" in deps
+    )
     assert "pip" in deps  # the pip section needs pip
     assert deps[-1] == {"pip": ["requests==2.31.0", "Some_Pkg==0.1"]}
     text = to_yaml(data, source="test")
@@ -127,7 +138,9 @@ def test_drift():
 @pytest.mark.systemd
 async def test_registration_stores_the_environment_and_drift_shows(api, root, conda_root, state_dir):
     (root / "job.py").write_text("print('job')\n")
-    code, svc = await api("POST", "services", body={"name": "exported", "kind": "script", "env": "ml", "path": "job.py"})
+    code, svc = await api(
+        "POST", "services", body={"name": "exported", "kind": "script", "env": "ml", "path": "job.py"}
+    )
     assert code == 201, svc
     stored = state_dir / "exported.environment.yml"
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
@@ -141,7 +154,9 @@ async def test_registration_stores_the_environment_and_drift_shows(api, root, co
     valid_environment_file(env["current"])
     assert env["drift"] == {"added": [], "removed": [], "changed": []}
 
-    record = add_record(conda_root / "envs" / "ml", "fakepkg", "0.0.1", "h0_0", "https://conda.anaconda.org/conda-forge/linux-64")
+    record = add_record(
+        conda_root / "envs" / "ml", "fakepkg", "0.0.1", "h0_0", "https://conda.anaconda.org/conda-forge/linux-64"
+    )
     try:
         code, env = await api("GET", "services", "exported", "environment")
         assert code == 200 and env["drift"]["added"] == ["fakepkg=0.0.1=h0_0"]

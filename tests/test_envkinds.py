@@ -3,6 +3,7 @@
 Discovery runs against real venvs made here with ``python -m venv``; the
 end-to-end tests run a service in one on the real user manager.
 """
+
 from __future__ import annotations
 
 import os
@@ -129,7 +130,9 @@ async def test_service_in_a_project_venv(api, root, unit_name):
     assert listed[str(venv)].kind == "venv" and listed[str(venv)].label == "./.venv"
     assert body["environments"][0]["is_server"], "the server's environment is listed first"
     (root / "web.py").write_text(VENV_SCRIPT)
-    code, svc = await api("POST", "services", body={"name": "invenv", "kind": "script", "env": str(venv), "path": "web.py"})
+    code, svc = await api(
+        "POST", "services", body={"name": "invenv", "kind": "script", "env": str(venv), "path": "web.py"}
+    )
     assert code == 201, svc
     text = (UNIT_DIR / unit_name("invenv")).read_text()
     assert f'"VIRTUAL_ENV={venv}"' in text and "CONDA_PREFIX" not in text
@@ -160,9 +163,13 @@ async def test_env_without_python_is_refused_on_the_env_field(api, root, conda_r
         code, body = await api("GET", "environments", refresh="1")
         listed = {e["name"]: e for e in body["environments"]}
         assert listed[bare.name]["python"] is None
-        code, err = await api("POST", "preview", body={"name": "nopy", "kind": "script", "env": bare.name, "path": "x.py"})
+        code, err = await api(
+            "POST", "preview", body={"name": "nopy", "kind": "script", "env": bare.name, "path": "x.py"}
+        )
         assert code == 400 and err["field"] == "env", err
-        assert "has no Python interpreter" in err["message"] and f"conda install -n {bare.name} python" in err["message"]
+        assert (
+            "has no Python interpreter" in err["message"] and f"conda install -n {bare.name} python" in err["message"]
+        )
     finally:
         import shutil
 

@@ -16,6 +16,7 @@
 Every test here restarts or reloads the user manager of the user running the
 suite; they run in sequence with the rest of the suite, never alongside it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -43,18 +44,26 @@ async def create(api, root, name, text=SLEEPER, **spec):
 def our_files(state_dir: Path, name: str):
     """Every file of service ``name``: unit dir (unit, timer, .wants links) and state dir."""
     unit_side = sorted(str(p.relative_to(UNIT_DIR)) for p in UNIT_DIR.glob(f"**/{PREFIX}{name}.*"))
-    state_side = sorted(
-        p.name for p in state_dir.rglob(f"{name}.*") if p.is_file() and not p.name.endswith(".environment.yml")
-    ) if state_dir.exists() else []
+    state_side = (
+        sorted(p.name for p in state_dir.rglob(f"{name}.*") if p.is_file() and not p.name.endswith(".environment.yml"))
+        if state_dir.exists()
+        else []
+    )
     return unit_side, state_side
 
 
 def verify(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["systemd-analyze", "--user", "verify", str(path)], capture_output=True, text=True,
-                          env=SYSTEMCTL_ENV, timeout=60)
+    return subprocess.run(
+        ["systemd-analyze", "--user", "verify", str(path)],
+        capture_output=True,
+        text=True,
+        env=SYSTEMCTL_ENV,
+        timeout=60,
+    )
 
 
 # -- the user manager and its bus go away and come back -------------------------
+
 
 async def test_daemon_reexec_under_a_running_server(api, root, jp_ws_fetch, jp_serverapp):
     await create(api, root, "rx")
@@ -107,10 +116,19 @@ async def test_user_bus_restart_reconnects_and_resumes_the_stream(api, root, jp_
 
 # -- a crash loop -------------------------------------------------------------
 
+
 async def test_crash_loop_ends_in_start_limit_hit_and_recovers(api, root, jp_ws_fetch):
     # 3 starts within 60 s (not 10: on a loaded machine 3 slow starts may not fit in 10 s, and the loop goes on)
-    await create(api, root, "loop", "import sys\nsys.exit(1)\n", restart="always", restart_sec=0.1,
-                 start_limit_burst=3, start_limit_interval_sec=60)
+    await create(
+        api,
+        root,
+        "loop",
+        "import sys\nsys.exit(1)\n",
+        restart="always",
+        restart_sec=0.1,
+        start_limit_burst=3,
+        start_limit_interval_sec=60,
+    )
     stream, _ = await events(jp_ws_fetch)
     code, svc = await api("POST", "services", "loop", "start")
     # Type=exec: the start job is done once exec() succeeded; the crashes come after
@@ -146,10 +164,13 @@ async def test_crash_loop_ends_in_start_limit_hit_and_recovers(api, root, jp_ws_
 
 # -- races ---------------------------------------------------------------------
 
+
 async def test_concurrent_creates_of_one_name(api, root, state_dir):
     (root / "same.py").write_text(SLEEPER)
-    specs = [{"name": "same", "kind": "script", "env": "ml", "path": "same.py", "description": f"attempt {i}"}
-             for i in range(6)]
+    specs = [
+        {"name": "same", "kind": "script", "env": "ml", "path": "same.py", "description": f"attempt {i}"}
+        for i in range(6)
+    ]
     results = await asyncio.gather(*(api("POST", "services", body=s) for s in specs))
     codes = sorted(code for code, _ in results)
     assert codes == [201, 409, 409, 409, 409, 409], results
@@ -196,8 +217,15 @@ async def test_concurrent_edit_and_delete_leave_no_orphans(api, root, state_dir)
     (root / "race.py").write_text(SLEEPER)
     for i in range(4):
         name = f"race{i}"
-        spec = {"name": name, "kind": "script", "env": "ml", "path": "race.py", "environment": {"K": "v"},
-                "schedule": "daily", "enabled": True}
+        spec = {
+            "name": name,
+            "kind": "script",
+            "env": "ml",
+            "path": "race.py",
+            "environment": {"K": "v"},
+            "schedule": "daily",
+            "enabled": True,
+        }
         code, body = await api("POST", "services", body=spec)
         assert code == 201, body
         patches = [
@@ -219,6 +247,7 @@ async def test_concurrent_edit_and_delete_leave_no_orphans(api, root, state_dir)
 
 # -- storage faults ------------------------------------------------------------
 
+
 class TestUnwritableDirectories:
     """The unit directory of this server is a scratch directory the test can make read-only."""
 
@@ -238,20 +267,27 @@ class TestUnwritableDirectories:
     async def test_create_into_a_read_only_unit_dir(self, api, root, unit_dir, state_dir):
         (root / "ro.py").write_text(SLEEPER)
         unit_dir.chmod(0o555)
-        code, err = await api("POST", "services", body={"name": "ro", "kind": "script", "env": "ml", "path": "ro.py",
-                                                        "environment": {"SECRET": "x"}})
+        code, err = await api(
+            "POST",
+            "services",
+            body={"name": "ro", "kind": "script", "env": "ml", "path": "ro.py", "environment": {"SECRET": "x"}},
+        )
         assert code == 507, err
         assert str(unit_dir) in err["message"] and "nothing was changed" in err["message"]
         assert list(unit_dir.iterdir()) == []
-        assert not state_dir.exists() or [p for p in state_dir.rglob("*") if p.is_file()] == [], \
+        assert not state_dir.exists() or [p for p in state_dir.rglob("*") if p.is_file()] == [], (
             "a refused create leaves no record or env file"
+        )
         code, listing = await api("GET", "services")
         assert code == 200 and listing["services"] == []
 
     async def test_edit_into_a_read_only_unit_dir_changes_nothing(self, api, root, unit_dir, state_dir):
         (root / "ed.py").write_text(SLEEPER)
-        code, svc = await api("POST", "services", body={"name": "ed", "kind": "script", "env": "ml", "path": "ed.py",
-                                                        "environment": {"TOKEN": "old"}})
+        code, svc = await api(
+            "POST",
+            "services",
+            body={"name": "ed", "kind": "script", "env": "ml", "path": "ed.py", "environment": {"TOKEN": "old"}},
+        )
         assert code == 201, svc
         before = {p.name: p.read_bytes() for d in (unit_dir, state_dir) for p in d.rglob("*") if p.is_file()}
         unit_dir.chmod(0o555)
@@ -265,6 +301,7 @@ class TestUnwritableDirectories:
         code, svc = await api("PATCH", "services", "ed", body={"environment": {"TOKEN": "new"}})
         assert code == 200, svc
         assert "TOKEN='new'" in (state_dir / "ed.env").read_text()
+
 
 async def test_read_only_state_dir(api, root, state_dir, unit_name):
     (root / "st.py").write_text(SLEEPER)
@@ -308,7 +345,9 @@ class TestDiskFull:
     def full_dir(self):
         path = os.environ.get("CONDASVC_FULL_DIR")
         if not path:
-            pytest.skip("disk full needs a small tmpfs mounted by root: set CONDASVC_FULL_DIR to one the test user owns")
+            pytest.skip(
+                "disk full needs a small tmpfs mounted by root: set CONDASVC_FULL_DIR to one the test user owns"
+            )
         d = Path(path)
 
         def empty():
@@ -360,14 +399,18 @@ class TestDiskFull:
 
 # -- files edited by hand ------------------------------------------------------
 
+
 async def test_unit_edited_by_hand_into_an_invalid_one(api, root, state_dir, unit_name):
     await create(api, root, "hand", environment={"KEEP": "me"}, description="kept")
     path = UNIT_DIR / unit_name("hand")
     good = path.read_text()
     # still ours (marker and key), but systemd cannot load it: no ExecStart=, a bad Type=, garbage lines
-    broken = "\n".join(
-        line for line in good.splitlines() if not line.startswith("ExecStart=")
-    ).replace("Type=exec", "Type=bogus") + "\nthis line is garbage\n[Nonsense\n"
+    broken = (
+        "\n".join(line for line in good.splitlines() if not line.startswith("ExecStart=")).replace(
+            "Type=exec", "Type=bogus"
+        )
+        + "\nthis line is garbage\n[Nonsense\n"
+    )
     assert broken.startswith(MARKER) and f"{MARKER_KEY}=yes" in broken
     path.write_text(broken)
     systemctl("daemon-reload")
@@ -425,8 +468,14 @@ async def test_record_edited_by_hand(api, root, state_dir, jp_fetch):
 
     async def raw(method, *path, body=None):
         # not through `api`: a spec edited by hand is shown as stored, which the document's schema cannot promise
-        resp = await jp_fetch("condasvc", "api", *path, method=method, raise_error=False,
-                              body=json.dumps(body) if body is not None else None)
+        resp = await jp_fetch(
+            "condasvc",
+            "api",
+            *path,
+            method=method,
+            raise_error=False,
+            body=json.dumps(body) if body is not None else None,
+        )
         return resp.code, json.loads(resp.body or b"null")
 
     code, listing = await raw("GET", "services")

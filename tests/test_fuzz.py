@@ -15,6 +15,7 @@
 * Units the extension did not create (``dbus.service`` with an empty prefix):
   the API cannot edit, start, stop or delete them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -60,8 +61,12 @@ schema = schemathesis.openapi.from_path(str(SPEC_PATH))
 # POST host/linger changes the test user's linger through logind on a booted host (a change outside this
 # run): its 400s and the no-logind 503 are in test_linger_limits.py, the real thing in tests/booted/.
 schema = schema.exclude(path="/condasvc/api/host/linger")
-CHECKS = [st_checks.not_a_server_error, oa_checks.status_code_conformance, oa_checks.content_type_conformance,
-          oa_checks.response_schema_conformance]
+CHECKS = [
+    st_checks.not_a_server_error,
+    oa_checks.status_code_conformance,
+    oa_checks.content_type_conformance,
+    oa_checks.response_schema_conformance,
+]
 RESULTS = {"cases": 0, "5xx": 0, "by_status": {}}
 
 
@@ -114,17 +119,23 @@ def fuzz_server(tmp_path_factory, conda_root):
         systemctl("reset-failed")
     after = snapshot_units()
     # this run's other tests (PREFIX) make and drop units of their own while this module-scoped server lives
-    foreign_changed = {k for k in set(before) | set(after)
-                       if FUZZ_PREFIX not in k and PREFIX not in k and before.get(k) != after.get(k)}
+    foreign_changed = {
+        k
+        for k in set(before) | set(after)
+        if FUZZ_PREFIX not in k and PREFIX not in k and before.get(k) != after.get(k)
+    }
     assert not foreign_changed, f"the fuzzer changed units that are not this run's: {sorted(foreign_changed)}"
-    print(f"\nfuzz: {RESULTS['cases']} cases, {RESULTS['5xx']} 5xx, statuses {dict(sorted(RESULTS['by_status'].items()))}")
+    print(
+        f"\nfuzz: {RESULTS['cases']} cases, {RESULTS['5xx']} 5xx, statuses {dict(sorted(RESULTS['by_status'].items()))}"
+    )
 
 
 @schema.parametrize()
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 def test_api_fuzz(case, fuzz_server):
-    response = case.call(base_url=fuzz_server.url.rstrip("/"), headers={"Authorization": f"token {fuzz_server.token}"},
-                         timeout=120)
+    response = case.call(
+        base_url=fuzz_server.url.rstrip("/"), headers={"Authorization": f"token {fuzz_server.token}"}, timeout=120
+    )
     RESULTS["cases"] += 1
     RESULTS["by_status"][response.status_code] = RESULTS["by_status"].get(response.status_code, 0) + 1
     if response.status_code >= 500:
@@ -139,11 +150,38 @@ def test_api_fuzz(case, fuzz_server):
 
 counter = iter(range(10**6))
 text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
-hostile = st.sampled_from([
-    "\n[Service]\nExecStartPre=/bin/touch /tmp/pwned", "x\\\n[Service]\nExecStartPre=/bin/true", "%h", "%%h", "$HOME",
-    "${HOME}", "a\\", "\\", "  lead", "trail ", "\t", "%", "%n %i %u", "\\x41", "\\n", '"quoted"', "'single'", ";",
-    "a\x1bb", "\x7f", "\u2028", "\u0085", "-", "~", "@", "!", "+", ":",
-])
+hostile = st.sampled_from(
+    [
+        "\n[Service]\nExecStartPre=/bin/touch /tmp/pwned",
+        "x\\\n[Service]\nExecStartPre=/bin/true",
+        "%h",
+        "%%h",
+        "$HOME",
+        "${HOME}",
+        "a\\",
+        "\\",
+        "  lead",
+        "trail ",
+        "\t",
+        "%",
+        "%n %i %u",
+        "\\x41",
+        "\\n",
+        '"quoted"',
+        "'single'",
+        ";",
+        "a\x1bb",
+        "\x7f",
+        "\u2028",
+        "\u0085",
+        "-",
+        "~",
+        "@",
+        "!",
+        "+",
+        ":",
+    ]
+)
 
 
 @settings(suppress_health_check=list(HealthCheck))
@@ -154,7 +192,14 @@ def test_description_round_trips(api, root, jp_serverapp, jp_asyncio_loop, value
 
 async def _description(api, jp_serverapp, value):
     name = f"desc{next(counter)}"
-    spec = {"name": name, "kind": "command", "env": "ml", "argv": ["python", "-V"], "restart": "no", "description": value}
+    spec = {
+        "name": name,
+        "kind": "command",
+        "env": "ml",
+        "argv": ["python", "-V"],
+        "restart": "no",
+        "description": value,
+    }
 
     def expect(props):
         assert props["Description"] == (value or f"{name} (conda env ml)")
@@ -162,9 +207,9 @@ async def _description(api, jp_serverapp, value):
     await _round_trip(api, jp_serverapp, spec, "description", expect)
 
 
-dir_names = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="/\x00"), min_size=1, max_size=30).filter(
-    lambda s: s not in (".", "..") and len(s.encode()) <= 255
-)
+dir_names = st.text(
+    st.characters(exclude_categories=("Cs",), exclude_characters="/\x00"), min_size=1, max_size=30
+).filter(lambda s: s not in (".", "..") and len(s.encode()) <= 255)
 
 
 @settings(suppress_health_check=list(HealthCheck))
@@ -182,7 +227,14 @@ async def _cwd(api, root, jp_serverapp, dirname):
     except OSError:
         return  # not a name this file system takes
     cwd = os.path.realpath(parent / dirname)
-    spec = {"name": name, "kind": "command", "env": "ml", "argv": ["python", "-V"], "restart": "no", "cwd": f"{name}/{dirname}"}
+    spec = {
+        "name": name,
+        "kind": "command",
+        "env": "ml",
+        "argv": ["python", "-V"],
+        "restart": "no",
+        "cwd": f"{name}/{dirname}",
+    }
 
     def expect(props):
         assert props["WorkingDirectory"] == cwd
@@ -227,6 +279,7 @@ def _no_injection(props):
 
 # -- path traversal ------------------------------------------------------------
 
+
 @pytest.fixture
 def outside(tmp_path):
     d = tmp_path / "outside"
@@ -236,20 +289,23 @@ def outside(tmp_path):
     return d
 
 
-@pytest.mark.parametrize("field,value", [
-    ("path", "../outside/evil.py"),
-    ("path", "../../../../../../etc/passwd"),
-    ("path", "sub/../../outside/evil.py"),
-    ("path", "{outside}/evil.py"),
-    ("path", "link/evil.py"),
-    ("path", "~/evil.py"),
-    ("cwd", ".."),
-    ("cwd", "/tmp"),
-    ("cwd", "link"),
-    ("cwd", "sub/../../outside"),
-    ("cwd", "{outside}"),
-    ("cwd", "/"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("path", "../outside/evil.py"),
+        ("path", "../../../../../../etc/passwd"),
+        ("path", "sub/../../outside/evil.py"),
+        ("path", "{outside}/evil.py"),
+        ("path", "link/evil.py"),
+        ("path", "~/evil.py"),
+        ("cwd", ".."),
+        ("cwd", "/tmp"),
+        ("cwd", "link"),
+        ("cwd", "sub/../../outside"),
+        ("cwd", "{outside}"),
+        ("cwd", "/"),
+    ],
+)
 async def test_paths_out_of_the_root_are_refused(api, root, outside, field, value):
     (root / "sub").mkdir()
     (root / "ok.py").write_text("print(1)\n")
@@ -272,13 +328,24 @@ async def test_paths_out_of_the_root_are_refused(api, root, outside, field, valu
     assert (await api("DELETE", "services", "trav"))[0] == 204
 
 
-@pytest.mark.parametrize("value", ["../outside/run.ipynb", "{outside}/run.ipynb", "link/run.ipynb", "sub/../../x.ipynb"])
+@pytest.mark.parametrize(
+    "value", ["../outside/run.ipynb", "{outside}/run.ipynb", "link/run.ipynb", "sub/../../x.ipynb"]
+)
 async def test_notebook_output_out_of_the_root_is_refused(api, root, outside, value):
     (root / "sub").mkdir()
     (root / "link").symlink_to(outside)
     (root / "nb.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
-    code, err = await api("POST", "services", body={"name": "nbout", "kind": "notebook", "env": "nb", "path": "nb.ipynb",
-                                                    "output": value.format(outside=outside)})
+    code, err = await api(
+        "POST",
+        "services",
+        body={
+            "name": "nbout",
+            "kind": "notebook",
+            "env": "nb",
+            "path": "nb.ipynb",
+            "output": value.format(outside=outside),
+        },
+    )
     assert code == 400 and err["field"] == "output", err
 
 
@@ -286,12 +353,15 @@ async def test_symlink_inside_the_root_is_fine(api, root):
     (root / "real").mkdir()
     (root / "real" / "ok.py").write_text("print(1)\n")
     (root / "alias").symlink_to(root / "real")
-    code, svc = await api("POST", "services", body={"name": "alias", "kind": "script", "env": "ml", "path": "alias/ok.py"})
+    code, svc = await api(
+        "POST", "services", body={"name": "alias", "kind": "script", "env": "ml", "path": "alias/ok.py"}
+    )
     assert code == 201, svc
     assert svc["resolved"]["exec_argv"][2] == str((root / "real" / "ok.py").resolve())
 
 
 # -- units we did not create ---------------------------------------------------
+
 
 class TestForeignUnits:
     """With an empty unit prefix, service names are bare unit names: dbus, systemd-tmpfiles-clean (and its
@@ -315,12 +385,21 @@ class TestForeignUnits:
             before = snapshot_units()
             (root / "a.py").write_text("print(1)\n")
             for name in ("dbus", "systemd-tmpfiles-clean", hand):
-                code, err = await api("POST", "services", body={"name": name, "kind": "script", "env": "ml", "path": "a.py"})
+                code, err = await api(
+                    "POST", "services", body={"name": name, "kind": "script", "env": "ml", "path": "a.py"}
+                )
                 assert code == 409, (name, err)
-                for method, sub, body in (("GET", (), None), ("PATCH", (), {"args": ["x"]}), ("DELETE", (), None),
-                                          ("GET", ("unit",), None), ("GET", ("logs",), None),
-                                          *(("POST", (a,), None) for a in ("start", "stop", "restart", "enable",
-                                                                          "disable", "reset-failed", "run-now"))):
+                for method, sub, body in (
+                    ("GET", (), None),
+                    ("PATCH", (), {"args": ["x"]}),
+                    ("DELETE", (), None),
+                    ("GET", ("unit",), None),
+                    ("GET", ("logs",), None),
+                    *(
+                        ("POST", (a,), None)
+                        for a in ("start", "stop", "restart", "enable", "disable", "reset-failed", "run-now")
+                    ),
+                ):
                     code, err = await api(method, "services", name, *sub, body=body)
                     assert code in (403, 404), (name, method, sub, code, err)
             assert snapshot_units() == before
@@ -338,12 +417,23 @@ class TestForeignUnits:
             systemctl("daemon-reload")
 
 
-@pytest.mark.parametrize("path", ["services/" + "a" * 65, "services/%C2%84", "services/-x", "services/x/Start",
-                                  "services/x/start/now", "nonsense", "services/x/logs/follow/more"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "services/" + "a" * 65,
+        "services/%C2%84",
+        "services/-x",
+        "services/x/Start",
+        "services/x/start/now",
+        "nonsense",
+        "services/x/logs/follow/more",
+    ],
+)
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
 async def test_unknown_routes_answer_json_404(jp_fetch, path, method):
-    resp = await jp_fetch("condasvc", "api", *path.split("/"), method=method, raise_error=False,
-                          body=b"{}" if method == "POST" else None)
+    resp = await jp_fetch(
+        "condasvc", "api", *path.split("/"), method=method, raise_error=False, body=b"{}" if method == "POST" else None
+    )
     assert resp.code == 404, resp.body
     assert resp.headers["Content-Type"].startswith("application/json")
     assert "No such endpoint" in json.loads(resp.body)["message"]

@@ -7,6 +7,7 @@ with a real AF_UNIX datagram socket as ``$NOTIFY_SOCKET``.  The last test
 hands the same command to the real user manager and watches it restart a
 service whose health breaks.
 """
+
 from __future__ import annotations
 
 import http.server
@@ -40,16 +41,36 @@ PACKAGE_ROOT = str(Path(jupyter_condasvc.__file__).resolve().parent.parent)
 
 def test_validate_check_fills_defaults():
     assert validate_check({"type": "http", "url": "http://127.0.0.1:8000/health"}) == {
-        "type": "http", "url": "http://127.0.0.1:8000/health", "host": None, "port": None,
-        "interval_sec": 10.0, "timeout_sec": 3.0, "start_period_sec": 30.0, "failure_threshold": 3,
+        "type": "http",
+        "url": "http://127.0.0.1:8000/health",
+        "host": None,
+        "port": None,
+        "interval_sec": 10.0,
+        "timeout_sec": 3.0,
+        "start_period_sec": 30.0,
+        "failure_threshold": 3,
     }
     assert validate_check({"type": "tcp", "host": "h", "port": 1, "interval_sec": 2})["timeout_sec"] == 2.0
     assert validate_check(
-        {"type": "tcp", "host": "[::1]", "port": 5432, "interval_sec": 1, "timeout_sec": 1,
-         "start_period_sec": 0, "failure_threshold": 1, "url": None}
+        {
+            "type": "tcp",
+            "host": "[::1]",
+            "port": 5432,
+            "interval_sec": 1,
+            "timeout_sec": 1,
+            "start_period_sec": 0,
+            "failure_threshold": 1,
+            "url": None,
+        }
     ) == {
-        "type": "tcp", "url": None, "host": "::1", "port": 5432,
-        "interval_sec": 1.0, "timeout_sec": 1.0, "start_period_sec": 0.0, "failure_threshold": 1,
+        "type": "tcp",
+        "url": None,
+        "host": "::1",
+        "port": 5432,
+        "interval_sec": 1.0,
+        "timeout_sec": 1.0,
+        "start_period_sec": 0.0,
+        "failure_threshold": 1,
     }
 
 
@@ -108,9 +129,24 @@ def test_prober_argv_round_trips_through_the_command_line():
     http = validate_check({"type": "http", "url": "https://u:p@example.org:8443/h?x=1", "interval_sec": 2.5})
     argv = prober_argv("/srv/py/bin/python", "api", "/state/api.health.json", http, status=True)
     assert argv == [
-        "/srv/py/bin/python", "-m", "jupyter_condasvc.health", "--name", "api",
-        "--state-file", "/state/api.health.json", "--http-env", "CONDASVC_HEALTH_URL",
-        "--interval", "2.5", "--timeout", "2.5", "--start-period", "30", "--failure-threshold", "3", "--status",
+        "/srv/py/bin/python",
+        "-m",
+        "jupyter_condasvc.health",
+        "--name",
+        "api",
+        "--state-file",
+        "/state/api.health.json",
+        "--http-env",
+        "CONDASVC_HEALTH_URL",
+        "--interval",
+        "2.5",
+        "--timeout",
+        "2.5",
+        "--start-period",
+        "30",
+        "--failure-threshold",
+        "3",
+        "--status",
     ]
     assert "u:p" not in " ".join(argv)  # credentials never on a command line
     os.environ.update(health_environment(http))
@@ -217,7 +253,7 @@ def _alive(pid: int) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_bytes()
     except FileNotFoundError:
         return False
-    return stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3] not in (b"Z", b"X")
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] not in (b"Z", b"X")
 
 
 def _wait_gone(pid: int, timeout: float = 5.0) -> float:
@@ -350,8 +386,17 @@ def test_http_prober_detaches_pings_while_healthy_and_triggers_the_watchdog_when
 def test_failures_in_the_start_period_do_not_count_but_still_ping(server, notify_socket, probers):
     server.code = 503
     run = probers.start(
-        "--http", server.url, "--interval", "0.2", "--timeout", "0.15", "--start-period", "1",
-        "--failure-threshold", "2", notify=notify_socket,
+        "--http",
+        server.url,
+        "--interval",
+        "0.2",
+        "--timeout",
+        "0.15",
+        "--start-period",
+        "1",
+        "--failure-threshold",
+        "2",
+        notify=notify_socket,
     )
     assert run.rc == 0
     started = time.monotonic()
@@ -372,8 +417,17 @@ def test_failures_in_the_start_period_do_not_count_but_still_ping(server, notify
 
 def test_a_success_ends_the_start_period(server, notify_socket, probers):
     run = probers.start(
-        "--http", server.url, "--interval", "0.2", "--timeout", "0.15", "--start-period", "60",
-        "--failure-threshold", "1", notify=notify_socket,
+        "--http",
+        server.url,
+        "--interval",
+        "0.2",
+        "--timeout",
+        "0.15",
+        "--start-period",
+        "60",
+        "--failure-threshold",
+        "1",
+        notify=notify_socket,
     )
     run.wait_state(lambda s: s["state"] == "healthy")
     server.code = 404
@@ -417,8 +471,17 @@ def test_a_service_that_accepts_but_never_answers_times_out(notify_socket, probe
     url = f"http://127.0.0.1:{mute.getsockname()[1]}/"
     try:
         run = probers.start(
-            "--http", url, "--interval", "0.3", "--timeout", "0.2", "--start-period", "0",
-            "--failure-threshold", "1", notify=notify_socket,
+            "--http",
+            url,
+            "--interval",
+            "0.3",
+            "--timeout",
+            "0.2",
+            "--start-period",
+            "0",
+            "--failure-threshold",
+            "1",
+            notify=notify_socket,
         )
         notify_socket.wait_for(lambda m: m == "WATCHDOG=trigger")
         _wait_gone(run.pid)
@@ -504,19 +567,42 @@ def test_systemd_restarts_a_service_whose_health_check_fails(tmp_path):
     script, flag, state_file = tmp_path / "service.py", tmp_path / "broken", tmp_path / "svc.health.json"
     script.write_text(SERVICE)
     port = free_port()
-    check = validate_check({
-        "type": "http", "url": f"http://127.0.0.1:{port}/", "interval_sec": 0.5, "timeout_sec": 0.4,
-        "start_period_sec": 2, "failure_threshold": 2,
-    })
-    watchdog = watchdog_sec(check["interval_sec"], check["timeout_sec"], check["start_period_sec"], check["failure_threshold"])
+    check = validate_check(
+        {
+            "type": "http",
+            "url": f"http://127.0.0.1:{port}/",
+            "interval_sec": 0.5,
+            "timeout_sec": 0.4,
+            "start_period_sec": 2,
+            "failure_threshold": 2,
+        }
+    )
+    watchdog = watchdog_sec(
+        check["interval_sec"], check["timeout_sec"], check["start_period_sec"], check["failure_threshold"]
+    )
     post = " ".join(prober_argv(sys.executable, "svc", str(state_file), check, status=True))
     run = subprocess.run(
-        ["systemd-run", "--user", "--quiet", f"--unit={unit}", f"--setenv=PYTHONPATH={PACKAGE_ROOT}",
-         f"--property=WatchdogSec={watchdog}", "--property=NotifyAccess=all", "--property=Restart=on-failure",
-         "--property=RestartSec=0.5", f"--property=ExecStartPost={post}",
-         *(f"--setenv={k}={v}" for k, v in health_environment(check).items()),
-         sys.executable, str(script), str(port), str(flag)],
-        capture_output=True, text=True, env=SYSTEMCTL_ENV, timeout=30,
+        [
+            "systemd-run",
+            "--user",
+            "--quiet",
+            f"--unit={unit}",
+            f"--setenv=PYTHONPATH={PACKAGE_ROOT}",
+            f"--property=WatchdogSec={watchdog}",
+            "--property=NotifyAccess=all",
+            "--property=Restart=on-failure",
+            "--property=RestartSec=0.5",
+            f"--property=ExecStartPost={post}",
+            *(f"--setenv={k}={v}" for k, v in health_environment(check).items()),
+            sys.executable,
+            str(script),
+            str(port),
+            str(flag),
+        ],
+        capture_output=True,
+        text=True,
+        env=SYSTEMCTL_ENV,
+        timeout=30,
     )
     assert run.returncode == 0, run.stderr
     try:
@@ -557,13 +643,18 @@ def test_systemd_restarts_a_service_whose_health_check_fails(tmp_path):
         assert not _alive(first["pid"])
 
         log = journal(unit)
-        assert f"health check failed 2 times in a row (last: HTTP 500 from {check['url']}); " \
-               "asking systemd to restart the service" in log, log
+        assert (
+            f"health check failed 2 times in a row (last: HTTP 500 from {check['url']}); "
+            "asking systemd to restart the service" in log
+        ), log
         assert "Failed with result 'watchdog'" in log, log
         assert "Watchdog request (last status: unhealthy: HTTP 500" in log, log
         errors = subprocess.run(
             ["journalctl", "--user", "-u", unit, "-p", "err", "-o", "cat", "--no-pager"],
-            capture_output=True, text=True, env=SYSTEMCTL_ENV, timeout=30,
+            capture_output=True,
+            text=True,
+            env=SYSTEMCTL_ENV,
+            timeout=30,
         ).stdout
         assert "health check failed 2 times in a row" in errors  # the <3> prefix became PRIORITY=3
     finally:

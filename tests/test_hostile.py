@@ -12,6 +12,7 @@
 * resource caps: many follow sockets share one inotify instance; the cap
   answers a clear error.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -41,13 +42,36 @@ PATTERN_FIELDS = {
     "name": (BASE, "svc-1.a_b", lambda s, v: {**s, "name": v}, lambda p: p.name),
     "memory_max": (BASE, "512M", lambda s, v: {**s, "memory_max": v}, lambda p: p.memory_max),
     "cpu_quota": (BASE, "50%", lambda s, v: {**s, "cpu_quota": v}, lambda p: p.cpu_quota),
-    "environment (name)": (BASE, "MY_VAR", lambda s, v: {**s, "environment": {v: "x"}}, lambda p: next(iter(p.environment))),
-    "parameters (name)": (NOTEBOOK, "alpha", lambda s, v: {**s, "parameters": {v: 1}}, lambda p: next(iter(p.parameters))),
-    "secrets": (BASE, "TOKEN", lambda s, v: {**s, "environment": {"TOKEN": "x"}, "secrets": [v]}, lambda p: p.secrets[0]),
-    "health_check.url": (BASE, "http://127.0.0.1:8000/health",
-                         lambda s, v: {**s, "health_check": {"type": "http", "url": v}}, lambda p: p.health_check.url),
-    "health_check.host": (BASE, "localhost", lambda s, v: {**s, "health_check": {"type": "tcp", "host": v, "port": 1}},
-                          lambda p: p.health_check.host),
+    "environment (name)": (
+        BASE,
+        "MY_VAR",
+        lambda s, v: {**s, "environment": {v: "x"}},
+        lambda p: next(iter(p.environment)),
+    ),
+    "parameters (name)": (
+        NOTEBOOK,
+        "alpha",
+        lambda s, v: {**s, "parameters": {v: 1}},
+        lambda p: next(iter(p.parameters)),
+    ),
+    "secrets": (
+        BASE,
+        "TOKEN",
+        lambda s, v: {**s, "environment": {"TOKEN": "x"}, "secrets": [v]},
+        lambda p: p.secrets[0],
+    ),
+    "health_check.url": (
+        BASE,
+        "http://127.0.0.1:8000/health",
+        lambda s, v: {**s, "health_check": {"type": "http", "url": v}},
+        lambda p: p.health_check.url,
+    ),
+    "health_check.host": (
+        BASE,
+        "localhost",
+        lambda s, v: {**s, "health_check": {"type": "tcp", "host": v, "port": 1}},
+        lambda p: p.health_check.host,
+    ),
 }
 # Text fields: NUL and line breaks refused, any other character kept exactly.
 TEXT_FIELDS = {
@@ -76,8 +100,12 @@ def test_pattern_fields_refuse_control_characters_at_every_position(field):
     """Exhaustive: every control character at every position (a few hundred pure parses per field)."""
     base, valid, put, _get = PATTERN_FIELDS[field]
     assert _parse(put(base, valid)) is not None, "the valid value must pass"
-    accepted = [valid[:pos] + ch + valid[pos:] for ch in CONTROLS for pos in range(len(valid) + 1)
-                if _parse(put(base, valid[:pos] + ch + valid[pos:])) is not None]
+    accepted = [
+        valid[:pos] + ch + valid[pos:]
+        for ch in CONTROLS
+        for pos in range(len(valid) + 1)
+        if _parse(put(base, valid[:pos] + ch + valid[pos:])) is not None
+    ]
     assert not accepted, f"{field}: accepted {accepted[:5]!r}"
 
 
@@ -129,13 +157,37 @@ async def test_trailing_newline_variable_name_cannot_inject_variables(api, root)
 
 DUMP = "import json, os; json.dump(dict(os.environ), open(os.environ['OUT_FILE'], 'w'))"
 # systemd (and our unit) set these whatever the spec says
-EXPECTED_EXTRA = {"HOME", "USER", "LOGNAME", "SHELL", "INVOCATION_ID", "JOURNAL_STREAM", "XDG_RUNTIME_DIR",
-                  "MANAGERPID", "SYSTEMD_EXEC_PID", "LANG", "LANGUAGE", "DBUS_SESSION_BUS_ADDRESS", "PATH",
-                  "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PYTHONUNBUFFERED", "OUT_FILE", "PWD", "LC_CTYPE",
-                  "TERM", "NOTIFY_SOCKET", "MAINPID", "MEMORY_PRESSURE_WATCH", "MEMORY_PRESSURE_WRITE",
-                  "SHLVL", "_"}
-hostile_value = st.lists(st.sampled_from([*CONTROLS, "a", "=", '"', "'", "\\", "$", "`", "PATH=/x", " "]),
-                         max_size=8).map("".join)
+EXPECTED_EXTRA = {
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "INVOCATION_ID",
+    "JOURNAL_STREAM",
+    "XDG_RUNTIME_DIR",
+    "MANAGERPID",
+    "SYSTEMD_EXEC_PID",
+    "LANG",
+    "LANGUAGE",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "PATH",
+    "CONDA_PREFIX",
+    "CONDA_DEFAULT_ENV",
+    "PYTHONUNBUFFERED",
+    "OUT_FILE",
+    "PWD",
+    "LC_CTYPE",
+    "TERM",
+    "NOTIFY_SOCKET",
+    "MAINPID",
+    "MEMORY_PRESSURE_WATCH",
+    "MEMORY_PRESSURE_WRITE",
+    "SHLVL",
+    "_",
+}
+hostile_value = st.lists(
+    st.sampled_from([*CONTROLS, "a", "=", '"', "'", "\\", "$", "`", "PATH=/x", " "]), max_size=8
+).map("".join)
 counter = iter(range(10**6))
 
 
@@ -149,8 +201,14 @@ async def _env_example(api, root, value):
     name = f"envx{next(counter)}"
     out = Path(root) / f"{name}.json"
     submitted = {"A": value, "B_2": value[::-1], "OUT_FILE": str(out)}
-    spec = {"name": name, "kind": "command", "env": "ml", "argv": ["python", "-c", DUMP], "restart": "no",
-            "environment": submitted}
+    spec = {
+        "name": name,
+        "kind": "command",
+        "env": "ml",
+        "argv": ["python", "-c", DUMP],
+        "restart": "no",
+        "environment": submitted,
+    }
     code, body = await api("POST", "services", body=spec)
     if "\x00" in value:
         assert code == 400 and body["field"] == "environment", body
@@ -178,6 +236,7 @@ async def _read(path):
 
 # -- regex cost (finding 2) ----------------------------------------------------
 
+
 async def test_catastrophic_regex_answers_at_once_and_unsupported_is_400(api, root, jp_ws_fetch):
     # 40 A's: a backtracking engine would need ~2**40 steps for (A+)+B; the test would time out
     line = "A" * 40
@@ -193,8 +252,9 @@ async def test_catastrophic_regex_answers_at_once_and_unsupported_is_400(api, ro
     assert code == 200, page
     assert [e["message"] for e in page["entries"] if e["source"] == "service"] == ["AAB"]
     # the follow socket takes the same filter through the same matcher
-    ws = await jp_ws_fetch("condasvc", "api", "services", "redos", "logs", "follow",
-                           params={"text": "(A+)+B", "regex": "1", "n": "50"})
+    ws = await jp_ws_fetch(
+        "condasvc", "api", "services", "redos", "logs", "follow", params={"text": "(A+)+B", "regex": "1", "n": "50"}
+    )
     hello = json.loads(await asyncio.wait_for(ws.read_message(), 10))
     assert hello["type"] == "hello"
     msg = json.loads(await asyncio.wait_for(ws.read_message(), 10))
@@ -212,6 +272,7 @@ async def test_catastrophic_regex_answers_at_once_and_unsupported_is_400(api, ro
 
 
 # -- robustness (finding 7) ----------------------------------------------------
+
 
 @pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e300", "0001-01-01T00:00:00", "-99999999999999d"])
 async def test_out_of_range_times_are_400(api, root, value):
@@ -231,7 +292,8 @@ async def test_deep_json_and_non_json_numbers_are_400(jp_fetch, api, root):
     bodies = {
         "nested": "[" * 100000 + "]" * 100000,
         "nested object": '{"a":' * 50000 + "1" + "}" * 50000,
-        "NaN": json.dumps({"name": "deep", "kind": "notebook", "env": "nb", "path": "x.ipynb"})[:-1] + ', "parameters": {"a": NaN}}',
+        "NaN": json.dumps({"name": "deep", "kind": "notebook", "env": "nb", "path": "x.ipynb"})[:-1]
+        + ', "parameters": {"a": NaN}}',
         "Infinity": '{"name": "deep", "kind": "script", "env": "ml", "path": "deep.py", "restart_sec": Infinity}',
     }
     for what, body in bodies.items():
@@ -261,7 +323,9 @@ async def test_size_limits_are_413_naming_the_field(jp_fetch, api, root):
         assert body["field"] == what.split()[0], (what, body)
         assert "CondaSvcApp.max_" in body["message"], body
     with pytest.raises(HTTPClientError) as e:
-        await jp_fetch("condasvc", "api", "services", method="POST", body=json.dumps({**base, "description": "d" * (2 << 20)}))
+        await jp_fetch(
+            "condasvc", "api", "services", method="POST", body=json.dumps({**base, "description": "d" * (2 << 20)})
+        )
     assert e.value.code == 413 and json.loads(e.value.response.body)["field"] == "body"
     assert not (UNIT_DIR / f"{PREFIX}big.service").exists()
     # the same limits hold for an edit
@@ -275,7 +339,9 @@ async def test_size_limits_are_413_naming_the_field(jp_fetch, api, root):
 @pytest.fixture
 def no_limits_config(jp_server_config):
     """The state the limits now prevent, as an older version (or a hand edit) leaves it."""
-    jp_server_config["CondaSvcApp"].update(max_body_bytes=10 << 20, max_argument_bytes=10 << 20, max_argv_bytes=10 << 20)
+    jp_server_config["CondaSvcApp"].update(
+        max_body_bytes=10 << 20, max_argument_bytes=10 << 20, max_argv_bytes=10 << 20
+    )
     return jp_server_config
 
 
@@ -295,6 +361,7 @@ async def test_delete_works_on_a_unit_systemd_could_not_load(no_limits_config, a
 
 
 # -- resource caps (finding 3) -------------------------------------------------
+
 
 def _inotify_fds():
     n = 0
@@ -336,8 +403,10 @@ async def test_many_followers_share_one_inotify_instance(many_followers_config, 
         assert _inotify_fds() - before <= 1, "one journal watch for all followers"
         assert _can_inotify(), "the user's other programs still get inotify"
         proc = await asyncio.create_subprocess_exec(
-            "python3", "-c", "import ctypes,sys; sys.exit(ctypes.CDLL(None).inotify_init1(0) < 0)")
+            "python3", "-c", "import ctypes,sys; sys.exit(ctypes.CDLL(None).inotify_init1(0) < 0)"
+        )
         assert await proc.wait() == 0, "another process of this user cannot get an inotify instance"
+
         # every follower still gets lines
         async def started():  # a start may meet a user manager that is re-executing (503): try again
             return (await api("POST", "services", "crowd", "start"))[0] == 200
@@ -406,7 +475,9 @@ def _procs_mentioning(words):
     return hits
 
 
-async def test_health_check_credentials_stay_in_the_private_environment_file(api, root, unit_name, jp_serverapp, state_dir):
+async def test_health_check_credentials_stay_in_the_private_environment_file(
+    api, root, unit_name, jp_serverapp, state_dir
+):
     import socket
 
     from helpers import journal
@@ -417,10 +488,22 @@ async def test_health_check_credentials_stay_in_the_private_environment_file(api
     (root / "authweb.py").write_text(AUTH_SERVER)
     url = f"http://admin:S3cretPW@127.0.0.1:{port}/health?token=T0kenVal"
     shown_url = f"http://***@127.0.0.1:{port}/health?token=***"
-    check = {"type": "http", "url": url, "interval_sec": 0.5, "timeout_sec": 0.4, "start_period_sec": 0,
-             "failure_threshold": 100}
-    spec = {"name": "authweb", "kind": "script", "env": "ml", "path": "authweb.py", "args": [str(port)],
-            "health_check": check}
+    check = {
+        "type": "http",
+        "url": url,
+        "interval_sec": 0.5,
+        "timeout_sec": 0.4,
+        "start_period_sec": 0,
+        "failure_threshold": 100,
+    }
+    spec = {
+        "name": "authweb",
+        "kind": "script",
+        "env": "ml",
+        "path": "authweb.py",
+        "args": [str(port)],
+        "health_check": check,
+    }
     code, svc = await api("POST", "services", body=spec)
     assert code == 201, svc
     assert svc["spec"]["health_check"]["url"] == shown_url
@@ -449,8 +532,9 @@ async def test_health_check_credentials_stay_in_the_private_environment_file(api
         code, text = await api("GET", "services", "authweb", "unit")
         assert not [w for w in SECRETS if w in json.dumps(text)]
         # sending the shown spec back keeps the credentials; a new URL replaces them
-        code, svc = await api("PATCH", "services", "authweb", body={"health_check": svc["spec"]["health_check"],
-                                                                     "description": "edited"})
+        code, svc = await api(
+            "PATCH", "services", "authweb", body={"health_check": svc["spec"]["health_check"], "description": "edited"}
+        )
         assert code == 200, svc
         assert url in env_file.read_text()
         new = f"http://127.0.0.1:{port}/other"
@@ -463,13 +547,16 @@ async def test_health_check_credentials_stay_in_the_private_environment_file(api
 
 # -- notebook output (finding 6) -----------------------------------------------
 
+
 @pytest.fixture
 def outside_root_config(jp_server_config):
     jp_server_config["CondaSvcApp"]["allow_paths_outside_root"] = True
     return jp_server_config
 
 
-async def test_notebook_output_cannot_overwrite_the_notebook_state_or_other_services(outside_root_config, api, root, state_dir):
+async def test_notebook_output_cannot_overwrite_the_notebook_state_or_other_services(
+    outside_root_config, api, root, state_dir
+):
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
@@ -477,9 +564,11 @@ async def test_notebook_output_cannot_overwrite_the_notebook_state_or_other_serv
         nbformat.write(new_notebook(cells=[new_code_cell("1")]), str(root / nb))
     (root / "other.py").write_text("pass\n")
     (root / ".bashrc").write_text("# mine\n")
-    for name, spec in (("other", {"kind": "script", "env": "ml", "path": "other.py"}),
-                       ("bnb", {"kind": "notebook", "env": "nb", "path": "b.ipynb"}),
-                       ("cnb", {"kind": "notebook", "env": "nb", "path": "b.ipynb", "output": "c.out.ipynb"})):
+    for name, spec in (
+        ("other", {"kind": "script", "env": "ml", "path": "other.py"}),
+        ("bnb", {"kind": "notebook", "env": "nb", "path": "b.ipynb"}),
+        ("cnb", {"kind": "notebook", "env": "nb", "path": "b.ipynb", "output": "c.out.ipynb"}),
+    ):
         code, body = await api("POST", "services", body={"name": name, **spec})
         assert code == 201, body
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -497,13 +586,18 @@ async def test_notebook_output_cannot_overwrite_the_notebook_state_or_other_serv
     try:
         for output, why in refused.items():
             for path in (("services",), ("preview",)):
-                code, body = await api("POST", *path, body={"name": "anb", "kind": "notebook", "env": "nb",
-                                                            "path": "a.ipynb", "output": output})
+                code, body = await api(
+                    "POST",
+                    *path,
+                    body={"name": "anb", "kind": "notebook", "env": "nb", "path": "a.ipynb", "output": output},
+                )
                 assert code == 400 and body["field"] == "output" and why in body["message"], (output, body)
         assert (root / ".bashrc").read_text() == "# mine\n"
         # a default output that is another service's file is refused too
         (root / "c.ipynb").write_bytes((root / "a.ipynb").read_bytes())
-        code, body = await api("POST", "preview", body={"name": "cc", "kind": "notebook", "env": "nb", "path": "c.ipynb"})
+        code, body = await api(
+            "POST", "preview", body={"name": "cc", "kind": "notebook", "env": "nb", "path": "c.ipynb"}
+        )
         assert code == 400 and body["field"] == "output" and "cnb" in body["message"], body
         # an existing file that is not this service's earlier output: a warning before it is overwritten
         nbformat.write(new_notebook(), str(root / "keep.ipynb"))
@@ -521,6 +615,7 @@ async def test_notebook_output_cannot_overwrite_the_notebook_state_or_other_serv
 
 # -- spoofed log lines (finding 8) ---------------------------------------------
 
+
 async def test_spoofed_manager_lines_and_markers_are_marked_untrusted(api, root, unit_name, jp_ws_fetch):
     from systemd import journal as sdjournal
 
@@ -532,14 +627,23 @@ async def test_spoofed_manager_lines_and_markers_are_marked_untrusted(api, root,
     unit = unit_name("victim")
     # any process of the user can name a unit and a MESSAGE_ID
     sdjournal.send("Started spoofed by a neighbour.", USER_UNIT=unit, SYSLOG_IDENTIFIER="systemd")
-    sdjournal.send("Suppressed 999 messages", USER_UNIT=unit, MESSAGE_ID=MESSAGE_ID_DROPPED, N_DROPPED="999",
-                   OBJECT_SYSTEMD_UNIT=f"user@{os.getuid()}.service")
+    sdjournal.send(
+        "Suppressed 999 messages",
+        USER_UNIT=unit,
+        MESSAGE_ID=MESSAGE_ID_DROPPED,
+        N_DROPPED="999",
+        OBJECT_SYSTEMD_UNIT=f"user@{os.getuid()}.service",
+    )
 
     async def page():
         code, body = await api("GET", "services", "victim", "logs", n="100")
         messages = [e["message"] for e in body["entries"]]
-        return ("real line" in messages and any("spoofed" in m for m in messages)
-                and any("999" in m for m in messages) and body["entries"])
+        return (
+            "real line" in messages
+            and any("spoofed" in m for m in messages)
+            and any("999" in m for m in messages)
+            and body["entries"]
+        )
 
     entries = await wait_for(page, timeout=20)
     spoofed = [e for e in entries if "spoofed" in e["message"] or "999" in e["message"]]
@@ -563,16 +667,22 @@ async def test_spoofed_manager_lines_and_markers_are_marked_untrusted(api, root,
 
 # -- secrets (finding 9) -------------------------------------------------------
 
+
 async def test_unsecreting_a_variable_needs_its_value_again(api, root):
     await create(api, root, "unsecret", "pass\n", environment={"TOKEN": "hunter2", "OTHER": "x"}, secrets=["TOKEN"])
-    for patch in ({"secrets": []}, {"secrets": [], "environment": {"TOKEN": None, "OTHER": "x"}},
-                  {"secrets": [], "environment": {"TOKEN": "", "OTHER": "x"}}):
+    for patch in (
+        {"secrets": []},
+        {"secrets": [], "environment": {"TOKEN": None, "OTHER": "x"}},
+        {"secrets": [], "environment": {"TOKEN": "", "OTHER": "x"}},
+    ):
         code, body = await api("PATCH", "services", "unsecret", body=patch)
         assert code == 400 and body["field"] == "secrets", (patch, body)
         code, svc = await api("GET", "services", "unsecret")
         assert svc["spec"]["environment"]["TOKEN"] is None and "hunter2" not in json.dumps(svc)
     # resending the value (or removing the variable) is allowed
-    code, svc = await api("PATCH", "services", "unsecret", body={"secrets": [], "environment": {"TOKEN": "new", "OTHER": "x"}})
+    code, svc = await api(
+        "PATCH", "services", "unsecret", body={"secrets": [], "environment": {"TOKEN": "new", "OTHER": "x"}}
+    )
     assert code == 200 and svc["spec"]["environment"]["TOKEN"] == "new", svc
     code, svc = await api("PATCH", "services", "unsecret", body={"secrets": ["TOKEN"]})
     code, svc = await api("PATCH", "services", "unsecret", body={"secrets": [], "environment": {"OTHER": "x"}})

@@ -1,6 +1,7 @@
 """What a JupyterHub single-user server (or a separate single-user environment) needs from the extension:
 hints that name a command a Lab terminal can run, a doctor that knows the Hub never opens a browser, and
 services that run the server's interpreter (notebook runner, health check) tied to it visibly."""
+
 from __future__ import annotations
 
 import shlex
@@ -16,9 +17,14 @@ from helpers import PREFIX, UNIT_DIR
 from jupyter_condasvc.app import CondaSvcApp
 from jupyter_condasvc.doctor import HostPaths, _open_browser, hub_singleuser, run_doctor
 from jupyter_condasvc.invocation import cli_command
+from jupyter_condasvc.store import ServiceRecord
 
-HUB_ENV = {"JUPYTERHUB_API_URL": "http://127.0.0.1:8081/hub/api", "JUPYTERHUB_SERVICE_PREFIX": "/user/ann/",
-           "JUPYTERHUB_USER": "ann", "JUPYTERHUB_API_TOKEN": "x"}
+HUB_ENV = {
+    "JUPYTERHUB_API_URL": "http://127.0.0.1:8081/hub/api",
+    "JUPYTERHUB_SERVICE_PREFIX": "/user/ann/",
+    "JUPYTERHUB_USER": "ann",
+    "JUPYTERHUB_API_TOKEN": "x",
+}
 
 
 def _exe(path: Path, text: str = "#!/bin/sh\nexit 0\n") -> Path:
@@ -54,7 +60,9 @@ def test_cli_command_names_the_interpreter_when_the_env_is_not_on_path(tmp_path)
 def test_python_dash_m_runs_the_cli():
     import subprocess
 
-    out = subprocess.run([sys.executable, "-m", "jupyter_condasvc", "--help"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "jupyter_condasvc", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0 and "doctor" in out.stdout
 
 
@@ -71,7 +79,11 @@ def test_open_browser_passes_on_a_headless_hub_singleuser_server():
     hub = _open_browser(HostPaths(config_paths=[], environ={"PATH": "/usr/bin", **HUB_ENV}), {})
     assert hub["ok"] is True and "JupyterHub single-user server (JUPYTERHUB_USER=ann)" in hub["detail"]
     # a service that runs Jupyter without --no-browser is still a problem under the hub
-    risky = {"lab": {"resolved": {"exec_argv": ["/env/bin/jupyter-lab", "--port=9999"]}}}
+    risky = {
+        "lab": ServiceRecord(
+            spec={}, unit="x-lab.service", resolved={"exec_argv": ["/env/bin/jupyter-lab", "--port=9999"]}
+        )
+    }
     hub_risky = _open_browser(HostPaths(config_paths=[], environ={"PATH": "/usr/bin", **HUB_ENV}), risky)
     assert hub_risky["ok"] is False and "without --no-browser: lab." in hub_risky["detail"]
     assert "never opens a browser" in hub_risky["detail"]
@@ -101,7 +113,7 @@ async def test_doctor_finds_a_runner_interpreter_that_was_moved_or_lost_jupyter_
     root.mkdir()
     _notebook(root / "nb.ipynb")
     (root / "web.py").write_text("print(1)\n")
-    runner = _exe(tmp_path / "server-env" / "bin" / "python", f"#!/bin/sh\nexec {shlex.quote(sys.executable)} \"$@\"\n")
+    runner = _exe(tmp_path / "server-env" / "bin" / "python", f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
     services = _build(conda_root, tmp_path / "state", root, str(runner))
     paths = HostPaths(config_paths=[], environ={"PATH": "/usr/bin:/bin"}, cgroup_controllers=[])
     try:
@@ -110,15 +122,25 @@ async def test_doctor_finds_a_runner_interpreter_that_was_moved_or_lost_jupyter_
         assert check["ok"] is True and "No notebook service" in check["detail"]
 
         await services.create({"name": "hub-nb", "kind": "notebook", "env": "nb", "path": "nb.ipynb"})
-        await services.create({"name": "hub-web", "kind": "script", "env": "ml", "path": "web.py",
-                               "health_check": {"type": "tcp", "host": "127.0.0.1", "port": 9}})
+        await services.create(
+            {
+                "name": "hub-web",
+                "kind": "script",
+                "env": "ml",
+                "path": "web.py",
+                "health_check": {"type": "tcp", "host": "127.0.0.1", "port": 9},
+            }
+        )
         check = {c["id"]: c for c in (await run_doctor(services, paths))["checks"]}["runner"]
         assert check["ok"] is True and str(runner) in check["detail"], check
 
         # the server's env "upgraded": the interpreter is still there, jupyter_condasvc is not
-        _exe(runner, "#!/bin/sh\nexec /usr/bin/python3 -I \"$@\"\n")
+        _exe(runner, '#!/bin/sh\nexec /usr/bin/python3 -I "$@"\n')
         check = {c["id"]: c for c in (await run_doctor(services, paths))["checks"]}["runner"]
-        assert check["ok"] is False and f"{runner} cannot import jupyter_condasvc (used by hub-nb, hub-web)" in check["detail"]
+        assert (
+            check["ok"] is False
+            and f"{runner} cannot import jupyter_condasvc (used by hub-nb, hub-web)" in check["detail"]
+        )
         assert check["fix"]
 
         runner.unlink()  # moved away
@@ -138,18 +160,31 @@ async def test_doctor_finds_a_runner_interpreter_that_was_moved_or_lost_jupyter_
 async def test_preview_warns_when_the_runner_is_outside_the_chosen_env(api, root, conda_root):
     _notebook(root / "nb.ipynb")
     (root / "web.py").write_text("print(1)\n")
-    code, preview = await api("POST", "preview", body={"name": "draft", "kind": "notebook", "env": "nb", "path": "nb.ipynb"})
+    code, preview = await api(
+        "POST", "preview", body={"name": "draft", "kind": "notebook", "env": "nb", "path": "nb.ipynb"}
+    )
     assert code == 200, preview
     assert any(
-        w.startswith(f"The notebook runner runs with this server's interpreter {sys.executable}, outside the environment 'nb'")
+        w.startswith(
+            f"The notebook runner runs with this server's interpreter {sys.executable}, outside the environment 'nb'"
+        )
         for w in preview["warnings"]
     ), preview["warnings"]
-    code, preview = await api("POST", "preview", body={
-        "name": "draft", "kind": "script", "env": "ml", "path": "web.py",
-        "health_check": {"type": "tcp", "host": "127.0.0.1", "port": 9},
-    })
+    code, preview = await api(
+        "POST",
+        "preview",
+        body={
+            "name": "draft",
+            "kind": "script",
+            "env": "ml",
+            "path": "web.py",
+            "health_check": {"type": "tcp", "host": "127.0.0.1", "port": 9},
+        },
+    )
     assert code == 200 and any(w.startswith("The health check runs with") for w in preview["warnings"]), preview
-    code, preview = await api("POST", "preview", body={"name": "draft", "kind": "script", "env": "ml", "path": "web.py"})
+    code, preview = await api(
+        "POST", "preview", body={"name": "draft", "kind": "script", "env": "ml", "path": "web.py"}
+    )
     assert code == 200 and preview["warnings"] == []
 
 
@@ -162,5 +197,7 @@ class TestRunnerInsideTheEnv:
 
     async def test_no_warning_when_the_runner_lives_in_the_chosen_env(self, api, root):
         _notebook(root / "nb.ipynb")
-        code, preview = await api("POST", "preview", body={"name": "draft", "kind": "notebook", "env": "nb", "path": "nb.ipynb"})
+        code, preview = await api(
+            "POST", "preview", body={"name": "draft", "kind": "notebook", "env": "nb", "path": "nb.ipynb"}
+        )
         assert code == 200 and not any("interpreter" in w for w in preview["warnings"]), preview

@@ -1,4 +1,5 @@
 """Jobs: schedules armed by start, reloads kept to one per change, crash loops that stop at their limit."""
+
 from __future__ import annotations
 
 import asyncio
@@ -41,7 +42,9 @@ async def test_schedule_is_armed_by_start_without_start_at_login(api, root, unit
     assert systemctl("is-enabled", timer).stdout.strip() == "disabled"
     # the manual start wrote one tick; the timer writes the next ones
     ticks = root / "ticks.txt"
-    await wait_for(lambda: asyncio.to_thread(lambda: ticks.exists() and len(ticks.read_text().splitlines()) >= 3), timeout=30)
+    await wait_for(
+        lambda: asyncio.to_thread(lambda: ticks.exists() and len(ticks.read_text().splitlines()) >= 3), timeout=30
+    )
     code, svc = await api("POST", "services", "j-armed", "pause")
     assert code == 200 and not svc["status"]["schedule"]["armed"]
     assert systemctl("is-active", timer).stdout.strip() == "inactive"
@@ -103,8 +106,16 @@ async def test_crash_loop_stops_at_its_limit_while_others_change(api, root, jp_s
     systemd, seen = _reload_counter(jp_serverapp)
     start = await _settle(systemd, seen)
     burst = 4
-    await create(api, root, "j-loop", "import sys\nsys.exit(1)\n", restart="always", restart_sec=0.3,
-                 start_limit_burst=burst, start_limit_interval_sec=120)
+    await create(
+        api,
+        root,
+        "j-loop",
+        "import sys\nsys.exit(1)\n",
+        restart="always",
+        restart_sec=0.3,
+        start_limit_burst=burst,
+        start_limit_interval_sec=120,
+    )
     code, _ = await api("POST", "services", "j-loop", "start")
     # others are created, enabled and edited while it loops
     for i in range(4):
@@ -137,11 +148,17 @@ async def test_crash_loop_stops_at_its_limit_while_others_change(api, root, jp_s
 
 
 async def test_stderr_is_logged_at_err_and_the_pid_is_the_programs(api, root):
-    await create(api, root, "j-noisy", (
-        "import sys, time\nprint('to stdout', flush=True)\n"
-        "try:\n    1 / 0\nexcept ZeroDivisionError:\n    import traceback; traceback.print_exc()\n"
-        "sys.stderr.flush()\ntime.sleep(60)\n"
-    ), restart="no")
+    await create(
+        api,
+        root,
+        "j-noisy",
+        (
+            "import sys, time\nprint('to stdout', flush=True)\n"
+            "try:\n    1 / 0\nexcept ZeroDivisionError:\n    import traceback; traceback.print_exc()\n"
+            "sys.stderr.flush()\ntime.sleep(60)\n"
+        ),
+        restart="no",
+    )
     code, svc = await api("POST", "services", "j-noisy", "start")
     assert code == 200
     pid = svc["status"]["main_pid"]
@@ -163,7 +180,7 @@ async def test_stderr_is_logged_at_err_and_the_pid_is_the_programs(api, root):
 
 async def test_non_finite_parameters_are_refused_naming_the_field(api, root, jp_fetch):
     (root / "nb.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
-    for raw in ('1e400', 'NaN', '-Infinity', '[1, {"deep": 1e999}]'):
+    for raw in ("1e400", "NaN", "-Infinity", '[1, {"deep": 1e999}]'):
         body = '{"name": "j-nf", "kind": "notebook", "env": "ml", "path": "nb.ipynb", "parameters": {"x": ' + raw + "}}"
         resp = await jp_fetch("condasvc", "api", "services", method="POST", body=body, raise_error=False)
         assert resp.code == 400, raw
@@ -180,7 +197,9 @@ async def test_non_finite_parameters_are_refused_naming_the_field(api, root, jp_
 
 async def test_notebooks_default_to_run_once(api, root):
     (root / "nb.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
-    code, svc = await api("POST", "services", body={"name": "j-once", "kind": "notebook", "env": "nb", "path": "nb.ipynb"})
+    code, svc = await api(
+        "POST", "services", body={"name": "j-once", "kind": "notebook", "env": "nb", "path": "nb.ipynb"}
+    )
     assert code == 201, svc
     code, unit = await api("GET", "services", "j-once", "unit")
     assert "\nRestart=no\n" in unit["unit"]
@@ -193,13 +212,19 @@ async def _runs(api, name, **params):
 
 
 async def test_every_run_is_recorded_with_its_own_log(api, root, unit_name):
-    await create(api, root, "j-job", (
-        "import os, sys\n"
-        "n = sum(1 for _ in open('count')) if os.path.exists('count') else 0\n"
-        "open('count', 'a').write('x\\n')\n"
-        "print(f'attempt {n + 1}', flush=True)\n"
-        "sys.exit(0 if n == 0 else 3)\n"
-    ), restart="no")
+    await create(
+        api,
+        root,
+        "j-job",
+        (
+            "import os, sys\n"
+            "n = sum(1 for _ in open('count')) if os.path.exists('count') else 0\n"
+            "open('count', 'a').write('x\\n')\n"
+            "print(f'attempt {n + 1}', flush=True)\n"
+            "sys.exit(0 if n == 0 else 3)\n"
+        ),
+        restart="no",
+    )
     for _ in range(2):
         code, svc = await api("POST", "services", "j-job", "start")
         assert code == 200
@@ -244,8 +269,16 @@ async def _runs_count(api, name, n):
 
 
 async def test_restarts_and_timer_runs_are_told_apart(api, root):
-    await create(api, root, "j-flaky", "import sys\nsys.exit(2)\n", restart="on-failure", restart_sec=0.2,
-                 start_limit_burst=3, start_limit_interval_sec=60)
+    await create(
+        api,
+        root,
+        "j-flaky",
+        "import sys\nsys.exit(2)\n",
+        restart="on-failure",
+        restart_sec=0.2,
+        start_limit_burst=3,
+        start_limit_interval_sec=60,
+    )
     await api("POST", "services", "j-flaky", "start")
 
     async def limited():
@@ -257,8 +290,18 @@ async def test_restarts_and_timer_runs_are_told_apart(api, root):
     assert [r["trigger"] for r in runs] == ["restart", "restart", "manual"], runs
     assert all(r["state"] == "failed" and r["exit_status"] == 2 for r in runs)
     (root / "tick.py").write_text("print('tick')\n")
-    code, svc = await api("POST", "services", body={"name": "j-ticker", "kind": "script", "env": "ml", "path": "tick.py",
-                                                      "schedule": "*:*:0/2", "restart": "no"})
+    code, svc = await api(
+        "POST",
+        "services",
+        body={
+            "name": "j-ticker",
+            "kind": "script",
+            "env": "ml",
+            "path": "tick.py",
+            "schedule": "*:*:0/2",
+            "restart": "no",
+        },
+    )
     code, _ = await api("POST", "services", "j-ticker", "resume")
     runs = await wait_for(lambda: _runs_count(api, "j-ticker", 2), timeout=30)
     assert {r["trigger"] for r in runs} == {"timer"} and all(r["state"] == "finished" for r in runs)
@@ -269,11 +312,19 @@ async def test_scheduled_failing_notebook_keeps_a_copy_and_a_log_per_run(api, ro
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
-    nb = new_notebook(cells=[new_code_cell("import os\nprint('run', os.environ.get('INVOCATION_ID'))"), new_code_cell("1 / 0"),
-                             new_code_cell("print('never')")])
+    nb = new_notebook(
+        cells=[
+            new_code_cell("import os\nprint('run', os.environ.get('INVOCATION_ID'))"),
+            new_code_cell("1 / 0"),
+            new_code_cell("print('never')"),
+        ]
+    )
     nbformat.write(nb, str(root / "fails.ipynb"))
-    code, svc = await api("POST", "services", body={"name": "j-nbfail", "kind": "notebook", "env": "nb", "path": "fails.ipynb",
-                                                      "schedule": "*:*:0/5"})
+    code, svc = await api(
+        "POST",
+        "services",
+        body={"name": "j-nbfail", "kind": "notebook", "env": "nb", "path": "fails.ipynb", "schedule": "*:*:0/5"},
+    )
     assert code == 201, svc
     code, _ = await api("POST", "services", "j-nbfail", "start")
     runs = await wait_for(lambda: _runs_count(api, "j-nbfail", 3), timeout=120, interval=0.5)
@@ -301,13 +352,21 @@ def test_crash_looping_rule():
     from jupyter_condasvc.serviceview import _crash_looping
 
     now = 1_000_000_000_000_000
-    base = {"ActiveState": "active", "SubState": "running", "Restart": "always", "Result": "exit-code",
-            "StartLimitIntervalUSec": 60_000_000, "InactiveEnterTimestamp": now - 2_000_000}
+    base = {
+        "ActiveState": "active",
+        "SubState": "running",
+        "Restart": "always",
+        "Result": "exit-code",
+        "StartLimitIntervalUSec": 60_000_000,
+        "InactiveEnterTimestamp": now - 2_000_000,
+    }
     assert _crash_looping({**base, "NRestarts": 3}, now)
     assert not _crash_looping({**base, "NRestarts": 1}, now), "one restart is not a loop"
     assert not _crash_looping({**base, "NRestarts": 3, "InactiveEnterTimestamp": now - 3600_000_000}, now), "recovered"
     assert _crash_looping({**base, "NRestarts": 2, "ActiveState": "activating", "SubState": "auto-restart"}, now)
-    assert not _crash_looping({**base, "NRestarts": 5, "ActiveState": "failed"}, now), "stopped: start_limit_hit says it"
+    assert not _crash_looping({**base, "NRestarts": 5, "ActiveState": "failed"}, now), (
+        "stopped: start_limit_hit says it"
+    )
 
 
 def test_build_runs_from_manager_entries():
@@ -324,19 +383,50 @@ def test_build_runs_from_manager_entries():
     s = 1_700_000_000_000_000
     entries = [
         {"MESSAGE_ID": MSG_STARTING, "USER_INVOCATION_ID": a, "JOB_ID": 7, "usec": s},
-        {"MESSAGE_ID": RUN_END, "USER_INVOCATION_ID": a, "UNIT_RESULT": "success", "EXIT_CODE": "exited", "EXIT_STATUS": "0", "usec": s + 1_500_000},
+        {
+            "MESSAGE_ID": RUN_END,
+            "USER_INVOCATION_ID": a,
+            "UNIT_RESULT": "success",
+            "EXIT_CODE": "exited",
+            "EXIT_STATUS": "0",
+            "usec": s + 1_500_000,
+        },
         {"MESSAGE_ID": MSG_STARTING, "USER_INVOCATION_ID": b, "JOB_ID": 9, "usec": s + 10_000_000},
-        {"MESSAGE_ID": MSG_EXITED, "USER_INVOCATION_ID": b, "EXIT_CODE": "exited", "EXIT_STATUS": 3, "usec": s + 11_000_000},
-        {"MESSAGE_ID": RUN_END, "USER_INVOCATION_ID": b, "UNIT_RESULT": "exit-code", "EXIT_CODE": "exited", "EXIT_STATUS": "3", "usec": s + 11_000_100},
+        {
+            "MESSAGE_ID": MSG_EXITED,
+            "USER_INVOCATION_ID": b,
+            "EXIT_CODE": "exited",
+            "EXIT_STATUS": 3,
+            "usec": s + 11_000_000,
+        },
+        {
+            "MESSAGE_ID": RUN_END,
+            "USER_INVOCATION_ID": b,
+            "UNIT_RESULT": "exit-code",
+            "EXIT_CODE": "exited",
+            "EXIT_STATUS": "3",
+            "usec": s + 11_000_100,
+        },
         {"MESSAGE_ID": MSG_FAILED, "USER_INVOCATION_ID": b, "UNIT_RESULT": "exit-code", "usec": s + 11_000_200},
         {"MESSAGE_ID": MSG_RESTART_SCHEDULED, "USER_INVOCATION_ID": b, "usec": s + 11_200_000},
         {"MESSAGE_ID": MSG_STARTING, "USER_INVOCATION_ID": c, "JOB_ID": 10, "usec": s + 11_400_000},
-        {"MESSAGE_ID": RUN_END, "USER_INVOCATION_ID": c, "UNIT_RESULT": "success", "EXIT_CODE": "killed", "EXIT_STATUS": "TERM", "usec": s + 12_000_000},
+        {
+            "MESSAGE_ID": RUN_END,
+            "USER_INVOCATION_ID": c,
+            "UNIT_RESULT": "success",
+            "EXIT_CODE": "killed",
+            "EXIT_STATUS": "TERM",
+            "usec": s + 12_000_000,
+        },
         {"MESSAGE_ID": MSG_STARTING, "USER_INVOCATION_ID": d, "JOB_ID": 11, "usec": s + 20_000_000},
     ]
     runs = build_runs(entries, manual_jobs={7: s // 1_000_000}, scheduled=True, current_id=d, current_active=True)
     assert [(r.trigger, r.state, r.result) for r in runs] == [
-        ("manual", "finished", "success"), ("timer", "failed", "exit-code"), ("restart", "finished", "success"), ("timer", "running", None)]
+        ("manual", "finished", "success"),
+        ("timer", "failed", "exit-code"),
+        ("restart", "finished", "success"),
+        ("timer", "running", None),
+    ]
     assert runs[0].duration_sec == 1.5 and runs[0].exit_status == 0
     assert runs[1].exit_status == 3 and runs[1].end_usec == s + 11_000_100
     assert runs[2].signal == "SIGTERM" and runs[2].exit_status is None

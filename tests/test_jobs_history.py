@@ -1,5 +1,6 @@
 """Issue 11's "done when": a scheduled notebook with a failing cell, left alone for five timer periods,
 has five runs, each with its own executed copy and its own log slice, through the API and the CLI."""
+
 from __future__ import annotations
 
 import asyncio
@@ -70,17 +71,29 @@ async def test_five_timer_periods_of_a_failing_notebook(api, root, tmp_path, con
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
-    nb = new_notebook(cells=[
-        new_code_cell("import os\nprint('line of run', os.environ['INVOCATION_ID'], flush=True)"),
-        new_code_cell("1 / 0"),
-        new_code_cell("print('never printed')"),
-    ])
+    nb = new_notebook(
+        cells=[
+            new_code_cell("import os\nprint('line of run', os.environ['INVOCATION_ID'], flush=True)"),
+            new_code_cell("1 / 0"),
+            new_code_cell("print('never printed')"),
+        ]
+    )
     nbformat.write(nb, str(root / "five.ipynb"))
     name = "jh-five"
-    code, svc = await api("POST", "services", body={
-        "name": name, "kind": "notebook", "env": "nb", "path": "five.ipynb", "schedule": "*:*:0/5", "restart": "no",
-        "start_limit_burst": 50, "start_limit_interval_sec": 60,
-    })
+    code, svc = await api(
+        "POST",
+        "services",
+        body={
+            "name": name,
+            "kind": "notebook",
+            "env": "nb",
+            "path": "five.ipynb",
+            "schedule": "*:*:0/5",
+            "restart": "no",
+            "start_limit_burst": 50,
+            "start_limit_interval_sec": 60,
+        },
+    )
     assert code == 201, svc
     pushed = []
     ws = await jp_ws_fetch("condasvc", "api", "events")
@@ -130,7 +143,9 @@ async def test_five_timer_periods_of_a_failing_notebook(api, root, tmp_path, con
         markers = [c for c in copy["cells"] if "papermill-error-cell-tag" in c.get("metadata", {}).get("tags", [])]
         assert markers, "the executed copy has papermill's error marker"
         source = lambda c: "".join(c["source"]) if isinstance(c["source"], list) else c["source"]  # noqa: E731
-        assert sum('id="papermill-error-cell"' in source(c) for c in copy["cells"]) == 1, "one fresh marker, none copied"
+        assert sum('id="papermill-error-cell"' in source(c) for c in copy["cells"]) == 1, (
+            "one fresh marker, none copied"
+        )
         printed = _printed(copy)
         assert f"line of run {r['id']}" in printed and "never printed" not in printed
         others = [i for i in ids if i != r["id"]]
@@ -144,7 +159,9 @@ async def test_five_timer_periods_of_a_failing_notebook(api, root, tmp_path, con
         assert not any(i in m for m in messages for i in others), "a log slice holds only its own run's lines"
         logs[r["id"]] = messages
     assert len(set(copies.values())) == PERIODS, "five distinct executed copies"
-    print(f"{PERIODS} runs: durations {[r['duration_sec'] for r in runs]}; log lines per run {[len(v) for v in logs.values()]}")
+    print(
+        f"{PERIODS} runs: durations {[r['duration_sec'] for r in runs]}; log lines per run {[len(v) for v in logs.values()]}"
+    )
 
     # the CLI lists the same runs
     cli = Cli(tmp_path / "cli-config", root)

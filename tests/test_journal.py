@@ -1,4 +1,5 @@
 """Log history through the API, against the real journald; and the journal diagnosis on fake paths."""
+
 from __future__ import annotations
 
 import asyncio
@@ -31,7 +32,9 @@ out.flush()
 
 async def _logged_service(api, root, name, text=LOGGER):
     (root / f"{name}.py").write_text(text)
-    code, svc = await api("POST", "services", body={"name": name, "kind": "script", "env": "ml", "path": f"{name}.py", "restart": "no"})
+    code, svc = await api(
+        "POST", "services", body={"name": name, "kind": "script", "env": "ml", "path": f"{name}.py", "restart": "no"}
+    )
     assert code == 201, svc
     code, svc = await api("POST", "services", name, "start")
     assert code in (200, 409), svc  # a quick exit may race the job result; the log is what matters
@@ -57,7 +60,7 @@ async def test_history_entries_filters_and_escaping(api, root, unit_name):
     messages = [e["message"] for e in page["entries"]]
     # oldest first, the service's own lines with their priority, and the manager's lines about it
     i = messages.index("error line one")
-    assert messages[i:i + 4] == ["error line one", "warning line two", "info line three", "hello WORLD"]
+    assert messages[i : i + 4] == ["error line one", "warning line two", "info line three", "hello WORLD"]
     by_msg = {e["message"]: e for e in page["entries"]}
     assert by_msg["error line one"]["priority"] == 3 and by_msg["warning line two"]["priority"] == 4
     e = by_msg["error line one"]
@@ -76,7 +79,9 @@ async def test_history_entries_filters_and_escaping(api, root, unit_name):
         code, p = await api("GET", "services", "hist", "logs", priority=prio)
         assert code == 200 and [x["message"] for x in p["entries"]] == ["error line one", "warning line two"], (prio, p)
     code, p = await api("GET", "services", "hist", "logs", priority="info..info")
-    assert "error line one" not in [x["message"] for x in p["entries"]] and "info line three" in [x["message"] for x in p["entries"]]
+    assert "error line one" not in [x["message"] for x in p["entries"]] and "info line three" in [
+        x["message"] for x in p["entries"]
+    ]
     # text: substring, smart case; regex
     code, p = await api("GET", "services", "hist", "logs", text="world")
     assert [x["message"] for x in p["entries"]] == ["hello WORLD"]
@@ -98,8 +103,12 @@ async def test_history_entries_filters_and_escaping(api, root, unit_name):
     code, newer = await api("GET", "services", "hist", "logs", n="100", after=older["last_cursor"])
     assert [x["message"] for x in newer["entries"]] == messages[-3:]
     # the same lines as journalctl shows
-    jc = subprocess.run(["journalctl", "--user", "-u", unit, "-o", "cat", "--no-pager"], capture_output=True,
-                        env=SYSTEMCTL_ENV, timeout=60).stdout.decode("utf-8", "backslashreplace")
+    jc = subprocess.run(
+        ["journalctl", "--user", "-u", unit, "-o", "cat", "--no-pager"],
+        capture_output=True,
+        env=SYSTEMCTL_ENV,
+        timeout=60,
+    ).stdout.decode("utf-8", "backslashreplace")
     assert "bad \\xff\\xfe bytes \\xc3(" in jc  # journalctl shows the same bytes
     for line in ("error line one", "hello WORLD", "DONE-MARK"):
         assert line in jc
@@ -114,9 +123,14 @@ async def test_history_download_and_errors(api, root, jp_fetch):
     assert 'filename="dl.log"' in resp.headers["Content-Disposition"]
     assert ": download me\n" in resp.body.decode()
     for params, field in (
-        ({"priority": "loud"}, "priority"), ({"since": "yesterday-ish"}, "since"), ({"n": "many"}, "n"),
-        ({"n": "999999"}, "n"), ({"before": "nonsense"}, "cursor"), ({"text": "(", "regex": "1"}, "text"),
-        ({"boot": "previous"}, "boot"), ({"before": "s=1", "after": "s=2"}, "before"),
+        ({"priority": "loud"}, "priority"),
+        ({"since": "yesterday-ish"}, "since"),
+        ({"n": "many"}, "n"),
+        ({"n": "999999"}, "n"),
+        ({"before": "nonsense"}, "cursor"),
+        ({"text": "(", "regex": "1"}, "text"),
+        ({"boot": "previous"}, "boot"),
+        ({"before": "s=1", "after": "s=2"}, "before"),
     ):
         code, err = await api("GET", "services", "dl", "logs", **params)
         assert code == 400, (params, code, err)
@@ -126,6 +140,7 @@ async def test_history_download_and_errors(api, root, jp_fetch):
 
 
 # -- pure parts ----------------------------------------------------------------
+
 
 def test_parse_priority_and_time():
     assert J.parse_priority("err") == (0, 3) and J.parse_priority("7") == (0, 7)
@@ -164,9 +179,16 @@ class FakeReader:
 def test_suppressed_marker_from_a_real_journald_note():
     # the fields journald 252 wrote on this machine after a flood ("journalctl -o json MESSAGE_ID=a596...")
     fields = {
-        "MESSAGE": "Suppressed 2521 messages from user@1001.service", "MESSAGE_ID": J.MESSAGE_ID_DROPPED,
-        "N_DROPPED": "2521", "OBJECT_SYSTEMD_UNIT": "user@1001.service", "OBJECT_SYSTEMD_USER_UNIT": "init.scope",
-        "OBJECT_UID": "1001", "PRIORITY": "6", "SYSLOG_IDENTIFIER": "systemd-journald", "_PID": "15013", "_UID": "0",
+        "MESSAGE": "Suppressed 2521 messages from user@1001.service",
+        "MESSAGE_ID": J.MESSAGE_ID_DROPPED,
+        "N_DROPPED": "2521",
+        "OBJECT_SYSTEMD_UNIT": "user@1001.service",
+        "OBJECT_SYSTEMD_USER_UNIT": "init.scope",
+        "OBJECT_UID": "1001",
+        "PRIORITY": "6",
+        "SYSLOG_IDENTIFIER": "systemd-journald",
+        "_PID": "15013",
+        "_UID": "0",
         "_TRANSPORT": "driver",
     }
     e = J.read_entry(FakeReader(fields), "app.service")
@@ -176,7 +198,9 @@ def test_suppressed_marker_from_a_real_journald_note():
 
 
 def test_read_entry_survives_odd_fields():
-    e = J.read_entry(FakeReader({"MESSAGE": b"\xff\x00\x01", "_SYSTEMD_USER_UNIT": "a.service", "PRIORITY": "x"}), "a.service")
+    e = J.read_entry(
+        FakeReader({"MESSAGE": b"\xff\x00\x01", "_SYSTEMD_USER_UNIT": "a.service", "PRIORITY": "x"}), "a.service"
+    )
     assert e["message"] == "\\xff\x00\x01" and e["escaped"] and e["priority"] is None and e["pid"] is None
     e = J.read_entry(FakeReader({"_SYSTEMD_USER_UNIT": "a.service"}), "a.service")
     assert e["message"] == "" and e["source"] == "service"
@@ -262,8 +286,15 @@ def _fake_host(tmp_path: Path, *, persistent=True, user_file=True, conf="", uid=
     if flushed:
         (tmp_path / "flushed").touch()
     (tmp_path / "journald.conf").write_text(conf)
-    return dict(uid=uid, persistent_root=pers, runtime_root=run, machine_id_file=tmp_path / "machine-id",
-                conf=tmp_path / "journald.conf", conf_dirs=[tmp_path / "conf.d"], flushed_flag=tmp_path / "flushed")
+    return dict(
+        uid=uid,
+        persistent_root=pers,
+        runtime_root=run,
+        machine_id_file=tmp_path / "machine-id",
+        conf=tmp_path / "journald.conf",
+        conf_dirs=[tmp_path / "conf.d"],
+        flushed_flag=tmp_path / "flushed",
+    )
 
 
 def test_diagnosis_volatile_journal(tmp_path):

@@ -4,6 +4,7 @@ The booted proofs (logind present, controllers delegated, a real OOM kill) are
 in tests/booted/, run by scripts/booted-test; here: what the product says on a
 host without logind, and the pure parts.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,16 +19,31 @@ from jupyter_condasvc.exitreason import exit_reason
 from jupyter_condasvc.linger import set_linger
 
 
-@pytest.mark.parametrize("props, memory_max, expected", [
-    ({"Result": "oom-kill", "ExecMainCode": 2, "ExecMainStatus": 9}, "50M", "killed for memory: the kernel's OOM killer"),
-    ({"Result": "signal", "ExecMainCode": 2, "ExecMainStatus": 9}, "50M", "killed for memory (most likely): SIGKILL while memory_max 50M"),
-    ({"Result": "signal", "ExecMainCode": 2, "ExecMainStatus": 9}, None, "killed by SIGKILL."),
-    ({"Result": "signal", "ExecMainCode": 2, "ExecMainStatus": int(signal.SIGTERM)}, "50M", "killed by SIGTERM."),
-    ({"Result": "core-dump", "ExecMainCode": 3, "ExecMainStatus": int(signal.SIGSEGV)}, None, "crashed: SIGSEGV, core dumped."),
-    ({"Result": "exit-code", "ExecMainCode": 1, "ExecMainStatus": 3}, None, "exited with status 3."),
-    ({"Result": "success", "ExecMainCode": 1, "ExecMainStatus": 0}, "50M", None),
-    ({"Result": "success", "ExecMainCode": 0, "ExecMainStatus": 0}, "50M", None),  # running: no exit yet
-])
+@pytest.mark.parametrize(
+    "props, memory_max, expected",
+    [
+        (
+            {"Result": "oom-kill", "ExecMainCode": 2, "ExecMainStatus": 9},
+            "50M",
+            "killed for memory: the kernel's OOM killer",
+        ),
+        (
+            {"Result": "signal", "ExecMainCode": 2, "ExecMainStatus": 9},
+            "50M",
+            "killed for memory (most likely): SIGKILL while memory_max 50M",
+        ),
+        ({"Result": "signal", "ExecMainCode": 2, "ExecMainStatus": 9}, None, "killed by SIGKILL."),
+        ({"Result": "signal", "ExecMainCode": 2, "ExecMainStatus": int(signal.SIGTERM)}, "50M", "killed by SIGTERM."),
+        (
+            {"Result": "core-dump", "ExecMainCode": 3, "ExecMainStatus": int(signal.SIGSEGV)},
+            None,
+            "crashed: SIGSEGV, core dumped.",
+        ),
+        ({"Result": "exit-code", "ExecMainCode": 1, "ExecMainStatus": 3}, None, "exited with status 3."),
+        ({"Result": "success", "ExecMainCode": 1, "ExecMainStatus": 0}, "50M", None),
+        ({"Result": "success", "ExecMainCode": 0, "ExecMainStatus": 0}, "50M", None),  # running: no exit yet
+    ],
+)
 def test_exit_reason(props, memory_max, expected):
     got = exit_reason(props, memory_max)
     assert (got is None) if expected is None else got.startswith(expected)
@@ -42,8 +58,9 @@ def test_sigkill_is_not_blamed_on_a_limit_the_host_does_not_enforce():
 
 async def test_a_kill_9_here_is_not_called_a_memory_kill(api, root):
     """This host enforces no memory limit (the hand-started user manager has no memory controller)."""
-    await create(api, root, "kill9", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n",
-                       memory_max="50M", restart="no")
+    await create(
+        api, root, "kill9", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n", memory_max="50M", restart="no"
+    )
     try:
         code, _ = await api("POST", "services", "kill9", "start")
 
@@ -63,7 +80,8 @@ def test_cpu_cgroup_read_from_proc(tmp_path):
     group = "/user.slice/user-4242.slice/user@4242.service/init.scope"
     (tmp_path / "7").mkdir()
     (tmp_path / "7" / "cgroup").write_text(
-        f"12:memory:{group}\n4:cpu,cpuacct:{group}\n1:name=systemd:{group}\n0::{group}\n")
+        f"12:memory:{group}\n4:cpu,cpuacct:{group}\n1:name=systemd:{group}\n0::{group}\n"
+    )
     (tmp_path / "8").mkdir()
     (tmp_path / "8" / "cgroup").write_text(f"4:cpu,cpuacct:/user.slice\n1:name=systemd:{group}\n0::{group}\n")
     assert host._in_cpu_cgroup(7, group, tmp_path) is True

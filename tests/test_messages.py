@@ -4,6 +4,7 @@ A user installed a wheel: they have no checkout, so a message naming `scripts/..
 Every string the server can emit (the package's string literals, the OpenAPI contract) and every file of
 the Lab extension's source and settings schema is checked.
 """
+
 from __future__ import annotations
 
 import ast
@@ -24,7 +25,9 @@ def _python_strings(path: Path):
         id(node.body[0].value)
         for node in ast.walk(tree)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-        and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
     }
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
@@ -32,7 +35,10 @@ def _python_strings(path: Path):
 
 
 def _frontend_files():
-    for folder, patterns in ((REPO / "labextension" / "src", ("*.ts", "*.tsx")), (REPO / "labextension" / "schema", ("*.json",))):
+    for folder, patterns in (
+        (REPO / "labextension" / "src", ("*.ts", "*.tsx")),
+        (REPO / "labextension" / "schema", ("*.json",)),
+    ):
         for pattern in patterns:
             for path in folder.rglob(pattern):
                 if "__tests__" not in path.parts:

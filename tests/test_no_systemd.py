@@ -1,4 +1,5 @@
 """Binder-like hosts: no systemd user manager at all. The API says so and still previews units."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,16 +25,31 @@ async def test_services_list_explains_the_missing_manager(api):
 async def test_preview_works_without_a_user_manager(api, root, conda_root):
     (root / "serve.py").write_text("print('hi')\n")
     code, preview = await api(
-        "POST", "preview",
-        body={"name": "draft", "kind": "script", "env": "ml", "path": "serve.py", "memory_max": "1G",
-              "environment": {"API_KEY": "s3cret"}, "enabled": True},
+        "POST",
+        "preview",
+        body={
+            "name": "draft",
+            "kind": "script",
+            "env": "ml",
+            "path": "serve.py",
+            "memory_max": "1G",
+            "environment": {"API_KEY": "s3cret"},
+            "enabled": True,
+        },
     )
     assert code == 200, preview
-    assert 'ExecStart=:"' in preview["unit"] and f'"{conda_root}/envs/ml/bin/python" "-u" "{root}/serve.py"' in preview["unit"]
+    assert (
+        'ExecStart=:"' in preview["unit"]
+        and f'"{conda_root}/envs/ml/bin/python" "-u" "{root}/serve.py"' in preview["unit"]
+    )
     assert "WantedBy=default.target" in preview["unit"] and "s3cret" not in preview["unit"]
     assert preview["variables"] == ["API_KEY"]
     # scheduled drafts too: the calendar is checked without the manager
-    code, preview = await api("POST", "preview", body={"name": "draft", "kind": "script", "env": "ml", "path": "serve.py", "schedule": "daily"})
+    code, preview = await api(
+        "POST",
+        "preview",
+        body={"name": "draft", "kind": "script", "env": "ml", "path": "serve.py", "schedule": "daily"},
+    )
     assert code == 200 and "OnCalendar=daily" in preview["timer"]
 
 
@@ -51,8 +67,10 @@ async def test_the_503_leads_with_the_address_and_where_it_came_from(api, tmp_pa
     code, err = await api("GET", "services")
     assert code == 503
     # the real cause first: the address this server was given, and from where
-    assert err["message"].startswith(f"The systemd user manager is not reachable at unix:path={tmp_path}/no-bus-here "
-                                     "(from c.SystemdManager.bus_address): ")
+    assert err["message"].startswith(
+        f"The systemd user manager is not reachable at unix:path={tmp_path}/no-bus-here "
+        "(from c.SystemdManager.bus_address): "
+    )
     assert "template" not in err["message"]
 
 

@@ -1,4 +1,5 @@
 """Notebook services, schedules and activation on the real user manager, with real kernels."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,7 +33,10 @@ def notebook(path: Path, *cells, parameters: Optional[str] = None) -> Path:
 def journal_at(unit: str, priority: str) -> str:
     return subprocess.run(
         ["journalctl", "--user", "-u", unit, "-p", priority, "-o", "cat", "--no-pager"],
-        capture_output=True, text=True, env=SYSTEMCTL_ENV, timeout=60,
+        capture_output=True,
+        text=True,
+        env=SYSTEMCTL_ENV,
+        timeout=60,
     ).stdout
 
 
@@ -44,10 +48,18 @@ async def test_notebook_runs_on_env_kernel_reports_progress_and_keeps_executed_c
         "21 * 2",
         parameters="alpha = 1\nname = 'x'",
     )
-    code, svc = await api("POST", "services", body={
-        "name": "nb-train", "kind": "notebook", "env": "nb", "path": "train.ipynb", "restart": "no",
-        "parameters": {"alpha": 5, "name": "it's \"quoted\""},
-    })
+    code, svc = await api(
+        "POST",
+        "services",
+        body={
+            "name": "nb-train",
+            "kind": "notebook",
+            "env": "nb",
+            "path": "train.ipynb",
+            "restart": "no",
+            "parameters": {"alpha": 5, "name": 'it\'s "quoted"'},
+        },
+    )
     assert code == 201, svc
     unit = unit_name("nb-train")
     assert "Type=notify" in (UNIT_DIR / unit).read_text()
@@ -66,7 +78,7 @@ async def test_notebook_runs_on_env_kernel_reports_progress_and_keeps_executed_c
     assert "env: nb" in texts
     assert "42" in texts
     injected = [c for c in out.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert injected and "alpha = 5" in injected[0].source and repr("it's \"quoted\"") in injected[0].source
+    assert injected and "alpha = 5" in injected[0].source and repr('it\'s "quoted"') in injected[0].source
     logged = journal(unit)
     assert f"kernel python: {python}" in logged
 
@@ -78,24 +90,39 @@ async def _progress(api, name):
 
 async def test_failing_cell_fails_the_unit_with_traceback_at_err(api, root, unit_name):
     notebook(root / "bad.ipynb", "x = 1", "y = 2", "raise ValueError('boom in cell 3')", "print('never')")
-    code, svc = await api("POST", "services", body={"name": "nb-bad", "kind": "notebook", "env": "nb", "path": "bad.ipynb", "restart": "no"})
+    code, svc = await api(
+        "POST",
+        "services",
+        body={"name": "nb-bad", "kind": "notebook", "env": "nb", "path": "bad.ipynb", "restart": "no"},
+    )
     assert code == 201, svc
     await api("POST", "services", "nb-bad", "start")
     status = await wait_for(lambda: stopped(api, "nb-bad"), timeout=60)
     assert status["active_state"] == "failed" and status["result"] == "exit-code" and status["exec_main_status"] == 1
-    errors = await wait_for(lambda: asyncio.to_thread(lambda: (lambda t: t if "boom in cell 3" in t else None)(journal_at(unit_name("nb-bad"), "err"))))
+    errors = await wait_for(
+        lambda: asyncio.to_thread(
+            lambda: (lambda t: t if "boom in cell 3" in t else None)(journal_at(unit_name("nb-bad"), "err"))
+        )
+    )
     assert "ValueError" in errors and "cell 3" in errors
     assert "never" not in journal(unit_name("nb-bad"))
 
 
 async def test_serve_forever_notebook_stops_cleanly_without_orphan_kernel(api, root, unit_name):
-    notebook(root / "serve.ipynb", "import os\nprint('kernel pid', os.getpid(), flush=True)",
-             "import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.2)")
-    code, svc = await api("POST", "services", body={"name": "nb-serve", "kind": "notebook", "env": "nb", "path": "serve.ipynb"})
+    notebook(
+        root / "serve.ipynb",
+        "import os\nprint('kernel pid', os.getpid(), flush=True)",
+        "import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.2)",
+    )
+    code, svc = await api(
+        "POST", "services", body={"name": "nb-serve", "kind": "notebook", "env": "nb", "path": "serve.ipynb"}
+    )
     assert code == 201, svc
     code, svc = await api("POST", "services", "nb-serve", "start")
     unit = unit_name("nb-serve")
-    logged = await wait_for(lambda: asyncio.to_thread(lambda: (lambda t: t if t.count("tick") >= 3 else None)(journal(unit))), timeout=40)
+    logged = await wait_for(
+        lambda: asyncio.to_thread(lambda: (lambda t: t if t.count("tick") >= 3 else None)(journal(unit))), timeout=40
+    )
     kernel_pid = int(logged.split("kernel pid", 1)[1].split()[0])
     assert Path(f"/proc/{kernel_pid}").exists()
     assert (await status_of(api, "nb-serve"))["active_state"] == "active"
@@ -108,10 +135,22 @@ async def test_activation_scripts_reach_the_kernel(api, root, conda_root, unit_n
     env = conda_root / "envs" / "nb"
     actd = env / "etc" / "conda" / "activate.d"
     actd.mkdir(parents=True, exist_ok=True)
-    (actd / "cuda.sh").write_text('export CUDA_HOME="$CONDA_PREFIX/cuda"\nexport LD_LIBRARY_PATH="$CONDA_PREFIX/cuda/lib64"\nexport ACT_NOTE="x y $$"\n')
+    (actd / "cuda.sh").write_text(
+        'export CUDA_HOME="$CONDA_PREFIX/cuda"\nexport LD_LIBRARY_PATH="$CONDA_PREFIX/cuda/lib64"\nexport ACT_NOTE="x y $$"\n'
+    )
     try:
-        notebook(root / "act.ipynb", "import os\nprint('CUDA_HOME=' + os.environ.get('CUDA_HOME', '-'))\nprint('LD=' + os.environ.get('LD_LIBRARY_PATH', '-'))")
-        spec = {"name": "nb-act", "kind": "notebook", "env": "nb", "path": "act.ipynb", "restart": "no", "activation": True}
+        notebook(
+            root / "act.ipynb",
+            "import os\nprint('CUDA_HOME=' + os.environ.get('CUDA_HOME', '-'))\nprint('LD=' + os.environ.get('LD_LIBRARY_PATH', '-'))",
+        )
+        spec = {
+            "name": "nb-act",
+            "kind": "notebook",
+            "env": "nb",
+            "path": "act.ipynb",
+            "restart": "no",
+            "activation": True,
+        }
         code, preview = await api("POST", "preview", body=spec)
         assert code == 200
         assert preview["activation"]["CUDA_HOME"] == f"{env}/cuda"
@@ -130,15 +169,27 @@ async def test_activation_scripts_reach_the_kernel(api, root, conda_root, unit_n
 async def test_notebook_preflight(api, root):
     notebook(root / "ok.ipynb", "1")
     (root / "broken.ipynb").write_text("{not a notebook")
-    code, err = await api("POST", "services", body={"name": "nb-x", "kind": "notebook", "env": "ml", "path": "ok.ipynb"})
+    code, err = await api(
+        "POST", "services", body={"name": "nb-x", "kind": "notebook", "env": "ml", "path": "ok.ipynb"}
+    )
     assert code == 400 and err["field"] == "env" and "conda install -n ml ipykernel" in err["message"]
-    code, err = await api("POST", "services", body={"name": "nb-x", "kind": "notebook", "env": "nb", "path": "broken.ipynb"})
+    code, err = await api(
+        "POST", "services", body={"name": "nb-x", "kind": "notebook", "env": "nb", "path": "broken.ipynb"}
+    )
     assert code == 400 and err["field"] == "path" and "not a valid notebook" in err["message"]
 
 
 async def test_schedule_fires_and_is_reported(api, root, unit_name):
     (root / "tick.py").write_text("import time\nopen('ticks.txt', 'a').write(str(time.time()) + '\\n')\n")
-    spec = {"name": "sched", "kind": "script", "env": "ml", "path": "tick.py", "schedule": "*:*:0/2", "enabled": True, "restart": "no"}
+    spec = {
+        "name": "sched",
+        "kind": "script",
+        "env": "ml",
+        "path": "tick.py",
+        "schedule": "*:*:0/2",
+        "enabled": True,
+        "restart": "no",
+    }
     code, preview = await api("POST", "preview", body=spec)
     assert code == 200 and len(preview["next_runs"]) == 3 and "OnCalendar=*:*:0/2" in preview["timer"]
     code, svc = await api("POST", "services", body=spec)
@@ -147,7 +198,12 @@ async def test_schedule_fires_and_is_reported(api, root, unit_name):
     assert (UNIT_DIR / timer).exists()
     assert systemctl("is-enabled", timer).stdout.strip() == "enabled"
     assert systemctl("is-active", timer).stdout.strip() == "active"
-    await wait_for(lambda: asyncio.to_thread(lambda: (root / "ticks.txt").exists() and len((root / "ticks.txt").read_text().splitlines()) >= 2), timeout=20)
+    await wait_for(
+        lambda: asyncio.to_thread(
+            lambda: (root / "ticks.txt").exists() and len((root / "ticks.txt").read_text().splitlines()) >= 2
+        ),
+        timeout=20,
+    )
 
     async def reported():
         # while a run is in progress (its ExecStopPost included) systemd has no next elapse yet
@@ -166,7 +222,9 @@ async def test_schedule_fires_and_is_reported(api, root, unit_name):
     before = len((root / "ticks.txt").read_text().splitlines())
     code, svc = await api("POST", "services", "sched", "run-now")
     assert code == 200
-    await wait_for(lambda: asyncio.to_thread(lambda: len((root / "ticks.txt").read_text().splitlines()) > before), timeout=10)
+    await wait_for(
+        lambda: asyncio.to_thread(lambda: len((root / "ticks.txt").read_text().splitlines()) > before), timeout=10
+    )
     # dropping the schedule removes the timer; deleting leaves nothing behind
     code, svc = await api("PATCH", "services", "sched", body={"schedule": None})
     assert code == 200 and not (UNIT_DIR / timer).exists()
@@ -180,7 +238,11 @@ async def test_schedule_fires_and_is_reported(api, root, unit_name):
 
 async def test_bad_calendar_is_refused_with_systemds_words(api, root):
     (root / "tick.py").write_text("print(1)\n")
-    code, err = await api("POST", "services", body={"name": "badcal", "kind": "script", "env": "ml", "path": "tick.py", "schedule": "every blue moon"})
+    code, err = await api(
+        "POST",
+        "services",
+        body={"name": "badcal", "kind": "script", "env": "ml", "path": "tick.py", "schedule": "every blue moon"},
+    )
     assert code == 400 and err["field"] == "schedule"
     assert "Failed to parse calendar specification" in err["message"]
 
@@ -188,7 +250,11 @@ async def test_bad_calendar_is_refused_with_systemds_words(api, root):
 async def test_limits_not_enforced_here_are_reported(api, root):
     (root / "a.py").write_text("print(1)\n")
     code, host = await api("GET", "host")
-    code, svc = await api("POST", "services", body={"name": "lim", "kind": "script", "env": "ml", "path": "a.py", "memory_max": "1G", "cpu_quota": "50%"})
+    code, svc = await api(
+        "POST",
+        "services",
+        body={"name": "lim", "kind": "script", "env": "ml", "path": "a.py", "memory_max": "1G", "cpu_quota": "50%"},
+    )
     assert code == 201
     memory_warned = any("memory_max" in w for w in svc["warnings"])
     cpu_warned = any("cpu_quota" in w for w in svc["warnings"])
@@ -216,9 +282,23 @@ async def test_unhealthy_service_is_restarted_by_the_watchdog(api, root, unit_na
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     (root / "web.py").write_text(SERVER)
-    spec = {"name": "web", "kind": "script", "env": "ml", "path": "web.py", "args": [str(port)], "restart": "on-failure",
-            "restart_sec": 0.5, "health_check": {"type": "http", "url": f"http://127.0.0.1:{port}/", "interval_sec": 0.5,
-                                                 "timeout_sec": 0.4, "start_period_sec": 5, "failure_threshold": 2}}
+    spec = {
+        "name": "web",
+        "kind": "script",
+        "env": "ml",
+        "path": "web.py",
+        "args": [str(port)],
+        "restart": "on-failure",
+        "restart_sec": 0.5,
+        "health_check": {
+            "type": "http",
+            "url": f"http://127.0.0.1:{port}/",
+            "interval_sec": 0.5,
+            "timeout_sec": 0.4,
+            "start_period_sec": 5,
+            "failure_threshold": 2,
+        },
+    }
     code, svc = await api("POST", "services", body=spec)
     assert code == 201, svc
     text = (UNIT_DIR / unit_name("web")).read_text()

@@ -1,4 +1,5 @@
 """The stored record (store.ServiceRecord) and the pure service view built from it (serviceview): no systemd."""
+
 import json
 
 from jupyter_condasvc.serviceview import service_status, service_view, timer_view
@@ -51,22 +52,42 @@ def test_known_record_is_what_load_all_read(tmp_path):
 
 
 def test_service_view_shape_and_unset_values():
-    record = ServiceRecord(spec={"name": "a", "environment": {"K": "v"}, "secrets": ["K"]}, unit="t-a.service",
-                           created=1.0, updated=2.0)
-    props = {"ActiveState": "active", "SubState": "running", "MainPID": 0, "ActiveEnterTimestamp": 1_000_000,
-             "InactiveEnterTimestamp": 0}
+    record = ServiceRecord(
+        spec={"name": "a", "environment": {"K": "v"}, "secrets": ["K"]}, unit="t-a.service", created=1.0, updated=2.0
+    )
+    props = {
+        "ActiveState": "active",
+        "SubState": "running",
+        "MainPID": 0,
+        "ActiveEnterTimestamp": 1_000_000,
+        "InactiveEnterTimestamp": 0,
+    }
     status = service_status(record.spec, props, {"MemoryCurrent": U64_MAX, "CPUUsageNSec": 7})
     assert status["active_enter_timestamp"] == "1970-01-01T00:00:01.000000+00:00"
     assert status["inactive_enter_timestamp"] is None and status["main_pid"] is None
     assert (status["memory_current"], status["cpu_usage_nsec"]) == (None, 7)
     view = service_view("a", record, status, ["w"])
-    assert list(view) == ["name", "unit", "spec", "resolved", "created", "updated", "unit_changed", "status",
-                          "warnings"]
+    assert list(view) == [
+        "name",
+        "unit",
+        "spec",
+        "resolved",
+        "created",
+        "updated",
+        "unit_changed",
+        "status",
+        "warnings",
+    ]
     assert view["unit_changed"] == 1.0, "never changed: the creation"
     assert view["spec"]["environment"] == {"K": None}, "secrets are never shown"
     timer = timer_view({"ActiveState": "inactive", "NextElapseUSecRealtime": U64_MAX, "LastTriggerUSec": 0})
-    assert timer == {"timer_state": "inactive", "armed": False, "timer_enabled": None, "next_run": None,
-                     "last_run": None}
+    assert timer == {
+        "timer_state": "inactive",
+        "armed": False,
+        "timer_enabled": None,
+        "next_run": None,
+        "last_run": None,
+    }
 
 
 def test_one_converter_for_times():

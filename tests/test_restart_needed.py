@@ -1,4 +1,5 @@
 """unit_changed: when an edit changed what a running process would run with ("restart needed")."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """restart_on_change: a .path unit watches the script and restarts the running service when it changes."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,9 +12,18 @@ LOOP = "import time\nwhile True:\n    time.sleep(0.5)\n"
 
 def _plan(**kw):
     base = dict(
-        name="w", unit_name="p-w.service", description="", exec_argv=["/bin/true"], working_directory="/tmp",
-        env_prefix="/e", env_name="e", environment_file="/s/w.env", restart="no", restart_sec=1,
-        start_limit_burst=5, start_limit_interval_sec=10,
+        name="w",
+        unit_name="p-w.service",
+        description="",
+        exec_argv=["/bin/true"],
+        working_directory="/tmp",
+        env_prefix="/e",
+        env_name="e",
+        environment_file="/s/w.env",
+        restart="no",
+        restart_sec=1,
+        start_limit_burst=5,
+        start_limit_interval_sec=10,
     )
     return UnitPlan(**{**base, **kw})
 
@@ -33,7 +43,6 @@ def _show(unit, prop):
     return systemctl("show", "-p", prop, "--value", unit).stdout.strip()
 
 
-
 @pytest.mark.systemd
 async def test_editing_the_file_restarts_the_running_service(api, root, unit_name):
     name = "onchange"
@@ -48,7 +57,9 @@ async def test_editing_the_file_restarts_the_running_service(api, root, unit_nam
 
     code, _ = await api("POST", "services", name, "start")
     assert code == 200
-    first = await wait_for(lambda: _async(_show(unit, "InvocationID") if _show(unit, "ActiveState") == "active" else None), timeout=30)
+    first = await wait_for(
+        lambda: _async(_show(unit, "InvocationID") if _show(unit, "ActiveState") == "active" else None), timeout=30
+    )
 
     (root / f"{name}.py").write_text(LOOP + "# edited\n")
 
@@ -66,7 +77,12 @@ async def test_editing_the_file_restarts_the_running_service(api, root, unit_nam
     ran = _show(restarter, "InvocationID")
     assert ran  # it ran for the edit above
     (root / f"{name}.py").write_text(LOOP + "# edited again\n")
-    await wait_for(lambda: _async(_show(restarter, "InvocationID") not in ("", ran) and _show(restarter, "ActiveState") == "inactive"), timeout=30)
+    await wait_for(
+        lambda: _async(
+            _show(restarter, "InvocationID") not in ("", ran) and _show(restarter, "ActiveState") == "inactive"
+        ),
+        timeout=30,
+    )
     assert _show(unit, "ActiveState") == "inactive"
 
     # switched off: both units go
@@ -91,7 +107,15 @@ async def _async(value):
 
 @pytest.mark.systemd
 async def test_a_command_has_no_file_to_watch(api):
-    code, err = await api("POST", "services", body={
-        "name": "onchange-cmd", "kind": "command", "env": "ml", "argv": ["sleep", "60"], "restart_on_change": True,
-    })
+    code, err = await api(
+        "POST",
+        "services",
+        body={
+            "name": "onchange-cmd",
+            "kind": "command",
+            "env": "ml",
+            "argv": ["sleep", "60"],
+            "restart_on_change": True,
+        },
+    )
     assert code == 400 and err["field"] == "restart_on_change", err

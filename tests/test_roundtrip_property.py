@@ -7,6 +7,7 @@ the API, started by the real user manager, and then
 * the process sees exactly the submitted variables (plus the ones we set).
 Anything that cannot round-trip must be refused with a 400 instead.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,21 @@ var_names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True).filter
 )
 variables = st.dictionaries(var_names, text, max_size=4)
 # systemd itself sets these for every service; a user variable of that name is overridden.
-SYSTEMD_SET = {"HOME", "USER", "LOGNAME", "SHELL", "INVOCATION_ID", "JOURNAL_STREAM", "XDG_RUNTIME_DIR",
-               "MANAGERPID", "SYSTEMD_EXEC_PID", "LANG", "LANGUAGE", "DBUS_SESSION_BUS_ADDRESS", "NOTIFY_SOCKET"}
+SYSTEMD_SET = {
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "INVOCATION_ID",
+    "JOURNAL_STREAM",
+    "XDG_RUNTIME_DIR",
+    "MANAGERPID",
+    "SYSTEMD_EXEC_PID",
+    "LANG",
+    "LANGUAGE",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "NOTIFY_SOCKET",
+}
 counter = iter(range(10**6))
 
 
@@ -48,8 +62,14 @@ async def _example(api, root, conda_root, jp_serverapp, args, env):
     out = Path(root) / f"{name}.json"
     env = {k: v for k, v in env.items() if k not in SYSTEMD_SET}
     argv = ["python", "-c", DUMP, *args]
-    spec = {"name": name, "kind": "command", "env": "ml", "argv": argv, "restart": "no",
-            "environment": {**env, "OUT_FILE": str(out)}}
+    spec = {
+        "name": name,
+        "kind": "command",
+        "env": "ml",
+        "argv": argv,
+        "restart": "no",
+        "environment": {**env, "OUT_FILE": str(out)},
+    }
     code, body = await api("POST", "services", body=spec)
     bad_word = any(("\x00" in a or "\n" in a or "\r" in a) for a in args)
     bad_var = any("\x00" in v for v in env.values())

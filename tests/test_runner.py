@@ -7,6 +7,7 @@ see: the exit status, the ``<N>``-prefixed journal lines on stdout, sd_notify
 datagrams on a real ``AF_UNIX``/``SOCK_DGRAM`` socket, the executed copy, and
 that no kernel process outlives the runner.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,16 @@ def write_nb(path: Path, *sources: str, tags: Optional[dict[int, list[str]]] = N
 
 
 def runner_cmd(python: Path, notebook: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "jupyter_condasvc.runner", "--python", str(python),
-            "--notebook", str(notebook), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "jupyter_condasvc.runner",
+        "--python",
+        str(python),
+        "--notebook",
+        str(notebook),
+        *extra,
+    ]
 
 
 def runner_env(**extra: str) -> dict[str, str]:
@@ -132,17 +141,20 @@ def test_runs_cells_and_writes_prefixed_lines_and_executed_copy(env_python, tmp_
     proc = run(runner_cmd(env_python, nb), cwd=work)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = lines_of(proc.stdout)
-    assert_in_order(lines, [
-        "<6>cell 1/3 started: import os, sys",
-        "<6>hello from cell 1",
-        "<3>to stderr",
-        "<6>cell 2/3 started: print('cwd', os.getcwd())",
-        f"<6>cwd {work}",
-        "<6>42",
-        "<6>line 0",
-        f"<6>line {MAX_STREAM_LINES * 2 - 1}",
-        "<6>'done'",
-    ])
+    assert_in_order(
+        lines,
+        [
+            "<6>cell 1/3 started: import os, sys",
+            "<6>hello from cell 1",
+            "<3>to stderr",
+            "<6>cell 2/3 started: print('cwd', os.getcwd())",
+            f"<6>cwd {work}",
+            "<6>42",
+            "<6>line 0",
+            f"<6>line {MAX_STREAM_LINES * 2 - 1}",
+            "<6>'done'",
+        ],
+    )
     assert lines[-1].startswith("<5>finished: 3 cells in ")
     assert lines[0].startswith(f"<5>kernel started: {env_python} ")
     assert all(line[:3] in ("<3>", "<5>", "<6>") for line in lines), lines
@@ -170,24 +182,34 @@ def test_error_in_cell_two_fails_with_traceback_and_keeps_copy(env_python, tmp_p
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = lines_of(proc.stdout)
     assert "\x1b" not in proc.stdout
-    assert_in_order(lines, [
-        "<6>before",
-        "<6>cell 2/3 started: 1 / 0",
-        "<3>ZeroDivisionError: division by zero",
-        "<3>cell 2 failed: ZeroDivisionError: division by zero",
-    ])
+    assert_in_order(
+        lines,
+        [
+            "<6>before",
+            "<6>cell 2/3 started: 1 / 0",
+            "<3>ZeroDivisionError: division by zero",
+            "<3>cell 2 failed: ZeroDivisionError: division by zero",
+        ],
+    )
     assert any(line.startswith("<3>") and "Traceback" in line for line in lines)
     assert "<6>after" not in lines and "cell 3/3" not in proc.stdout
     out = nbformat.read(out_path, as_version=4)
     # papermill's layout: a banner on top, an anchor just before the failing cell, both tagged
     assert [c.cell_type for c in out.cells] == ["markdown", "code", "markdown", "code", "code"]
-    assert "papermill-error-cell-tag" in out.cells[0].metadata.tags and 'href="#papermill-error-cell"' in out.cells[0].source
+    assert (
+        "papermill-error-cell-tag" in out.cells[0].metadata.tags
+        and 'href="#papermill-error-cell"' in out.cells[0].source
+    )
     assert 'id="papermill-error-cell"' in out.cells[2].source
     assert out.cells[3].outputs[0].output_type == "error"
     assert out.cells[3].outputs[0].ename == "ZeroDivisionError"
     assert out.cells[4].outputs == []
     assert out.metadata.papermill["exception"] is True
-    assert [c.metadata.papermill["status"] for c in out.cells if c.cell_type == "code"] == ["completed", "failed", "pending"]
+    assert [c.metadata.papermill["status"] for c in out.cells if c.cell_type == "code"] == [
+        "completed",
+        "failed",
+        "pending",
+    ]
     assert out.cells[3].metadata.papermill["exception"] is True and out.cells[3].metadata.papermill["duration"] >= 0
     assert not (tmp_path / "err.out.ipynb").exists()
 
@@ -202,14 +224,17 @@ def test_parameters_injected_after_parameters_cell(env_python, tmp_path):
         tags={1: ["parameters"]},
     )
     params = tmp_path / "p.json"
-    params.write_text(json.dumps({"alpha": 2.5, "name": "it's \"quoted\"", "opts": {"k": [1, None, True]}}))
+    params.write_text(json.dumps({"alpha": 2.5, "name": 'it\'s "quoted"', "opts": {"k": [1, None, True]}}))
     proc = run(runner_cmd(env_python, nb, "--parameters-file", str(params)), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "<6>alpha 2.5 name 'it\\'s \"quoted\"' opts {'k': [1, None, True]}" in lines_of(proc.stdout)
     out = nbformat.read(tmp_path / "params.out.ipynb", as_version=4)
     assert [c.metadata.get("tags", []) for c in out.cells] == [[], ["parameters"], [INJECTED_TAG], []]
     assert out.cells[2].source.splitlines()[1:] == [
-        "alpha = 2.5", "name = 'it\\'s \"quoted\"'", "opts = {'k': [1, None, True]}"]
+        "alpha = 2.5",
+        "name = 'it\\'s \"quoted\"'",
+        "opts = {'k': [1, None, True]}",
+    ]
     nbformat.validate(out)
 
 
@@ -225,18 +250,21 @@ def test_bad_parameter_name_exits_2(env_python, tmp_path):
     assert not (tmp_path / "p.out.ipynb").exists()
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--notebook", "missing.ipynb"], "does not exist"),
-    (["--notebook", "broken.ipynb"], "is not a valid notebook"),
-    (["--notebook", "ok.ipynb", "--cell-timeout", "0"], "positive number of seconds"),
-    (["--notebook", "ok.ipynb", "--python", "/nonexistent/bin/python"], "not an absolute path to an executable"),
-    (["--notebook", "ok.ipynb", "--output", "/nonexistent/out.ipynb"], "not writable"),
-    (["--notebook", "ok.ipynb", "--output", "ok.ipynb"], "must not be the notebook itself"),
-    (["--notebook", "ok.ipynb", "--parameters-file", "list.json"], "must be a JSON object"),
-    (["--notebook", "ok.ipynb", "--parameters-file", "nan.json"], "finite number"),
-    (["--notebook", "ok.ipynb", "--parameters-file", "missing.json"], "cannot read parameters file"),
-    (["--python", "x"], "required: --notebook"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--notebook", "missing.ipynb"], "does not exist"),
+        (["--notebook", "broken.ipynb"], "is not a valid notebook"),
+        (["--notebook", "ok.ipynb", "--cell-timeout", "0"], "positive number of seconds"),
+        (["--notebook", "ok.ipynb", "--python", "/nonexistent/bin/python"], "not an absolute path to an executable"),
+        (["--notebook", "ok.ipynb", "--output", "/nonexistent/out.ipynb"], "not writable"),
+        (["--notebook", "ok.ipynb", "--output", "ok.ipynb"], "must not be the notebook itself"),
+        (["--notebook", "ok.ipynb", "--parameters-file", "list.json"], "must be a JSON object"),
+        (["--notebook", "ok.ipynb", "--parameters-file", "nan.json"], "finite number"),
+        (["--notebook", "ok.ipynb", "--parameters-file", "missing.json"], "cannot read parameters file"),
+        (["--python", "x"], "required: --notebook"),
+    ],
+)
 def test_bad_arguments_exit_2(env_python, tmp_path, monkeypatch, capsys, args, needle):
     """Usage errors, checked in-process (the subprocess path is the test above): exit 2, ``<3>`` on stderr."""
     from jupyter_condasvc.runner import main
@@ -256,7 +284,13 @@ def test_bad_arguments_exit_2(env_python, tmp_path, monkeypatch, capsys, args, n
 
 def test_notify_socket_gets_ready_and_cell_status(env_python, tmp_path):
     """(d) the sd_notify protocol on a real datagram socket, as systemd receives it."""
-    nb = write_nb(tmp_path / "n.ipynb", "import os\nx = 1", "# md text", "print(x, os.environ.get('NOTIFY_SOCKET'))\n# a second line", "y = 'a' * 100  # " + 'long ' * 20)
+    nb = write_nb(
+        tmp_path / "n.ipynb",
+        "import os\nx = 1",
+        "# md text",
+        "print(x, os.environ.get('NOTIFY_SOCKET'))\n# a second line",
+        "y = 'a' * 100  # " + "long " * 20,
+    )
     path = tmp_path / "notify.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(str(path))
@@ -293,8 +327,13 @@ def test_serve_forever_streams_live_and_stops_on_sigterm(env_python, tmp_path):
     path = tmp_path / "notify.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(str(path))
-        proc = subprocess.Popen(runner_cmd(env_python, nb), cwd=tmp_path, env=runner_env(NOTIFY_SOCKET=str(path)),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            runner_cmd(env_python, nb),
+            cwd=tmp_path,
+            env=runner_env(NOTIFY_SOCKET=str(path)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             sel = selectors.DefaultSelector()
             sel.register(proc.stdout, selectors.EVENT_READ)
@@ -384,16 +423,22 @@ def _user_manager_env() -> Optional[dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS")}
     env.setdefault("XDG_RUNTIME_DIR", f"/run/user/{os.getuid()}")
     try:
-        state = subprocess.run(["systemctl", "--user", "is-system-running"], env=env,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        state = subprocess.run(
+            ["systemctl", "--user", "is-system-running"], env=env, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return env if state in ("running", "degraded") else None
 
 
 def _journal_records(unit: str, env: dict[str, str]) -> list[dict[str, str]]:
-    out = subprocess.run(["journalctl", "--user", "-u", unit, "-o", "json", "--no-pager"],
-                         env=env, capture_output=True, text=True, timeout=30).stdout
+    out = subprocess.run(
+        ["journalctl", "--user", "-u", unit, "-o", "json", "--no-pager"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
@@ -411,19 +456,53 @@ def test_as_a_notify_unit_under_systemd(env_python, tmp_path):
     )
     unit = f"ctrunner-{os.getpid()}-{time.monotonic_ns() % 10**6}.service"
     start = subprocess.run(
-        ["systemd-run", "--user", "--quiet", f"--unit={unit}", "--service-type=notify",
-         "-p", "NotifyAccess=main", "-p", "KillMode=mixed", "-p", "TimeoutStopSec=15",
-         "-p", f"WorkingDirectory={tmp_path}", "-E", f"PYTHONPATH={REPO}",
-         *runner_cmd(env_python, nb)],
-        env=env, capture_output=True, text=True, timeout=60,
+        [
+            "systemd-run",
+            "--user",
+            "--quiet",
+            f"--unit={unit}",
+            "--service-type=notify",
+            "-p",
+            "NotifyAccess=main",
+            "-p",
+            "KillMode=mixed",
+            "-p",
+            "TimeoutStopSec=15",
+            "-p",
+            f"WorkingDirectory={tmp_path}",
+            "-E",
+            f"PYTHONPATH={REPO}",
+            *runner_cmd(env_python, nb),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     try:
         assert start.returncode == 0, start.stderr
 
         def show() -> dict[str, str]:
-            out = subprocess.run(["systemctl", "--user", "show", unit, "-p", "ActiveState", "-p", "SubState",
-                                  "-p", "StatusText", "-p", "Result"],
-                                 env=env, capture_output=True, text=True, timeout=30).stdout
+            out = subprocess.run(
+                [
+                    "systemctl",
+                    "--user",
+                    "show",
+                    unit,
+                    "-p",
+                    "ActiveState",
+                    "-p",
+                    "SubState",
+                    "-p",
+                    "StatusText",
+                    "-p",
+                    "Result",
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout
             return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
         deadline = time.monotonic() + 15
@@ -442,7 +521,9 @@ def test_as_a_notify_unit_under_systemd(env_python, tmp_path):
         kernel_pid = int(next(m for m in levels if m.startswith("kernel pid ")).split()[-1])
 
         t0 = time.monotonic()
-        stop = subprocess.run(["systemctl", "--user", "stop", unit], env=env, capture_output=True, text=True, timeout=30)
+        stop = subprocess.run(
+            ["systemctl", "--user", "stop", unit], env=env, capture_output=True, text=True, timeout=30
+        )
         assert stop.returncode == 0, stop.stderr
         assert time.monotonic() - t0 < 5
         assert not pid_alive(kernel_pid)
@@ -505,7 +586,9 @@ def test_injected_source_round_trips(params):
 # papermill's semantics (papermill/tests/test_execute.py and engines.py read as the reference)
 
 
-@pytest.mark.parametrize("exit_source", ["import sys\nsys.exit()", "import sys\nsys.exit(0)", "raise SystemExit", "raise SystemExit(0)"])
+@pytest.mark.parametrize(
+    "exit_source", ["import sys\nsys.exit()", "import sys\nsys.exit(0)", "raise SystemExit", "raise SystemExit(0)"]
+)
 def test_clean_exit_succeeds_and_skips_the_rest(env_python, tmp_path, exit_source):
     nb = write_nb(tmp_path / "exits.ipynb", "print('one')", exit_source, "print('never')")
     proc = run(runner_cmd(env_python, nb), cwd=tmp_path)
@@ -518,7 +601,9 @@ def test_clean_exit_succeeds_and_skips_the_rest(env_python, tmp_path, exit_sourc
     assert not out.metadata.papermill["exception"]
 
 
-@pytest.mark.parametrize("exit_source", ["import sys\nsys.exit(1)", "raise SystemExit('bad')", "import sys\nsys.exit(2)"])
+@pytest.mark.parametrize(
+    "exit_source", ["import sys\nsys.exit(1)", "raise SystemExit('bad')", "import sys\nsys.exit(2)"]
+)
 def test_unclean_exit_fails(env_python, tmp_path, exit_source):
     nb = write_nb(tmp_path / "exits.ipynb", exit_source, "print('never')")
     proc = run(runner_cmd(env_python, nb), cwd=tmp_path)
@@ -529,13 +614,20 @@ def test_unclean_exit_fails(env_python, tmp_path, exit_source):
 
 def test_outputs_markers_and_metadata_of_the_input_never_survive(env_python, tmp_path):
     """An executed copy run again (outputs, counts, error banners, metadata.papermill in the input) starts clean."""
-    nb = new_notebook(cells=[
-        new_markdown_cell("old banner", metadata={"tags": ["papermill-error-cell-tag"]}),
-        new_code_cell("x = 1", execution_count=7, outputs=[nbformat.v4.new_output("stream", name="stdout", text="stale\n")]),
-        new_code_cell("1 / 0", execution_count=8),
-        new_code_cell("print('later')", execution_count=9,
-                      outputs=[nbformat.v4.new_output("stream", name="stdout", text="stale later\n")]),
-    ])
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("old banner", metadata={"tags": ["papermill-error-cell-tag"]}),
+            new_code_cell(
+                "x = 1", execution_count=7, outputs=[nbformat.v4.new_output("stream", name="stdout", text="stale\n")]
+            ),
+            new_code_cell("1 / 0", execution_count=8),
+            new_code_cell(
+                "print('later')",
+                execution_count=9,
+                outputs=[nbformat.v4.new_output("stream", name="stdout", text="stale later\n")],
+            ),
+        ]
+    )
     nb.metadata["papermill"] = {"exception": True, "parameters": {"old": 1}}
     nbformat.write(nb, tmp_path / "again.ipynb")
     proc = run(runner_cmd(env_python, tmp_path / "again.ipynb"), cwd=tmp_path)
@@ -551,15 +643,19 @@ def test_outputs_markers_and_metadata_of_the_input_never_survive(env_python, tmp
 
 
 def test_parameters_metadata_and_injected_cell_replaced_in_place(env_python, tmp_path):
-    nb = new_notebook(cells=[
-        new_code_cell("print('top')"),
-        new_code_cell("# Parameters\nalpha = 0\n", metadata={"tags": ["injected-parameters"]}),
-        new_code_cell("alpha = -1", metadata={"tags": ["parameters"]}),
-        new_code_cell("print(alpha)"),
-    ])
+    nb = new_notebook(
+        cells=[
+            new_code_cell("print('top')"),
+            new_code_cell("# Parameters\nalpha = 0\n", metadata={"tags": ["injected-parameters"]}),
+            new_code_cell("alpha = -1", metadata={"tags": ["parameters"]}),
+            new_code_cell("print(alpha)"),
+        ]
+    )
     nbformat.write(nb, tmp_path / "p.ipynb")
     (tmp_path / "params.json").write_text(json.dumps({"alpha": 5}))
-    proc = run(runner_cmd(env_python, tmp_path / "p.ipynb", "--parameters-file", str(tmp_path / "params.json")), cwd=tmp_path)
+    proc = run(
+        runner_cmd(env_python, tmp_path / "p.ipynb", "--parameters-file", str(tmp_path / "params.json")), cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = nbformat.read(tmp_path / "p.out.ipynb", as_version=4)
     # papermill replaces an earlier injected cell where it stands, so the tagged defaults after it win here, as there
@@ -573,8 +669,11 @@ def test_each_run_keeps_its_own_copy_and_retention_prunes(env_python, tmp_path):
     nb = write_nb(tmp_path / "r.ipynb", "print('run')")
     runs = tmp_path / "runs"
     for i in range(4):
-        proc = run(runner_cmd(env_python, nb, "--runs-dir", str(runs), "--keep-runs", "3"), cwd=tmp_path,
-                   INVOCATION_ID=f"{i:032x}")
+        proc = run(
+            runner_cmd(env_python, nb, "--runs-dir", str(runs), "--keep-runs", "3"),
+            cwd=tmp_path,
+            INVOCATION_ID=f"{i:032x}",
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         time.sleep(0.01)  # distinct mtimes
     kept = sorted(p.name for p in runs.glob("*.ipynb"))

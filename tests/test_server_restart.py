@@ -4,6 +4,7 @@ A real ``jupyter server`` process with the extension creates and starts a
 service; the server is killed with SIGKILL; the service keeps running; a new
 server shows it running with the same PID, and deletes it cleanly.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,15 +31,23 @@ class Server:
         self.token = uuid.uuid4().hex
         self.url = f"http://127.0.0.1:{self.port}/"
         argv = [
-            sys.executable, "-m", "jupyter_server",
-            f"--port={self.port}", "--ip=127.0.0.1", "--ServerApp.open_browser=False",
-            f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}",
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            f"--port={self.port}",
+            "--ip=127.0.0.1",
+            "--ServerApp.open_browser=False",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={root}",
             "--ServerApp.jpserver_extensions={'jupyter_condasvc': True}",
-            f"--CondaSvcApp.unit_dir={UNIT_DIR}", f"--CondaSvcApp.unit_prefix={prefix}",
+            f"--CondaSvcApp.unit_dir={UNIT_DIR}",
+            f"--CondaSvcApp.unit_prefix={prefix}",
             f"--CondaSvcApp.state_dir={state}",
             f"--EnvironmentFinder.conda_roots={conda_root}",
         ]
-        env = dict(os.environ, JUPYTER_CONFIG_DIR=str(state.parent / "jcfg"), JUPYTER_RUNTIME_DIR=str(state.parent / "jrt"))
+        env = dict(
+            os.environ, JUPYTER_CONFIG_DIR=str(state.parent / "jcfg"), JUPYTER_RUNTIME_DIR=str(state.parent / "jrt")
+        )
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -53,7 +62,8 @@ class Server:
 
     def call(self, method: str, path: str, body=None):
         req = urllib.request.Request(
-            self.url + path, method=method,
+            self.url + path,
+            method=method,
             data=json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None),
             headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
         )
@@ -86,7 +96,9 @@ def test_service_survives_a_killed_server(tmp_path, conda_root):
     unit = f"{prefix}api.service"
     first = Server(root, conda_root, state, prefix)
     try:
-        code, svc = first.call("POST", "condasvc/api/services", {"name": "api", "kind": "script", "env": "ml", "path": "serve.py"})
+        code, svc = first.call(
+            "POST", "condasvc/api/services", {"name": "api", "kind": "script", "env": "ml", "path": "serve.py"}
+        )
         assert code == 201, svc
         code, svc = first.call("POST", "condasvc/api/services/api/start")
         pid = svc["status"]["main_pid"]
@@ -97,7 +109,9 @@ def test_service_survives_a_killed_server(tmp_path, conda_root):
         second = Server(root, conda_root, state, prefix)
         try:
             code, listing = second.call("GET", "condasvc/api/services")
-            assert [(s["name"], s["status"]["active_state"], s["status"]["main_pid"]) for s in listing["services"]] == [("api", "active", pid)]
+            assert [(s["name"], s["status"]["active_state"], s["status"]["main_pid"]) for s in listing["services"]] == [
+                ("api", "active", pid)
+            ]
             code, _ = second.call("DELETE", "condasvc/api/services/api")
             assert code == 204
             assert not (UNIT_DIR / unit).exists()

@@ -1,4 +1,5 @@
 """End to end through the REST API, against the real user manager."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,9 +33,17 @@ def script(root: Path, name: str = "train.py", text: str = SCRIPT) -> Path:
 async def test_script_service_lifecycle(api, root, unit_name, conda_root, state_dir):
     script(root)
     code, svc = await api(
-        "POST", "services",
-        body={"name": "train", "kind": "script", "env": "ml", "path": "train.py", "args": ["--epochs", "3"],
-              "environment": {"SECRET_TOKEN": "s3cr3t $HOME %h"}, "description": "Train the model"},
+        "POST",
+        "services",
+        body={
+            "name": "train",
+            "kind": "script",
+            "env": "ml",
+            "path": "train.py",
+            "args": ["--epochs", "3"],
+            "environment": {"SECRET_TOKEN": "s3cr3t $HOME %h"},
+            "description": "Train the model",
+        },
     )
     assert code == 201, svc
     unit = unit_name("train")
@@ -45,13 +54,18 @@ async def test_script_service_lifecycle(api, root, unit_name, conda_root, state_
     text = unit_file.read_text()
     python = str(conda_root / "envs" / "ml" / "bin" / "python")
     # stderr goes through systemd-cat (logged at err); the program's own words follow its "--"
-    assert f'ExecStart=:"/usr/bin/systemd-cat" "--identifier=train" "--stderr-priority=err" "--" "{python}" "-u" "{root / "train.py"}" "--epochs" "3"' in text
+    assert (
+        f'ExecStart=:"/usr/bin/systemd-cat" "--identifier=train" "--stderr-priority=err" "--" "{python}" "-u" "{root / "train.py"}" "--epochs" "3"'
+        in text
+    )
     assert "s3cr3t" not in text, "variables must stay out of the unit text"
     env_file = state_dir / "train.env"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     # systemctl sees the very same unit
     assert "Train the model" in systemctl("status", unit).stdout
-    verify = subprocess.run(["systemd-analyze", "--user", "verify", str(unit_file)], capture_output=True, text=True, env=SYSTEMCTL_ENV)
+    verify = subprocess.run(
+        ["systemd-analyze", "--user", "verify", str(unit_file)], capture_output=True, text=True, env=SYSTEMCTL_ENV
+    )
     assert verify.returncode == 0, verify.stderr
 
     code, svc = await api("POST", "services", "train", "start")
@@ -98,12 +112,28 @@ async def _async(fn):
 
 async def test_create_enabled_and_edit(api, root, unit_name):
     script(root)
-    code, svc = await api("POST", "services", body={"name": "edit-me", "kind": "script", "env": "ml", "path": "train.py", "enabled": True, "restart": "always"})
+    code, svc = await api(
+        "POST",
+        "services",
+        body={
+            "name": "edit-me",
+            "kind": "script",
+            "env": "ml",
+            "path": "train.py",
+            "enabled": True,
+            "restart": "always",
+        },
+    )
     assert code == 201, svc
     assert svc["status"]["unit_file_state"] == "enabled"
     code, svc = await api("POST", "services", "edit-me", "start")
     assert svc["status"]["active_state"] == "active"
-    code, svc = await api("PATCH", "services", "edit-me", body={"args": ["--lr", "0.1"], "restart_sec": 2, "enabled": False, "memory_max": "256M"})
+    code, svc = await api(
+        "PATCH",
+        "services",
+        "edit-me",
+        body={"args": ["--lr", "0.1"], "restart_sec": 2, "enabled": False, "memory_max": "256M"},
+    )
     assert code == 200, svc
     assert svc["spec"]["args"] == ["--lr", "0.1"] and svc["status"]["unit_file_state"] == "disabled"
     text = (UNIT_DIR / unit_name("edit-me")).read_text()
@@ -122,7 +152,9 @@ async def test_create_enabled_and_edit(api, root, unit_name):
 
 async def test_failing_service_and_reset_failed(api, root, unit_name):
     script(root, "fail.py", "import sys\nprint('about to fail', flush=True)\nsys.exit(3)\n")
-    code, svc = await api("POST", "services", body={"name": "fails", "kind": "script", "env": "ml", "path": "fail.py", "restart": "no"})
+    code, svc = await api(
+        "POST", "services", body={"name": "fails", "kind": "script", "env": "ml", "path": "fail.py", "restart": "no"}
+    )
     assert code == 201
     await api("POST", "services", "fails", "start")
     status = await wait_for(lambda: status_in(api, "fails", "failed"))
@@ -132,7 +164,11 @@ async def test_failing_service_and_reset_failed(api, root, unit_name):
 
 
 async def test_command_service_resolves_in_env(api, root, conda_root, unit_name):
-    code, svc = await api("POST", "services", body={"name": "cmd", "kind": "command", "env": "ml", "argv": ["python", "-c", "import time; time.sleep(30)"]})
+    code, svc = await api(
+        "POST",
+        "services",
+        body={"name": "cmd", "kind": "command", "env": "ml", "argv": ["python", "-c", "import time; time.sleep(30)"]},
+    )
     assert code == 201, svc
     assert svc["resolved"]["exec_argv"][0] == str(conda_root / "envs" / "ml" / "bin" / "python")
     code, svc = await api("POST", "services", "cmd", "start")
@@ -170,7 +206,9 @@ async def test_preflight_errors_name_the_field(api, root, change, field):
 
 
 async def test_command_not_found_message(api, root):
-    code, err = await api("POST", "services", body={"name": "nf", "kind": "command", "env": "ml", "argv": ["nosuchtool"]})
+    code, err = await api(
+        "POST", "services", body={"name": "nf", "kind": "command", "env": "ml", "argv": ["nosuchtool"]}
+    )
     assert code == 400
     assert "Command not found" in err["message"] and "conda install -n ml nosuchtool" in err["message"]
 
@@ -188,7 +226,14 @@ async def test_name_conflicts_and_foreign_units(api, root, unit_name):
     systemctl("daemon-reload")
     code, err = await api("POST", "services", body={**spec, "name": "handmade"})
     assert code == 409
-    for method, path in (("GET", ()), ("PATCH", ()), ("DELETE", ()), ("POST", ("start",)), ("POST", ("stop",)), ("GET", ("unit",))):
+    for method, path in (
+        ("GET", ()),
+        ("PATCH", ()),
+        ("DELETE", ()),
+        ("POST", ("start",)),
+        ("POST", ("stop",)),
+        ("GET", ("unit",)),
+    ):
         body = {"args": ["x"]} if method == "PATCH" else None
         code, err = await api(method, "services", "handmade", *path, body=body)
         assert code == 403, (method, path, code, err)
@@ -203,8 +248,9 @@ async def test_unknown_service_and_action(api, jp_fetch):
     assert (await api("POST", "services", "nope", "start"))[0] == 404
     assert (await api("DELETE", "services", "nope"))[0] == 404
     # the action route is built from ACTIONS: anything else is the JSON 404 that lists them
-    resp = await jp_fetch("condasvc", "api", "services", "nope", "frobnicate", method="POST", body=b"{}",
-                          raise_error=False)
+    resp = await jp_fetch(
+        "condasvc", "api", "services", "nope", "frobnicate", method="POST", body=b"{}", raise_error=False
+    )
     assert resp.code == 404 and "reset-and-start" in json.loads(resp.body)["message"]
 
 
@@ -221,7 +267,11 @@ async def test_environments_and_preview(api, root, conda_root):
     assert by_name["nb"]["has_ipykernel"] is True and by_name["ml"]["has_ipykernel"] is False
     assert by_name["ml"]["python"] == str(conda_root / "envs" / "ml" / "bin" / "python")
     script(root)
-    code, body = await api("POST", "preview", body={"name": "pv", "kind": "script", "env": "ml", "path": "train.py", "environment": {"K": "v"}})
+    code, body = await api(
+        "POST",
+        "preview",
+        body={"name": "pv", "kind": "script", "env": "ml", "path": "train.py", "environment": {"K": "v"}},
+    )
     assert code == 200 and "ExecStart=" in body["unit"] and body["variables"] == ["K"]
     assert not list(UNIT_DIR.glob(f"{PREFIX}pv*")), "preview writes nothing"
 
@@ -250,12 +300,34 @@ async def test_every_rendered_unit_passes_systemd_analyze_verify(api, root, unit
     weird.mkdir()
     script(weird, "odd name 'q'.py")
     specs = [
-        {"name": "v-limits", "kind": "script", "env": "ml", "path": "train.py", "memory_max": "512M", "cpu_quota": "150%",
-         "restart": "always", "restart_sec": 1.5, "start_limit_burst": 3, "start_limit_interval_sec": 30, "enabled": True},
-        {"name": "v-cmd", "kind": "command", "env": "ml", "argv": ["python", "-c", "print('a; b', \"q\")", ";", "%h", "$USER", "\\", ""],
-         "description": "100% \"quoted\" \\ back $PATH %n"},
-        {"name": "v-weird", "kind": "script", "env": "ml", "path": str(weird / "odd name 'q'.py"), "cwd": str(weird),
-         "environment": {"A": "it's \"q\" $x %h \\ `cmd`", "B": "multi\nline"}},
+        {
+            "name": "v-limits",
+            "kind": "script",
+            "env": "ml",
+            "path": "train.py",
+            "memory_max": "512M",
+            "cpu_quota": "150%",
+            "restart": "always",
+            "restart_sec": 1.5,
+            "start_limit_burst": 3,
+            "start_limit_interval_sec": 30,
+            "enabled": True,
+        },
+        {
+            "name": "v-cmd",
+            "kind": "command",
+            "env": "ml",
+            "argv": ["python", "-c", "print('a; b', \"q\")", ";", "%h", "$USER", "\\", ""],
+            "description": '100% "quoted" \\ back $PATH %n',
+        },
+        {
+            "name": "v-weird",
+            "kind": "script",
+            "env": "ml",
+            "path": str(weird / "odd name 'q'.py"),
+            "cwd": str(weird),
+            "environment": {"A": 'it\'s "q" $x %h \\ `cmd`', "B": "multi\nline"},
+        },
         {"name": "v-base", "kind": "command", "env": "base", "argv": ["python", "-V"], "restart": "no"},
     ]
     script(root)
@@ -264,11 +336,13 @@ async def test_every_rendered_unit_passes_systemd_analyze_verify(api, root, unit
         code, body = await api("POST", "services", body=spec)
         assert code == 201, body
         units.append(str(UNIT_DIR / unit_name(spec["name"])))
-    verify = subprocess.run(["systemd-analyze", "--user", "verify", *units], capture_output=True, text=True, env=SYSTEMCTL_ENV)
+    verify = subprocess.run(
+        ["systemd-analyze", "--user", "verify", *units], capture_output=True, text=True, env=SYSTEMCTL_ENV
+    )
     assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
     # and systemd read the odd values back exactly (its own D-Bus properties)
     systemd = jp_serverapp.web_app.settings["condasvc_systemd"]
     props = await systemd.get_unit_properties(unit_name("v-cmd"), fresh=True)
-    assert props["Description"] == "100% \"quoted\" \\ back $PATH %n"
+    assert props["Description"] == '100% "quoted" \\ back $PATH %n'
     props = await systemd.get_unit_properties(unit_name("v-weird"), fresh=True)
     assert props["WorkingDirectory"] == str(weird), props.get("LoadError")

@@ -1,4 +1,5 @@
 """Spec validation: every field's bad input is refused, naming the field."""
+
 import pytest
 
 from jupyter_condasvc.errors import InvalidSpec
@@ -121,10 +122,9 @@ def test_openapi_spec_schema_matches_the_model():
 
 def test_health_check_model_keeps_the_stored_and_wire_shape():
     """health_check is a typed submodel; what is stored and shown is still validate_check's dict, keys in order."""
-    from openapi_contract import document
-
     from jupyter_condasvc.health import validate_check
     from jupyter_condasvc.spec import HealthCheck
+    from openapi_contract import document
 
     given = {"type": "tcp", "host": "::1", "port": 5432, "failure_threshold": 7}
     spec = parse_spec({"name": "db", "kind": "command", "env": "base", "argv": ["x"], "health_check": given})
@@ -143,13 +143,15 @@ def test_actions_are_listed_once():
     """The API's action enum, the route and the CLI all come from actions.ACTIONS."""
     import re
 
-    from openapi_contract import document
-
     from jupyter_condasvc.actions import ACTION_PATTERN, ACTIONS
     from jupyter_condasvc.cli import COMMANDS
+    from openapi_contract import document
 
-    enum = next(p for p in document()["paths"]["/condasvc/api/services/{name}/{action}"]["parameters"]
-                if p.get("name") == "action")["schema"]["enum"]
+    enum = next(
+        p
+        for p in document()["paths"]["/condasvc/api/services/{name}/{action}"]["parameters"]
+        if p.get("name") == "action"
+    )["schema"]["enum"]
     assert enum == list(ACTIONS)
     assert all(re.fullmatch(ACTION_PATTERN, a) for a in ACTIONS)
     assert not re.fullmatch(ACTION_PATTERN, "unit") and not re.fullmatch(ACTION_PATTERN, "logs")

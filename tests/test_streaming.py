@@ -1,4 +1,5 @@
 """Live streams on the real stack: log follow (resume, filters, journald restart) and the status socket."""
+
 from __future__ import annotations
 
 import asyncio
@@ -82,7 +83,11 @@ async def test_follow_new_lines_then_resume_by_cursor(api, root, jp_ws_fetch):
 
 
 async def test_follow_filters_and_bad_input(api, root, jp_ws_fetch):
-    await create(api, root, "mixed", """\
+    await create(
+        api,
+        root,
+        "mixed",
+        """\
 import sys, time
 i = 0
 while True:
@@ -90,7 +95,8 @@ while True:
     sys.stdout.flush()
     i += 1
     time.sleep(0.05)
-""")
+""",
+    )
     errs = await follow(jp_ws_fetch, "mixed", priority="err")
     raw = await follow(jp_ws_fetch, "mixed", text="RAW")  # capitals: case-sensitive, so "raw" lines do not match
     fine = await follow(jp_ws_fetch, "mixed", text=r"^fine [0-9]+$", regex="1")
@@ -180,6 +186,7 @@ async def test_follow_survives_a_journald_restart(api, root, jp_ws_fetch):
 
 # -- the status socket ----------------------------------------------------------
 
+
 async def test_status_pushes_start_stop_crash_create_delete(api, root, jp_ws_fetch):
     await create(api, root, "steady", TICKER)
     stream, snap = await events(jp_ws_fetch)
@@ -190,8 +197,10 @@ async def test_status_pushes_start_stop_crash_create_delete(api, root, jp_ws_fet
     msg = await stream.until(pushed("steady", "active"))
     assert msg["service"]["status"]["sub_state"] == "running" and msg["service"]["status"]["main_pid"]
     # the state came first as a quick "status" message, straight from systemd's signal
-    assert any(m["type"] == "status" and m["name"] == "steady" and m["status"]["active_state"] == "active"
-               for m in stream.messages)
+    assert any(
+        m["type"] == "status" and m["name"] == "steady" and m["status"]["active_state"] == "active"
+        for m in stream.messages
+    )
     await stream.until(lambda m: m["type"] == "metrics" and "steady" in m["services"], timeout=10)
     await api("POST", "services", "steady", "stop")
     await stream.until(pushed("steady", "inactive"))

@@ -1,4 +1,5 @@
 """The cached views (jupyter_condasvc.views) against the real user manager: never stale, 304 only when unchanged."""
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 Every verb is authenticated (``APIHandler``) and authorised (``@authorized``
 against the ``condasvc`` resource: GET is "read", the rest "write"/"delete").
 """
+
 from __future__ import annotations
 
 import json
@@ -59,5 +60,3 @@ class CondaSvcHandler(ExtensionHandlerMixin, APIHandler):
             self.finish(json.dumps(exc.to_json()))
             return
         super().write_error(status_code, **kwargs)
-
-

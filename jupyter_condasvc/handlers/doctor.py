@@ -1,4 +1,5 @@
 """``GET condasvc/api/doctor``: the checks of ``jupyter condasvc doctor``, each with its fix; ``POST host/linger``."""
+
 from __future__ import annotations
 
 from jupyter_server.auth.decorator import authorized

@@ -1,4 +1,5 @@
 """A service's conda environment as an ``environment.yml``: at registration, now, and the drift."""
+
 from __future__ import annotations
 
 from jupyter_server.auth.decorator import authorized

@@ -10,6 +10,7 @@ settings), kept alive with the server's ping settings, a listener added in
 Route: ``GET {base_url}condasvc/api/events`` (WebSocket), the status stream
 of all managed services; message shapes in :mod:`jupyter_condasvc.status`.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional

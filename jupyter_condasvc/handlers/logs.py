@@ -31,6 +31,7 @@
 
     journald's "Suppressed N messages" notes arrive as entries with a ``marker``.
 """
+
 from __future__ import annotations
 
 import json
@@ -75,8 +76,8 @@ class LogsHandler(CondaSvcHandler):
 
 
 class LogsFollowWebSocket(CondaSvcWebSocket):
-    follower: Optional["Follower"] = None
-    stream: Optional["LogFollow"] = None
+    follower: Optional[Follower] = None
+    stream: Optional[LogFollow] = None
 
     async def prepare_socket(self, name: str) -> None:
         services = self.settings["condasvc_services"]

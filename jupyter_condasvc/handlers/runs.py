@@ -1,4 +1,5 @@
 """Run history of a service: ``services/{name}/runs``, one run, its log, its executed notebook."""
+
 from __future__ import annotations
 
 from jupyter_server.auth.decorator import authorized

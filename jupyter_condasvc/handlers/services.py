@@ -1,9 +1,9 @@
 """REST handlers for environments, services, unit previews and the host report."""
+
 from __future__ import annotations
 
-from tornado import web
-
 from jupyter_server.auth.decorator import authorized
+from tornado import web
 
 from ..actions import ACTION_PATTERN, ACTIONS
 from ..errors import NotFound

@@ -11,6 +11,7 @@ The service layer's entry points are :meth:`ServiceManager.logs` and
 :meth:`ServiceManager.follow`.  The names below are re-exported for scripts,
 benchmarks and tests that import them from here.
 """
+
 from __future__ import annotations
 
 from .diagnosis import JOURNAL_STATES, JournalFacts, journal_facts, journald_settings
@@ -38,9 +39,36 @@ from .query import (
 )
 
 __all__ = [
-    "ENTRY_CACHE", "JOURNAL_STATES", "MESSAGE_ID_DROPPED", "PRIORITY_NAMES", "EntryCache", "FollowHub", "Follower",
-    "JournalFacts", "LogFollow", "LogPage", "LogQuery", "Tail", "TooManyFollowers", "add_unit_matches", "as_int", "as_str",
-    "check_cursor", "format_text", "history_json", "journal_facts", "journal_module", "journald_settings",
-    "open_reader", "parse_boot", "parse_priority", "parse_time", "read_entry", "read_page", "seek_cursor",
-    "tail_cursor", "text_matcher", "walk",
+    "ENTRY_CACHE",
+    "JOURNAL_STATES",
+    "MESSAGE_ID_DROPPED",
+    "PRIORITY_NAMES",
+    "EntryCache",
+    "FollowHub",
+    "Follower",
+    "JournalFacts",
+    "LogFollow",
+    "LogPage",
+    "LogQuery",
+    "Tail",
+    "TooManyFollowers",
+    "add_unit_matches",
+    "as_int",
+    "as_str",
+    "check_cursor",
+    "format_text",
+    "history_json",
+    "journal_facts",
+    "journal_module",
+    "journald_settings",
+    "open_reader",
+    "parse_boot",
+    "parse_priority",
+    "parse_time",
+    "read_entry",
+    "read_page",
+    "seek_cursor",
+    "tail_cursor",
+    "text_matcher",
+    "walk",
 ]

@@ -8,15 +8,21 @@ words here: :mod:`jupyter_condasvc.doctor` turns these facts into the
 journal check and the diagnosis every surface shows (doctor, ``GET host``,
 the logs API, Lab's banners).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional
 
 JOURNALD_CONF = Path("/etc/systemd/journald.conf")
-JOURNALD_CONF_DIRS = (Path("/etc/systemd/journald.conf.d"), Path("/run/systemd/journald.conf.d"), Path("/usr/lib/systemd/journald.conf.d"))
+JOURNALD_CONF_DIRS = (
+    Path("/etc/systemd/journald.conf.d"),
+    Path("/run/systemd/journald.conf.d"),
+    Path("/usr/lib/systemd/journald.conf.d"),
+)
 
 
 def journald_settings(conf: Path = JOURNALD_CONF, conf_dirs: Sequence[Path] = JOURNALD_CONF_DIRS) -> Dict[str, str]:
@@ -59,9 +65,18 @@ def _exists(path: Path) -> bool:
     except OSError:
         return False
 
+
 #: The journal's states, as the diagnosis' ``state`` names them (the wire's JournalDiagnosis.state).
-JOURNAL_STATES = ("ok", "no-logs-yet", "runtime-journal", "not-flushed", "volatile", "storage-none", "split-none",
-                  "unreadable")
+JOURNAL_STATES = (
+    "ok",
+    "no-logs-yet",
+    "runtime-journal",
+    "not-flushed",
+    "volatile",
+    "storage-none",
+    "split-none",
+    "unreadable",
+)
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,16 @@ on a backlog before the tail, reading what is new): the follower reads
 through one, and so does ``jupyter condasvc logs -f`` (blocking, in its own
 process).
 """
+
 from __future__ import annotations
 
 import asyncio
 import itertools
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import CondaSvcError, InvalidSpec
 from .query import JournalReader, LogEntry, LogQuery, journal_module, open_reader, read_entry, tail_cursor, walk
@@ -39,8 +41,14 @@ class Tail:
     """
 
     def __init__(
-        self, unit: str, uid: int, *, cursor: Optional[str] = None, backlog: int = 0,
-        priority: Optional[Tuple[int, int]] = None, boot: Optional[str] = None,
+        self,
+        unit: str,
+        uid: int,
+        *,
+        cursor: Optional[str] = None,
+        backlog: int = 0,
+        priority: Optional[Tuple[int, int]] = None,
+        boot: Optional[str] = None,
     ) -> None:
         self.unit = unit
         self.uid = uid
@@ -110,7 +118,10 @@ class Tail:
             pass
 
     def read(
-        self, matcher: Optional[Callable[[str], bool]] = None, *, max_batch: int = 1 << 30,
+        self,
+        matcher: Optional[Callable[[str], bool]] = None,
+        *,
+        max_batch: int = 1 << 30,
         deadline: float = float("inf"),
     ) -> Tuple[List[LogEntry], bool]:
         """The new entries that ``matcher`` keeps (markers always), up to ``max_batch`` or ``deadline``
@@ -132,7 +143,9 @@ class Tail:
         """Block until the journal changes or ``timeout`` seconds pass (the CLI; never on the event loop)."""
         self.reader.wait(timeout)
 
-    def batches(self, matcher: Optional[Callable[[str], bool]] = None, *, poll: float = 0.25) -> Iterator[List[LogEntry]]:
+    def batches(
+        self, matcher: Optional[Callable[[str], bool]] = None, *, poll: float = 0.25
+    ) -> Iterator[List[LogEntry]]:
         """New entries as they arrive, forever (blocking: ``jupyter condasvc logs -f``)."""
         while True:
             try:
@@ -157,9 +170,17 @@ class Follower:
     """
 
     def __init__(
-        self, hub: "FollowHub", unit: str, uid: int, send: Callable[[str], Any], *,
-        cursor: Optional[str] = None, backlog: int = 0, priority: Optional[Tuple[int, int]] = None,
-        matcher: Optional[Callable[[str], bool]] = None, boot: Optional[str] = None,
+        self,
+        hub: FollowHub,
+        unit: str,
+        uid: int,
+        send: Callable[[str], Any],
+        *,
+        cursor: Optional[str] = None,
+        backlog: int = 0,
+        priority: Optional[Tuple[int, int]] = None,
+        matcher: Optional[Callable[[str], bool]] = None,
+        boot: Optional[str] = None,
     ) -> None:
         self.hub = hub
         self.unit = unit
@@ -223,11 +244,16 @@ class Follower:
     def _report_dropped(self) -> None:
         count, self.dropped = self.dropped, 0
         self.hub.total_dropped += count
-        self._write({
-            "type": "dropped", "count": count, "after": self._dropped_after, "until": self._dropped_until,
-            "message": f"{count} log entries were not sent because this client could not keep up; "
-                       "fetch them from the history (after= the first cursor, up to and including the second).",
-        })
+        self._write(
+            {
+                "type": "dropped",
+                "count": count,
+                "after": self._dropped_after,
+                "until": self._dropped_until,
+                "message": f"{count} log entries were not sent because this client could not keep up; "
+                "fetch them from the history (after= the first cursor, up to and including the second).",
+            }
+        )
 
     def _write(self, message: Dict[str, Any]) -> None:
         text = json.dumps(message)
@@ -271,8 +297,16 @@ class FollowHub:
     subprocesses, and at most ``max_followers`` followers.
     """
 
-    def __init__(self, *, interval: float = 0.01, budget: float = 0.003, max_batch: int = 250,
-                 max_pending: int = 4 * 1024 * 1024, max_followers: int = 64, log: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        interval: float = 0.01,
+        budget: float = 0.003,
+        max_batch: int = 250,
+        max_pending: int = 4 * 1024 * 1024,
+        max_followers: int = 64,
+        log: Any = None,
+    ) -> None:
         self.interval = interval
         self.budget = budget
         self.max_batch = max_batch
@@ -371,7 +405,7 @@ class FollowHub:
                 continue
             try:
                 follower.reopen()
-            except Exception:  # noqa: BLE001 - e.g. the journal is gone for now: drop that follower
+            except Exception:
                 if self.log is not None:
                     self.log.warning("condasvc: could not reopen a journal follower", exc_info=True)
                 self.remove(follower)
@@ -405,7 +439,7 @@ class FollowHub:
         for follower in order:
             try:
                 more = follower.drain(deadline, self.max_batch) or more
-            except Exception:  # noqa: BLE001 - one broken follower must not stop the others
+            except Exception:
                 if self.log is not None:
                     self.log.exception("condasvc: journal follower failed; reopening it")
                 try:
@@ -439,9 +473,23 @@ class LogFollow:
 
     def start(self, hub: FollowHub, send: Callable[[str], Any]) -> Follower:
         q = self.query
-        return hub.follow(self.unit, self.uid, send, cursor=self.cursor, backlog=self.backlog, priority=q.priority,
-                          matcher=q.matcher, boot=q.boot)
+        return hub.follow(
+            self.unit,
+            self.uid,
+            send,
+            cursor=self.cursor,
+            backlog=self.backlog,
+            priority=q.priority,
+            matcher=q.matcher,
+            boot=q.boot,
+        )
 
     def tail(self) -> Tail:
-        return Tail(self.unit, self.uid, cursor=self.cursor, backlog=self.backlog, priority=self.query.priority,
-                    boot=self.query.boot)
+        return Tail(
+            self.unit,
+            self.uid,
+            cursor=self.cursor,
+            backlog=self.backlog,
+            priority=self.query.priority,
+            boot=self.query.boot,
+        )

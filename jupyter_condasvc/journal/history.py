@@ -4,14 +4,16 @@ Blocking (systemd-python reads files): the service layer runs it off the
 event loop (:meth:`ServiceManager.logs`).  Entries already read are kept with
 their JSON text (:class:`EntryCache`), so a page is mostly the journal walk.
 """
+
 from __future__ import annotations
 
 import itertools
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .query import JournalReader, LogEntry, LogQuery, open_reader, read_entry, tail_cursor, walk
 
@@ -28,7 +30,7 @@ class EntryCache:
 
     def __init__(self, max_entries: int = 20000) -> None:
         self.max_entries = max_entries
-        self._entries: "OrderedDict[Tuple[str, str], Tuple[LogEntry, str]]" = OrderedDict()
+        self._entries: OrderedDict[Tuple[str, str], Tuple[LogEntry, str]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -169,7 +171,9 @@ def _read(reader: JournalReader, unit: str, q: LogQuery, max_scan: int) -> LogPa
     return page
 
 
-def history_json(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000, extra: Optional[Dict[str, Any]] = None) -> str:
+def history_json(
+    unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000, extra: Optional[Dict[str, Any]] = None
+) -> str:
     """:func:`read_page` as JSON text, with ``extra`` keys (``name``, ``journal``)."""
     page = read_page(unit, uid, q, max_scan=max_scan)
     for key, value in (extra or {}).items():

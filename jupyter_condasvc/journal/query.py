@@ -29,17 +29,19 @@ An entry (JSON)::
      "marker": {"kind": "suppressed", "count": 2521,
                 "scope": "user@1001.service"}}   # only on rate-limit markers
 """
+
 from __future__ import annotations
 
 import importlib
 import math
 import re
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Protocol, Tuple, TypedDict
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, TypedDict
 
 from ..errors import InvalidSpec
 
@@ -188,7 +190,7 @@ class LogQuery:
     matcher: Optional[Callable[[str], bool]] = field(default=None, repr=False)
 
     @classmethod
-    def parse(cls, get: Callable[[str], Optional[str]], *, max_n: int = 10000, default_n: int = 100) -> "LogQuery":
+    def parse(cls, get: Callable[[str], Optional[str]], *, max_n: int = 10000, default_n: int = 100) -> LogQuery:
         """Build from query arguments (``get(name)`` returns the value or None)."""
         raw_n = get("n") or get("lines")
         try:
@@ -203,9 +205,16 @@ class LogQuery:
         regex = (get("regex") or "").lower() in ("1", "true", "yes")
         text = get("text") or None
         q = cls(
-            n=n, before=before, after=after, priority=parse_priority(get("priority")),
-            since=parse_time(get("since"), "since"), until=parse_time(get("until"), "until"),
-            boot=parse_boot(get("boot")), text=text, regex=regex, matcher=text_matcher(text, regex),
+            n=n,
+            before=before,
+            after=after,
+            priority=parse_priority(get("priority")),
+            since=parse_time(get("since"), "since"),
+            until=parse_time(get("until"), "until"),
+            boot=parse_boot(get("boot")),
+            text=text,
+            regex=regex,
+            matcher=text_matcher(text, regex),
         )
         if q.since is not None and q.until is not None and q.since > q.until:
             raise InvalidSpec("since is later than until.", field="since")
@@ -273,7 +282,9 @@ def journal_module() -> ModuleType:
     return importlib.import_module("systemd.journal")
 
 
-def open_reader(unit: str, uid: int, *, priority: Optional[Tuple[int, int]] = None, boot: Optional[str] = None) -> JournalReader:
+def open_reader(
+    unit: str, uid: int, *, priority: Optional[Tuple[int, int]] = None, boot: Optional[str] = None
+) -> JournalReader:
     """A ``journal.Reader`` matching the unit's entries and the rate-limit markers of its user."""
     journal = journal_module()
     reader: JournalReader = journal.Reader(flags=journal.LOCAL_ONLY)
@@ -285,7 +296,14 @@ def open_reader(unit: str, uid: int, *, priority: Optional[Tuple[int, int]] = No
     return reader
 
 
-def add_unit_matches(reader: JournalReader, unit: str, uid: int, *, priority: Optional[Tuple[int, int]] = None, boot: Optional[str] = None) -> None:
+def add_unit_matches(
+    reader: JournalReader,
+    unit: str,
+    uid: int,
+    *,
+    priority: Optional[Tuple[int, int]] = None,
+    boot: Optional[str] = None,
+) -> None:
     extra: List[str] = []
     if priority is not None:
         extra += [f"PRIORITY={p}" for p in range(priority[0], priority[1] + 1)]
@@ -462,5 +480,3 @@ def format_text(entries: Iterable[LogEntry]) -> str:
         message = _ESCAPES.sub("", e["message"]).replace("\n", "\n    ")
         lines.append(f"{e['realtime']} {ident}{pid}: {message}")
     return "\n".join(lines) + ("\n" if lines else "")
-
-

@@ -5,6 +5,7 @@ with ``nsenter`` (as the note on booted containers does).  ``as_user`` runs a
 command as the lingering user against that user's own manager and bus; the
 environment is cleared, so nothing of the host's leaks in.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,9 @@ class Machine:
         assert not self.running(), "already running"
         log = open(self.console, "ab")
         started = time.monotonic()
-        subprocess.Popen([self.boot_script, self.name], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                         start_new_session=True)
+        subprocess.Popen(
+            [self.boot_script, self.name], stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
         log.close()
         return started
 
@@ -81,8 +83,9 @@ class Machine:
             time.sleep(0.1)
 
     # -- commands --------------------------------------------------------------------
-    def run(self, argv: Sequence[str], *, check: bool = True, timeout: float = 120.0,
-            input: Optional[str] = None) -> subprocess.CompletedProcess:
+    def run(
+        self, argv: Sequence[str], *, check: bool = True, timeout: float = 120.0, input: Optional[str] = None
+    ) -> subprocess.CompletedProcess:
         pid = self.init_pid()
         assert pid, f"{self.name} is not running"
         full = ["nsenter", "-t", str(pid), "-a", "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", *argv]
@@ -92,15 +95,33 @@ class Machine:
         return r
 
     def user_env(self) -> list[str]:
-        return [f"HOME={self.home}", f"USER={self.user}", f"LOGNAME={self.user}",
-                f"XDG_RUNTIME_DIR=/run/user/{self.uid}", f"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/{self.uid}/bus",
-                f"PATH={self.env_prefix}/bin:/usr/bin:/bin"]
+        return [
+            f"HOME={self.home}",
+            f"USER={self.user}",
+            f"LOGNAME={self.user}",
+            f"XDG_RUNTIME_DIR=/run/user/{self.uid}",
+            f"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/{self.uid}/bus",
+            f"PATH={self.env_prefix}/bin:/usr/bin:/bin",
+        ]
 
     def as_user(self, argv: Sequence[str], **kw: Any) -> subprocess.CompletedProcess:
         """As the user (no login session: what a lingering user's manager sees), from their home."""
         script = f"cd {shlex.quote(self.home)} && exec " + shlex.join(argv)
-        return self.run(["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--init-groups",
-                         "env", "-i", *self.user_env(), "/bin/sh", "-c", script], **kw)
+        return self.run(
+            [
+                "setpriv",
+                f"--reuid={self.uid}",
+                f"--regid={self.uid}",
+                "--init-groups",
+                "env",
+                "-i",
+                *self.user_env(),
+                "/bin/sh",
+                "-c",
+                script,
+            ],
+            **kw,
+        )
 
     def cli(self, *args: str, **kw: Any) -> subprocess.CompletedProcess:
         return self.as_user([f"{self.env_prefix}/bin/jupyter-condasvc", *args], **kw)
@@ -113,8 +134,15 @@ class Machine:
         return dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
 
     def write_file(self, path: str, text: str, mode: str = "644") -> None:
-        self.as_user(["sh", "-c", f"mkdir -p \"$(dirname {shlex.quote(path)})\" && cat > {shlex.quote(path)} "
-                                  f"&& chmod {mode} {shlex.quote(path)}"], input=text)
+        self.as_user(
+            [
+                "sh",
+                "-c",
+                f'mkdir -p "$(dirname {shlex.quote(path)})" && cat > {shlex.quote(path)} '
+                f"&& chmod {mode} {shlex.quote(path)}",
+            ],
+            input=text,
+        )
 
     def sessions(self) -> list[str]:
         r = self.run(["loginctl", "list-sessions", "--no-legend"])
@@ -123,8 +151,10 @@ class Machine:
     def memory_cgroup(self, unit: str) -> Path:
         """The v1 memory cgroup of a user unit, as the host sees it."""
         rel = f"user.slice/user-{self.uid}.slice/user@{self.uid}.service/app.slice/{unit}"
-        for cand in (CGROUP / "memory/machine.slice" / self.name / rel,
-                     CGROUP / "memory/machine.slice" / self.name / "payload" / rel):
+        for cand in (
+            CGROUP / "memory/machine.slice" / self.name / rel,
+            CGROUP / "memory/machine.slice" / self.name / "payload" / rel,
+        ):
             if cand.is_dir():
                 return cand
         return CGROUP / "memory/machine.slice" / self.name / rel

@@ -7,6 +7,7 @@ for the closing note (boot and reboot to a service active, the memory hog's
 peak) go to ``$CONDASVC_BOOTED_FIGURES``; they are measured with systemd's
 own timestamps against the host's CLOCK_MONOTONIC (no time namespace).
 """
+
 from __future__ import annotations
 
 import json
@@ -70,9 +71,11 @@ def boot_id(m) -> str:
 
 def active_since(m, unit: str) -> float:
     """When (host CLOCK_MONOTONIC, seconds) the unit last became active; waits for it."""
+
     def props():
         p = m.user_unit(unit, "ActiveState", "ActiveEnterTimestampMonotonic")
         return p if p.get("ActiveState") == "active" and int(p.get("ActiveEnterTimestampMonotonic") or 0) else None
+
     return int(wait(props, what=f"{unit} active")["ActiveEnterTimestampMonotonic"]) / 1e6
 
 
@@ -81,8 +84,10 @@ def check(report, cid):
 
 
 def jupyter_answers(m) -> bool:
-    code = (f"import urllib.request as u; r = u.urlopen('http://127.0.0.1:{PORT}/api', timeout=2); "
-            "print(r.status, r.read().decode())")
+    code = (
+        f"import urllib.request as u; r = u.urlopen('http://127.0.0.1:{PORT}/api', timeout=2); "
+        "print(r.status, r.read().decode())"
+    )
     r = m.as_user(["python", "-c", code], check=False)
     return r.returncode == 0 and r.stdout.startswith("200 ")
 
@@ -91,8 +96,10 @@ def host_report(m) -> dict:
     """GET condasvc/api/host from the jupyter-service's server, with its token."""
     servers = m.as_user(["jupyter", "server", "list", "--json"]).stdout.splitlines()
     info = next(json.loads(s) for s in servers if json.loads(s).get("port") == PORT)
-    code = (f"import urllib.request as u; q = u.Request('http://127.0.0.1:{PORT}/condasvc/api/host', "
-            f"headers={{'Authorization': 'token {info['token']}'}}); print(u.urlopen(q, timeout=10).read().decode())")
+    code = (
+        f"import urllib.request as u; q = u.Request('http://127.0.0.1:{PORT}/condasvc/api/host', "
+        f"headers={{'Authorization': 'token {info['token']}'}}); print(u.urlopen(q, timeout=10).read().decode())"
+    )
     return json.loads(m.as_user(["python", "-c", code]).stdout)
 
 
@@ -117,8 +124,10 @@ def test_linger_reported_and_switched_by_the_product(m):
     on = json.loads(m.run([*shell, "linger", "on", "--json"]).stdout)
     assert on == {"user": m.user, "enabled": True}
     assert m.run(["loginctl", "show-user", m.user, "-p", "Linger", "--value"]).stdout.strip() == "yes"
-    wait(lambda: m.run(["systemctl", "is-active", f"user@{m.uid}.service"], check=False).stdout.strip() == "active",
-         what="the user manager")
+    wait(
+        lambda: m.run(["systemctl", "is-active", f"user@{m.uid}.service"], check=False).stdout.strip() == "active",
+        what="the user manager",
+    )
     assert check(m.cli_json("doctor", check=False), "linger")["ok"] is True
 
 
@@ -142,8 +151,15 @@ def test_enabled_service_and_jupyter_service_run_again_after_reboot(m):
     assert m.sessions() == [], "after the reboot nobody is logged in"
     # the service's own line from this boot, read through the product
     new = boot_id(m)
-    lines = wait(lambda: [e for e in map(json.loads, m.cli("logs", "ticker", "--json").stdout.splitlines())
-                          if f"tick {new}" in e["message"]], 30, "a tick from the new boot")
+    lines = wait(
+        lambda: [
+            e
+            for e in map(json.loads, m.cli("logs", "ticker", "--json").stdout.splitlines())
+            if f"tick {new}" in e["message"]
+        ],
+        30,
+        "a tick from the new boot",
+    )
     assert lines
     assert m.cli_json("show", "ticker")["status"]["active_state"] == "active"
     wait(lambda: jupyter_answers(m), 90, "the jupyter-service to answer after the reboot")
@@ -164,10 +180,16 @@ def test_get_host_reports_linger_off_and_on(m):
     """Within one login session (it keeps the user manager and the jupyter-service up while linger is off)."""
     m.write_file(f"{m.home}/svc/gethost.py", GET_HOST.replace("PORT", str(PORT)))
     j, py = f"{m.env_prefix}/bin/jupyter-condasvc", f"{m.env_prefix}/bin/python"
-    script = (f"export PATH={m.env_prefix}/bin:$PATH; cd; {j} linger off -q && {py} svc/gethost.py && "
-              f"{j} linger on -q && {py} svc/gethost.py")
+    script = (
+        f"export PATH={m.env_prefix}/bin:$PATH; cd; {j} linger off -q && {py} svc/gethost.py && "
+        f"{j} linger on -q && {py} svc/gethost.py"
+    )
     r = m.run(["machinectl", "shell", "-q", f"{m.user}@.host", "/bin/sh", "-c", script])
-    seen = [json.loads(line.split(" ", 1)[1]) for line in r.stdout.replace("\r", "").splitlines() if line.startswith("HOST ")]
+    seen = [
+        json.loads(line.split(" ", 1)[1])
+        for line in r.stdout.replace("\r", "").splitlines()
+        if line.startswith("HOST ")
+    ]
     assert [s["enabled"] for s in seen] == [False, True], r.stdout
     assert "enable-linger" in seen[0]["fix"] and seen[1]["fix"] is None
     assert m.run(["test", "-e", f"/var/lib/systemd/linger/{m.user}"], check=False).returncode == 0
@@ -186,8 +208,15 @@ def test_missed_persistent_schedule_runs_after_boot(m):
     started = m.boot()
     m.wait_booted()
     new = boot_id(m)
-    ran = wait(lambda: [e for e in map(json.loads, m.cli("logs", "missed", "--json").stdout.splitlines())
-                        if f"ran {new}" in e["message"]], 60, "the missed run after the boot")
+    ran = wait(
+        lambda: [
+            e
+            for e in map(json.loads, m.cli("logs", "missed", "--json").stdout.splitlines())
+            if f"ran {new}" in e["message"]
+        ],
+        60,
+        "the missed run after the boot",
+    )
     assert ran
     assert int(m.user_unit(svc["unit"], "ExecMainStartTimestampMonotonic")["ExecMainStartTimestampMonotonic"]) > 0
     ticker = m.cli_json("show", "ticker")
@@ -223,9 +252,16 @@ def test_memory_hog_is_killed_at_its_limit_and_the_product_says_why(m):
     logs = [e["message"] for e in map(json.loads, m.cli("logs", "hog", "--json").stdout.splitlines())]
     assert not any("limit did not hold" in line for line in logs)
     assert limit == 50 * 2**20 and 0 < peak <= limit
-    m.record("memory_hog", {"memory_max": "50M", "limit_bytes": limit, "peak_bytes": peak,
-                            "peak_over_limit": round(peak / limit, 3),
-                            "last_progress_line": next((line for line in reversed(logs) if "allocated" in line), None)})
+    m.record(
+        "memory_hog",
+        {
+            "memory_max": "50M",
+            "limit_bytes": limit,
+            "peak_bytes": peak,
+            "peak_over_limit": round(peak / limit, 3),
+            "last_progress_line": next((line for line in reversed(logs) if "allocated" in line), None),
+        },
+    )
 
 
 def test_memory_reading_is_a_real_number(m):
