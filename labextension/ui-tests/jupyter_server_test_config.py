@@ -56,8 +56,10 @@ root.mkdir(parents=True)
     "    print(f'tick {n} \\x1b[32mgreen\\x1b[0m', flush=True)\n"
     "    time.sleep(1)\n"
 )
+# It outlives its line by a moment: journald attributes a line to its unit by reading the writer's cgroup when it
+# reads the line, and a process already gone by then leaves the line without its unit (docs/troubleshooting.md).
 (root / "crash.py").write_text(
-    "import sys\nprint('about to fail', flush=True)\nsys.exit(3)\n"
+    "import sys, time\nprint('about to fail', flush=True)\ntime.sleep(0.3)\nsys.exit(3)\n"
 )
 # The examples a newcomer starts with (scripts/lab puts them in Lab's root too).
 shutil.copytree(REPO / "examples", root / "examples")
