@@ -793,6 +793,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output on stdout")
     common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress messages on stderr")
     common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="log what happens (to stderr)")
+    common.add_argument("--host", metavar="HOST", default=argparse.SUPPRESS,
+                        help="run the command on HOST over ssh (a host or ~/.ssh/config alias you reach without a password; "
+                             "it needs jupyter_condasvc installed): list, show, create, edit, delete, logs [-f] and the actions")
     rooted = argparse.ArgumentParser(add_help=False)
     rooted.add_argument("--root", metavar="DIR", default=argparse.SUPPRESS,
                         help="the directory paths are relative to and must stay inside (default: the current directory)")
@@ -935,6 +938,10 @@ def split_argv(argv: Sequence[str]) -> Tuple[List[str], List[str], Optional[List
 
 
 async def _run(ctx: Context) -> int:
+    if getattr(ctx.args, "host", None) not in (None, "local"):
+        from .remote_cli import run as run_remote
+
+        return await run_remote(ctx)
     try:
         return await COMMANDS[ctx.args.command_name](ctx)
     finally:

@@ -1,0 +1,218 @@
+"""Issue 15: services on another host, the two designs measured against local, in one run.
+
+Run as a user who reaches HOST with `ssh HOST` without a password (scripts/sshd-stack sets one up; see
+bench/README.md for the exact command), with a Python that has jupyter_condasvc on both ends:
+
+    python bench/remote_bench.py --host condasvc-remote --bridge "/var/tmp/h15/venv/bin/python -m jupyter_condasvc.bridge"
+
+Designs (issue 15):
+  (a) systemd's transport: the remote user manager's D-Bus over SSH plus remote `journalctl`. On
+      systemd 252 (Debian 12) `systemctl --user -H HOST` answers "Cannot access user instance remotely"
+      (checked first, printed); what remains of (a) is `ssh HOST systemctl --user show ...` and
+      `ssh HOST journalctl --user -f`, each an ssh session over the same ControlMaster connection.
+  (b) the bridge: `python -m jupyter_condasvc.bridge` on HOST, JSON lines over one ssh connection.
+
+Measured (p50 / p95 over interleaved repetitions, so every mode sees the same machine load):
+  list    50 services: local ServiceManager.list(); (b) RemoteHost.list(); (a) one `ssh HOST systemctl
+          --user show` of the same 50 units (properties only: a lower bound for (a), which also needs
+          the records)
+  follow  log line to client: a remote service prints time.time_ns() every 50 ms; the delay to the line
+          arriving at this process, through (b) RemoteHost.follow and (a) `ssh HOST journalctl --user -f`
+          at the same time (same clock: same machine)
+  outage  local list() p95 alone, and while a dead host (closed port) is dialled in a loop in the same
+          event loop
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from jupyter_condasvc.cli import load_settings  # noqa: E402
+from jupyter_condasvc.remote import HostError, RemoteHost  # noqa: E402
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def fmt(values):
+    return f"p50 {pct(values, 50) * 1000:8.2f} ms  p95 {pct(values, 95) * 1000:8.2f} ms  (n={len(values)})"
+
+
+async def timed(aw):
+    t = time.perf_counter()
+    await aw
+    return time.perf_counter() - t
+
+
+async def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host", required=True)
+    ap.add_argument("--bridge", required=True, help="the bridge command on HOST")
+    ap.add_argument("--services", type=int, default=50)
+    ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--lines", type=int, default=100)
+    a = ap.parse_args()
+    prefix = f"rb{uuid.uuid4().hex[:6]}-"
+    remote_python = shlex.split(a.bridge)[0]
+    remote_env = str(Path(remote_python).parent.parent)
+
+    def ssh(cmd, **kw):
+        return subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o",
+                               f"ControlPath={host.control_dir}/%C", a.host, cmd], capture_output=True, text=True, **kw)
+
+    print(f"# remote_bench: {a.services} services per side, prefix {prefix}, host {a.host}")
+    r = subprocess.run(["systemctl", "--user", "-H", a.host, "is-system-running"], capture_output=True, text=True)
+    print(f"design (a) as systemd ships it: `systemctl --user -H {a.host}` -> exit {r.returncode}: "
+          f"{(r.stdout + r.stderr).strip()}")
+
+    root = tempfile.mkdtemp(prefix="remote-bench-", dir=os.path.expanduser("~"))
+    Path(root, "job.py").write_text("import time\ntime.sleep(3600)\n")
+    settings = load_settings([f"--CondaSvcApp.unit_prefix={prefix}"])
+    settings.log_level = "ERROR"
+    local = settings.build_services(root)
+    host = RemoteHost(a.host, bridge_command=a.bridge)
+    names = [f"{prefix}s{i:02d}" for i in range(a.services)]
+    remote_dir = f"{prefix}files"
+    try:
+        hello = await host.connect()
+        print(f"bridge hello: {hello}")
+        ssh(f"mkdir -p ~/{remote_dir} && printf 'import time\\ntime.sleep(3600)\\n' > ~/{remote_dir}/job.py", check=True)
+        t = time.perf_counter()
+        for i, n in enumerate(names):
+            await local.create({"name": n, "kind": "script", "env": sys.prefix, "path": "job.py"})
+            await host.create({"name": n, "kind": "script", "env": remote_env, "path": f"{remote_dir}/job.py"})
+            if i % 5 < 4:  # most of them running, as in status_bench
+                await local.act(n, "start")
+                await host.act(n, "start")
+        print(f"set-up: {2 * len(names)} services created in {time.perf_counter() - t:.1f} s")
+        units = " ".join(f"{n}.service" for n in names)
+        show = (f"systemctl --user show {units} -p Id,ActiveState,SubState,Result,MainPID,NRestarts,ExecMainStatus,"
+                "ActiveEnterTimestamp,MemoryCurrent")
+
+        # -- list ------------------------------------------------------------------
+        await local.list(), await host.list()  # warm
+        t_local, t_bridge, t_sshctl = [], [], []
+        for _ in range(a.reps):
+            t_local.append(await timed(local.list()))
+            t_bridge.append(await timed(host.list()))
+            t = time.perf_counter()
+            out = await asyncio.create_subprocess_exec(
+                "ssh", "-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o", f"ControlPath={host.control_dir}/%C",
+                a.host, show, stdout=asyncio.subprocess.PIPE)
+            text, _ = await out.communicate()
+            t_sshctl.append(time.perf_counter() - t)
+            assert text.count(b"Id=") == len(names)
+        n_listed = len([s for s in await host.list() if s["name"].startswith(prefix)])
+        print(f"\n## list of {a.services} services ({n_listed} listed remotely)")
+        print(f"local  ServiceManager.list()           {fmt(t_local)}")
+        print(f"(b)    bridge RemoteHost.list()         {fmt(t_bridge)}   ratio to local p50 "
+              f"{pct(t_bridge, 50) / pct(t_local, 50):.2f}x (goal <= 2x)")
+        print(f"(a)    ssh HOST systemctl --user show   {fmt(t_sshctl)}   ratio to local p50 "
+              f"{pct(t_sshctl, 50) / pct(t_local, 50):.2f}x")
+
+        # -- follow ----------------------------------------------------------------
+        ticker = f"{prefix}ticker"
+        ssh(f"printf 'import time\\nfor i in range({a.lines}):\\n    print(time.time_ns(), flush=True)\\n"
+            f"    time.sleep(0.05)\\n' > ~/{remote_dir}/ticker.py", check=True)
+        await host.create({"name": ticker, "kind": "script", "env": remote_env, "path": f"{remote_dir}/ticker.py",
+                           "restart": "no"})
+        lat_bridge, lat_jctl = [], []
+
+        async def via_bridge():
+            stream = host.follow(ticker)
+            async for event in stream:
+                if event.get("type") != "entries":
+                    continue
+                now = time.time_ns()
+                for e in event["entries"]:
+                    if e["message"].isdigit():
+                        lat_bridge.append((now - int(e["message"])) / 1e9)
+                if len(lat_bridge) >= a.lines:
+                    break
+            await stream.aclose()
+
+        async def via_journalctl():
+            proc = await asyncio.create_subprocess_exec(
+                "ssh", "-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o", f"ControlPath={host.control_dir}/%C",
+                a.host, f"journalctl --user -f -n 0 -o cat --user-unit {ticker}.service",
+                stdout=asyncio.subprocess.PIPE)
+            assert proc.stdout is not None
+            try:
+                while len(lat_jctl) < a.lines:
+                    line = await proc.stdout.readline()
+                    if not line:
+                        break
+                    now = time.time_ns()
+                    text = line.decode().strip()
+                    if text.isdigit():
+                        lat_jctl.append((now - int(text)) / 1e9)
+            finally:
+                proc.kill()
+                await proc.wait()
+
+        tasks = [asyncio.ensure_future(via_bridge()), asyncio.ensure_future(via_journalctl())]
+        await asyncio.sleep(1.5)  # both followers in place
+        await host.act(ticker, "start")
+        await asyncio.wait_for(asyncio.gather(*tasks), 60 + a.lines * 0.2)
+        print(f"\n## log line to client, remote follow ({a.lines} lines, both followers at once)")
+        print(f"(b)    bridge follow                    {fmt(lat_bridge)}")
+        print(f"(a)    ssh HOST journalctl --user -f    {fmt(lat_jctl)}   bridge faster by "
+              f"{pct(lat_jctl, 50) / pct(lat_bridge, 50):.1f}x at p50 (goal >= 5x)")
+        await host.delete(ticker)
+
+        # -- a dead host and local requests ----------------------------------------
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            dead_port = s.getsockname()[1]
+        dead = RemoteHost("127.0.0.1", bridge_command=a.bridge, ssh_args=["-p", str(dead_port)], min_backoff=0.0,
+                          max_backoff=0.0, control_dir="")
+        alone = [await timed(local.list()) for _ in range(a.reps * 2)]
+        stop = False
+        dials = 0
+
+        async def hammer():
+            nonlocal dials
+            while not stop:
+                try:
+                    await dead.connect()
+                except HostError:
+                    dials += 1
+
+        h = asyncio.ensure_future(hammer())
+        during = [await timed(local.list()) for _ in range(a.reps * 2)]
+        stop = True
+        await h
+        print(f"\n## local list() while a dead host is dialled ({dials} failed dials meanwhile)")
+        print(f"alone                                   {fmt(alone)}")
+        print(f"with a dead host                        {fmt(during)}   p95 ratio {pct(during, 95) / pct(alone, 95):.2f}x")
+        print("\nstate change to client: not measured (status is not pushed over the bridge yet)")
+    finally:
+        for n in names:
+            for side in (local, host):
+                try:
+                    await side.delete(n)
+                except Exception:  # noqa: BLE001 - best effort clean-up
+                    pass
+        await local.systemd.close()
+        await host.close()
+        ssh(f"rm -rf ~/{remote_dir}")
+        subprocess.run(["rm", "-rf", root])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

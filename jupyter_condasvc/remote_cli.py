@@ -1,0 +1,130 @@
+"""``jupyter condasvc --host NAME COMMAND``: the CLI's commands on another host, through :mod:`.remote`.
+
+The spec is built here from the same flags and spec files as locally (paths are resolved on the
+remote host, against its home or the bridge's ``--root``); the bridge there does the rest with that
+host's own configuration, environments, user manager and journal.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any, Dict, List
+
+from .errors import InvalidSpec
+
+#: What --host supports this round (the rest says so instead of running locally by mistake).
+REMOTE_COMMANDS = ("list", "show", "create", "edit", "delete", "logs", "start", "stop", "restart", "enable", "disable",
+                   "reset-failed", "run-now", "pause", "resume", "reset-and-start")
+
+
+def hosts_for(ctx: Any) -> Any:
+    from .remote import RemoteHosts
+
+    return RemoteHosts(ctx.settings)
+
+
+async def run(ctx: Any) -> int:
+    """Run ``ctx.args.command_name`` on ``ctx.args.host``."""
+    from . import cli
+
+    a = ctx.args
+    if a.command_name not in REMOTE_COMMANDS:
+        raise cli.UsageError(f"'{a.command_name}' does not work with --host yet; it works with: {', '.join(REMOTE_COMMANDS)}.",
+                             field="host")
+    hosts = hosts_for(ctx)
+    host = hosts.get(a.host)
+    try:
+        if a.command_name == "list":
+            services = sorted(await host.list(), key=lambda s: s["name"])
+            for s in services:
+                s["host"] = a.host
+
+            def human(_: Any) -> None:
+                if not services:
+                    print(f"No services on {a.host} yet.")
+                    return
+                print(cli.table(
+                    [(a.host, s["name"], s["spec"]["kind"], s["spec"]["env"], cli.state_of(s),
+                      s["status"].get("unit_file_state"), s["status"].get("main_pid"),
+                      cli.human_bytes(s["status"].get("memory_current")), cli.next_run_of(s)) for s in services],
+                    ("HOST", "NAME", "KIND", "ENV", "STATE", "ENABLED", "PID", "MEMORY", "NEXT RUN"),
+                ))
+
+            ctx.emit({"host": a.host, "services": services}, human)
+        elif a.command_name == "show":
+            if a.unit:
+                data = await host.unit_text(a.name)
+                ctx.emit(data, lambda d: print(d["unit"] or "", end=""))
+            else:
+                ctx.emit(await host.get(a.name, fresh=True), cli.print_service)
+        elif a.command_name == "create":
+            spec = cli.build_spec(a, a.command)
+            ctx.progress(f"creating {spec['name']} on {a.host}…")
+            svc = await host.create(spec)
+            if a.start:
+                ctx.progress(f"starting {spec['name']} on {a.host}…")
+                svc = await host.act(spec["name"], "start")
+
+            def human_created(s: Dict[str, Any]) -> None:
+                print(f"Created {s['name']} ({s['unit']}) on {a.host}.")
+                cli.print_service(s)
+
+            ctx.emit(svc, human_created)
+        elif a.command_name == "edit":
+            patch: Dict[str, Any] = cli.read_spec_file(a.file) if a.file else {}
+            patch.update(cli.spec_from_flags(a, a.command))
+            for f in a.unset or []:
+                patch[f] = None
+            if not patch:
+                raise cli.UsageError("Nothing to change: give flags or -f PATCH.yaml.")
+            svc = await host.update(a.name, patch)
+            ctx.emit(svc, cli.print_service)
+        elif a.command_name == "delete":
+            ctx.progress(f"deleting {a.name} on {a.host}…")
+            await host.delete(a.name)
+            ctx.emit({"deleted": a.name, "host": a.host}, lambda d: print(f"Deleted {a.name} on {a.host}."))
+        elif a.command_name == "logs":
+            return await _logs(ctx, host)
+        else:
+            ctx.progress(f"{a.action} {a.name} on {a.host}…")
+            svc = await host.act(a.name, a.action)
+            ctx.emit(svc, lambda s: print(f"{a.host}/{s['name']}: {cli.state_of(s)}, {s['status'].get('unit_file_state') or '-'}"))
+        return cli.EXIT_OK
+    finally:
+        await hosts.close()
+
+
+async def _logs(ctx: Any, host: Any) -> int:
+    from . import cli
+    from .journal import format_text
+
+    a = ctx.args
+    if a.boot not in (None, "all", "this") and not a.boot:
+        raise InvalidSpec("--boot takes this, all or a boot id.", field="boot")
+    page = await host.logs(a.name, n=a.lines, priority=a.priority, since=a.since, until=a.until, text=a.grep,
+                           boot=a.boot)
+
+    def out(entries: List[Dict[str, Any]]) -> None:
+        if ctx.json:
+            for e in entries:
+                print(json.dumps(e), flush=True)
+        else:
+            sys.stdout.write(format_text(entries))
+            sys.stdout.flush()
+
+    out(page["entries"])
+    if not a.follow:
+        return cli.EXIT_OK
+    ctx.progress(f"following {a.name} on {a.host} (Ctrl-C ends)…")
+    try:
+        async for event in host.follow(a.name, cursor=page["last_cursor"], priority=a.priority, text=a.grep):
+            if event.get("type") == "entries":
+                out(event["entries"])
+            elif event.get("type") == "lost":
+                ctx.warn(f"{event['error'].message} (the follow resumes where it stopped)")
+            elif event.get("type") == "dropped":
+                ctx.warn(event.get("message") or "some entries were dropped")
+    except asyncio.CancelledError:
+        pass
+    return cli.EXIT_OK
