@@ -181,7 +181,8 @@ class RemoteHost:
     async def _dial(self) -> None:
         if self.control_dir:
             os.makedirs(self.control_dir, mode=0o700, exist_ok=True)
-        self._stderr = []
+        buf: List[str] = []
+        self._stderr = buf
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self.argv(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -192,7 +193,7 @@ class RemoteHost:
                                    fix="Install the OpenSSH client (`ssh`)."))
             raise self.state.error  # type: ignore[misc]
         self._proc = proc
-        self._stderr_task = asyncio.ensure_future(self._read_stderr(proc))
+        self._stderr_task = asyncio.ensure_future(self._read_stderr(proc, buf))
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), self.connect_timeout)  # type: ignore[union-attr]
             hello = json.loads(line)["hello"] if line else None
@@ -212,7 +213,7 @@ class RemoteHost:
             if err is None:  # EOF: ssh or the bridge exited; its stderr says why
                 code = await proc.wait()
                 await asyncio.wait({self._stderr_task}, timeout=2)
-                err = classify(self.name, "".join(self._stderr), code)
+                err = classify(self.name, "".join(buf), code)
             self._failed(err)
             raise err
         self.state.connected, self.state.hello, self.state.error = True, hello, None
@@ -228,7 +229,7 @@ class RemoteHost:
         delay = min(self.max_backoff, self.min_backoff * 2 ** (self.state.failures - 1))
         self.state.retry_at = time.monotonic() + delay
 
-    async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
+    async def _read_stderr(self, proc: asyncio.subprocess.Process, buf: List[str]) -> None:
         assert proc.stderr is not None
         size = 0
         while True:
@@ -236,7 +237,7 @@ class RemoteHost:
             if not chunk:
                 return
             if size < 64 * 1024:
-                self._stderr.append(chunk.decode("utf-8", "replace"))
+                buf.append(chunk.decode("utf-8", "replace"))
                 size += len(chunk)
 
     async def _read(self, proc: asyncio.subprocess.Process) -> None:
@@ -274,21 +275,30 @@ class RemoteHost:
             fut.set_result(msg.get("result"))
 
     async def _lost(self, proc: asyncio.subprocess.Process) -> None:
-        """The connection ended: fail what waits, tell the follows, remember why."""
-        code = await _wait_quietly(proc, 5)
-        if self._stderr_task is not None:
-            await asyncio.wait({self._stderr_task}, timeout=2)
-        err = classify(self.name, "".join(self._stderr), code) if not self._closed else HostError(
-            f"The client of {self.name} is closed.", kind="closed", host=self.name)
-        self._proc = None
-        self._failed(err)
-        self.state.failures = max(self.state.failures - 1, 0)  # a drop after a good connection: retry soon
-        self.state.retry_at = time.monotonic() + self.min_backoff
+        """The connection ended: fail what waits on it, tell its follows, remember why.
+
+        What belongs to this connection is taken before the first await: a request or follow made on a
+        new connection meanwhile is not failed by the old one's end.
+        """
+        self.state.connected = False
         pending, self._pending = self._pending, {}
+        follows = list(self._follows.values())
+        stderr_task, buf = self._stderr_task, self._stderr
+        code = await _wait_quietly(proc, 5)
+        if stderr_task is not None:
+            await asyncio.wait({stderr_task}, timeout=2)
+        err = classify(self.name, "".join(buf), code) if not self._closed else HostError(
+            f"The client of {self.name} is closed.", kind="closed", host=self.name)
+        if self._proc is proc:
+            self._proc = None
+            if not self.state.connected:
+                self.state.error = err
+                # a drop after a good connection: redial soon, then back off if it keeps failing
+                self.state.retry_at = time.monotonic() + self.min_backoff
         for fut in pending.values():
             if not fut.done():
                 fut.set_exception(err)
-        for f in self._follows.values():
+        for f in follows:
             f.queue.put_nowait({"type": "lost", "error": err})
 
     async def _kill(self, proc: asyncio.subprocess.Process) -> None:

@@ -23,7 +23,7 @@ import pytest
 
 from jupyter_condasvc.remote import HostError, RemoteError, RemoteHost, classify
 
-from conftest import create
+from conftest import REAL_HOME, create
 
 HOST = os.environ.get("CONDASVC_SSH_HOST", "")
 PYTHON = os.environ.get("CONDASVC_SSH_PYTHON", "")
@@ -173,7 +173,7 @@ def _keygen(path: Path) -> Path:
 
 async def test_wrong_key_is_a_clear_error_and_local_services_go_on(remote_home, tmp_path, api, root):
     wrong = _keygen(tmp_path / "wrong_key")
-    known = Path.home() / ".ssh" / "condasvc_test_known_hosts"
+    known = REAL_HOME / ".ssh" / "condasvc_test_known_hosts"
     conf = _config(tmp_path, identity=str(wrong), known_hosts=str(known))
     host = client(ssh_args=["-F", str(conf)], control_dir="")
     await create(api, root, "localone", "print('here')\n")
@@ -192,7 +192,7 @@ async def test_wrong_key_is_a_clear_error_and_local_services_go_on(remote_home, 
 
 
 async def test_changed_host_key_unknown_key_and_closed_port(remote_home, tmp_path):
-    identity = str(Path.home() / ".ssh" / "condasvc_test_ed25519")
+    identity = str(REAL_HOME / ".ssh" / "condasvc_test_ed25519")
     other = _keygen(tmp_path / "impostor")
     known = tmp_path / "known_hosts"
     known.write_text(f"{HOST} {' '.join(Path(str(other) + '.pub').read_text().split()[:2])}\n")
