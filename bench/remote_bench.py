@@ -65,6 +65,7 @@ async def main() -> int:
     ap.add_argument("--services", type=int, default=50)
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--lines", type=int, default=100)
+    ap.add_argument("--outage-sec", type=float, default=5.0, help="seconds of local list() per outage phase")
     a = ap.parse_args()
     prefix = f"rb{uuid.uuid4().hex[:6]}-"
     remote_python = shlex.split(a.bridge)[0]
@@ -126,11 +127,11 @@ async def main() -> int:
 
         # -- follow ----------------------------------------------------------------
         ticker = f"{prefix}ticker"
-        ssh(f"printf 'import time\\nfor i in range({a.lines}):\\n    print(time.time_ns(), flush=True)\\n"
-            f"    time.sleep(0.05)\\n' > ~/{remote_dir}/ticker.py", check=True)
+        ticker_py = f"import time\nfor i in range({a.lines}):\n    print(time.time_ns(), flush=True)\n    time.sleep(0.05)\nprint('end', flush=True)\n"
+        ssh(f"cat > ~/{remote_dir}/ticker.py", input=ticker_py, check=True)
         await host.create({"name": ticker, "kind": "script", "env": remote_env, "path": f"{remote_dir}/ticker.py",
                            "restart": "no"})
-        lat_bridge, lat_jctl = [], []
+        got_bridge, got_jctl = {}, {}  # the line's timestamp -> its delay
 
         async def via_bridge():
             stream = host.follow(ticker)
@@ -140,8 +141,8 @@ async def main() -> int:
                 now = time.time_ns()
                 for e in event["entries"]:
                     if e["message"].isdigit():
-                        lat_bridge.append((now - int(e["message"])) / 1e9)
-                if len(lat_bridge) >= a.lines:
+                        got_bridge[e["message"]] = (now - int(e["message"])) / 1e9
+                if any(e["message"] == "end" for e in event["entries"]):
                     break
             await stream.aclose()
 
@@ -152,14 +153,16 @@ async def main() -> int:
                 stdout=asyncio.subprocess.PIPE)
             assert proc.stdout is not None
             try:
-                while len(lat_jctl) < a.lines:
+                while True:
                     line = await proc.stdout.readline()
                     if not line:
                         break
                     now = time.time_ns()
                     text = line.decode().strip()
                     if text.isdigit():
-                        lat_jctl.append((now - int(text)) / 1e9)
+                        got_jctl[text] = (now - int(text)) / 1e9
+                    elif text == "end":
+                        break
             finally:
                 proc.kill()
                 await proc.wait()
@@ -167,8 +170,17 @@ async def main() -> int:
         tasks = [asyncio.ensure_future(via_bridge()), asyncio.ensure_future(via_journalctl())]
         await asyncio.sleep(1.5)  # both followers in place
         await host.act(ticker, "start")
-        await asyncio.wait_for(asyncio.gather(*tasks), 60 + a.lines * 0.2)
-        print(f"\n## log line to client, remote follow ({a.lines} lines, both followers at once)")
+        done, pending = await asyncio.wait(tasks, timeout=60 + a.lines * 0.2)
+        for t in pending:
+            t.cancel()
+        assert not pending, f"follow timed out: bridge got {len(got_bridge)} lines, journalctl {len(got_jctl)}"
+        for t in done:
+            t.result()
+        both = sorted(set(got_bridge) & set(got_jctl))  # the lines both followers saw (journalctl may start late)
+        lat_bridge = [got_bridge[k] for k in both]
+        lat_jctl = [got_jctl[k] for k in both]
+        print(f"\n## log line to client, remote follow ({len(both)} lines seen by both of {a.lines}; bridge saw "
+              f"{len(got_bridge)}, journalctl {len(got_jctl)})")
         print(f"(b)    bridge follow                    {fmt(lat_bridge)}")
         print(f"(a)    ssh HOST journalctl --user -f    {fmt(lat_jctl)}   bridge faster by "
               f"{pct(lat_jctl, 50) / pct(lat_bridge, 50):.1f}x at p50 (goal >= 5x)")
@@ -180,7 +192,15 @@ async def main() -> int:
             dead_port = s.getsockname()[1]
         dead = RemoteHost("127.0.0.1", bridge_command=a.bridge, ssh_args=["-p", str(dead_port)], min_backoff=0.0,
                           max_backoff=0.0, control_dir="")
-        alone = [await timed(local.list()) for _ in range(a.reps * 2)]
+
+        async def sample(seconds):
+            out, end = [], time.monotonic() + seconds
+            while time.monotonic() < end:
+                out.append(await timed(local.list()))
+                await asyncio.sleep(0.01)
+            return out
+
+        alone = await sample(a.outage_sec)
         stop = False
         dials = 0
 
@@ -193,7 +213,7 @@ async def main() -> int:
                     dials += 1
 
         h = asyncio.ensure_future(hammer())
-        during = [await timed(local.list()) for _ in range(a.reps * 2)]
+        during = await sample(a.outage_sec)
         stop = True
         await h
         print(f"\n## local list() while a dead host is dialled ({dials} failed dials meanwhile)")

@@ -168,7 +168,7 @@ class RemoteHost:
             return self.state.hello or {}
         if self._connecting is None:
             if self.state.error is not None and time.monotonic() < self.state.retry_at:
-                raise self.state.error
+                raise self.state.error.with_traceback(None)  # one instance, raised again: no growing traceback
             self._connecting = asyncio.ensure_future(self._dial())
         fut = self._connecting
         try:
