@@ -793,9 +793,6 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output on stdout")
     common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress messages on stderr")
     common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="log what happens (to stderr)")
-    common.add_argument("--host", metavar="HOST", default=argparse.SUPPRESS,
-                        help="run the command on HOST over ssh (a host or ~/.ssh/config alias you reach without a password; "
-                             "it needs jupyter_condasvc installed): list, show, create, edit, delete, logs [-f] and the actions")
     rooted = argparse.ArgumentParser(add_help=False)
     rooted.add_argument("--root", metavar="DIR", default=argparse.SUPPRESS,
                         help="the directory paths are relative to and must stay inside (default: the current directory)")
@@ -811,6 +808,10 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"jupyter_condasvc {__version__}")
+    parser.add_argument("--host", metavar="HOST", default=None,
+                        help="run the command on HOST over ssh, before the command: `jupyter condasvc --host gpu2 list`. "
+                             "HOST is a host or ~/.ssh/config alias you reach without a password, with jupyter_condasvc "
+                             "installed; works for list, show, create, edit, delete, logs [-f] and the actions")
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
 
     def add(name: str, help: str, *, root: bool = True, **kw: Any) -> argparse.ArgumentParser:

@@ -421,13 +421,16 @@ class RemoteHost:
 
     async def close(self) -> None:
         self._closed = True
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()  # a dial still waiting for its hello
+            await asyncio.wait({self._connecting}, timeout=2)
         proc = self._proc
         if proc is not None and proc.stdin is not None:
             try:
                 proc.stdin.close()  # the bridge ends at EOF
             except Exception:  # noqa: BLE001
                 pass
-            if await _wait_quietly(proc, 5) is None:
+            if await _wait_quietly(proc, 5 if self.state.connected else 0.5) is None:
                 await self._kill(proc)
         for task in (self._reader, self._stderr_task):
             if task is not None and not task.done():

@@ -230,6 +230,24 @@ async def test_no_bridge_on_the_host(remote_home):
         await host.close()
 
 
+async def test_a_stalled_host_delays_neither_local_requests_nor_another_host(remote_home, api):
+    """A host whose bridge hangs (the remote command sleeps before starting it): while its connect is still
+    waiting, a local request and another host's list are answered. (Order, not timing: no clock is read.)"""
+    stalled = RemoteHost(HOST, bridge_command=f"sleep 20; {BRIDGE}", connect_timeout=60, control_dir="")
+    healthy = client(control_dir="")
+    try:
+        waiting = asyncio.ensure_future(stalled.connect())
+        local = asyncio.ensure_future(api("GET", "services"))
+        other = asyncio.ensure_future(healthy.list())
+        await asyncio.wait({local, other})
+        assert local.result()[0] == 200 and isinstance(other.result(), list)
+        assert not waiting.done(), "the stalled host answered: the delay was not injected"
+        assert healthy.state.connected and not stalled.state.connected
+    finally:
+        waiting.cancel()
+        await asyncio.gather(stalled.close(), healthy.close(), return_exceptions=True)
+
+
 def _helper():
     helper = os.environ.get("CONDASVC_ROOT_HELPER")
     if not helper:
