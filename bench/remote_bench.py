@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shlex
 import socket
@@ -106,10 +107,11 @@ async def main() -> int:
 
         # -- list ------------------------------------------------------------------
         await local.list(), await host.list()  # warm
-        t_local, t_bridge, t_sshctl = [], [], []
+        t_local, t_bridge, t_sshctl, t_ping = [], [], [], []
         for _ in range(a.reps):
             t_local.append(await timed(local.list()))
             t_bridge.append(await timed(host.list()))
+            t_ping.append(await timed(host.call("ping")))
             t = time.perf_counter()
             out = await asyncio.create_subprocess_exec(
                 "ssh", "-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o", f"ControlPath={host.control_dir}/%C",
@@ -122,6 +124,8 @@ async def main() -> int:
         print(f"local  ServiceManager.list()           {fmt(t_local)}")
         print(f"(b)    bridge RemoteHost.list()         {fmt(t_bridge)}   ratio to local p50 "
               f"{pct(t_bridge, 50) / pct(t_local, 50):.2f}x (goal <= 2x)")
+        size = len(json.dumps(await host.list()))
+        print(f"       bridge ping (the transport alone) {fmt(t_ping)}; the list is {size / 1024:.0f} KiB of JSON")
         print(f"(a)    ssh HOST systemctl --user show   {fmt(t_sshctl)}   ratio to local p50 "
               f"{pct(t_sshctl, 50) / pct(t_local, 50):.2f}x")
 

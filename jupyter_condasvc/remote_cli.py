@@ -11,8 +11,6 @@ import json
 import sys
 from typing import Any, Dict, List
 
-from .errors import InvalidSpec
-
 #: What --host supports this round (the rest says so instead of running locally by mistake).
 REMOTE_COMMANDS = ("list", "show", "create", "edit", "delete", "logs", "start", "stop", "restart", "enable", "disable",
                    "reset-failed", "run-now", "pause", "resume", "reset-and-start")
@@ -72,13 +70,7 @@ async def run(ctx: Any) -> int:
 
             ctx.emit(svc, human_created)
         elif a.command_name == "edit":
-            patch: Dict[str, Any] = cli.read_spec_file(a.file) if a.file else {}
-            patch.update(cli.spec_from_flags(a, a.command))
-            for f in a.unset or []:
-                patch[f] = None
-            if not patch:
-                raise cli.UsageError("Nothing to change: give flags or -f PATCH.yaml.")
-            svc = await host.update(a.name, patch)
+            svc = await host.update(a.name, _edit_patch(a, (await host.get(a.name))["spec"]))
             ctx.emit(svc, cli.print_service)
         elif a.command_name == "delete":
             ctx.progress(f"deleting {a.name} on {a.host}…")
@@ -95,13 +87,36 @@ async def run(ctx: Any) -> int:
         await hosts.close()
 
 
+def _edit_patch(a: Any, current: Dict[str, Any]) -> Dict[str, Any]:
+    """The patch of `edit` as the local command builds it: --var adds to the variables, --unset-var removes."""
+    from . import cli
+
+    patch: Dict[str, Any] = cli.read_spec_file(a.file) if a.file else {}
+    flags = cli.spec_from_flags(a, a.command)
+    cli._command_is_args({**current, **patch, **flags}, flags)
+    if "environment" in flags or a.unset_var:
+        env = dict(patch.get("environment") or current.get("environment") or {})
+        env.update(flags.get("environment", {}))
+        for key in a.unset_var or []:
+            if key not in env:
+                raise cli.UsageError(f"The service has no variable {key}.", field="environment")
+            env.pop(key)
+        flags["environment"] = env
+    if "parameters" in flags:
+        flags["parameters"] = {**(current.get("parameters") or {}), **flags["parameters"]}
+    patch.update(flags)
+    for f in a.unset or []:
+        patch[f] = None
+    if not patch:
+        raise cli.UsageError("Nothing to change: give flags (see `jupyter condasvc edit --help`) or -f PATCH.yaml.")
+    return patch
+
+
 async def _logs(ctx: Any, host: Any) -> int:
     from . import cli
     from .journal import format_text
 
     a = ctx.args
-    if a.boot not in (None, "all", "this") and not a.boot:
-        raise InvalidSpec("--boot takes this, all or a boot id.", field="boot")
     page = await host.logs(a.name, n=a.lines, priority=a.priority, since=a.since, until=a.until, text=a.grep,
                            boot=a.boot)
 

@@ -110,8 +110,9 @@ async def test_remote_script_service_lifecycle_and_secrets(remote_home):
         hello = await host.connect()
         assert hello["user"] != os.environ.get("USER") and hello["uid"] != os.getuid(), hello
         svc = await host.create({"name": name, "kind": "script", "env": env_prefix(), "path": path,
-                                 "environment": {"API_TOKEN": secret}})
+                                 "environment": {"API_TOKEN": secret, "MODE": "bench"}, "secrets": ["API_TOKEN"]})
         assert svc["name"] == name and svc["status"]["active_state"] == "inactive"
+        assert svc["spec"]["environment"] == {"API_TOKEN": None, "MODE": "bench"}  # write-only, as locally
         listed = {s["name"]: s for s in await host.list()}
         assert name in listed
         svc = await host.act(name, "start")
@@ -144,6 +145,39 @@ async def test_remote_script_service_lifecycle_and_secrets(remote_home):
         with pytest.raises(RemoteError) as info:
             await host.get(name)
         assert info.value.status == 404 and HOST in info.value.message
+    finally:
+        await host.close()
+
+
+async def test_remote_notebook_service_runs_on_the_remote_kernel(remote_home):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook()
+    cell = new_code_cell("alpha = 1")
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, new_code_cell("import getpass, sys\nprint('ran as', getpass.getuser(), 'alpha', alpha, flush=True)")]
+    name = f"{RPREFIX}nb"
+    path = put("remote.ipynb", nbformat.writes(nb))
+    host = client()
+    try:
+        await host.create({"name": name, "kind": "notebook", "env": env_prefix(), "path": path, "restart": "no",
+                           "parameters": {"alpha": 7}})
+        stream = host.follow(name, backlog=100)
+        await host.act(name, "start")
+        messages, _ = await collect(stream, lambda m: any(x.startswith("ran as") for x in m))
+        await stream.aclose()
+        user = (await host.connect())["user"]
+        assert f"ran as {user} alpha 7" in messages
+        for _ in range(300):  # the run ends by itself (restart: no)
+            status = (await host.get(name, fresh=True))["status"]
+            if status["active_state"] in ("inactive", "failed"):
+                break
+            await asyncio.sleep(0.1)
+        assert status["active_state"] == "inactive" and status["result"] == "success", status
+        executed = ssh(f"cat ~/{RPREFIX}files/remote.out.ipynb").stdout
+        assert "alpha = 7" in executed  # the executed copy, with its injected parameters, is on the remote host
+        await host.delete(name)
     finally:
         await host.close()
 
@@ -304,6 +338,8 @@ def test_cli_host_create_start_logs_stop_delete(remote_home, tmp_path):
     cli("create", name, "--env", env_prefix(), "--path", path, "--var", "K=v", "--start", "-q")
     listed = json.loads(cli("list", "--json").stdout)
     assert listed["host"] == HOST and name in {s["name"] for s in listed["services"]}
+    edited = json.loads(cli("edit", name, "--var", "K2=w", "--json").stdout)  # adds a variable, keeps K
+    assert edited["spec"]["environment"] == {"K": "v", "K2": "w"}
     deadline = time.monotonic() + 30
     while "hello from the other host" not in cli("logs", name).stdout:
         assert time.monotonic() < deadline, "the remote service's line never came"
