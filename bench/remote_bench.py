@@ -125,7 +125,7 @@ async def main() -> int:
         print(f"(b)    bridge RemoteHost.list()         {fmt(t_bridge)}   ratio to local p50 "
               f"{pct(t_bridge, 50) / pct(t_local, 50):.2f}x (goal <= 2x)")
         size = len(json.dumps(await host.list()))
-        print(f"       bridge ping (the transport alone) {fmt(t_ping)}; the list is {size / 1024:.0f} KiB of JSON")
+        print(f"(b)    bridge ping, transport alone     {fmt(t_ping)}; the list is {size / 1024:.0f} KiB of JSON")
         print(f"(a)    ssh HOST systemctl --user show   {fmt(t_sshctl)}   ratio to local p50 "
               f"{pct(t_sshctl, 50) / pct(t_local, 50):.2f}x")
 
@@ -194,8 +194,9 @@ async def main() -> int:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             dead_port = s.getsockname()[1]
-        dead = RemoteHost("127.0.0.1", bridge_command=a.bridge, ssh_args=["-p", str(dead_port)], min_backoff=0.0,
-                          max_backoff=0.0, control_dir="")
+
+        def dead_host(**kw):
+            return RemoteHost("127.0.0.1", bridge_command=a.bridge, ssh_args=["-p", str(dead_port)], control_dir="", **kw)
 
         async def sample(seconds):
             out, end = [], time.monotonic() + seconds
@@ -204,25 +205,54 @@ async def main() -> int:
                 await asyncio.sleep(0.01)
             return out
 
-        alone = await sample(a.outage_sec)
-        stop = False
-        dials = 0
+        async def with_load(load):
+            stop = asyncio.Event()
+            task = asyncio.ensure_future(load(stop))
+            try:
+                return await sample(a.outage_sec)
+            finally:
+                stop.set()
+                await task
 
-        async def hammer():
-            nonlocal dials
-            while not stop:
+        dials = {"product": 0, "hammer": 0}
+
+        async def as_the_product(stop):
+            # a follow of the dead host (it redials with the product's backoff) and a list of it every 100 ms
+            dead = dead_host()
+
+            async def follow():
+                async for _event in dead.follow("x"):
+                    pass
+
+            f = asyncio.ensure_future(follow())
+            while not stop.is_set():
+                try:
+                    await dead.list()
+                except HostError:
+                    pass
+                await asyncio.sleep(0.1)
+            f.cancel()
+            dials["product"] = dead.state.failures
+            await dead.close()
+
+        async def hammer(stop):
+            dead = dead_host(min_backoff=0.0, max_backoff=0.0)
+            while not stop.is_set():
                 try:
                     await dead.connect()
                 except HostError:
-                    dials += 1
+                    dials["hammer"] += 1
+            await dead.close()
 
-        h = asyncio.ensure_future(hammer())
-        during = await sample(a.outage_sec)
-        stop = True
-        await h
-        print(f"\n## local list() while a dead host is dialled ({dials} failed dials meanwhile)")
+        alone = await sample(a.outage_sec)
+        product = await with_load(as_the_product)
+        hammered = await with_load(hammer)
+        print(f"\n## local list() while a host is down ({a.outage_sec:g} s each)")
         print(f"alone                                   {fmt(alone)}")
-        print(f"with a dead host                        {fmt(during)}   p95 ratio {pct(during, 95) / pct(alone, 95):.2f}x")
+        print(f"dead host, product backoff              {fmt(product)}   p95 ratio {pct(product, 95) / pct(alone, 95):.2f}x"
+              f"  ({dials['product']} dials: a follow redialling + a list every 100 ms)")
+        print(f"dead host dialled without backoff       {fmt(hammered)}   p95 ratio {pct(hammered, 95) / pct(alone, 95):.2f}x"
+              f"  ({dials['hammer']} dials, ssh processes competing for the CPU)")
         print("\nstate change to client: not measured (status is not pushed over the bridge yet)")
     finally:
         for n in names:
