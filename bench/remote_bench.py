@@ -131,6 +131,7 @@ async def main() -> int:
 
         # -- follow ----------------------------------------------------------------
         ticker = f"{prefix}ticker"
+        names.append(ticker)  # cleaned up with the rest, whatever happens
         ticker_py = f"import time\nfor i in range({a.lines}):\n    print(time.time_ns(), flush=True)\n    time.sleep(0.05)\nprint('end', flush=True)\n"
         ssh(f"cat > ~/{remote_dir}/ticker.py", input=ticker_py, check=True)
         await host.create({"name": ticker, "kind": "script", "env": remote_env, "path": f"{remote_dir}/ticker.py",
@@ -188,7 +189,6 @@ async def main() -> int:
         print(f"(b)    bridge follow                    {fmt(lat_bridge)}")
         print(f"(a)    ssh HOST journalctl --user -f    {fmt(lat_jctl)}   bridge faster by "
               f"{pct(lat_jctl, 50) / pct(lat_bridge, 50):.1f}x at p50 (goal >= 5x)")
-        await host.delete(ticker)
 
         # -- a dead host and local requests ----------------------------------------
         with socket.socket() as s:
@@ -256,7 +256,7 @@ async def main() -> int:
         print("\nstate change to client: not measured (status is not pushed over the bridge yet)")
     finally:
         for n in names:
-            for side in (local, host):
+            for side in ((local, host) if n != f"{prefix}ticker" else (host,)):
                 try:
                     await side.delete(n)
                 except Exception:  # noqa: BLE001 - best effort clean-up

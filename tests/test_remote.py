@@ -370,3 +370,32 @@ def test_classify_reads_sshs_own_words():
     assert classify("h", "ssh: connect to host 127.0.0.1 port 9: Connection refused\n", 255).kind == "unreachable"
     assert classify("h", "ssh: Could not resolve hostname h: Name or service not known\n", 255).kind == "unreachable"
     assert classify("h", "bash: line 1: python3: command not found\n", 127).kind == "no-bridge"
+
+
+def test_bridge_speaks_json_lines_and_refuses_bad_requests():
+    """The bridge on this host, on a pipe (no ssh): hello, answers by id, clear errors for bad lines, exit at EOF."""
+    import json
+
+    proc = subprocess.Popen([sys.executable, "-m", "jupyter_condasvc.bridge"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        hello = json.loads(proc.stdout.readline())["hello"]
+        assert hello["protocol"] == 1 and hello["uid"] == os.getuid()
+        answers = {}
+        for line in ("not json", '{"id": 1, "op": "nope"}', '{"id": 2, "op": "get"}', '{"id": 3, "op": "ping"}',
+                     '{"id": 4, "op": "get", "args": {"name": "no-such-service-here"}}'):
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+            msg = json.loads(proc.stdout.readline())
+            answers[msg["id"]] = msg
+        assert answers[None]["error"]["status"] == 400
+        assert answers[1]["error"]["status"] == 400 and answers[1]["error"]["field"] == "op"
+        assert answers[2]["error"]["status"] == 400 and "name" in answers[2]["error"]["message"]
+        assert answers[3]["result"] == {"pong": True}
+        assert answers[4]["error"]["status"] == 404
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
