@@ -10,6 +10,9 @@ Protocol: JSON lines, one object per line, UTF-8.
 * First line from the bridge: ``{"hello": {"protocol": 1, "version", "user", "uid", "hostname", "root"}}``.
 * Request: ``{"id": N, "op": OP, "args": {...}}``; answer ``{"id": N, "result": ...}`` or
   ``{"id": N, "error": {"message", "reason", "status"[, "field"]}}``. Requests run concurrently.
+* ``watch`` streams this host's status (the events socket's messages, see :mod:`~jupyter_condasvc.status`:
+  a ``snapshot``, then ``status`` / ``service`` / ``removed`` / ``metrics``) as ``{"id": N, "event": ...}``
+  until cancelled.
 * ``follow`` answers ``{"id": N, "result": {"unit", "cursor"}}`` and then streams
   ``{"id": N, "event": {"type": "entries", "entries": [...], "cursor"}}`` (the follow socket's
   messages, see :class:`~jupyter_condasvc.journal.Follower`) until ``{"op": "cancel", "args": {"id": N}}``
@@ -61,7 +64,9 @@ class Bridge:
         self.root = root
         self.tasks: Dict[int, "asyncio.Task[None]"] = {}
         self.follows: Dict[int, Any] = {}
+        self.watches: Dict[int, Any] = {}
         self._hub: Any = None
+        self._status: Any = None
 
     # -- output --
     def send(self, message: Dict[str, Any]) -> None:
@@ -117,6 +122,9 @@ class Bridge:
         follower = self.follows.pop(rid, None)
         if follower is not None:
             self.hub.remove(follower)
+        watcher = self.watches.pop(rid, None)
+        if watcher is not None:
+            self.status_hub.disconnect(watcher)
         task = self.tasks.pop(rid, None)
         if task is not None:
             task.cancel()
@@ -128,6 +136,8 @@ class Bridge:
             task.cancel()
         if self._hub is not None:
             self._hub.close()
+        if self._status is not None:
+            self._status.close()
 
     @property
     def hub(self) -> Any:
@@ -138,6 +148,16 @@ class Bridge:
             self._hub = FollowHub(interval=s.follow_interval, budget=s.follow_budget, max_pending=s.follow_max_pending,
                                   max_followers=s.follow_max_followers)
         return self._hub
+
+    @property
+    def status_hub(self) -> Any:
+        if self._status is None:
+            from .status import StatusHub
+
+            s = self.settings
+            self._status = StatusHub(self.services, self.services.systemd, coalesce=s.status_coalesce,
+                                     sample_interval=s.status_sample_interval, log=s.log)
+        return self._status
 
     # -- operations (each answers one JSON value) --
     async def op_ping(self, rid: int) -> Dict[str, Any]:
@@ -193,6 +213,17 @@ class Bridge:
                                    priority=parse_priority(priority), matcher=text_matcher(text))
         self.follows[rid] = follower
         return {"unit": unit, "cursor": follower.cursor}
+
+
+    async def op_watch(self, rid: int) -> Dict[str, Any]:
+        """The status stream of this host (the events socket's messages: a snapshot, then changes) as events."""
+        prefix = b'{"id": %d, "event": ' % rid
+
+        def send(text_: str) -> None:
+            self.out(prefix + text_.encode() + b"}\n")
+
+        self.watches[rid] = await self.status_hub.connect(send)
+        return {"watching": True}
 
 
 def _user() -> str:

@@ -414,6 +414,42 @@ class RemoteHost:
                         pass
             yield event
 
+    async def watch(self) -> AsyncIterator[Dict[str, Any]]:
+        """The host's status stream: a ``snapshot`` of all its services, then ``status`` / ``service`` /
+        ``removed`` / ``metrics`` messages as they happen (the events socket's messages). When the connection
+        drops it yields ``{"type": "lost", "error": HostError}``, redials with backoff, and starts again
+        with a fresh snapshot (which replaces whatever the caller kept)."""
+        while True:
+            try:
+                await self.connect()
+            except HostError as err:
+                yield {"type": "lost", "error": err}
+                await asyncio.sleep(max(self.state.retry_at - time.monotonic(), self.min_backoff))
+                continue
+            self._next_id += 1
+            rid = self._next_id
+            f = _Follow()
+            self._follows[rid] = f
+            event: Dict[str, Any]
+            try:
+                self._send(rid, "watch", {})  # its answer comes after the snapshot and is not needed
+                while True:
+                    event = await f.queue.get()
+                    if event.get("type") == "lost":
+                        break
+                    yield event
+            except HostError as err:
+                event = {"type": "lost", "error": err}
+            finally:
+                self._follows.pop(rid, None)
+                self._pending.pop(rid, None)
+                if self._proc is not None and self._proc.returncode is None:
+                    try:
+                        self._cancel_remote(rid)
+                    except Exception:  # noqa: BLE001 - the connection is going away anyway
+                        pass
+            yield event
+
     def _cancel_remote(self, rid: int) -> None:
         if self.state.connected:
             self._next_id += 1
