@@ -19,6 +19,8 @@ Measured (p50 / p95 over interleaved repetitions, so every mode sees the same ma
   follow  log line to client: a remote service prints time.time_ns() every 50 ms; the delay to the line
           arriving at this process, through (b) RemoteHost.follow and (a) `ssh HOST journalctl --user -f`
           at the same time (same clock: same machine)
+  change  a service's start/stop: act() called -> its status event at this process, local StatusHub vs
+          the bridge's watch
   outage  local list() p95 alone, and while a dead host (closed port) is dialled in a loop in the same
           event loop
 """
@@ -190,6 +192,52 @@ async def main() -> int:
         print(f"(a)    ssh HOST journalctl --user -f    {fmt(lat_jctl)}   bridge faster by "
               f"{pct(lat_jctl, 50) / pct(lat_bridge, 50):.1f}x at p50 (goal >= 5x)")
 
+        # -- state change to client -------------------------------------------------
+        from jupyter_condasvc.status import StatusHub
+
+        hub = StatusHub(local, local.systemd, log=settings.log)
+        q_local: "asyncio.Queue" = asyncio.Queue()
+        q_remote: "asyncio.Queue" = asyncio.Queue()
+        watcher = await hub.connect(lambda text: q_local.put_nowait((time.perf_counter(), json.loads(text))))
+
+        async def pump():
+            async for event in host.watch():
+                q_remote.put_nowait((time.perf_counter(), event))
+
+        pumping = asyncio.ensure_future(pump())
+        await asyncio.sleep(1.0)  # both snapshots in
+
+        def state_in(event, name):
+            if event.get("type") == "status" and event.get("name") == name:
+                return event["status"]["active_state"]
+            if event.get("type") == "service" and event["service"]["name"] == name:
+                return event["service"]["status"]["active_state"]
+            return None
+
+        async def change(side, queue, name, action, want):
+            while not queue.empty():
+                queue.get_nowait()
+            t0 = time.perf_counter()
+            await side.act(name, action)
+            while True:
+                at, event = await asyncio.wait_for(queue.get(), 30)
+                if state_in(event, name) in want:
+                    return at - t0
+
+        still = names[4]  # created, never started
+        t_change_local, t_change_remote = [], []
+        for _ in range(max(3, a.reps // 3)):
+            for side, queue, out in ((local, q_local, t_change_local), (host, q_remote, t_change_remote)):
+                out.append(await change(side, queue, still, "start", ("active",)))
+                out.append(await change(side, queue, still, "stop", ("inactive", "failed")))
+        pumping.cancel()
+        hub.disconnect(watcher)
+        hub.close()
+        print("\n## state change to client (start and stop of a service: act() called -> its status event received)")
+        print(f"local  StatusHub                        {fmt(t_change_local)}")
+        print(f"(b)    bridge RemoteHost.watch()        {fmt(t_change_remote)}   ratio to local p50 "
+              f"{pct(t_change_remote, 50) / pct(t_change_local, 50):.2f}x")
+
         # -- a dead host and local requests ----------------------------------------
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -253,7 +301,6 @@ async def main() -> int:
               f"  ({dials['product']} dials: a follow redialling + a list every 100 ms)")
         print(f"dead host dialled without backoff       {fmt(hammered)}   p95 ratio {pct(hammered, 95) / pct(alone, 95):.2f}x"
               f"  ({dials['hammer']} dials, ssh processes competing for the CPU)")
-        print("\nstate change to client: not measured (status is not pushed over the bridge yet)")
     finally:
         for n in names:
             for side in ((local, host) if n != f"{prefix}ticker" else (host,)):
