@@ -72,6 +72,9 @@ class Bridge:
     def send(self, message: Dict[str, Any]) -> None:
         self.out(json.dumps(message).encode() + b"\n")
 
+    def send_error(self, rid: Optional[int], message: str, reason: str, status: int) -> None:
+        self.send({"id": rid, "error": {"message": message, "reason": reason, "status": status}})
+
     def hello(self) -> None:
         from . import __version__
 
@@ -90,8 +93,7 @@ class Bridge:
             if not isinstance(rid, int) or not isinstance(op, str) or not isinstance(args, dict):
                 raise ValueError
         except (ValueError, KeyError, TypeError):
-            self.send({"id": None, "error": {"message": "A request line must be JSON {id, op, args}.",
-                                             "reason": "BadRequest", "status": 400}})
+            self.send_error(None, "A request line must be JSON {id, op, args}.", "BadRequest", 400)
             return
         if op == "cancel":
             self.cancel(args.get("id"))
@@ -110,11 +112,11 @@ class Bridge:
         except CondaSvcError as exc:
             self.send({"id": rid, "error": {**exc.to_json(), "status": exc.status}})
         except TypeError as exc:  # wrong arguments for the op
-            self.send({"id": rid, "error": {"message": f"Bad arguments for '{op}': {exc}", "reason": "BadRequest", "status": 400}})
+            self.send_error(rid, f"Bad arguments for '{op}': {exc}", "BadRequest", 400)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the client gets a sentence, the session goes on
-            self.send({"id": rid, "error": {"message": f"{type(exc).__name__}: {exc}", "reason": "BridgeError", "status": 500}})
+            self.send_error(rid, f"{type(exc).__name__}: {exc}", "BridgeError", 500)
         else:
             self.send({"id": rid, "result": result})
 
@@ -186,6 +188,7 @@ class Bridge:
         return await self.services.unit_text(name)
 
     async def _unit(self, name: str) -> str:
+        """The unit of one of our services, as its record says (NotFound / NotOwned otherwise)."""
         record = await asyncio.to_thread(self.services.store.require_ours, name)
         return record["unit"]
 
@@ -257,7 +260,7 @@ async def serve(root: str, overrides: Any = ()) -> int:
             try:
                 line = await reader.readline()
             except ValueError:  # a line over MAX_LINE: the stream cannot be resynchronised
-                bridge.send({"id": None, "error": {"message": "A request line is too long.", "reason": "BadRequest", "status": 413}})
+                bridge.send_error(None, "A request line is too long.", "BadRequest", 413)
                 break
             if not line:
                 break
@@ -272,7 +275,9 @@ async def serve(root: str, overrides: Any = ()) -> int:
 
 def main(argv: Optional[list] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jupyter_condasvc.bridge", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", default=None, help="where relative paths resolve and must stay inside (default: home)")
+    parser.add_argument(
+        "--root", default=None, help="where relative paths resolve and must stay inside (default: home)"
+    )
     args, overrides = parser.parse_known_args(argv)
     default_runtime_dir()
     root = os.path.realpath(os.path.expanduser(args.root or "~"))

@@ -51,7 +51,8 @@ class RemoteError(CondaSvcError):
     """An error the bridge answered (a domain error on the remote host), with its HTTP status."""
 
     def __init__(self, host: str, error: Dict[str, Any]) -> None:
-        super().__init__(f"{host}: {error.get('message') or 'the remote host refused the request'}", field=error.get("field"))
+        message = error.get("message") or "the remote host refused the request"
+        super().__init__(f"{host}: {message}", field=error.get("field"))
         self.status = int(error.get("status") or 500)
         self.reason = str(error.get("reason") or "RemoteError")
         self.host = host
@@ -79,7 +80,7 @@ def classify(host: str, stderr: str, returncode: Optional[int]) -> HostError:
             "may be intercepting the connection.", kind="hostkey-changed", host=host,
             fix=f"If the change is expected, remove the old key with `ssh-keygen -R {host}` (or the line ssh names in "
                 f"known_hosts) and connect once with `ssh {host}` to accept the new one.", detail=text)
-    if "Host key verification failed" in text or "No ED25519 host key is known" in text or re.search(r"No \S+ host key is known", text):
+    if "Host key verification failed" in text or re.search(r"No \S+ host key is known", text):
         return HostError(f"The host key of {host} is not known yet (ssh runs without prompts here).",
                          kind="hostkey-unknown", host=host,
                          fix=f"Connect once from a terminal with `ssh {host}` and accept its key.", detail=text)
@@ -89,10 +90,12 @@ def classify(host: str, stderr: str, returncode: Optional[int]) -> HostError:
                          fix=f"Install your public key on it (`ssh-copy-id {host}`) or load it into your agent "
                              f"(`ssh-add`), then check that `ssh -o BatchMode=yes {host} true` works.", detail=text)
     if _UNREACHABLE.search(text) or returncode == 255:
-        return HostError(f"{host} cannot be reached: {last or 'ssh exited with status 255'}.", kind="unreachable", host=host,
+        reason = last or "ssh exited with status 255"
+        return HostError(f"{host} cannot be reached: {reason}.", kind="unreachable", host=host,
                          fix="Check that the host is up and that `ssh " + host + " true` works from this machine; "
                              "it is retried with backoff.", detail=text)
-    if returncode == 127 or "No module named" in text or "command not found" in text or "No such file or directory" in text:
+    missing = ("No module named", "command not found", "No such file or directory")
+    if returncode == 127 or any(m in text for m in missing):
         return HostError(f"jupyter_condasvc is not installed on {host} (the bridge did not start: {last}).",
                          kind="no-bridge", host=host,
                          fix=f"Install it there (`ssh {host} python3 -m pip install --user jupyter_condasvc`), or set "
@@ -515,7 +518,8 @@ class RemoteHosts:
             if s is not None:
                 kw.setdefault("ssh_args", list(getattr(s, "host_ssh_args", []) or []))
                 kw.setdefault("connect_timeout", float(getattr(s, "host_connect_timeout", 15.0)))
-            host = self.hosts[name] = RemoteHost(name, bridge_command=kw.pop("bridge_command", None) or self.bridge_command(name), **kw)
+            command = kw.pop("bridge_command", None) or self.bridge_command(name)
+            host = self.hosts[name] = RemoteHost(name, bridge_command=command, **kw)
         return host
 
     async def close(self) -> None:

@@ -28,8 +28,8 @@ async def run(ctx: Any) -> int:
 
     a = ctx.args
     if a.command_name not in REMOTE_COMMANDS:
-        raise cli.UsageError(f"'{a.command_name}' does not work with --host yet; it works with: {', '.join(REMOTE_COMMANDS)}.",
-                             field="host")
+        works = ", ".join(REMOTE_COMMANDS)
+        raise cli.UsageError(f"'{a.command_name}' does not work with --host yet; it works with: {works}.", field="host")
     hosts = hosts_for(ctx)
     host = hosts.get(a.host)
     try:
@@ -81,10 +81,19 @@ async def run(ctx: Any) -> int:
         else:
             ctx.progress(f"{a.action} {a.name} on {a.host}…")
             svc = await host.act(a.name, a.action)
-            ctx.emit(svc, lambda s: print(f"{a.host}/{s['name']}: {cli.state_of(s)}, {s['status'].get('unit_file_state') or '-'}"))
+            ctx.emit(svc, _print_state(a.host))
         return cli.EXIT_OK
     finally:
         await hosts.close()
+
+
+def _print_state(host: str) -> Any:
+    from . import cli
+
+    def show(s: Dict[str, Any]) -> None:
+        print(f"{host}/{s['name']}: {cli.state_of(s)}, {s['status'].get('unit_file_state') or '-'}")
+
+    return show
 
 
 def _edit_patch(a: Any, current: Dict[str, Any]) -> Dict[str, Any]:
@@ -93,7 +102,9 @@ def _edit_patch(a: Any, current: Dict[str, Any]) -> Dict[str, Any]:
 
     patch: Dict[str, Any] = cli.read_spec_file(a.file) if a.file else {}
     flags = cli.spec_from_flags(a, a.command)
-    cli._command_is_args({**current, **patch, **flags}, flags)
+    kind, path = {**current, **patch, **flags}.get("kind"), {**current, **patch, **flags}.get("path")
+    if "argv" in flags and (kind in ("script", "notebook") or (path and kind != "command")):
+        flags["args"] = [*(flags.get("args") or []), *flags.pop("argv")]  # after '--': a script's arguments
     if "environment" in flags or a.unset_var:
         env = dict(patch.get("environment") or current.get("environment") or {})
         env.update(flags.get("environment", {}))
