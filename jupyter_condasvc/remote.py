@@ -22,7 +22,7 @@ import re
 import shlex
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Dict, List, Optional, Sequence
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Sequence
 
 from .errors import CondaSvcError
 
@@ -368,64 +368,52 @@ class RemoteHost:
         delivered, so every entry comes exactly once. Without ``reconnect`` the HostError is raised.
         """
         last = cursor
-        while True:
-            try:
-                await self.connect()
-            except HostError as err:
-                if not reconnect:
-                    raise
-                yield {"type": "lost", "error": err}
-                await asyncio.sleep(max(self.state.retry_at - time.monotonic(), self.min_backoff))
-                continue
-            self._next_id += 1
-            rid = self._next_id
-            f = _Follow()
-            self._follows[rid] = f
-            try:
-                args: Dict[str, Any] = {"name": name, "cursor": last, "backlog": 0 if last else backlog}
-                if priority:
-                    args["priority"] = priority
-                if text:
-                    args["text"] = text
-                fut: "asyncio.Future[Any]" = asyncio.get_running_loop().create_future()
-                self._pending[rid] = fut
-                self._send(rid, "follow", args)
-                started = await fut
-                if last is None:  # resume from where this follow began (before its backlog, if any)
-                    last = started.get("cursor")
-                while True:
-                    event = await f.queue.get()
-                    if event.get("type") == "lost":
-                        break
-                    if event.get("type") == "entries" and event.get("cursor"):
-                        last = event["cursor"]
-                    yield event
-            except HostError as err:
-                if not reconnect:
-                    raise
-                event = {"type": "lost", "error": err}
-            else:
-                if not reconnect:
-                    raise event["error"]
-            finally:
-                self._follows.pop(rid, None)
-                self._pending.pop(rid, None)
-                if self._proc is not None and self._proc.returncode is None and rid is not None:
-                    try:
-                        self._cancel_remote(rid)
-                    except Exception:  # noqa: BLE001 - the connection is going away anyway
-                        pass
-            yield event
+
+        def args() -> Dict[str, Any]:
+            out: Dict[str, Any] = {"name": name, "cursor": last, "backlog": 0 if last else backlog}
+            if priority:
+                out["priority"] = priority
+            if text:
+                out["text"] = text
+            return out
+
+        def started(result: Dict[str, Any]) -> None:
+            nonlocal last
+            if last is None:  # resume from where this follow began (before its backlog, if any)
+                last = result.get("cursor")
+
+        stream = self._stream("follow", args, reconnect=reconnect, started=started)
+        try:
+            async for event in stream:
+                if event.get("type") == "entries" and event.get("cursor"):
+                    last = event["cursor"]
+                yield event
+        finally:
+            await stream.aclose()  # at once: the remote follow is cancelled when the caller stops reading
 
     async def watch(self) -> AsyncIterator[Dict[str, Any]]:
         """The host's status stream: a ``snapshot`` of all its services, then ``status`` / ``service`` /
         ``removed`` / ``metrics`` messages as they happen (the events socket's messages). When the connection
         drops it yields ``{"type": "lost", "error": HostError}``, redials with backoff, and starts again
         with a fresh snapshot (which replaces whatever the caller kept)."""
+        stream = self._stream("watch", dict)
+        try:
+            async for event in stream:
+                yield event
+        finally:
+            await stream.aclose()
+
+    async def _stream(self, op: str, args: Callable[[], Dict[str, Any]], *, reconnect: bool = True,
+                      started: Optional[Callable[[Any], None]] = None) -> AsyncIterator[Dict[str, Any]]:
+        """The events of a streaming request (follow, watch), across reconnects: ``args()`` is asked again at
+        each (re)start, ``started(result)`` gets the request's answer when given (watch's comes after its
+        snapshot, and is not waited for)."""
         while True:
             try:
                 await self.connect()
             except HostError as err:
+                if not reconnect:
+                    raise
                 yield {"type": "lost", "error": err}
                 await asyncio.sleep(max(self.state.retry_at - time.monotonic(), self.min_backoff))
                 continue
@@ -435,7 +423,12 @@ class RemoteHost:
             self._follows[rid] = f
             event: Dict[str, Any]
             try:
-                self._send(rid, "watch", {})  # its answer comes after the snapshot and is not needed
+                if started is not None:
+                    fut: "asyncio.Future[Any]" = asyncio.get_running_loop().create_future()
+                    self._pending[rid] = fut
+                self._send(rid, op, args())
+                if started is not None:
+                    started(await fut)
                 while True:
                     event = await f.queue.get()
                     if event.get("type") == "lost":
@@ -451,6 +444,8 @@ class RemoteHost:
                         self._cancel_remote(rid)
                     except Exception:  # noqa: BLE001 - the connection is going away anyway
                         pass
+            if not reconnect:
+                raise event["error"]
             yield event
 
     def _cancel_remote(self, rid: int) -> None:
