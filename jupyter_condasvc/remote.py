@@ -472,6 +472,81 @@ class RemoteHost:
                 task.cancel()
 
 
+class HostMirror:
+    """The last known services of one host, kept current by its status stream (:meth:`RemoteHost.watch`).
+
+    A list of a remote host's services is then a read of memory, as fast as a local one, and while the
+    host is unreachable the last known list stays, marked ``stale`` with the reason (``error``); the next
+    snapshot after a reconnect replaces it whole, so nothing is kept that was deleted meanwhile.
+    """
+
+    def __init__(self, host: RemoteHost) -> None:
+        self.host = host
+        self.services: Dict[str, Dict[str, Any]] = {}
+        #: True until the first snapshot, and whenever the host or its user manager is out of reach.
+        self.stale = True
+        self.error: Optional[CondaSvcError] = None
+        #: Bumped at every message applied (tests and pollers wait on it).
+        self.version = 0
+        self._changed = asyncio.Event()
+        self._task: Optional["asyncio.Task[None]"] = None
+
+    def start(self) -> "HostMirror":
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+        return self
+
+    async def _run(self) -> None:
+        stream = self.host.watch()
+        try:
+            async for event in stream:
+                self.apply(event)
+        finally:
+            await stream.aclose()
+
+    def apply(self, event: Dict[str, Any]) -> None:
+        """One status-stream message (the events socket's shapes, plus ``lost``) applied to the mirror."""
+        kind = event.get("type")
+        if kind == "snapshot":
+            self.services = {s["name"]: s for s in event.get("services") or []}
+            self.stale, self.error = False, None
+        elif kind == "service":
+            svc = event["service"]
+            self.services[svc["name"]] = svc
+        elif kind == "status":
+            svc = self.services.get(event.get("name"))  # type: ignore[arg-type]
+            if svc is not None:
+                svc["status"] = {**svc["status"], **(event.get("status") or {})}
+        elif kind == "removed":
+            self.services.pop(event.get("name"), None)  # type: ignore[arg-type]
+        elif kind == "metrics":
+            for name, values in (event.get("services") or {}).items():
+                if name in self.services:
+                    self.services[name]["status"].update(values)
+        elif kind == "manager":  # the host answers, its user manager does not (a snapshot follows its return)
+            self.stale = True
+            self.error = HostError(f"{self.host.name}: {event.get('message') or 'its user manager is unreachable'}",
+                                   kind="manager", host=self.host.name)
+        elif kind == "lost":
+            self.stale, self.error = True, event.get("error")
+        self.version += 1
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def list(self) -> List[Dict[str, Any]]:
+        """The services as last known, each with ``host`` and ``stale``."""
+        return [{**svc, "host": self.host.name, "stale": self.stale} for svc in self.services.values()]
+
+    async def changed(self) -> None:
+        """Wait for the next message applied."""
+        await self._changed.wait()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait({self._task}, timeout=5)
+
+
 async def _wait_quietly(proc: asyncio.subprocess.Process, timeout: float) -> Optional[int]:
     try:
         return await asyncio.wait_for(proc.wait(), timeout)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_condasvc.remote import HostError, RemoteError, RemoteHost, classify
+from jupyter_condasvc.remote import HostError, HostMirror, RemoteError, RemoteHost, classify
 
 from conftest import REAL_HOME, create
 
@@ -95,6 +95,18 @@ async def collect(stream, until, timeout=60.0):
         else:
             events.append(event)
     return messages, events
+
+
+async def mirrored(mirror, predicate, timeout=60.0):
+    """Wait until the mirror satisfies ``predicate`` (checked after every message it applies)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        left = deadline - time.monotonic()
+        assert left > 0, f"mirror never got there: stale={mirror.stale} error={mirror.error} {sorted(mirror.services)}"
+        try:
+            await asyncio.wait_for(mirror.changed(), left)
+        except asyncio.TimeoutError:
+            pass
 
 
 def ticks(messages):
@@ -338,14 +350,23 @@ async def test_follow_resumes_by_cursor_after_sshd_restart(remote_home):
     try:
         await host.create({"name": name, "kind": "script", "env": env_prefix(), "path": path})
         await host.act(name, "start")
+        mirror = HostMirror(host).start()
+        await mirrored(mirror, lambda: not mirror.stale and name in mirror.services)
         stream = host.follow(name, backlog=1000)
         before, _ = await collect(stream, lambda m: len(ticks(m)) >= 10)
         connects = host.state.connects
         await _helper_do(helper, "sshd-stop")
+        # the host's services stay listed, as last known, marked stale with the reason
+        await mirrored(mirror, lambda: mirror.stale)
+        assert [s["stale"] for s in mirror.list() if s["name"] == name] == [True]
+        assert isinstance(mirror.error, HostError) and mirror.error.kind == "unreachable"
         await asyncio.sleep(1.5)  # the service goes on printing while the host is unreachable
         await _helper_do(helper, "sshd-start")
         after, events = await collect(stream, lambda m: len(ticks(before + m)) >= len(ticks(before)) + 60)
         await stream.aclose()
+        await mirrored(mirror, lambda: not mirror.stale)  # a fresh snapshot after the reconnect
+        assert mirror.services[name]["status"]["active_state"] in ("active", "activating")
+        await mirror.close()
         assert any(e.get("type") == "lost" for e in events), events
         assert host.state.connects > connects
         got = [m for m in before + after if m.startswith("tick ")]
