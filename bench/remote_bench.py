@@ -13,7 +13,8 @@ Designs (issue 15):
   (b) the bridge: `python -m jupyter_condasvc.bridge` on HOST, JSON lines over one ssh connection.
 
 Measured (p50 / p95 over interleaved repetitions, so every mode sees the same machine load):
-  list    50 services: local ServiceManager.list(); (b) RemoteHost.list(); (a) one `ssh HOST systemctl
+  list    50 services: local ServiceManager.list(); (b) RemoteHost.list() (asked now) and HostMirror.list()
+          (last known, kept by the host's pushed status); (a) one `ssh HOST systemctl
           --user show` of the same 50 units (properties only: a lower bound for (a), which also needs
           the records)
   follow  log line to client: a remote service prints time.time_ns() every 50 ms; the delay to the line
@@ -109,11 +110,21 @@ async def main() -> int:
 
         # -- list ------------------------------------------------------------------
         await local.list(), await host.list()  # warm
-        t_local, t_bridge, t_sshctl, t_ping = [], [], [], []
+        from jupyter_condasvc.remote import HostMirror
+
+        mirror = HostMirror(host).start()
+        while mirror.stale or len(mirror.services) < len(names):
+            await asyncio.wait_for(mirror.changed(), 30)
+
+        async def mirror_list():
+            return mirror.list()
+
+        t_local, t_bridge, t_sshctl, t_ping, t_mirror = [], [], [], [], []
         for _ in range(a.reps):
             t_local.append(await timed(local.list()))
             t_bridge.append(await timed(host.list()))
             t_ping.append(await timed(host.call("ping")))
+            t_mirror.append(await timed(mirror_list()))
             t = time.perf_counter()
             out = await asyncio.create_subprocess_exec(
                 "ssh", "-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o", f"ControlPath={host.control_dir}/%C",
@@ -126,6 +137,9 @@ async def main() -> int:
         print(f"local  ServiceManager.list()           {fmt(t_local)}")
         print(f"(b)    bridge RemoteHost.list()         {fmt(t_bridge)}   ratio to local p50 "
               f"{pct(t_bridge, 50) / pct(t_local, 50):.2f}x (goal <= 2x)")
+        await mirror.close()
+        print(f"(b)    HostMirror.list(), last known    {fmt(t_mirror)}   ratio to local p50 "
+              f"{pct(t_mirror, 50) / pct(t_local, 50):.3f}x (kept by the pushed status)")
         size = len(json.dumps(await host.list()))
         print(f"(b)    bridge ping, transport alone     {fmt(t_ping)}; the list is {size / 1024:.0f} KiB of JSON")
         print(f"(a)    ssh HOST systemctl --user show   {fmt(t_sshctl)}   ratio to local p50 "
