@@ -460,3 +460,24 @@ def test_bridge_speaks_json_lines_and_refuses_bad_requests():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_mirror_applies_the_status_stream():
+    """HostMirror.apply on the events socket's message shapes (pure: no host needed)."""
+    mirror = HostMirror(RemoteHost("h", control_dir=""))
+    svc = {"name": "a", "status": {"active_state": "inactive", "memory_current": None}}
+    mirror.apply({"type": "snapshot", "services": [svc, {"name": "b", "status": {}}]})
+    assert not mirror.stale and sorted(mirror.services) == ["a", "b"]
+    mirror.apply({"type": "status", "name": "a", "status": {"active_state": "active"}})
+    mirror.apply({"type": "metrics", "services": {"a": {"memory_current": 5}, "zz": {"memory_current": 1}}})
+    mirror.apply({"type": "removed", "name": "b"})
+    mirror.apply({"type": "service", "service": {"name": "c", "status": {"active_state": "failed"}}})
+    assert mirror.services["a"]["status"] == {"active_state": "active", "memory_current": 5}
+    assert sorted(mirror.services) == ["a", "c"]
+    err = HostError("down.", kind="unreachable", host="h")
+    mirror.apply({"type": "lost", "error": err})
+    assert mirror.stale and mirror.error is err
+    assert {(s["name"], s["host"], s["stale"]) for s in mirror.list()} == {("a", "h", True), ("c", "h", True)}
+    mirror.apply({"type": "snapshot", "services": [{"name": "c", "status": {}}]})  # a fresh snapshot replaces all
+    assert not mirror.stale and mirror.error is None and sorted(mirror.services) == ["c"]
+    assert mirror.version == 7  # one per message applied
