@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 #: What --host supports this round (the rest says so instead of running locally by mistake).
 REMOTE_COMMANDS = ("list", "show", "create", "edit", "delete", "logs", "start", "stop", "restart", "enable", "disable",
@@ -143,14 +143,24 @@ async def _logs(ctx: Any, host: Any) -> int:
     if not a.follow:
         return cli.EXIT_OK
     ctx.progress(f"following {a.name} on {a.host} (Ctrl-C ends)…")
+    cursor = page["last_cursor"]
+    # Like the local follow: after this command's loop, in the main thread, until Ctrl-C (which then exits 0).
+    ctx.after = lambda: asyncio.run(_follow(ctx, cursor, out))
+    return cli.EXIT_OK
+
+
+async def _follow(ctx: Any, cursor: Optional[str], out: Callable[[List[Dict[str, Any]]], None]) -> None:
+    a = ctx.args
+    hosts = hosts_for(ctx)
+    stream = hosts.get(a.host).follow(a.name, cursor=cursor, priority=a.priority, text=a.grep)
     try:
-        async for event in host.follow(a.name, cursor=page["last_cursor"], priority=a.priority, text=a.grep):
+        async for event in stream:
             if event.get("type") == "entries":
                 out(event["entries"])
             elif event.get("type") == "lost":
                 ctx.warn(f"{event['error'].message} (the follow resumes where it stopped)")
             elif event.get("type") == "dropped":
                 ctx.warn(event.get("message") or "some entries were dropped")
-    except asyncio.CancelledError:
-        pass
-    return cli.EXIT_OK
+    finally:
+        await stream.aclose()
+        await hosts.close()

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import textwrap
@@ -405,6 +406,25 @@ def test_cli_host_create_start_logs_stop_delete(remote_home, tmp_path):
     while "hello from the other host" not in cli("logs", name).stdout:
         assert time.monotonic() < deadline, "the remote service's line never came"
         time.sleep(0.3)
+    # logs -f: nothing old (-n 0), then the line of a restart arrives through the follow; Ctrl-C ends it with 0
+    follow = subprocess.Popen([sys.executable, "-m", "jupyter_condasvc", "--host", HOST, "logs", name, "-f", "-n", "0",
+                               f"--CondaSvcApp.host_bridge_command={BRIDGE}"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while "following" not in follow.stderr.readline():
+            assert time.monotonic() < deadline and follow.poll() is None, "logs -f did not start"
+        cli("restart", name)
+        seen = []
+        while not any("hello from the other host" in x for x in seen):  # after systemd's Stopping/Started lines
+            seen.append(follow.stdout.readline())
+            assert seen[-1], f"logs -f ended: {seen}"
+        follow.send_signal(signal.SIGINT)
+        assert follow.wait(timeout=30) == 0
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
     assert "inactive" in cli("stop", name).stdout
     cli("delete", name)
     missing = cli("show", name, check=False)
