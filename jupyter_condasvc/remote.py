@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Sequence
 
-from .errors import CondaSvcError
+from .errors import CondaSvcError, JobFailed
 
 #: Longest line read from the bridge (a list of many services is one line).
 MAX_LINE = 64 * 1024 * 1024
@@ -59,6 +59,16 @@ class RemoteError(CondaSvcError):
 
     def to_json(self) -> dict:
         return {**super().to_json(), "reason": self.reason, "host": self.host}
+
+
+class RemoteJobFailed(RemoteError, JobFailed):
+    """A start/stop/restart job on the remote host ended badly (the CLI's exit code 1, as locally)."""
+
+
+def remote_error(host: str, error: Dict[str, Any]) -> RemoteError:
+    """The RemoteError for a bridge's error answer, of the class the local layer would have raised."""
+    cls = RemoteJobFailed if error.get("reason") == "JobFailed" else RemoteError
+    return cls(host, error)
 
 
 # -- what ssh said ------------------------------------------------------------------
@@ -273,7 +283,7 @@ class RemoteHost:
         if fut is None or fut.done():
             return
         if "error" in msg:
-            fut.set_exception(RemoteError(self.name, msg["error"] or {}))
+            fut.set_exception(remote_error(self.name, msg["error"] or {}))
         else:
             fut.set_result(msg.get("result"))
 

@@ -501,3 +501,16 @@ def test_mirror_applies_the_status_stream():
     mirror.apply({"type": "snapshot", "services": [{"name": "c", "status": {}}]})  # a fresh snapshot replaces all
     assert not mirror.stale and mirror.error is None and sorted(mirror.services) == ["c"]
     assert mirror.version == 7  # one per message applied
+
+
+def test_remote_errors_keep_the_clis_exit_codes():
+    """A bridge's error answer becomes the error class the local layer raises, so `--host` exits as locally."""
+    from jupyter_condasvc.cli import exit_code
+    from jupyter_condasvc.remote import remote_error
+
+    def code(reason, status):
+        return exit_code(remote_error("h", {"reason": reason, "status": status, "message": "m"}))
+
+    assert [code("JobFailed", 409), code("Conflict", 409), code("ServiceNotFound", 404), code("InvalidSpec", 400)] == [
+        1, 4, 3, 2]
+    assert exit_code(HostError("down.", kind="unreachable", host="h")) == 5
