@@ -13,7 +13,7 @@ if __name__ == "jupyter_condasvc._cli_settings":
     from traitlets.config import Application as ExtensionApp
 else:
     from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, Int, List, Type, Unicode, default
 
 from .conda import EnvironmentFinder
 from .journal import FollowHub
@@ -216,6 +216,39 @@ class CondaSvcApp(ExtensionApp):
         help="Seconds the host report (GET host: linger, journal, cgroup delegation, none of which systemd signals) is "
         "reused before it is computed again; requests meanwhile share one computation. A change of linger (seen by "
         "inotify on its folder, or made through the API) forgets it at once. 0: computed for every request.",
+    )
+
+    # -- other hosts over SSH (issue 15; jupyter_condasvc.remote) --
+    hosts = List(
+        Unicode(),
+        config=True,
+        help="Other hosts whose services this server shows and manages, each a host name or ~/.ssh/config alias the "
+        "user reaches with `ssh` without a password (keys or agent; BatchMode). Each needs jupyter_condasvc installed. "
+        "The CLI's --host reaches any host, listed or not.",
+    )
+    host_bridge_command = Unicode(
+        "python3 -m jupyter_condasvc.bridge",
+        config=True,
+        help="The command ssh runs on a host to start the bridge (the service layer there, spoken over stdin/stdout).",
+    )
+    host_bridge_commands = Dict(
+        key_trait=Unicode(),
+        value_trait=Unicode(),
+        config=True,
+        help="Per-host bridge commands, e.g. {'gpu2': '/opt/conda/bin/python -m jupyter_condasvc.bridge'}; other hosts "
+        "use host_bridge_command.",
+    )
+    host_ssh_args = List(
+        Unicode(),
+        config=True,
+        help="Extra arguments for every ssh to another host, before the host name (e.g. ['-F', '/path/ssh_config']). "
+        "BatchMode=yes, keep-alives and a ControlMaster socket under $XDG_RUNTIME_DIR/condasvc-ssh are always set.",
+    )
+    host_connect_timeout = Float(
+        15.0,
+        config=True,
+        help="Seconds to wait for a host's bridge to answer when connecting; a host that fails is retried with "
+        "backoff (0.5 s doubling up to 30 s) and meanwhile answers at once with its last error.",
     )
 
     def build_services(self, root_dir: str) -> ServiceManager:

@@ -932,6 +932,12 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"jupyter_condasvc {__version__}")
+    parser.add_argument(
+        "--host", metavar="HOST", default=None,
+        help="run the command on HOST over ssh, before the command: `jupyter condasvc --host gpu2 list`. "
+             "HOST is a host or ~/.ssh/config alias you reach without a password, with jupyter_condasvc "
+             "installed; works for list, show, create, edit, delete, logs [-f] and the actions",
+    )
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
 
     def add(name: str, help: str, *, root: bool = True, **kw: Any) -> argparse.ArgumentParser:
@@ -1126,6 +1132,10 @@ def split_argv(argv: Sequence[str]) -> Tuple[List[str], List[str], Optional[List
 
 
 async def _run(ctx: Context) -> int:
+    if getattr(ctx.args, "host", None) not in (None, "local"):
+        from .remote_cli import run as run_remote
+
+        return await run_remote(ctx)
     try:
         return await COMMANDS[ctx.args.command_name](ctx)
     finally:
