@@ -25,6 +25,7 @@ Measured (p50 / p95 over interleaved repetitions, so every mode sees the same ma
   outage  local list() p95 alone, and while a dead host (closed port) is dialled in a loop in the same
           event loop
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,6 @@ import json
 import os
 import shlex
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,8 +43,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jupyter_condasvc.cli import load_settings  # noqa: E402
-from jupyter_condasvc.remote import HostError, RemoteHost  # noqa: E402
+from jupyter_condasvc.cli import load_settings
+from jupyter_condasvc.remote import HostError, RemoteHost
 
 
 def pct(values, p):
@@ -76,13 +76,29 @@ async def main() -> int:
     remote_env = str(Path(remote_python).parent.parent)
 
     def ssh(cmd, **kw):
-        return subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o",
-                               f"ControlPath={host.control_dir}/%C", a.host, cmd], capture_output=True, text=True, **kw)
+        return subprocess.run(
+            [
+                "ssh",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ControlMaster=auto",
+                "-o",
+                f"ControlPath={host.control_dir}/%C",
+                a.host,
+                cmd,
+            ],
+            capture_output=True,
+            text=True,
+            **kw,
+        )
 
     print(f"# remote_bench: {a.services} services per side, prefix {prefix}, host {a.host}")
     r = subprocess.run(["systemctl", "--user", "-H", a.host, "is-system-running"], capture_output=True, text=True)
-    print(f"design (a) as systemd ships it: `systemctl --user -H {a.host}` -> exit {r.returncode}: "
-          f"{(r.stdout + r.stderr).strip()}")
+    print(
+        f"design (a) as systemd ships it: `systemctl --user -H {a.host}` -> exit {r.returncode}: "
+        f"{(r.stdout + r.stderr).strip()}"
+    )
 
     root = tempfile.mkdtemp(prefix="remote-bench-", dir=os.path.expanduser("~"))
     Path(root, "job.py").write_text("import time\ntime.sleep(3600)\n")
@@ -95,7 +111,9 @@ async def main() -> int:
     try:
         hello = await host.connect()
         print(f"bridge hello: {hello}")
-        ssh(f"mkdir -p ~/{remote_dir} && printf 'import time\\ntime.sleep(3600)\\n' > ~/{remote_dir}/job.py", check=True)
+        ssh(
+            f"mkdir -p ~/{remote_dir} && printf 'import time\\ntime.sleep(3600)\\n' > ~/{remote_dir}/job.py", check=True
+        )
         t = time.perf_counter()
         for i, n in enumerate(names):
             await local.create({"name": n, "kind": "script", "env": sys.prefix, "path": "job.py"})
@@ -105,8 +123,10 @@ async def main() -> int:
                 await host.act(n, "start")
         print(f"set-up: {2 * len(names)} services created in {time.perf_counter() - t:.1f} s")
         units = " ".join(f"{n}.service" for n in names)
-        show = (f"systemctl --user show {units} -p Id,ActiveState,SubState,Result,MainPID,NRestarts,ExecMainStatus,"
-                "ActiveEnterTimestamp,MemoryCurrent")
+        show = (
+            f"systemctl --user show {units} -p Id,ActiveState,SubState,Result,MainPID,NRestarts,ExecMainStatus,"
+            "ActiveEnterTimestamp,MemoryCurrent"
+        )
 
         # -- list ------------------------------------------------------------------
         await local.list(), await host.list()  # warm
@@ -127,31 +147,47 @@ async def main() -> int:
             t_mirror.append(await timed(mirror_list()))
             t = time.perf_counter()
             out = await asyncio.create_subprocess_exec(
-                "ssh", "-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o", f"ControlPath={host.control_dir}/%C",
-                a.host, show, stdout=asyncio.subprocess.PIPE)
+                "ssh",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ControlMaster=auto",
+                "-o",
+                f"ControlPath={host.control_dir}/%C",
+                a.host,
+                show,
+                stdout=asyncio.subprocess.PIPE,
+            )
             text, _ = await out.communicate()
             t_sshctl.append(time.perf_counter() - t)
             assert text.count(b"Id=") == len(names)
         n_listed = len([s for s in await host.list() if s["name"].startswith(prefix)])
         print(f"\n## list of {a.services} services ({n_listed} listed remotely)")
         print(f"local  ServiceManager.list()           {fmt(t_local)}")
-        print(f"(b)    bridge RemoteHost.list()         {fmt(t_bridge)}   ratio to local p50 "
-              f"{pct(t_bridge, 50) / pct(t_local, 50):.2f}x (goal <= 2x)")
+        print(
+            f"(b)    bridge RemoteHost.list()         {fmt(t_bridge)}   ratio to local p50 "
+            f"{pct(t_bridge, 50) / pct(t_local, 50):.2f}x (goal <= 2x)"
+        )
         await mirror.close()
-        print(f"(b)    HostMirror.list(), last known    {fmt(t_mirror)}   ratio to local p50 "
-              f"{pct(t_mirror, 50) / pct(t_local, 50):.3f}x (kept by the pushed status)")
+        print(
+            f"(b)    HostMirror.list(), last known    {fmt(t_mirror)}   ratio to local p50 "
+            f"{pct(t_mirror, 50) / pct(t_local, 50):.3f}x (kept by the pushed status)"
+        )
         size = len(json.dumps(await host.list()))
         print(f"(b)    bridge ping, transport alone     {fmt(t_ping)}; the list is {size / 1024:.0f} KiB of JSON")
-        print(f"(a)    ssh HOST systemctl --user show   {fmt(t_sshctl)}   ratio to local p50 "
-              f"{pct(t_sshctl, 50) / pct(t_local, 50):.2f}x")
+        print(
+            f"(a)    ssh HOST systemctl --user show   {fmt(t_sshctl)}   ratio to local p50 "
+            f"{pct(t_sshctl, 50) / pct(t_local, 50):.2f}x"
+        )
 
         # -- follow ----------------------------------------------------------------
         ticker = f"{prefix}ticker"
         names.append(ticker)  # cleaned up with the rest, whatever happens
         ticker_py = f"import time\nfor i in range({a.lines}):\n    print(time.time_ns(), flush=True)\n    time.sleep(0.05)\nprint('end', flush=True)\n"
         ssh(f"cat > ~/{remote_dir}/ticker.py", input=ticker_py, check=True)
-        await host.create({"name": ticker, "kind": "script", "env": remote_env, "path": f"{remote_dir}/ticker.py",
-                           "restart": "no"})
+        await host.create(
+            {"name": ticker, "kind": "script", "env": remote_env, "path": f"{remote_dir}/ticker.py", "restart": "no"}
+        )
         got_bridge, got_jctl = {}, {}  # the line's timestamp -> its delay
 
         async def via_bridge():
@@ -169,9 +205,17 @@ async def main() -> int:
 
         async def via_journalctl():
             proc = await asyncio.create_subprocess_exec(
-                "ssh", "-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o", f"ControlPath={host.control_dir}/%C",
-                a.host, f"journalctl --user -f -n 0 -o cat --user-unit {ticker}.service",
-                stdout=asyncio.subprocess.PIPE)
+                "ssh",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ControlMaster=auto",
+                "-o",
+                f"ControlPath={host.control_dir}/%C",
+                a.host,
+                f"journalctl --user -f -n 0 -o cat --user-unit {ticker}.service",
+                stdout=asyncio.subprocess.PIPE,
+            )
             assert proc.stdout is not None
             try:
                 while True:
@@ -200,18 +244,22 @@ async def main() -> int:
         both = sorted(set(got_bridge) & set(got_jctl))  # the lines both followers saw (journalctl may start late)
         lat_bridge = [got_bridge[k] for k in both]
         lat_jctl = [got_jctl[k] for k in both]
-        print(f"\n## log line to client, remote follow ({len(both)} lines seen by both of {a.lines}; bridge saw "
-              f"{len(got_bridge)}, journalctl {len(got_jctl)})")
+        print(
+            f"\n## log line to client, remote follow ({len(both)} lines seen by both of {a.lines}; bridge saw "
+            f"{len(got_bridge)}, journalctl {len(got_jctl)})"
+        )
         print(f"(b)    bridge follow                    {fmt(lat_bridge)}")
-        print(f"(a)    ssh HOST journalctl --user -f    {fmt(lat_jctl)}   bridge faster by "
-              f"{pct(lat_jctl, 50) / pct(lat_bridge, 50):.1f}x at p50 (goal >= 5x)")
+        print(
+            f"(a)    ssh HOST journalctl --user -f    {fmt(lat_jctl)}   bridge faster by "
+            f"{pct(lat_jctl, 50) / pct(lat_bridge, 50):.1f}x at p50 (goal >= 5x)"
+        )
 
         # -- state change to client -------------------------------------------------
         from jupyter_condasvc.status import StatusHub
 
         hub = StatusHub(local, local.systemd, log=settings.log)
-        q_local: "asyncio.Queue" = asyncio.Queue()
-        q_remote: "asyncio.Queue" = asyncio.Queue()
+        q_local: asyncio.Queue = asyncio.Queue()
+        q_remote: asyncio.Queue = asyncio.Queue()
         watcher = await hub.connect(lambda text: q_local.put_nowait((time.perf_counter(), json.loads(text))))
 
         async def pump():
@@ -249,8 +297,10 @@ async def main() -> int:
         hub.close()
         print("\n## state change to client (start and stop of a service: act() called -> its status event received)")
         print(f"local  StatusHub                        {fmt(t_change_local)}")
-        print(f"(b)    bridge RemoteHost.watch()        {fmt(t_change_remote)}   ratio to local p50 "
-              f"{pct(t_change_remote, 50) / pct(t_change_local, 50):.2f}x")
+        print(
+            f"(b)    bridge RemoteHost.watch()        {fmt(t_change_remote)}   ratio to local p50 "
+            f"{pct(t_change_remote, 50) / pct(t_change_local, 50):.2f}x"
+        )
 
         # -- a dead host and local requests ----------------------------------------
         with socket.socket() as s:
@@ -258,7 +308,9 @@ async def main() -> int:
             dead_port = s.getsockname()[1]
 
         def dead_host(**kw):
-            return RemoteHost("127.0.0.1", bridge_command=a.bridge, ssh_args=["-p", str(dead_port)], control_dir="", **kw)
+            return RemoteHost(
+                "127.0.0.1", bridge_command=a.bridge, ssh_args=["-p", str(dead_port)], control_dir="", **kw
+            )
 
         async def sample(seconds):
             out, end = [], time.monotonic() + seconds
@@ -311,13 +363,17 @@ async def main() -> int:
         hammered = await with_load(hammer)
         print(f"\n## local list() while a host is down ({a.outage_sec:g} s each)")
         print(f"alone                                   {fmt(alone)}")
-        print(f"dead host, product backoff              {fmt(product)}   p95 ratio {pct(product, 95) / pct(alone, 95):.2f}x"
-              f"  ({dials['product']} dials: a follow redialling + a list every 100 ms)")
-        print(f"dead host dialled without backoff       {fmt(hammered)}   p95 ratio {pct(hammered, 95) / pct(alone, 95):.2f}x"
-              f"  ({dials['hammer']} dials, ssh processes competing for the CPU)")
+        print(
+            f"dead host, product backoff              {fmt(product)}   p95 ratio {pct(product, 95) / pct(alone, 95):.2f}x"
+            f"  ({dials['product']} dials: a follow redialling + a list every 100 ms)"
+        )
+        print(
+            f"dead host dialled without backoff       {fmt(hammered)}   p95 ratio {pct(hammered, 95) / pct(alone, 95):.2f}x"
+            f"  ({dials['hammer']} dials, ssh processes competing for the CPU)"
+        )
     finally:
         for n in names:
-            for side in ((local, host) if n != f"{prefix}ticker" else (host,)):
+            for side in (local, host) if n != f"{prefix}ticker" else (host,):
                 try:
                     await side.delete(n)
                 except Exception:  # noqa: BLE001 - best effort clean-up

@@ -23,6 +23,7 @@ puts them (a 0600 file next to the record); never in a unit, a command line or t
 Nothing the bridge logs carries a spec. When stdin ends (the connection dropped), the bridge stops
 its followers and exits; the services it created keep running under the host's user manager.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,6 +35,7 @@ import sys
 from typing import Any, Callable, Dict, Optional
 
 from .errors import CondaSvcError, InvalidSpec
+from .host import user_name
 
 PROTOCOL = 1
 #: Longest request line accepted (a spec with its variables fits many times over).
@@ -62,7 +64,7 @@ class Bridge:
         self.settings = settings
         self.out = out
         self.root = root
-        self.tasks: Dict[int, "asyncio.Task[None]"] = {}
+        self.tasks: Dict[int, asyncio.Task[None]] = {}
         self.follows: Dict[int, Any] = {}
         self.watches: Dict[int, Any] = {}
         self._hub: Any = None
@@ -78,10 +80,18 @@ class Bridge:
     def hello(self) -> None:
         from . import __version__
 
-        self.send({"hello": {
-            "protocol": PROTOCOL, "version": __version__, "user": _user(), "uid": os.getuid(),
-            "hostname": socket.gethostname(), "root": self.root,
-        }})
+        self.send(
+            {
+                "hello": {
+                    "protocol": PROTOCOL,
+                    "version": __version__,
+                    "user": user_name(),
+                    "uid": os.getuid(),
+                    "hostname": socket.gethostname(),
+                    "root": self.root,
+                }
+            }
+        )
 
     # -- dispatch --
     def handle_line(self, line: bytes) -> None:
@@ -147,8 +157,12 @@ class Bridge:
             from .journal import FollowHub
 
             s = self.settings
-            self._hub = FollowHub(interval=s.follow_interval, budget=s.follow_budget, max_pending=s.follow_max_pending,
-                                  max_followers=s.follow_max_followers)
+            self._hub = FollowHub(
+                interval=s.follow_interval,
+                budget=s.follow_budget,
+                max_pending=s.follow_max_pending,
+                max_followers=s.follow_max_followers,
+            )
         return self._hub
 
     @property
@@ -157,8 +171,13 @@ class Bridge:
             from .status import StatusHub
 
             s = self.settings
-            self._status = StatusHub(self.services, self.services.systemd, coalesce=s.status_coalesce,
-                                     sample_interval=s.status_sample_interval, log=s.log)
+            self._status = StatusHub(
+                self.services,
+                self.services.systemd,
+                coalesce=s.status_coalesce,
+                sample_interval=s.status_sample_interval,
+                log=s.log,
+            )
         return self._status
 
     # -- operations (each answers one JSON value) --
@@ -187,36 +206,36 @@ class Bridge:
     async def op_unit_text(self, rid: int, name: str) -> Dict[str, Any]:
         return await self.services.unit_text(name)
 
-    async def _unit(self, name: str) -> str:
-        """The unit of one of our services, as its record says (NotFound / NotOwned otherwise)."""
-        record = await asyncio.to_thread(self.services.store.require_ours, name)
-        return record["unit"]
-
     async def op_logs(self, rid: int, name: str, query: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        from .journal import LogQuery, history
+        from .journal.query import LogQuery
 
         raw = {k: (None if v is None else str(v)) for k, v in (query or {}).items()}
         q = LogQuery.parse(raw.get, max_n=self.settings.log_page_max)
-        unit = await self._unit(name)
-        return await asyncio.to_thread(history, unit, os.getuid(), q, max_scan=self.settings.log_max_scan)
+        page = await self.services.logs(name, q, max_scan=self.settings.log_max_scan)
+        return page.to_dict()
 
-    async def op_follow(self, rid: int, name: str, cursor: Optional[str] = None, backlog: int = 0,
-                        priority: Optional[str] = None, text: Optional[str] = None) -> Dict[str, Any]:
-        from .journal import check_cursor, parse_priority, text_matcher
+    async def op_follow(
+        self,
+        rid: int,
+        name: str,
+        cursor: Optional[str] = None,
+        backlog: int = 0,
+        priority: Optional[str] = None,
+        text: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        from .journal.query import LogQuery
 
-        unit = await self._unit(name)
-        if cursor:
-            check_cursor(cursor)
+        raw = {"priority": priority, "text": text}
+        q = LogQuery.parse(raw.get, max_n=self.settings.log_page_max, default_n=0)
+        stream = await self.services.follow(name, q, cursor=cursor or None, backlog=int(backlog))
         prefix = b'{"id": %d, "event": ' % rid
 
         def send(text_: str) -> None:
             self.out(prefix + text_.encode() + b"}\n")
 
-        follower = self.hub.follow(unit, os.getuid(), send, cursor=cursor or None, backlog=int(backlog),
-                                   priority=parse_priority(priority), matcher=text_matcher(text))
+        follower = stream.start(self.hub, send)
         self.follows[rid] = follower
-        return {"unit": unit, "cursor": follower.cursor}
-
+        return {"unit": stream.unit, "cursor": follower.cursor}
 
     async def op_watch(self, rid: int) -> Dict[str, Any]:
         """The status stream of this host (the events socket's messages: a snapshot, then changes) as events."""
@@ -227,15 +246,6 @@ class Bridge:
 
         self.watches[rid] = await self.status_hub.connect(send)
         return {"watching": True}
-
-
-def _user() -> str:
-    import pwd
-
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        return str(os.getuid())
 
 
 async def serve(root: str, overrides: Any = ()) -> int:

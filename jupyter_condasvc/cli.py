@@ -933,10 +933,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"jupyter_condasvc {__version__}")
     parser.add_argument(
-        "--host", metavar="HOST", default=None,
+        "--host",
+        metavar="HOST",
+        default=None,
         help="run the command on HOST over ssh, before the command: `jupyter condasvc --host gpu2 list`. "
-             "HOST is a host or ~/.ssh/config alias you reach without a password, with jupyter_condasvc "
-             "installed; works for list, show, create, edit, delete, logs [-f] and the actions",
+        "HOST is a host or ~/.ssh/config alias you reach without a password, with jupyter_condasvc "
+        "installed; works for list, show, create, edit, delete, logs [-f] and the actions",
     )
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
 

@@ -13,6 +13,7 @@ before a backoff delay (doubling up to ``max_backoff``): calls meanwhile fail at
 error, so a dead host never slows another host or a local request. Follows reconnect by themselves and
 resume after the last cursor they delivered: nothing lost, nothing twice.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -84,34 +85,60 @@ def classify(host: str, stderr: str, returncode: Optional[int]) -> HostError:
     """A HostError from ssh's stderr and exit status (pure: unit-tested on ssh's own messages)."""
     text = stderr.strip()
     last = next((ln for ln in reversed(text.splitlines()) if ln.strip()), "")
-    if "REMOTE HOST IDENTIFICATION HAS CHANGED" in text or "Host key for" in text and "has changed" in text:
+    if "REMOTE HOST IDENTIFICATION HAS CHANGED" in text or ("Host key for" in text and "has changed" in text):
         return HostError(
             f"The host key of {host} has changed since you last connected: it may have been reinstalled, or someone "
-            "may be intercepting the connection.", kind="hostkey-changed", host=host,
+            "may be intercepting the connection.",
+            kind="hostkey-changed",
+            host=host,
             fix=f"If the change is expected, remove the old key with `ssh-keygen -R {host}` (or the line ssh names in "
-                f"known_hosts) and connect once with `ssh {host}` to accept the new one.", detail=text)
+            f"known_hosts) and connect once with `ssh {host}` to accept the new one.",
+            detail=text,
+        )
     if "Host key verification failed" in text or re.search(r"No \S+ host key is known", text):
-        return HostError(f"The host key of {host} is not known yet (ssh runs without prompts here).",
-                         kind="hostkey-unknown", host=host,
-                         fix=f"Connect once from a terminal with `ssh {host}` and accept its key.", detail=text)
+        return HostError(
+            f"The host key of {host} is not known yet (ssh runs without prompts here).",
+            kind="hostkey-unknown",
+            host=host,
+            fix=f"Connect once from a terminal with `ssh {host}` and accept its key.",
+            detail=text,
+        )
     if "Permission denied" in text or "Too many authentication failures" in text:
-        return HostError(f"{host} refused the login (no key it accepts; passwords cannot be typed here).",
-                         kind="auth", host=host,
-                         fix=f"Install your public key on it (`ssh-copy-id {host}`) or load it into your agent "
-                             f"(`ssh-add`), then check that `ssh -o BatchMode=yes {host} true` works.", detail=text)
+        return HostError(
+            f"{host} refused the login (no key it accepts; passwords cannot be typed here).",
+            kind="auth",
+            host=host,
+            fix=f"Install your public key on it (`ssh-copy-id {host}`) or load it into your agent "
+            f"(`ssh-add`), then check that `ssh -o BatchMode=yes {host} true` works.",
+            detail=text,
+        )
     if _UNREACHABLE.search(text) or returncode == 255:
         reason = last or "ssh exited with status 255"
-        return HostError(f"{host} cannot be reached: {reason}.", kind="unreachable", host=host,
-                         fix="Check that the host is up and that `ssh " + host + " true` works from this machine; "
-                             "it is retried with backoff.", detail=text)
+        return HostError(
+            f"{host} cannot be reached: {reason}.",
+            kind="unreachable",
+            host=host,
+            fix="Check that the host is up and that `ssh " + host + " true` works from this machine; "
+            "it is retried with backoff.",
+            detail=text,
+        )
     missing = ("No module named", "command not found", "No such file or directory")
     if returncode == 127 or any(m in text for m in missing):
-        return HostError(f"jupyter_condasvc is not installed on {host} (the bridge did not start: {last}).",
-                         kind="no-bridge", host=host,
-                         fix=f"Install it there (`ssh {host} python3 -m pip install --user jupyter_condasvc`), or set "
-                             "CondaSvcApp.host_bridge_commands to the command that runs it on that host.", detail=text)
-    return HostError(f"The connection to {host} ended ({last or f'exit status {returncode}'}).", kind="unreachable",
-                     host=host, fix="It is retried with backoff.", detail=text)
+        return HostError(
+            f"jupyter_condasvc is not installed on {host} (the bridge did not start: {last}).",
+            kind="no-bridge",
+            host=host,
+            fix=f"Install it there (`ssh {host} python3 -m pip install --user jupyter_condasvc`), or set "
+            "CondaSvcApp.host_bridge_commands to the command that runs it on that host.",
+            detail=text,
+        )
+    return HostError(
+        f"The connection to {host} ended ({last or f'exit status {returncode}'}).",
+        kind="unreachable",
+        host=host,
+        fix="It is retried with backoff.",
+        detail=text,
+    )
 
 
 @dataclass
@@ -129,22 +156,35 @@ class HostState:
 
     def to_json(self) -> Dict[str, Any]:
         return {
-            "name": self.name, "connected": self.connected, "hello": self.hello, "connects": self.connects,
+            "name": self.name,
+            "connected": self.connected,
+            "hello": self.hello,
+            "connects": self.connects,
             "error": None if self.error is None else self.error.to_json(),
         }
 
 
 @dataclass
 class _Follow:
-    queue: "asyncio.Queue[Dict[str, Any]]" = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[Dict[str, Any]] = field(default_factory=asyncio.Queue)
 
 
 class RemoteHost:
     """One host: one ssh subprocess running the bridge, shared by every call and follow."""
 
-    def __init__(self, name: str, *, bridge_command: str = DEFAULT_BRIDGE, ssh: str = "ssh",
-                 ssh_args: Sequence[str] = (), connect_timeout: float = 15.0, min_backoff: float = 0.5,
-                 max_backoff: float = 30.0, call_timeout: float = 300.0, control_dir: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        bridge_command: str = DEFAULT_BRIDGE,
+        ssh: str = "ssh",
+        ssh_args: Sequence[str] = (),
+        connect_timeout: float = 15.0,
+        min_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        call_timeout: float = 300.0,
+        control_dir: Optional[str] = None,
+    ) -> None:
         self.name = name
         self.bridge_command = bridge_command
         self.ssh = ssh
@@ -156,19 +196,29 @@ class RemoteHost:
         self.control_dir = control_dir if control_dir is not None else _control_dir()
         self.state = HostState(name)
         self._proc: Optional[asyncio.subprocess.Process] = None
-        self._reader: Optional["asyncio.Task[None]"] = None
-        self._stderr_task: Optional["asyncio.Task[None]"] = None
+        self._reader: Optional[asyncio.Task[None]] = None
+        self._stderr_task: Optional[asyncio.Task[None]] = None
         self._stderr: List[str] = []
-        self._pending: Dict[int, "asyncio.Future[Any]"] = {}
+        self._pending: Dict[int, asyncio.Future[Any]] = {}
         self._follows: Dict[int, _Follow] = {}
         self._next_id = 0
-        self._connecting: Optional["asyncio.Future[None]"] = None
+        self._connecting: Optional[asyncio.Future[None]] = None
         self._closed = False
 
     # -- the connection --
     def argv(self) -> List[str]:
-        opts = ["-o", "BatchMode=yes", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
-                "-o", f"ConnectTimeout={max(1, int(self.connect_timeout))}", "-T", "-x"]
+        opts = [
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ServerAliveInterval=5",
+            "-o",
+            "ServerAliveCountMax=3",
+            "-o",
+            f"ConnectTimeout={max(1, int(self.connect_timeout))}",
+            "-T",
+            "-x",
+        ]
         if self.control_dir:
             opts += ["-o", "ControlMaster=auto", "-o", f"ControlPath={self.control_dir}/%C", "-o", "ControlPersist=no"]
         return [self.ssh, *opts, *self.ssh_args, "--", self.name, self.bridge_command]
@@ -198,12 +248,22 @@ class RemoteHost:
         self._stderr = buf
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self.argv(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, limit=MAX_LINE, start_new_session=True,
+                *self.argv(),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                limit=MAX_LINE,
+                start_new_session=True,
             )
         except OSError as exc:
-            self._failed(HostError(f"Cannot run ssh ({exc.strerror or exc}).", kind="unreachable", host=self.name,
-                                   fix="Install the OpenSSH client (`ssh`)."))
+            self._failed(
+                HostError(
+                    f"Cannot run ssh ({exc.strerror or exc}).",
+                    kind="unreachable",
+                    host=self.name,
+                    fix="Install the OpenSSH client (`ssh`).",
+                )
+            )
             raise self.state.error  # type: ignore[misc]
         self._proc = proc
         self._stderr_task = asyncio.ensure_future(self._read_stderr(proc, buf))
@@ -213,13 +273,21 @@ class RemoteHost:
         except asyncio.TimeoutError:
             hello = None
             await self._kill(proc)
-            err: Optional[HostError] = HostError(f"{self.name} did not answer within {self.connect_timeout:g} s.",
-                                                 kind="unreachable", host=self.name, fix="It is retried with backoff.")
+            err: Optional[HostError] = HostError(
+                f"{self.name} did not answer within {self.connect_timeout:g} s.",
+                kind="unreachable",
+                host=self.name,
+                fix="It is retried with backoff.",
+            )
         except (ValueError, KeyError, TypeError):
             hello = None
             await self._kill(proc)
-            err = HostError(f"The bridge on {self.name} spoke something else than expected.", kind="protocol",
-                            host=self.name, fix="Install the same version of jupyter_condasvc there as here.")
+            err = HostError(
+                f"The bridge on {self.name} spoke something else than expected.",
+                kind="protocol",
+                host=self.name,
+                fix="Install the same version of jupyter_condasvc there as here.",
+            )
         else:
             err = None
         if hello is None:
@@ -300,8 +368,11 @@ class RemoteHost:
         code = await _wait_quietly(proc, 5)
         if stderr_task is not None:
             await asyncio.wait({stderr_task}, timeout=2)
-        err = classify(self.name, "".join(buf), code) if not self._closed else HostError(
-            f"The client of {self.name} is closed.", kind="closed", host=self.name)
+        err = (
+            classify(self.name, "".join(buf), code)
+            if not self._closed
+            else HostError(f"The client of {self.name} is closed.", kind="closed", host=self.name)
+        )
         if self._proc is proc:
             self._proc = None
             if not self.state.connected:
@@ -334,14 +405,18 @@ class RemoteHost:
         await self.connect()
         self._next_id += 1
         rid = self._next_id
-        fut: "asyncio.Future[Any]" = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
         try:
             self._send(rid, op, args)
             return await asyncio.wait_for(asyncio.shield(fut), self.call_timeout)
         except asyncio.TimeoutError:
-            raise HostError(f"{self.name} did not answer '{op}' within {self.call_timeout:g} s.", kind="unreachable",
-                            host=self.name, fix="The host or its user manager may be overloaded; try again.") from None
+            raise HostError(
+                f"{self.name} did not answer '{op}' within {self.call_timeout:g} s.",
+                kind="unreachable",
+                host=self.name,
+                fix="The host or its user manager may be overloaded; try again.",
+            ) from None
         finally:
             self._pending.pop(rid, None)
 
@@ -369,8 +444,16 @@ class RemoteHost:
     async def logs(self, name: str, **query: Any) -> Dict[str, Any]:
         return await self.call("logs", name=name, query={k: v for k, v in query.items() if v is not None})
 
-    async def follow(self, name: str, *, cursor: Optional[str] = None, backlog: int = 0, priority: Optional[str] = None,
-                     text: Optional[str] = None, reconnect: bool = True) -> AsyncIterator[Dict[str, Any]]:
+    async def follow(
+        self,
+        name: str,
+        *,
+        cursor: Optional[str] = None,
+        backlog: int = 0,
+        priority: Optional[str] = None,
+        text: Optional[str] = None,
+        reconnect: bool = True,
+    ) -> AsyncIterator[Dict[str, Any]]:
         """The unit's new entries as they come, as the follow socket's messages (``entries``, ``dropped``).
 
         When the connection drops it yields ``{"type": "lost", "error": HostError}`` (and, while the host
@@ -413,8 +496,14 @@ class RemoteHost:
         finally:
             await stream.aclose()
 
-    async def _stream(self, op: str, args: Callable[[], Dict[str, Any]], *, reconnect: bool = True,
-                      started: Optional[Callable[[Any], None]] = None) -> AsyncIterator[Dict[str, Any]]:
+    async def _stream(
+        self,
+        op: str,
+        args: Callable[[], Dict[str, Any]],
+        *,
+        reconnect: bool = True,
+        started: Optional[Callable[[Any], None]] = None,
+    ) -> AsyncIterator[Dict[str, Any]]:
         """The events of a streaming request (follow, watch), across reconnects: ``args()`` is asked again at
         each (re)start, ``started(result)`` gets the request's answer when given (watch's comes after its
         snapshot, and is not waited for)."""
@@ -434,7 +523,7 @@ class RemoteHost:
             event: Dict[str, Any]
             try:
                 if started is not None:
-                    fut: "asyncio.Future[Any]" = asyncio.get_running_loop().create_future()
+                    fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
                     self._pending[rid] = fut
                 self._send(rid, op, args())
                 if started is not None:
@@ -499,9 +588,9 @@ class HostMirror:
         #: Bumped at every message applied (tests and pollers wait on it).
         self.version = 0
         self._changed = asyncio.Event()
-        self._task: Optional["asyncio.Task[None]"] = None
+        self._task: Optional[asyncio.Task[None]] = None
 
-    def start(self) -> "HostMirror":
+    def start(self) -> HostMirror:
         if self._task is None:
             self._task = asyncio.ensure_future(self._run())
         return self
@@ -535,8 +624,11 @@ class HostMirror:
                     self.services[name]["status"].update(values)
         elif kind == "manager":  # the host answers, its user manager does not (a snapshot follows its return)
             self.stale = True
-            self.error = HostError(f"{self.host.name}: {event.get('message') or 'its user manager is unreachable'}",
-                                   kind="manager", host=self.host.name)
+            self.error = HostError(
+                f"{self.host.name}: {event.get('message') or 'its user manager is unreachable'}",
+                kind="manager",
+                host=self.host.name,
+            )
         elif kind == "lost":
             self.stale, self.error = True, event.get("error")
         self.version += 1

@@ -4,6 +4,7 @@ The spec is built here from the same flags and spec files as locally (paths are 
 remote host, against its home or the bridge's ``--root``); the bridge there does the rest with that
 host's own configuration, environments, user manager and journal.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -12,8 +13,24 @@ import sys
 from typing import Any, Callable, Dict, List, Optional
 
 #: What --host supports this round (the rest says so instead of running locally by mistake).
-REMOTE_COMMANDS = ("list", "show", "create", "edit", "delete", "logs", "start", "stop", "restart", "enable", "disable",
-                   "reset-failed", "run-now", "pause", "resume", "reset-and-start")
+REMOTE_COMMANDS = (
+    "list",
+    "show",
+    "create",
+    "edit",
+    "delete",
+    "logs",
+    "start",
+    "stop",
+    "restart",
+    "enable",
+    "disable",
+    "reset-failed",
+    "run-now",
+    "pause",
+    "resume",
+    "reset-and-start",
+)
 
 
 def hosts_for(ctx: Any) -> Any:
@@ -42,12 +59,25 @@ async def run(ctx: Any) -> int:
                 if not services:
                     print(f"No services on {a.host} yet.")
                     return
-                print(cli.table(
-                    [(a.host, s["name"], s["spec"]["kind"], s["spec"]["env"], cli.state_of(s),
-                      s["status"].get("unit_file_state"), s["status"].get("main_pid"),
-                      cli.human_bytes(s["status"].get("memory_current")), cli.next_run_of(s)) for s in services],
-                    ("HOST", "NAME", "KIND", "ENV", "STATE", "ENABLED", "PID", "MEMORY", "NEXT RUN"),
-                ))
+                print(
+                    cli.table(
+                        [
+                            (
+                                a.host,
+                                s["name"],
+                                s["spec"]["kind"],
+                                s["spec"]["env"],
+                                cli.state_of(s),
+                                s["status"].get("unit_file_state"),
+                                s["status"].get("main_pid"),
+                                cli.human_bytes(s["status"].get("memory_current")),
+                                cli.next_run_of(s),
+                            )
+                            for s in services
+                        ],
+                        ("HOST", "NAME", "KIND", "ENV", "STATE", "ENABLED", "PID", "MEMORY", "NEXT RUN"),
+                    )
+                )
 
             ctx.emit({"host": a.host, "services": services}, human)
         elif a.command_name == "show":
@@ -128,8 +158,9 @@ async def _logs(ctx: Any, host: Any) -> int:
     from .journal import format_text
 
     a = ctx.args
-    page = await host.logs(a.name, n=a.lines, priority=a.priority, since=a.since, until=a.until, text=a.grep,
-                           boot=a.boot)
+    page = await host.logs(
+        a.name, n=a.lines, priority=a.priority, since=a.since, until=a.until, text=a.grep, boot=a.boot
+    )
 
     def out(entries: List[Dict[str, Any]]) -> None:
         if ctx.json:

@@ -6,6 +6,7 @@ account with its own user manager and journald files, fresh keys, and an alias i
 remote account can run; ``CONDASVC_ROOT_HELPER`` stops and starts that sshd. Without them the tests skip.
 Nothing here is mocked: ssh, sshd, the remote user manager and its journal are the real ones.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,9 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_condasvc.remote import HostError, HostMirror, RemoteError, RemoteHost, classify
-
 from conftest import REAL_HOME, create
+from jupyter_condasvc.remote import HostError, HostMirror, RemoteError, RemoteHost, classify
 
 HOST = os.environ.get("CONDASVC_SSH_HOST", "")
 PYTHON = os.environ.get("CONDASVC_SSH_PYTHON", "")
@@ -34,25 +34,37 @@ RPREFIX = f"rt{uuid.uuid4().hex[:6]}-"
 pytestmark = pytest.mark.systemd
 
 
-def ssh(command: str, *, check: bool = True, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
+def ssh(
+    command: str, *, check: bool = True, timeout: float = 60, input: str | None = None
+) -> subprocess.CompletedProcess:
     """A plain `ssh HOST command`, as the user would type it (test set-up and inspection only)."""
-    return subprocess.run(["ssh", "-o", "BatchMode=yes", HOST, command], capture_output=True, text=True, check=check,
-                          timeout=timeout, input=input)
+    return subprocess.run(
+        ["ssh", "-o", "BatchMode=yes", HOST, command],
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=timeout,
+        input=input,
+    )
 
 
 @pytest.fixture(scope="module")
 def remote_home():
     if not HOST or not PYTHON:
-        pytest.skip("needs an sshd for a second account: scripts/test sets CONDASVC_SSH_HOST and CONDASVC_SSH_PYTHON "
-                    "in root mode (scripts/sshd-stack)")
+        pytest.skip(
+            "needs an sshd for a second account: scripts/test sets CONDASVC_SSH_HOST and CONDASVC_SSH_PYTHON "
+            "in root mode (scripts/sshd-stack)"
+        )
     r = ssh("echo $HOME", check=False, timeout=30)
     if r.returncode != 0:
         pytest.skip(f"`ssh {HOST}` does not work here: {r.stderr.strip()}")
     home = r.stdout.strip()
     yield home
     # whatever a failed test left on the remote host (its units, records, files), this run's only
-    names = ssh(f"ls ~/.local/share/jupyter_condasvc/records 2>/dev/null | sed -n 's/^\\({RPREFIX}[^.]*\\)\\.json$/\\1/p'",
-                check=False).stdout.split()
+    names = ssh(
+        f"ls ~/.local/share/jupyter_condasvc/records 2>/dev/null | sed -n 's/^\\({RPREFIX}[^.]*\\)\\.json$/\\1/p'",
+        check=False,
+    ).stdout.split()
     for name in names:
         ssh(f"{shlex.quote(PYTHON)} -m jupyter_condasvc delete {shlex.quote(name)} -q", check=False)
     ssh(f"rm -rf ~/{RPREFIX}files", check=False)
@@ -122,8 +134,16 @@ async def test_remote_script_service_lifecycle_and_secrets(remote_home):
     try:
         hello = await host.connect()
         assert hello["user"] != os.environ.get("USER") and hello["uid"] != os.getuid(), hello
-        svc = await host.create({"name": name, "kind": "script", "env": env_prefix(), "path": path,
-                                 "environment": {"API_TOKEN": secret, "MODE": "bench"}, "secrets": ["API_TOKEN"]})
+        svc = await host.create(
+            {
+                "name": name,
+                "kind": "script",
+                "env": env_prefix(),
+                "path": path,
+                "environment": {"API_TOKEN": secret, "MODE": "bench"},
+                "secrets": ["API_TOKEN"],
+            }
+        )
         assert svc["name"] == name and svc["status"]["active_state"] == "inactive"
         assert svc["spec"]["environment"] == {"API_TOKEN": None, "MODE": "bench"}  # write-only, as locally
         listed = {s["name"]: s for s in await host.list()}
@@ -142,7 +162,9 @@ async def test_remote_script_service_lifecycle_and_secrets(remote_home):
         ps = subprocess.run(["ps", "-eo", "user,args", "ww"], capture_output=True, text=True).stdout
         assert secret not in ps and f"{RPREFIX}files/ticker.py" in ps  # it runs; no argument carries the secret
         assert secret not in ssh("journalctl --user --no-pager -o json -n 2000").stdout
-        holders = ssh(f"grep -rl -- {secret} ~/.local/share/jupyter_condasvc ~/.config/systemd/user || true").stdout.split()
+        holders = ssh(
+            f"grep -rl -- {secret} ~/.local/share/jupyter_condasvc ~/.config/systemd/user || true"
+        ).stdout.split()
         assert holders, "the variables file was not written"
         modes = ssh("stat -c %a " + " ".join(shlex.quote(h) for h in holders)).stdout.split()
         assert set(modes) == {"600"}, dict(zip(holders, modes))
@@ -169,13 +191,24 @@ async def test_remote_notebook_service_runs_on_the_remote_kernel(remote_home):
     nb = new_notebook()
     cell = new_code_cell("alpha = 1")
     cell.metadata["tags"] = ["parameters"]
-    nb.cells = [cell, new_code_cell("import getpass, sys\nprint('ran as', getpass.getuser(), 'alpha', alpha, flush=True)")]
+    nb.cells = [
+        cell,
+        new_code_cell("import getpass, sys\nprint('ran as', getpass.getuser(), 'alpha', alpha, flush=True)"),
+    ]
     name = f"{RPREFIX}nb"
     path = put("remote.ipynb", nbformat.writes(nb))
     host = client()
     try:
-        await host.create({"name": name, "kind": "notebook", "env": env_prefix(), "path": path, "restart": "no",
-                           "parameters": {"alpha": 7}})
+        await host.create(
+            {
+                "name": name,
+                "kind": "notebook",
+                "env": env_prefix(),
+                "path": path,
+                "restart": "no",
+                "parameters": {"alpha": 7},
+            }
+        )
         stream = host.follow(name, backlog=100)
         await host.act(name, "start")
         messages, _ = await collect(stream, lambda m: any(x.startswith("ran as") for x in m))
@@ -234,7 +267,8 @@ def _config(tmp_path: Path, *, identity: str, known_hosts: str, port: str | None
     """An ssh_config like the test user's, for the same alias, with another key or known_hosts file."""
     port = port or os.environ["CONDASVC_SSH_PORT"]
     conf = tmp_path / "ssh_config"
-    conf.write_text(textwrap.dedent(f"""\
+    conf.write_text(
+        textwrap.dedent(f"""\
         Host {HOST}
             HostName 127.0.0.1
             Port {port}
@@ -244,7 +278,8 @@ def _config(tmp_path: Path, *, identity: str, known_hosts: str, port: str | None
             HostKeyAlias {HOST}
             UserKnownHostsFile {known_hosts}
             StrictHostKeyChecking yes
-        """))
+        """)
+    )
     return conf
 
 
@@ -282,16 +317,19 @@ async def test_changed_host_key_unknown_key_and_closed_port(remote_home, tmp_pat
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
     (tmp_path / "u").mkdir()
-    unknown = client(ssh_args=["-F", str(_config(tmp_path / "u", identity=identity, known_hosts=str(empty)))],
-                     control_dir="")
+    unknown = client(
+        ssh_args=["-F", str(_config(tmp_path / "u", identity=identity, known_hosts=str(empty)))], control_dir=""
+    )
     import socket
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         closed_port = str(s.getsockname()[1])
     (tmp_path / "c").mkdir()
-    down = client(ssh_args=["-F", str(_config(tmp_path / "c", identity=identity, known_hosts=str(known), port=closed_port))],
-                  control_dir="")
+    down = client(
+        ssh_args=["-F", str(_config(tmp_path / "c", identity=identity, known_hosts=str(known), port=closed_port))],
+        control_dir="",
+    )
     try:
         errors = await asyncio.gather(changed.connect(), unknown.connect(), down.connect(), return_exceptions=True)
         kinds = [getattr(e, "kind", e) for e in errors]
@@ -377,7 +415,7 @@ async def test_follow_resumes_by_cursor_after_sshd_restart(remote_home):
         # shared machine, e.g. journald restarted under it, starts counting again)
         page = await host.logs(name, n=10000)
         journal = [e["message"] for e in page["entries"] if e["message"].startswith("tick ")]
-        assert got == journal[:len(got)], "lost or duplicated lines across the reconnect"
+        assert got == journal[: len(got)], "lost or duplicated lines across the reconnect"
         assert got[0] == "tick 0" and len(got) >= 70
         await host.delete(name)
     finally:
@@ -385,7 +423,15 @@ async def test_follow_resumes_by_cursor_after_sshd_restart(remote_home):
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    argv = [sys.executable, "-m", "jupyter_condasvc", "--host", HOST, *args, f"--CondaSvcApp.host_bridge_command={BRIDGE}"]
+    argv = [
+        sys.executable,
+        "-m",
+        "jupyter_condasvc",
+        "--host",
+        HOST,
+        *args,
+        f"--CondaSvcApp.host_bridge_command={BRIDGE}",
+    ]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     if check:
         assert r.returncode == 0, r.stderr
@@ -407,9 +453,24 @@ def test_cli_host_create_start_logs_stop_delete(remote_home, tmp_path):
         assert time.monotonic() < deadline, "the remote service's line never came"
         time.sleep(0.3)
     # logs -f: nothing old (-n 0), then the line of a restart arrives through the follow; Ctrl-C ends it with 0
-    follow = subprocess.Popen([sys.executable, "-m", "jupyter_condasvc", "--host", HOST, "logs", name, "-f", "-n", "0",
-                               f"--CondaSvcApp.host_bridge_command={BRIDGE}"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    follow = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_condasvc",
+            "--host",
+            HOST,
+            "logs",
+            name,
+            "-f",
+            "-n",
+            "0",
+            f"--CondaSvcApp.host_bridge_command={BRIDGE}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while "following" not in follow.stderr.readline():
@@ -440,8 +501,20 @@ def test_cli_host_unreachable_exit_code(remote_home, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = str(s.getsockname()[1])
     conf = _config(tmp_path, identity="/nonexistent", known_hosts="/dev/null", port=port)
-    r = subprocess.run([sys.executable, "-m", "jupyter_condasvc", "--host", HOST, "list",
-                        f"--CondaSvcApp.host_ssh_args=['-F', '{conf}']"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_condasvc",
+            "--host",
+            HOST,
+            "list",
+            f"--CondaSvcApp.host_ssh_args=['-F', '{conf}']",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 5 and "cannot be reached" in r.stderr and "Connection refused" in r.stderr, r.stderr
 
 
@@ -457,14 +530,24 @@ def test_bridge_speaks_json_lines_and_refuses_bad_requests():
     """The bridge on this host, on a pipe (no ssh): hello, answers by id, clear errors for bad lines, exit at EOF."""
     import json
 
-    proc = subprocess.Popen([sys.executable, "-m", "jupyter_condasvc.bridge"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_condasvc.bridge"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         hello = json.loads(proc.stdout.readline())["hello"]
         assert hello["protocol"] == 1 and hello["uid"] == os.getuid()
         answers = {}
-        for line in ("not json", '{"id": 1, "op": "nope"}', '{"id": 2, "op": "get"}', '{"id": 3, "op": "ping"}',
-                     '{"id": 4, "op": "get", "args": {"name": "no-such-service-here"}}'):
+        for line in (
+            "not json",
+            '{"id": 1, "op": "nope"}',
+            '{"id": 2, "op": "get"}',
+            '{"id": 3, "op": "ping"}',
+            '{"id": 4, "op": "get", "args": {"name": "no-such-service-here"}}',
+        ):
             proc.stdin.write(line + "\n")
             proc.stdin.flush()
             msg = json.loads(proc.stdout.readline())
@@ -512,5 +595,9 @@ def test_remote_errors_keep_the_clis_exit_codes():
         return exit_code(remote_error("h", {"reason": reason, "status": status, "message": "m"}))
 
     assert [code("JobFailed", 409), code("Conflict", 409), code("ServiceNotFound", 404), code("InvalidSpec", 400)] == [
-        1, 4, 3, 2]
+        1,
+        4,
+        3,
+        2,
+    ]
     assert exit_code(HostError("down.", kind="unreachable", host="h")) == 5
