@@ -577,8 +577,20 @@ async def cmd_runs(ctx: Context) -> int:
     return EXIT_OK
 
 
+def print_entries(entries: List[Dict[str, Any]], *, json_lines: bool) -> None:
+    """Log entries to stdout as journalctl-like text, or one JSON object a line (``--json``), flushed at once."""
+    from .journal.query import format_text
+
+    if json_lines:
+        for e in entries:
+            print(json.dumps(e), flush=True)
+    else:
+        sys.stdout.write(format_text(entries))
+        sys.stdout.flush()
+
+
 async def cmd_logs(ctx: Context) -> int:
-    from .journal.query import LogQuery, format_text
+    from .journal.query import LogQuery
 
     a = ctx.args
     raw = {
@@ -599,12 +611,7 @@ async def cmd_logs(ctx: Context) -> int:
     page = await ctx.services.logs(a.name, q, max_scan=ctx.settings.log_max_scan)
 
     def out(entries: List[Dict[str, Any]]) -> None:
-        if ctx.json:
-            for e in entries:
-                print(json.dumps(e), flush=True)
-        else:
-            sys.stdout.write(format_text(entries))
-            sys.stdout.flush()
+        print_entries(entries, json_lines=ctx.json)
 
     out(page.entries)
     if not a.follow:

@@ -8,29 +8,12 @@ host's own configuration, environments, user manager and journal.
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from typing import Any, Callable, Dict, List, Optional
 
+from .actions import ACTIONS
+
 #: What --host supports this round (the rest says so instead of running locally by mistake).
-REMOTE_COMMANDS = (
-    "list",
-    "show",
-    "create",
-    "edit",
-    "delete",
-    "logs",
-    "start",
-    "stop",
-    "restart",
-    "enable",
-    "disable",
-    "reset-failed",
-    "run-now",
-    "pause",
-    "resume",
-    "reset-and-start",
-)
+REMOTE_COMMANDS = ("list", "show", "create", "edit", "delete", "logs", *ACTIONS)
 
 
 def hosts_for(ctx: Any) -> Any:
@@ -155,7 +138,6 @@ def _edit_patch(a: Any, current: Dict[str, Any]) -> Dict[str, Any]:
 
 async def _logs(ctx: Any, host: Any) -> int:
     from . import cli
-    from .journal import format_text
 
     a = ctx.args
     page = await host.logs(
@@ -163,12 +145,7 @@ async def _logs(ctx: Any, host: Any) -> int:
     )
 
     def out(entries: List[Dict[str, Any]]) -> None:
-        if ctx.json:
-            for e in entries:
-                print(json.dumps(e), flush=True)
-        else:
-            sys.stdout.write(format_text(entries))
-            sys.stdout.flush()
+        cli.print_entries(entries, json_lines=ctx.json)
 
     out(page["entries"])
     if not a.follow:
