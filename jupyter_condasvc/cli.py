@@ -238,7 +238,8 @@ def print_service(svc: Dict[str, Any]) -> None:
         rows.append(
             (
                 "schedule",
-                f"{spec['schedule']}, {armed} (next {sched.get('next_run') or '-'}, last {sched.get('last_run') or '-'})",
+                f"{spec['schedule']}, {armed} (next {sched.get('next_run') or '-'}, last "
+                f"{sched.get('last_run') or '-'})",
             )
         )
     if s.get("exit_reason"):
@@ -952,7 +953,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "create",
         "register a new service (writes its unit, reloads systemd)",
-        epilog="examples:\n  jupyter condasvc create train --env ml --path train.py --var API_KEY=s3cret -- --epochs 3\n"
+        epilog="examples:\n"
+        "  jupyter condasvc create train --env ml --path train.py --var API_KEY=s3cret -- --epochs 3\n"
         "  jupyter condasvc create api --env ml --enable --start -- uvicorn app:app --port 8080\n"
         "  jupyter condasvc create -f service.yaml",
     )

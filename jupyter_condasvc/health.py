@@ -229,7 +229,8 @@ def validate_check(data: Any) -> Dict[str, Any]:
         threshold = DEFAULT_FAILURE_THRESHOLD
     if isinstance(threshold, bool) or not isinstance(threshold, int) or not 1 <= threshold <= MAX_FAILURE_THRESHOLD:
         raise _bad(
-            f"health_check.failure_threshold must be a whole number from 1 to {MAX_FAILURE_THRESHOLD}, not {threshold!r}."
+            f"health_check.failure_threshold must be a whole number from 1 to {MAX_FAILURE_THRESHOLD}, not "
+            f"{threshold!r}."
         )
     out.update(interval_sec=interval, timeout_sec=timeout, start_period_sec=start_period, failure_threshold=threshold)
     return out

@@ -357,7 +357,9 @@ def cell_finished(cell: NotebookNode, *, failed: bool = False) -> None:
 
 
 def notebook_finished(nb: NotebookNode, *, exception: bool, stop_at: Optional[int] = None) -> None:
-    """End times; cells left pending before the first failed one (or ``stop_at``) count as completed, as in papermill."""
+    """End times; cells left pending before the first failed one (or ``stop_at``) count as completed, as in
+    papermill.
+    """
     meta = nb.metadata.setdefault("papermill", {})
     end = _now_iso()
     meta.update(end_time=end, duration=_seconds_between(meta.get("start_time"), end))
@@ -372,7 +374,9 @@ def notebook_finished(nb: NotebookNode, *, exception: bool, stop_at: Optional[in
 
 
 def insert_error_markers(nb: NotebookNode, cell_index: int, execution_count: Any) -> None:
-    """Two markdown cells, tagged like papermill's: a banner at the top linking to an anchor just before the failing cell."""
+    """Two markdown cells, tagged like papermill's: a banner at the top linking to an anchor just before the
+    failing cell.
+    """
     style = 'style="color:red; font-size:1.5em;"'
     anchor = nbformat.v4.new_markdown_cell(
         f'<span id="{ERROR_ANCHOR_ID}" {style}>The run stopped here: the next cell raised an exception.</span>',
@@ -390,7 +394,9 @@ def insert_error_markers(nb: NotebookNode, cell_index: int, execution_count: Any
 
 
 def is_clean_exit(ename: Optional[str], evalue: Any) -> bool:
-    """``sys.exit()``, ``sys.exit(0)``, ``raise SystemExit``: the notebook ended itself successfully (papermill's rule)."""
+    """``sys.exit()``, ``sys.exit(0)``, ``raise SystemExit``: the notebook ended itself successfully
+    (papermill's rule).
+    """
     return ename == "SystemExit" and str(evalue or "") in ("", "0")
 
 

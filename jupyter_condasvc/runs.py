@@ -177,7 +177,8 @@ def _manager_fields(fields: Mapping[str, Any], usec: int) -> Dict[str, Any]:
 
 
 def manager_entries(unit: str, uid: int, *, max_runs: int, max_scan: int = 200_000) -> List[Dict[str, Any]]:
-    """The manager's entries (and our run-end lines) about ``unit``: its newest ``max_runs`` runs and the one before, oldest first.
+    """The manager's entries (and our run-end lines) about ``unit``: its newest ``max_runs`` runs and the one
+    before, oldest first.
 
     Blocking: run off the event loop.  Only entries journald attributes to
     the user's manager process (``_COMM=systemd``, trusted fields) count, so
