@@ -78,13 +78,14 @@ def load_settings(overrides: Sequence[str] = ()) -> Any:
     from jupyter_core.application import JupyterApp
     from traitlets.config.loader import ConfigFileNotFound
 
-    CondaSvcApp = _settings_class()
+    app_class = _settings_class()
     from .conda import EnvironmentFinder
     from .systemd import SystemdManager
 
     class Loader(JupyterApp):
         name = "jupyter-condasvc"
-        classes = [CondaSvcApp, SystemdManager, EnvironmentFinder]
+        # traitlets' Application declares `classes` a list attribute (and may copy it per instance): not a ClassVar
+        classes = [app_class, SystemdManager, EnvironmentFinder]  # noqa: RUF012
 
     loader = Loader()
     loader.parse_command_line(list(overrides))
@@ -93,7 +94,7 @@ def load_settings(overrides: Sequence[str] = ()) -> Any:
             super(JupyterApp, loader).load_config_file(base, path=loader.config_file_paths)
         except ConfigFileNotFound:
             pass
-    return CondaSvcApp(config=loader.config)
+    return app_class(config=loader.config)
 
 
 def _settings_class() -> Any:
@@ -651,7 +652,8 @@ async def cmd_export_env(ctx: Context) -> int:
                 raise CondaSvcError(data.get("error") or "The environment cannot be exported.")
             chosen = data["current"]
     if a.output:
-        Path(a.output).write_text(chosen, encoding="utf-8")
+        # ASYNC240 waived in the CLI: its event loop serves nobody else, so a blocking write or stat delays no one
+        Path(a.output).write_text(chosen, encoding="utf-8")  # noqa: ASYNC240
         ctx.progress(f"wrote {a.output}")
 
     def human(d: Dict[str, Any]) -> None:
@@ -728,7 +730,7 @@ async def cmd_jupyter_service(ctx: Context) -> int:
             field="env",
         )
     root = ctx.root
-    if not os.path.isdir(root):
+    if not os.path.isdir(root):  # noqa: ASYNC240 - the CLI's own loop (see cmd_export_env)
         raise UsageError(f"--root {root} is not a directory.", field="root")
     argv = [
         exe,
@@ -740,8 +742,8 @@ async def cmd_jupyter_service(ctx: Context) -> int:
         f"--ServerApp.root_dir={root}",
     ]
     if a.config:
-        config = os.path.realpath(os.path.expanduser(a.config))
-        if not os.path.isfile(config):
+        config = os.path.realpath(os.path.expanduser(a.config))  # noqa: ASYNC240 - the CLI's own loop
+        if not os.path.isfile(config):  # noqa: ASYNC240 - the CLI's own loop
             raise UsageError(f"--config {a.config}: no such file.", field="config")
         argv.append(f"--config={config}")
     spec: Dict[str, Any] = {

@@ -541,6 +541,10 @@ def runner_python(record: ServiceRecord) -> Optional[str]:
 _IMPORT_PROBE = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('jupyter_condasvc') else 3)"
 
 
+def _is_executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
 async def _runners(records: Dict[str, ServiceRecord], services: Any) -> Dict[str, Any]:
     title = "notebook runners and health checks have their interpreter"
     from .process import run
@@ -554,7 +558,7 @@ async def _runners(records: Dict[str, ServiceRecord], services: Any) -> Dict[str
         return check("runner", True, title, "No notebook service or health check.")
 
     async def probe(python: str) -> Optional[str]:
-        if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        if not await asyncio.to_thread(_is_executable, python):
             return f"{python} is missing"
         try:
             code, _, err = await run([python, "-c", _IMPORT_PROBE], timeout=20.0)

@@ -126,7 +126,7 @@ def _in_cpu_cgroup(pid: int, group: str, proc: Optional[Path] = None) -> bool:
     except OSError:
         return False
     for line in lines:
-        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        _, controllers, path = [*line.split(":", 2), "", ""][:3]
         if "cpu" in controllers.split(",") and path.rstrip("/").endswith(group.rstrip("/")):
             return True
     return False

@@ -697,11 +697,26 @@ class Runner:
         )
         self.stop_requested = False
         self.kernel_ready = False
-        #: True while a cell may still be running in the kernel: then the
-        #: kernel is killed at the end rather than asked to shut down.
-        self.kernel_busy = False
+        self._kernel_busy = False
+        #: Set whenever kernel_busy turns False; made by _stop, inside the event loop (Python 3.9 binds it there).
+        self._kernel_idle: Optional[asyncio.Event] = None
         self._last_save = 0.0
         self._task: Optional[asyncio.Future[int]] = None
+
+    @property
+    def kernel_busy(self) -> bool:
+        """True while a cell may still be running in the kernel: then the
+        kernel is killed at the end rather than asked to shut down."""
+        return self._kernel_busy
+
+    @kernel_busy.setter
+    def kernel_busy(self, busy: bool) -> None:
+        self._kernel_busy = busy
+        if self._kernel_idle is not None:
+            if busy:
+                self._kernel_idle.clear()
+            else:
+                self._kernel_idle.set()
 
     # -- helpers -----------------------------------------------------------
 
@@ -752,13 +767,15 @@ class Runner:
     async def _stop(self) -> None:
         km = self.client.km
         if self.kernel_busy and km is not None and km.has_kernel:
+            idle = self._kernel_idle = asyncio.Event()  # kernel_busy is True: not set
             try:
                 await km.interrupt_kernel()
             except Exception as e:  # noqa: BLE001 - best effort, it is killed below anyway
                 self.log(WARNING, f"could not interrupt the kernel: {e}")
-            deadline = time.monotonic() + STOP_INTERRUPT_GRACE
-            while self.kernel_busy and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            try:
+                await asyncio.wait_for(idle.wait(), STOP_INTERRUPT_GRACE)
+            except asyncio.TimeoutError:
+                pass
         if self._task is not None and not self._task.done():
             self._task.cancel()
 

@@ -397,9 +397,8 @@ class ServiceManager:
     async def render(self, plan: UnitPlan, spec: ServiceSpec) -> Rendered:
         activation: Dict[str, str] = {}
         if spec.activation:
-            activation = await snapshot(
-                plan.env_prefix, plan.env_name, self.defaults.base_path, os.path.expanduser("~")
-            )
+            home = os.path.expanduser("~")  # noqa: ASYNC240 - "~" is $HOME (a passwd lookup only if unset)
+            activation = await snapshot(plan.env_prefix, plan.env_name, self.defaults.base_path, home)
         # the health check's URL (it may carry credentials) reaches its prober through this 0600 file only
         check = spec.health_check.model_dump() if spec.health_check else None
         variables = {**activation, **spec.environment, **health_environment(check)}

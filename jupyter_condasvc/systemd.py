@@ -19,7 +19,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
@@ -152,6 +152,8 @@ class SystemdManager(LoggingConfigurable):
         #: The reload not yet sent (callers that ask now share it) and the one in flight.
         self._reload_next: Optional[asyncio.Future] = None
         self._reload_running: Optional[asyncio.Future] = None
+        #: The tasks sending them, referenced until done (the event loop keeps only a weak reference).
+        self._reload_senders: Set[asyncio.Future] = set()
         #: daemon-reloads this client asked for (each shared one counts once).
         self.reloads = 0
         #: The id of the newest job this client queued, per unit.
@@ -386,7 +388,9 @@ class SystemdManager(LoggingConfigurable):
         fut = self._reload_next
         if fut is None:
             fut = self._reload_next = asyncio.get_running_loop().create_future()
-            asyncio.ensure_future(self._send_reload(fut, self._reload_running))
+            sender = asyncio.ensure_future(self._send_reload(fut, self._reload_running))
+            self._reload_senders.add(sender)
+            sender.add_done_callback(self._reload_senders.discard)
         await asyncio.shield(fut)
 
     async def _send_reload(self, fut: asyncio.Future, previous: Optional[asyncio.Future]) -> None:
