@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-if __name__ == "jupyter_condasvc._cli_settings":
+if TYPE_CHECKING or __name__ != "jupyter_condasvc._cli_settings":
+    # (the type checker sees the server extension)
+    from jupyter_server.extension.application import ExtensionApp
+else:
     # This file run again by the CLI (cli.load_settings), which only reads the settings and builds the
     # service layer: a plain traitlets Application as the base spares it jupyter_server's imports (~0.4 s).
     from traitlets.config import Application as ExtensionApp
-else:
-    from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default
 
 from .conda import EnvironmentFinder
@@ -270,6 +271,7 @@ class CondaSvcApp(ExtensionApp):
         return services
 
     def initialize_settings(self) -> None:
+        assert self.serverapp is not None  # linked before this runs (jupyter_server's _prepare_settings asserts it too)
         self.services = self.build_services(self.serverapp.root_dir)
         systemd, finder = self.services.systemd, self.services.finder
         self.systemd = systemd

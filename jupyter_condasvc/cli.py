@@ -39,6 +39,7 @@ from .errors import CondaSvcError, InvalidSpec, JobFailed, NotFound
 
 if TYPE_CHECKING:
     from .journal.follow import LogFollow
+    from .journal.query import LogEntry
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_UNREACHABLE = 0, 1, 2, 3, 4, 5
 EXIT_CODES = {
@@ -164,7 +165,7 @@ class Context:
     def warn(self, message: str) -> None:
         print(f"warning: {message}", file=sys.stderr, flush=True)
 
-    def emit(self, data: Any, human: Callable[[Any], None]) -> None:
+    def emit(self, data: Any, human: Callable[[Any], object]) -> None:
         if self.json:
             print(json.dumps(data, indent=2, sort_keys=False))
         else:
@@ -172,7 +173,7 @@ class Context:
 
 
 # -- human output ------------------------------------------------------------------
-def table(rows: List[Sequence[Any]], headers: Sequence[str]) -> str:
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
@@ -600,7 +601,7 @@ async def cmd_logs(ctx: Context) -> int:
         raise
     page = await ctx.services.logs(a.name, q, max_scan=ctx.settings.log_max_scan)
 
-    def out(entries: List[Dict[str, Any]]) -> None:
+    def out(entries: List[LogEntry]) -> None:
         if ctx.json:
             for e in entries:
                 print(json.dumps(e), flush=True)
@@ -620,7 +621,7 @@ async def cmd_logs(ctx: Context) -> int:
     return EXIT_OK
 
 
-def _follow(stream: LogFollow, out: Callable[[List[Dict[str, Any]]], None]) -> None:
+def _follow(stream: LogFollow, out: Callable[[List[LogEntry]], None]) -> None:
     """Print new entries until Ctrl-C (blocking, in the main thread, once the event loop is done)."""
     tail = stream.tail()
     try:

@@ -69,7 +69,9 @@ async def run_doctor(services: Any, paths: Optional[HostPaths] = None) -> Dict[s
     paths = paths or HostPaths()
     user = host.user_name()
     environ = os.environ if paths.environ is None else paths.environ
-    cmd = paths.cli or await asyncio.to_thread(cli_command, environ.get("PATH", ""))
+    cmd = paths.cli
+    if not cmd:
+        cmd = await asyncio.to_thread(cli_command, environ.get("PATH", ""))
     manager = await probe_manager(services.systemd)
     checks: List[Dict[str, Any]] = [manager_check(manager, cmd)]
     checks.append(journal_check(await asyncio.to_thread(diagnose, **paths.journal)))

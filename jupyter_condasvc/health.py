@@ -146,7 +146,7 @@ def _number(data: Mapping[str, Any], key: str, default: float, *, minimum: float
     return float(value)
 
 
-def _url_host(url: str) -> Tuple[str, int, bool]:
+def _url_host(url: Any) -> Tuple[str, int, bool]:
     """(host, port, tls) of an http(s) URL, or InvalidSpec."""
     if not isinstance(url, str) or not url:
         raise _bad("An http health check needs 'url', e.g. \"http://127.0.0.1:8000/health\".")

@@ -558,6 +558,9 @@ class ServiceNotebookClient(NotebookClient):
     never ends.
     """
 
+    #: nbclient declares the sync KernelManager; ours is always create_kernel_manager's AsyncKernelManager.
+    km: Optional[AsyncKernelManager]
+
     def __init__(
         self,
         nb: NotebookNode,

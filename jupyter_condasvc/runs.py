@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
 from .errors import InvalidSpec, NotFound
-from .journal.query import as_int, as_str, journal_module, read_entry, walk
+from .journal.query import LogEntry, as_int, as_str, journal_module, read_entry, walk
 from .timestamps import usec_to_iso
 from .units import RUN_END_IDENTIFIER
 
@@ -220,7 +220,7 @@ def run_log(unit: str, uid: int, run_id: str, *, n: int) -> Dict[str, Any]:
         reader.add_disjunction()
         reader.add_match(f"USER_INVOCATION_ID={run_id}", f"USER_UNIT={unit}", f"_UID={uid}", "_COMM=systemd")
         reader.seek_head()
-        entries: List[Dict[str, Any]] = []
+        entries: List[LogEntry] = []
         more = False
         for usec in walk(reader):
             if usec is None:

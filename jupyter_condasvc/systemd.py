@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from dbus_fast import Message, MessageType, Variant
+from dbus_fast import ErrorType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 from dbus_fast.errors import DBusError
 from traitlets import Float, Int, Unicode
@@ -274,9 +274,10 @@ class SystemdManager(LoggingConfigurable):
         if msg.message_type is not MessageType.SIGNAL:
             return None
         if msg.interface == PROPS_IFACE and msg.member == "PropertiesChanged":
-            if not msg.path.startswith(UNIT_PATH_PREFIX):
+            path = msg.path  # a signal always has one (the bus requires it); dbus_fast types it optional
+            if path is None or not path.startswith(UNIT_PATH_PREFIX):
                 return None
-            unit = unit_name_from_path(msg.path)
+            unit = unit_name_from_path(path)
             _iface, changed, invalidated = msg.body
             cached = self._cache.get(unit)
             values = {k: _plain(v) for k, v in changed.items()}
@@ -340,7 +341,8 @@ class SystemdManager(LoggingConfigurable):
         if reply is None:
             raise ManagerUnavailable(f"No reply from the systemd user manager to {member}.")
         if reply.message_type is MessageType.ERROR:
-            raise DBusError(reply.error_name, reply.body[0] if reply.body else "", reply)
+            # the bus requires an error name on every error; dbus_fast types it optional
+            raise DBusError(reply.error_name or ErrorType.FAILED, reply.body[0] if reply.body else "", reply)
         return reply.body
 
     async def call_manager(self, member: str, signature: str = "", body: Optional[list] = None) -> list:
