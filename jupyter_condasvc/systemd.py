@@ -193,7 +193,8 @@ class SystemdManager(LoggingConfigurable):
         address, origin = self.address_origin()
         try:
             bus = await asyncio.wait_for(MessageBus(bus_address=address).connect(), self.call_timeout)
-        except (OSError, asyncio.TimeoutError, ValueError, Exception) as exc:  # noqa: BLE001 - any failure means unreachable
+        # BLE001: any failure means unreachable
+        except (OSError, asyncio.TimeoutError, ValueError, Exception) as exc:  # noqa: BLE001
             raise ManagerUnavailable(unreachable_message(address, origin, exc)) from None
         self._sem = asyncio.Semaphore(self.max_in_flight)
         self._cache.clear()
