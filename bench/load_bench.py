@@ -62,7 +62,7 @@ def pct(values: List[float], p: float) -> Optional[float]:
     if not values:
         return None
     s = sorted(values)
-    return s[max(0, min(len(s) - 1, int(round(p / 100 * len(s) + 0.5)) - 1))]
+    return s[max(0, min(len(s) - 1, round(p / 100 * len(s) + 0.5) - 1))]
 
 
 def stats(values: List[float]) -> Dict[str, Any]:

@@ -44,7 +44,7 @@ from jupyter_condasvc.systemd import SystemdManager  # noqa: E402
 
 def pct(values, q):
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def runner_wrapper(tmp: Path, name: str, source: Path) -> str:

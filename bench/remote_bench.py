@@ -49,7 +49,7 @@ from jupyter_condasvc.remote import HostError, RemoteHost
 
 def pct(values, p):
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def fmt(values):

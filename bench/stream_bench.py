@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import re
@@ -49,7 +50,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, ClassVar, Dict, List, Optional
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
@@ -60,8 +61,8 @@ BENCH = Path(__file__).resolve().parent
 
 
 class _Probe:
-    lags: List[float] = []  # wall-clock lateness of a 2 ms sleep: loop blocked OR process not scheduled
-    cpu: List[float] = []  # CPU the server's thread used meanwhile: how long the loop itself was busy
+    lags: ClassVar[List[float]] = []  # wall-clock lateness of a 2 ms sleep: loop blocked OR process not scheduled
+    cpu: ClassVar[List[float]] = []  # CPU the server's thread used meanwhile: how long the loop itself was busy
     task: Optional[asyncio.Task] = None
 
 
@@ -151,7 +152,7 @@ def pct(values: Sequence[float], q: float) -> Optional[float]:
     if not values:
         return None
     v = sorted(values)
-    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+    return v[min(len(v) - 1, round(q * (len(v) - 1)))]
 
 
 def free_port() -> int:
@@ -568,12 +569,12 @@ def history_breakdown(unit: str, reps: int) -> Dict[str, Any]:
     history_json() as the server calls it, cold (cache emptied) and warm.
     """
     sys.path.insert(0, str(REPO))
-    from jupyter_condasvc import journal as J
+    from jupyter_condasvc import journal
 
     uid, n = os.getuid(), 1000
 
     def walk(step: int) -> None:
-        r = J.open_reader(unit, uid)
+        r = journal.open_reader(unit, uid)
         try:
             r.seek_tail()
             for _ in range(n):
@@ -583,7 +584,7 @@ def history_breakdown(unit: str, reps: int) -> Dict[str, Any]:
                     r._get_cursor()
                     r._get_realtime()
                 if step >= 2:
-                    e = J.read_entry(r, unit)
+                    e = journal.read_entry(r, unit)
                     if step >= 3:
                         json.dumps(e)
         finally:
@@ -600,19 +601,19 @@ def history_breakdown(unit: str, reps: int) -> Dict[str, Any]:
 
     out: Dict[str, Any] = {}
     for step, name in enumerate(("walk", "+cursor,time", "+fields", "+json")):
-        out[name] = med(lambda: walk(step))
-    q = J.LogQuery.parse(lambda k: {"n": str(n)}.get(k))
-    cache = getattr(J, "ENTRY_CACHE", None)
+        out[name] = med(functools.partial(walk, step))
+    q = journal.LogQuery.parse(lambda k: {"n": str(n)}.get(k))
+    cache = getattr(journal, "ENTRY_CACHE", None)
     if cache is not None:
 
         def cold() -> None:
             cache.clear()
-            J.history_json(unit, uid, q)
+            journal.history_json(unit, uid, q)
 
         out["history_json cold"] = med(cold)
-        out["history_json warm"] = med(lambda: J.history_json(unit, uid, q))
+        out["history_json warm"] = med(lambda: journal.history_json(unit, uid, q))
     else:  # a revision without the cache
-        out["history+json.dumps"] = med(lambda: json.dumps(J.history(unit, uid, q)))
+        out["history+json.dumps"] = med(lambda: json.dumps(journal.history(unit, uid, q)))
     return out
 
 

@@ -103,7 +103,8 @@ def render() -> str:
                 out.append("\n| Parameter | In | Type | Description |\n| --- | --- | --- | --- |\n")
                 for p in params:
                     out.append(
-                        f"| `{p['name']}` | {p['in']} | {_type(p.get('schema') or {})} | {_one_line(p.get('description'))} |\n"
+                        f"| `{p['name']}` | {p['in']} | {_type(p.get('schema') or {})} | "
+                        f"{_one_line(p.get('description'))} |\n"
                     )
             if op.get("requestBody"):
                 out.append(f"\nRequest body: {_content_type(op['requestBody'])}.\n")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-if __name__ == "jupyter_condasvc._cli_settings":
+if TYPE_CHECKING or __name__ != "jupyter_condasvc._cli_settings":
+    # (the type checker sees the server extension)
+    from jupyter_server.extension.application import ExtensionApp
+else:
     # This file run again by the CLI (cli.load_settings), which only reads the settings and builds the
     # service layer: a plain traitlets Application as the base spares it jupyter_server's imports (~0.4 s).
     from traitlets.config import Application as ExtensionApp
-else:
-    from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Dict, Enum, Float, Int, List, Type, Unicode, default
 
 from .conda import EnvironmentFinder
@@ -43,7 +44,8 @@ class CondaSvcApp(ExtensionApp):
 
     unit_dir = Unicode(
         config=True,
-        help="Where unit files are written. Must be a directory the user manager reads: ~/.config/systemd/user by default.",
+        help="Where unit files are written. Must be a directory the user manager reads: ~/.config/systemd/user by "
+        "default.",
     )
 
     @default("unit_dir")
@@ -52,7 +54,8 @@ class CondaSvcApp(ExtensionApp):
 
     state_dir = Unicode(
         config=True,
-        help="Where service records and their 0600 environment files are kept: ~/.local/share/jupyter_condasvc by default.",
+        help="Where service records and their 0600 environment files are kept: ~/.local/share/jupyter_condasvc by "
+        "default.",
     )
 
     @default("state_dir")
@@ -62,7 +65,8 @@ class CondaSvcApp(ExtensionApp):
     unit_prefix = Unicode(
         "",
         config=True,
-        help="Prefix of every unit name this extension writes (e.g. 'condasvc-'); empty keeps names as the user chose them.",
+        help="Prefix of every unit name this extension writes (e.g. 'condasvc-'); empty keeps names as the user chose "
+        "them.",
     )
     default_restart = Enum(
         ["no", "on-failure", "always"], "on-failure", config=True, help="Restart= of a service whose spec does not say."
@@ -79,7 +83,8 @@ class CondaSvcApp(ExtensionApp):
         "err",
         config=True,
         help="Journal priority of the stderr of script and command services (through `systemd-cat --stderr-priority`, "
-        "which keeps the PID and Type=exec), so an errors-only view shows tracebacks. Empty: stderr at info, like stdout.",
+        "which keeps the PID and Type=exec), so an errors-only view shows tracebacks. Empty: stderr at info, like "
+        "stdout.",
     )
     runs_keep = Int(
         50, config=True, help="Executed notebook copies kept per service (one per run, never overwritten); 0 keeps all."
@@ -99,7 +104,8 @@ class CondaSvcApp(ExtensionApp):
     notebook_start_timeout_sec = Float(
         180.0,
         config=True,
-        help="TimeoutStartSec= of notebook services: how long the runner may take to start its kernel and report READY.",
+        help="TimeoutStartSec= of notebook services: how long the runner may take to start its kernel and report "
+        "READY.",
     )
     timeout_stop_sec = Float(
         30.0, config=True, help="TimeoutStopSec=: how long systemd waits for a service to stop before killing it."
@@ -122,7 +128,8 @@ class CondaSvcApp(ExtensionApp):
     runner_python = Unicode(
         sys.executable,
         config=True,
-        help="Interpreter that runs the notebook runner (needs jupyter_condasvc and nbclient); the kernel itself runs in the service's environment.",
+        help="Interpreter that runs the notebook runner (needs jupyter_condasvc and nbclient); the kernel itself runs "
+        "in the service's environment.",
     )
     systemd_manager_class = Type(
         default_value=SystemdManager,
@@ -174,7 +181,8 @@ class CondaSvcApp(ExtensionApp):
     status_sample_interval = Float(
         2.0,
         config=True,
-        help="Seconds between memory/CPU samples (systemd never signals them), taken only while a status client is connected; 0 disables.",
+        help="Seconds between memory/CPU samples (systemd never signals them), taken only while a status client is "
+        "connected; 0 disables.",
     )
 
     max_body_bytes = Int(
@@ -201,7 +209,8 @@ class CondaSvcApp(ExtensionApp):
     max_environment_bytes = Int(
         Limits.max_environment_bytes,
         config=True,
-        help="Most UTF-8 bytes of one service's environment variables, names and values together (413, field 'environment').",
+        help="Most UTF-8 bytes of one service's environment variables, names and values together (413, field "
+        "'environment').",
     )
 
     log_cache_entries = Int(
@@ -295,6 +304,7 @@ class CondaSvcApp(ExtensionApp):
         return services
 
     def initialize_settings(self) -> None:
+        assert self.serverapp is not None  # linked before this runs (jupyter_server's _prepare_settings asserts it too)
         self.services = self.build_services(self.serverapp.root_dir)
         systemd, finder = self.services.systemd, self.services.finder
         self.systemd = systemd

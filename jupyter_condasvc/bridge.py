@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import socket
@@ -111,7 +112,10 @@ class Bridge:
             return
         task = asyncio.ensure_future(self.run(rid, op, args))
         self.tasks[rid] = task
-        task.add_done_callback(lambda _t, rid=rid: self.tasks.pop(rid, None))
+        task.add_done_callback(functools.partial(self._forget_task, rid))
+
+    def _forget_task(self, rid: int, _task: asyncio.Future[None]) -> None:
+        self.tasks.pop(rid, None)
 
     async def run(self, rid: int, op: str, args: Dict[str, Any]) -> None:
         try:

@@ -51,6 +51,7 @@ from .errors import CondaSvcError, InvalidSpec, JobFailed, NotFound
 
 if TYPE_CHECKING:
     from .journal.follow import LogFollow
+    from .journal.query import LogEntry
 
 _TRAIT_ARG = re.compile(r"^--[A-Za-z_]\w*\.[A-Za-z_]\w*(=.*)?$")
 
@@ -79,13 +80,14 @@ def load_settings(overrides: Sequence[str] = ()) -> Any:
     from jupyter_core.application import JupyterApp
     from traitlets.config.loader import ConfigFileNotFound
 
-    CondaSvcApp = _settings_class()
+    app_class = _settings_class()
     from .conda import EnvironmentFinder
     from .systemd import SystemdManager
 
     class Loader(JupyterApp):
         name = "jupyter-condasvc"
-        classes = [CondaSvcApp, SystemdManager, EnvironmentFinder]
+        # traitlets' Application declares `classes` a list attribute (and may copy it per instance): not a ClassVar
+        classes = [app_class, SystemdManager, EnvironmentFinder]  # noqa: RUF012
 
     loader = Loader()
     loader.parse_command_line(list(overrides))
@@ -94,7 +96,7 @@ def load_settings(overrides: Sequence[str] = ()) -> Any:
             super(JupyterApp, loader).load_config_file(base, path=loader.config_file_paths)
         except ConfigFileNotFound:
             pass
-    return CondaSvcApp(config=loader.config)
+    return app_class(config=loader.config)
 
 
 def _settings_class() -> Any:
@@ -164,7 +166,7 @@ class Context:
     def warn(self, message: str) -> None:
         print(f"warning: {message}", file=sys.stderr, flush=True)
 
-    def emit(self, data: Any, human: Callable[[Any], None]) -> None:
+    def emit(self, data: Any, human: Callable[[Any], object]) -> None:
         if self.json:
             print(json.dumps(data, indent=2, sort_keys=False))
         else:
@@ -172,7 +174,7 @@ class Context:
 
 
 # -- human output ------------------------------------------------------------------
-def table(rows: List[Sequence[Any]], headers: Sequence[str]) -> str:
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
@@ -239,7 +241,8 @@ def print_service(svc: Dict[str, Any]) -> None:
         rows.append(
             (
                 "schedule",
-                f"{spec['schedule']}, {armed} (next {sched.get('next_run') or '-'}, last {sched.get('last_run') or '-'})",
+                f"{spec['schedule']}, {armed} (next {sched.get('next_run') or '-'}, last "
+                f"{sched.get('last_run') or '-'})",
             )
         )
     if s.get("exit_reason"):
@@ -578,7 +581,7 @@ async def cmd_runs(ctx: Context) -> int:
     return EXIT_OK
 
 
-def print_entries(entries: List[Dict[str, Any]], *, json_lines: bool) -> None:
+def print_entries(entries: List[LogEntry], *, json_lines: bool) -> None:
     """Log entries to stdout as journalctl-like text, or one JSON object a line (``--json``), flushed at once."""
     from .journal.query import format_text
 
@@ -611,7 +614,7 @@ async def cmd_logs(ctx: Context) -> int:
         raise
     page = await ctx.services.logs(a.name, q, max_scan=ctx.settings.log_max_scan)
 
-    def out(entries: List[Dict[str, Any]]) -> None:
+    def out(entries: List[LogEntry]) -> None:
         print_entries(entries, json_lines=ctx.json)
 
     out(page.entries)
@@ -626,7 +629,7 @@ async def cmd_logs(ctx: Context) -> int:
     return EXIT_OK
 
 
-def _follow(stream: LogFollow, out: Callable[[List[Dict[str, Any]]], None]) -> None:
+def _follow(stream: LogFollow, out: Callable[[List[LogEntry]], None]) -> None:
     """Print new entries until Ctrl-C (blocking, in the main thread, once the event loop is done)."""
     tail = stream.tail()
     try:
@@ -658,7 +661,8 @@ async def cmd_export_env(ctx: Context) -> int:
                 raise CondaSvcError(data.get("error") or "The environment cannot be exported.")
             chosen = data["current"]
     if a.output:
-        Path(a.output).write_text(chosen, encoding="utf-8")
+        # ASYNC240 waived in the CLI: its event loop serves nobody else, so a blocking write or stat delays no one
+        Path(a.output).write_text(chosen, encoding="utf-8")  # noqa: ASYNC240
         ctx.progress(f"wrote {a.output}")
 
     def human(d: Dict[str, Any]) -> None:
@@ -735,7 +739,7 @@ async def cmd_jupyter_service(ctx: Context) -> int:
             field="env",
         )
     root = ctx.root
-    if not os.path.isdir(root):
+    if not os.path.isdir(root):  # noqa: ASYNC240 - the CLI's own loop (see cmd_export_env)
         raise UsageError(f"--root {root} is not a directory.", field="root")
     argv = [
         exe,
@@ -747,8 +751,8 @@ async def cmd_jupyter_service(ctx: Context) -> int:
         f"--ServerApp.root_dir={root}",
     ]
     if a.config:
-        config = os.path.realpath(os.path.expanduser(a.config))
-        if not os.path.isfile(config):
+        config = os.path.realpath(os.path.expanduser(a.config))  # noqa: ASYNC240 - the CLI's own loop
+        if not os.path.isfile(config):  # noqa: ASYNC240 - the CLI's own loop
             raise UsageError(f"--config {a.config}: no such file.", field="config")
         argv.append(f"--config={config}")
     spec: Dict[str, Any] = {

@@ -131,7 +131,7 @@ def _looks_like_root(prefix: str) -> bool:
 
 
 def _split_paths(value: str) -> list[str]:
-    return [p for p in re.split(r"[,%s]" % re.escape(os.pathsep), value) if p.strip()]
+    return [p for p in re.split(f"[,{re.escape(os.pathsep)}]", value) if p.strip()]
 
 
 def venv_kind(prefix: str) -> Optional[str]:

@@ -69,7 +69,9 @@ async def run_doctor(services: Any, paths: Optional[HostPaths] = None) -> Dict[s
     paths = paths or HostPaths()
     user = host.user_name()
     environ = os.environ if paths.environ is None else paths.environ
-    cmd = paths.cli or await asyncio.to_thread(cli_command, environ.get("PATH", ""))
+    cmd = paths.cli
+    if not cmd:
+        cmd = await asyncio.to_thread(cli_command, environ.get("PATH", ""))
     manager = await probe_manager(services.systemd)
     checks: List[Dict[str, Any]] = [manager_check(manager, cmd)]
     checks.append(journal_check(await asyncio.to_thread(diagnose, **paths.journal)))
@@ -188,8 +190,8 @@ def journal_diagnosis(f: JournalFacts) -> Dict[str, Any]:
     notes: List[str] = []
     if not f.system_readable:
         notes.append(
-            "journald's notes about rate-limited (suppressed) messages go to the system journal, which you cannot read; "
-            "add yourself to the systemd-journal group to see them as markers in the log."
+            "journald's notes about rate-limited (suppressed) messages go to the system journal, which you cannot "
+            "read; add yourself to the systemd-journal group to see them as markers in the log."
         )
     interval, burst = f.rate_limit_interval, f.rate_limit_burst
     return {
@@ -208,7 +210,8 @@ def journal_diagnosis(f: JournalFacts) -> Dict[str, Any]:
             "markers_visible": f.system_readable,
             "note": (
                 f"journald rate-limits all of your services together (as user@{f.uid}.service): at most {burst} "
-                f"messages per {interval} (scaled up with free disk space), then it drops lines until the interval ends."
+                f"messages per {interval} (scaled up with free disk space), then it drops lines until the interval "
+                "ends."
             ),
         },
         "problems": problems,
@@ -253,18 +256,21 @@ def linger_check(user: str, paths: Optional[HostPaths] = None) -> Dict[str, Any]
         )
     logind = host.logind_available(paths.proc)
     pid1 = host.pid1_name(paths.pid1_comm) or "unknown"
-    detail = f"Linger is off for {user} (no {paths.linger_dir / user}): services start at login, not at boot, and stop at logout."
+    detail = (
+        f"Linger is off for {user} (no {paths.linger_dir / user}): services start at login, not at boot, and "
+        "stop at logout."
+    )
     if logind:
         fix = (
-            f"`loginctl enable-linger {user}` (as {user}, or with sudo; or `jupyter condasvc linger on`), so they start "
-            "at boot and keep running after logout."
+            f"`loginctl enable-linger {user}` (as {user}, or with sudo; or `jupyter condasvc linger on`), so they "
+            "start at boot and keep running after logout."
         )
     else:
         detail += f" This machine runs no systemd-logind (PID 1 is {pid1}), so lingering cannot be enabled here."
         fix = (
-            "Nothing to do on this machine: without logind nobody starts or stops user managers, so yours runs only as long "
-            f"as whoever started it keeps it running. On a host booted with systemd, `loginctl enable-linger {user}` "
-            "makes services start at boot and survive logout."
+            "Nothing to do on this machine: without logind nobody starts or stops user managers, so yours runs only "
+            "as long as whoever started it keeps it running. On a host booted with systemd, "
+            f"`loginctl enable-linger {user}` makes services start at boot and survive logout."
         )
     return check("linger", False, "linger enabled", detail, fix)
 
@@ -295,8 +301,8 @@ def cgroups_check(controllers: Optional[List[str]]) -> Dict[str, Any]:
         + " and ".join({"memory": "memory_max (MemoryMax=)", "cpu": "cpu_quota (CPUQuota=)"}[m] for m in missing)
         + " are recorded but not enforced.",
         "On a cgroup v2 host, delegate the controllers to user managers: `sudo systemctl edit user@.service`, add "
-        "`[Service]` `Delegate=cpu cpuset io memory pids`, then log out and in again (or reboot). A cgroup v1 or hybrid "
-        "host (like this one when cgroup2 sits at /sys/fs/cgroup/unified) cannot delegate them; boot with "
+        "`[Service]` `Delegate=cpu cpuset io memory pids`, then log out and in again (or reboot). A cgroup v1 or "
+        "hybrid host (like this one when cgroup2 sits at /sys/fs/cgroup/unified) cannot delegate them; boot with "
         "systemd.unified_cgroup_hierarchy=1.",
     )
 
@@ -311,8 +317,8 @@ async def _conda(finder: Any, checks: List[Dict[str, Any]]) -> List[Any]:
         f"conda executable: {exe}" + ("" if finder_executable(finder) else " (not asked: use_conda_executable is off)")
         if exe
         else (
-            "no conda, mamba or micromamba executable on PATH (nor CONDA_EXE/MAMBA_EXE); environments were found by reading "
-            "conda's layout on disk"
+            "no conda, mamba or micromamba executable on PATH (nor CONDA_EXE/MAMBA_EXE); environments were found by "
+            "reading conda's layout on disk"
         )
     )
     if envs:
@@ -424,9 +430,9 @@ def _open_browser(paths: HostPaths, records: Dict[str, ServiceRecord], cmd: str 
         and not any(a in NO_BROWSER_FLAGS for a in r.resolved.get("exec_argv") or [])
     )
     fix = (
-        "Add `c.ServerApp.open_browser = False` to ~/.jupyter/jupyter_server_config.py (`jupyter server --generate-config` "
-        f"creates the file), and start Jupyter with `--no-browser`. `{cmd} jupyter-service` passes both "
-        "`--no-browser` and `--ServerApp.open_browser=False`."
+        "Add `c.ServerApp.open_browser = False` to ~/.jupyter/jupyter_server_config.py (`jupyter server "
+        f"--generate-config` creates the file), and start Jupyter with `--no-browser`. `{cmd} jupyter-service` "
+        "passes both `--no-browser` and `--ServerApp.open_browser=False`."
     )
     if disabled:
         where = ", ".join(f"{s['class']}.open_browser = False in {s['file']}" for s in disabled)
@@ -438,7 +444,8 @@ def _open_browser(paths: HostPaths, records: Dict[str, ServiceRecord], cmd: str 
             True,
             title,
             f"This is a JupyterHub single-user server (JUPYTERHUB_USER={hub_user}): the Hub starts it with "
-            "open_browser off, so the Jupyter config files do not matter here. No service runs Jupyter without --no-browser.",
+            "open_browser off, so the Jupyter config files do not matter here. No service runs Jupyter without "
+            "--no-browser.",
         )
     parts = []
     enabled = [s for s in settings if s["value"] is not False]
@@ -484,7 +491,8 @@ def _workdirs(records: Dict[str, ServiceRecord], cmd: str = "jupyter condasvc") 
         False,
         title,
         "; ".join(bad) + ". A service fails with status 200/CHDIR or crashes when it writes there.",
-        "Create the directory or fix its permissions (`mkdir -p DIR`, `chmod u+w DIR`), or point the service at one you own: "
+        "Create the directory or fix its permissions (`mkdir -p DIR`, `chmod u+w DIR`), or point the service at one "
+        "you own: "
         f"`{cmd} edit NAME --cwd DIR`.",
     )
 
@@ -535,6 +543,10 @@ def runner_python(record: ServiceRecord) -> Optional[str]:
 _IMPORT_PROBE = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('jupyter_condasvc') else 3)"
 
 
+def _is_executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
 async def _runners(records: Dict[str, ServiceRecord], services: Any) -> Dict[str, Any]:
     title = "notebook runners and health checks have their interpreter"
     from .process import run
@@ -548,7 +560,7 @@ async def _runners(records: Dict[str, ServiceRecord], services: Any) -> Dict[str
         return check("runner", True, title, "No notebook service or health check.")
 
     async def probe(python: str) -> Optional[str]:
-        if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        if not await asyncio.to_thread(_is_executable, python):
             return f"{python} is missing"
         try:
             code, _, err = await run([python, "-c", _IMPORT_PROBE], timeout=20.0)

@@ -175,7 +175,7 @@ async def export_environment(
     log: Any = None,
 ) -> str:
     """``environment.yml`` text for the environment at ``prefix``."""
-    if not os.path.isdir(os.path.join(prefix, "conda-meta")):
+    if not await asyncio.to_thread(os.path.isdir, os.path.join(prefix, "conda-meta")):
         raise ExportFailed(f"There is no conda environment at {prefix} any more (no conda-meta folder).")
     display = env_display_name(prefix, name)
     if conda_executable:

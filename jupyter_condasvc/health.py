@@ -146,7 +146,7 @@ def _number(data: Mapping[str, Any], key: str, default: float, *, minimum: float
     return float(value)
 
 
-def _url_host(url: str) -> Tuple[str, int, bool]:
+def _url_host(url: Any) -> Tuple[str, int, bool]:
     """(host, port, tls) of an http(s) URL, or InvalidSpec."""
     if not isinstance(url, str) or not url:
         raise _bad("An http health check needs 'url', e.g. \"http://127.0.0.1:8000/health\".")
@@ -229,7 +229,8 @@ def validate_check(data: Any) -> Dict[str, Any]:
         threshold = DEFAULT_FAILURE_THRESHOLD
     if isinstance(threshold, bool) or not isinstance(threshold, int) or not 1 <= threshold <= MAX_FAILURE_THRESHOLD:
         raise _bad(
-            f"health_check.failure_threshold must be a whole number from 1 to {MAX_FAILURE_THRESHOLD}, not {threshold!r}."
+            f"health_check.failure_threshold must be a whole number from 1 to {MAX_FAILURE_THRESHOLD}, not "
+            f"{threshold!r}."
         )
     out.update(interval_sec=interval, timeout_sec=timeout, start_period_sec=start_period, failure_threshold=threshold)
     return out

@@ -86,7 +86,8 @@ async def enforced_controllers(systemd: Any, control_group: Optional[str]) -> Li
     ``CPUUsageNSec`` property, else the cpu line of that scope's processes in
     ``/proc/PID/cgroup`` naming the scope's own cgroup (systemd put it there).
     """
-    found = list(await asyncio.to_thread(delegated_controllers, control_group) or [])
+    delegated = await asyncio.to_thread(delegated_controllers, control_group)
+    found = list(delegated or [])
     if "memory" in found and "cpu" in found:
         return found
     scope = "org.freedesktop.systemd1.Scope"
@@ -110,8 +111,9 @@ async def enforced_controllers(systemd: Any, control_group: Optional[str]) -> Li
             except Exception:  # noqa: BLE001
                 procs = []
             pids = [int(p[1]) for p in (procs[0] if procs else [])]
-            if pids and await asyncio.to_thread(_in_cpu_cgroup, pids[0], scope_group):
-                found.append("cpu")
+            if pids:
+                if await asyncio.to_thread(_in_cpu_cgroup, pids[0], scope_group):
+                    found.append("cpu")
     return found
 
 
@@ -126,7 +128,7 @@ def _in_cpu_cgroup(pid: int, group: str, proc: Optional[Path] = None) -> bool:
     except OSError:
         return False
     for line in lines:
-        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        _, controllers, path = [*line.split(":", 2), "", ""][:3]
         if "cpu" in controllers.split(",") and path.rstrip("/").endswith(group.rstrip("/")):
             return True
     return False

@@ -107,7 +107,9 @@ def _python_arg(argv: Sequence[str]) -> Optional[str]:
 
 
 def prelaunch(argv: Sequence[str]) -> Optional[Prelaunched]:
-    """Start the kernel ``--python`` in ``argv`` names; None when there is none to start (the runner then reports why)."""
+    """Start the kernel ``--python`` in ``argv`` names; None when there is none to start (the runner then reports
+    why).
+    """
     import uuid
 
     python = _python_arg(argv)

@@ -23,7 +23,7 @@ import re
 import shlex
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Sequence
+from typing import Any, AsyncGenerator, Callable, Dict, List, Optional, Sequence
 
 from .errors import CondaSvcError, JobFailed
 
@@ -264,7 +264,7 @@ class RemoteHost:
                     fix="Install the OpenSSH client (`ssh`).",
                 )
             )
-            raise self.state.error  # type: ignore[misc]
+            raise self.state.error from exc  # type: ignore[misc]
         self._proc = proc
         self._stderr_task = asyncio.ensure_future(self._read_stderr(proc, buf))
         try:
@@ -453,7 +453,7 @@ class RemoteHost:
         priority: Optional[str] = None,
         text: Optional[str] = None,
         reconnect: bool = True,
-    ) -> AsyncIterator[Dict[str, Any]]:
+    ) -> AsyncGenerator[Dict[str, Any], None]:
         """The unit's new entries as they come, as the follow socket's messages (``entries``, ``dropped``).
 
         When the connection drops it yields ``{"type": "lost", "error": HostError}`` (and, while the host
@@ -484,7 +484,7 @@ class RemoteHost:
         finally:
             await stream.aclose()  # at once: the remote follow is cancelled when the caller stops reading
 
-    async def watch(self) -> AsyncIterator[Dict[str, Any]]:
+    async def watch(self) -> AsyncGenerator[Dict[str, Any], None]:
         """The host's status stream: a ``snapshot`` of all its services, then ``status`` / ``service`` /
         ``removed`` / ``metrics`` messages as they happen (the events socket's messages). When the connection
         drops it yields ``{"type": "lost", "error": HostError}``, redials with backoff, and starts again
@@ -503,7 +503,7 @@ class RemoteHost:
         *,
         reconnect: bool = True,
         started: Optional[Callable[[Any], None]] = None,
-    ) -> AsyncIterator[Dict[str, Any]]:
+    ) -> AsyncGenerator[Dict[str, Any], None]:
         """The events of a streaming request (follow, watch), across reconnects: ``args()`` is asked again at
         each (re)start, ``started(result)`` gets the request's answer when given (watch's comes after its
         snapshot, and is not waited for)."""

@@ -144,7 +144,7 @@ async def _logs(ctx: Any, host: Any) -> int:
         a.name, n=a.lines, priority=a.priority, since=a.since, until=a.until, text=a.grep, boot=a.boot
     )
 
-    def out(entries: List[Dict[str, Any]]) -> None:
+    def out(entries: List[Any]) -> None:
         cli.print_entries(entries, json_lines=ctx.json)
 
     out(page["entries"])

@@ -357,7 +357,9 @@ def cell_finished(cell: NotebookNode, *, failed: bool = False) -> None:
 
 
 def notebook_finished(nb: NotebookNode, *, exception: bool, stop_at: Optional[int] = None) -> None:
-    """End times; cells left pending before the first failed one (or ``stop_at``) count as completed, as in papermill."""
+    """End times; cells left pending before the first failed one (or ``stop_at``) count as completed, as in
+    papermill.
+    """
     meta = nb.metadata.setdefault("papermill", {})
     end = _now_iso()
     meta.update(end_time=end, duration=_seconds_between(meta.get("start_time"), end))
@@ -372,7 +374,9 @@ def notebook_finished(nb: NotebookNode, *, exception: bool, stop_at: Optional[in
 
 
 def insert_error_markers(nb: NotebookNode, cell_index: int, execution_count: Any) -> None:
-    """Two markdown cells, tagged like papermill's: a banner at the top linking to an anchor just before the failing cell."""
+    """Two markdown cells, tagged like papermill's: a banner at the top linking to an anchor just before the
+    failing cell.
+    """
     style = 'style="color:red; font-size:1.5em;"'
     anchor = nbformat.v4.new_markdown_cell(
         f'<span id="{ERROR_ANCHOR_ID}" {style}>The run stopped here: the next cell raised an exception.</span>',
@@ -390,7 +394,9 @@ def insert_error_markers(nb: NotebookNode, cell_index: int, execution_count: Any
 
 
 def is_clean_exit(ename: Optional[str], evalue: Any) -> bool:
-    """``sys.exit()``, ``sys.exit(0)``, ``raise SystemExit``: the notebook ended itself successfully (papermill's rule)."""
+    """``sys.exit()``, ``sys.exit(0)``, ``raise SystemExit``: the notebook ended itself successfully
+    (papermill's rule).
+    """
     return ename == "SystemExit" and str(evalue or "") in ("", "0")
 
 
@@ -552,6 +558,9 @@ class ServiceNotebookClient(NotebookClient):
     never ends.
     """
 
+    #: nbclient declares the sync KernelManager; ours is always create_kernel_manager's AsyncKernelManager.
+    km: Optional[AsyncKernelManager]
+
     def __init__(
         self,
         nb: NotebookNode,
@@ -691,11 +700,26 @@ class Runner:
         )
         self.stop_requested = False
         self.kernel_ready = False
-        #: True while a cell may still be running in the kernel: then the
-        #: kernel is killed at the end rather than asked to shut down.
-        self.kernel_busy = False
+        self._kernel_busy = False
+        #: Set whenever kernel_busy turns False; made by _stop, inside the event loop (Python 3.9 binds it there).
+        self._kernel_idle: Optional[asyncio.Event] = None
         self._last_save = 0.0
         self._task: Optional[asyncio.Future[int]] = None
+
+    @property
+    def kernel_busy(self) -> bool:
+        """True while a cell may still be running in the kernel: then the
+        kernel is killed at the end rather than asked to shut down."""
+        return self._kernel_busy
+
+    @kernel_busy.setter
+    def kernel_busy(self, busy: bool) -> None:
+        self._kernel_busy = busy
+        if self._kernel_idle is not None:
+            if busy:
+                self._kernel_idle.clear()
+            else:
+                self._kernel_idle.set()
 
     # -- helpers -----------------------------------------------------------
 
@@ -746,13 +770,15 @@ class Runner:
     async def _stop(self) -> None:
         km = self.client.km
         if self.kernel_busy and km is not None and km.has_kernel:
+            idle = self._kernel_idle = asyncio.Event()  # kernel_busy is True: not set
             try:
                 await km.interrupt_kernel()
             except Exception as e:  # noqa: BLE001 - best effort, it is killed below anyway
                 self.log(WARNING, f"could not interrupt the kernel: {e}")
-            deadline = time.monotonic() + STOP_INTERRUPT_GRACE
-            while self.kernel_busy and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            try:
+                await asyncio.wait_for(idle.wait(), STOP_INTERRUPT_GRACE)
+            except asyncio.TimeoutError:
+                pass
         if self._task is not None and not self._task.done():
             self._task.cancel()
 

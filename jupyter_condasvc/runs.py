@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
 from .errors import InvalidSpec, NotFound
-from .journal.query import as_int, as_str, journal_module, read_entry, walk
+from .journal.query import LogEntry, as_int, as_str, journal_module, read_entry, walk
 from .timestamps import usec_to_iso
 from .units import RUN_END_IDENTIFIER
 
@@ -177,7 +177,8 @@ def _manager_fields(fields: Mapping[str, Any], usec: int) -> Dict[str, Any]:
 
 
 def manager_entries(unit: str, uid: int, *, max_runs: int, max_scan: int = 200_000) -> List[Dict[str, Any]]:
-    """The manager's entries (and our run-end lines) about ``unit``: its newest ``max_runs`` runs and the one before, oldest first.
+    """The manager's entries (and our run-end lines) about ``unit``: its newest ``max_runs`` runs and the one
+    before, oldest first.
 
     Blocking: run off the event loop.  Only entries journald attributes to
     the user's manager process (``_COMM=systemd``, trusted fields) count, so
@@ -219,7 +220,7 @@ def run_log(unit: str, uid: int, run_id: str, *, n: int) -> Dict[str, Any]:
         reader.add_disjunction()
         reader.add_match(f"USER_INVOCATION_ID={run_id}", f"USER_UNIT={unit}", f"_UID={uid}", "_COMM=systemd")
         reader.seek_head()
-        entries: List[Dict[str, Any]] = []
+        entries: List[LogEntry] = []
         more = False
         for usec in walk(reader):
             if usec is None:

@@ -134,7 +134,8 @@ class ServiceManager:
         self.log = log
         self._locks: Dict[str, asyncio.Lock] = {}
         self._controllers: Optional[List[str]] = None
-        #: ``await hook(manager, event, name, env_prefix)`` after "created" / "deleted"; failures are logged, never fatal.
+        #: ``await hook(manager, event, name, env_prefix)`` after "created" / "deleted"; failures are logged, never
+        #: fatal.
         self.hooks: List[Callable[[ServiceManager, str, str, Optional[str]], Awaitable[None]]] = []
 
     def _lock(self, name: str) -> asyncio.Lock:
@@ -207,7 +208,8 @@ class ServiceManager:
             default_cwd = os.path.dirname(path)
         if spec.kind in ("script", "notebook") and (not env.python or not os.access(env.python, os.X_OK)):
             raise InvalidSpec(
-                f"Command not found: the environment '{env.name}' has no Python interpreter at {env.prefix}/bin/python. "
+                f"Command not found: the environment '{env.name}' has no Python interpreter at "
+                f"{env.prefix}/bin/python. "
                 f"Install one with `{install_hint(env, 'python')}`, or choose an environment that has Python.",
                 field="env",
             )
@@ -224,7 +226,8 @@ class ServiceManager:
             raise InvalidSpec(f"The working directory '{spec.cwd or cwd}' is not a directory.", field="cwd")
         if not os.access(cwd, os.W_OK | os.X_OK):
             raise InvalidSpec(
-                f"The working directory '{cwd}' is not writable by {user_name()}; a service that writes files there would fail. "
+                f"The working directory '{cwd}' is not writable by {user_name()}; a service that writes files there "
+                "would fail. "
                 "Choose a directory you own.",
                 field="cwd",
             )
@@ -394,9 +397,8 @@ class ServiceManager:
     async def render(self, plan: UnitPlan, spec: ServiceSpec) -> Rendered:
         activation: Dict[str, str] = {}
         if spec.activation:
-            activation = await snapshot(
-                plan.env_prefix, plan.env_name, self.defaults.base_path, os.path.expanduser("~")
-            )
+            home = os.path.expanduser("~")  # noqa: ASYNC240 - "~" is $HOME (a passwd lookup only if unset)
+            activation = await snapshot(plan.env_prefix, plan.env_name, self.defaults.base_path, home)
         # the health check's URL (it may carry credentials) reaches its prober through this 0600 file only
         check = spec.health_check.model_dump() if spec.health_check else None
         variables = {**activation, **spec.environment, **health_environment(check)}
@@ -688,7 +690,8 @@ class ServiceManager:
             )
             raise JobFailed(
                 f"{action.capitalize()} of '{name}' ended with result '{result}': the service is "
-                f"{status['active_state']} ({status['sub_state']}), result '{status['result']}'.{hint} See its log for details."
+                f"{status['active_state']} ({status['sub_state']}), result '{status['result']}'.{hint} See its log "
+                "for details."
             )
         return service
 

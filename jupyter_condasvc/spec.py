@@ -110,7 +110,8 @@ class ServiceSpec(BaseModel):
         description="Service name, e.g. 'pytorch-inference-api-v1'; the unit is '<prefix><name>.service'."
     )
     kind: Kind = Field(
-        description="'script' runs a Python file, 'command' runs a program from the environment, 'notebook' executes a notebook on the environment's kernel."
+        description="'script' runs a Python file, 'command' runs a program from the environment, 'notebook' executes "
+        "a notebook on the environment's kernel."
     )
     env: str = Field(description="Conda environment, by name or absolute prefix.")
     path: Optional[str] = Field(
@@ -119,7 +120,8 @@ class ServiceSpec(BaseModel):
     )
     argv: Optional[List[str]] = Field(
         None,
-        description="Command and its arguments (command kind). argv[0] is looked up in the environment's bin directory unless absolute.",
+        description="Command and its arguments (command kind). argv[0] is looked up in the environment's bin "
+        "directory unless absolute.",
     )
     args: List[str] = Field(default_factory=list, description="Extra arguments passed to the script or command.")
     cwd: Optional[str] = Field(
@@ -131,7 +133,8 @@ class ServiceSpec(BaseModel):
     )
     secrets: List[str] = Field(
         default_factory=list,
-        description="Names of variables in 'environment' whose values are write-only: the API answers null for them, and an edit that leaves one out, null or empty keeps the stored value.",
+        description="Names of variables in 'environment' whose values are write-only: the API answers null for them, "
+        "and an edit that leaves one out, null or empty keeps the stored value.",
     )
     restart: Optional[Restart] = Field(None, description="Restart policy; default from configuration.")
     restart_sec: Optional[float] = Field(None, ge=0, le=86400, description="Seconds to wait before a restart.")
@@ -139,7 +142,8 @@ class ServiceSpec(BaseModel):
         None,
         ge=0,
         le=10000,
-        description="At most this many starts within start_limit_interval_sec, then the unit is left failed (crash-loop guard).",
+        description="At most this many starts within start_limit_interval_sec, then the unit is left failed "
+        "(crash-loop guard).",
     )
     start_limit_interval_sec: Optional[float] = Field(
         None, ge=0, le=86400 * 7, description="Window for start_limit_burst, in seconds."
@@ -154,23 +158,29 @@ class ServiceSpec(BaseModel):
     )
     output: Optional[str] = Field(
         None,
-        description="Where a notebook service writes its executed copy; default '<stem>.out.ipynb' next to the notebook.",
+        description="Where a notebook service writes its executed copy; default '<stem>.out.ipynb' next to the "
+        "notebook.",
     )
     schedule: Optional[str] = Field(
         None,
-        description="Run on a schedule: a systemd calendar expression (OnCalendar=), e.g. 'daily' or 'Mon..Fri 09:00'. Creates a .timer with Persistent=true.",
+        description="Run on a schedule: a systemd calendar expression (OnCalendar=), e.g. 'daily' or 'Mon..Fri "
+        "09:00'. Creates a .timer with Persistent=true.",
     )
     activation: bool = Field(
         False,
-        description="Snapshot what `conda activate` would set (the env's etc/conda/activate.d scripts) into the environment file.",
+        description="Snapshot what `conda activate` would set (the env's etc/conda/activate.d scripts) into the "
+        "environment file.",
     )
     restart_on_change: bool = Field(
         False,
-        description="Restart the service (when it runs) each time its script or notebook file changes: a .path unit watches the file (PathChanged=) and starts a oneshot unit that runs `systemctl --user try-restart`. Script and notebook kinds.",
+        description="Restart the service (when it runs) each time its script or notebook file changes: a .path unit "
+        "watches the file (PathChanged=) and starts a oneshot unit that runs `systemctl --user try-restart`. "
+        "Script and notebook kinds.",
     )
     health_check: Optional[HealthCheck] = Field(
         None,
-        description="HTTP or TCP probe; a service that stays unhealthy is restarted through the systemd watchdog. {type: http|tcp, url | host+port, interval_sec, timeout_sec, start_period_sec, failure_threshold}.",
+        description="HTTP or TCP probe; a service that stays unhealthy is restarted through the systemd watchdog. "
+        "{type: http|tcp, url | host+port, interval_sec, timeout_sec, start_period_sec, failure_threshold}.",
     )
 
     @field_validator("name")
@@ -244,7 +254,8 @@ class ServiceSpec(BaseModel):
     def _memory(cls, v: Optional[str]) -> Optional[str]:
         if v is not None and not MEMORY_RE.fullmatch(v):
             raise ValueError(
-                "memory_max must be bytes with an optional K, M, G or T suffix, a percentage, or 'infinity' (e.g. '512M')"
+                "memory_max must be bytes with an optional K, M, G or T suffix, a percentage, or 'infinity' (e.g. "
+                "'512M')"
             )
         return v
 
@@ -373,7 +384,8 @@ def merge_patch(spec: ServiceSpec, patch: Any) -> ServiceSpec:
     for name in spec.secrets:
         if name not in new_secrets and name in new_env and not (isinstance(sent.get(name), str) and sent[name] != ""):
             raise InvalidSpec(
-                f"To stop keeping {name} secret, send its value again in 'environment' (the stored one is never shown).",
+                f"To stop keeping {name} secret, send its value again in 'environment' "
+                "(the stored one is never shown).",
                 field="secrets",
             )
     # Secret values are never sent back, so an edit cannot know them: one left

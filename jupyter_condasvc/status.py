@@ -131,6 +131,7 @@ class StatusHub:
         self._sample_handle: Optional[asyncio.TimerHandle] = None
         self._sample_task: Optional[asyncio.Task] = None
         self._reconnect_task: Optional[asyncio.Task] = None
+        self._seeding: Set[asyncio.Future] = set()  # seeds in flight, referenced until done (the loop keeps none)
         self._metrics: Dict[str, Dict[str, Optional[int]]] = {}
         self._quick: Set[str] = set()
         self._quick_handle: Optional[asyncio.Handle] = None
@@ -284,7 +285,9 @@ class StatusHub:
             return None
         if status is None:  # record or properties not read yet: the full push follows; read them for the next change
             self.quick_misses += 1
-            asyncio.ensure_future(self._seed())
+            seed = asyncio.ensure_future(self._seed())
+            self._seeding.add(seed)
+            seed.add_done_callback(self._seeding.discard)
             return None
         metrics = self._metrics.get(name)
         if metrics and status.get("active_state") in RUNNING_STATES:
@@ -369,7 +372,7 @@ class StatusHub:
         results = await asyncio.gather(*(self.systemd.get_unsignalled(u) for u, _ in active), return_exceptions=True)
         changed: Dict[str, Dict[str, Optional[int]]] = {}
         now_active = set()
-        for (unit, name), live in zip(active, results):
+        for (_, name), live in zip(active, results):
             if isinstance(live, BaseException):
                 continue
             now_active.add(name)

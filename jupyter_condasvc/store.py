@@ -432,8 +432,9 @@ class ServiceStore:
             raise NotOwned(
                 f"The unit {self.unit_name(name)} was not created by jupyter_condasvc; it is left untouched."
             )
-        timer: Optional[Path] = self.timer_path(name)
-        if timer.exists() and not is_managed(timer.read_text(encoding="utf-8", errors="replace")):
+        timer_file = self.timer_path(name)
+        timer: Optional[Path] = timer_file
+        if timer_file.exists() and not is_managed(timer_file.read_text(encoding="utf-8", errors="replace")):
             timer = None
         watch = [
             p

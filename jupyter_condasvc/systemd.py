@@ -19,9 +19,9 @@ import re
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from dbus_fast import Message, MessageType, Variant
+from dbus_fast import ErrorType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 from dbus_fast.errors import DBusError
 from traitlets import Float, Int, Unicode
@@ -152,6 +152,8 @@ class SystemdManager(LoggingConfigurable):
         #: The reload not yet sent (callers that ask now share it) and the one in flight.
         self._reload_next: Optional[asyncio.Future] = None
         self._reload_running: Optional[asyncio.Future] = None
+        #: The tasks sending them, referenced until done (the event loop keeps only a weak reference).
+        self._reload_senders: Set[asyncio.Future] = set()
         #: daemon-reloads this client asked for (each shared one counts once).
         self.reloads = 0
         #: The id of the newest job this client queued, per unit.
@@ -191,7 +193,8 @@ class SystemdManager(LoggingConfigurable):
         address, origin = self.address_origin()
         try:
             bus = await asyncio.wait_for(MessageBus(bus_address=address).connect(), self.call_timeout)
-        except (OSError, asyncio.TimeoutError, ValueError, Exception) as exc:  # noqa: BLE001 - any failure means unreachable
+        # BLE001: any failure means unreachable
+        except (OSError, asyncio.TimeoutError, ValueError, Exception) as exc:  # noqa: BLE001
             raise ManagerUnavailable(unreachable_message(address, origin, exc)) from None
         self._sem = asyncio.Semaphore(self.max_in_flight)
         self._cache.clear()
@@ -272,9 +275,10 @@ class SystemdManager(LoggingConfigurable):
         if msg.message_type is not MessageType.SIGNAL:
             return None
         if msg.interface == PROPS_IFACE and msg.member == "PropertiesChanged":
-            if not msg.path.startswith(UNIT_PATH_PREFIX):
+            path = msg.path  # a signal always has one (the bus requires it); dbus_fast types it optional
+            if path is None or not path.startswith(UNIT_PATH_PREFIX):
                 return None
-            unit = unit_name_from_path(msg.path)
+            unit = unit_name_from_path(path)
             _iface, changed, invalidated = msg.body
             cached = self._cache.get(unit)
             values = {k: _plain(v) for k, v in changed.items()}
@@ -338,7 +342,8 @@ class SystemdManager(LoggingConfigurable):
         if reply is None:
             raise ManagerUnavailable(f"No reply from the systemd user manager to {member}.")
         if reply.message_type is MessageType.ERROR:
-            raise DBusError(reply.error_name, reply.body[0] if reply.body else "", reply)
+            # the bus requires an error name on every error; dbus_fast types it optional
+            raise DBusError(reply.error_name or ErrorType.FAILED, reply.body[0] if reply.body else "", reply)
         return reply.body
 
     async def call_manager(self, member: str, signature: str = "", body: Optional[list] = None) -> list:
@@ -386,7 +391,9 @@ class SystemdManager(LoggingConfigurable):
         fut = self._reload_next
         if fut is None:
             fut = self._reload_next = asyncio.get_running_loop().create_future()
-            asyncio.ensure_future(self._send_reload(fut, self._reload_running))
+            sender = asyncio.ensure_future(self._send_reload(fut, self._reload_running))
+            self._reload_senders.add(sender)
+            sender.add_done_callback(self._reload_senders.discard)
         await asyncio.shield(fut)
 
     async def _send_reload(self, fut: asyncio.Future, previous: Optional[asyncio.Future]) -> None:

@@ -27,7 +27,10 @@ from .errors import InvalidSpec
 
 #: First line of every unit we write.  Its presence (together with our state
 #: file) is what makes a unit ours; we never touch a unit without it.
-MARKER = "# Managed by jupyter_condasvc: edit it from JupyterLab or `jupyter condasvc edit`, changes made here are overwritten."
+MARKER = (
+    "# Managed by jupyter_condasvc: edit it from JupyterLab or `jupyter condasvc edit`, changes made here are "
+    "overwritten."
+)
 #: ``X-`` keys are ignored by systemd but visible in ``systemctl cat``.
 MARKER_KEY = "X-CondaSvc-Managed"
 

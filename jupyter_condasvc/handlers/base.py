@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
 from ..errors import CondaSvcError, InvalidSpec
 from ..limits import check_body
+
+if TYPE_CHECKING:
+    from ..app import CondaSvcApp
 
 AUTH_RESOURCE = "condasvc"
 
@@ -30,6 +33,11 @@ class CondaSvcHandler(ExtensionHandlerMixin, APIHandler):
     @property
     def services(self) -> Any:
         return self.settings["condasvc_services"]
+
+    @property
+    def condasvc_app(self) -> CondaSvcApp:
+        """``extensionapp`` with its settings typed (jupyter_server's mixin types it as the ExtensionApp base)."""
+        return cast("CondaSvcApp", self.extensionapp)
 
     def json_body(self) -> Any:
         body = self.request.body or b"null"

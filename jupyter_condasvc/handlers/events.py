@@ -40,7 +40,7 @@ class CondaSvcWebSocket(ExtensionHandlerMixin, WebSocketMixin, websocket.WebSock
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        await ensure_async(self.pre_get())
+        await self.pre_get()
         # the origin first (tornado checks it only after our own checks would have answered)
         origin = self.request.headers.get("Origin") or self.request.headers.get("Sec-Websocket-Origin")
         if origin is not None and not self.check_origin(origin):

@@ -67,7 +67,7 @@ class LogsHandler(CondaSvcHandler):
         fmt = self.get_query_argument("format", "json")
         if fmt not in ("json", "text"):
             raise web.HTTPError(400, "format must be json or text.")
-        page = await self.services.logs(name, _query(self, default_n=100), max_scan=self.extensionapp.log_max_scan)
+        page = await self.services.logs(name, _query(self, default_n=100), max_scan=self.condasvc_app.log_max_scan)
         if fmt == "json":
             self.finish(page.to_json())
             return
@@ -77,17 +77,18 @@ class LogsHandler(CondaSvcHandler):
 
 class LogsFollowWebSocket(CondaSvcWebSocket):
     follower: Optional[Follower] = None
-    stream: Optional[LogFollow] = None
+    # not `stream`: WebSocketMixin declares that name (a tornado IOStream)
+    log_follow: Optional[LogFollow] = None
 
     async def prepare_socket(self, name: str) -> None:
         services = self.settings["condasvc_services"]
         cursor = self.get_query_argument("cursor", None) or None
-        self.stream = await services.follow(name, _query(self, default_n=0), cursor=cursor)
+        self.log_follow = await services.follow(name, _query(self, default_n=0), cursor=cursor)
         self.service_name = name
 
     def open(self, name: str) -> None:  # type: ignore[override]
         super().open(name)
-        stream = self.stream
+        stream = self.log_follow
         if stream is None:  # prepare_socket resolves it before the upgrade; never here
             return
         self.send(json.dumps(stream.hello()))

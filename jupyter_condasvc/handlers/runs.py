@@ -42,7 +42,7 @@ class RunLogHandler(CondaSvcHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str, run_id: str) -> None:
-        n = _int_arg(self, "n", 1000, 0, self.extensionapp.log_page_max)
+        n = _int_arg(self, "n", 1000, 0, self.condasvc_app.log_page_max)
         self.reply(await get_run_log(self.services, name, run_id, n=n))
 
 

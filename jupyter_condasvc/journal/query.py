@@ -69,7 +69,8 @@ def parse_priority(value: Optional[str]) -> Optional[Tuple[int, int]]:
         if text in _PRIORITY_ALIASES:
             return _PRIORITY_ALIASES[text]
         raise InvalidSpec(
-            f"Unknown priority '{text}': use 0..7 or one of {', '.join(PRIORITY_NAMES)} (or a range like err..warning).",
+            f"Unknown priority '{text}': use 0..7 or one of {', '.join(PRIORITY_NAMES)} "
+            "(or a range like err..warning).",
             field="priority",
         )
 
@@ -98,7 +99,8 @@ def parse_time(value: Optional[str], field_name: str) -> Optional[int]:
                 dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
             except ValueError:
                 raise InvalidSpec(
-                    f"'{value}' is not a time: use ISO 8601 (2026-01-31T12:00:00+00:00), seconds since the epoch, or -5m/-2h/-1d.",
+                    f"'{value}' is not a time: use ISO 8601 (2026-01-31T12:00:00+00:00), seconds since the epoch, or "
+                    "-5m/-2h/-1d.",
                     field=field_name,
                 ) from None
             if dt.tzinfo is None:
