@@ -65,6 +65,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+import _common
+
 REPO = Path(__file__).resolve().parent.parent
 #: The package is copied here at start-up; the server and this process both
 #: import the copy, so edits to the checkout during a run cannot mix versions.
@@ -72,41 +74,15 @@ CODE: Optional[Path] = None
 
 
 def git(*args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", f"safe.directory={REPO}", "-C", str(REPO), *args], capture_output=True, check=True, timeout=60
-    ).stdout.decode()
+    return _common.git(*args).decode()
 
 
 def load_code(dest: Path, rev: Optional[str]) -> str:
     """Snapshot jupyter_condasvc and tests/condaenv.py (working tree, or ``rev``) into ``dest``, import them."""
     global CODE, make_conda_root, EnvironmentFinder, Defaults, ServiceManager, ServiceStore, SystemdManager
     import hashlib
-    import tarfile
 
-    if rev:
-        tar = subprocess.run(
-            [
-                "git",
-                "-c",
-                f"safe.directory={REPO}",
-                "-C",
-                str(REPO),
-                "archive",
-                rev,
-                "jupyter_condasvc",
-                "tests/condaenv.py",
-            ],
-            capture_output=True,
-            check=True,
-            timeout=60,
-        ).stdout
-        with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
-            tf.extractall(dest)  # our own repository's archive
-        (dest / "tests" / "condaenv.py").rename(dest / "condaenv.py")
-    else:
-        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "labextension", "node_modules")
-        shutil.copytree(REPO / "jupyter_condasvc", dest / "jupyter_condasvc", ignore=ignore)
-        shutil.copy2(REPO / "tests" / "condaenv.py", dest / "condaenv.py")
+    _common.snapshot(dest, rev, extra=("tests/condaenv.py",))
     CODE = dest
     sys.path.insert(0, str(dest))
     from condaenv import make_conda_root
@@ -309,15 +285,7 @@ class Server:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-            except ProcessLookupError:
-                pass
+        _common.stop_group(self.proc)
         self.proc = None
 
     def logged_ms(self, phase: str) -> Dict[int, float]:
@@ -869,11 +837,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--keep-tmp", action="store_true", help="keep the temporary dir (server log, env)")
     args = p.parse_args(argv)
 
-    def terminate(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, terminate)
-    signal.signal(signal.SIGHUP, terminate)
+    _common.interrupt_on_signals()
     logging.basicConfig(level=logging.WARNING)
     tmp = Path(tempfile.mkdtemp(prefix="condasvc-bench-"))
     try:
