@@ -1,4 +1,5 @@
-"""What the benchmarks share: the package snapshot, stopping a server's process group, signals as Ctrl-C.
+"""What the benchmarks share: the package snapshot, stopping a server's process group, a temporary dir that
+Ctrl-C, SIGTERM and SIGHUP clean up.
 
 Imported as ``_common`` (the benchmarks run with this folder first on ``sys.path``; load_bench copies it next to
 the stream_bench probe it loads into its server)."""
@@ -11,11 +12,13 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 def git(*args: str) -> bytes:
@@ -64,3 +67,20 @@ def interrupt_on_signals() -> None:
 
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGHUP, terminate)
+
+
+def run_in_tmp(prefix: str, keep: bool, say: Callable[..., None], body: Callable[[Path], T]) -> Optional[T]:
+    """BODY(tmp) in a fresh temporary dir, removed afterwards unless KEEP; None when interrupted (Ctrl-C, and
+    SIGTERM/SIGHUP from here on), after BODY's own clean-up ran."""
+    interrupt_on_signals()
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        return body(tmp)
+    except KeyboardInterrupt:
+        say("interrupted; cleaned up")
+        return None
+    finally:
+        if keep:
+            say(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -41,7 +41,6 @@ import random
 import secrets
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -469,22 +468,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         args.running = 100
     args.duration = args.duration or (15.0 if args.quick else 60.0)
 
-    _common.interrupt_on_signals()
     logging.basicConfig(level=logging.WARNING)
-    tmp = Path(tempfile.mkdtemp(prefix="condasvc-load-"))
-    try:
+
+    def body(tmp: Path) -> Dict[str, Any]:
         sb.load_code(tmp / "code", args.rev)
         for probe in ("stream_bench.py", "_common.py"):  # the probe, and what it imports
             shutil.copy2(Path(__file__).resolve().parent / probe, tmp / "code" / probe)
-        result = run(args, tmp)
-    except KeyboardInterrupt:
-        say("interrupted; cleaned up")
+        return run(args, tmp)
+
+    result = _common.run_in_tmp("condasvc-load-", args.keep_tmp, say, body)
+    if result is None:
         return 130
-    finally:
-        if args.keep_tmp:
-            say(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(result, indent=1) if args.json else fmt(result))
     f = result["follow"]
     return 0 if result["errors"] == 0 and f["gaps"] == 0 and f["duplicates"] == 0 else 1

@@ -50,13 +50,11 @@ import os
 import pstats
 import re
 import secrets
-import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -837,10 +835,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--keep-tmp", action="store_true", help="keep the temporary dir (server log, env)")
     args = p.parse_args(argv)
 
-    _common.interrupt_on_signals()
     logging.basicConfig(level=logging.WARNING)
-    tmp = Path(tempfile.mkdtemp(prefix="condasvc-bench-"))
-    try:
+
+    def body(tmp: Path) -> Dict[str, Any]:
         code = load_code(tmp / "code", args.rev)
         try:
             head = git("rev-parse", "--short", args.rev or "HEAD").strip()
@@ -849,14 +846,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             head, dirty = "?", None
         result = run(args, tmp)
         result["code"] = {"repo": str(REPO), "rev": head, "working_tree_changes": dirty, "sha256_12": code}
-    except KeyboardInterrupt:
-        say("interrupted; cleaned up")
+        return result
+
+    result = _common.run_in_tmp("condasvc-bench-", args.keep_tmp, say, body)
+    if result is None:
         return 130
-    finally:
-        if args.keep_tmp:
-            say(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     profile = result.pop("profile", None)
     if args.json:
         print(json.dumps(result, indent=1))
