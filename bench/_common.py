@@ -10,6 +10,7 @@ import io
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tarfile
 import tempfile
@@ -43,6 +44,14 @@ def snapshot(dest: Path, rev: Optional[str], extra: Sequence[str] = ()) -> Path:
         for name in extra:
             shutil.copy2(REPO / name, dest / Path(name).name)
     return dest
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def stop_group(proc: subprocess.Popen, grace: float = 15) -> None:

@@ -33,7 +33,6 @@ import asyncio
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,8 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import _common
 
 from jupyter_condasvc.cli import load_settings
 from jupyter_condasvc.remote import HostError, RemoteHost
@@ -274,9 +275,7 @@ async def main() -> int:
         )
 
         # -- a dead host and local requests ----------------------------------------
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            dead_port = s.getsockname()[1]
+        dead_port = _common.free_port()
 
         def dead_host(**kw):
             return RemoteHost(

@@ -51,7 +51,6 @@ import pstats
 import re
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -166,10 +165,7 @@ def show_batched(units: Sequence[str]) -> List[Dict[str, str]]:
 # -- the server ----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = _common.free_port
 
 
 class Server:

@@ -41,7 +41,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -156,10 +155,7 @@ def pct(values: Sequence[float], q: float) -> Optional[float]:
     return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = _common.free_port
 
 
 def cpu_seconds(pid: int) -> float:
