@@ -108,6 +108,11 @@ async def create(api: Any, root: Path, name: str, text: str, **spec: Any) -> Any
     return svc
 
 
+async def preview_script(api: Any, path: str, **spec: Any) -> Any:
+    """``POST preview`` of a draft script service running PATH in env ``ml``: (status code, answer)."""
+    return await api("POST", "preview", body={"name": "draft", "kind": "script", "env": "ml", "path": path, **spec})
+
+
 # -- a service's status through the API, for wait_for ------------------------------------------------
 
 
