@@ -37,31 +37,8 @@ from typing import Dict, List, Optional
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-import status_bench as sb  # noqa: E402  (load_code: the package snapshot)
-
-
-def snapshot(dest: Path, rev: Optional[str]) -> Path:
-    """The package (working tree, or ``rev``) copied into ``dest``, without importing it here."""
-    import io
-    import tarfile
-
-    dest.mkdir(parents=True)
-    if rev:
-        tar = subprocess.run(
-            ["git", "-c", f"safe.directory={sb.REPO}", "-C", str(sb.REPO), "archive", rev, "jupyter_condasvc"],
-            capture_output=True,
-            check=True,
-            timeout=60,
-        ).stdout
-        with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
-            tf.extractall(dest)  # our own repository's archive
-    else:
-        shutil.copytree(
-            sb.REPO / "jupyter_condasvc",
-            dest / "jupyter_condasvc",
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "labextension", "node_modules"),
-        )
-    return dest
+import _common  # noqa: E402  (snapshot: the package)
+import status_bench as sb  # noqa: E402
 
 
 def timed(argv: List[str], env: Dict[str, str], cwd: Path) -> float:
@@ -87,9 +64,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     prefix = f"cli{secrets.token_hex(3)}-"
     conda_root = None
     try:
-        codes = {"ours": snapshot(tmp / "ours", None)}
+        codes = {"ours": _common.snapshot(tmp / "ours", None)}
         if args.rev:
-            codes[args.rev[:10]] = snapshot(tmp / "rev", args.rev)
+            codes[args.rev[:10]] = _common.snapshot(tmp / "rev", args.rev)
         sys.path.insert(0, str(sb.REPO / "tests"))
         from condaenv import make_conda_root
 

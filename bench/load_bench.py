@@ -40,15 +40,14 @@ import os
 import random
 import secrets
 import shutil
-import signal
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, AsyncIterator, Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common
 import status_bench as sb
 
 TICKER = "import time\ni = 0\nwhile True:\n    print('line', i, flush=True)\n    i += 1\n    time.sleep(1)\n"
@@ -155,27 +154,34 @@ def api_clients(
 async def sockets(port: int, token: str, names: List[str], followers: int, until: float, out: Dict[str, Any]) -> None:
     from tornado.websocket import websocket_connect
 
+    async def messages(url: str, what: str) -> AsyncIterator[Dict[str, Any]]:
+        """The decoded messages of the socket at URL until UNTIL; its errors go to out["errors"] as WHAT's."""
+        try:
+            ws = await websocket_connect(url)
+        except Exception as exc:  # noqa: BLE001
+            out["errors"].append(f"{what}: {exc}")
+            return
+        try:
+            while time.monotonic() < until:
+                try:
+                    text = await asyncio.wait_for(ws.read_message(), max(0.1, until - time.monotonic()))
+                except asyncio.TimeoutError:
+                    break
+                if text is None:
+                    out["errors"].append(f"{what}: closed by the server")
+                    return
+                yield json.loads(text)
+        finally:
+            ws.close()
+
     async def follow(name: str) -> None:
         url = f"ws://127.0.0.1:{port}/condasvc/api/services/{name}/logs/follow?token={token}"
         rec = {"name": name, "lines": 0, "dropped": 0, "gaps": 0, "duplicates": 0, "messages": 0}
         out["followers"].append(rec)
-        try:
-            ws = await websocket_connect(url)
-        except Exception as exc:  # noqa: BLE001
-            out["errors"].append(f"follow {name}: {exc}")
-            return
         last: Optional[int] = None
         seen = set()
         excused = False
-        while time.monotonic() < until:
-            try:
-                text = await asyncio.wait_for(ws.read_message(), max(0.1, until - time.monotonic()))
-            except asyncio.TimeoutError:
-                break
-            if text is None:
-                out["errors"].append(f"follow {name}: closed by the server")
-                return
-            msg = json.loads(text)
+        async for msg in messages(url, f"follow {name}"):
             rec["messages"] += 1
             if msg["type"] == "dropped":
                 rec["dropped"] += msg["count"]
@@ -195,25 +201,11 @@ async def sockets(port: int, token: str, names: List[str], followers: int, until
                     last, excused = i, False
             elif msg["type"] == "error":
                 out["errors"].append(f"follow {name}: {msg}")
-        ws.close()
 
     async def events() -> None:
-        try:
-            ws = await websocket_connect(f"ws://127.0.0.1:{port}/condasvc/api/events?token={token}")
-        except Exception as exc:  # noqa: BLE001
-            out["errors"].append(f"events: {exc}")
-            return
-        while time.monotonic() < until:
-            try:
-                text = await asyncio.wait_for(ws.read_message(), max(0.1, until - time.monotonic()))
-            except asyncio.TimeoutError:
-                break
-            if text is None:
-                out["errors"].append("events: closed by the server")
-                return
-            kind = json.loads(text)["type"]
+        async for msg in messages(f"ws://127.0.0.1:{port}/condasvc/api/events?token={token}", "events"):
+            kind = msg["type"]
             out["pushes"][kind] = out["pushes"].get(kind, 0) + 1
-        ws.close()
 
     await asyncio.gather(events(), *(follow(n) for n in names[:followers]))
 
@@ -476,25 +468,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         args.running = 100
     args.duration = args.duration or (15.0 if args.quick else 60.0)
 
-    def terminate(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, terminate)
-    signal.signal(signal.SIGHUP, terminate)
     logging.basicConfig(level=logging.WARNING)
-    tmp = Path(tempfile.mkdtemp(prefix="condasvc-load-"))
-    try:
+
+    def body(tmp: Path) -> Dict[str, Any]:
         sb.load_code(tmp / "code", args.rev)
-        shutil.copy2(Path(__file__).resolve().parent / "stream_bench.py", tmp / "code" / "stream_bench.py")  # the probe
-        result = run(args, tmp)
-    except KeyboardInterrupt:
-        say("interrupted; cleaned up")
+        for probe in ("stream_bench.py", "_common.py"):  # the probe, and what it imports
+            shutil.copy2(Path(__file__).resolve().parent / probe, tmp / "code" / probe)
+        return run(args, tmp)
+
+    result = _common.run_in_tmp("condasvc-load-", args.keep_tmp, say, body)
+    if result is None:
         return 130
-    finally:
-        if args.keep_tmp:
-            say(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(result, indent=1) if args.json else fmt(result))
     f = result["follow"]
     return 0 if result["errors"] == 0 and f["gaps"] == 0 and f["duplicates"] == 0 else 1

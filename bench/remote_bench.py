@@ -33,7 +33,6 @@ import asyncio
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,8 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import _common
 
 from jupyter_condasvc.cli import load_settings
 from jupyter_condasvc.remote import HostError, RemoteHost
@@ -75,23 +76,13 @@ async def main() -> int:
     remote_python = shlex.split(a.bridge)[0]
     remote_env = str(Path(remote_python).parent.parent)
 
+    def ssh_argv(cmd):
+        """``ssh HOST CMD`` over the bridge's shared connection (the baselines pay no handshake either)."""
+        opts = ["BatchMode=yes", "ControlMaster=auto", f"ControlPath={host.control_dir}/%C"]
+        return ["ssh", *(w for o in opts for w in ("-o", o)), a.host, cmd]
+
     def ssh(cmd, **kw):
-        return subprocess.run(
-            [
-                "ssh",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ControlMaster=auto",
-                "-o",
-                f"ControlPath={host.control_dir}/%C",
-                a.host,
-                cmd,
-            ],
-            capture_output=True,
-            text=True,
-            **kw,
-        )
+        return subprocess.run(ssh_argv(cmd), capture_output=True, text=True, **kw)
 
     print(f"# remote_bench: {a.services} services per side, prefix {prefix}, host {a.host}")
     r = subprocess.run(["systemctl", "--user", "-H", a.host, "is-system-running"], capture_output=True, text=True)
@@ -146,18 +137,7 @@ async def main() -> int:
             t_ping.append(await timed(host.call("ping")))
             t_mirror.append(await timed(mirror_list()))
             t = time.perf_counter()
-            out = await asyncio.create_subprocess_exec(
-                "ssh",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ControlMaster=auto",
-                "-o",
-                f"ControlPath={host.control_dir}/%C",
-                a.host,
-                show,
-                stdout=asyncio.subprocess.PIPE,
-            )
+            out = await asyncio.create_subprocess_exec(*ssh_argv(show), stdout=asyncio.subprocess.PIPE)
             text, _ = await out.communicate()
             t_sshctl.append(time.perf_counter() - t)
             assert text.count(b"Id=") == len(names)
@@ -205,15 +185,7 @@ async def main() -> int:
 
         async def via_journalctl():
             proc = await asyncio.create_subprocess_exec(
-                "ssh",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ControlMaster=auto",
-                "-o",
-                f"ControlPath={host.control_dir}/%C",
-                a.host,
-                f"journalctl --user -f -n 0 -o cat --user-unit {ticker}.service",
+                *ssh_argv(f"journalctl --user -f -n 0 -o cat --user-unit {ticker}.service"),
                 stdout=asyncio.subprocess.PIPE,
             )
             assert proc.stdout is not None
@@ -303,9 +275,7 @@ async def main() -> int:
         )
 
         # -- a dead host and local requests ----------------------------------------
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            dead_port = s.getsockname()[1]
+        dead_port = _common.free_port()
 
         def dead_host(**kw):
             return RemoteHost(

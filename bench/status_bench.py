@@ -50,13 +50,10 @@ import os
 import pstats
 import re
 import secrets
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -65,6 +62,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+import _common
+
 REPO = Path(__file__).resolve().parent.parent
 #: The package is copied here at start-up; the server and this process both
 #: import the copy, so edits to the checkout during a run cannot mix versions.
@@ -72,41 +71,15 @@ CODE: Optional[Path] = None
 
 
 def git(*args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", f"safe.directory={REPO}", "-C", str(REPO), *args], capture_output=True, check=True, timeout=60
-    ).stdout.decode()
+    return _common.git(*args).decode()
 
 
 def load_code(dest: Path, rev: Optional[str]) -> str:
     """Snapshot jupyter_condasvc and tests/condaenv.py (working tree, or ``rev``) into ``dest``, import them."""
     global CODE, make_conda_root, EnvironmentFinder, Defaults, ServiceManager, ServiceStore, SystemdManager
     import hashlib
-    import tarfile
 
-    if rev:
-        tar = subprocess.run(
-            [
-                "git",
-                "-c",
-                f"safe.directory={REPO}",
-                "-C",
-                str(REPO),
-                "archive",
-                rev,
-                "jupyter_condasvc",
-                "tests/condaenv.py",
-            ],
-            capture_output=True,
-            check=True,
-            timeout=60,
-        ).stdout
-        with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
-            tf.extractall(dest)  # our own repository's archive
-        (dest / "tests" / "condaenv.py").rename(dest / "condaenv.py")
-    else:
-        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "labextension", "node_modules")
-        shutil.copytree(REPO / "jupyter_condasvc", dest / "jupyter_condasvc", ignore=ignore)
-        shutil.copy2(REPO / "tests" / "condaenv.py", dest / "condaenv.py")
+    _common.snapshot(dest, rev, extra=("tests/condaenv.py",))
     CODE = dest
     sys.path.insert(0, str(dest))
     from condaenv import make_conda_root
@@ -192,10 +165,7 @@ def show_batched(units: Sequence[str]) -> List[Dict[str, str]]:
 # -- the server ----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = _common.free_port
 
 
 class Server:
@@ -309,15 +279,7 @@ class Server:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-            except ProcessLookupError:
-                pass
+        _common.stop_group(self.proc)
         self.proc = None
 
     def logged_ms(self, phase: str) -> Dict[int, float]:
@@ -869,14 +831,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--keep-tmp", action="store_true", help="keep the temporary dir (server log, env)")
     args = p.parse_args(argv)
 
-    def terminate(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, terminate)
-    signal.signal(signal.SIGHUP, terminate)
     logging.basicConfig(level=logging.WARNING)
-    tmp = Path(tempfile.mkdtemp(prefix="condasvc-bench-"))
-    try:
+
+    def body(tmp: Path) -> Dict[str, Any]:
         code = load_code(tmp / "code", args.rev)
         try:
             head = git("rev-parse", "--short", args.rev or "HEAD").strip()
@@ -885,14 +842,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             head, dirty = "?", None
         result = run(args, tmp)
         result["code"] = {"repo": str(REPO), "rev": head, "working_tree_changes": dirty, "sha256_12": code}
-    except KeyboardInterrupt:
-        say("interrupted; cleaned up")
+        return result
+
+    result = _common.run_in_tmp("condasvc-bench-", args.keep_tmp, say, body)
+    if result is None:
         return 130
-    finally:
-        if args.keep_tmp:
-            say(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     profile = result.pop("profile", None)
     if args.json:
         print(json.dumps(result, indent=1))

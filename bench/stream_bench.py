@@ -42,7 +42,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Dict, List, Optional
+
+import _common
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
@@ -155,10 +156,7 @@ def pct(values: Sequence[float], q: float) -> Optional[float]:
     return v[min(len(v) - 1, round(q * (len(v) - 1)))]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = _common.free_port
 
 
 def cpu_seconds(pid: int) -> float:
@@ -285,14 +283,7 @@ class Server:
         return out
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _common.stop_group(self.proc)
 
 
 LAT_SCRIPT = """\

@@ -26,6 +26,40 @@ SYSTEMCTL_ENV.setdefault("XDG_RUNTIME_DIR", f"/run/user/{os.getuid()}")
 SYSTEMCTL_ENV["HOME"] = str(REAL_HOME)
 
 
+#: The variables systemd itself sets in every service's environment; a user variable of that name is overridden.
+SYSTEMD_SET_ENV = frozenset(
+    {
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "INVOCATION_ID",
+        "JOURNAL_STREAM",
+        "XDG_RUNTIME_DIR",
+        "MANAGERPID",
+        "SYSTEMD_EXEC_PID",
+        "LANG",
+        "LANGUAGE",
+        "DBUS_SESSION_BUS_ADDRESS",
+        "NOTIFY_SOCKET",
+    }
+)
+#: The doctor's checks, in the order ``GET doctor`` lists them (docs/troubleshooting.md covers each).
+DOCTOR_CHECKS = (
+    "manager",
+    "journal",
+    "linger",
+    "cgroups",
+    "conda",
+    "ipykernel",
+    "open-browser",
+    "workdirs",
+    "service-envs",
+    "runner",
+    "failed",
+)
+
+
 def systemctl(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
     """The real ``systemctl --user``, as a user would type it."""
     return subprocess.run(
@@ -72,6 +106,11 @@ async def create(api: Any, root: Path, name: str, text: str, **spec: Any) -> Any
     code, svc = await api("POST", "services", body=body)
     assert code == 201, svc
     return svc
+
+
+async def preview_script(api: Any, path: str, **spec: Any) -> Any:
+    """``POST preview`` of a draft script service running PATH in env ``ml``: (status code, answer)."""
+    return await api("POST", "preview", body={"name": "draft", "kind": "script", "env": "ml", "path": path, **spec})
 
 
 # -- a service's status through the API, for wait_for ------------------------------------------------
@@ -150,3 +189,33 @@ def pushed(name: str, active: str) -> Callable[[Any], bool]:
         )
 
     return match
+
+
+def unit_plan(**kw: Any) -> Any:
+    """A ``UnitPlan`` of a plain script service; KW overrides any field."""
+    from jupyter_condasvc.units import UnitPlan
+
+    base: dict[str, Any] = dict(
+        name="train",
+        unit_name="train.service",
+        description="",
+        exec_argv=["/envs/ml/bin/python", "-u", "/home/u/train.py"],
+        working_directory="/home/u",
+        env_prefix="/envs/ml",
+        env_name="ml",
+        environment_file="/home/u/.local/share/jupyter_condasvc/train.env",
+        restart="on-failure",
+        restart_sec=5,
+        start_limit_burst=5,
+        start_limit_interval_sec=60,
+    )
+    return UnitPlan(**{**base, **kw})
+
+
+def write_failing_notebook(path: Path, before: str, after: str) -> None:
+    """A notebook at PATH whose cells are BEFORE, a ZeroDivisionError, then AFTER (never run)."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    cells = [new_code_cell(before), new_code_cell("1 / 0"), new_code_cell(after)]
+    nbformat.write(new_notebook(cells=cells), str(path))

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import DOCTOR_CHECKS
+
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 REPO = DOCS.parent
 
@@ -50,21 +52,7 @@ def test_every_trait_and_endpoint_and_command_is_documented():
 
 def test_troubleshooting_covers_every_doctor_check():
     text = (DOCS / "troubleshooting.md").read_text()
-    from jupyter_condasvc.doctor import HostPaths  # noqa: F401 - the module the ids come from
-
-    for check_id in (
-        "manager",
-        "journal",
-        "linger",
-        "cgroups",
-        "conda",
-        "ipykernel",
-        "open-browser",
-        "workdirs",
-        "service-envs",
-        "runner",
-        "failed",
-    ):
+    for check_id in DOCTOR_CHECKS:
         assert f"`{check_id}`" in text, check_id
 
 

@@ -11,7 +11,7 @@ import pytest
 from traitlets.config import Config
 
 from condaenv import make_conda_env
-from helpers import PREFIX, UNIT_DIR
+from helpers import DOCTOR_CHECKS, PREFIX, UNIT_DIR
 from jupyter_condasvc import host
 from jupyter_condasvc.app import CondaSvcApp
 from jupyter_condasvc.doctor import HostPaths, browser_settings, run_doctor
@@ -39,19 +39,7 @@ async def test_doctor_on_this_host(api):
     code, report = await api("GET", "doctor")
     assert code == 200
     checks = by_id(report)
-    assert [c["id"] for c in report["checks"]] == [
-        "manager",
-        "journal",
-        "linger",
-        "cgroups",
-        "conda",
-        "ipykernel",
-        "open-browser",
-        "workdirs",
-        "service-envs",
-        "runner",
-        "failed",
-    ]
+    assert [c["id"] for c in report["checks"]] == list(DOCTOR_CHECKS)
     assert checks["manager"]["ok"] is True and checks["manager"]["fix"] is None
     assert checks["conda"]["ok"] is True and "base, ml, nb" in checks["conda"]["detail"]
     assert checks["ipykernel"]["ok"] is None and "conda install -n base ipykernel" in checks["ipykernel"]["fix"]

@@ -149,6 +149,13 @@ def test_api_fuzz(case, fuzz_server):
 # -- round trips through systemd's parser ---------------------------------------
 
 counter = iter(range(10**6))
+
+
+def _command(name, **field):
+    """A quick command service's spec with one FIELD under test."""
+    return {"name": name, "kind": "command", "env": "ml", "argv": ["python", "-V"], "restart": "no", **field}
+
+
 text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 hostile = st.sampled_from(
     [
@@ -192,14 +199,7 @@ def test_description_round_trips(api, root, jp_serverapp, jp_asyncio_loop, value
 
 async def _description(api, jp_serverapp, value):
     name = f"desc{next(counter)}"
-    spec = {
-        "name": name,
-        "kind": "command",
-        "env": "ml",
-        "argv": ["python", "-V"],
-        "restart": "no",
-        "description": value,
-    }
+    spec = _command(name, description=value)
 
     def expect(props):
         assert props["Description"] == (value or f"{name} (conda env ml)")
@@ -227,14 +227,7 @@ async def _cwd(api, root, jp_serverapp, dirname):
     except OSError:
         return  # not a name this file system takes
     cwd = os.path.realpath(parent / dirname)
-    spec = {
-        "name": name,
-        "kind": "command",
-        "env": "ml",
-        "argv": ["python", "-V"],
-        "restart": "no",
-        "cwd": f"{name}/{dirname}",
-    }
+    spec = _command(name, cwd=f"{name}/{dirname}")
 
     def expect(props):
         assert props["WorkingDirectory"] == cwd

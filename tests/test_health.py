@@ -335,7 +335,21 @@ def probers(tmp_path):
     p.cleanup()
 
 
-FAST = ("--interval", "0.2", "--timeout", "0.15", "--start-period", "0", "--failure-threshold", "3")
+def timing(interval: str = "0.2", timeout: str = "0.15", start_period: str = "0", threshold: str = "3") -> tuple:
+    """The prober's timing arguments; the defaults are quick enough for a test."""
+    return (
+        "--interval",
+        interval,
+        "--timeout",
+        timeout,
+        "--start-period",
+        start_period,
+        "--failure-threshold",
+        threshold,
+    )
+
+
+FAST = timing()
 
 
 def test_http_prober_detaches_pings_while_healthy_and_triggers_the_watchdog_when_unhealthy(
@@ -385,19 +399,7 @@ def test_http_prober_detaches_pings_while_healthy_and_triggers_the_watchdog_when
 
 def test_failures_in_the_start_period_do_not_count_but_still_ping(server, notify_socket, probers):
     server.code = 503
-    run = probers.start(
-        "--http",
-        server.url,
-        "--interval",
-        "0.2",
-        "--timeout",
-        "0.15",
-        "--start-period",
-        "1",
-        "--failure-threshold",
-        "2",
-        notify=notify_socket,
-    )
+    run = probers.start("--http", server.url, *timing(start_period="1", threshold="2"), notify=notify_socket)
     assert run.rc == 0
     started = time.monotonic()
     notify_socket.wait_for(lambda m: m == "WATCHDOG=1")
@@ -416,19 +418,7 @@ def test_failures_in_the_start_period_do_not_count_but_still_ping(server, notify
 
 
 def test_a_success_ends_the_start_period(server, notify_socket, probers):
-    run = probers.start(
-        "--http",
-        server.url,
-        "--interval",
-        "0.2",
-        "--timeout",
-        "0.15",
-        "--start-period",
-        "60",
-        "--failure-threshold",
-        "1",
-        notify=notify_socket,
-    )
+    run = probers.start("--http", server.url, *timing(start_period="60", threshold="1"), notify=notify_socket)
     run.wait_state(lambda s: s["state"] == "healthy")
     server.code = 404
     notify_socket.wait_for(lambda m: m == "WATCHDOG=trigger", timeout=3)
@@ -470,19 +460,7 @@ def test_a_service_that_accepts_but_never_answers_times_out(notify_socket, probe
     mute = socket.create_server(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{mute.getsockname()[1]}/"
     try:
-        run = probers.start(
-            "--http",
-            url,
-            "--interval",
-            "0.3",
-            "--timeout",
-            "0.2",
-            "--start-period",
-            "0",
-            "--failure-threshold",
-            "1",
-            notify=notify_socket,
-        )
+        run = probers.start("--http", url, *timing("0.3", "0.2", threshold="1"), notify=notify_socket)
         notify_socket.wait_for(lambda m: m == "WATCHDOG=trigger")
         _wait_gone(run.pid)
     finally:

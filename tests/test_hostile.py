@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import PREFIX, UNIT_DIR, create, systemctl, wait_for
+from helpers import PREFIX, SYSTEMD_SET_ENV, UNIT_DIR, create, systemctl, wait_for
 from jupyter_condasvc.errors import InvalidSpec
 from jupyter_condasvc.spec import parse_spec
 
@@ -157,19 +157,7 @@ async def test_trailing_newline_variable_name_cannot_inject_variables(api, root)
 
 DUMP = "import json, os; json.dump(dict(os.environ), open(os.environ['OUT_FILE'], 'w'))"
 # systemd (and our unit) set these whatever the spec says
-EXPECTED_EXTRA = {
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "SHELL",
-    "INVOCATION_ID",
-    "JOURNAL_STREAM",
-    "XDG_RUNTIME_DIR",
-    "MANAGERPID",
-    "SYSTEMD_EXEC_PID",
-    "LANG",
-    "LANGUAGE",
-    "DBUS_SESSION_BUS_ADDRESS",
+EXPECTED_EXTRA = SYSTEMD_SET_ENV | {
     "PATH",
     "CONDA_PREFIX",
     "CONDA_DEFAULT_ENV",
@@ -178,7 +166,6 @@ EXPECTED_EXTRA = {
     "PWD",
     "LC_CTYPE",
     "TERM",
-    "NOTIFY_SOCKET",
     "MAINPID",
     "MEMORY_PRESSURE_WATCH",
     "MEMORY_PRESSURE_WRITE",
@@ -478,14 +465,9 @@ def _procs_mentioning(words):
 async def test_health_check_credentials_stay_in_the_private_environment_file(
     api, root, unit_name, jp_serverapp, state_dir
 ):
-    import socket
+    from helpers import free_port, journal
 
-    from helpers import journal
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    (root / "authweb.py").write_text(AUTH_SERVER)
+    port = free_port()
     url = f"http://admin:S3cretPW@127.0.0.1:{port}/health?token=T0kenVal"
     shown_url = f"http://***@127.0.0.1:{port}/health?token=***"
     check = {
@@ -496,16 +478,7 @@ async def test_health_check_credentials_stay_in_the_private_environment_file(
         "start_period_sec": 0,
         "failure_threshold": 100,
     }
-    spec = {
-        "name": "authweb",
-        "kind": "script",
-        "env": "ml",
-        "path": "authweb.py",
-        "args": [str(port)],
-        "health_check": check,
-    }
-    code, svc = await api("POST", "services", body=spec)
-    assert code == 201, svc
+    svc = await create(api, root, "authweb", AUTH_SERVER, args=[str(port)], health_check=check)
     assert svc["spec"]["health_check"]["url"] == shown_url
     try:
         unit_text = (UNIT_DIR / unit_name("authweb")).read_text()

@@ -13,7 +13,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from traitlets.config import Config
 
-from helpers import PREFIX, UNIT_DIR
+from helpers import PREFIX, UNIT_DIR, preview_script
 from jupyter_condasvc.app import CondaSvcApp
 from jupyter_condasvc.doctor import HostPaths, _open_browser, hub_singleuser, run_doctor
 from jupyter_condasvc.invocation import cli_command
@@ -170,21 +170,9 @@ async def test_preview_warns_when_the_runner_is_outside_the_chosen_env(api, root
         )
         for w in preview["warnings"]
     ), preview["warnings"]
-    code, preview = await api(
-        "POST",
-        "preview",
-        body={
-            "name": "draft",
-            "kind": "script",
-            "env": "ml",
-            "path": "web.py",
-            "health_check": {"type": "tcp", "host": "127.0.0.1", "port": 9},
-        },
-    )
+    code, preview = await preview_script(api, "web.py", health_check={"type": "tcp", "host": "127.0.0.1", "port": 9})
     assert code == 200 and any(w.startswith("The health check runs with") for w in preview["warnings"]), preview
-    code, preview = await api(
-        "POST", "preview", body={"name": "draft", "kind": "script", "env": "ml", "path": "web.py"}
-    )
+    code, preview = await preview_script(api, "web.py")
     assert code == 200 and preview["warnings"] == []
 
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from helpers import create, systemctl, wait_for
+from helpers import create, systemctl, wait_for, write_failing_notebook
 
 
 def _reload_counter(jp_serverapp):
@@ -289,19 +289,7 @@ async def test_restarts_and_timer_runs_are_told_apart(api, root):
     runs = await _runs(api, "j-flaky")
     assert [r["trigger"] for r in runs] == ["restart", "restart", "manual"], runs
     assert all(r["state"] == "failed" and r["exit_status"] == 2 for r in runs)
-    (root / "tick.py").write_text("print('tick')\n")
-    code, svc = await api(
-        "POST",
-        "services",
-        body={
-            "name": "j-ticker",
-            "kind": "script",
-            "env": "ml",
-            "path": "tick.py",
-            "schedule": "*:*:0/2",
-            "restart": "no",
-        },
-    )
+    await create(api, root, "j-ticker", "print('tick')\n", schedule="*:*:0/2", restart="no")
     code, _ = await api("POST", "services", "j-ticker", "resume")
     runs = await wait_for(lambda: _runs_count(api, "j-ticker", 2), timeout=30)
     assert {r["trigger"] for r in runs} == {"timer"} and all(r["state"] == "finished" for r in runs)
@@ -309,17 +297,9 @@ async def test_restarts_and_timer_runs_are_told_apart(api, root):
 
 
 async def test_scheduled_failing_notebook_keeps_a_copy_and_a_log_per_run(api, root):
-    import nbformat
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    nb = new_notebook(
-        cells=[
-            new_code_cell("import os\nprint('run', os.environ.get('INVOCATION_ID'))"),
-            new_code_cell("1 / 0"),
-            new_code_cell("print('never')"),
-        ]
+    write_failing_notebook(
+        root / "fails.ipynb", "import os\nprint('run', os.environ.get('INVOCATION_ID'))", "print('never')"
     )
-    nbformat.write(nb, str(root / "fails.ipynb"))
     code, svc = await api(
         "POST",
         "services",

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from helpers import wait_for
+from helpers import wait_for, write_failing_notebook
 from test_cli import Cli, write_config
 
 pytestmark = pytest.mark.systemd
@@ -68,17 +68,11 @@ async def _collect(ws, name, into):
 
 
 async def test_five_timer_periods_of_a_failing_notebook(api, root, tmp_path, conda_root, state_dir, jp_ws_fetch):
-    import nbformat
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    nb = new_notebook(
-        cells=[
-            new_code_cell("import os\nprint('line of run', os.environ['INVOCATION_ID'], flush=True)"),
-            new_code_cell("1 / 0"),
-            new_code_cell("print('never printed')"),
-        ]
+    write_failing_notebook(
+        root / "five.ipynb",
+        "import os\nprint('line of run', os.environ['INVOCATION_ID'], flush=True)",
+        "print('never printed')",
     )
-    nbformat.write(nb, str(root / "five.ipynb"))
     name = "jh-five"
     code, svc = await api(
         "POST",

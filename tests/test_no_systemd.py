@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import preview_script
+
 #: These tests make the manager unreachable themselves, so they run with or without one.
 pytestmark = pytest.mark.no_user_manager
 
@@ -24,18 +26,8 @@ async def test_services_list_explains_the_missing_manager(api):
 
 async def test_preview_works_without_a_user_manager(api, root, conda_root):
     (root / "serve.py").write_text("print('hi')\n")
-    code, preview = await api(
-        "POST",
-        "preview",
-        body={
-            "name": "draft",
-            "kind": "script",
-            "env": "ml",
-            "path": "serve.py",
-            "memory_max": "1G",
-            "environment": {"API_KEY": "s3cret"},
-            "enabled": True,
-        },
+    code, preview = await preview_script(
+        api, "serve.py", memory_max="1G", environment={"API_KEY": "s3cret"}, enabled=True
     )
     assert code == 200, preview
     assert (

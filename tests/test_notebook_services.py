@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from helpers import SYSTEMCTL_ENV, UNIT_DIR, journal, status_of, stopped, systemctl, wait_for
+from helpers import SYSTEMCTL_ENV, UNIT_DIR, create, free_port, journal, status_of, stopped, systemctl, wait_for
 
 pytestmark = pytest.mark.systemd
 
@@ -276,21 +276,16 @@ http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
 
 
 async def test_unhealthy_service_is_restarted_by_the_watchdog(api, root, unit_name):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    (root / "web.py").write_text(SERVER)
-    spec = {
-        "name": "web",
-        "kind": "script",
-        "env": "ml",
-        "path": "web.py",
-        "args": [str(port)],
-        "restart": "on-failure",
-        "restart_sec": 0.5,
-        "health_check": {
+    port = free_port()
+    await create(
+        api,
+        root,
+        "web",
+        SERVER,
+        args=[str(port)],
+        restart="on-failure",
+        restart_sec=0.5,
+        health_check={
             "type": "http",
             "url": f"http://127.0.0.1:{port}/",
             "interval_sec": 0.5,
@@ -298,9 +293,7 @@ async def test_unhealthy_service_is_restarted_by_the_watchdog(api, root, unit_na
             "start_period_sec": 5,
             "failure_threshold": 2,
         },
-    }
-    code, svc = await api("POST", "services", body=spec)
-    assert code == 201, svc
+    )
     text = (UNIT_DIR / unit_name("web")).read_text()
     assert "WatchdogSec=" in text and "ExecStartPost=" in text and "NotifyAccess=all" in text
     await api("POST", "services", "web", "start")

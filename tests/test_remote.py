@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REAL_HOME, create
+from helpers import REAL_HOME, create, free_port
 from jupyter_condasvc.remote import HostError, HostMirror, RemoteError, RemoteHost, classify
 
 HOST = os.environ.get("CONDASVC_SSH_HOST", "")
@@ -320,11 +320,7 @@ async def test_changed_host_key_unknown_key_and_closed_port(remote_home, tmp_pat
     unknown = client(
         ssh_args=["-F", str(_config(tmp_path / "u", identity=identity, known_hosts=str(empty)))], control_dir=""
     )
-    import socket
-
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        closed_port = str(s.getsockname()[1])
+    closed_port = str(free_port())  # a port nobody listens on
     (tmp_path / "c").mkdir()
     down = client(
         ssh_args=["-F", str(_config(tmp_path / "c", identity=identity, known_hosts=str(known), port=closed_port))],
@@ -495,11 +491,7 @@ def test_cli_host_create_start_logs_stop_delete(remote_home, tmp_path):
 
 
 def test_cli_host_unreachable_exit_code(remote_home, tmp_path):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = str(s.getsockname()[1])
+    port = str(free_port())
     conf = _config(tmp_path, identity="/nonexistent", known_hosts="/dev/null", port=port)
     r = subprocess.run(
         [

@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import PREFIX, UNIT_DIR, create, systemctl, wait_for
-from jupyter_condasvc.units import MARKER, UnitPlan, is_managed, render_path, render_restarter
+from helpers import PREFIX, UNIT_DIR, create, systemctl, unit_plan, wait_for
+from jupyter_condasvc.units import MARKER, is_managed, render_path, render_restarter
 
 LOOP = "import time\nwhile True:\n    time.sleep(0.5)\n"
 
 
-def _plan(**kw):
-    base = dict(
-        name="w",
-        unit_name="p-w.service",
-        description="",
-        exec_argv=["/bin/true"],
-        working_directory="/tmp",
-        env_prefix="/e",
-        env_name="e",
-        environment_file="/s/w.env",
-        restart="no",
-        restart_sec=1,
-        start_limit_burst=5,
-        start_limit_interval_sec=10,
-    )
-    return UnitPlan(**{**base, **kw})
-
-
 def test_path_and_restarter_units_are_escaped_and_ours():
-    plan = _plan(watch_path="/srv/100% done/app.py", systemctl="/usr/bin/systemctl")
+    plan = unit_plan(
+        name="w", unit_name="p-w.service", watch_path="/srv/100% done/app.py", systemctl="/usr/bin/systemctl"
+    )
     path = render_path(plan)
     assert "PathChanged=/srv/100%% done/app.py\n" in path
     assert "Unit=p-w:on-change.service\n" in path

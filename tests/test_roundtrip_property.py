@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import PREFIX, wait_for
+from helpers import PREFIX, SYSTEMD_SET_ENV, wait_for
 from jupyter_condasvc.units import user_argv
 
 pytestmark = [pytest.mark.systemd, pytest.mark.timeout(3600)]  # the thorough profile runs long
@@ -31,22 +31,6 @@ var_names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True).filter
     lambda n: n not in ("PATH", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PYTHONUNBUFFERED", "OUT_FILE")
 )
 variables = st.dictionaries(var_names, text, max_size=4)
-# systemd itself sets these for every service; a user variable of that name is overridden.
-SYSTEMD_SET = {
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "SHELL",
-    "INVOCATION_ID",
-    "JOURNAL_STREAM",
-    "XDG_RUNTIME_DIR",
-    "MANAGERPID",
-    "SYSTEMD_EXEC_PID",
-    "LANG",
-    "LANGUAGE",
-    "DBUS_SESSION_BUS_ADDRESS",
-    "NOTIFY_SOCKET",
-}
 counter = iter(range(10**6))
 
 
@@ -60,7 +44,7 @@ def test_argv_and_variables_round_trip(api, root, conda_root, jp_serverapp, jp_a
 async def _example(api, root, conda_root, jp_serverapp, args, env):
     name = f"prop{next(counter)}"
     out = Path(root) / f"{name}.json"
-    env = {k: v for k, v in env.items() if k not in SYSTEMD_SET}
+    env = {k: v for k, v in env.items() if k not in SYSTEMD_SET_ENV}
     argv = ["python", "-c", DUMP, *args]
     spec = {
         "name": name,

@@ -2,10 +2,10 @@
 
 import pytest
 
+from helpers import unit_plan
 from jupyter_condasvc.errors import InvalidSpec
 from jupyter_condasvc.units import (
     MARKER,
-    UnitPlan,
     is_managed,
     plain_value,
     quote_assignment,
@@ -15,24 +15,7 @@ from jupyter_condasvc.units import (
     render_service,
 )
 
-
-def plan(**kw):
-    base = dict(
-        name="train",
-        unit_name="train.service",
-        description="",
-        exec_argv=["/envs/ml/bin/python", "-u", "/home/u/train.py"],
-        working_directory="/home/u",
-        env_prefix="/envs/ml",
-        env_name="ml",
-        environment_file="/home/u/.local/share/jupyter_condasvc/train.env",
-        restart="on-failure",
-        restart_sec=5,
-        start_limit_burst=5,
-        start_limit_interval_sec=60,
-    )
-    base.update(kw)
-    return UnitPlan(**base)
+plan = unit_plan
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@
  * the current user against that user's systemd user manager.
  */
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
+const shared = require('./playwright.shared');
 
 const port = process.env.CONDASVC_UI_PORT || '8899';
 
@@ -12,10 +13,8 @@ module.exports = {
   reporter: [['list'], ['html', { open: 'never' }]],
   timeout: 90000,
   expect: { timeout: 20000 },
-  // Under CI a failed test runs once more and, if it then passes, is reported as "flaky" (scripts/test's
-  // summary lists it): these drive a real browser against a real systemd on a 2-core machine.
-  retries: process.env.CI ? 1 : 0,
-  workers: 1,
+  retries: shared.retries,
+  workers: shared.workers,
   webServer: {
     // The server's log goes to a file (scripts/test shows its end when a test fails).
     command: 'jlpm start > jupyter-server.log 2>&1',
@@ -26,13 +25,7 @@ module.exports = {
   },
   use: {
     ...baseConfig.use,
-    baseURL: `http://localhost:${port}`,
-    viewport: { width: 1400, height: 900 },
-    video: 'off',
-    trace: 'retain-on-failure',
-    launchOptions: {
-      executablePath: process.env.CONDASVC_CHROMIUM || '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage']
-    }
+    ...shared.use,
+    baseURL: `http://localhost:${port}`
   }
 };

@@ -11,6 +11,8 @@ const crypto = require('crypto');
 const os = require('os');
 const path = require('path');
 
+const shared = require('./playwright.shared');
+
 const port = process.env.CONDASVC_HUB_PORT || '8765';
 // Shared with the Hub (webServer inherits this environment) and the tests.
 process.env.CONDASVC_HUB_PORT = port;
@@ -26,10 +28,8 @@ module.exports = {
   reporter: [['list']],
   timeout: 180000,
   expect: { timeout: 30000 },
-  // Under CI a failed test runs once more and, if it then passes, is reported as "flaky" (scripts/test's
-  // summary lists it): these drive a real browser against a real systemd on a 2-core machine.
-  retries: process.env.CI ? 1 : 0,
-  workers: 1,
+  retries: shared.retries,
+  workers: shared.workers,
   webServer: {
     // exec: Playwright's SIGTERM reaches the Hub, which then stops the proxy and the single-user server.
     command: 'exec jupyterhub -f hub/jupyterhub_config.py > hub/jupyterhub.log 2>&1',
@@ -40,13 +40,7 @@ module.exports = {
     env: { ...process.env }
   },
   use: {
-    baseURL: `http://127.0.0.1:${port}`,
-    viewport: { width: 1400, height: 900 },
-    video: 'off',
-    trace: 'retain-on-failure',
-    launchOptions: {
-      executablePath: process.env.CONDASVC_CHROMIUM || '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage']
-    }
+    ...shared.use,
+    baseURL: `http://127.0.0.1:${port}`
   }
 };

@@ -151,19 +151,16 @@ def test_enabled_service_and_jupyter_service_run_again_after_reboot(m):
     assert m.sessions() == [], "after the reboot nobody is logged in"
     # the service's own line from this boot, read through the product
     new = boot_id(m)
-    lines = wait(
-        lambda: [
-            e
-            for e in map(json.loads, m.cli("logs", "ticker", "--json").stdout.splitlines())
-            if f"tick {new}" in e["message"]
-        ],
-        30,
-        "a tick from the new boot",
-    )
+    lines = wait(lambda: logged(m, "ticker", f"tick {new}"), 30, "a tick from the new boot")
     assert lines
     assert m.cli_json("show", "ticker")["status"]["active_state"] == "active"
     wait(lambda: jupyter_answers(m), 90, "the jupyter-service to answer after the reboot")
     assert host_report(m)["linger"]["enabled"] is True
+
+
+def logged(m, name, text):
+    """The journal entries of service NAME (``jupyter-condasvc logs --json``) whose message contains TEXT."""
+    return [e for e in map(json.loads, m.cli("logs", name, "--json").stdout.splitlines()) if text in e["message"]]
 
 
 GET_HOST = """\
@@ -208,15 +205,7 @@ def test_missed_persistent_schedule_runs_after_boot(m):
     started = m.boot()
     m.wait_booted()
     new = boot_id(m)
-    ran = wait(
-        lambda: [
-            e
-            for e in map(json.loads, m.cli("logs", "missed", "--json").stdout.splitlines())
-            if f"ran {new}" in e["message"]
-        ],
-        60,
-        "the missed run after the boot",
-    )
+    ran = wait(lambda: logged(m, "missed", f"ran {new}"), 60, "the missed run after the boot")
     assert ran
     assert int(m.user_unit(svc["unit"], "ExecMainStartTimestampMonotonic")["ExecMainStartTimestampMonotonic"]) > 0
     ticker = m.cli_json("show", "ticker")

@@ -56,7 +56,10 @@ function Row(props: {
   );
 }
 
-/** A row of one text input: `form[formKey]`, the spec field `field` (also the input's name and the error's key). */
+/**
+ * A row of one text input (a textarea of `rows` lines if given): `form[formKey]`, the spec field `field` (also the
+ * input's name and the error's key).
+ */
 function TextRow(
   props: ISectionProps & {
     label: string;
@@ -65,20 +68,75 @@ function TextRow(
     help?: string;
     placeholder?: string;
     inputMode?: 'decimal' | 'numeric';
+    rows?: number;
+    disabled?: boolean;
+    autoFocus?: boolean;
+  }
+): JSX.Element {
+  const { form, set, errors, field, formKey } = props;
+  const input = {
+    className: 'jp-mod-styled',
+    name: field,
+    value: form[formKey] as string,
+    onChange: (ev: InputEvent) => set(formKey, ev.target.value as never, field),
+    placeholder: props.placeholder
+  };
+  return (
+    <Row label={props.label} field={field} errors={errors} help={props.help}>
+      {props.rows ? (
+        <textarea {...input} rows={props.rows} />
+      ) : (
+        <input {...input} inputMode={props.inputMode} disabled={props.disabled} autoFocus={props.autoFocus} />
+      )}
+    </Row>
+  );
+}
+
+/** A row of one select: `form[formKey]` among OPTIONS ([value, label]); the select's name is NAME or `field`. */
+function SelectRow(
+  props: ISectionProps & {
+    label: string;
+    field: string;
+    formKey: keyof IFormState;
+    options: [string, string][];
+    name?: string;
+    help?: string;
   }
 ): JSX.Element {
   const { form, set, errors, field, formKey } = props;
   return (
     <Row label={props.label} field={field} errors={errors} help={props.help}>
-      <input
+      <select
         className="jp-mod-styled"
-        name={field}
-        inputMode={props.inputMode}
+        name={props.name ?? field}
         value={form[formKey] as string}
         onChange={ev => set(formKey, ev.target.value as never, field)}
-        placeholder={props.placeholder}
-      />
+      >
+        {props.options.map(([value, label]) => (
+          <option key={value} value={value}>
+            {label}
+          </option>
+        ))}
+      </select>
     </Row>
+  );
+}
+
+/** A checkbox of the boolean `form[formKey]`, the spec field `field` (also the input's name). */
+function CheckBox(
+  props: ISectionProps & { label: string; field: string; formKey: keyof IFormState; title?: string }
+): JSX.Element {
+  const { form, set, field, formKey } = props;
+  return (
+    <label className="jp-condasvc-check" title={props.title}>
+      <input
+        type="checkbox"
+        name={field}
+        checked={form[formKey] as boolean}
+        onChange={ev => set(formKey, ev.target.checked as never, field)}
+      />
+      {props.label}
+    </label>
   );
 }
 
@@ -98,29 +156,27 @@ export function WhatSection(
   return (
     <fieldset>
       <legend>{trans.__('What to run')}</legend>
-      <Row
+      <TextRow
+        {...props}
         label={trans.__('Name')}
         field="name"
-        errors={errors}
+        formKey="name"
         help={trans.__('Letters, digits, "-", "_" and "."; the unit is named after it.')}
-      >
-        <input
-          className="jp-mod-styled"
-          name="name"
-          value={form.name}
-          disabled={!!props.editing}
-          onChange={onChange('name', 'name')}
-          placeholder="pytorch-inference-api-v1"
-          autoFocus={!props.editing}
-        />
-      </Row>
-      <Row label={trans.__('Kind')} field="kind" errors={errors}>
-        <select className="jp-mod-styled" name="kind" value={form.kind} onChange={onChange('kind', 'kind')}>
-          <option value="script">{trans.__('Python script')}</option>
-          <option value="notebook">{trans.__('Notebook')}</option>
-          <option value="command">{trans.__('Command')}</option>
-        </select>
-      </Row>
+        placeholder="pytorch-inference-api-v1"
+        disabled={!!props.editing}
+        autoFocus={!props.editing}
+      />
+      <SelectRow
+        {...props}
+        label={trans.__('Kind')}
+        field="kind"
+        formKey="kind"
+        options={[
+          ['script', trans.__('Python script')],
+          ['notebook', trans.__('Notebook')],
+          ['command', trans.__('Command')]
+        ]}
+      />
       {form.kind === 'command' ? (
         <TextRow
           {...props}
@@ -209,21 +265,15 @@ export function WhatSection(
       <TextRow {...props} label={trans.__('Description')} field="description" formKey="description" />
       {form.kind === 'notebook' ? (
         <>
-          <Row
+          <TextRow
+            {...props}
             label={trans.__('Parameters (JSON)')}
             field="parameters"
-            errors={errors}
+            formKey="parameters"
             help={trans.__('Injected after the cell tagged "parameters".')}
-          >
-            <textarea
-              className="jp-mod-styled"
-              name="parameters"
-              rows={3}
-              value={form.parameters}
-              onChange={onChange('parameters', 'parameters')}
-              placeholder='{"alpha": 0.5}'
-            />
-          </Row>
+            placeholder='{"alpha": 0.5}'
+            rows={3}
+          />
           <TextRow
             {...props}
             label={trans.__('Executed copy')}
@@ -312,15 +362,12 @@ export function VariablesSection(props: ISectionProps & { env: IEnvironment | un
       </button>
       <FieldError field="environment" errors={errors} />
       {env && ['venv', 'virtualenv', 'uv'].includes(env.kind ?? 'conda') && !form.activation ? null : (
-        <label className="jp-condasvc-check">
-          <input
-            type="checkbox"
-            name="activation"
-            checked={form.activation}
-            onChange={ev => set('activation', ev.target.checked, 'activation')}
-          />
-          {trans.__('Also set what "conda activate" sets (the environment\'s activate.d scripts)')}
-        </label>
+        <CheckBox
+          {...props}
+          label={trans.__('Also set what "conda activate" sets (the environment\'s activate.d scripts)')}
+          field="activation"
+          formKey="activation"
+        />
       )}
       <FieldError field="activation" errors={errors} />
     </fieldset>
@@ -346,28 +393,20 @@ export function WhenSection(
   return (
     <fieldset>
       <legend>{trans.__('When it runs')}</legend>
-      <label className="jp-condasvc-check">
-        <input
-          type="checkbox"
-          name="enabled"
-          checked={form.enabled}
-          onChange={ev => set('enabled', ev.target.checked, 'enabled')}
-        />
-        {trans.__('Start at login (and at boot when lingering is on)')}
-      </label>
+      <CheckBox
+        {...props}
+        label={trans.__('Start at login (and at boot when lingering is on)')}
+        field="enabled"
+        formKey="enabled"
+      />
       {form.kind === 'command' ? null : (
-        <label
-          className="jp-condasvc-check"
+        <CheckBox
+          {...props}
+          label={trans.__('Restart when the file changes (each save restarts it while it runs)')}
           title={trans.__('A .path unit watches the file; each save restarts the service if it is running')}
-        >
-          <input
-            type="checkbox"
-            name="restart_on_change"
-            checked={form.restartOnChange}
-            onChange={ev => set('restartOnChange', ev.target.checked, 'restart_on_change')}
-          />
-          {trans.__('Restart when the file changes (each save restarts it while it runs)')}
-        </label>
+          field="restart_on_change"
+          formKey="restartOnChange"
+        />
       )}
       <FieldError field="restart_on_change" errors={errors} />
       <Row
@@ -416,14 +455,18 @@ export function WhenSection(
             .join(' · ')}
         </div>
       ) : null}
-      <Row label={trans.__('Restart')} field="restart" errors={errors}>
-        <select className="jp-mod-styled" name="restart" value={form.restart} onChange={onChange('restart', 'restart')}>
-          <option value="">{trans.__('default')}</option>
-          <option value="on-failure">{trans.__('on failure')}</option>
-          <option value="always">{trans.__('always')}</option>
-          <option value="no">{trans.__('never')}</option>
-        </select>
-      </Row>
+      <SelectRow
+        {...props}
+        label={trans.__('Restart')}
+        field="restart"
+        formKey="restart"
+        options={[
+          ['', trans.__('default')],
+          ['on-failure', trans.__('on failure')],
+          ['always', trans.__('always')],
+          ['no', trans.__('never')]
+        ]}
+      />
       <div className="jp-condasvc-grid">
         {restartLimits.map(([label, field, formKey, unitKey, mode]) => (
           <TextRow
@@ -470,8 +513,7 @@ export function LimitsSection(props: ISectionProps & { warnings: string[] }): JS
  * row its message names); each row edits, and clears the error of, its own field.
  */
 export function HealthSection(props: ISectionProps): JSX.Element {
-  const { form, set, errors, trans } = props;
-  const onChange = changer(set);
+  const { form, trans } = props;
   // the probe's timing: form key, row field, label, placeholder (the server's default), input mode
   const timing: [keyof IFormState, string, string, string, 'decimal' | 'numeric'][] = [
     ['healthInterval', 'health_interval', trans.__('Every (s)'), '10', 'decimal'],
@@ -482,23 +524,19 @@ export function HealthSection(props: ISectionProps): JSX.Element {
   return (
     <fieldset>
       <legend>{trans.__('Health check')}</legend>
-      <Row
+      <SelectRow
+        {...props}
         label={trans.__('Probe')}
         field="health_check"
-        errors={errors}
+        name="health_type"
+        formKey="healthType"
         help={trans.__('A service that stays unhealthy is restarted.')}
-      >
-        <select
-          className="jp-mod-styled"
-          name="health_type"
-          value={form.healthType}
-          onChange={onChange('healthType', 'health_check')}
-        >
-          <option value="">{trans.__('none')}</option>
-          <option value="http">HTTP</option>
-          <option value="tcp">TCP</option>
-        </select>
-      </Row>
+        options={[
+          ['', trans.__('none')],
+          ['http', 'HTTP'],
+          ['tcp', 'TCP']
+        ]}
+      />
       {form.healthType === 'http' ? (
         <TextRow
           {...props}

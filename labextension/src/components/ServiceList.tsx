@@ -3,6 +3,7 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import {
   addIcon,
   fileUploadIcon,
+  LabIcon,
   refreshIcon,
   runIcon,
   stopIcon,
@@ -123,6 +124,14 @@ function ServiceRowImpl(props: IRowProps): JSX.Element {
   const looping = isCrashLooping(service);
   const exec = (id: string) => () => void commands.execute(id, { name: service.name });
   const running = state === 'running' || state === 'starting';
+  // the item's buttons: icon, tooltip, label, command
+  const actions: [LabIcon, string, string, string][] = [
+    running
+      ? [stopIcon, trans.__('Stop %1', service.name), trans.__('Stop'), CommandIDs.stopService]
+      : [runIcon, trans.__('Start %1', service.name), trans.__('Start'), CommandIDs.startService],
+    [refreshIcon, trans.__('Restart %1', service.name), trans.__('Restart'), CommandIDs.restartService],
+    [logsIcon, trans.__('Logs of %1', service.name), trans.__('Logs'), CommandIDs.showLogs]
+  ];
   return (
     <li
       className={`jp-condasvc-item jp-condasvc-item-${state}${selected ? ' jp-mod-selected' : ''}${focused ? ' jp-mod-focused' : ''}${looping ? ' jp-condasvc-item-looping' : ''}`}
@@ -190,33 +199,9 @@ function ServiceRowImpl(props: IRowProps): JSX.Element {
         ) : null}
       </div>
       <div className="jp-condasvc-item-actions">
-        {running ? (
-          <ToolbarButtonComponent
-            icon={stopIcon}
-            tooltip={trans.__('Stop %1', service.name)}
-            label={trans.__('Stop')}
-            onClick={exec(CommandIDs.stopService)}
-          />
-        ) : (
-          <ToolbarButtonComponent
-            icon={runIcon}
-            tooltip={trans.__('Start %1', service.name)}
-            label={trans.__('Start')}
-            onClick={exec(CommandIDs.startService)}
-          />
-        )}
-        <ToolbarButtonComponent
-          icon={refreshIcon}
-          tooltip={trans.__('Restart %1', service.name)}
-          label={trans.__('Restart')}
-          onClick={exec(CommandIDs.restartService)}
-        />
-        <ToolbarButtonComponent
-          icon={logsIcon}
-          tooltip={trans.__('Logs of %1', service.name)}
-          label={trans.__('Logs')}
-          onClick={exec(CommandIDs.showLogs)}
-        />
+        {actions.map(([icon, tooltip, label, id]) => (
+          <ToolbarButtonComponent key={id} icon={icon} tooltip={tooltip} label={label} onClick={exec(id)} />
+        ))}
       </div>
     </li>
   );

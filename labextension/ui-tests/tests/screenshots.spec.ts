@@ -8,6 +8,8 @@ import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import type { APIRequestContext } from '@playwright/test';
 import * as path from 'path';
 
+import { createService as create } from './service-api';
+
 const OUT = process.env.CONDASVC_SCREENSHOT_DIR || path.join(__dirname, '..', 'test-results', 'screenshots');
 const suffix = Date.now().toString(36).slice(-4);
 const names = {
@@ -15,11 +17,6 @@ const names = {
   report: `nightly-report-${suffix}`,
   crash: `etl-worker-${suffix}`
 };
-
-async function create(request: APIRequestContext, spec: Record<string, unknown>): Promise<void> {
-  const response = await request.post('/condasvc/api/services', { data: spec });
-  expect(response.status(), await response.text()).toBe(201);
-}
 
 async function setUp(request: APIRequestContext): Promise<void> {
   await create(request, {

@@ -6,31 +6,28 @@
 import { expect, test } from '@jupyterlab/galata';
 import * as fs from 'fs';
 
+import { createService, openService, removeService } from './service-api';
+
 const NAME = `exported-${Date.now().toString(36).slice(-5)}`;
 
 test.use({ autoGoto: true });
 
 test.describe.serial('spec files', () => {
   test.afterAll(async ({ request }) => {
-    await request.delete(`/condasvc/api/services/${NAME}`).catch(() => undefined);
+    await removeService(request, NAME);
   });
 
   test('export as YAML, import into the form', async ({ page, request }) => {
-    const created = await request.post('/condasvc/api/services', {
-      data: {
-        name: NAME,
-        kind: 'script',
-        env: 'uienv',
-        path: 'ticker.py',
-        args: ['--greeting', 'hi there'],
-        environment: { MODE: 'demo' }
-      }
+    await createService(request, {
+      name: NAME,
+      kind: 'script',
+      env: 'uienv',
+      path: 'ticker.py',
+      args: ['--greeting', 'hi there'],
+      environment: { MODE: 'demo' }
     });
-    expect(created.status(), await created.text()).toBe(201);
 
-    await page.sidebar.openTab('jp-condasvc-panel');
-    await page.locator(`.jp-condasvc-item[data-name="${NAME}"] .jp-condasvc-item-name`).click();
-    const view = page.locator(`.jp-condasvc-details[data-name="${NAME}"]`);
+    const view = await openService(page, NAME);
     const [download] = await Promise.all([
       page.waitForEvent('download'),
       view.getByRole('button', { name: 'Export spec…' }).click()

@@ -8,6 +8,8 @@
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import * as path from 'path';
 
+import { createService, openService, removeService } from './service-api';
+
 const NAME = `facts-${Date.now().toString(36).slice(-5)}`;
 const OUT = process.env.CONDASVC_SCREENSHOT_DIR || path.join(__dirname, '..', 'test-results', 'screenshots');
 
@@ -19,35 +21,30 @@ function fact(page: IJupyterLabPageFixture, name: string) {
 
 test.describe.serial('service facts', () => {
   test.afterAll(async ({ request }) => {
-    await request.delete(`/condasvc/api/services/${NAME}`).catch(() => undefined);
+    await removeService(request, NAME);
   });
 
   test('no stale or contradictory text, light and dark', async ({ page, request }) => {
     // a TCP probe of a port nobody listens on: unhealthy, and far from its restart threshold
-    const created = await request.post('/condasvc/api/services', {
-      data: {
-        name: NAME,
-        kind: 'script',
-        env: 'uienv',
-        path: 'ticker.py',
-        restart: 'no',
-        health_check: {
-          type: 'tcp',
-          host: '127.0.0.1',
-          port: 9,
-          interval_sec: 1,
-          timeout_sec: 1,
-          start_period_sec: 0,
-          failure_threshold: 100
-        }
+    await createService(request, {
+      name: NAME,
+      kind: 'script',
+      env: 'uienv',
+      path: 'ticker.py',
+      restart: 'no',
+      health_check: {
+        type: 'tcp',
+        host: '127.0.0.1',
+        port: 9,
+        interval_sec: 1,
+        timeout_sec: 1,
+        start_period_sec: 0,
+        failure_threshold: 100
       }
     });
-    expect(created.status(), await created.text()).toBe(201);
     expect((await request.post(`/condasvc/api/services/${NAME}/start`)).ok()).toBeTruthy();
 
-    await page.sidebar.openTab('jp-condasvc-panel');
-    await page.locator(`.jp-condasvc-item[data-name="${NAME}"] .jp-condasvc-item-name`).click();
-    const view = page.locator(`.jp-condasvc-details[data-name="${NAME}"]`);
+    const view = await openService(page, NAME);
     await expect(view).toHaveAttribute('data-state', 'running', { timeout: 30000 });
 
     // running, probe failing: the error is in Health, with its count, and not repeated as Progress
@@ -74,8 +71,7 @@ test.describe.serial('service facts', () => {
 
     // a reload (the tab has seen nothing): the latest run still tells the last exit and since
     await page.reload();
-    await page.sidebar.openTab('jp-condasvc-panel');
-    await page.locator(`.jp-condasvc-item[data-name="${NAME}"] .jp-condasvc-item-name`).click();
+    await openService(page, NAME);
     await expect(fact(page, 'last-exit')).not.toHaveText(/—|none yet/, { timeout: 30000 });
     await expect(fact(page, 'since')).not.toHaveText('—');
     await page.evaluate(() =>
