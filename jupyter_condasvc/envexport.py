@@ -31,8 +31,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
+from .atomicfile import atomic_write
 from .errors import CondaSvcError
-from .store import atomic_write
 
 #: conda's platform subdirectories, stripped from channel URLs.
 SUBDIRS = frozenset(

@@ -94,7 +94,6 @@ import signal
 import socket
 import ssl
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -102,6 +101,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
+from .atomicfile import atomic_write
 from .errors import InvalidSpec
 from .sdnotify import notify
 
@@ -527,19 +527,7 @@ class Prober:
             return
         path = self.state_file
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    json.dump(self.snapshot(), f)
-                    f.write("\n")
-                os.replace(tmp, path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            atomic_write(path, json.dumps(self.snapshot()) + "\n", 0o600)
         except OSError as exc:
             if not self._state_file_warned:
                 self._state_file_warned = True

@@ -10,7 +10,6 @@ import copy
 import keyword
 import math
 import os
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, List, Optional
 import nbformat
 from nbformat import NotebookNode
 
+from .atomicfile import atomic_write
 from .errors import InvalidSpec
 
 PARAMETERS_TAG = "parameters"
@@ -269,18 +269,6 @@ def prune_runs(
 
 
 def write_notebook_atomic(nb: NotebookNode, path: Path, mode: int = 0o644) -> None:
-    """Write ``nb`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            nbformat.write(nb, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write ``nb`` to ``path`` atomically (:func:`.atomicfile.atomic_write`), as ``nbformat.write`` would."""
+    text = nbformat.writes(nb)
+    atomic_write(path, text if text.endswith("\n") else text + "\n", mode)

@@ -14,13 +14,13 @@ from __future__ import annotations
 import errno
 import json
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from .atomicfile import atomic_write, prepare, unlink_quietly
 from .errors import CondaSvcError, Conflict, NotOwned, ServiceNotFound
 from .units import is_managed
 
@@ -107,45 +107,12 @@ class StorageError(CondaSvcError):
         super().__init__(message)
 
 
-def _prepare(path: Path, text: str, mode: int) -> str:
-    """Write ``text`` to a new temporary file beside ``path``; return its name (not yet in place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    return tmp
-
-
-def _unlink_quietly(path: PathLike) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
 def stat_key(path: PathLike) -> StatKey:
     try:
         st = os.stat(path)
     except OSError:
         return None
     return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-def atomic_write(path: Path, text: str, mode: int) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory."""
-    tmp = _prepare(path, text, mode)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
 
 
 def _storage_error(exc: OSError, path: Path) -> StorageError:
@@ -413,12 +380,12 @@ class ServiceStore:
         try:
             for path, text, mode in plan:
                 if text is not None:
-                    prepared.append((path, _prepare(path, text, mode)))
+                    prepared.append((path, prepare(path, text, mode)))
                 elif path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
                     raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
         except OSError as exc:
             for _, tmp in prepared:
-                _unlink_quietly(tmp)
+                unlink_quietly(tmp)
             raise _storage_error(exc, Path(exc.filename or path)) from None
         for path, tmp in prepared:
             os.replace(tmp, path)
