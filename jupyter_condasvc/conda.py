@@ -36,7 +36,7 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from traitlets import Bool, Float, List, Unicode
 from traitlets.config import LoggingConfigurable
@@ -442,12 +442,10 @@ class EnvironmentFinder(LoggingConfigurable):
         label = self._label(prefix)
         if server:
             label = f"Jupyter server's environment ({label})"
-        return CondaEnv(
+        return self._env(
+            prefix,
+            exe,
             name=prefix,
-            prefix=prefix,
-            python=exe,
-            python_version=_python_version(prefix, exe, self.conda_timeout),
-            has_ipykernel=_has_ipykernel(prefix),
             root=None,
             is_root=False,
             kind=kind,
@@ -602,6 +600,16 @@ class EnvironmentFinder(LoggingConfigurable):
             found.append(self._describe(prefix, real, root_reals, known_dirs))
         return found
 
+    def _env(self, prefix: str, python: Optional[str], **fields: Any) -> CondaEnv:
+        """An environment with what is read from it: its Python's version and whether it has ipykernel."""
+        return CondaEnv(
+            prefix=prefix,
+            python=python,
+            python_version=_python_version(prefix, python, self.conda_timeout),
+            has_ipykernel=_has_ipykernel(prefix),
+            **fields,
+        )
+
     def _describe(self, prefix: str, real: str, root_reals: dict[str, str], known_dirs: set[str]) -> CondaEnv:
         is_root = real in root_reals
         if is_root:
@@ -622,12 +630,10 @@ class EnvironmentFinder(LoggingConfigurable):
                     break
         exe = os.path.join(prefix, "bin", "python")
         python = exe if os.path.isfile(exe) and os.access(exe, os.X_OK) else None
-        return CondaEnv(
+        return self._env(
+            prefix,
+            python,
             name=name,
-            prefix=prefix,
-            python=python,
-            python_version=_python_version(prefix, python, self.conda_timeout),
-            has_ipykernel=_has_ipykernel(prefix),
             root=root,
             is_root=is_root,
             kind="pixi" if is_pixi_env(prefix) else "conda",
