@@ -357,25 +357,23 @@ class EnvironmentFinder(LoggingConfigurable):
         seen = {_real(e.prefix) for e in conda}
         server = _real(sys.prefix) if self.offer_server_environment else None
         first: list[CondaEnv] = []
-        project: list[CondaEnv] = []
-        for prefix in self._project_candidates():
-            real = _real(prefix)
-            if real in seen:
-                continue
-            env = self._describe_other(prefix)
-            if env is not None:
-                seen.add(real)
-                project.append(env)
-        others: list[CondaEnv] = []
-        for d in _unique(_norm(p) for p in [*self.virtualenvs_dirs, os.environ.get("WORKON_HOME", "")] if p):
-            for prefix in _children(d):
+
+        def new_envs(prefixes: Iterable[str]) -> list[CondaEnv]:
+            """The usable environments among ``prefixes`` not seen yet (a symlinked one counts once)."""
+            out = []
+            for prefix in prefixes:
                 real = _real(prefix)
                 if real in seen:
                     continue
                 env = self._describe_other(prefix)
                 if env is not None:
                     seen.add(real)
-                    others.append(env)
+                    out.append(env)
+            return out
+
+        project = new_envs(self._project_candidates())
+        venv_dirs = _unique(_norm(p) for p in [*self.virtualenvs_dirs, os.environ.get("WORKON_HOME", "")] if p)
+        others = new_envs(prefix for d in venv_dirs for prefix in _children(d))
         if server is not None:
             for env in (*conda, *project, *others):
                 if _real(env.prefix) == server:
