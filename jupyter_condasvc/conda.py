@@ -380,9 +380,9 @@ class EnvironmentFinder(LoggingConfigurable):
                     first.append(_replace(env, is_server=True))
                     break
             else:
-                env = self._describe_other(sys.prefix, server=True)
-                if env is not None:
-                    first.append(env)
+                own = self._describe_other(sys.prefix, server=True)
+                if own is not None:
+                    first.append(own)
         out = first + [e for e in (*project, *conda, *others) if server is None or _real(e.prefix) != server]
         return out
 
