@@ -346,7 +346,7 @@ class EnvironmentFinder(LoggingConfigurable):
         loop = asyncio.get_running_loop()
         listed: Optional[list[str]] = None
         if self.use_conda_executable:
-            exe = await loop.run_in_executor(None, self._find_executable)
+            exe = await loop.run_in_executor(None, self.find_executable)
             if exe:
                 listed = await self._ask_executable(exe)
         return await loop.run_in_executor(None, self._walk_all, listed or [])
@@ -451,7 +451,8 @@ class EnvironmentFinder(LoggingConfigurable):
             label=label,
         )
 
-    def _find_executable(self) -> Optional[str]:
+    def find_executable(self) -> Optional[str]:
+        """The conda (or mamba) executable: the configured one, $CONDA_EXE/$MAMBA_EXE, else one on PATH; None if none."""
         if self.conda_executable:
             return self.conda_executable
         for var in ("CONDA_EXE", "MAMBA_EXE"):

@@ -310,7 +310,7 @@ def cgroups_check(controllers: Optional[List[str]]) -> Dict[str, Any]:
 async def _conda(finder: Any, checks: List[Dict[str, Any]]) -> List[Any]:
     from .envexport import finder_executable
 
-    exe = await asyncio.to_thread(getattr(finder, "_find_executable", lambda: None))
+    exe = await asyncio.to_thread(getattr(finder, "find_executable", lambda: None))
     envs = await finder.list_environments(refresh=True)
     names = ", ".join(dict.fromkeys(e.name for e in envs))
     how = (

@@ -281,7 +281,7 @@ def finder_executable(finder: Any) -> Optional[str]:
     """The conda executable the finder would ask, if it may ask one."""
     if not getattr(finder, "use_conda_executable", False):
         return None
-    find = getattr(finder, "_find_executable", None)
+    find = getattr(finder, "find_executable", None)
     return find() if find is not None else None
 
 
