@@ -452,7 +452,7 @@ class EnvironmentFinder(LoggingConfigurable):
         )
 
     def find_executable(self) -> Optional[str]:
-        """The conda (or mamba) executable: the configured one, $CONDA_EXE/$MAMBA_EXE, else one on PATH; None if none."""
+        """The conda (or mamba) executable: the configured one, $CONDA_EXE/$MAMBA_EXE, else one on PATH, or None."""
         if self.conda_executable:
             return self.conda_executable
         for var in ("CONDA_EXE", "MAMBA_EXE"):
