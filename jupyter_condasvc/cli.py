@@ -321,6 +321,7 @@ def spec_from_flags(args: argparse.Namespace, command: Optional[List[str]]) -> D
         "output": "output",
         "enabled": "enabled",
         "activation": "activation",
+        "restart_on_change": "restart_on_change",
     }
     for attr, key in simple.items():
         value = getattr(args, attr, None)

@@ -95,6 +95,13 @@ def _spec_flags(p: argparse.ArgumentParser, *, edit: bool = False) -> None:
     p.add_argument(
         "--health-check", metavar="YAML", help="probe, e.g. '{type: http, url: \"http://127.0.0.1:8080/health\"}'"
     )
+    p.add_argument(
+        "--restart-on-change",
+        dest="restart_on_change",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="script and notebook kinds: restart the service (when it runs) each time its file changes",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

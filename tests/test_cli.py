@@ -310,6 +310,20 @@ def test_unit_preview_writes_nothing(cli, state_dir, conda_root):
     assert snapshot(state_dir) == before
 
 
+def test_restart_on_change_flags(cli, cli_root, unit_name):
+    name = "watched"
+    path_unit = UNIT_DIR / unit_name(name).replace(".service", ".path")
+    assert cli("create", name, "--env", "ml", "--path", "train.py", "--restart-on-change").returncode == 0
+    try:
+        assert cli.json("show", name)["spec"]["restart_on_change"] is True
+        assert str(cli_root / "train.py") in path_unit.read_text()
+        assert cli("edit", name, "--no-restart-on-change").returncode == 0
+        assert cli.json("show", name)["spec"]["restart_on_change"] is False
+        assert not path_unit.exists()
+    finally:
+        assert cli("delete", name).returncode == 0
+
+
 def test_logs_follow_until_ctrl_c(cli, cli_root, unit_name):
     assert cli("create", "ticker", "--env", "ml", "--path", "train.py", "--start").returncode == 0
     proc = subprocess.Popen(
