@@ -48,6 +48,7 @@ from .units import (
     render_timer,
     stderr_wrapper,
 )
+from .watchwarn import path_unit_warning
 
 if TYPE_CHECKING:
     from .conda import EnvironmentFinder
@@ -617,8 +618,18 @@ class ServiceManager:
         if not plan.watch_path:
             return
         await self.systemd.enable_unit_files([plan.path_name])
+        # a watch that failed (out of inotify instances, say) is started afresh, even past its start limit
+        await _quietly(self.systemd.reset_failed_unit(plan.path_name))
         # a running .path unit keeps watching the file it was started with: restart it after an edit
         await (self.systemd.restart_unit if was_watching else self.systemd.start_unit)(plan.path_name)
+
+    async def _rearm_watch(self, name: str) -> None:
+        """restart_on_change: a start or restart of the service starts a failed watch again (its warning
+        said so); one that watches is left alone."""
+        path_unit = self.store.watch_names(name)[0]
+        if (await self.systemd.get_unit_properties(path_unit, fresh=True)).get("ActiveState") == "failed":
+            await _quietly(self.systemd.reset_failed_unit(path_unit))
+            await _quietly(self.systemd.start_unit(path_unit))
 
     async def _notify(self, event: str, name: str, env_prefix: Optional[str]) -> None:
         for hook in self.hooks:
@@ -662,6 +673,8 @@ class ServiceManager:
                             await asyncio.to_thread(self.store.mark_manual, name, self.systemd.last_job.get(unit))
                         except OSError as exc:  # run history then says "boot" for this run; the start itself stands
                             self.log.warning("condasvc: could not note the manual start of '%s': %s", name, exc)
+                    if record.spec.get("restart_on_change") and action_run in ("start", "restart"):
+                        await self._rearm_watch(name)
                     if scheduled and action_run in ("start", "restart"):
                         # Starting a scheduled service arms its schedule ("start at login" only decides login and
                         # boot) -- after the start, so an elapse at that moment cannot take the user's run.
@@ -746,6 +759,12 @@ class ServiceManager:
         warnings = await self._limit_warnings(spec.get("memory_max"), spec.get("cpu_quota"))
         if record.broken:
             warnings.insert(0, f"This service cannot be edited: {record.broken}. Delete it, or restore the file.")
+        if spec.get("restart_on_change"):
+            path_unit = self.store.watch_names(name)[0]
+            watch = await self.systemd.get_unit_properties(path_unit, fresh=fresh)
+            watch_warning = path_unit_warning(path_unit, watch, spec.get("path"))
+            if watch_warning:
+                warnings.append(watch_warning)
         return service_view(name, record, status, warnings)
 
     def signalled_status(self, name: str) -> Optional[ServiceStatus]:

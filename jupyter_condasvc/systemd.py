@@ -35,6 +35,7 @@ MANAGER_IFACE = "org.freedesktop.systemd1.Manager"
 UNIT_IFACE = "org.freedesktop.systemd1.Unit"
 SERVICE_IFACE = "org.freedesktop.systemd1.Service"
 TIMER_IFACE = "org.freedesktop.systemd1.Timer"
+PATH_IFACE = "org.freedesktop.systemd1.Path"
 PROPS_IFACE = "org.freedesktop.DBus.Properties"
 UNIT_PATH_PREFIX = "/org/freedesktop/systemd1/unit/"
 
@@ -522,6 +523,8 @@ class SystemdManager(LoggingConfigurable):
             ifaces.append(SERVICE_IFACE)
         elif unit.endswith(".timer"):
             ifaces.append(TIMER_IFACE)
+        elif unit.endswith(".path"):
+            ifaces.append(PATH_IFACE)  # Result: why a watch failed
         # Changes signalled while the GetAll calls are in flight are replayed
         # over their answers, in order: a unit that changes during the fetch
         # (a service that crashes right after its start) is not cached stale.

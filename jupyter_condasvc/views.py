@@ -141,6 +141,8 @@ class ServiceViews:
         self._owner[unit] = name  # from now on its signals drop this piece
         if record.spec.get("schedule"):
             self._owner[self.store.timer_name(name)] = name
+        if record.spec.get("restart_on_change"):
+            self._owner[self.store.watch_names(name)[0]] = name  # a failed watch is a warning in the view
         epoch = (self._all_epoch, self._epoch.get(name, 0))
         view = await self.services.describe(name, record, props=props)
         timer_props = None

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import os
+
 import pytest
 
 from helpers import PREFIX, UNIT_DIR, create, systemctl, unit_plan, wait_for
 from jupyter_condasvc.units import MARKER, is_managed, render_path, render_restarter
+from jupyter_condasvc.watchwarn import path_unit_warning
 
 LOOP = "import time\nwhile True:\n    time.sleep(0.5)\n"
 
@@ -103,3 +108,62 @@ async def test_a_command_has_no_file_to_watch(api):
         },
     )
     assert code == 400 and err["field"] == "restart_on_change", err
+
+
+def test_a_failed_watch_says_why_and_what_to_do():
+    failed = {"ActiveState": "failed", "Result": "resources"}
+    text = path_unit_warning("p-w.path", failed, "w.py")
+    assert text and "not watching w.py" in text and "max_user_instances" in text and "start the service" in text
+    assert "changed too often" in path_unit_warning("p-w.path", {**failed, "Result": "unit-start-limit-hit"}, "w.py")
+    assert "journalctl --user -u p-w.path" in path_unit_warning("p-w.path", {**failed, "Result": "odd"}, None)
+    assert path_unit_warning("p-w.path", {"ActiveState": "active", "Result": "success"}, "w.py") is None
+    assert path_unit_warning("p-w.path", {}, "w.py") is None
+
+
+def _take_all_inotify_instances() -> list:
+    """Hold every inotify instance this user may have (fs.inotify.max_user_instances), as a program
+    watching many files does: the user manager then cannot watch a file either."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fds = []
+    while True:
+        fd = libc.inotify_init1(os.O_CLOEXEC)
+        if fd < 0:
+            assert ctypes.get_errno() == errno.EMFILE, os.strerror(ctypes.get_errno())
+            return fds
+        fds.append(fd)
+
+
+async def _listed(api, name):
+    code, body = await api("GET", "services")
+    assert code == 200, body
+    return next(s for s in body["services"] if s["name"] == name)
+
+
+@pytest.mark.systemd
+async def test_a_watch_that_cannot_start_is_a_warning_until_a_start_rearms_it(api, root):
+    name = "onchange-noinotify"
+    path_unit = f"{PREFIX}{name}.path"
+    fds = _take_all_inotify_instances()
+    try:
+        svc = await create(api, root, name, LOOP, restart_on_change=True)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    try:
+        assert (_show(path_unit, "ActiveState"), _show(path_unit, "Result")) == ("failed", "resources")
+        said = [w for w in svc["warnings"] if "restart_on_change is not watching" in w]
+        assert len(said) == 1 and "inotify" in said[0] and f"{name}.py" in said[0], svc["warnings"]
+        code, svc = await api("GET", "services", name)
+        assert code == 200 and said[0] in svc["warnings"], svc["warnings"]
+        assert said[0] in (await _listed(api, name))["warnings"]
+
+        # the instances are back: a start of the service watches again, and the warning goes
+        code, svc = await api("POST", "services", name, "start")
+        assert code == 200, svc
+        assert _show(path_unit, "ActiveState") == "active"
+        assert not [w for w in svc["warnings"] if "restart_on_change" in w], svc["warnings"]
+        for svc in (await api("GET", "services", name))[1], await _listed(api, name):
+            assert not [w for w in svc["warnings"] if "restart_on_change" in w], svc["warnings"]
+    finally:
+        code, _ = await api("DELETE", "services", name)
+        assert code == 204
