@@ -39,6 +39,7 @@ from .serviceview import (
     timer_view,
 )
 from .store import ServiceRecord, ServiceStore, new_record
+from .timerstamp import skip_missed_elapses
 from .units import (
     UnitPlan,
     render_environment_file,
@@ -568,7 +569,7 @@ class ServiceManager:
                 await self._apply_enabled(spec, was, bool(old.schedule))
             if spec.schedule and not old.schedule:
                 # A schedule added by an edit is armed at once, like one given at create and start.
-                await self.systemd.start_unit(plan.timer_name)
+                await self._arm_timer(plan.timer_name)
         self.systemd.records_changed()
         return await self.get(name)
 
@@ -622,6 +623,16 @@ class ServiceManager:
         await _quietly(self.systemd.reset_failed_unit(plan.path_name))
         # a running .path unit keeps watching the file it was started with: restart it after an edit
         await (self.systemd.restart_unit if was_watching else self.systemd.start_unit)(plan.path_name)
+
+    async def _arm_timer(self, timer: str) -> None:
+        """Start a scheduled service's timer; a stopped one without the catch-up run of what it missed while
+        paused (see timerstamp)."""
+        if (await self.systemd.get_unit_properties(timer, fresh=True)).get("ActiveState") in ("inactive", "failed"):
+            try:
+                await asyncio.to_thread(skip_missed_elapses, timer)
+            except OSError as exc:  # the catch-up then fires: an extra run, nothing lost
+                self.log.warning("condasvc: could not reset the stamp of %s: %s", timer, exc)
+        await self.systemd.start_unit(timer)
 
     async def _rearm_watch(self, name: str) -> None:
         """restart_on_change: a start or restart of the service starts a failed watch again (its warning
@@ -678,11 +689,11 @@ class ServiceManager:
                     if scheduled and action_run in ("start", "restart"):
                         # Starting a scheduled service arms its schedule ("start at login" only decides login and
                         # boot) -- after the start, so an elapse at that moment cannot take the user's run.
-                        await self.systemd.start_unit(timer)
+                        await self._arm_timer(timer)
             elif action == "pause":
                 await self.systemd.stop_unit(timer)
             elif action == "resume":
-                await self.systemd.start_unit(timer)
+                await self._arm_timer(timer)
             elif action == "reset-failed":
                 await self.systemd.reset_failed_unit(unit)
             else:

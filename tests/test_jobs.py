@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
-from helpers import create, systemctl, wait_for, write_failing_notebook
+from helpers import REAL_HOME, create, systemctl, wait_for, write_failing_notebook
+from jupyter_condasvc.timerstamp import stamp_candidates
 
 
 def _reload_counter(jp_serverapp):
@@ -65,6 +67,42 @@ async def test_a_schedule_added_by_edit_is_armed(api, root, unit_name):
     assert code == 200 and svc["status"]["schedule"]["armed"]
     await wait_for(lambda: _last_run(api, "j-later"), timeout=20)
     assert (await api("DELETE", "services", "j-later"))[0] == 204
+
+
+async def test_a_resumed_schedule_does_not_catch_up_what_it_missed_while_paused(api, root, unit_name):
+    """Persistent=true catches up elapses missed while logged out; not those of a pause the user asked for."""
+    await create(api, root, "j-paused", "print('tick')\n", schedule="hourly", restart="no")
+    unit, timer = unit_name("j-paused"), unit_name("j-paused")[: -len(".service")] + ".timer"
+    assert (await api("POST", "services", "j-paused", "start"))[0] == 200  # one manual run; arms the timer
+    first = await wait_for(lambda: _runs_count(api, "j-paused", 1), timeout=30)
+    ran = systemctl("show", "-p", "InvocationID", "--value", unit).stdout.strip()
+    assert [r["id"] for r in first] == [ran] and first[0]["trigger"] == "manual", first
+    assert (await api("POST", "services", "j-paused", "pause"))[0] == 200
+    # as if the pause had lasted two hours: the hourly elapse in between was missed (the manager's stamp file)
+    stamp = REAL_HOME / ".local/share/systemd/timers" / f"stamp-{timer}"
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.touch()
+    past = stamp.stat().st_mtime - 7200
+    os.utime(stamp, (past, past))
+    code, svc = await api("POST", "services", "j-paused", "resume")
+    assert code == 200 and svc["status"]["schedule"]["armed"], svc
+    assert stamp.stat().st_mtime > past + 3600
+    systemctl("show", "-p", "Id", timer)  # a round trip: an elapse due at once would have queued its start by now
+    assert systemctl("show", "-p", "InvocationID", "--value", unit).stdout.strip() == ran
+    assert [r["id"] for r in await _runs(api, "j-paused")] == [ran]
+    assert (await api("DELETE", "services", "j-paused"))[0] == 204
+
+
+def test_stamp_candidates_follow_xdg_data_home(monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", "/data/u")
+    monkeypatch.setenv("HOME", "/home/u")
+    paths = [str(p) for p in stamp_candidates("p-x.timer")]
+    assert paths[:2] == [
+        "/data/u/systemd/timers/stamp-p-x.timer",
+        "/home/u/.local/share/systemd/timers/stamp-p-x.timer",
+    ]
+    monkeypatch.setenv("XDG_DATA_HOME", "relative")  # systemd ignores a relative one
+    assert str(stamp_candidates("p-x.timer")[0]) == "/home/u/.local/share/systemd/timers/stamp-p-x.timer"
 
 
 async def _last_run(api, name):
