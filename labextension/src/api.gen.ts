@@ -949,7 +949,10 @@ export interface components {
                 timer_enabled?: string | null;
                 /** Format: date-time */
                 next_run?: string | null;
-                /** Format: date-time */
+                /**
+                 * Format: date-time
+                 * @description When the timer last fired (systemd's LastTriggerUSec); after a resume or start of a paused schedule, that moment (re-armed without catching up the runs missed while paused).
+                 */
                 last_run?: string | null;
             };
             /** @description Present when a health check is configured; null until the first probe. */
