@@ -685,7 +685,7 @@ class ServiceManager:
                         except OSError as exc:  # run history then says "boot" for this run; the start itself stands
                             self.log.warning("condasvc: could not note the manual start of '%s': %s", name, exc)
                     if record.spec.get("restart_on_change") and action_run in ("start", "restart"):
-                        await self._rearm_watch(name)
+                        await _quietly(self._rearm_watch(name))  # never in place of the start's own error
                     if scheduled and action_run in ("start", "restart"):
                         # Starting a scheduled service arms its schedule ("start at login" only decides login and
                         # boot) -- after the start, so an elapse at that moment cannot take the user's run.
