@@ -626,6 +626,43 @@ def test_cli_hosts(remote_home, tmp_path):
     assert f"fix: Install your public key on it (`ssh-copy-id {BAD}`)" in human.stdout
 
 
+async def test_hosts_report_reuses_reports_and_rechecks_failures(tmp_path):
+    """HostsReport's policy with a real ssh to a closed port: a report is reused until max_age or ?refresh, a
+    failed host is checked again at each request, and during its backoff answers its last error undialled."""
+    from types import SimpleNamespace
+
+    from jupyter_condasvc.hosts import HostsReport
+    from jupyter_condasvc.remote import RemoteHosts
+
+    conf = tmp_path / "ssh_config"
+    conf.write_text(f"Host down\n    HostName 127.0.0.1\n    Port {free_port()}\n")
+    calls = []
+
+    async def local():
+        calls.append(1)
+        return {"n": len(calls)}
+
+    settings = SimpleNamespace(hosts=["down"], host_ssh_args=["-F", str(conf)], host_connect_timeout=10.0)
+    remotes = RemoteHosts(settings, control_dir="", min_backoff=600)
+    report = HostsReport(local, remotes, max_age=3600, wait=None)
+    try:
+        first = (await report.report())["hosts"]
+        assert [(h["name"], h["local"], h["reachable"]) for h in first] == [
+            ("local", True, True),
+            ("down", False, False),
+        ]
+        assert first[0]["report"] == {"n": 1} and first[1]["report"] is None and not first[1]["checking"]
+        assert first[1]["error"]["kind"] == "unreachable" and "Connection refused" in first[1]["error"]["message"]
+        second = (await report.report())["hosts"]
+        assert second[0] == first[0] and len(calls) == 1  # reused
+        assert second[1]["error"] == first[1]["error"] and remotes.get("down").state.failures == 1  # not dialled
+        third = (await report.report(refresh=True))["hosts"]
+        assert third[0]["report"] == {"n": 2}
+    finally:
+        report.close()
+        await remotes.close()
+
+
 def test_host_error_words_for_get_hosts():
     """A HostError's row carries its message without the fix repeated; a bridge's refusal is kind ``bridge``."""
     from jupyter_condasvc.hosts import error_json
