@@ -543,7 +543,8 @@ def jp_server_config(jp_server_config, tmp_path):
     jp_server_config["CondaSvcApp"].update(
         hosts=[HOST, BAD, STALL],
         host_bridge_command=BRIDGE,
-        host_bridge_commands={STALL: f"sleep 60; {BRIDGE}"},
+        host_bridge_commands={STALL: f"sleep 90; {BRIDGE}"},
+        host_connect_timeout=100.0,  # STALL is still connecting when the others are in, however slow this machine
         host_ssh_args=["-F", str(conf)],
         hosts_report_wait=2.0,
     )
