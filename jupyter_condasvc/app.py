@@ -260,6 +260,20 @@ class CondaSvcApp(ExtensionApp):
         "backoff (0.5 s doubling up to 30 s) and meanwhile answers at once with its last error.",
     )
 
+    hosts_report_max_age = Float(
+        60.0,
+        config=True,
+        help="Seconds a host's report in GET hosts (its reachability, systemd, linger, journal and doctor checks) is "
+        "reused before that host is checked again; ?refresh=1 checks every host now. A host whose last check failed "
+        "is checked again at each request (its reconnect backoff decides whether it is dialled).",
+    )
+    hosts_report_wait = Float(
+        5.0,
+        config=True,
+        help="Seconds GET hosts waits for the checks it started; a host not done by then is answered from its last "
+        "state (checking: true), and its check goes on for the next request.",
+    )
+
     def build_services(self, root_dir: str) -> ServiceManager:
         """The service layer from these settings: the server extension and the CLI both build it here.
 
@@ -332,6 +346,26 @@ class CondaSvcApp(ExtensionApp):
             log=self.log,
         )
         self.settings.update(condasvc_follow=self.follow_hub, condasvc_status=self.status_hub)
+        self._init_hosts()
+
+    def _init_hosts(self) -> None:
+        """GET hosts: this host's report from the GET host cache plus the doctor, the others over ssh."""
+        import json
+
+        from .doctor import run_doctor
+        from .hosts import HostsReport
+        from .remote import RemoteHosts
+
+        host_cache, services = self.settings["condasvc_host"], self.services
+
+        async def local() -> dict:
+            return {"host": json.loads(await host_cache.get_json()), "doctor": await run_doctor(services)}
+
+        self.remote_hosts = RemoteHosts(self)
+        self.hosts_report = HostsReport(
+            local, self.remote_hosts, max_age=self.hosts_report_max_age, wait=self.hosts_report_wait
+        )
+        self.settings.update(condasvc_hosts=self.hosts_report)
 
     def initialize_handlers(self) -> None:
         from .handlers import default_handlers
@@ -343,4 +377,6 @@ class CondaSvcApp(ExtensionApp):
         self.settings["condasvc_host"].close()
         self.follow_hub.close()
         self.status_hub.close()
+        self.hosts_report.close()
+        await self.remote_hosts.close()
         await self.systemd.close()

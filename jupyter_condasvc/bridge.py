@@ -10,6 +10,7 @@ Protocol: JSON lines, one object per line, UTF-8.
 * First line from the bridge: ``{"hello": {"protocol": 1, "version", "user", "uid", "hostname", "root"}}``.
 * Request: ``{"id": N, "op": OP, "args": {...}}``; answer ``{"id": N, "result": ...}`` or
   ``{"id": N, "error": {"message", "reason", "status"[, "field"]}}``. Requests run concurrently.
+* ``doctor`` answers ``{"host": <GET host>, "doctor": <GET doctor>}`` of this host (``GET hosts`` shows it).
 * ``watch`` streams this host's status (the events socket's messages, see :mod:`~jupyter_condasvc.status`:
   a ``snapshot``, then ``status`` / ``service`` / ``removed`` / ``metrics``) as ``{"id": N, "event": ...}``
   until cancelled.
@@ -187,6 +188,12 @@ class Bridge:
     # -- operations (each answers one JSON value) --
     async def op_ping(self, rid: int) -> Dict[str, Any]:
         return {"pong": True}
+
+    async def op_doctor(self, rid: int) -> Dict[str, Any]:
+        """This host's ``GET host`` report and ``doctor`` checks (what ``GET hosts`` shows for it)."""
+        from .hosts import local_report
+
+        return await local_report(self.services)
 
     async def op_list(self, rid: int) -> Dict[str, Any]:
         return {"services": await self.services.list()}

@@ -839,6 +839,12 @@ async def _server_info(pid: Optional[int], wait: float) -> Optional[Dict[str, An
     return None
 
 
+async def _cmd_hosts(ctx: Context) -> int:
+    from .remote_cli import cmd_hosts
+
+    return await cmd_hosts(ctx)
+
+
 COMMANDS: Dict[str, Callable[[Context], Any]] = {
     "envs": cmd_envs,
     "list": cmd_list,
@@ -851,6 +857,7 @@ COMMANDS: Dict[str, Callable[[Context], Any]] = {
     "unit": cmd_unit,
     "export-env": cmd_export_env,
     "doctor": cmd_doctor,
+    "hosts": _cmd_hosts,
     "jupyter-service": cmd_jupyter_service,
     "linger": cmd_linger,
     **{a: cmd_action for a in ACTIONS},

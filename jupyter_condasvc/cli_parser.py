@@ -232,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drift", action="store_true", help="what changed in the environment since registration")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     add("doctor", "check this host for everything services need; each problem with its fix (exit 1 if any)")
+    add(
+        "hosts",
+        "this host and each of CondaSvcApp.hosts: reachable, systemd, linger, journal, doctor's problems (exit 5 if "
+        "one cannot be reached)",
+    )
     p = add(
         "linger",
         "turn linger on or off for yourself (loginctl enable-linger): services start at boot, survive logout",

@@ -172,3 +172,45 @@ async def _follow(ctx: Any, cursor: Optional[str], out: Callable[[List[Dict[str,
     finally:
         await stream.aclose()
         await hosts.close()
+
+
+async def cmd_hosts(ctx: Any) -> int:
+    """``jupyter condasvc hosts``: GET hosts' rows, checked now (exit 5 when a host cannot be reached)."""
+    from . import cli
+    from .hosts import HostsReport, local_report
+
+    hosts = hosts_for(ctx)
+    report = HostsReport(lambda: local_report(ctx.services), hosts, max_age=0, wait=None)
+    try:
+        data = await report.report(refresh=True)
+    finally:
+        await hosts.close()
+
+    def human(d: Dict[str, Any]) -> None:
+        rows = []
+        for h in d["hosts"]:
+            rep = (h["report"] or {}) if not h["error"] else {}
+            host, doctor = rep.get("host") or {}, rep.get("doctor") or {}
+            failed = [c["id"] for c in doctor.get("checks", []) if c["ok"] is False]
+            rows.append(
+                (
+                    h["name"],
+                    "yes" if h["reachable"] else f"no ({h['error']['kind']})" if h["error"] else "-",
+                    host.get("user"),
+                    (host.get("manager") or {}).get("version"),
+                    None if not host else "on" if host["linger"]["enabled"] else "off",
+                    (host.get("journal") or {}).get("state"),
+                    None if not doctor else ", ".join(failed) or "none",
+                )
+            )
+        print(cli.table(rows, ("HOST", "REACHABLE", "USER", "SYSTEMD", "LINGER", "JOURNAL", "PROBLEMS")))
+        for h in d["hosts"]:
+            if h["error"]:
+                print(f"\n{h['name']}: {h['error']['message']}")
+                if h["error"]["fix"]:
+                    print(f"  fix: {h['error']['fix']}")
+        if any(r[-1] not in (None, "none") for r in rows):
+            print("\n`jupyter condasvc hosts --json` (or `doctor` on that host) shows each problem with its fix.")
+
+    ctx.emit(data, human)
+    return cli.EXIT_UNREACHABLE if any(h["error"] for h in data["hosts"]) else cli.EXIT_OK

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import pwd
 import shlex
 import signal
 import subprocess
@@ -508,6 +509,172 @@ def test_cli_host_unreachable_exit_code(remote_home, tmp_path):
         timeout=60,
     )
     assert r.returncode == 5 and "cannot be reached" in r.stderr and "Connection refused" in r.stderr, r.stderr
+
+
+# -- GET hosts and `jupyter condasvc hosts` ------------------------------------------------------------------------
+BAD = f"{HOST}-wrongkey"  # the same sshd and account, through a key it does not accept
+STALL = f"{HOST}-stalled"  # the same sshd, whose bridge command sleeps before starting the bridge
+
+
+def _hosts_config(tmp_path: Path) -> Path:
+    """An ssh_config with the test host, plus BAD (another key; ``localhost``, so no ControlMaster socket is
+    shared with the good connection) and STALL (the good key and address)."""
+    conf = _config(
+        tmp_path,
+        identity=str(REAL_HOME / ".ssh" / "condasvc_test_ed25519"),
+        known_hosts=str(REAL_HOME / ".ssh" / "condasvc_test_known_hosts"),
+    )
+    wrong = _keygen(tmp_path / "hosts_wrong_key")
+    text = conf.read_text()
+    bad = text.replace(f"Host {HOST}\n", f"Host {BAD}\n", 1).replace("HostName 127.0.0.1", "HostName localhost")
+    bad = bad.replace(f"IdentityFile {REAL_HOME / '.ssh' / 'condasvc_test_ed25519'}", f"IdentityFile {wrong}")
+    stall = text.replace(f"Host {HOST}\n", f"Host {STALL}\n", 1)
+    conf.write_text(text + bad + stall)
+    return conf
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config, tmp_path):
+    """The server of this module's API tests knows the test host, BAD and STALL (dialled only by GET hosts)."""
+    if not HOST or not PYTHON:
+        return jp_server_config
+    (tmp_path / "sshconf").mkdir()
+    conf = _hosts_config(tmp_path / "sshconf")
+    jp_server_config["CondaSvcApp"].update(
+        hosts=[HOST, BAD, STALL],
+        host_bridge_command=BRIDGE,
+        host_bridge_commands={STALL: f"sleep 90; {BRIDGE}"},
+        host_connect_timeout=100.0,  # STALL is still connecting when the others are in, however slow this machine
+        host_ssh_args=["-F", str(conf)],
+        hosts_report_wait=2.0,
+    )
+    return jp_server_config
+
+
+def _remote_systemd_version() -> str:
+    """The remote user manager's version as systemd itself says it (the login may have no XDG_RUNTIME_DIR)."""
+    return ssh(
+        "XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/run/user/$(id -u)} systemctl --user show -p Version --value"
+    ).stdout.strip()
+
+
+async def test_get_hosts_reachable_wrong_key_and_stalled(remote_home, api):
+    code, err = await api("GET", "hosts", refresh="maybe")
+    assert code == 400 and err["field"] == "refresh"
+    code, data = await api("GET", "hosts", refresh="1")
+    assert code == 200 and [h["name"] for h in data["hosts"]] == ["local", HOST, BAD, STALL]
+    # each host's check is its own task: poll until the good and the bad host are in; the stalled one meanwhile
+    # answers from its (empty) last state, marked checking, and holds nobody up
+    deadline = time.monotonic() + 120
+    while any(h["reachable"] is None for h in data["hosts"] if h["name"] != STALL):
+        assert time.monotonic() < deadline, data
+        code, data = await api("GET", "hosts")
+    rows = {h["name"]: h for h in data["hosts"]}
+    local, good, bad, stalled = rows["local"], rows[HOST], rows[BAD], rows[STALL]
+
+    assert local["local"] and local["reachable"] and local["error"] is None
+    assert local["report"]["host"]["user"] == pwd.getpwuid(os.getuid()).pw_name
+    assert local["report"]["host"]["manager"]["reachable"]
+
+    assert good["reachable"] is True and good["error"] is None and not good["stale"]
+    assert good["report"]["host"]["manager"]["version"] == _remote_systemd_version()
+    remote_user = os.environ.get("CONDASVC_SSH_REMOTE_USER")
+    assert good["report"]["host"]["user"] == good["report"]["doctor"]["user"] == remote_user
+    ids = [c["id"] for c in good["report"]["doctor"]["checks"]]
+    assert {"manager", "journal", "linger", "cgroups"} <= set(ids), ids
+    assert good["report"]["host"]["journal"]["state"] and "enabled" in good["report"]["host"]["linger"]
+
+    assert bad["reachable"] is False and bad["report"] is None
+    assert bad["error"]["kind"] == "auth" and "ssh-copy-id" in bad["error"]["fix"], bad["error"]
+    assert stalled["checking"] and stalled["reachable"] is None and stalled["report"] is None
+
+    # the good host's report is reused (not older than hosts_report_max_age); the bad host answers its last error
+    # at once during its backoff; local services are unaffected
+    code, again = await api("GET", "hosts")
+    rows2 = {h["name"]: h for h in again["hosts"]}
+    assert rows2[HOST]["checked_at"] == good["checked_at"]
+    assert rows2[BAD]["error"] == bad["error"]
+    code, listed = await api("GET", "services")
+    assert code == 200 and isinstance(listed["services"], list)
+
+
+def test_cli_hosts(remote_home, tmp_path):
+    import json
+
+    conf = _hosts_config(tmp_path)
+    argv = [
+        sys.executable,
+        "-m",
+        "jupyter_condasvc",
+        "hosts",
+        f"--CondaSvcApp.hosts=['{HOST}', '{BAD}']",
+        f"--CondaSvcApp.host_bridge_command={BRIDGE}",
+        f"--CondaSvcApp.host_ssh_args=['-F', '{conf}']",
+    ]
+    r = subprocess.run([*argv, "--json"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 5, r.stderr  # a host cannot be reached
+    rows = {h["name"]: h for h in json.loads(r.stdout)["hosts"]}
+    assert list(rows) == ["local", HOST, BAD]
+    assert rows[HOST]["reachable"] and rows[HOST]["report"]["host"]["manager"]["version"] == _remote_systemd_version()
+    assert rows[BAD]["error"]["kind"] == "auth"
+    human = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert human.returncode == 5, human.stderr
+    lines = human.stdout.splitlines()
+    assert lines[0].split()[:4] == ["HOST", "REACHABLE", "USER", "SYSTEMD"]
+    good = next(ln.split() for ln in lines if ln.startswith(HOST + " "))
+    assert good[1:4] == ["yes", os.environ.get("CONDASVC_SSH_REMOTE_USER"), _remote_systemd_version()], lines
+    assert any(ln.startswith(BAD) and "no (auth)" in ln for ln in lines)
+    assert f"fix: Install your public key on it (`ssh-copy-id {BAD}`)" in human.stdout
+
+
+async def test_hosts_report_reuses_reports_and_rechecks_failures(tmp_path):
+    """HostsReport's policy with a real ssh to a closed port: a report is reused until max_age or ?refresh, a
+    failed host is checked again at each request, and during its backoff answers its last error undialled."""
+    from types import SimpleNamespace
+
+    from jupyter_condasvc.hosts import HostsReport
+    from jupyter_condasvc.remote import RemoteHosts
+
+    conf = tmp_path / "ssh_config"
+    conf.write_text(f"Host down\n    HostName 127.0.0.1\n    Port {free_port()}\n")
+    calls = []
+
+    async def local():
+        calls.append(1)
+        return {"n": len(calls)}
+
+    settings = SimpleNamespace(hosts=["down"], host_ssh_args=["-F", str(conf)], host_connect_timeout=10.0)
+    remotes = RemoteHosts(settings, control_dir="", min_backoff=600)
+    report = HostsReport(local, remotes, max_age=3600, wait=None)
+    try:
+        first = (await report.report())["hosts"]
+        assert [(h["name"], h["local"], h["reachable"]) for h in first] == [
+            ("local", True, True),
+            ("down", False, False),
+        ]
+        assert first[0]["report"] == {"n": 1} and first[1]["report"] is None and not first[1]["checking"]
+        assert first[1]["error"]["kind"] == "unreachable" and "Connection refused" in first[1]["error"]["message"]
+        second = (await report.report())["hosts"]
+        assert second[0] == first[0] and len(calls) == 1  # reused
+        assert second[1]["error"] == first[1]["error"] and remotes.get("down").state.failures == 1  # not dialled
+        third = (await report.report(refresh=True))["hosts"]
+        assert third[0]["report"] == {"n": 2}
+    finally:
+        report.close()
+        await remotes.close()
+
+
+def test_host_error_words_for_get_hosts():
+    """A HostError's row carries its message without the fix repeated; a bridge's refusal is kind ``bridge``."""
+    from jupyter_condasvc.hosts import error_json
+    from jupyter_condasvc.remote import remote_error
+
+    err = classify("h", "h@127.0.0.1: Permission denied (publickey).\n", 255)
+    row = error_json(err)
+    assert row["kind"] == "auth" and row["fix"] == err.fix and err.fix not in row["message"]
+    assert row["message"] == "h refused the login (no key it accepts; passwords cannot be typed here)."
+    old = error_json(remote_error("h", {"message": "The bridge has no operation 'doctor'.", "status": 400}))
+    assert old["kind"] == "bridge" and "same version" in old["fix"] and "doctor" in old["message"]
 
 
 def test_classify_reads_sshs_own_words():

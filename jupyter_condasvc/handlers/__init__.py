@@ -5,7 +5,7 @@ base class maps domain errors to statuses in one place.  Every verb is
 authenticated and ``@authorized`` against the ``condasvc`` resource.
 """
 
-from . import doctor, environment, events, logs, runs, services
+from . import doctor, environment, events, hosts, logs, runs, services
 
 default_handlers = [
     *logs.handlers,
@@ -13,6 +13,7 @@ default_handlers = [
     *events.handlers,
     *environment.handlers,
     *doctor.handlers,
+    *hosts.handlers,
     *services.handlers,
     # last: the rest of condasvc/api/ answers a JSON 404, not tornado's HTML page
     (r"/condasvc/api/.*", services.UnknownRouteHandler),

@@ -827,6 +827,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/condasvc/api/hosts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every host (this one, then CondaSvcApp.hosts) with its reachability and the doctor's checks run there
+         * @description One row per host. A reachable host's `report` is what its own `GET host` and `GET doctor` say (run there through the bridge). One that is not has `error` (kind, message, fix) and keeps its last report, marked `stale`. A report is reused for CondaSvcApp.hosts_report_max_age seconds; each host is checked by its own task, and the request waits at most CondaSvcApp.hosts_report_wait seconds: a host not done by then is answered from its last state with `checking` true.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description 1 checks every host now instead of reusing reports */
+                    refresh?: "0" | "1" | "true" | "false";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The hosts (200 even when some cannot be reached). */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HostsReport"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1148,6 +1192,34 @@ export interface components {
             detail: string;
             /** @description what to do (null when ok) */
             fix: string | null;
+        };
+        HostsReport: {
+            hosts: components["schemas"]["HostRow"][];
+        };
+        HostRow: {
+            /** @description `local`, or the host name / ~/.ssh/config alias as configured */
+            name: string;
+            local: boolean;
+            /** @description null until its first check ends */
+            reachable: boolean | null;
+            /** @description why the last check failed (null when it did not) */
+            error: {
+                /** @enum {string} */
+                kind: "unreachable" | "auth" | "hostkey-changed" | "hostkey-unknown" | "no-bridge" | "protocol" | "closed" | "bridge" | "internal";
+                message: string;
+                fix: string | null;
+            } | null;
+            /** @description the host's last report (null before its first good check) */
+            report: {
+                host: components["schemas"]["HostReport"];
+                doctor: components["schemas"]["DoctorReport"];
+            } | null;
+            /** @description the report is from before the failure in `error` */
+            stale: boolean;
+            /** @description a check of this host is still under way */
+            checking: boolean;
+            /** @description epoch seconds of the last check's end */
+            checked_at: number | null;
         };
         DoctorReport: {
             /** @description no check failed */
