@@ -61,14 +61,26 @@ def remote_home():
         pytest.skip(f"`ssh {HOST}` does not work here: {r.stderr.strip()}")
     home = r.stdout.strip()
     yield home
-    # whatever a failed test left on the remote host (its units, records, files), this run's only
+    remove_this_runs_services()
+    ssh(f"rm -rf ~/{RPREFIX}files", check=False)
+
+
+def remove_this_runs_services() -> None:
+    """Whatever a test left on the remote host (units, records), this run's only."""
     names = ssh(
         f"ls ~/.local/share/jupyter_condasvc/records 2>/dev/null | sed -n 's/^\\({RPREFIX}[^.]*\\)\\.json$/\\1/p'",
         check=False,
     ).stdout.split()
     for name in names:
         ssh(f"{shlex.quote(PYTHON)} -m jupyter_condasvc delete {shlex.quote(name)} -q", check=False)
-    ssh(f"rm -rf ~/{RPREFIX}files", check=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers_between_tests(request):
+    """A failed test's remote services go with it, so CI's one rerun of it (or the next test) starts clean."""
+    yield
+    if HOST and PYTHON and "remote_home" in request.fixturenames:
+        remove_this_runs_services()
 
 
 def put(name: str, text: str) -> str:
