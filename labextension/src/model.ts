@@ -305,12 +305,15 @@ export class ServicesModel implements IServicesModel, IDisposable {
       }
       return;
     }
-    // A clean end closes the episode: the main process exited with 0. (Between two automatic restarts
-    // systemd passes through inactive with its result reset to success, while the last exit is the crash's.)
+    // A clean end closes the episode: the main process exited (CLD_EXITED) with 0. Not a crash loop's steps:
+    // between two automatic restarts systemd passes through inactive with its result reset to success while the
+    // last exit is still the crash's, and a new process's start zeroes ExecMainCode/Status (Service interface)
+    // in a signal of its own, which can arrive before the Unit interface's "activating".
     if (
       after.status.active_state === 'inactive' &&
       after.status.result === 'success' &&
-      !after.status.exec_main_status
+      after.status.exec_main_code === 1 &&
+      after.status.exec_main_status === 0
     ) {
       this._episodes.delete(name);
       return;

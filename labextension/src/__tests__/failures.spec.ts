@@ -32,6 +32,9 @@ function status(active: string, sub: string, result: string, extra: Partial<ISer
     result,
     unit_file_state: 'disabled',
     main_pid: active === 'active' ? 4242 : null,
+    // as systemd: a running process has no exit yet (0/0); an ended one exited (CLD_EXITED = 1) with its status
+    exec_main_code: active === 'active' || active === 'activating' ? 0 : 1,
+    exec_main_status: result === 'success' ? 0 : 1,
     n_restarts: 0,
     memory_current: null,
     cpu_usage_nsec: null,
@@ -121,6 +124,19 @@ describe('failure notifications of a scheduled failing notebook', () => {
     push('loop', status('activating', 'auto-restart', 'exit-code', { ...crashed, n_restarts: 2, crash_looping: true }));
     push('loop', status('inactive', 'dead', 'success', { ...crashed, n_restarts: 2, crash_looping: false }));
     push('loop', status('active', 'running', 'success', { ...crashed, n_restarts: 3 }));
+    push('loop', status('failed', 'failed', 'start-limit-hit', { ...crashed, n_restarts: 3, start_limit_hit: true }));
+    expect(raised).toEqual(['loop']);
+  });
+
+  it("a crash loop is one episode when a restart's zeroed exit status is pushed before its new active state", () => {
+    // Seen in Lab (Galata, a crasher that lives 0.3 s): the new process's ExecMainCode/Status (0/0, Service
+    // interface) can arrive in a push while ActiveState (Unit interface) still says inactive/success.
+    const { raised, push } = setup([notebook('loop', status('inactive', 'dead', 'success'))]);
+    const crashed = { exec_main_code: 1, exec_main_status: 3 };
+    push('loop', status('active', 'running', 'success'));
+    push('loop', status('activating', 'auto-restart', 'exit-code', { ...crashed, n_restarts: 1, crash_looping: true }));
+    push('loop', status('inactive', 'dead', 'success', { exec_main_code: 0, exec_main_status: 0, n_restarts: 1 }));
+    push('loop', status('active', 'running', 'success', { n_restarts: 2 }));
     push('loop', status('failed', 'failed', 'start-limit-hit', { ...crashed, n_restarts: 3, start_limit_hit: true }));
     expect(raised).toEqual(['loop']);
   });

@@ -21,6 +21,9 @@ function service(name: string, active: string, extra: Partial<IService['status']
       result: active === 'failed' ? 'exit-code' : 'success',
       unit_file_state: 'disabled',
       main_pid: active === 'active' ? 42 : null,
+      // as systemd: a running process has no exit yet (0/0); an ended one exited (CLD_EXITED = 1) with its status
+      exec_main_code: active === 'active' || active === 'activating' ? 0 : 1,
+      exec_main_status: active === 'failed' ? 1 : 0,
       n_restarts: 0,
       memory_current: null,
       cpu_usage_nsec: null,
