@@ -495,7 +495,8 @@ class ServiceManager:
         the schedule is armed now (the timer started) is pause/resume's job,
         so turning "start at login" off does not stop a running schedule.
         No daemon-reload: enablement is symlinks, read at the next login or
-        boot, and systemd reports the new UnitFileState at once.
+        boot. systemd keeps a loaded unit's old UnitFileState until a reload,
+        so the client reports the state on disk (SystemdManager._file_state).
         """
         unit, timer = self.store.unit_name(spec.name), self.store.timer_name(spec.name)
         if was_scheduled and not spec.schedule:

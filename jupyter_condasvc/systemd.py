@@ -146,6 +146,10 @@ class SystemdManager(LoggingConfigurable):
         self._cache: Dict[str, CachedUnit] = {}
         self._unsignalled: Dict[str, Tuple[Properties, float, Optional[int], bool]] = {}
         self._fetching: Dict[str, List[List[Tuple[Properties, bool]]]] = {}
+        #: UnitFileState as it is on disk after our own enable/disable, until the next daemon-reload: systemd keeps
+        #: a loaded unit's UnitFileState as it was computed (a failed or running unit says "disabled" after an
+        #: enable) and sends no signal; `systemctl enable` hides this by reloading, which we do not.
+        self._file_state: Dict[str, Optional[str]] = {}
         self._job_waiters: Dict[str, asyncio.Future] = {}
         self._job_results: OrderedDict[str, Tuple[str, str]] = OrderedDict()
         self._listeners: List[Listener] = []
@@ -453,6 +457,7 @@ class SystemdManager(LoggingConfigurable):
     def _mark_reloaded(self) -> None:
         # Runtime state (ActiveState, MainPID, NRestarts...) survives a reload and
         # keeps being signalled; only what comes from unit files must be re-read.
+        self._file_state.clear()
         for cached in self._cache.values():
             cached.reloaded = True
 
@@ -494,9 +499,23 @@ class SystemdManager(LoggingConfigurable):
 
     async def enable_unit_files(self, files: Sequence[str]) -> None:
         await self.call_manager("EnableUnitFiles", "asbb", [list(files), False, True])
+        await self._learn_file_states(files)
 
     async def disable_unit_files(self, files: Sequence[str]) -> None:
         await self.call_manager("DisableUnitFiles", "asb", [list(files), False])
+        await self._learn_file_states(files)
+
+    async def _learn_file_states(self, files: Sequence[str]) -> None:
+        """Ask the disk's UnitFileState of each unit just (en|dis)abled and report it in place of the loaded one."""
+        units = [os.path.basename(f) for f in files]
+        states = await asyncio.gather(*(self.get_unit_file_state(u) for u in units))
+        for unit, state in zip(units, states):
+            self._file_state[unit] = state
+            cached = self._cache.get(unit)
+            if cached is not None and cached.props.get("UnitFileState") != state:
+                # A new dict: its identity tells the view cache to rebuild (CachedUnit).
+                cached.props = {**cached.props, "UnitFileState": state}
+                self._emit(unit, "changed", {"UnitFileState": state})
 
     async def get_unit_file_state(self, unit: str) -> Optional[str]:
         try:
@@ -545,6 +564,8 @@ class SystemdManager(LoggingConfigurable):
             props.update(values)
             if invalidated:
                 entry.stale = True
+        if unit in self._file_state:
+            props["UnitFileState"] = self._file_state[unit]
         self._cache[unit] = entry
         return props
 

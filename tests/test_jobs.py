@@ -138,6 +138,38 @@ async def test_reloads_per_operation(api, root, jp_serverapp):
     print(f"reloads: create 0, enable 0, edit {edited - enabled}, delete {deleted - edited}")
 
 
+async def test_enable_of_a_loaded_unit_reports_the_state_on_disk(api, root, jp_serverapp):
+    """No reload on enable: systemd 252 keeps a loaded (failed or running) unit's old UnitFileState until one."""
+    services = jp_serverapp.web_app.settings["condasvc_services"]
+    await create(api, root, "j-failed", "import sys\nsys.exit(3)\n")
+    await create(api, root, "j-running", "import time\ntime.sleep(120)\n")
+    await api("POST", "services", "j-failed", "start")
+    await api("POST", "services", "j-running", "start")
+
+    async def failed() -> bool:
+        return (await api("GET", "services", "j-failed"))[1]["status"]["active_state"] == "failed"
+
+    assert await wait_for(failed)
+    for name in ("j-failed", "j-running"):
+        unit = services.store.unit_name(name)
+        code, svc = await api("POST", "services", name, "enable")
+        assert code == 200 and svc["status"]["unit_file_state"] == "enabled", svc["status"]
+        code, svc = await api("GET", "services", name)
+        assert svc["status"]["unit_file_state"] == "enabled"
+        # what systemd itself says of the loaded unit, before any reload (the reason for this test)
+        print(name, "systemctl show:", systemctl("show", "-p", "UnitFileState", unit).stdout.strip())
+        code, svc = await api("POST", "services", name, "disable")
+        assert code == 200 and svc["status"]["unit_file_state"] == "disabled", svc["status"]
+        code, svc = await api("POST", "services", name, "enable")
+        assert svc["status"]["unit_file_state"] == "enabled"
+    await services.systemd.reload()
+    for name in ("j-failed", "j-running"):
+        unit = services.store.unit_name(name)
+        assert systemctl("show", "-p", "UnitFileState", unit).stdout.strip() == "UnitFileState=enabled"
+        code, svc = await api("GET", "services", name)
+        assert svc["status"]["unit_file_state"] == "enabled"
+
+
 async def test_concurrent_reloads_coalesce(jp_serverapp):
     systemd, seen = _reload_counter(jp_serverapp)
     before, asked = await _settle(systemd, seen), systemd.reloads
