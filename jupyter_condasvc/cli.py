@@ -133,6 +133,8 @@ class Context:
         self._services: Any = None
         #: Run after the event loop ends, in the main thread (a blocking follow that Ctrl-C ends).
         self.after: Optional[Callable[[], None]] = None
+        #: The host the reads of `envs`, `runs`, `unit` and `export-env` ask (:attr:`ops`): set by ``--host``.
+        self.host: Any = None
 
     @property
     def settings(self) -> Any:
@@ -150,6 +152,11 @@ class Context:
         if self._services is None:
             self._services = self.settings.build_services(self.root)
         return self._services
+
+    @property
+    def ops(self) -> Any:
+        """Where the host-aware reads go: this host's service layer, or the ``--host`` (a RemoteHost)."""
+        return self.host if self.host is not None else LocalOps(self)
 
     async def close(self) -> None:
         if self._services is not None:
@@ -171,6 +178,36 @@ class Context:
             print(json.dumps(data, indent=2, sort_keys=False))
         else:
             human(data)
+
+
+class LocalOps:
+    """This host's answers to the reads ``--host`` also sends to another host, under RemoteHost's method
+    names, from the functions the REST endpoints and the bridge call (so the CLI prints the same either way)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def environments(self, refresh: bool = False) -> Dict[str, Any]:
+        envs = await self.ctx.services.finder.list_environments(refresh=refresh)
+        return {"environments": [e.to_json() for e in envs]}
+
+    async def runs(self, name: str, limit: int = 50) -> Dict[str, Any]:
+        from .runs import list_runs
+
+        return await list_runs(self.ctx.services, name, limit=limit)
+
+    async def run_logs(self, name: str, run_id: str, n: int = 1000) -> Dict[str, Any]:
+        from .runs import get_run_log
+
+        return await get_run_log(self.ctx.services, name, run_id, n=n)
+
+    async def preview(self, spec: Dict[str, Any]) -> Dict[str, Any]:
+        return await self.ctx.services.preview(spec)
+
+    async def service_environment(self, name: str) -> Dict[str, Any]:
+        from .envexport import service_environment
+
+        return await service_environment(self.ctx.services, name)
 
 
 # -- human output ------------------------------------------------------------------
@@ -385,12 +422,15 @@ def build_spec(args: argparse.Namespace, command: Optional[List[str]]) -> Dict[s
 
 # -- commands --------------------------------------------------------------------------
 async def cmd_envs(ctx: Context) -> int:
-    envs = await ctx.services.finder.list_environments(refresh=True)
+    data = await ctx.ops.environments(refresh=True)
     ctx.emit(
-        {"environments": [e.to_json() for e in envs]},
+        data,
         lambda d: print(
             table(
-                [(e.name, e.python_version, "yes" if e.has_ipykernel else "no", e.prefix) for e in envs],
+                [
+                    (e["name"], e["python_version"], "yes" if e["has_ipykernel"] else "no", e["prefix"])
+                    for e in d["environments"]
+                ],
                 ("NAME", "PYTHON", "IPYKERNEL", "PREFIX"),
             )
         ),
@@ -526,7 +566,7 @@ async def cmd_delete(ctx: Context) -> int:
 async def cmd_unit(ctx: Context) -> int:
     a = ctx.args
     spec = build_spec(a, a.command)
-    preview = await ctx.services.preview(spec)
+    preview = await ctx.ops.preview(spec)
     if not ctx.json:
         for w in preview.get("warnings") or []:
             ctx.warn(w)
@@ -548,14 +588,13 @@ async def cmd_unit(ctx: Context) -> int:
 
 async def cmd_runs(ctx: Context) -> int:
     from .journal import format_text
-    from .runs import get_run_log, list_runs
 
     a = ctx.args
     if a.log:
-        page = await get_run_log(ctx.services, a.name, a.log, n=ctx.settings.log_page_max)
+        page = await ctx.ops.run_logs(a.name, a.log, n=ctx.settings.log_page_max)
         ctx.emit(page, lambda p: sys.stdout.write(format_text(p["entries"])))
         return EXIT_OK
-    data = await list_runs(ctx.services, a.name, limit=a.limit)
+    data = await ctx.ops.runs(a.name, limit=a.limit)
 
     def human(d: Dict[str, Any]) -> None:
         if not d["runs"]:
@@ -641,18 +680,20 @@ def _follow(stream: LogFollow, out: Callable[[List[LogEntry]], None]) -> None:
 
 
 async def cmd_export_env(ctx: Context) -> int:
-    from .envexport import export_for, service_environment
+    from .envexport import export_for
 
     a = ctx.args
     if bool(a.name) == bool(a.env):
         raise UsageError("Give a service NAME or --env ENV (one of them).", field="name")
+    if a.env and ctx.host is not None:
+        raise UsageError("--env does not work with --host yet; give a service NAME.", field="env")
     if a.env:
         env = await ctx.services.finder.get(a.env)
         text = await export_for(ctx.services.finder, env.prefix, env.name, ctx.settings.log)
         data: Dict[str, Any] = {"env": env.name, "prefix": env.prefix, "environment": text}
         chosen = text
     else:
-        data = await service_environment(ctx.services, a.name)
+        data = await ctx.ops.service_environment(a.name)
         if a.registered:
             if data["registered"] is None:
                 raise NotFound(f"No environment file was stored when '{a.name}' was registered.")
