@@ -13,8 +13,8 @@ Protocol: JSON lines, one object per line, UTF-8.
 * ``doctor`` answers ``{"host": <GET host>, "doctor": <GET doctor>}`` of this host (``GET hosts`` shows it).
 * ``runs``, ``run``, ``run_logs``, ``run_notebook``, ``environments``, ``preview`` and ``service_environment``
   answer what the local REST endpoint of the same meaning answers (``services/{name}/runs[/...]``,
-  ``environments``, ``preview``, ``services/{name}/environment``), computed by the same function here, on
-  this host's journal, files, environments and user manager.
+  ``environments``, ``preview``, ``services/{name}/environment``), computed by the same function here
+  (:class:`~jupyter_condasvc.hostops.LocalHost`), on this host's journal, files, environments and user manager.
 * ``watch`` streams this host's status (the events socket's messages, see :mod:`~jupyter_condasvc.status`:
   a ``snapshot``, then ``status`` / ``service`` / ``removed`` / ``metrics``) as ``{"id": N, "event": ...}``
   until cancelled.
@@ -42,6 +42,7 @@ from typing import Any, Callable, Dict, Optional
 
 from .errors import CondaSvcError, InvalidSpec
 from .host import user_name
+from .hostops import LocalHost
 
 PROTOCOL = 1
 #: Longest request line accepted (a spec with its variables fits many times over).
@@ -67,6 +68,8 @@ class Bridge:
 
     def __init__(self, services: Any, settings: Any, out: Callable[[bytes], None], root: str) -> None:
         self.services = services
+        #: The reads every host answers (runs, environments, preview...), by the functions the REST endpoints use.
+        self.local = LocalHost(services)
         self.settings = settings
         self.out = out
         self.root = root
@@ -254,43 +257,31 @@ class Bridge:
 
     async def op_runs(self, rid: int, name: str, limit: int = 50) -> Dict[str, Any]:
         """``GET services/{name}/runs``: the newest ``limit`` runs, newest first."""
-        from .runs import list_runs
-
-        return await list_runs(self.services, name, limit=_int(limit, "limit", 1, 1000))
+        return await self.local.runs(name, limit=_int(limit, "limit", 1, 1000))
 
     async def op_run(self, rid: int, name: str, run_id: str) -> Dict[str, Any]:
         """``GET services/{name}/runs/{run_id}``."""
-        from .runs import get_run
-
-        return await get_run(self.services, name, str(run_id))
+        return await self.local.run(name, str(run_id))
 
     async def op_run_logs(self, rid: int, name: str, run_id: str, n: int = 1000) -> Dict[str, Any]:
         """``GET services/{name}/runs/{run_id}/logs``: that run's lines (at most ``n``, this host's log_page_max)."""
-        from .runs import get_run_log
-
-        n = _int(n, "n", 0, self.settings.log_page_max)
-        return await get_run_log(self.services, name, str(run_id), n=n)
+        return await self.local.run_logs(name, str(run_id), n=_int(n, "n", 0, self.settings.log_page_max))
 
     async def op_run_notebook(self, rid: int, name: str, run_id: str) -> Dict[str, Any]:
         """``GET services/{name}/runs/{run_id}/notebook``: the executed copy that run wrote on this host."""
-        from .runs import get_run_notebook
-
-        return await get_run_notebook(self.services, name, str(run_id))
+        return await self.local.run_notebook(name, str(run_id))
 
     async def op_environments(self, rid: int, refresh: bool = False) -> Dict[str, Any]:
         """``GET environments``: this host's environments (its user's conda and venvs), found by its finder."""
-        envs = await self.services.finder.list_environments(refresh=bool(refresh))
-        return {"environments": [e.to_json() for e in envs]}
+        return await self.local.environments(refresh=bool(refresh))
 
     async def op_preview(self, rid: int, spec: Dict[str, Any]) -> Dict[str, Any]:
         """``POST preview``: the unit (and timer) this host would write for ``spec``, resolved on this host."""
-        return await self.services.preview(spec)
+        return await self.local.preview(spec)
 
     async def op_service_environment(self, rid: int, name: str) -> Dict[str, Any]:
         """``GET services/{name}/environment``: its environment file at registration, now, and the drift."""
-        from .envexport import service_environment
-
-        return await service_environment(self.services, name)
+        return await self.local.service_environment(name)
 
     async def op_watch(self, rid: int) -> Dict[str, Any]:
         """The status stream of this host (the events socket's messages: a snapshot, then changes) as events."""

@@ -156,7 +156,9 @@ class Context:
     @property
     def ops(self) -> Any:
         """Where the host-aware reads go: this host's service layer, or the ``--host`` (a RemoteHost)."""
-        return self.host if self.host is not None else LocalOps(self)
+        from .hostops import LocalHost
+
+        return self.host if self.host is not None else LocalHost(self.services)
 
     async def close(self) -> None:
         if self._services is not None:
@@ -178,36 +180,6 @@ class Context:
             print(json.dumps(data, indent=2, sort_keys=False))
         else:
             human(data)
-
-
-class LocalOps:
-    """This host's answers to the reads ``--host`` also sends to another host, under RemoteHost's method
-    names, from the functions the REST endpoints and the bridge call (so the CLI prints the same either way)."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-
-    async def environments(self, refresh: bool = False) -> Dict[str, Any]:
-        envs = await self.ctx.services.finder.list_environments(refresh=refresh)
-        return {"environments": [e.to_json() for e in envs]}
-
-    async def runs(self, name: str, limit: int = 50) -> Dict[str, Any]:
-        from .runs import list_runs
-
-        return await list_runs(self.ctx.services, name, limit=limit)
-
-    async def run_logs(self, name: str, run_id: str, n: int = 1000) -> Dict[str, Any]:
-        from .runs import get_run_log
-
-        return await get_run_log(self.ctx.services, name, run_id, n=n)
-
-    async def preview(self, spec: Dict[str, Any]) -> Dict[str, Any]:
-        return await self.ctx.services.preview(spec)
-
-    async def service_environment(self, name: str) -> Dict[str, Any]:
-        from .envexport import service_environment
-
-        return await service_environment(self.ctx.services, name)
 
 
 # -- human output ------------------------------------------------------------------
