@@ -19,6 +19,7 @@ import pytest
 import test_remote
 from helpers import REAL_HOME, create, free_port, wait_for
 from jupyter_condasvc.remote import HostMirror, RemoteError
+from openapi_contract import check_response
 from test_remote import RPREFIX, _helper, _helper_do, cli, client, env_prefix, mirrored, put, ssh
 
 # test_remote's fixtures, by name: the remote host is set up (and this run's services removed) the same way
@@ -32,6 +33,15 @@ REMOTE_USER = os.environ.get("CONDASVC_SSH_REMOTE_USER", "")
 UNIT_DIR = "~/.config/systemd/user"
 
 
+API = "/condasvc/api"
+
+
+def same_as_local(method: str, path: str, body):
+    """A bridge answer is what the local endpoint of the same meaning answers: openapi.yaml's 200 for it."""
+    check_response(method, f"{API}/{path}", 200, body)
+    return body
+
+
 def remote_manager_journal(unit: str) -> list:
     """The remote user manager's own entries about ``unit``, read with journalctl on the remote host."""
     out = ssh(f"journalctl --user --no-pager -o json USER_UNIT={shlex.quote(unit)} _COMM=systemd").stdout
@@ -40,7 +50,7 @@ def remote_manager_journal(unit: str) -> list:
 
 async def ended_runs(host, name: str, n: int):
     """At least ``n`` runs of ``name`` whose end was read from the remote journal, newest first (else None)."""
-    runs = (await host.runs(name))["runs"]
+    runs = same_as_local("GET", f"services/{name}/runs", await host.runs(name))["runs"]
     done = [r for r in runs if r["state"] in ("finished", "failed")]
     return done if len(done) >= n else None
 
@@ -86,8 +96,8 @@ async def test_remote_run_history_exit_status_logs_and_enable(remote_home):
             assert f"status={run['exit_status']}" in end and f"result={run['result']}" in end, (run, end)
 
         # one run, and its own lines only
-        assert await host.run(name, ok["id"]) == ok
-        log = await host.run_logs(name, failed["id"])
+        assert same_as_local("GET", f"services/{name}/runs/{ok['id']}", await host.run(name, ok["id"])) == ok
+        log = same_as_local("GET", f"services/{name}/runs/x/logs", await host.run_logs(name, failed["id"]))
         assert log["name"] == name and log["unit"] == unit and log["run"] == failed["id"]
         messages = [e["message"] for e in log["entries"]]
         assert f"attempt 2 as {REMOTE_USER}" in messages and not any(m.startswith("attempt 1") for m in messages)
@@ -138,7 +148,7 @@ async def test_remote_notebook_run_has_its_executed_notebook(remote_home):
         await host.act(name, "start")
         (run,) = await wait_for(lambda: ended_runs(host, name, 1), timeout=120, interval=0.5)
         assert run["state"] == "finished" and run["has_notebook"], run
-        executed = await host.run_notebook(name, run["id"])
+        executed = same_as_local("GET", f"services/{name}/runs/x/notebook", await host.run_notebook(name, run["id"]))
         outputs = "".join(
             "".join(o.get("text", "")) for c in executed["cells"] if c["cell_type"] == "code" for o in c["outputs"]
         )
@@ -163,7 +173,7 @@ async def test_remote_schedule_fires_and_enable_links_the_timer(remote_home):
     host = client()
     try:
         spec = {"name": name, "kind": "script", "env": env_prefix(), "path": path, "schedule": "*:*:0/2"}
-        preview = await host.preview({**spec, "restart": "no"})
+        preview = same_as_local("POST", "preview", await host.preview({**spec, "restart": "no"}))
         assert "OnCalendar=*:*:0/2" in preview["timer"] and preview["next_runs"], preview
         svc = await host.create({**spec, "restart": "no"})
         unit = svc["unit"]
@@ -251,7 +261,7 @@ async def test_environments_are_the_remote_users(remote_home, api):
     prefix = f"{remote_home}/{proj}/.venv"
     host = client()
     try:
-        remote = (await host.environments(refresh=True))["environments"]
+        remote = same_as_local("GET", "environments", await host.environments(refresh=True))["environments"]
         assert prefix in {e["prefix"] for e in remote}, remote
         code, local = await api("GET", "environments", refresh="1")
         assert code == 200
@@ -273,7 +283,7 @@ async def test_service_environment_and_preview_are_the_remote_hosts(remote_home,
     host = client()
     try:
         spec = {"name": name, "kind": "script", "env": env_prefix(), "path": path}
-        preview = await host.preview(spec)
+        preview = same_as_local("POST", "preview", await host.preview(spec))
         # resolved on the remote host: its home, its unit directory
         assert f"{remote_home}/{path}" in preview["unit"], preview["unit"]
         code, local = await api("POST", "preview", body=spec)
@@ -284,7 +294,7 @@ async def test_service_environment_and_preview_are_the_remote_hosts(remote_home,
             await host.preview({**spec, "kind": "nonsense"})
         assert info.value.status == 400 and info.value.field == "kind"
         await host.create(spec)
-        data = await host.service_environment(name)
+        data = same_as_local("GET", f"services/{name}/environment", await host.service_environment(name))
         assert data["name"] == name and data["env_prefix"] == env_prefix()
         assert set(data) >= {"name", "env_prefix", "registered", "current", "drift"}
         with pytest.raises(RemoteError) as info:
