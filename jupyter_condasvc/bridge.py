@@ -11,6 +11,10 @@ Protocol: JSON lines, one object per line, UTF-8.
 * Request: ``{"id": N, "op": OP, "args": {...}}``; answer ``{"id": N, "result": ...}`` or
   ``{"id": N, "error": {"message", "reason", "status"[, "field"]}}``. Requests run concurrently.
 * ``doctor`` answers ``{"host": <GET host>, "doctor": <GET doctor>}`` of this host (``GET hosts`` shows it).
+* ``runs``, ``run``, ``run_logs``, ``run_notebook``, ``environments``, ``preview`` and ``service_environment``
+  answer what the local REST endpoint of the same meaning answers (``services/{name}/runs[/...]``,
+  ``environments``, ``preview``, ``services/{name}/environment``), computed by the same function here
+  (:class:`~jupyter_condasvc.hostops.LocalHost`), on this host's journal, files, environments and user manager.
 * ``watch`` streams this host's status (the events socket's messages, see :mod:`~jupyter_condasvc.status`:
   a ``snapshot``, then ``status`` / ``service`` / ``removed`` / ``metrics``) as ``{"id": N, "event": ...}``
   until cancelled.
@@ -38,6 +42,7 @@ from typing import Any, Callable, Dict, Optional
 
 from .errors import CondaSvcError, InvalidSpec
 from .host import user_name
+from .hostops import LocalHost
 
 PROTOCOL = 1
 #: Longest request line accepted (a spec with its variables fits many times over).
@@ -63,6 +68,8 @@ class Bridge:
 
     def __init__(self, services: Any, settings: Any, out: Callable[[bytes], None], root: str) -> None:
         self.services = services
+        #: The reads every host answers (runs, environments, preview...), by the functions the REST endpoints use.
+        self.local = LocalHost(services)
         self.settings = settings
         self.out = out
         self.root = root
@@ -248,6 +255,34 @@ class Bridge:
         self.follows[rid] = follower
         return {"unit": stream.unit, "cursor": follower.cursor}
 
+    async def op_runs(self, rid: int, name: str, limit: int = 50) -> Dict[str, Any]:
+        """``GET services/{name}/runs``: the newest ``limit`` runs, newest first."""
+        return await self.local.runs(name, limit=_int(limit, "limit", 1, 1000))
+
+    async def op_run(self, rid: int, name: str, run_id: str) -> Dict[str, Any]:
+        """``GET services/{name}/runs/{run_id}``."""
+        return await self.local.run(name, str(run_id))
+
+    async def op_run_logs(self, rid: int, name: str, run_id: str, n: int = 1000) -> Dict[str, Any]:
+        """``GET services/{name}/runs/{run_id}/logs``: that run's lines (at most ``n``, this host's log_page_max)."""
+        return await self.local.run_logs(name, str(run_id), n=_int(n, "n", 0, self.settings.log_page_max))
+
+    async def op_run_notebook(self, rid: int, name: str, run_id: str) -> Dict[str, Any]:
+        """``GET services/{name}/runs/{run_id}/notebook``: the executed copy that run wrote on this host."""
+        return await self.local.run_notebook(name, str(run_id))
+
+    async def op_environments(self, rid: int, refresh: bool = False) -> Dict[str, Any]:
+        """``GET environments``: this host's environments (its user's conda and venvs), found by its finder."""
+        return await self.local.environments(refresh=bool(refresh))
+
+    async def op_preview(self, rid: int, spec: Dict[str, Any]) -> Dict[str, Any]:
+        """``POST preview``: the unit (and timer) this host would write for ``spec``, resolved on this host."""
+        return await self.local.preview(spec)
+
+    async def op_service_environment(self, rid: int, name: str) -> Dict[str, Any]:
+        """``GET services/{name}/environment``: its environment file at registration, now, and the drift."""
+        return await self.local.service_environment(name)
+
     async def op_watch(self, rid: int) -> Dict[str, Any]:
         """The status stream of this host (the events socket's messages: a snapshot, then changes) as events."""
         prefix = b'{"id": %d, "event": ' % rid
@@ -257,6 +292,15 @@ class Bridge:
 
         self.watches[rid] = await self.status_hub.connect(send)
         return {"watching": True}
+
+
+def _int(value: Any, field: str, low: int, high: int) -> int:
+    """A whole-number argument within bounds, or the 400 naming it (as the REST handlers check it)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidSpec(f"{field} must be a whole number, not '{value}'.", field=field)
+    if not low <= value <= high:
+        raise InvalidSpec(f"{field} must be between {low} and {high}.", field=field)
+    return value
 
 
 async def serve(root: str, overrides: Any = ()) -> int:

@@ -133,6 +133,8 @@ class Context:
         self._services: Any = None
         #: Run after the event loop ends, in the main thread (a blocking follow that Ctrl-C ends).
         self.after: Optional[Callable[[], None]] = None
+        #: The host the reads of `envs`, `runs`, `unit` and `export-env` ask (:attr:`ops`): set by ``--host``.
+        self.host: Any = None
 
     @property
     def settings(self) -> Any:
@@ -150,6 +152,13 @@ class Context:
         if self._services is None:
             self._services = self.settings.build_services(self.root)
         return self._services
+
+    @property
+    def ops(self) -> Any:
+        """Where the host-aware reads go: this host's service layer, or the ``--host`` (a RemoteHost)."""
+        from .hostops import LocalHost
+
+        return self.host if self.host is not None else LocalHost(self.services)
 
     async def close(self) -> None:
         if self._services is not None:
@@ -385,12 +394,15 @@ def build_spec(args: argparse.Namespace, command: Optional[List[str]]) -> Dict[s
 
 # -- commands --------------------------------------------------------------------------
 async def cmd_envs(ctx: Context) -> int:
-    envs = await ctx.services.finder.list_environments(refresh=True)
+    data = await ctx.ops.environments(refresh=True)
     ctx.emit(
-        {"environments": [e.to_json() for e in envs]},
+        data,
         lambda d: print(
             table(
-                [(e.name, e.python_version, "yes" if e.has_ipykernel else "no", e.prefix) for e in envs],
+                [
+                    (e["name"], e["python_version"], "yes" if e["has_ipykernel"] else "no", e["prefix"])
+                    for e in d["environments"]
+                ],
                 ("NAME", "PYTHON", "IPYKERNEL", "PREFIX"),
             )
         ),
@@ -526,7 +538,7 @@ async def cmd_delete(ctx: Context) -> int:
 async def cmd_unit(ctx: Context) -> int:
     a = ctx.args
     spec = build_spec(a, a.command)
-    preview = await ctx.services.preview(spec)
+    preview = await ctx.ops.preview(spec)
     if not ctx.json:
         for w in preview.get("warnings") or []:
             ctx.warn(w)
@@ -548,14 +560,13 @@ async def cmd_unit(ctx: Context) -> int:
 
 async def cmd_runs(ctx: Context) -> int:
     from .journal import format_text
-    from .runs import get_run_log, list_runs
 
     a = ctx.args
     if a.log:
-        page = await get_run_log(ctx.services, a.name, a.log, n=ctx.settings.log_page_max)
+        page = await ctx.ops.run_logs(a.name, a.log, n=ctx.settings.log_page_max)
         ctx.emit(page, lambda p: sys.stdout.write(format_text(p["entries"])))
         return EXIT_OK
-    data = await list_runs(ctx.services, a.name, limit=a.limit)
+    data = await ctx.ops.runs(a.name, limit=a.limit)
 
     def human(d: Dict[str, Any]) -> None:
         if not d["runs"]:
@@ -641,18 +652,20 @@ def _follow(stream: LogFollow, out: Callable[[List[LogEntry]], None]) -> None:
 
 
 async def cmd_export_env(ctx: Context) -> int:
-    from .envexport import export_for, service_environment
+    from .envexport import export_for
 
     a = ctx.args
     if bool(a.name) == bool(a.env):
         raise UsageError("Give a service NAME or --env ENV (one of them).", field="name")
+    if a.env and ctx.host is not None:
+        raise UsageError("--env does not work with --host yet; give a service NAME.", field="env")
     if a.env:
         env = await ctx.services.finder.get(a.env)
         text = await export_for(ctx.services.finder, env.prefix, env.name, ctx.settings.log)
         data: Dict[str, Any] = {"env": env.name, "prefix": env.prefix, "environment": text}
         chosen = text
     else:
-        data = await service_environment(ctx.services, a.name)
+        data = await ctx.ops.service_environment(a.name)
         if a.registered:
             if data["registered"] is None:
                 raise NotFound(f"No environment file was stored when '{a.name}' was registered.")

@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="run the command on HOST over ssh, before the command: `jupyter condasvc --host gpu2 list`. "
         "HOST is a host or ~/.ssh/config alias you reach without a password, with jupyter_condasvc "
-        "installed; works for list, show, create, edit, delete, logs [-f] and the actions",
+        "installed; works for list, show, create, edit, delete, logs [-f], runs, envs, unit, export-env NAME "
+        "and the actions",
     )
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
 

@@ -441,6 +441,34 @@ class RemoteHost:
     async def unit_text(self, name: str) -> Dict[str, Any]:
         return await self.call("unit_text", name=name)
 
+    async def runs(self, name: str, limit: int = 50) -> Dict[str, Any]:
+        """``GET services/{name}/runs`` of this host."""
+        return await self.call("runs", name=name, limit=limit)
+
+    async def run(self, name: str, run_id: str) -> Dict[str, Any]:
+        """``GET services/{name}/runs/{run_id}`` of this host."""
+        return await self.call("run", name=name, run_id=run_id)
+
+    async def run_logs(self, name: str, run_id: str, n: int = 1000) -> Dict[str, Any]:
+        """``GET services/{name}/runs/{run_id}/logs`` of this host."""
+        return await self.call("run_logs", name=name, run_id=run_id, n=n)
+
+    async def run_notebook(self, name: str, run_id: str) -> Dict[str, Any]:
+        """``GET services/{name}/runs/{run_id}/notebook`` of this host (the executed copy, as notebook JSON)."""
+        return await self.call("run_notebook", name=name, run_id=run_id)
+
+    async def environments(self, refresh: bool = False) -> Dict[str, Any]:
+        """``GET environments`` of this host: its user's environments, found there."""
+        return await self.call("environments", refresh=refresh)
+
+    async def preview(self, spec: Dict[str, Any]) -> Dict[str, Any]:
+        """``POST preview`` on this host: the unit it would write for ``spec``."""
+        return await self.call("preview", spec=spec)
+
+    async def service_environment(self, name: str) -> Dict[str, Any]:
+        """``GET services/{name}/environment`` of this host."""
+        return await self.call("service_environment", name=name)
+
     async def logs(self, name: str, **query: Any) -> Dict[str, Any]:
         return await self.call("logs", name=name, query={k: v for k, v in query.items() if v is not None})
 

@@ -13,7 +13,9 @@ from typing import Any, Callable, Dict, List, Optional
 from .actions import ACTIONS
 
 #: What --host supports this round (the rest says so instead of running locally by mistake).
-REMOTE_COMMANDS = ("list", "show", "create", "edit", "delete", "logs", *ACTIONS)
+REMOTE_COMMANDS = ("list", "show", "create", "edit", "delete", "logs", "envs", "runs", "unit", "export-env", *ACTIONS)
+#: The commands whose local code runs unchanged with ``ctx.ops`` asking the host (RemoteHost has their reads).
+HOST_AWARE = ("envs", "runs", "unit", "export-env")
 
 
 def hosts_for(ctx: Any) -> Any:
@@ -33,6 +35,9 @@ async def run(ctx: Any) -> int:
     hosts = hosts_for(ctx)
     host = hosts.get(a.host)
     try:
+        if a.command_name in HOST_AWARE:
+            ctx.host = host
+            return int(await cli.COMMANDS[a.command_name](ctx))
         if a.command_name == "list":
             services = sorted(await host.list(), key=lambda s: s["name"])
             for s in services:
