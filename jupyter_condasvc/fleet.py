@@ -429,7 +429,7 @@ class FleetEvents:
                 msg["services"] = [*msg["services"], *(v for m in mirrors for v in m.views())]
                 msg["hosts"] = [{"name": LOCAL, "state": "up", "error": None}, *(m.row() for m in mirrors)]
                 return send(json.dumps(msg))
-            if text.startswith("{") and len(text) > 2:
+            if text.startswith('{"type": '):  # the local hub's (another host's messages start with their host)
                 return send(_LOCAL_TAG + text[1:])
             return send(text)
 
@@ -443,6 +443,7 @@ class FleetEvents:
         self.hub.disconnect(client)
 
     def _write(self, message: Dict[str, Any], key: str) -> None:
+        """To every client, through its StatusClient (after its snapshot, within its backlog bound)."""
         text = json.dumps(message)
         for client in list(self.clients):
             if client.closed:
@@ -458,16 +459,23 @@ class FleetEvents:
         now = mirror.row()
         if kind == "snapshot" or (kind in ("lost", "manager") and now != row):
             for name in sorted(before - set(mirror.services)):
-                self._write({"type": "removed", "host": host, "name": name}, key + name)
+                self._write({"host": host, "type": "removed", "name": name}, key + name)
             for svc in mirror.services.values():
-                self._write({"type": "service", "host": host, "service": mirror.view(svc)}, key + svc["name"])
+                self._write({"host": host, "type": "service", "service": mirror.view(svc)}, key + svc["name"])
         elif kind == "service":
             svc = event["service"]
-            self._write({"type": "service", "host": host, "service": mirror.view(svc)}, key + svc["name"])
+            self._write({"host": host, "type": "service", "service": mirror.view(svc)}, key + svc["name"])
         elif kind in ("status", "removed"):
             name = str(event.get("name"))
-            self._write({**event, "host": host}, key + ("status:" if kind == "status" else "") + name)
+            self._write(_tagged(host, event), key + ("status:" if kind == "status" else "") + name)
         elif kind == "metrics":
-            self._write({**event, "host": host}, key + "\0metrics")
+            self._write(_tagged(host, event), key + "\0metrics")
         if now != row:
-            self._write({"type": "host", "host": now}, f"\0host\0{host}")
+            self._write({"host": now, "type": "host"}, f"\0host\0{host}")
+
+
+def _tagged(host: str, event: Dict[str, Any]) -> Dict[str, Any]:
+    """Another host's message with its ``host`` first (so it is never taken for a local one)."""
+    out: Dict[str, Any] = {"host": host}
+    out.update((k, v) for k, v in event.items() if k != "host")
+    return out

@@ -5,6 +5,8 @@ Pure (no systemd, no ssh): tests/test_remote_api.py drives the same code through
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import textwrap
 from types import SimpleNamespace
@@ -110,3 +112,78 @@ def test_hosts_from_ssh_config_adds_aliases_after_the_listed_hosts(tmp_path, mon
     f = fleet("gpu2", from_ssh=True)
     assert f.names() == ["local", "gpu2", "box"]
     assert f.check("box") == "box"
+
+
+# -- the status socket's merge -------------------------------------------------------------------------------
+class _LocalHub:
+    """What FleetEvents uses of the local StatusHub (connect: a client started with a snapshot; disconnect),
+    without a user manager: the merge is what is tested here (the real hub: tests/test_remote_api.py)."""
+
+    def __init__(self) -> None:
+        from jupyter_condasvc.status import StatusClient
+
+        self.make = lambda send: StatusClient(send, 1 << 20)
+        self.clients: list = []
+
+    async def connect(self, send):
+        client = self.make(send)
+        self.clients.append(client)
+        client.start(json.dumps({"type": "snapshot", "services": [{"name": "l", "host": "local"}]}))
+        return client
+
+    def disconnect(self, client) -> None:
+        self.clients.remove(client)
+
+
+def _no_duplicate_keys(text: str):
+    def pairs(items):
+        keys = [k for k, _ in items]
+        assert len(keys) == len(set(keys)), f"duplicate keys in {text}"
+        return dict(items)
+
+    return json.loads(text, object_pairs_hook=pairs)
+
+
+def test_status_socket_merges_every_host_with_its_name():
+    from jupyter_condasvc.fleet import FleetEvents
+
+    async def run():
+        f = fleet("gpu2")
+        m = f.mirrors["gpu2"] = FleetMirror(RemoteHost("gpu2"))  # not started: no ssh here
+        m.listeners.append(f._on_mirror)
+        svc = {"name": "a", "host": "local", "status": {"active_state": "active"}}
+        m.apply({"type": "snapshot", "services": [svc]})
+        hub, got = _LocalHub(), []
+        ev = FleetEvents(hub, f)  # type: ignore[arg-type]
+        client = await ev.connect(lambda text: got.append(_no_duplicate_keys(text)))
+        snap = got.pop(0)
+        assert snap["type"] == "snapshot"
+        assert [(s["host"], s["name"]) for s in snap["services"]] == [("local", "l"), ("gpu2", "a")]
+        assert [h["name"] for h in snap["hosts"]] == ["local", "gpu2"] and snap["hosts"][1]["state"] == "up"
+
+        client.write(json.dumps({"type": "status", "name": "l", "status": {}}))  # a local push
+        assert got.pop(0)["host"] == "local"
+        m.apply({"type": "status", "name": "a", "status": {"active_state": "deactivating"}})
+        msg = got.pop(0)
+        assert (msg["type"], msg["host"], msg["name"]) == ("status", "gpu2", "a")
+
+        err = HostError("gpu2 cannot be reached.", kind="unreachable", host="gpu2", fix="Retry.")
+        m.apply({"type": "lost", "error": err})
+        stale, host = got.pop(0), got.pop(0)
+        assert stale["type"] == "service" and stale["host"] == "gpu2" and stale["service"]["stale"] is True
+        assert host == {"host": {"name": "gpu2", "state": "down", "error": err.to_json()}, "type": "host"}
+        m.apply({"type": "lost", "error": err})  # the next failed redial: nothing new to say
+        assert got == []
+
+        m.apply({"type": "snapshot", "services": [{**svc, "name": "b"}]})  # back: "a" was deleted meanwhile
+        kinds = [(x["type"], x.get("name") or x.get("service", {}).get("name") or x["host"]["state"]) for x in got]
+        assert kinds == [("removed", "a"), ("service", "b"), ("host", "up")], got
+        assert got[1]["service"]["stale"] is False and all(
+            x["host"] == "gpu2" or x["host"]["name"] == "gpu2" for x in got
+        )
+        ev.disconnect(client)
+        got.clear()
+        m.apply({"type": "removed", "name": "b"})
+        assert got == [] and hub.clients == []
+
+    asyncio.run(run())
