@@ -250,7 +250,7 @@ async def main() -> int:
         for key, label in (("local", "?host=local"), ("remote", f"?host={a.host} (mirror)"), ("all", "all hosts")):
             ratio = "" if key == "local" else f"   ratio to local p50 {pct(t_http[key], 50) / local_p50:.2f}x"
             goal = " (goal <= 2x)" if key == "remote" else ""
-            print(f"GET services {label:<28}{fmt(t_http[key])}{ratio}{goal}")
+            print(f"GET services {label:<36}{fmt(t_http[key])}{ratio}{goal}")
 
         # -- follow ----------------------------------------------------------------
         ticker = f"{prefix}ticker"
