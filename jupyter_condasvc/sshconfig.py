@@ -3,17 +3,20 @@
 A small reader of the one thing we need from ssh_config(5): every name a ``Host`` line gives that is a host
 one can type, not a pattern. Patterns (``*``, ``?``), negations (``!name``) and ``Match`` blocks are left out;
 ``Include`` is honoured as ssh does it (``~`` expanded, a relative path taken from ``~/.ssh``, globs expanded
-in order, nested at most 16 deep). Keywords are case-insensitive and may be written ``Host=name``; arguments
-may be double-quoted. What each alias means (its address, user, port, key) is left to ssh itself, which reads
-the same file when it dials (``ssh -G ALIAS`` shows it): nothing here is parsed twice.
+in order, nested at most 16 deep). ``~`` is the user's home as ssh sees it: the password database's, not
+``$HOME`` (ssh reads ``~/.ssh/config`` from there whatever ``$HOME`` says). Keywords are case-insensitive and
+may be written ``Host=name``; arguments may be double-quoted. What each alias means (its address, user, port,
+key) is left to ssh itself, which reads the same file when it dials (``ssh -G ALIAS`` shows it): nothing here
+is parsed twice.
 
-Pure apart from :func:`read_aliases` reading the files: :func:`aliases` takes the text and a reader.
+Pure apart from :class:`AliasCache` reading the files: :func:`aliases` takes the text and a reader.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import pwd
 import re
 from typing import Callable, List, Optional
 
@@ -21,6 +24,18 @@ from typing import Callable, List, Optional
 MAX_DEPTH = 16
 
 _KEYWORD = re.compile(r"\s*([A-Za-z]+)\s*(?:=\s*|\s+)(.*)$")
+
+
+def home() -> str:
+    """The user's home as ssh expands ``~``: the password database's entry (``$HOME`` if there is none)."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:
+        return os.path.expanduser("~")
+
+
+def _expand_tilde(path: str, home_dir: str) -> str:
+    return home_dir + path[1:] if path == "~" or path.startswith("~/") else path
 
 
 def split_args(text: str) -> List[str]:
@@ -58,6 +73,7 @@ def aliases(
     ssh_dir: str,
     read: Callable[[str], Optional[str]],
     expand: Callable[[str], List[str]] = lambda pattern: sorted(glob.glob(pattern)),
+    home_dir: str = "",
     depth: int = 0,
 ) -> List[str]:
     """The concrete Host aliases of one config file's ``text``, in order, each once; ``Include`` files are read
@@ -72,13 +88,15 @@ def aliases(
             out += [a for a in args if is_concrete(a)]
         elif keyword == "include" and depth < MAX_DEPTH:
             for arg in args:
-                path = os.path.expanduser(arg)
+                path = _expand_tilde(arg, home_dir or os.path.dirname(ssh_dir))
                 if not os.path.isabs(path):
                     path = os.path.join(ssh_dir, path)
                 for found in expand(path):
                     sub = read(found)
                     if sub is not None:
-                        out += aliases(sub, ssh_dir=ssh_dir, read=read, expand=expand, depth=depth + 1)
+                        out += aliases(
+                            sub, ssh_dir=ssh_dir, read=read, expand=expand, home_dir=home_dir, depth=depth + 1
+                        )
     seen: set = set()
     return [a for a in out if not (a in seen or seen.add(a))]  # type: ignore[func-returns-value]
 
@@ -93,11 +111,7 @@ def _read(path: str) -> Optional[str]:
 
 def read_aliases(path: Optional[str] = None) -> List[str]:
     """The concrete aliases of ``path`` (default ``~/.ssh/config``) and what it includes; [] without the file."""
-    path = path or os.path.expanduser("~/.ssh/config")
-    text = _read(path)
-    if text is None:
-        return []
-    return aliases(text, ssh_dir=os.path.expanduser("~/.ssh"), read=_read)
+    return AliasCache(path).aliases()
 
 
 def _stat(path: str) -> Optional[tuple]:
@@ -113,7 +127,8 @@ class AliasCache:
     per file per call, no read (the hosts are checked at every request that names one)."""
 
     def __init__(self, path: Optional[str] = None) -> None:
-        self.path = path or os.path.expanduser("~/.ssh/config")
+        self.home = home()
+        self.path = path or os.path.join(self.home, ".ssh", "config")
         self._stamps: dict = {}
         self._aliases: List[str] = []
         self.reads = 0
@@ -129,7 +144,7 @@ class AliasCache:
 
         text = read(self.path)
         self.reads += 1
-        ssh_dir = os.path.expanduser("~/.ssh")
-        self._aliases = [] if text is None else aliases(text, ssh_dir=ssh_dir, read=read)
+        ssh_dir = os.path.join(self.home, ".ssh")
+        self._aliases = [] if text is None else aliases(text, ssh_dir=ssh_dir, read=read, home_dir=self.home)
         self._stamps = stamps
         return self._aliases

@@ -31,10 +31,14 @@ pytestmark = [pytest.mark.systemd, pytest.mark.usefixtures("remote_home")]
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config):
-    """The server knows the test host (its ~/.ssh/config alias, made by scripts/sshd-stack) and its bridge."""
+def jp_server_config(jp_server_config, request):
+    """The server knows the test host (its ~/.ssh/config alias, made by scripts/sshd-stack) and its bridge: listed
+    in CondaSvcApp.hosts, or (parametrized "ssh_config") only through hosts_from_ssh_config."""
     if HOST and PYTHON:
-        jp_server_config["CondaSvcApp"].update(hosts=[HOST], host_bridge_command=BRIDGE)
+        if getattr(request, "param", None) == "ssh_config":
+            jp_server_config["CondaSvcApp"].update(hosts_from_ssh_config=True, host_bridge_command=BRIDGE)
+        else:
+            jp_server_config["CondaSvcApp"].update(hosts=[HOST], host_bridge_command=BRIDGE)
     return jp_server_config
 
 
@@ -273,3 +277,19 @@ async def test_host_down_lists_its_services_stale_and_back_fresh_without_duplica
         assert code == 204
     finally:
         status.close()
+
+
+@pytest.mark.parametrize("jp_server_config", ["ssh_config"], indirect=True)
+async def test_hosts_from_ssh_config_are_managed_like_listed_ones(api):
+    """No CondaSvcApp.hosts: the test user's ~/.ssh/config alias (written by scripts/sshd-stack) is a host."""
+
+    async def up():
+        data = await listed(api)
+        return data if row(data, HOST)["state"] == "up" else None
+
+    data = await wait_for(up, timeout=60)
+    assert [h["name"] for h in data["hosts"]] == ["local", HOST]
+    code, hosts = await api("GET", "hosts")
+    assert code == 200 and HOST in [h["name"] for h in hosts["hosts"]]
+    code, err = await api("GET", "services", host="condasvc-nowhere")
+    assert code == 400 and err["field"] == "host" and HOST in err["message"]
