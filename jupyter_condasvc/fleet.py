@@ -422,19 +422,33 @@ class FleetEvents:
     async def connect(self, send: Callable[[str], Any]) -> StatusClient:
         mirrors = self.fleet.start_mirrors()
 
+        def merged(text: str) -> Any:
+            """A snapshot of this host's services, with every other host's last known ones and the hosts."""
+            msg = json.loads(text)
+            msg["host"] = LOCAL
+            msg["services"] = [*msg["services"], *(v for m in mirrors for v in m.views())]
+            msg["hosts"] = [{"name": LOCAL, "state": "up", "error": None}, *(m.row() for m in mirrors)]
+            return send(json.dumps(msg))
+
+        snapshots = 0
+
         def local(text: str) -> Any:
+            nonlocal snapshots
             if text.startswith('{"type": "snapshot"'):
-                msg = json.loads(text)
-                msg["host"] = LOCAL
-                msg["services"] = [*msg["services"], *(v for m in mirrors for v in m.views())]
-                msg["hosts"] = [{"name": LOCAL, "state": "up", "error": None}, *(m.row() for m in mirrors)]
-                return send(json.dumps(msg))
+                snapshots += 1
+                return merged(text)
             if text.startswith('{"type": '):  # the local hub's (another host's messages start with their host)
                 return send(_LOCAL_TAG + text[1:])
             return send(text)
 
         client = await self.hub.connect(local)
         self.clients.append(client)
+        if not snapshots:  # this host's manager is out of reach (a "manager" message came): the others are not
+            for m in mirrors:
+                name = m.host.name
+                for svc in m.services.values():
+                    client.write(json.dumps({"host": name, "type": "service", "service": m.view(svc)}))
+                client.write(json.dumps({"host": m.row(), "type": "host"}))
         return client
 
     def disconnect(self, client: StatusClient) -> None:

@@ -122,16 +122,17 @@ class _LocalHub:
     """What FleetEvents uses of the local StatusHub (connect: a client started with a snapshot; disconnect),
     without a user manager: the merge is what is tested here (the real hub: tests/test_remote_api.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, first=None) -> None:
         from jupyter_condasvc.status import StatusClient
 
         self.make = lambda send: StatusClient(send, 1 << 20)
         self.clients: list = []
+        self.first = first or {"type": "snapshot", "services": [{"name": "l", "host": "local"}]}
 
     async def connect(self, send):
         client = self.make(send)
         self.clients.append(client)
-        client.start(json.dumps({"type": "snapshot", "services": [{"name": "l", "host": "local"}]}))
+        client.start(json.dumps(self.first))
         return client
 
     def disconnect(self, client) -> None:
@@ -188,5 +189,23 @@ def test_status_socket_merges_every_host_with_its_name():
         got.clear()
         m.apply({"type": "removed", "name": "b"})
         assert got == [] and hub.clients == []
+
+    asyncio.run(run())
+
+
+def test_status_socket_shows_other_hosts_while_this_manager_is_out_of_reach():
+    from jupyter_condasvc.fleet import FleetEvents
+
+    async def run():
+        f = fleet("gpu2")
+        m = f.mirrors["gpu2"] = FleetMirror(RemoteHost("gpu2"))
+        m.apply({"type": "snapshot", "services": [{"name": "a", "status": {}}]})
+        hub, got = _LocalHub({"type": "manager", "reachable": False, "message": "no bus"}), []
+        await FleetEvents(hub, f).connect(lambda text: got.append(_no_duplicate_keys(text)))  # type: ignore[arg-type]
+        assert [(x["type"], x["host"]) for x in got] == [
+            ("manager", "local"),
+            ("service", "gpu2"),
+            ("host", {"name": "gpu2", "state": "up", "error": None}),
+        ]
 
     asyncio.run(run())
