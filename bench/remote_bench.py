@@ -22,6 +22,9 @@ Measured (p50 / p95 over interleaved repetitions, so every mode sees the same ma
           at the same time (same clock: same machine)
   change  a service's start/stop: act() called -> its status event at this process, local StatusHub vs
           the bridge's watch
+  server  the same lists as the REST API answers them: GET condasvc/api/services?host=local, ?host=HOST (the
+          server's mirror of HOST) and all hosts, from a real jupyter_server configured with HOST, on one
+          keep-alive loopback connection, interleaved; the goal is the remote list within 2x of the local one
   outage  local list() p95 alone, and while a dead host (closed port) is dialled in a loop in the same
           event loop
 """
@@ -46,6 +49,86 @@ import _common
 
 from jupyter_condasvc.cli import load_settings
 from jupyter_condasvc.remote import HostError, RemoteHost
+
+
+def server_lists(a, root, prefix, count):
+    """GET services ?host=local, ?host=HOST and all hosts, interleaved, from a real ``python -m jupyter_server`` with
+    this checkout's extension, configured with HOST (its bridge as --bridge), on a keep-alive loopback connection."""
+    import http.client
+    import secrets
+
+    token = secrets.token_hex(16)
+    port = _common.free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="remote-bench-server-"))
+    config = {
+        "ServerApp": {
+            "port": port,
+            "ip": "127.0.0.1",
+            "open_browser": False,
+            "root_dir": root,
+            "jpserver_extensions": {"jupyter_condasvc": True},
+        },
+        "CondaSvcApp": {"unit_prefix": prefix, "hosts": [a.host], "host_bridge_command": a.bridge},
+    }
+    (tmp / "jupyter_server_config.json").write_text(json.dumps(config))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(_common.REPO), os.environ.get("PYTHONPATH")])),
+        JUPYTER_TOKEN=token,
+        JUPYTER_CONFIG_DIR=str(tmp),
+        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+    )
+    log = (tmp / "server.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_server", f"--config={tmp / 'jupyter_server_config.json'}"],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        env=env,
+        start_new_session=True,
+    )
+    log.close()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Authorization": f"token {token}"}
+
+    def get(path):
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+
+    def listed(query):
+        t = time.perf_counter()
+        status, body = get(f"/condasvc/api/services{query}")
+        data = json.loads(body)
+        return time.perf_counter() - t, status, data
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # up, then its mirror of HOST has every remote service
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp / "server.log").read_text()[-3000:]
+            try:
+                _, status, data = listed(f"?host={a.host}")
+            except (OSError, http.client.HTTPException, ValueError):
+                conn.close()
+                time.sleep(0.2)
+                continue
+            mine = [s for s in data.get("services", []) if s["name"].startswith(prefix) and not s.get("stale")]
+            if status == 200 and len(mine) >= count:
+                break
+            time.sleep(0.2)
+        out = {"local": [], "remote": [], "all": []}
+        for q in ("?host=local", f"?host={a.host}", ""):  # warm
+            listed(q)
+        for _ in range(a.reps):
+            for key, q in (("local", "?host=local"), ("remote", f"?host={a.host}"), ("all", "")):
+                took, status, data = listed(q)
+                assert status == 200 and len(data["services"]) >= count, (key, status)
+                out[key].append(took)
+        return out
+    finally:
+        conn.close()
+        _common.stop_group(proc)
+        subprocess.run(["rm", "-rf", str(tmp)])
 
 
 def pct(values, p):
@@ -159,6 +242,15 @@ async def main() -> int:
             f"(a)    ssh HOST systemctl --user show   {fmt(t_sshctl)}   ratio to local p50 "
             f"{pct(t_sshctl, 50) / pct(t_local, 50):.2f}x"
         )
+
+        # -- the same lists through the server: GET services?host=local / ?host=HOST (its mirror) / all --------
+        t_http = await asyncio.to_thread(server_lists, a, root, prefix, len(names))
+        print(f"\n## GET condasvc/api/services through a real server configured with {a.host} (e2e, JSON decoded)")
+        local_p50 = pct(t_http["local"], 50)
+        for key, label in (("local", "?host=local"), ("remote", f"?host={a.host} (mirror)"), ("all", "all hosts")):
+            ratio = "" if key == "local" else f"   ratio to local p50 {pct(t_http[key], 50) / local_p50:.2f}x"
+            goal = " (goal <= 2x)" if key == "remote" else ""
+            print(f"GET services {label:<36}{fmt(t_http[key])}{ratio}{goal}")
 
         # -- follow ----------------------------------------------------------------
         ticker = f"{prefix}ticker"

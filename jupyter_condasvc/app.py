@@ -235,6 +235,13 @@ class CondaSvcApp(ExtensionApp):
         "user reaches with `ssh` without a password (keys or agent; BatchMode). Each needs jupyter_condasvc installed. "
         "The CLI's --host reaches any host, listed or not.",
     )
+    hosts_from_ssh_config = Bool(
+        False,
+        config=True,
+        help="Also manage every host named by a `Host` line of ~/.ssh/config (concrete aliases only: patterns with * "
+        "or ?, negations and Match blocks are left out; Include is followed as ssh does), after those in hosts. The "
+        "file is read again when it (or a file it includes) changes.",
+    )
     host_bridge_command = Unicode(
         "python3 -m jupyter_condasvc.bridge",
         config=True,
@@ -367,6 +374,13 @@ class CondaSvcApp(ExtensionApp):
         )
         self.settings.update(condasvc_hosts=self.hosts_report)
 
+        from .fleet import Fleet, FleetEvents, LocalTarget
+
+        local_target = LocalTarget(self.services, self.settings["condasvc_views"], self.finder)
+        self.fleet = Fleet(self.remote_hosts, local_target)
+        self.fleet_events = FleetEvents(self.status_hub, self.fleet)
+        self.settings.update(condasvc_fleet=self.fleet, condasvc_events=self.fleet_events)
+
     def initialize_handlers(self) -> None:
         from .handlers import default_handlers
 
@@ -378,5 +392,6 @@ class CondaSvcApp(ExtensionApp):
         self.follow_hub.close()
         self.status_hub.close()
         self.hosts_report.close()
+        await self.fleet.close()
         await self.remote_hosts.close()
         await self.systemd.close()

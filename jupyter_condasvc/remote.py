@@ -697,9 +697,19 @@ class RemoteHosts:
         self.settings = settings
         self.kwargs = kwargs
         self.hosts: Dict[str, RemoteHost] = {}
+        self._ssh_aliases: Any = None
 
     def names(self) -> List[str]:
-        return list(getattr(self.settings, "hosts", []) or [])
+        """The configured hosts: ``CondaSvcApp.hosts``, then (with ``hosts_from_ssh_config``) every concrete
+        ``Host`` alias of ``~/.ssh/config`` not listed already."""
+        names = list(getattr(self.settings, "hosts", []) or [])
+        if getattr(self.settings, "hosts_from_ssh_config", False):
+            if self._ssh_aliases is None:
+                from .sshconfig import AliasCache
+
+                self._ssh_aliases = AliasCache()
+            names += [a for a in self._ssh_aliases.aliases() if a not in names and a != "local"]
+        return names
 
     def bridge_command(self, name: str) -> str:
         s = self.settings

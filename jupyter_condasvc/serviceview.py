@@ -74,6 +74,7 @@ class ServiceView(TypedDict):
     unit_changed: Optional[float]
     status: ServiceStatus
     warnings: List[str]
+    host: str
 
 
 class _Preview(TypedDict):
@@ -194,4 +195,5 @@ def service_view(name: str, record: ServiceRecord, status: ServiceStatus, warnin
         "unit_changed": record.last_unit_change,
         "status": status,
         "warnings": warnings,
+        "host": "local",  # where the service runs, as seen from here; a remote host's bridge answers are re-tagged
     }

@@ -27,6 +27,10 @@ Messages (JSON, server to client)::
     {"type": "removed", "name": "<name>"}
     {"type": "metrics", "services": {"<name>": {"memory_current": int|null, "cpu_usage_nsec": int|null}}}
     {"type": "manager", "reachable": false, "message": "..."}   # then a new snapshot once reconnected
+
+On the socket these come through :class:`~jupyter_condasvc.fleet.FleetEvents`, which adds ``"host"`` to each
+(``"local"`` here; every service object has it too), completes each snapshot with every other host's services and
+a ``"hosts"`` list, and adds the other hosts' own messages plus ``{"type": "host", "host": {name, state, error}}``.
 """
 
 from __future__ import annotations

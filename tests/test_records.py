@@ -77,7 +77,9 @@ def test_service_view_shape_and_unset_values():
         "unit_changed",
         "status",
         "warnings",
+        "host",
     ]
+    assert view["host"] == "local", "the host it runs on, from where it is seen"
     assert view["unit_changed"] == 1.0, "never changed: the creation"
     assert view["spec"]["environment"] == {"K": None}, "secrets are never shown"
     timer = timer_view({"ActiveState": "inactive", "NextElapseUSecRealtime": U64_MAX, "LastTriggerUSec": 0})

@@ -161,7 +161,9 @@ def test_actions_are_listed_once():
 def test_contract_checker_catches_mismatches():
     from openapi_contract import check_response
 
-    check_response("GET", "/condasvc/api/services", 200, {"services": []})
+    check_response("GET", "/condasvc/api/services", 200, {"services": [], "hosts": []})
+    with pytest.raises(AssertionError):  # every list says which hosts it covers
+        check_response("GET", "/condasvc/api/services", 200, {"services": []})
     with pytest.raises(AssertionError):
         check_response("GET", "/condasvc/api/services", 200, {"services": [{"name": 1}]})
     with pytest.raises(AssertionError):

@@ -219,7 +219,7 @@ async def test_status_pushes_start_stop_crash_create_delete(api, root, jp_ws_fet
 
     code, _ = await api("DELETE", "services", "crash")
     assert code == 204
-    await stream.until(lambda m: m == {"type": "removed", "name": "crash"})
+    await stream.until(lambda m: m == {"host": "local", "type": "removed", "name": "crash"})  # every message: its host
 
     # a second client gets the current state as its snapshot
     other, snap2 = await events(jp_ws_fetch)

@@ -34,6 +34,11 @@ class CondaSvcHandler(ExtensionHandlerMixin, APIHandler):
     def services(self) -> Any:
         return self.settings["condasvc_services"]
 
+    def target(self) -> Any:
+        """The service layer of the request's ``?host=`` (default ``local``): this server's, or a remote host's
+        with the same methods (:mod:`jupyter_condasvc.fleet`); an unknown host is a 400 naming the known ones."""
+        return self.settings["condasvc_fleet"].target(self.get_query_argument("host", None))
+
     @property
     def condasvc_app(self) -> CondaSvcApp:
         """``extensionapp`` with its settings typed (jupyter_server's mixin types it as the ExtensionApp base)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..envexport import service_environment
 from .base import CondaSvcHandler
 from .services import NAME
 
@@ -14,7 +13,7 @@ class ServiceEnvironmentHandler(CondaSvcHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.reply(await service_environment(self.services, name))
+        self.reply(await self.target().service_environment(name))
 
 
 handlers = [(rf"/condasvc/api/services/{NAME}/environment", ServiceEnvironmentHandler)]

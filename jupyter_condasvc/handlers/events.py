@@ -70,13 +70,14 @@ class CondaSvcWebSocket(ExtensionHandlerMixin, WebSocketMixin, websocket.WebSock
 
 
 class EventsWebSocket(CondaSvcWebSocket):
-    """``condasvc/api/events``: snapshot on connect, then pushed changes of every managed service."""
+    """``condasvc/api/events``: snapshot on connect, then pushed changes of every managed service, on every host
+    (each message and service carries ``host``; a ``host`` message tells a host's state change)."""
 
     client: Any = None
 
     @property
     def hub(self) -> Any:
-        return self.settings["condasvc_status"]
+        return self.settings["condasvc_events"]  # every host's (fleet.FleetEvents over the local StatusHub)
 
     async def open(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         super().open(*args, **kwargs)

@@ -6,7 +6,6 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..errors import InvalidSpec
-from ..runs import get_run, get_run_log, get_run_notebook, list_runs
 from .base import CondaSvcHandler
 from .services import NAME
 
@@ -28,14 +27,14 @@ class RunsHandler(CondaSvcHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.reply(await list_runs(self.services, name, limit=_int_arg(self, "limit", 50, 1, 1000)))
+        self.reply(await self.target().runs(name, _int_arg(self, "limit", 50, 1, 1000)))
 
 
 class RunHandler(CondaSvcHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str, run_id: str) -> None:
-        self.reply(await get_run(self.services, name, run_id))
+        self.reply(await self.target().run(name, run_id))
 
 
 class RunLogHandler(CondaSvcHandler):
@@ -43,14 +42,14 @@ class RunLogHandler(CondaSvcHandler):
     @authorized
     async def get(self, name: str, run_id: str) -> None:
         n = _int_arg(self, "n", 1000, 0, self.condasvc_app.log_page_max)
-        self.reply(await get_run_log(self.services, name, run_id, n=n))
+        self.reply(await self.target().run_logs(name, run_id, n))
 
 
 class RunNotebookHandler(CondaSvcHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str, run_id: str) -> None:
-        self.reply(await get_run_notebook(self.services, name, run_id))
+        self.reply(await self.target().run_notebook(name, run_id))
 
 
 handlers = [

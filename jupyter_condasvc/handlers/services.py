@@ -18,15 +18,14 @@ class EnvironmentsHandler(CondaSvcHandler):
     @authorized
     async def get(self) -> None:
         refresh = self.get_query_argument("refresh", "0") in ("1", "true", "yes")
-        envs = await self.settings["condasvc_finder"].list_environments(refresh=refresh)
-        self.reply({"environments": [e.to_json() for e in envs]})
+        self.reply(await self.target().environments(refresh))
 
 
 class ServicesHandler(CondaSvcHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        body, etag = await self.settings["condasvc_views"].list_json()
+        body, etag = await self.settings["condasvc_fleet"].list_json(self.get_query_argument("host", None))
         self.set_header("ETag", etag)
         if etag_matches(self.request.headers.get("If-None-Match"), etag):
             self.set_status(304)
@@ -38,7 +37,7 @@ class ServicesHandler(CondaSvcHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.reply(await self.services.create(self.json_body()), status=201)
+        self.reply(await self.target().create(self.json_body()), status=201)
 
 
 class PreviewHandler(CondaSvcHandler):
@@ -47,7 +46,7 @@ class PreviewHandler(CondaSvcHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.reply(await self.services.preview(self.json_body()))
+        self.reply(await self.target().preview(self.json_body()))
 
 
 class ServiceHandler(CondaSvcHandler):
@@ -55,17 +54,17 @@ class ServiceHandler(CondaSvcHandler):
     @authorized
     async def get(self, name: str) -> None:
         self.set_header("Content-Type", "application/json")
-        self.finish(await self.settings["condasvc_views"].get_json(name))
+        self.finish(await self.target().get_json(name))
 
     @web.authenticated
     @authorized
     async def patch(self, name: str) -> None:
-        self.reply(await self.services.update(name, self.json_body()))
+        self.reply(await self.target().update(name, self.json_body()))
 
     @web.authenticated
     @authorized
     async def delete(self, name: str) -> None:
-        await self.services.delete(name)
+        await self.target().delete(name)
         self.set_status(204)
         self.finish()
 
@@ -74,14 +73,14 @@ class ActionHandler(CondaSvcHandler):
     @web.authenticated
     @authorized
     async def post(self, name: str, action: str) -> None:
-        self.reply(await self.services.act(name, action))
+        self.reply(await self.target().act(name, action))
 
 
 class UnitHandler(CondaSvcHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.reply(await self.services.unit_text(name))
+        self.reply(await self.target().unit_text(name))
 
 
 class HostHandler(CondaSvcHandler):

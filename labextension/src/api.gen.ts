@@ -15,6 +15,8 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                    host?: components["parameters"]["host"];
                     /** @description Bypass the discovery cache. */
                     refresh?: "0" | "1" | "true" | "false" | "yes" | "no";
                 };
@@ -35,7 +37,9 @@ export interface paths {
                         };
                     };
                 };
+                400: components["responses"]["Error"];
                 403: components["responses"]["Error"];
+                503: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -53,10 +57,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** All services this extension manages, with live status */
+        /**
+         * All services this extension manages, with live status, on every host or one
+         * @description Without `host` (or with `all`): this host's services and each configured host's last known ones (kept by that host's pushed status, so a remote host never delays the answer), each with `host`. While a host is down its services stay listed with `stale: true` and `stale_reason`; a host not connected yet has none (`state: connecting` in `hosts`). `host=local` or `host=NAME` lists one host.
+         */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                    host?: components["parameters"]["host"];
+                };
                 header?: {
                     /** @description The ETag of a list the client holds; answered with 304 and no body while the list is unchanged. */
                     "If-None-Match"?: string;
@@ -76,6 +86,7 @@ export interface paths {
                     content: {
                         "application/json": {
                             services: components["schemas"]["Service"][];
+                            hosts: components["schemas"]["HostState"][];
                         };
                     };
                 };
@@ -88,6 +99,7 @@ export interface paths {
                     };
                     content?: never;
                 };
+                400: components["responses"]["Error"];
                 403: components["responses"]["Error"];
                 503: components["responses"]["Error"];
             };
@@ -96,7 +108,10 @@ export interface paths {
         /** Create a service (writes the unit, reloads systemd; enables it if asked) */
         post: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                    host?: components["parameters"]["host"];
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -142,7 +157,10 @@ export interface paths {
         /** Render the unit a spec would produce, writing nothing */
         post: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                    host?: components["parameters"]["host"];
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -180,6 +198,7 @@ export interface paths {
                 400: components["responses"]["Error"];
                 403: components["responses"]["Error"];
                 413: components["responses"]["Error"];
+                503: components["responses"]["Error"];
             };
         };
         delete?: never;
@@ -190,7 +209,10 @@ export interface paths {
     };
     "/condasvc/api/services/{name}": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                host?: components["parameters"]["host"];
+            };
             header?: never;
             path: {
                 name: components["parameters"]["name"];
@@ -200,7 +222,10 @@ export interface paths {
         /** One service with live status */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                    host?: components["parameters"]["host"];
+                };
                 header?: never;
                 path: {
                     name: components["parameters"]["name"];
@@ -218,6 +243,7 @@ export interface paths {
                         "application/json": components["schemas"]["Service"];
                     };
                 };
+                400: components["responses"]["Error"];
                 403: components["responses"]["Error"];
                 404: components["responses"]["Error"];
                 503: components["responses"]["Error"];
@@ -228,7 +254,10 @@ export interface paths {
         /** Stop, disable and remove a service and its files */
         delete: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                    host?: components["parameters"]["host"];
+                };
                 header?: never;
                 path: {
                     name: components["parameters"]["name"];
@@ -244,6 +273,7 @@ export interface paths {
                     };
                     content?: never;
                 };
+                400: components["responses"]["Error"];
                 403: components["responses"]["Error"];
                 404: components["responses"]["Error"];
                 409: components["responses"]["Error"];
@@ -256,7 +286,10 @@ export interface paths {
         /** Edit a service (JSON merge patch of its spec; null resets a field) */
         patch: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                    host?: components["parameters"]["host"];
+                };
                 header?: never;
                 path: {
                     name: components["parameters"]["name"];
@@ -291,7 +324,10 @@ export interface paths {
     };
     "/condasvc/api/services/{name}/unit": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                host?: components["parameters"]["host"];
+            };
             header?: never;
             path: {
                 name: components["parameters"]["name"];
@@ -301,7 +337,10 @@ export interface paths {
         /** The unit file as written */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                    host?: components["parameters"]["host"];
+                };
                 header?: never;
                 path: {
                     name: components["parameters"]["name"];
@@ -323,8 +362,10 @@ export interface paths {
                         };
                     };
                 };
+                400: components["responses"]["Error"];
                 403: components["responses"]["Error"];
                 404: components["responses"]["Error"];
+                503: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -337,7 +378,10 @@ export interface paths {
     };
     "/condasvc/api/services/{name}/{action}": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                host?: components["parameters"]["host"];
+            };
             header?: never;
             path: {
                 name: components["parameters"]["name"];
@@ -353,7 +397,10 @@ export interface paths {
          */
         post: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                    host?: components["parameters"]["host"];
+                };
                 header?: never;
                 path: {
                     name: components["parameters"]["name"];
@@ -372,6 +419,7 @@ export interface paths {
                         "application/json": components["schemas"]["Service"];
                     };
                 };
+                400: components["responses"]["Error"];
                 403: components["responses"]["Error"];
                 404: components["responses"]["Error"];
                 409: components["responses"]["Error"];
@@ -387,7 +435,10 @@ export interface paths {
     };
     "/condasvc/api/services/{name}/runs": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                host?: components["parameters"]["host"];
+            };
             header?: never;
             path: {
                 name: components["parameters"]["name"];
@@ -401,6 +452,8 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                    host?: components["parameters"]["host"];
                     limit?: number;
                 };
                 header?: never;
@@ -440,7 +493,10 @@ export interface paths {
     };
     "/condasvc/api/services/{name}/runs/{run_id}": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                host?: components["parameters"]["host"];
+            };
             header?: never;
             path: {
                 name: components["parameters"]["name"];
@@ -452,7 +508,10 @@ export interface paths {
         /** One run */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                    host?: components["parameters"]["host"];
+                };
                 header?: never;
                 path: {
                     name: components["parameters"]["name"];
@@ -472,6 +531,7 @@ export interface paths {
                         "application/json": components["schemas"]["Run"];
                     };
                 };
+                400: components["responses"]["Error"];
                 403: components["responses"]["Error"];
                 404: components["responses"]["Error"];
                 503: components["responses"]["Error"];
@@ -487,7 +547,10 @@ export interface paths {
     };
     "/condasvc/api/services/{name}/runs/{run_id}/logs": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                host?: components["parameters"]["host"];
+            };
             header?: never;
             path: {
                 name: components["parameters"]["name"];
@@ -500,6 +563,8 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                    host?: components["parameters"]["host"];
                     /** @description at most CondaSvcApp.log_page_max */
                     n?: number;
                 };
@@ -531,6 +596,7 @@ export interface paths {
                 400: components["responses"]["Error"];
                 403: components["responses"]["Error"];
                 404: components["responses"]["Error"];
+                503: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -543,7 +609,10 @@ export interface paths {
     };
     "/condasvc/api/services/{name}/runs/{run_id}/notebook": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                host?: components["parameters"]["host"];
+            };
             header?: never;
             path: {
                 name: components["parameters"]["name"];
@@ -555,7 +624,10 @@ export interface paths {
         /** The executed copy a notebook run kept (one per run, never overwritten; CondaSvcApp.runs_keep / runs_max_age_days) */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                    host?: components["parameters"]["host"];
+                };
                 header?: never;
                 path: {
                     name: components["parameters"]["name"];
@@ -575,8 +647,10 @@ export interface paths {
                         "application/json": Record<string, unknown>;
                     };
                 };
+                400: components["responses"]["Error"];
                 403: components["responses"]["Error"];
                 404: components["responses"]["Error"];
+                503: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -589,7 +663,10 @@ export interface paths {
     };
     "/condasvc/api/services/{name}/logs": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                host?: components["parameters"]["host"];
+            };
             header?: never;
             path: {
                 name: components["parameters"]["name"];
@@ -603,6 +680,8 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                    host?: components["parameters"]["host"];
                     /** @description at most CondaSvcApp.log_page_max */
                     n?: number;
                     /** @description a journal cursor */
@@ -644,6 +723,7 @@ export interface paths {
                 400: components["responses"]["Error"];
                 403: components["responses"]["Error"];
                 404: components["responses"]["Error"];
+                503: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -656,7 +736,10 @@ export interface paths {
     };
     "/condasvc/api/services/{name}/environment": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                host?: components["parameters"]["host"];
+            };
             header?: never;
             path: {
                 name: components["parameters"]["name"];
@@ -669,7 +752,10 @@ export interface paths {
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+                    host?: components["parameters"]["host"];
+                };
                 header?: never;
                 path: {
                     name: components["parameters"]["name"];
@@ -687,8 +773,10 @@ export interface paths {
                         "application/json": components["schemas"]["ServiceEnvironment"];
                     };
                 };
+                400: components["responses"]["Error"];
                 403: components["responses"]["Error"];
                 404: components["responses"]["Error"];
+                503: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -1029,6 +1117,29 @@ export interface components {
             status: components["schemas"]["Status"];
             /** @description e.g. limits recorded but not enforced on this host */
             warnings?: string[];
+            /** @description `local`, or the configured host it runs on */
+            host?: string;
+            /** @description another host's service as last known: that host is out of reach now (absent or false otherwise) */
+            stale?: boolean;
+            /** @description why the host is out of reach (with `stale`) */
+            stale_reason?: string;
+        };
+        HostState: {
+            /** @description `local`, or the host name / ~/.ssh/config alias as configured */
+            name: string;
+            /**
+             * @description up: its services are current; connecting: not connected yet (no services known); down: out of reach, its services are the last known (stale)
+             * @enum {string}
+             */
+            state: "up" | "connecting" | "down";
+            /** @description why it is down (a HostError's JSON, with kind and fix), null otherwise */
+            error: {
+                message: string;
+                reason?: string | null;
+                host?: string;
+                kind?: string;
+                fix?: string;
+            } | null;
         };
         Run: {
             /** @description systemd's invocation ID */
@@ -1240,6 +1351,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description Where the service lives: `local` (the default) or one of the configured hosts (CondaSvcApp.hosts, plus ~/.ssh/config aliases with CondaSvcApp.hosts_from_ssh_config), reached through its bridge over ssh. Another value is a 400 (field `host`) naming the configured hosts; a host out of reach is a 503 with its `kind` and `fix`; the host's own refusals keep their status. GET services also takes `all` (its default): every host. */
+        host: string;
         name: string;
         /** @description systemd's invocation ID of the run (32 hex digits) */
         run_id: string;
