@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .errors import CondaSvcError, InvalidSpec
+from .hostops import LocalHost
 from .remote import HostMirror, RemoteHost
 
 if TYPE_CHECKING:
@@ -50,13 +51,16 @@ class LogPageJSON:
         return json.dumps(self.data)
 
 
-class LocalTarget:
-    """This server's service layer under the method names every target has (see :class:`RemoteTarget`)."""
+class LocalTarget(LocalHost):
+    """This server's service layer under the method names every target has (see :class:`RemoteTarget`); the
+    reads every host gives (run history, environments, preview, a service's environment) are
+    :class:`~.hostops.LocalHost`'s, the functions the bridge answers them with on a remote host."""
 
     name = LOCAL
 
     def __init__(self, services: ServiceManager, views: ServiceViews, finder: Any) -> None:
-        self.services, self.views, self.finder = services, views, finder
+        super().__init__(services)
+        self.views, self.finder = views, finder
 
     async def create(self, spec: Any) -> Any:
         return await self.services.create(spec)
@@ -73,9 +77,6 @@ class LocalTarget:
     async def unit_text(self, name: str) -> Any:
         return await self.services.unit_text(name)
 
-    async def preview(self, spec: Any) -> Any:
-        return await self.services.preview(spec)
-
     async def get_json(self, name: str) -> str:
         return await self.views.get_json(name)
 
@@ -83,35 +84,6 @@ class LocalTarget:
         from .journal.query import LogQuery
 
         return await self.services.logs(name, LogQuery.parse(get, max_n=max_n, default_n=100), max_scan=max_scan)
-
-    async def runs(self, name: str, limit: int) -> Any:
-        from .runs import list_runs
-
-        return await list_runs(self.services, name, limit=limit)
-
-    async def run(self, name: str, run_id: str) -> Any:
-        from .runs import get_run
-
-        return await get_run(self.services, name, run_id)
-
-    async def run_logs(self, name: str, run_id: str, n: int) -> Any:
-        from .runs import get_run_log
-
-        return await get_run_log(self.services, name, run_id, n=n)
-
-    async def run_notebook(self, name: str, run_id: str) -> Any:
-        from .runs import get_run_notebook
-
-        return await get_run_notebook(self.services, name, run_id)
-
-    async def environments(self, refresh: bool) -> Dict[str, Any]:
-        envs = await self.finder.list_environments(refresh=refresh)
-        return {"environments": [e.to_json() for e in envs]}
-
-    async def service_environment(self, name: str) -> Any:
-        from .envexport import service_environment
-
-        return await service_environment(self.services, name)
 
 
 class RemoteTarget:
@@ -141,7 +113,7 @@ class RemoteTarget:
         return await self.host.call("unit_text", name=name)
 
     async def preview(self, spec: Any) -> Any:
-        return await self.host.call("preview", spec=spec)
+        return await self.host.preview(spec)
 
     async def get(self, name: str) -> Any:
         return self._mine(await self.host.call("get", name=name))
@@ -157,22 +129,22 @@ class RemoteTarget:
         return LogPageJSON(await self.host.call("logs", name=name, query=query))
 
     async def runs(self, name: str, limit: int) -> Any:
-        return await self.host.call("runs", name=name, limit=limit)
+        return await self.host.runs(name, limit=limit)
 
     async def run(self, name: str, run_id: str) -> Any:
-        return await self.host.call("run", name=name, run_id=run_id)
+        return await self.host.run(name, run_id)
 
     async def run_logs(self, name: str, run_id: str, n: int) -> Any:
-        return await self.host.call("run_logs", name=name, run_id=run_id, n=n)
+        return await self.host.run_logs(name, run_id, n=n)
 
     async def run_notebook(self, name: str, run_id: str) -> Any:
-        return await self.host.call("run_notebook", name=name, run_id=run_id)
+        return await self.host.run_notebook(name, run_id)
 
     async def environments(self, refresh: bool) -> Any:
-        return await self.host.call("environments", refresh=refresh)
+        return await self.host.environments(refresh=refresh)
 
     async def service_environment(self, name: str) -> Any:
-        return await self.host.call("service_environment", name=name)
+        return await self.host.service_environment(name)
 
 
 class RemoteFollow:

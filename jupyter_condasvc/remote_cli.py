@@ -40,8 +40,7 @@ async def run(ctx: Any) -> int:
             return int(await cli.COMMANDS[a.command_name](ctx))
         if a.command_name == "list":
             services = sorted(await host.list(), key=lambda s: s["name"])
-            for s in services:
-                s["host"] = a.host
+            services = [_on(a.host, s) for s in services]
 
             def human(_: Any) -> None:
                 if not services:
@@ -73,7 +72,7 @@ async def run(ctx: Any) -> int:
                 data = await host.unit_text(a.name)
                 ctx.emit(data, lambda d: print(d["unit"] or "", end=""))
             else:
-                ctx.emit(await host.get(a.name, fresh=True), cli.print_service)
+                ctx.emit(_on(a.host, await host.get(a.name, fresh=True)), cli.print_service)
         elif a.command_name == "create":
             spec = cli.build_spec(a, a.command)
             ctx.progress(f"creating {spec['name']} on {a.host}…")
@@ -86,10 +85,10 @@ async def run(ctx: Any) -> int:
                 print(f"Created {s['name']} ({s['unit']}) on {a.host}.")
                 cli.print_service(s)
 
-            ctx.emit(svc, human_created)
+            ctx.emit(_on(a.host, svc), human_created)
         elif a.command_name == "edit":
             svc = await host.update(a.name, _edit_patch(a, (await host.get(a.name))["spec"]))
-            ctx.emit(svc, cli.print_service)
+            ctx.emit(_on(a.host, svc), cli.print_service)
         elif a.command_name == "delete":
             ctx.progress(f"deleting {a.name} on {a.host}…")
             await host.delete(a.name)
@@ -99,10 +98,15 @@ async def run(ctx: Any) -> int:
         else:
             ctx.progress(f"{a.action} {a.name} on {a.host}…")
             svc = await host.act(a.name, a.action)
-            ctx.emit(svc, _print_state(a.host))
+            ctx.emit(_on(a.host, svc), _print_state(a.host))
         return cli.EXIT_OK
     finally:
         await hosts.close()
+
+
+def _on(host: str, service: Dict[str, Any]) -> Dict[str, Any]:
+    """A service as its host's bridge answered it, which names itself "local", with the host it is on."""
+    return {**service, "host": host}
 
 
 def _print_state(host: str) -> Any:

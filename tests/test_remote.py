@@ -455,8 +455,10 @@ def test_cli_host_create_start_logs_stop_delete(remote_home, tmp_path):
     cli("create", name, "--env", env_prefix(), "--path", path, "--var", "K=v", "--start", "-q")
     listed = json.loads(cli("list", "--json").stdout)
     assert listed["host"] == HOST and name in {s["name"] for s in listed["services"]}
+    assert {s["host"] for s in listed["services"]} == {HOST}
     edited = json.loads(cli("edit", name, "--var", "K2=w", "--json").stdout)  # adds a variable, keeps K
-    assert edited["spec"]["environment"] == {"K": "v", "K2": "w"}
+    assert edited["spec"]["environment"] == {"K": "v", "K2": "w"} and edited["host"] == HOST
+    assert json.loads(cli("show", name, "--json").stdout)["host"] == HOST
     deadline = time.monotonic() + 30
     while "hello from the other host" not in cli("logs", name).stdout:
         assert time.monotonic() < deadline, "the remote service's line never came"
