@@ -240,10 +240,14 @@ class Bridge:
         backlog: int = 0,
         priority: Optional[str] = None,
         text: Optional[str] = None,
+        query: Optional[Dict[str, str]] = None,
     ) -> Dict[str, Any]:
-        from .journal.query import LogQuery
+        """A live follow, filtered as the local follow socket filters: ``query`` holds its ``priority``, ``boot``
+        (this host's boots), ``text`` and ``regex`` as they came; ``priority``/``text`` alone are the older form."""
+        from .journal.query import FOLLOW_FILTERS, LogQuery
 
-        raw = {"priority": priority, "text": text}
+        raw = {k: str(v) for k, v in (query or {}).items() if k in FOLLOW_FILTERS}
+        raw.update({k: v for k, v in (("priority", priority), ("text", text)) if v})
         q = LogQuery.parse(raw.get, max_n=self.settings.log_page_max, default_n=0)
         stream = await self.services.follow(name, q, cursor=cursor or None, backlog=int(backlog))
         prefix = b'{"id": %d, "event": ' % rid

@@ -167,16 +167,13 @@ class RemoteFollow:
         cursor: Optional[str],
         backlog: int,
     ) -> RemoteFollow:
-        for unsupported in ("boot", "regex"):
-            if get(unsupported) not in (None, "", "0", "false", "no"):
-                raise InvalidSpec(
-                    f"{unsupported}= is not available when following a log on another host.", field=unsupported
-                )
+        from .journal.query import FOLLOW_FILTERS
+
         service = await target.get(name)  # the service's 404, or the host's 503, before the upgrade
         args: Dict[str, Any] = {"cursor": cursor, "backlog": backlog}
-        for key in ("priority", "text"):
-            if get(key):
-                args[key] = get(key)
+        query = {key: value for key in FOLLOW_FILTERS if (value := get(key))}
+        if query:
+            args["query"] = query
         return cls(target, name, str(service.get("unit") or ""), args)
 
     def start(self, send: Callable[[str], Any], close: Callable[[int, str], Any]) -> None:

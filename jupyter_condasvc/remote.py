@@ -480,6 +480,7 @@ class RemoteHost:
         backlog: int = 0,
         priority: Optional[str] = None,
         text: Optional[str] = None,
+        query: Optional[Dict[str, str]] = None,
         reconnect: bool = True,
     ) -> AsyncGenerator[Dict[str, Any], None]:
         """The unit's new entries as they come, as the follow socket's messages (``entries``, ``dropped``).
@@ -496,6 +497,8 @@ class RemoteHost:
                 out["priority"] = priority
             if text:
                 out["text"] = text
+            if query:
+                out["query"] = query  # priority, boot, text, regex: parsed on the host, as its local socket does
             return out
 
         def started(result: Dict[str, Any]) -> None:

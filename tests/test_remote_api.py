@@ -164,6 +164,22 @@ async def test_local_and_remote_services_together_through_the_api(api, root, jp_
             : len(resumed["entries"])
         ]
         after.close()
+        # filtered on that host as a local follow is: a regex and this (remote) boot
+        filtered = Stream(
+            await jp_ws_fetch(
+                "condasvc",
+                "api",
+                "services",
+                name,
+                "logs",
+                "follow",
+                params={"host": HOST, "n": "10", "text": "^b.e$", "regex": "1", "boot": "this"},
+            )
+        )
+        assert (await filtered.next(60))["type"] == "hello"
+        only = await filtered.until(lambda m: m["type"] == "entries", timeout=60)
+        assert [e["message"] for e in only["entries"]] == ["bye"], only
+        filtered.close()
 
         code, svc = await api("POST", "services", name, "stop", host=HOST)
         assert code == 200 and svc["status"]["active_state"] in ("inactive", "failed")

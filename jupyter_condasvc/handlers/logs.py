@@ -23,7 +23,7 @@
     Query: ``cursor`` (resume right after it: no gap, no duplicate) or ``n``
     (backlog entries before the tail, default 0), plus ``priority``,
     ``boot``, ``text``/``regex`` as above, and ``host`` (another host's log, followed
-    there through its bridge; ``boot`` and ``regex`` are not available for it).  Server to client::
+    there through its bridge and filtered there: ``boot`` names that host's boots).  Server to client::
 
         {"type": "hello", "name", "unit", "journal": <diagnosis>}
         {"type": "entries", "entries": [<entry>...], "cursor": "<last>"}   # lines that arrived together

@@ -321,6 +321,9 @@ def add_unit_matches(
     reader.add_match(*marker)
 
 
+#: The query arguments that filter a live follow (the rest of a page's arguments place a page).
+FOLLOW_FILTERS = ("priority", "boot", "text", "regex")
+
 _iso_pair: List[Tuple[int, str]] = [(-1, "")]
 
 
