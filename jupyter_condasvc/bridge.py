@@ -322,6 +322,7 @@ async def serve(root: str, overrides: Any = ()) -> int:
     settings = load_settings(list(overrides))
     settings.log_level = "ERROR"
     services = settings.build_services(root)
+    services.finder.server_words = "jupyter_condasvc's environment on this host"
     bridge = Bridge(services, settings, w_transport.write, root)
     bridge.hello()
     try:

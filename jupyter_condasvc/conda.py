@@ -231,6 +231,9 @@ def _has_ipykernel(prefix: str) -> bool:
 class EnvironmentFinder(LoggingConfigurable):
     """Finds every conda environment of the running user, with a short cache."""
 
+    #: How the environment this process runs in is labelled (the bridge on another host says what it is there).
+    server_words = "Jupyter server's environment"
+
     conda_roots = List(
         Unicode(),
         default_value=[],
@@ -377,7 +380,7 @@ class EnvironmentFinder(LoggingConfigurable):
         if server is not None:
             for env in (*conda, *project, *others):
                 if _real(env.prefix) == server:
-                    first.append(_replace(env, is_server=True))
+                    first.append(_replace(env, self.server_words, is_server=True))
                     break
             else:
                 own = self._describe_other(sys.prefix, server=True)
@@ -439,7 +442,7 @@ class EnvironmentFinder(LoggingConfigurable):
                 return None  # a venv without its interpreter is broken; a pixi env without Python is no use
         label = self._label(prefix)
         if server:
-            label = f"Jupyter server's environment ({label})"
+            label = f"{self.server_words} ({label})"
         return self._env(
             prefix,
             exe,
@@ -648,11 +651,11 @@ def _children(envs_dir: str) -> list[str]:
     return [os.path.join(envs_dir, n) for n in names if not n.startswith(".")]
 
 
-def _replace(env: CondaEnv, **changes) -> CondaEnv:
+def _replace(env: CondaEnv, server_words: str, **changes) -> CondaEnv:
     data = asdict(env)
     data.update(changes)
-    if data.get("is_server") and "server" not in data["label"]:
-        data["label"] = f"{data['label']} (Jupyter server's environment)"
+    if data.get("is_server") and server_words not in data["label"]:
+        data["label"] = f"{data['label']} ({server_words})"
     return CondaEnv(**data)
 
 

@@ -272,6 +272,9 @@ async def test_environments_are_the_remote_users(remote_home, api):
         assert {tuple(sorted(e)) for e in remote} == {tuple(sorted(e)) for e in local["environments"]}
         cached = (await host.environments())["environments"]
         assert prefix in {e["prefix"] for e in cached}
+        # the bridge's own environment is not called the Jupyter server's there
+        own = [e["label"] for e in remote if e["is_server"]]
+        assert own and all("on this host" in label and "Jupyter server" not in label for label in own), own
     finally:
         ssh(f"rm -rf ~/{proj}", check=False)
         await host.close()
