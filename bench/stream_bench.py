@@ -539,16 +539,39 @@ async def phase_history(server: Server, reps: int) -> Dict[str, Any]:
         jc.append((time.perf_counter() - t) * 1000)
         assert len(parsed) == 1000, len(parsed)
     server_ms = server.logged_ms("/condasvc/api/services/bulk/logs?n=1000&rep=")
+    # the same page, with one new entry for the unit before each request: 999 entries cached, the page itself
+    # read again (a service that is still logging); the entry is a USER_UNIT= line the bench sends itself
+    fresh_e2e = []
+    for i in range(reps):
+        await asyncio.to_thread(_send_line, unit, f"HISTORY-NEW {i}")
+        for _ in range(200):  # until journald has written it (a page of 1 is not the page timed below)
+            last = await server.api("GET", f"services/bulk/logs?n=1&wait={i}")
+            if last["entries"] and last["entries"][-1]["message"] == f"HISTORY-NEW {i}":
+                break
+            await asyncio.sleep(0.01)
+        t = time.perf_counter()
+        page = await server.api("GET", f"services/bulk/logs?n=1000&fresh={i}")
+        fresh_e2e.append((time.perf_counter() - t) * 1000)
+        assert page["entries"][-1]["message"] == f"HISTORY-NEW {i}", page["entries"][-1]
+    fresh_ms = server.logged_ms("/condasvc/api/services/bulk/logs?n=1000&fresh=")
     for i in range(reps):  # a page of 200, as the panel asks for
         await server.api("GET", f"services/bulk/logs?n=200&page200={i}")
     page200 = server.logged_ms("/condasvc/api/services/bulk/logs?n=200&page200=")
     return {
         "server": server_ms,
         "e2e": e2e,
+        "server_fresh": fresh_ms,
+        "e2e_fresh": fresh_e2e,
         "journalctl": jc,
         "page200": page200,
         "breakdown": await asyncio.to_thread(history_breakdown, unit, reps),
     }
+
+
+def _send_line(unit: str, text: str) -> None:
+    from systemd import journal as sd_journal
+
+    sd_journal.send(text, USER_UNIT=unit)
 
 
 def history_breakdown(unit: str, reps: int) -> Dict[str, Any]:
@@ -557,7 +580,9 @@ def history_breakdown(unit: str, reps: int) -> Dict[str, Any]:
     Each step adds to the previous one: walk (open, match, seek, 1000 _previous); + cursor and
     timestamp per entry (what the entry cache is keyed by); + field extraction (read_entry: one
     _get_all per entry and the dict); + JSON (json.dumps per entry, as the cache keeps it). Then
-    history_json() as the server calls it, cold (cache emptied) and warm.
+    history_json() as the server calls it: cold (both caches emptied), entries cached but the page
+    read again (page cache emptied: what a page costs once the unit logged something new), and the
+    page kept (its two checks and the splice).
     """
     sys.path.insert(0, str(REPO))
     from jupyter_condasvc import journal
@@ -595,14 +620,24 @@ def history_breakdown(unit: str, reps: int) -> Dict[str, Any]:
         out[name] = med(functools.partial(walk, step))
     q = journal.LogQuery.parse(lambda k: {"n": str(n)}.get(k))
     cache = getattr(journal, "ENTRY_CACHE", None)
+    pages = getattr(journal, "PAGE_CACHE", None)
     if cache is not None:
 
         def cold() -> None:
             cache.clear()
+            if pages is not None:
+                pages.clear()
+            journal.history_json(unit, uid, q)
+
+        def entries_cached() -> None:
+            if pages is not None:
+                pages.clear()
             journal.history_json(unit, uid, q)
 
         out["history_json cold"] = med(cold)
-        out["history_json warm"] = med(lambda: journal.history_json(unit, uid, q))
+        out["history_json entries cached" if pages is not None else "history_json warm"] = med(entries_cached)
+        if pages is not None:
+            out["history_json page kept"] = med(lambda: journal.history_json(unit, uid, q))
     else:  # a revision without the cache
         out["history+json.dumps"] = med(lambda: json.dumps(journal.history(unit, uid, q)))
     return out
@@ -863,7 +898,7 @@ def _rows_history(r: Dict[str, Any], rows: List[Any]) -> None:
     a, b = pct(h["server"], 0.5), pct(h["journalctl"], 0.5)
     rows.append(
         (
-            f"last 1000 entries, server p50 (n={len(h['server'])})",
+            f"last 1000 entries, server p50 (n={len(h['server'])}, the same page again)",
             ms(a),
             f"journalctl -o json+parse {ms(b)}",
             ratio(a, b),
@@ -875,6 +910,10 @@ def _rows_history(r: Dict[str, Any], rows: List[Any]) -> None:
         rows.append(
             ("  first request (entries not yet cached), server", ms(h["server"][0]), "", ratio(h["server"][0], b), "")
         )
+    if h.get("server_fresh"):
+        f = pct(h["server_fresh"], 0.5)
+        rows.append(("  one new entry before each request, server p50", ms(f), "", ratio(f, b), "(page read again)"))
+        rows.append(("  (end to end via HTTP, p50)", ms(pct(h["e2e_fresh"], 0.5)), "", "-", ""))
     if h.get("page200"):
         rows.append(
             (f"a page of 200, server p50 (n={len(h['page200'])})", ms(pct(h["page200"], 0.5)), "", "-", "<= 3 ms")

@@ -2,11 +2,14 @@
 
 Blocking (systemd-python reads files): the service layer runs it off the
 event loop (:meth:`ServiceManager.logs`).  Entries already read are kept with
-their JSON text (:class:`EntryCache`), so a page is mostly the journal walk.
+their JSON text (:class:`EntryCache`), so a page is mostly the journal walk;
+a page asked for again while the journal has nothing new for it is served
+whole (:class:`PageCache`), after two seeks that prove it unchanged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import threading
@@ -15,7 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from .query import JournalReader, LogEntry, LogQuery, open_reader, read_entry, tail_cursor, walk
+from ..errors import InvalidSpec
+from .query import JournalReader, LogEntry, LogQuery, open_reader, read_entry, seek_cursor, tail_cursor, walk
 
 
 class EntryCache:
@@ -87,14 +91,119 @@ class LogPage:
     journal: Optional[Dict[str, Any]] = None
     #: the entries' JSON texts (from the cache), in the same order: spliced into to_json, not encoded again
     texts: List[str] = field(default_factory=list, repr=False)
+    #: ", ".join(texts), made once: a page served again from the PageCache reuses it
+    _joined: Optional[str] = field(default=None, repr=False)
 
     def to_dict(self) -> Dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "texts"}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("texts", "_joined")}
         return {k: v for k, v in out.items() if v is not None or k not in ("name", "journal")}
 
     def to_json(self) -> str:
+        if self._joined is None:
+            self._joined = ", ".join(self.texts)
         rest = {k: v for k, v in self.to_dict().items() if k != "entries"}
-        return '{"entries": [' + ", ".join(self.texts) + "], " + json.dumps(rest)[1:]
+        return '{"entries": [' + self._joined + "], " + json.dumps(rest)[1:]
+
+
+_PageKey = Tuple[str, int, Any, int]
+
+
+class PageCache:
+    """Whole pages already answered, by (unit, uid, query, max_scan), served again while provably unchanged.
+
+    Entries never change and journald only appends (a new entry is always the
+    newest), so a page can change in two ways only: an entry arrives after
+    it, or the oldest entries it scanned are deleted (rotation, vacuum).  A
+    page is therefore served again, not read again, when
+
+    * its oldest scanned entry still exists (one seek and ``test_cursor``), and
+    * unless nothing after it can belong to it (a ``before=`` page; an
+      ``after=`` page already full), the newest entry the unit's matches see
+      is still the one that was newest when the page was read (one seek to the
+      tail, one step).
+
+    Both checks cost a few microseconds on the reader the request opened
+    anyway; anything else reads the page again (and refreshes the entry). A
+    page whose edges are not the unit's own entries (an empty tail page ends
+    at the journal's tail, which anything moves) is not kept.  Least recently
+    used pages go first beyond ``max_pages``; 0 turns the cache off.
+    Thread-safe: pages are read in worker threads.
+    """
+
+    def __init__(self, max_pages: int = 32) -> None:
+        self.max_pages = max_pages
+        self._pages: OrderedDict[_PageKey, Tuple[LogPage, Optional[str]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def key(unit: str, uid: int, q: LogQuery, max_scan: int) -> _PageKey:
+        # every field of the query but its compiled matcher (made from text and regex, which are in)
+        fields = tuple(getattr(q, f.name) for f in dataclasses.fields(q) if f.name != "matcher")
+        return (unit, uid, fields, max_scan)
+
+    def get(self, reader: JournalReader, key: _PageKey, q: LogQuery) -> Optional[LogPage]:
+        """The page kept under ``key`` if still exact (a copy the caller may annotate), else None."""
+        with self._lock:
+            kept = self._pages.get(key)
+        if kept is None:
+            return None
+        page, newest = kept
+        if not (
+            _still_there(reader, page.first_cursor) and (not _tail_matters(page, q) or newest_cursor(reader) == newest)
+        ):
+            with self._lock:
+                if self._pages.get(key) is kept:
+                    del self._pages[key]
+            return None
+        with self._lock:
+            if key in self._pages:
+                self._pages.move_to_end(key)
+            self.hits += 1
+        return dataclasses.replace(page)
+
+    def put(self, key: _PageKey, page: LogPage, newest: Optional[str]) -> None:
+        if self.max_pages <= 0 or page.first_cursor is None or page.last_cursor is None:
+            return
+        page._joined = ", ".join(page.texts)  # before the caller's copy: every copy shares it
+        with self._lock:
+            self.misses += 1
+            self._pages[key] = (page, newest)
+            self._pages.move_to_end(key)
+            while len(self._pages) > self.max_pages:
+                self._pages.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+
+
+#: The history path's page cache (CondaSvcApp.log_page_cache sets its size).
+PAGE_CACHE = PageCache()
+
+
+def newest_cursor(reader: JournalReader) -> Optional[str]:
+    """The cursor of the newest entry the reader's matches see (moves the reader)."""
+    reader.seek_tail()
+    return reader._get_cursor() if reader._previous() else None
+
+
+def _still_there(reader: JournalReader, cursor: Optional[str]) -> bool:
+    """Whether the entry ``cursor`` names still exists (moves the reader)."""
+    if cursor is None:
+        return False
+    try:
+        seek_cursor(reader, cursor)
+    except InvalidSpec:
+        return False
+    return bool(reader._next()) and bool(reader.test_cursor(cursor))
+
+
+def _tail_matters(page: LogPage, q: LogQuery) -> bool:
+    """Whether an entry newer than any in the journal now could belong to this page."""
+    if q.before is not None:
+        return False
+    return not (q.after is not None and page.more_after)
 
 
 def _start(reader: JournalReader, q: LogQuery) -> Iterator[Optional[int]]:
@@ -127,7 +236,17 @@ def read_page(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000) -> L
     """
     reader = open_reader(unit, uid, priority=q.priority, boot=q.boot)
     try:
-        return _read(reader, unit, q, max_scan)
+        if PAGE_CACHE.max_pages <= 0:
+            return _read(reader, unit, q, max_scan)
+        key = PAGE_CACHE.key(unit, uid, q, max_scan)
+        page = PAGE_CACHE.get(reader, key, q)
+        if page is not None:
+            return page
+        # before the read: an entry that arrives meanwhile makes the kept page look stale, never fresh
+        newest = newest_cursor(reader)
+        page = _read(reader, unit, q, max_scan)
+        PAGE_CACHE.put(key, page, newest)
+        return dataclasses.replace(page)
     finally:
         reader.close()
 

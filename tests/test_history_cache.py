@@ -1,0 +1,157 @@
+"""History pages served again whole (journal.history.PageCache): only while provably unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from helpers import stopped, wait_for
+from jupyter_condasvc import journal as J  # noqa: N812  (J.name reads as the module)
+
+SCRIPT = r"""
+import sys
+for i in range(6):
+    print(f"cached line {i}")
+print("CACHE-DONE")
+sys.stdout.flush()
+"""
+
+
+async def _page(api, name, **params):
+    code, page = await api("GET", "services", name, "logs", **params)
+    assert code == 200, page
+    return page
+
+
+def _messages(page):
+    return [e["message"] for e in page["entries"]]
+
+
+async def _late_line(api, name, unit, text):
+    """An entry for the unit written now (USER_UNIT=, as a process of the user may send): shown, marked untrusted."""
+    from systemd import journal
+
+    journal.send(text, USER_UNIT=unit)
+
+    async def seen():
+        return text in _messages(await _page(api, name, n="50")) or None
+
+    await wait_for(seen, timeout=30)
+
+
+@pytest.mark.systemd
+async def test_pages_are_served_again_only_while_unchanged(api, root, unit_name):
+    (root / "pc.py").write_text(SCRIPT)
+    code, svc = await api(
+        "POST", "services", body={"name": "pc", "kind": "script", "env": "ml", "path": "pc.py", "restart": "no"}
+    )
+    assert code == 201, svc
+    await api("POST", "services", "pc", "start")
+    await wait_for(lambda: stopped(api, "pc"), timeout=30)
+
+    async def done():
+        return "CACHE-DONE" in _messages(await _page(api, "pc", n="50")) or None
+
+    await wait_for(done, timeout=30)
+    await asyncio.sleep(0.5)  # the manager's last lines about the stop
+    unit = unit_name("pc")
+    J.PAGE_CACHE.clear()
+
+    # the same tail page twice: the second is the kept page, equal in every field
+    hits = J.PAGE_CACHE.hits
+    first = await _page(api, "pc", n="4")
+    again = await _page(api, "pc", n="4")
+    assert again == first and J.PAGE_CACHE.hits == hits + 1
+    older = await _page(api, "pc", n="3", before=first["first_cursor"])
+    assert (await _page(api, "pc", n="3", before=first["first_cursor"])) == older
+    forward = await _page(api, "pc", n="100", after=older["last_cursor"])
+    assert _messages(forward) == _messages(first)
+    assert forward["more_after"] is False
+
+    # a new entry for the unit: the tail page and the open-ended after= page show it at once, not the kept pages
+    await _late_line(api, "pc", unit, "late line one")
+    tail = await _page(api, "pc", n="4")
+    assert _messages(tail)[-1] == "late line one" and tail["entries"][-1]["untrusted"] is True
+    assert _messages(tail)[:-1] == _messages(first)[1:]
+    grown = await _page(api, "pc", n="100", after=older["last_cursor"])
+    assert _messages(grown) == [*_messages(forward), "late line one"]
+    # a before= page cannot gain entries: served again, unchanged, through the new entry
+    hits = J.PAGE_CACHE.hits
+    assert (await _page(api, "pc", n="3", before=first["first_cursor"])) == older
+    assert J.PAGE_CACHE.hits == hits + 1
+    # a filtered page is kept under its own key and follows the same rule
+    hits = J.PAGE_CACHE.hits
+    filtered = await _page(api, "pc", n="10", text="late line")
+    assert _messages(filtered) == ["late line one"]
+    assert (await _page(api, "pc", n="10", text="late line")) == filtered and J.PAGE_CACHE.hits == hits + 1
+    await _late_line(api, "pc", unit, "late line two")
+    assert _messages(await _page(api, "pc", n="10", text="late line")) == ["late line one", "late line two"]
+
+
+class _Reader:
+    """Just enough of a journal reader for the page cache's two checks: entries by cursor, oldest first."""
+
+    def __init__(self, cursors):
+        self.cursors, self.pos = list(cursors), None
+
+    def seek_tail(self):
+        self.pos = len(self.cursors)
+
+    def _previous(self):
+        if not self.pos:
+            return False
+        self.pos -= 1
+        return True
+
+    def _get_cursor(self):
+        return self.cursors[self.pos]
+
+    def seek_cursor(self, cursor):  # sd-journal lands on the entry, or where it would be
+        later = [i for i, c in enumerate(self.cursors) if c >= cursor]
+        self.pos = (later[0] if later else len(self.cursors)) - 1
+
+    def _next(self):
+        if self.pos + 1 >= len(self.cursors):
+            return False
+        self.pos += 1
+        return True
+
+    def test_cursor(self, cursor):
+        return self.cursors[self.pos] == cursor
+
+
+def test_a_kept_page_is_dropped_when_its_oldest_entry_is_gone_or_a_newer_one_came():
+    cache = J.PageCache(max_pages=2)
+    q = J.LogQuery(n=2)
+    key = cache.key("u.service", 1000, q, 100)
+    page = J.LogPage("u.service", first_cursor="s=b", last_cursor="s=c", texts=["{}", "{}"])
+    cache.put(key, page, "s=c")
+    reader = _Reader(["s=a", "s=b", "s=c"])
+    kept = cache.get(reader, key, q)
+    assert kept is not None and kept is not page and kept.to_json() == page.to_json()
+    reader.cursors.append("s=d")  # a newer entry for the unit: the tail page would change
+    assert cache.get(reader, key, q) is None
+    cache.put(key, page, "s=c")
+    reader = _Reader(["s=c"])  # its oldest entry was vacuumed: read again
+    assert cache.get(reader, key, q) is None
+    # a before= page does not look at the tail; the text filter is part of the key, its compiled form is not
+    qb = J.LogQuery(n=2, before="s=d", text="x", matcher=lambda m: True)
+    assert cache.key("u.service", 1000, qb, 100) == cache.key(
+        "u.service", 1000, J.LogQuery(n=2, before="s=d", text="x"), 100
+    )
+    assert cache.key("u.service", 1000, qb, 100) != cache.key(
+        "u.service", 1000, J.LogQuery(n=2, before="s=d", text="y"), 100
+    )
+    cache.put(cache.key("u.service", 1000, qb, 100), page, "s=c")
+    reader = _Reader(["s=a", "s=b", "s=c", "s=d", "s=e"])
+    assert cache.get(reader, cache.key("u.service", 1000, qb, 100), qb) is not None
+    # empty pages (their edge is the journal's tail) and a size of 0 keep nothing; the oldest page goes first
+    cache.put(cache.key("v.service", 1000, q, 100), J.LogPage("v.service", last_cursor="s=z"), None)
+    assert cache.get(reader, cache.key("v.service", 1000, q, 100), q) is None
+    off = J.PageCache(max_pages=0)
+    off.put(key, page, "s=c")
+    assert off.get(_Reader(["s=b", "s=c"]), key, q) is None
+    for name in ("x", "y", "z"):
+        cache.put(cache.key(name, 1000, q, 100), page, "s=c")
+    assert len(cache._pages) == 2 and cache.get(_Reader(["s=b", "s=c"]), cache.key("x", 1000, q, 100), q) is None
