@@ -219,12 +219,13 @@ class CondaSvcApp(ExtensionApp):
         help="Journal entries kept decoded and JSON-encoded for history requests (entries never change; least "
         "recently used go first). About 1 KiB each; 0 disables.",
     )
-    log_page_cache = Int(
-        32,
+    log_page_cache_entries = Int(
+        10000,
         config=True,
-        help="History pages kept whole and answered again while the journal provably has nothing new for them (the "
-        "same query; the page's oldest entry still there, and no newer entry for the unit where one could join it). "
-        "Their entries are shared with the entry cache; least recently used go first. 0 disables.",
+        help="Entries of the history pages kept whole and answered again while the journal provably has nothing new "
+        "for them (the same query; the page's oldest entry still there, and no newer entry for the unit where one "
+        "could join it). About 0.3 KiB each besides the texts shared with the entry cache; least recently used pages "
+        "go first. 0 disables.",
     )
     host_report_max_age = Float(
         5.0,
@@ -335,7 +336,7 @@ class CondaSvcApp(ExtensionApp):
         from .views import HostReportCache, ServiceViews
 
         ENTRY_CACHE.max_entries = self.log_cache_entries
-        PAGE_CACHE.max_pages = self.log_page_cache
+        PAGE_CACHE.max_entries = self.log_page_cache_entries
         self.settings.update(
             condasvc_views=ServiceViews(self.services), condasvc_host=HostReportCache(systemd, self.host_report_max_age)
         )

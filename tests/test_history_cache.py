@@ -122,14 +122,14 @@ class _Reader:
 
 
 def test_a_kept_page_is_dropped_when_its_oldest_entry_is_gone_or_a_newer_one_came():
-    cache = J.PageCache(max_pages=2)
+    cache = J.PageCache(max_entries=4)  # two pages of two
     q = J.LogQuery(n=2)
     key = cache.key("u.service", 1000, q, 100)
     page = J.LogPage("u.service", first_cursor="s=b", last_cursor="s=c", texts=["{}", "{}"])
     cache.put(key, page, "s=c")
     reader = _Reader(["s=a", "s=b", "s=c"])
     kept = cache.get(reader, key, q)
-    assert kept is not None and kept is not page and kept.to_json() == page.to_json()
+    assert kept is not None and kept is not page and kept.to_json_bytes() == page.to_json_bytes()
     reader.cursors.append("s=d")  # a newer entry for the unit: the tail page would change
     assert cache.get(reader, key, q) is None
     cache.put(key, page, "s=c")
@@ -149,7 +149,7 @@ def test_a_kept_page_is_dropped_when_its_oldest_entry_is_gone_or_a_newer_one_cam
     # empty pages (their edge is the journal's tail) and a size of 0 keep nothing; the oldest page goes first
     cache.put(cache.key("v.service", 1000, q, 100), J.LogPage("v.service", last_cursor="s=z"), None)
     assert cache.get(reader, cache.key("v.service", 1000, q, 100), q) is None
-    off = J.PageCache(max_pages=0)
+    off = J.PageCache(max_entries=0)
     off.put(key, page, "s=c")
     assert off.get(_Reader(["s=b", "s=c"]), key, q) is None
     for name in ("x", "y", "z"):

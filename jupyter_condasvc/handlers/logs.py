@@ -69,7 +69,7 @@ class LogsHandler(CondaSvcHandler):
             raise web.HTTPError(400, "format must be json or text.")
         page = await self.services.logs(name, _query(self, default_n=100), max_scan=self.condasvc_app.log_max_scan)
         if fmt == "json":
-            self.finish(page.to_json())
+            self.finish(page.to_json_bytes())
             return
         self.set_header("Content-Disposition", f'attachment; filename="{name}.log"')
         self.finish(format_text(page.entries), set_content_type="text/plain; charset=utf-8")

@@ -89,20 +89,33 @@ class LogPage:
     scan_limited: bool = False
     name: Optional[str] = None
     journal: Optional[Dict[str, Any]] = None
-    #: the entries' JSON texts (from the cache), in the same order: spliced into to_json, not encoded again
+    #: the entries' JSON texts (from the cache), in the same order: spliced into the body, not encoded again
     texts: List[str] = field(default_factory=list, repr=False)
-    #: ", ".join(texts), made once: a page served again from the PageCache reuses it
-    _joined: Optional[str] = field(default=None, repr=False)
+    #: the encoded body, shared by the copies of a page the PageCache serves: ``entries`` (the UTF-8 of
+    #: '{"entries": [...], ') and ``last`` (the rest it was last completed with, the whole body)
+    _encoded: Dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> Dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("texts", "_joined")}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("texts", "_encoded")}
         return {k: v for k, v in out.items() if v is not None or k not in ("name", "journal")}
 
     def to_json(self) -> str:
-        if self._joined is None:
-            self._joined = ", ".join(self.texts)
-        rest = {k: v for k, v in self.to_dict().items() if k != "entries"}
-        return '{"entries": [' + self._joined + "], " + json.dumps(rest)[1:]
+        return self.to_json_bytes().decode("utf-8")
+
+    def to_json_bytes(self) -> bytes:
+        """The page as UTF-8 JSON: the entries' texts spliced, not encoded again; a kept page's body is reused
+        whole while the rest (name, cursors, the journal diagnosis) is the same."""
+        rest = json.dumps({k: v for k, v in self.to_dict().items() if k != "entries"})[1:].encode()
+        encoded = self._encoded
+        last = encoded.get("last")
+        if last is not None and last[0] == rest:
+            return last[1]
+        head = encoded.get("entries")
+        if head is None:
+            head = encoded["entries"] = ('{"entries": [' + ", ".join(self.texts) + "], ").encode()
+        body = head + rest
+        encoded["last"] = (rest, body)
+        return body
 
 
 _PageKey = Tuple[str, int, Any, int]
@@ -126,13 +139,16 @@ class PageCache:
     anyway; anything else reads the page again (and refreshes the entry). A
     page whose edges are not the unit's own entries (an empty tail page ends
     at the journal's tail, which anything moves) is not kept.  Least recently
-    used pages go first beyond ``max_pages``; 0 turns the cache off.
-    Thread-safe: pages are read in worker threads.
+    used pages go first once the kept pages hold more than ``max_entries``
+    entries (each ~0.3 KiB of encoded body besides the texts it shares with
+    the entry cache); 0 turns the cache off.  Thread-safe: pages are read in
+    worker threads.
     """
 
-    def __init__(self, max_pages: int = 32) -> None:
-        self.max_pages = max_pages
+    def __init__(self, max_entries: int = 10000) -> None:
+        self.max_entries = max_entries
         self._pages: OrderedDict[_PageKey, Tuple[LogPage, Optional[str]]] = OrderedDict()
+        self._held = 0  # entries of the kept pages
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -155,6 +171,7 @@ class PageCache:
             with self._lock:
                 if self._pages.get(key) is kept:
                     del self._pages[key]
+                    self._held -= len(page.texts)
             return None
         with self._lock:
             if key in self._pages:
@@ -163,22 +180,26 @@ class PageCache:
         return dataclasses.replace(page)
 
     def put(self, key: _PageKey, page: LogPage, newest: Optional[str]) -> None:
-        if self.max_pages <= 0 or page.first_cursor is None or page.last_cursor is None:
+        if page.first_cursor is None or page.last_cursor is None or len(page.texts) > self.max_entries:
             return
-        page._joined = ", ".join(page.texts)  # before the caller's copy: every copy shares it
         with self._lock:
             self.misses += 1
+            old = self._pages.pop(key, None)
+            if old is not None:
+                self._held -= len(old[0].texts)
             self._pages[key] = (page, newest)
-            self._pages.move_to_end(key)
-            while len(self._pages) > self.max_pages:
-                self._pages.popitem(last=False)
+            self._held += len(page.texts)
+            while self._held > self.max_entries:
+                _, (gone, _) = self._pages.popitem(last=False)
+                self._held -= len(gone.texts)
 
     def clear(self) -> None:
         with self._lock:
             self._pages.clear()
+            self._held = 0
 
 
-#: The history path's page cache (CondaSvcApp.log_page_cache sets its size).
+#: The history path's page cache (CondaSvcApp.log_page_cache_entries sets its size).
 PAGE_CACHE = PageCache()
 
 
@@ -236,7 +257,7 @@ def read_page(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000) -> L
     """
     reader = open_reader(unit, uid, priority=q.priority, boot=q.boot)
     try:
-        if PAGE_CACHE.max_pages <= 0:
+        if PAGE_CACHE.max_entries <= 0:
             return _read(reader, unit, q, max_scan)
         key = PAGE_CACHE.key(unit, uid, q, max_scan)
         page = PAGE_CACHE.get(reader, key, q)
@@ -292,9 +313,9 @@ def _read(reader: JournalReader, unit: str, q: LogQuery, max_scan: int) -> LogPa
 
 def history_json(
     unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000, extra: Optional[Dict[str, Any]] = None
-) -> str:
-    """:func:`read_page` as JSON text, with ``extra`` keys (``name``, ``journal``)."""
+) -> bytes:
+    """:func:`read_page` as the server answers it (UTF-8 JSON), with ``extra`` keys (``name``, ``journal``)."""
     page = read_page(unit, uid, q, max_scan=max_scan)
     for key, value in (extra or {}).items():
         setattr(page, key, value)
-    return page.to_json()
+    return page.to_json_bytes()
