@@ -71,15 +71,20 @@ async def test_pages_are_served_again_only_while_unchanged(api, root, unit_name)
 
     # a new entry for the unit: the tail page and the open-ended after= page show it at once, not the kept pages
     await _late_line(api, "pc", unit, "late line one")
+    grown = J.PAGE_CACHE.grown
     tail = await _page(api, "pc", n="4")
     assert _messages(tail)[-1] == "late line one" and tail["entries"][-1]["untrusted"] is True
     assert _messages(tail)[:-1] == _messages(first)[1:]
-    grown = await _page(api, "pc", n="100", after=older["last_cursor"])
-    assert _messages(grown) == [*_messages(forward), "late line one"]
+    assert J.PAGE_CACHE.grown == grown + 1  # the kept tail page grew by the new entry instead of being read again
+    longer = await _page(api, "pc", n="100", after=older["last_cursor"])
+    assert _messages(longer) == [*_messages(forward), "late line one"]
     # a before= page cannot gain entries: served again, unchanged, through the new entry
     hits = J.PAGE_CACHE.hits
     assert (await _page(api, "pc", n="3", before=first["first_cursor"])) == older
     assert J.PAGE_CACHE.hits == hits + 1
+    # the grown page is what a new read gives, field for field
+    J.PAGE_CACHE.clear()
+    assert (await _page(api, "pc", n="4")) == tail
     # a filtered page is kept under its own key and follows the same rule
     hits = J.PAGE_CACHE.hits
     filtered = await _page(api, "pc", n="10", text="late line")

@@ -135,6 +135,12 @@ class PageCache:
       is still the one that was newest when the page was read (one seek to the
       tail, one step).
 
+    A plain tail page (the newest n entries, no filter) whose unit logged
+    since is grown instead of read again: the entries after its last one are
+    appended and as many of its oldest dropped, which is what a new read
+    would give, at the cost of the new entries only (a service that keeps
+    logging, watched by a panel).
+
     Both checks cost a few microseconds on the reader the request opened
     anyway; anything else reads the page again (and refreshes the entry). A
     page whose edges are not the unit's own entries (an empty tail page ends
@@ -150,7 +156,7 @@ class PageCache:
         self._pages: OrderedDict[_PageKey, Tuple[LogPage, Optional[str]]] = OrderedDict()
         self._held = 0  # entries of the kept pages
         self._lock = threading.Lock()
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.grown = 0
 
     @staticmethod
     def key(unit: str, uid: int, q: LogQuery, max_scan: int) -> _PageKey:
@@ -159,31 +165,45 @@ class PageCache:
         return (unit, uid, fields, max_scan)
 
     def get(self, reader: JournalReader, key: _PageKey, q: LogQuery) -> Optional[LogPage]:
-        """The page kept under ``key`` if still exact (a copy the caller may annotate), else None."""
+        """The page kept under ``key`` if still exact, or a kept tail page grown by the entries that came after
+        it (a copy the caller may annotate); else None."""
         with self._lock:
             kept = self._pages.get(key)
         if kept is None:
             return None
         page, newest = kept
-        if not (
-            _still_there(reader, page.first_cursor) and (not _tail_matters(page, q) or newest_cursor(reader) == newest)
-        ):
-            with self._lock:
-                if self._pages.get(key) is kept:
-                    del self._pages[key]
-                    self._held -= len(page.texts)
-            return None
+        if _still_there(reader, page.first_cursor):
+            if not _tail_matters(page, q):
+                return self._hit(key, page)
+            now = newest_cursor(reader)
+            if now == newest:
+                return self._hit(key, page)
+            if _growable(page, q, newest):
+                grown = _grow(reader, key[0], page, q)
+                if grown is not None:
+                    self.put(key, grown, now, grown=True)
+                    return dataclasses.replace(grown)
+        with self._lock:
+            if self._pages.get(key) is kept:
+                del self._pages[key]
+                self._held -= len(page.texts)
+        return None
+
+    def _hit(self, key: _PageKey, page: LogPage) -> LogPage:
         with self._lock:
             if key in self._pages:
                 self._pages.move_to_end(key)
             self.hits += 1
         return dataclasses.replace(page)
 
-    def put(self, key: _PageKey, page: LogPage, newest: Optional[str]) -> None:
+    def put(self, key: _PageKey, page: LogPage, newest: Optional[str], *, grown: bool = False) -> None:
         if page.first_cursor is None or page.last_cursor is None or len(page.texts) > self.max_entries:
             return
         with self._lock:
-            self.misses += 1
+            if grown:
+                self.grown += 1
+            else:
+                self.misses += 1
             old = self._pages.pop(key, None)
             if old is not None:
                 self._held -= len(old[0].texts)
@@ -218,6 +238,48 @@ def _still_there(reader: JournalReader, cursor: Optional[str]) -> bool:
     except InvalidSpec:
         return False
     return bool(reader._next()) and bool(reader.test_cursor(cursor))
+
+
+def _growable(page: LogPage, q: LogQuery, newest: Optional[str]) -> bool:
+    """Whether the page is simply the unit's newest entries: the newest n then are the page's last ones and what
+    came after it (no time bounds, no text filter, no cursor; it ended at the newest entry when it was read)."""
+    return (
+        q.before is None
+        and q.after is None
+        and q.since is None
+        and q.until is None
+        and q.matcher is None
+        and not page.scan_limited
+        and page.last_cursor is not None
+        and page.last_cursor == newest
+        and len(page.texts) == page.scanned
+    )
+
+
+def _grow(reader: JournalReader, unit: str, page: LogPage, q: LogQuery) -> Optional[LogPage]:
+    """The page with the entries after its last one appended and as many of its oldest dropped (the same page a
+    new read would give: journald only appends), or None when that is not cheaper (a whole page or more came)."""
+    fresh: List[Tuple[LogEntry, str]] = []
+    for usec in walk(reader, page.last_cursor):  # lands on the kept last entry and passes over it
+        if usec is None:
+            break
+        if len(fresh) >= q.n:
+            return None
+        fresh.append(ENTRY_CACHE.entry(reader, unit))
+    if not fresh:
+        return None
+    pairs = [*zip(page.entries, page.texts), *fresh]
+    drop = max(0, len(pairs) - q.n)
+    pairs = pairs[drop:]
+    return LogPage(
+        unit,
+        entries=[entry for entry, _ in pairs],
+        texts=[text for _, text in pairs],
+        first_cursor=pairs[0][0]["cursor"],
+        last_cursor=pairs[-1][0]["cursor"],
+        more_before=page.more_before or drop > 0,
+        scanned=len(pairs),
+    )
 
 
 def _tail_matters(page: LogPage, q: LogQuery) -> bool:
