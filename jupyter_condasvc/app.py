@@ -17,10 +17,8 @@ else:
 from traitlets import Bool, Dict, Enum, Float, Int, List, Type, Unicode, default
 
 from .conda import EnvironmentFinder
-from .journal import FollowHub
 from .limits import Limits
 from .services import Defaults, ServiceManager
-from .status import StatusHub
 from .store import ServiceStore
 from .systemd import SystemdManager
 
@@ -332,7 +330,9 @@ class CondaSvcApp(ExtensionApp):
         self.systemd = systemd
         self.finder = finder
         self.settings.update(condasvc_services=self.services, condasvc_systemd=systemd, condasvc_finder=finder)
-        from .journal import ENTRY_CACHE, PAGE_CACHE
+        # here, not at the top: the CLI runs this file for its settings and needs neither hub (nor the journal)
+        from .journal import ENTRY_CACHE, PAGE_CACHE, FollowHub
+        from .status import StatusHub
         from .views import HostReportCache, ServiceViews
 
         ENTRY_CACHE.max_entries = self.log_cache_entries
