@@ -557,6 +557,9 @@ async def phase_history(server: Server, reps: int) -> Dict[str, Any]:
     for i in range(reps):  # a page of 200, as the panel asks for
         await server.api("GET", f"services/bulk/logs?n=200&page200={i}")
     page200 = server.logged_ms("/condasvc/api/services/bulk/logs?n=200&page200=")
+    for i in range(reps):  # a page of one entry: what any history request costs besides its entries
+        await server.api("GET", f"services/bulk/logs?n=1&page1={i}")
+    page1 = server.logged_ms("/condasvc/api/services/bulk/logs?n=1&page1=")
     return {
         "server": server_ms,
         "e2e": e2e,
@@ -564,6 +567,7 @@ async def phase_history(server: Server, reps: int) -> Dict[str, Any]:
         "e2e_fresh": fresh_e2e,
         "journalctl": jc,
         "page200": page200,
+        "page1": page1,
         "breakdown": await asyncio.to_thread(history_breakdown, unit, reps),
     }
 
@@ -954,6 +958,16 @@ def _rows_history(r: Dict[str, Any], rows: List[Any]) -> None:
     if h.get("page200"):
         rows.append(
             (f"a page of 200, server p50 (n={len(h['page200'])})", ms(pct(h["page200"], 0.5)), "", "-", "<= 3 ms")
+        )
+    if h.get("page1"):
+        rows.append(
+            (
+                f"a page of 1, server p50 (n={len(h['page1'])})",
+                ms(pct(h["page1"], 0.5)),
+                f"min {ms(min(h['page1']))}",
+                "-",
+                "(the request itself)",
+            )
         )
     for step, (p50, low) in (h.get("breakdown") or {}).items():
         rows.append((f"  1000 entries in the bench process: {step} (p50, min)", ms(p50), f"min {ms(low)}", "-", ""))
