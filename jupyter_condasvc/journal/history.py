@@ -91,8 +91,8 @@ class LogPage:
     journal: Optional[Dict[str, Any]] = None
     #: the entries' JSON texts (from the cache), in the same order: spliced into the body, not encoded again
     texts: List[str] = field(default_factory=list, repr=False)
-    #: the encoded body, shared by the copies of a page the PageCache serves: ``entries`` (the UTF-8 of
-    #: '{"entries": [...], ') and ``last`` (the rest it was last completed with, the whole body)
+    #: the encoded body, shared by the copies of a page the PageCache serves: ``last`` is (the rest it was
+    #: last completed with, the whole body)
     _encoded: Dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -106,15 +106,11 @@ class LogPage:
         """The page as UTF-8 JSON: the entries' texts spliced, not encoded again; a kept page's body is reused
         whole while the rest (name, cursors, the journal diagnosis) is the same."""
         rest = json.dumps({k: v for k, v in self.to_dict().items() if k != "entries"})[1:].encode()
-        encoded = self._encoded
-        last = encoded.get("last")
+        last = self._encoded.get("last")
         if last is not None and last[0] == rest:
             return last[1]
-        head = encoded.get("entries")
-        if head is None:
-            head = encoded["entries"] = ('{"entries": [' + ", ".join(self.texts) + "], ").encode()
-        body = head + rest
-        encoded["last"] = (rest, body)
+        body = ('{"entries": [' + ", ".join(self.texts) + "], ").encode() + rest
+        self._encoded["last"] = (rest, body)
         return body
 
 
