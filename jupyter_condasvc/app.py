@@ -222,8 +222,9 @@ class CondaSvcApp(ExtensionApp):
         config=True,
         help="Entries of the history pages kept whole and answered again while the journal provably has nothing new "
         "for them (the same query; the page's oldest entry still there, and no newer entry for the unit where one "
-        "could join it). About 0.3 KiB each besides the texts shared with the entry cache; least recently used pages "
-        "go first. 0 disables.",
+        "could join it); a page of the newest entries whose unit logged since grows by the new ones instead of being "
+        "read again. About 0.3 KiB each besides the texts shared with the entry cache; least recently used pages go "
+        "first. 0 disables.",
     )
     host_report_max_age = Float(
         5.0,
