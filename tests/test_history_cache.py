@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import stopped, wait_for
 from jupyter_condasvc import journal as J  # noqa: N812  (J.name reads as the module)
@@ -160,3 +163,51 @@ def test_a_kept_page_is_dropped_when_its_oldest_entry_is_gone_or_a_newer_one_cam
     for name in ("x", "y", "z"):
         cache.put(cache.key(name, 1000, q, 100), page, "s=c")
     assert len(cache._pages) == 2 and cache.get(_Reader(["s=b", "s=c"]), cache.key("x", 1000, q, 100), q) is None
+
+
+_text = st.text(st.characters(), max_size=40)
+_entries = st.fixed_dictionaries(
+    {
+        "cursor": _text,
+        "realtime": _text,
+        "realtime_usec": st.integers(min_value=0, max_value=2**63 - 1),
+        "priority": st.none() | st.integers(min_value=-(2**70), max_value=2**70),
+        "pid": st.none() | st.integers(min_value=0, max_value=2**40),
+        "identifier": st.none() | _text,
+        "source": st.sampled_from(["service", "manager", "journald"]) | _text,
+        "message": _text,
+    },
+    optional={"escaped": st.just(True), "untrusted": st.just(True), "origin": st.none() | _text},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_entries)
+def test_an_entrys_json_text_is_json_dumps_byte_for_byte(entry):
+    assert J.entry_json(entry) == json.dumps(entry)
+
+
+def test_an_entrys_json_text_for_real_shaped_entries():
+    e = J.read_entry(
+        _FieldsReader({"MESSAGE": b'say "hi"\\ \x01 \xc3\xa9 \xf0\x9f\x99\x82', "PRIORITY": b"6", "_PID": b"42"}), "a"
+    )
+    assert "untrusted" in e and J.entry_json(e) == json.dumps(e)
+    e = J.read_entry(_FieldsReader({"MESSAGE": b"plain", "_SYSTEMD_USER_UNIT": b"a", "SYSLOG_IDENTIFIER": b"sh"}), "a")
+    assert set(e) == {"cursor", "realtime", "realtime_usec", "priority", "pid", "identifier", "source", "message"}
+    assert J.entry_json(e) == json.dumps(e) and json.loads(J.entry_json(e)) == e
+    reordered = dict(reversed(list(e.items())))  # not read_entry's order: json.dumps decides
+    assert J.entry_json(reordered) == json.dumps(reordered)
+
+
+class _FieldsReader:
+    def __init__(self, fields):
+        self.fields = fields
+
+    def _get_all(self):
+        return self.fields
+
+    def _get_realtime(self):
+        return 1_796_068_365_123_456
+
+    def _get_cursor(self):
+        return "s=1;i=2"

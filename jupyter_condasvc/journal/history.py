@@ -19,7 +19,17 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import InvalidSpec
-from .query import JournalReader, LogEntry, LogQuery, open_reader, read_entry, seek_cursor, tail_cursor, walk
+from .query import (
+    JournalReader,
+    LogEntry,
+    LogQuery,
+    entry_json,
+    open_reader,
+    read_entry,
+    seek_cursor,
+    tail_cursor,
+    walk,
+)
 
 
 class EntryCache:
@@ -42,7 +52,7 @@ class EntryCache:
         """The reader's current entry and its JSON text."""
         if self.max_entries <= 0:
             entry = read_entry(reader, unit)
-            return entry, json.dumps(entry)
+            return entry, entry_json(entry)
         key = (unit, reader._get_cursor())
         with self._lock:
             hit = self._entries.get(key)
@@ -51,7 +61,7 @@ class EntryCache:
                 self.hits += 1
                 return hit
         entry = read_entry(reader, unit)
-        pair = (entry, json.dumps(entry))
+        pair = (entry, entry_json(entry))
         with self._lock:
             self.misses += 1
             self._entries[key] = pair
