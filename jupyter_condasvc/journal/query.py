@@ -397,15 +397,24 @@ _ENTRY_KEYS = tuple(_Entry.__annotations__)  # cursor, realtime, ..., message: r
 
 def entry_json(entry: LogEntry) -> str:
     """``json.dumps(entry)``, byte for byte, written out for the common entry (the eight keys every entry has,
-    nothing else: a service's or the manager's line): ~1 us instead of ~3-7 us, 1000 times per cold page. The
-    strings go through json's own (C) escaping; any other entry is handed to json.dumps."""
+    nothing else: a service's or the manager's line): ~1.2 us instead of json.dumps' ~2.5 us, 1000 times per
+    cold page. The strings go through json's own (C) escaping; any other entry is handed to json.dumps."""
     if tuple(entry) != _ENTRY_KEYS:
         return json.dumps(entry)
-    prio, pid, ident = entry["priority"], entry["pid"], entry["identifier"]
+    usec, prio, pid, ident = entry["realtime_usec"], entry["priority"], entry["pid"], entry["identifier"]
+    if not (
+        usec.__class__ is int
+        and (prio is None or prio.__class__ is int)
+        and (pid is None or pid.__class__ is int)
+        and (ident is None or ident.__class__ is str)
+        and entry["cursor"].__class__ is entry["realtime"].__class__ is entry["source"].__class__ is str
+        and entry["message"].__class__ is str
+    ):
+        return json.dumps(entry)  # not read_entry's types (a bool, a float, a str subclass): json.dumps decides
     return (
         f'{{"cursor": {_json_str(entry["cursor"])}, "realtime": {_json_str(entry["realtime"])}, '
-        f'"realtime_usec": {int(entry["realtime_usec"])}, "priority": {"null" if prio is None else int(prio)}, '
-        f'"pid": {"null" if pid is None else int(pid)}, "identifier": {"null" if ident is None else _json_str(ident)}, '
+        f'"realtime_usec": {usec}, "priority": {"null" if prio is None else prio}, '
+        f'"pid": {"null" if pid is None else pid}, "identifier": {"null" if ident is None else _json_str(ident)}, '
         f'"source": {_json_str(entry["source"])}, "message": {_json_str(entry["message"])}}}'
     )
 
