@@ -13,11 +13,14 @@ from helpers import stopped, wait_for
 from jupyter_condasvc import journal as J  # noqa: N812  (J.name reads as the module)
 
 SCRIPT = r"""
-import sys
+import sys, time
 for i in range(6):
     print(f"cached line {i}")
 print("CACHE-DONE")
 sys.stdout.flush()
+# alive while journald reads the lines: it takes the unit (_SYSTEMD_USER_UNIT) from the writer's cgroup, and
+# lines of a process already gone come without it (seen here), so they would not be the unit's at all
+time.sleep(1.0)
 """
 
 
