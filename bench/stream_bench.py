@@ -539,16 +539,48 @@ async def phase_history(server: Server, reps: int) -> Dict[str, Any]:
         jc.append((time.perf_counter() - t) * 1000)
         assert len(parsed) == 1000, len(parsed)
     server_ms = server.logged_ms("/condasvc/api/services/bulk/logs?n=1000&rep=")
+    # the same page, with one new entry for the unit before each request: 999 entries cached, the page itself
+    # read again (a service that is still logging); the entry is a USER_UNIT= line the bench sends itself
+    fresh_e2e = []
+    for i in range(reps):
+        await asyncio.to_thread(_send_line, unit, f"HISTORY-NEW {i}")
+        for _ in range(200):  # until journald has written it (a page of 1 is not the page timed below)
+            last = await server.api("GET", f"services/bulk/logs?n=1&wait={i}")
+            if last["entries"] and last["entries"][-1]["message"] == f"HISTORY-NEW {i}":
+                break
+            await asyncio.sleep(0.01)
+        t = time.perf_counter()
+        page = await server.api("GET", f"services/bulk/logs?n=1000&fresh={i}")
+        fresh_e2e.append((time.perf_counter() - t) * 1000)
+        assert page["entries"][-1]["message"] == f"HISTORY-NEW {i}", page["entries"][-1]
+    fresh_ms = server.logged_ms("/condasvc/api/services/bulk/logs?n=1000&fresh=")
     for i in range(reps):  # a page of 200, as the panel asks for
         await server.api("GET", f"services/bulk/logs?n=200&page200={i}")
     page200 = server.logged_ms("/condasvc/api/services/bulk/logs?n=200&page200=")
+    for i in range(reps):  # a page of one entry: what any history request costs besides its entries
+        await server.api("GET", f"services/bulk/logs?n=1&page1={i}")
+    page1 = server.logged_ms("/condasvc/api/services/bulk/logs?n=1&page1=")
     return {
         "server": server_ms,
         "e2e": e2e,
+        "server_fresh": fresh_ms,
+        "e2e_fresh": fresh_e2e,
         "journalctl": jc,
         "page200": page200,
+        "page1": page1,
         "breakdown": await asyncio.to_thread(history_breakdown, unit, reps),
     }
+
+
+def _send_line(unit: str, text: str) -> None:
+    from systemd import journal as sd_journal
+
+    sd_journal.send(text, USER_UNIT=unit)
+
+
+#: What an entry's view reads (read_entry): the message, priority, pid, identifier, and the sender unit that
+#: tells the service's own lines from the manager's and others'.
+VIEW_FIELDS = ("MESSAGE", "PRIORITY", "_PID", "SYSLOG_IDENTIFIER", "_SYSTEMD_USER_UNIT")
 
 
 def history_breakdown(unit: str, reps: int) -> Dict[str, Any]:
@@ -556,13 +588,18 @@ def history_breakdown(unit: str, reps: int) -> Dict[str, Any]:
 
     Each step adds to the previous one: walk (open, match, seek, 1000 _previous); + cursor and
     timestamp per entry (what the entry cache is keyed by); + field extraction (read_entry: one
-    _get_all per entry and the dict); + JSON (json.dumps per entry, as the cache keeps it). Then
-    history_json() as the server calls it, cold (cache emptied) and warm.
+    _get_all per entry and the dict); + JSON (per entry, as the entry cache makes it); and, for
+    comparison, the walk with one _get per field a view needs instead (reading only those fields). Then
+    history_json() as the server calls it: cold (both caches emptied), entries cached but the page
+    read again (page cache emptied), the page kept (its two checks and the kept body), and the
+    kept page grown by one entry the unit logged since (what a panel on a service that keeps
+    logging asks for).
     """
     sys.path.insert(0, str(REPO))
     from jupyter_condasvc import journal
 
     uid, n = os.getuid(), 1000
+    to_json = getattr(journal, "entry_json", json.dumps)  # what the entry cache keeps (older revisions: json.dumps)
 
     def walk(step: int) -> None:
         r = journal.open_reader(unit, uid)
@@ -577,7 +614,15 @@ def history_breakdown(unit: str, reps: int) -> Dict[str, Any]:
                 if step >= 2:
                     e = journal.read_entry(r, unit)
                     if step >= 3:
-                        json.dumps(e)
+                        to_json(e)
+                elif step == -2:  # read_entry's field read alone
+                    r._get_all()
+                elif step == -1:  # the alternative: one _get per field a view needs
+                    for name in VIEW_FIELDS:
+                        try:
+                            r._get(name)
+                        except KeyError:
+                            pass
         finally:
             r.close()
 
@@ -593,16 +638,40 @@ def history_breakdown(unit: str, reps: int) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for step, name in enumerate(("walk", "+cursor,time", "+fields", "+json")):
         out[name] = med(functools.partial(walk, step))
+    out["walk + _get_all (all fields, no dict)"] = med(functools.partial(walk, -2))
+    out[f"walk + {len(VIEW_FIELDS)} x _get (only the view's fields, no dict)"] = med(functools.partial(walk, -1))
     q = journal.LogQuery.parse(lambda k: {"n": str(n)}.get(k))
     cache = getattr(journal, "ENTRY_CACHE", None)
+    pages = getattr(journal, "PAGE_CACHE", None)
     if cache is not None:
 
         def cold() -> None:
             cache.clear()
+            if pages is not None:
+                pages.clear()
+            journal.history_json(unit, uid, q)
+
+        def entries_cached() -> None:
+            if pages is not None:
+                pages.clear()
             journal.history_json(unit, uid, q)
 
         out["history_json cold"] = med(cold)
-        out["history_json warm"] = med(lambda: journal.history_json(unit, uid, q))
+        out["history_json entries cached" if pages is not None else "history_json warm"] = med(entries_cached)
+        if pages is not None:
+            out["history_json page kept"] = med(lambda: journal.history_json(unit, uid, q))
+            # one new entry before each read (sent and waited for, not timed): the kept page grows by it
+            q1, grown = journal.LogQuery.parse(lambda k: {"n": "1"}.get(k)), []
+            for i in range(reps):
+                _send_line(unit, f"BREAKDOWN-NEW {i}")
+                for _ in range(500):
+                    if journal.read_page(unit, uid, q1).entries[-1]["message"] == f"BREAKDOWN-NEW {i}":
+                        break
+                    time.sleep(0.005)
+                t = time.perf_counter()
+                journal.history_json(unit, uid, q)
+                grown.append((time.perf_counter() - t) * 1000)
+            out["history_json page grown by one new entry"] = [statistics.median(grown), min(grown)]
     else:  # a revision without the cache
         out["history+json.dumps"] = med(lambda: json.dumps(journal.history(unit, uid, q)))
     return out
@@ -863,7 +932,7 @@ def _rows_history(r: Dict[str, Any], rows: List[Any]) -> None:
     a, b = pct(h["server"], 0.5), pct(h["journalctl"], 0.5)
     rows.append(
         (
-            f"last 1000 entries, server p50 (n={len(h['server'])})",
+            f"last 1000 entries, server p50 (n={len(h['server'])}, the same page again)",
             ms(a),
             f"journalctl -o json+parse {ms(b)}",
             ratio(a, b),
@@ -875,9 +944,31 @@ def _rows_history(r: Dict[str, Any], rows: List[Any]) -> None:
         rows.append(
             ("  first request (entries not yet cached), server", ms(h["server"][0]), "", ratio(h["server"][0], b), "")
         )
+    if h.get("server_fresh"):
+        f = pct(h["server_fresh"], 0.5)
+        rows.append(
+            (
+                "  one new entry before each request, server p50",
+                ms(f),
+                "",
+                ratio(f, b),
+                "(the page changed)",
+            )
+        )
+        rows.append(("  (end to end via HTTP, p50)", ms(pct(h["e2e_fresh"], 0.5)), "", "-", ""))
     if h.get("page200"):
         rows.append(
             (f"a page of 200, server p50 (n={len(h['page200'])})", ms(pct(h["page200"], 0.5)), "", "-", "<= 3 ms")
+        )
+    if h.get("page1"):
+        rows.append(
+            (
+                f"a page of 1, server p50 (n={len(h['page1'])})",
+                ms(pct(h["page1"], 0.5)),
+                f"min {ms(min(h['page1']))}",
+                "-",
+                "(the request itself)",
+            )
         )
     for step, (p50, low) in (h.get("breakdown") or {}).items():
         rows.append((f"  1000 entries in the bench process: {step} (p50, min)", ms(p50), f"min {ms(low)}", "-", ""))

@@ -17,10 +17,8 @@ else:
 from traitlets import Bool, Dict, Enum, Float, Int, List, Type, Unicode, default
 
 from .conda import EnvironmentFinder
-from .journal import FollowHub
 from .limits import Limits
 from .services import Defaults, ServiceManager
-from .status import StatusHub
 from .store import ServiceStore
 from .systemd import SystemdManager
 
@@ -219,6 +217,15 @@ class CondaSvcApp(ExtensionApp):
         help="Journal entries kept decoded and JSON-encoded for history requests (entries never change; least "
         "recently used go first). About 1 KiB each; 0 disables.",
     )
+    log_page_cache_entries = Int(
+        10000,
+        config=True,
+        help="Entries of the history pages kept whole and answered again while the journal provably has nothing new "
+        "for them (the same query; the page's oldest entry still there, and no newer entry for the unit where one "
+        "could join it); a page of the newest entries whose unit logged since grows by the new ones instead of being "
+        "read again. About 0.3 KiB each besides the texts shared with the entry cache; least recently used pages go "
+        "first. 0 disables.",
+    )
     host_report_max_age = Float(
         5.0,
         config=True,
@@ -331,10 +338,13 @@ class CondaSvcApp(ExtensionApp):
         self.systemd = systemd
         self.finder = finder
         self.settings.update(condasvc_services=self.services, condasvc_systemd=systemd, condasvc_finder=finder)
-        from .journal import ENTRY_CACHE
+        # here, not at the top: the CLI runs this file for its settings and needs neither hub (nor the journal)
+        from .journal import ENTRY_CACHE, PAGE_CACHE, FollowHub
+        from .status import StatusHub
         from .views import HostReportCache, ServiceViews
 
         ENTRY_CACHE.max_entries = self.log_cache_entries
+        PAGE_CACHE.max_entries = self.log_page_cache_entries
         self.settings.update(
             condasvc_views=ServiceViews(self.services), condasvc_host=HostReportCache(systemd, self.host_report_max_age)
         )

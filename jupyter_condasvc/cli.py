@@ -46,6 +46,7 @@ from .cli_parser import (  # noqa: F401  (EXIT_CODES, build_parser: re-exported 
     HELP_WIDTH,
     PROG,
     build_parser,
+    command_in,
 )
 from .errors import CondaSvcError, InvalidSpec, JobFailed, NotFound
 
@@ -77,23 +78,29 @@ def load_settings(overrides: Sequence[str] = ()) -> Any:
     and ``.d/*.json``) and ``jupyter_condasvc_config`` from the Jupyter
     config path, then ``overrides`` (``--Class.trait=value``) on top.
     """
-    from jupyter_core.application import JupyterApp
+    from jupyter_core.paths import jupyter_config_dir, jupyter_config_path
+    from traitlets.config.application import Application
     from traitlets.config.loader import ConfigFileNotFound
 
     app_class = _settings_class()
     from .conda import EnvironmentFinder
     from .systemd import SystemdManager
 
-    class Loader(JupyterApp):
+    class Loader(Application):
+        # a plain traitlets Application: jupyter_core's JupyterApp (its import and its traits) adds nothing
+        # the CLI reads but the config path, which is jupyter_core.paths' (as JupyterApp.config_file_paths has it)
         name = "jupyter-condasvc"
         # traitlets' Application declares `classes` a list attribute (and may copy it per instance): not a ClassVar
         classes = [app_class, SystemdManager, EnvironmentFinder]  # noqa: RUF012
 
+    paths = jupyter_config_path()
+    if jupyter_config_dir() not in paths:
+        paths.insert(0, jupyter_config_dir())
     loader = Loader()
     loader.parse_command_line(list(overrides))
     for base in ("jupyter_config", "jupyter_server_config", "jupyter_condasvc_config"):
         try:
-            super(JupyterApp, loader).load_config_file(base, path=loader.config_file_paths)
+            loader.load_config_file(base, path=paths)
         except ConfigFileNotFound:
             pass
     return app_class(config=loader.config)
@@ -926,7 +933,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     argv = sys.argv[1:] if argv is None else list(argv)
     ours, overrides, command = split_argv(argv)
-    parser = build_parser()
+    parser = build_parser(command_in(ours))
     args = parser.parse_args(ours)  # exits 2 with usage on bad arguments
     if command is not None and args.command_name not in TAKES_COMMAND:
         parser.error(f"'{args.command_name}' takes no command after '--'")

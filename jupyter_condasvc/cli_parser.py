@@ -7,7 +7,7 @@ action list.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, List, Optional
 
 from .actions import ACTIONS
 
@@ -104,7 +104,30 @@ def _spec_flags(p: argparse.ArgumentParser, *, edit: bool = False) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Unbuilt:
+    """A subcommand's parser not built for this run: every call on it does nothing (see build_parser)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
+
+
+def command_in(argv: List[str]) -> Optional[str]:
+    """The subcommand ``argv`` names (the first word that is not an option or a top-level option's value), or
+    None when it asks for help or the version, or names none."""
+    items = iter(argv)
+    for arg in items:
+        if arg in ("-h", "--help", "--version"):
+            return None
+        if arg in ("--host", "--root"):
+            next(items, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``command``, one whose other subcommands are listed without their arguments (a
+    run of one command need not build ~150 arguments it will not parse: a few ms of every CLI start)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output on stdout"
@@ -147,7 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
 
+    built: List[str] = []
+
     def add(name: str, help: str, *, root: bool = True, **kw: Any) -> argparse.ArgumentParser:
+        if command is not None and name != command:
+            unbuilt: Any = _Unbuilt()
+            return unbuilt  # type: ignore[no-any-return]
+        built.append(name)
         return sub.add_parser(
             name,
             help=help,
@@ -281,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--wait", type=float, default=60.0, metavar="SEC", help="how long to wait for the server to answer (default 60)"
     )
+    if command is not None and not built:  # not a command: the whole parser, whose error lists them
+        return build_parser()
     return parser
 
 

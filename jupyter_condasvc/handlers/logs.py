@@ -80,7 +80,7 @@ class LogsHandler(CondaSvcHandler):
 
         page = await self.target().logs(name, get, max_n=app.log_page_max, max_scan=app.log_max_scan)
         if fmt == "json":
-            self.finish(page.to_json())
+            self.finish(page.to_json_bytes())
             return
         self.set_header("Content-Disposition", f'attachment; filename="{name}.log"')
         self.finish(format_text(page.entries), set_content_type="text/plain; charset=utf-8")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .diagnosis import JOURNAL_STATES, JournalFacts, journal_facts, journald_settings
 from .follow import Follower, FollowHub, LogFollow, Tail, TooManyFollowers
-from .history import ENTRY_CACHE, EntryCache, LogPage, history_json, read_page
+from .history import ENTRY_CACHE, PAGE_CACHE, EntryCache, LogPage, PageCache, history_json, read_page
 from .query import (
     MESSAGE_ID_DROPPED,
     PRIORITY_NAMES,
@@ -25,6 +25,7 @@ from .query import (
     as_int,
     as_str,
     check_cursor,
+    entry_json,
     format_text,
     journal_module,
     open_reader,
@@ -42,6 +43,7 @@ __all__ = [
     "ENTRY_CACHE",
     "JOURNAL_STATES",
     "MESSAGE_ID_DROPPED",
+    "PAGE_CACHE",
     "PRIORITY_NAMES",
     "EntryCache",
     "FollowHub",
@@ -50,12 +52,14 @@ __all__ = [
     "LogFollow",
     "LogPage",
     "LogQuery",
+    "PageCache",
     "Tail",
     "TooManyFollowers",
     "add_unit_matches",
     "as_int",
     "as_str",
     "check_cursor",
+    "entry_json",
     "format_text",
     "history_json",
     "journal_facts",

@@ -2,11 +2,14 @@
 
 Blocking (systemd-python reads files): the service layer runs it off the
 event loop (:meth:`ServiceManager.logs`).  Entries already read are kept with
-their JSON text (:class:`EntryCache`), so a page is mostly the journal walk.
+their JSON text (:class:`EntryCache`), so a page is mostly the journal walk;
+a page asked for again while the journal has nothing new for it is served
+whole (:class:`PageCache`), after two seeks that prove it unchanged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import threading
@@ -15,7 +18,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from .query import JournalReader, LogEntry, LogQuery, open_reader, read_entry, tail_cursor, walk
+from ..errors import InvalidSpec
+from .query import (
+    JournalReader,
+    LogEntry,
+    LogQuery,
+    entry_json,
+    open_reader,
+    read_entry,
+    seek_cursor,
+    tail_cursor,
+    walk,
+)
 
 
 class EntryCache:
@@ -38,7 +52,7 @@ class EntryCache:
         """The reader's current entry and its JSON text."""
         if self.max_entries <= 0:
             entry = read_entry(reader, unit)
-            return entry, json.dumps(entry)
+            return entry, entry_json(entry)
         key = (unit, reader._get_cursor())
         with self._lock:
             hit = self._entries.get(key)
@@ -47,7 +61,7 @@ class EntryCache:
                 self.hits += 1
                 return hit
         entry = read_entry(reader, unit)
-        pair = (entry, json.dumps(entry))
+        pair = (entry, entry_json(entry))
         with self._lock:
             self.misses += 1
             self._entries[key] = pair
@@ -85,16 +99,200 @@ class LogPage:
     scan_limited: bool = False
     name: Optional[str] = None
     journal: Optional[Dict[str, Any]] = None
-    #: the entries' JSON texts (from the cache), in the same order: spliced into to_json, not encoded again
+    #: the entries' JSON texts (from the cache), in the same order: spliced into the body, not encoded again
     texts: List[str] = field(default_factory=list, repr=False)
+    #: the encoded body, shared by the copies of a page the PageCache serves: ``last`` is (the rest it was
+    #: last completed with, the whole body)
+    _encoded: Dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> Dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "texts"}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("texts", "_encoded")}
         return {k: v for k, v in out.items() if v is not None or k not in ("name", "journal")}
 
     def to_json(self) -> str:
-        rest = {k: v for k, v in self.to_dict().items() if k != "entries"}
-        return '{"entries": [' + ", ".join(self.texts) + "], " + json.dumps(rest)[1:]
+        return self.to_json_bytes().decode("utf-8")
+
+    def to_json_bytes(self) -> bytes:
+        """The page as UTF-8 JSON: the entries' texts spliced, not encoded again; a kept page's body is reused
+        whole while the rest (name, cursors, the journal diagnosis) is the same."""
+        rest = json.dumps({k: v for k, v in self.to_dict().items() if k != "entries"})[1:].encode()
+        last = self._encoded.get("last")
+        if last is not None and last[0] == rest:
+            return last[1]
+        body = ('{"entries": [' + ", ".join(self.texts) + "], ").encode() + rest
+        self._encoded["last"] = (rest, body)
+        return body
+
+
+_PageKey = Tuple[str, int, Any, int]
+
+
+class PageCache:
+    """Whole pages already answered, by (unit, uid, query, max_scan), served again while provably unchanged.
+
+    Entries never change and journald only appends (a new entry is always the
+    newest), so a page can change in two ways only: an entry arrives after
+    it, or the oldest entries it scanned are deleted (rotation, vacuum).  A
+    page is therefore served again, not read again, when
+
+    * its oldest scanned entry still exists (one seek and ``test_cursor``), and
+    * unless nothing after it can belong to it (a ``before=`` page; an
+      ``after=`` page already full), the newest entry the unit's matches see
+      is still the one that was newest when the page was read (one seek to the
+      tail, one step).
+
+    A plain tail page (the newest n entries, no filter) whose unit logged
+    since is grown instead of read again: the entries after its last one are
+    appended and as many of its oldest dropped, which is what a new read
+    would give, at the cost of the new entries only (a service that keeps
+    logging, watched by a panel).
+
+    Both checks cost a few microseconds on the reader the request opened
+    anyway; anything else reads the page again (and refreshes the entry). A
+    page whose edges are not the unit's own entries (an empty tail page ends
+    at the journal's tail, which anything moves) is not kept.  Least recently
+    used pages go first once the kept pages hold more than ``max_entries``
+    entries (each ~0.3 KiB of encoded body besides the texts it shares with
+    the entry cache); 0 turns the cache off.  Thread-safe: pages are read in
+    worker threads.
+    """
+
+    def __init__(self, max_entries: int = 10000) -> None:
+        self.max_entries = max_entries
+        self._pages: OrderedDict[_PageKey, Tuple[LogPage, Optional[str]]] = OrderedDict()
+        self._held = 0  # entries of the kept pages
+        self._lock = threading.Lock()
+        self.hits = self.misses = self.grown = 0
+
+    @staticmethod
+    def key(unit: str, uid: int, q: LogQuery, max_scan: int) -> _PageKey:
+        # every field of the query but its compiled matcher (made from text and regex, which are in)
+        fields = tuple(getattr(q, f.name) for f in dataclasses.fields(q) if f.name != "matcher")
+        return (unit, uid, fields, max_scan)
+
+    def get(self, reader: JournalReader, key: _PageKey, q: LogQuery) -> Optional[LogPage]:
+        """The page kept under ``key`` if still exact, or a kept tail page grown by the entries that came after
+        it (a copy the caller may annotate); else None."""
+        with self._lock:
+            kept = self._pages.get(key)
+        if kept is None:
+            return None
+        page, newest = kept
+        if _still_there(reader, page.first_cursor):
+            if not _tail_matters(page, q):
+                return self._hit(key, page)
+            now = newest_cursor(reader)
+            if now == newest:
+                return self._hit(key, page)
+            if _growable(page, q, newest):
+                grown = _grow(reader, key[0], page, q)
+                if grown is not None:
+                    self.put(key, grown, now, grown=True)
+                    return dataclasses.replace(grown)
+        with self._lock:
+            if self._pages.get(key) is kept:
+                del self._pages[key]
+                self._held -= len(page.texts)
+        return None
+
+    def _hit(self, key: _PageKey, page: LogPage) -> LogPage:
+        with self._lock:
+            if key in self._pages:
+                self._pages.move_to_end(key)
+            self.hits += 1
+        return dataclasses.replace(page)
+
+    def put(self, key: _PageKey, page: LogPage, newest: Optional[str], *, grown: bool = False) -> None:
+        if page.first_cursor is None or page.last_cursor is None or len(page.texts) > self.max_entries:
+            return
+        with self._lock:
+            if grown:
+                self.grown += 1
+            else:
+                self.misses += 1
+            old = self._pages.pop(key, None)
+            if old is not None:
+                self._held -= len(old[0].texts)
+            self._pages[key] = (page, newest)
+            self._held += len(page.texts)
+            while self._held > self.max_entries:
+                _, (gone, _) = self._pages.popitem(last=False)
+                self._held -= len(gone.texts)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+            self._held = 0
+
+
+#: The history path's page cache (CondaSvcApp.log_page_cache_entries sets its size).
+PAGE_CACHE = PageCache()
+
+
+def newest_cursor(reader: JournalReader) -> Optional[str]:
+    """The cursor of the newest entry the reader's matches see (moves the reader)."""
+    reader.seek_tail()
+    return reader._get_cursor() if reader._previous() else None
+
+
+def _still_there(reader: JournalReader, cursor: Optional[str]) -> bool:
+    """Whether the entry ``cursor`` names still exists (moves the reader)."""
+    if cursor is None:
+        return False
+    try:
+        seek_cursor(reader, cursor)
+    except InvalidSpec:
+        return False
+    return bool(reader._next()) and bool(reader.test_cursor(cursor))
+
+
+def _growable(page: LogPage, q: LogQuery, newest: Optional[str]) -> bool:
+    """Whether the page is simply the unit's newest entries: the newest n then are the page's last ones and what
+    came after it (no time bounds, no text filter, no cursor; it ended at the newest entry when it was read)."""
+    return (
+        q.before is None
+        and q.after is None
+        and q.since is None
+        and q.until is None
+        and q.matcher is None
+        and not page.scan_limited
+        and page.last_cursor is not None
+        and page.last_cursor == newest
+        and len(page.texts) == page.scanned
+    )
+
+
+def _grow(reader: JournalReader, unit: str, page: LogPage, q: LogQuery) -> Optional[LogPage]:
+    """The page with the entries after its last one appended and as many of its oldest dropped (the same page a
+    new read would give: journald only appends), or None when that is not cheaper (a whole page or more came)."""
+    fresh: List[Tuple[LogEntry, str]] = []
+    for usec in walk(reader, page.last_cursor):  # lands on the kept last entry and passes over it
+        if usec is None:
+            break
+        if len(fresh) >= q.n:
+            return None
+        fresh.append(ENTRY_CACHE.entry(reader, unit))
+    if not fresh:
+        return None
+    pairs = [*zip(page.entries, page.texts), *fresh]
+    drop = max(0, len(pairs) - q.n)
+    pairs = pairs[drop:]
+    return LogPage(
+        unit,
+        entries=[entry for entry, _ in pairs],
+        texts=[text for _, text in pairs],
+        first_cursor=pairs[0][0]["cursor"],
+        last_cursor=pairs[-1][0]["cursor"],
+        more_before=page.more_before or drop > 0,
+        scanned=len(pairs),
+    )
+
+
+def _tail_matters(page: LogPage, q: LogQuery) -> bool:
+    """Whether an entry newer than any in the journal now could belong to this page."""
+    if q.before is not None:
+        return False
+    return not (q.after is not None and page.more_after)
 
 
 def _start(reader: JournalReader, q: LogQuery) -> Iterator[Optional[int]]:
@@ -127,7 +325,17 @@ def read_page(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000) -> L
     """
     reader = open_reader(unit, uid, priority=q.priority, boot=q.boot)
     try:
-        return _read(reader, unit, q, max_scan)
+        if PAGE_CACHE.max_entries <= 0:
+            return _read(reader, unit, q, max_scan)
+        key = PAGE_CACHE.key(unit, uid, q, max_scan)
+        page = PAGE_CACHE.get(reader, key, q)
+        if page is not None:
+            return page
+        # before the read: an entry that arrives meanwhile makes the kept page look stale, never fresh
+        newest = newest_cursor(reader)
+        page = _read(reader, unit, q, max_scan)
+        PAGE_CACHE.put(key, page, newest)
+        return dataclasses.replace(page)
     finally:
         reader.close()
 
@@ -173,9 +381,9 @@ def _read(reader: JournalReader, unit: str, q: LogQuery, max_scan: int) -> LogPa
 
 def history_json(
     unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000, extra: Optional[Dict[str, Any]] = None
-) -> str:
-    """:func:`read_page` as JSON text, with ``extra`` keys (``name``, ``journal``)."""
+) -> bytes:
+    """:func:`read_page` as the server answers it (UTF-8 JSON), with ``extra`` keys (``name``, ``journal``)."""
     page = read_page(unit, uid, q, max_scan=max_scan)
     for key, value in (extra or {}).items():
         setattr(page, key, value)
-    return page.to_json()
+    return page.to_json_bytes()

@@ -33,6 +33,7 @@ An entry (JSON)::
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import re
 import time
@@ -44,6 +45,9 @@ from types import ModuleType
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, TypedDict
 
 from ..errors import InvalidSpec
+
+#: json.dumps' own string escaping (ensure_ascii, the C version where there is one)
+_json_str: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 #: journald's "Suppressed N messages from UNIT" (SD_MESSAGE_JOURNAL_DROPPED).
 MESSAGE_ID_DROPPED = "a596d6fe7bfa4994828e72309e95d61e"
@@ -389,6 +393,33 @@ def read_entry(reader: JournalReader, unit: str) -> LogEntry:
             entry["untrusted"] = True
             entry["origin"] = as_str(sender) or as_str(get("_COMM"))
     return entry
+
+
+_ENTRY_KEYS = tuple(_Entry.__annotations__)  # cursor, realtime, ..., message: read_entry's order
+
+
+def entry_json(entry: LogEntry) -> str:
+    """``json.dumps(entry)``, byte for byte, written out for the common entry (the eight keys every entry has,
+    nothing else: a service's or the manager's line): ~1.2 us instead of json.dumps' ~2.5 us, 1000 times per
+    cold page. The strings go through json's own (C) escaping; any other entry is handed to json.dumps."""
+    if tuple(entry) != _ENTRY_KEYS:
+        return json.dumps(entry)
+    usec, prio, pid, ident = entry["realtime_usec"], entry["priority"], entry["pid"], entry["identifier"]
+    if not (
+        usec.__class__ is int
+        and (prio is None or prio.__class__ is int)
+        and (pid is None or pid.__class__ is int)
+        and (ident is None or ident.__class__ is str)
+        and entry["cursor"].__class__ is entry["realtime"].__class__ is entry["source"].__class__ is str
+        and entry["message"].__class__ is str
+    ):
+        return json.dumps(entry)  # not read_entry's types (a bool, a float, a str subclass): json.dumps decides
+    return (
+        f'{{"cursor": {_json_str(entry["cursor"])}, "realtime": {_json_str(entry["realtime"])}, '
+        f'"realtime_usec": {usec}, "priority": {"null" if prio is None else prio}, '
+        f'"pid": {"null" if pid is None else pid}, "identifier": {"null" if ident is None else _json_str(ident)}, '
+        f'"source": {_json_str(entry["source"])}, "message": {_json_str(entry["message"])}}}'
+    )
 
 
 def _first(value: Any) -> Any:
