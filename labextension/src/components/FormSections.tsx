@@ -37,7 +37,7 @@ export function FieldError(props: { field: string; errors: Record<string, string
   ) : null;
 }
 
-function Row(props: {
+export function Row(props: {
   label: string;
   field: string;
   errors: Record<string, string>;
