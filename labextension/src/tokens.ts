@@ -101,7 +101,9 @@ export type StatusMessage =
 
 /** Messages of the log follow socket (condasvc/api/services/{name}/logs/follow). */
 export type FollowMessage =
-  | { type: 'hello'; name: string; unit: string; journal: IJournalDiagnosis }
+  | { type: 'hello'; name: string; unit: string; journal: IJournalDiagnosis | null; host?: string }
+  /** Another host is out of reach; the server resumes the follow after the last cursor when it is back. */
+  | { type: 'lost'; host: string; error: IHostError | null }
   | { type: 'entries'; entries: ILogEntry[]; cursor: string }
   | {
       type: 'dropped';

@@ -4,9 +4,10 @@ import { ServerConnection } from '@jupyterlab/services';
 import { CondaSvcAPI } from '../api';
 import { hostErrorParts, hostOf, keyOf, serviceKey, serviceLabel, splitKey, staleReason } from '../hosts';
 import { DEFAULT_QUERY, visibleServices } from '../listview';
+import { LogFollower } from '../logs';
 import { ServicesModel } from '../model';
-import type { IHostState, IService, StatusMessage } from '../tokens';
-import { Clock, FakeSocket } from './fakes';
+import type { IHostState, ILogEntry, IService, StatusMessage } from '../tokens';
+import { Clock, FakeSocket, JOURNAL_OK } from './fakes';
 
 function service(name: string, host: string | undefined, active = 'inactive', extra: Partial<IService> = {}): IService {
   return {
@@ -271,5 +272,61 @@ describe('the API of a host', () => {
       'ws://h/a%40b/condasvc/api/services/web/logs/follow?n=5&host=gpu2',
       'ws://h/a%40b/condasvc/api/services/web/logs/follow?n=5'
     ]);
+  });
+});
+
+describe("another host's log follow", () => {
+  const entry = (i: number): ILogEntry => ({
+    cursor: `c${i}`,
+    realtime: '2026-01-01T00:00:00+00:00',
+    realtime_usec: i,
+    priority: 6,
+    pid: 1,
+    identifier: 'x',
+    source: 'service',
+    message: `line ${i}`
+  });
+
+  it('keeps the journal state of its page, says reconnecting while the host is lost, and is live again', async () => {
+    const sockets: FakeSocket[] = [];
+    const clock = new Clock();
+    const follower = new LogFollower({
+      name: 'web',
+      source: {
+        logs: async () => ({
+          name: 'web',
+          unit: 'web.service',
+          entries: [entry(1)],
+          first_cursor: 'c1',
+          last_cursor: 'c1',
+          more_before: false,
+          more_after: false,
+          scanned: 1,
+          scan_limited: false,
+          journal: JOURNAL_OK
+        }),
+        openFollow: (_name, query) => {
+          const socket = new FakeSocket(query);
+          sockets.push(socket);
+          return socket;
+        }
+      },
+      setTimeout: clock.setTimeout,
+      clearTimeout: clock.clearTimeout
+    });
+    await follower.load();
+    sockets[0].send({ type: 'hello', name: 'web', unit: 'web.service', journal: null, host: 'gpu2' });
+    expect(follower.journal).toEqual(JOURNAL_OK);
+    expect(follower.followState).toBe('live');
+    sockets[0].send({ type: 'lost', host: 'gpu2', error: DOWN.error });
+    expect(follower.followState).toBe('reconnecting');
+    expect(follower.error).toBe(DOWN.error?.message);
+    // The server resumed after the last cursor on the same socket: no new socket, the error goes.
+    sockets[0].send({ type: 'entries', entries: [entry(2)], cursor: 'c2' });
+    expect(sockets).toHaveLength(1);
+    expect(follower.followState).toBe('live');
+    expect(follower.error).toBe('');
+    expect(follower.buffer.rows.map(r => r.cursor)).toEqual(['c1', 'c2']);
+    follower.dispose();
   });
 });

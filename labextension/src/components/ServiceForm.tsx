@@ -182,7 +182,8 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
     try {
       const service = props.editing ? await api.update(props.editing, editPatch(spec)) : await api.create(spec);
       setSubmitErrors({});
-      props.onDone(service);
+      // The answer names its host (contract-15); an older server's does not, and its services are local.
+      props.onDone(service.host || !remote ? service : { ...service, host });
     } catch (e) {
       const err = e as CondaSvcError;
       const row = err.field === 'host' ? 'host' : errorRow(err.field, err.message);
