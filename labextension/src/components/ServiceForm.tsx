@@ -252,6 +252,10 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
                 disabled={!!props.editing}
                 onChange={ev => {
                   setHost(ev.target.value);
+                  // An environment the user did not choose is the new host's default, once it is listed.
+                  if (!touched.has('env')) {
+                    setForm(f => ({ ...f, env: '' }));
+                  }
                   setTouched(t => (t.has('host') ? t : new Set([...t, 'host'])));
                 }}
               >

@@ -67,7 +67,8 @@ function HostBanners(props: { model: IServicesModel; trans: TranslationBundle })
   }
   for (const h of model.hosts) {
     if (h.name !== LOCAL_HOST && h.state !== 'up') {
-      banners.push(<RemoteHostBanner key={`host-${h.name}`} host={h} trans={trans} />);
+      const count = model.services.filter(s => hostOf(s) === h.name).length;
+      banners.push(<RemoteHostBanner key={`host-${h.name}`} host={h} count={count} trans={trans} />);
     }
   }
   if (model.connection === 'closed' && model.managerReachable !== false) {
@@ -81,7 +82,7 @@ function HostBanners(props: { model: IServicesModel; trans: TranslationBundle })
 }
 
 /** Another host that is down (its reason and fix) or still connecting. */
-function RemoteHostBanner(props: { host: IHostState; trans: TranslationBundle }): JSX.Element {
+function RemoteHostBanner(props: { host: IHostState; count: number; trans: TranslationBundle }): JSX.Element {
   const { host, trans } = props;
   const { message, fix } = hostErrorParts(host.error);
   const down = host.state === 'down';
@@ -93,9 +94,16 @@ function RemoteHostBanner(props: { host: IHostState; trans: TranslationBundle })
       role={down ? 'alert' : 'status'}
     >
       <strong>
-        {down
-          ? trans.__('Host %1 is down: its services show their last known state.', host.name)
-          : trans.__('Connecting to host %1…', host.name)}
+        {!down
+          ? trans.__('Connecting to host %1…', host.name)
+          : props.count
+            ? trans._n(
+                'Host %2 is down: its service shows its last known state.',
+                'Host %2 is down: its %1 services show their last known state.',
+                props.count,
+                host.name
+              )
+            : trans.__('Host %1 is down.', host.name)}
       </strong>
       {message ? <div className="jp-condasvc-host-message">{message}</div> : null}
       {fix ? <div className="jp-condasvc-fix">{fix}</div> : null}
@@ -210,11 +218,6 @@ function ServiceRowImpl(props: IRowProps): JSX.Element {
             {host}
           </span>
         ) : null}
-        {stale ? (
-          <span className="jp-condasvc-stale-badge" title={trans.__('Last known state; %1', stale)}>
-            {trans.__('stale')}
-          </span>
-        ) : null}
         {restartNeeded(service) ? (
           <button
             className="jp-condasvc-restart-needed"
@@ -235,7 +238,8 @@ function ServiceRowImpl(props: IRowProps): JSX.Element {
         ) : null}
         <StateBadge service={service} trans={trans} />
       </div>
-      <div className="jp-condasvc-item-details" title={details.join(' · ')}>
+      <div className="jp-condasvc-item-details" title={stale ? undefined : details.join(' · ')}>
+        {stale ? <span className="jp-condasvc-stale-badge">{trans.__('last known')}</span> : null}
         {details.join(' · ')}
         {health && running ? (
           <span className={`jp-condasvc-health jp-condasvc-health-${health.state}`}>
@@ -287,20 +291,24 @@ function ListToolbar(props: {
 }): JSX.Element {
   const { trans, query, setQuery } = props;
   const set = <K extends keyof IListQuery>(key: K, value: IListQuery[K]) => setQuery({ ...query, [key]: value });
+  const textFilter = (
+    <input
+      ref={props.filterRef}
+      className="jp-mod-styled jp-condasvc-filter"
+      type="search"
+      placeholder={trans.__('Filter: name, path, env… ( / )')}
+      aria-label={trans.__('Filter services')}
+      value={query.text}
+      onChange={ev => set('text', ev.target.value)}
+      onKeyDown={props.onFilterKey}
+    />
+  );
   return (
     <div className="jp-condasvc-listbar">
-      <input
-        ref={props.filterRef}
-        className="jp-mod-styled jp-condasvc-filter"
-        type="search"
-        placeholder={trans.__('Filter: name, path, env… ( / )')}
-        aria-label={trans.__('Filter services')}
-        value={query.text}
-        onChange={ev => set('text', ev.target.value)}
-        onKeyDown={props.onFilterKey}
-      />
-      <div className="jp-condasvc-listbar-row">
-        {props.hosts.length ? (
+      {props.hosts.length ? (
+        // More than one host: the host filter beside the text filter.
+        <div className="jp-condasvc-listbar-row jp-condasvc-filter-row">
+          {textFilter}
           <select
             className="jp-mod-styled jp-condasvc-host-filter"
             aria-label={trans.__('Host')}
@@ -314,7 +322,11 @@ function ListToolbar(props: {
               </option>
             ))}
           </select>
-        ) : null}
+        </div>
+      ) : (
+        textFilter
+      )}
+      <div className="jp-condasvc-listbar-row">
         <select
           className="jp-mod-styled"
           aria-label={trans.__('State')}
