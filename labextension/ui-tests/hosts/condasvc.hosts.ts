@@ -1,18 +1,27 @@
 /**
  * Hosts in the panel (issue 15), against a real server configured with one host that cannot
- * be reached (playwright.hosts.config.js: CondaSvcApp.hosts = ['nosuchhost.invalid']): the host
- * shows down with ssh's reason and the fix, a local service runs and is listed as current, the
- * host filter and the form's Host field offer both hosts, and the form asks the chosen host for
- * its environments. Screenshots (light and dark; a few real services, then 1,000 on three hosts
- * fed to the model as sidebar.spec.ts does) go to test-results/hosts.
+ * be reached (playwright.hosts.config.js: CondaSvcApp.hosts = ['nosuchhost.invalid', ...]): the
+ * host shows down with ssh's reason and the fix, a local service runs and is listed as current,
+ * the host filter and the form's Host field offer the hosts, and the form asks the chosen host
+ * for its environments. With scripts/test's sshd (CONDASVC_SSH_HOST) a real second host is
+ * configured too: a command service is created on it through the form, runs, its log is
+ * followed, it stops, and its runs are read, all through ?host=. Screenshots (light and dark;
+ * a few real services, the real host, then 1,000 on three hosts fed to the model as
+ * sidebar.spec.ts does) go to test-results/hosts.
  */
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import * as path from 'path';
 
 const OUT = path.join(__dirname, '..', 'test-results', 'hosts');
-const HOST = process.env.CONDASVC_UI_HOSTS?.split(/\s+/)[0] || 'nosuchhost.invalid';
+/** The configured host that cannot be reached (playwright.hosts.config.js). */
+const HOST = 'nosuchhost.invalid';
+/** A real host over ssh (scripts/test's sshd-stack), when there is one. */
+const REAL = process.env.CONDASVC_SSH_HOST || '';
+/** The hosts as the server lists them: local, then CondaSvcApp.hosts in order. */
+const HOSTS = ['local', HOST, ...(REAL ? [REAL] : [])];
 const sfx = Date.now().toString(36).slice(-4);
 const TICK = `hosts-tick-${sfx}`;
+const RTICK = `hosts-rtick-${sfx}`;
 
 test.use({ autoGoto: true });
 
@@ -29,6 +38,9 @@ const banner = (page: IJupyterLabPageFixture) => page.locator(`.jp-condasvc-host
 test.describe.serial('hosts', () => {
   test.afterAll(async ({ request }) => {
     await request.delete(`/condasvc/api/services/${TICK}`).catch(() => undefined);
+    if (REAL) {
+      await request.delete(`/condasvc/api/services/${RTICK}?host=${REAL}`).catch(() => undefined);
+    }
   });
 
   test('an unreachable host shows down with its reason and fix; local services are unaffected', async ({
@@ -57,7 +69,7 @@ test.describe.serial('hosts', () => {
     await expect(page.locator('.jp-condasvc-banner-error', { hasText: 'user manager' })).toHaveCount(0);
     // The host filter: both hosts; the down host has no services yet.
     const filter = page.getByLabel('Host', { exact: true });
-    await expect(filter.locator('option')).toHaveText(['any host', 'local', HOST]);
+    await expect(filter.locator('option')).toHaveText(['any host', ...HOSTS]);
     await filter.selectOption(HOST);
     await expect(page.locator('.jp-condasvc-item')).toHaveCount(0);
     await expect(page.locator('.jp-condasvc-list-scroller .jp-condasvc-empty')).toBeVisible();
@@ -86,7 +98,7 @@ test.describe.serial('hosts', () => {
     const form = page.locator('form.jp-condasvc-form');
     const host = form.locator('select[name="host"]');
     await expect(host).toHaveValue('local');
-    await expect(host.locator('option')).toHaveCount(2);
+    await expect(host.locator('option')).toHaveCount(HOSTS.length);
     const env = form.locator('select[name="env"]');
     await expect(env.locator('option', { hasText: 'uienv' })).toHaveCount(1, { timeout: 30000 });
     // The unreachable host: its environments cannot be listed, and the form says why.
@@ -108,6 +120,60 @@ test.describe.serial('hosts', () => {
     const edit = page.locator('form.jp-condasvc-form').last();
     await expect(edit.locator('select[name="host"]')).toBeDisabled();
     await expect(edit.locator('select[name="host"]')).toHaveValue('local');
+  });
+
+  test('a reachable host: a service created on it through the form runs, logs, stops and has runs', async ({
+    page,
+    request
+  }) => {
+    test.skip(!REAL, 'needs the sshd of scripts/test (CONDASVC_SSH_HOST)');
+    await page.sidebar.openTab('jp-condasvc-panel');
+    await page.locator('.jp-condasvc-panel-header').getByTitle('New service').click();
+    const form = page.locator('form.jp-condasvc-form');
+    await form.locator('select[name="host"]').selectOption(REAL);
+    // The environments are the remote host's: its list replaces the local one.
+    const env = form.locator('select[name="env"]');
+    await expect(env.locator('option').first()).not.toHaveText(/Loading|none listed/, { timeout: 60000 });
+    await expect(form.locator('[data-field="env"] .jp-condasvc-field-error')).toHaveCount(0);
+    await form.locator('input[name="name"]').fill(RTICK);
+    await form.locator('select[name="kind"]').selectOption('command');
+    await form
+      .locator('input[name="argv"]')
+      .fill("bash -c 'for i in $(seq 1 600); do echo remote tick $i; sleep 1; done'");
+    // The unit preview answers (POST preview?host=).
+    await expect(page.locator('.jp-condasvc-form-preview')).toContainText(`${RTICK}.service`, { timeout: 30000 });
+    await form.locator('button[type="submit"]').click();
+    const view = page.locator(`.jp-condasvc-details[data-name="${RTICK}"][data-host="${REAL}"]`);
+    await expect(view).toBeVisible({ timeout: 30000 });
+    const item = page.locator(`.jp-condasvc-item[data-name="${RTICK}"][data-host="${REAL}"]`);
+    await expect(item.locator('.jp-condasvc-host-badge')).toHaveText(REAL);
+    // Started after create (the default setting), else by its Start button.
+    const start = view.getByRole('button', { name: 'Start', exact: true });
+    if (await start.isVisible()) {
+      await start.click();
+    }
+    await expect(view).toHaveAttribute('data-state', 'running', { timeout: 60000 });
+    await expect(item).toHaveAttribute('data-state', 'running', { timeout: 30000 });
+    await expect(view.locator('.jp-condasvc-logs-scroller')).toContainText('remote tick 3', { timeout: 60000 });
+    await shots(page, 'real-running');
+    await view.getByRole('button', { name: 'Stop', exact: true }).click();
+    await expect(item).toHaveAttribute('data-state', 'stopped', { timeout: 60000 });
+    // Its run history, read on that host.
+    await expect(view.locator('.jp-condasvc-runs tr[data-run]').first()).toBeVisible({ timeout: 30000 });
+    const runs = await request.get(`/condasvc/api/services/${RTICK}/runs?host=${REAL}`);
+    expect(runs.status()).toBe(200);
+    expect((await runs.json()).runs.length).toBeGreaterThan(0);
+    // The host filter shows it alone; the same name is not a local service.
+    await page.getByLabel('Host', { exact: true }).selectOption(REAL);
+    await expect(page.locator(`.jp-condasvc-item[data-host="${REAL}"]`).first()).toBeVisible();
+    await expect(page.locator('.jp-condasvc-item[data-host="local"]')).toHaveCount(0);
+    expect((await request.get(`/condasvc/api/services/${RTICK}`)).status()).toBe(404);
+    // Deleted from the panel's own command: the row goes.
+    await item.locator('.jp-condasvc-item-details').click({ button: 'right' });
+    await page.getByRole('menuitem', { name: 'Delete Service…' }).click();
+    await page.locator('.jp-Dialog').getByRole('button', { name: 'Delete' }).click();
+    await expect(item).toHaveCount(0, { timeout: 30000 });
+    expect((await request.get(`/condasvc/api/services/${RTICK}?host=${REAL}`)).status()).toBe(404);
   });
 
   test('1,000 services on three hosts, one down: screenshots', async ({ page }) => {
