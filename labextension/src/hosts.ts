@@ -19,12 +19,6 @@ export function keyOf(service: Pick<IService, 'name' | 'host'>): string {
   return serviceKey(service.name, service.host);
 }
 
-/** (name, host) of a key. */
-export function splitKey(key: string): { name: string; host: string } {
-  const i = key.indexOf('\u0000');
-  return i < 0 ? { name: key, host: LOCAL_HOST } : { name: key.slice(i + 1), host: key.slice(0, i) };
-}
-
 /** "name" for a local service, "name on host" for another host's (titles, dialogs). */
 export function serviceLabel(name: string, host?: string | null): string {
   return !host || host === LOCAL_HOST ? name : `${name} @ ${host}`;

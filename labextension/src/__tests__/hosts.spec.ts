@@ -2,7 +2,7 @@
 import { ServerConnection } from '@jupyterlab/services';
 
 import { CondaSvcAPI } from '../api';
-import { hostErrorParts, hostOf, keyOf, serviceKey, serviceLabel, splitKey, staleReason } from '../hosts';
+import { hostErrorParts, hostOf, keyOf, serviceKey, serviceLabel, staleReason } from '../hosts';
 import { DEFAULT_QUERY, visibleServices } from '../listview';
 import { LogFollower } from '../logs';
 import { ServicesModel } from '../model';
@@ -71,7 +71,6 @@ describe('keys', () => {
     expect(serviceKey('web')).toEqual(serviceKey('web', 'local'));
     expect(keyOf(service('web', undefined))).toEqual(keyOf(service('web', 'local')));
     expect(hostOf(service('web', undefined))).toBe('local');
-    expect(splitKey(serviceKey('web', 'gpu2'))).toEqual({ name: 'web', host: 'gpu2' });
     expect(serviceLabel('web', 'local')).toBe('web');
     expect(serviceLabel('web', 'gpu2')).toBe('web @ gpu2');
   });
