@@ -147,11 +147,7 @@ test.describe.serial('hosts', () => {
     await expect(view).toBeVisible({ timeout: 30000 });
     const item = page.locator(`.jp-condasvc-item[data-name="${RTICK}"][data-host="${REAL}"]`);
     await expect(item.locator('.jp-condasvc-host-badge')).toHaveText(REAL);
-    // Started after create (the default setting), else by its Start button.
-    const start = view.getByRole('button', { name: 'Start', exact: true });
-    if (await start.isVisible()) {
-      await start.click();
-    }
+    // Started after create (the startAfterCreate setting, on by default).
     await expect(view).toHaveAttribute('data-state', 'running', { timeout: 60000 });
     await expect(item).toHaveAttribute('data-state', 'running', { timeout: 30000 });
     await expect(view.locator('.jp-condasvc-logs-scroller')).toContainText('remote tick 3', { timeout: 60000 });
@@ -236,12 +232,13 @@ test.describe.serial('hosts', () => {
       document.querySelectorAll<HTMLElement>('.Toastify__close-button').forEach(b => b.click());
     }, HOST);
     await page.getByLabel('Sort by').selectOption('name');
-    await expect(page.locator('.jp-condasvc-shown')).toContainText('1000 services');
+    // A real service's push may join the fed list (as in sidebar.spec.ts): 1000 or a few more.
+    await expect(page.locator('.jp-condasvc-shown')).toContainText(/^100\d services$/);
     const stale = page.locator(`.jp-condasvc-item.jp-condasvc-item-stale[data-host="${HOST}"]`).first();
     await expect(stale).toHaveAttribute('title', /Could not resolve hostname/);
     await shots(page, 'many');
     await page.getByLabel('Host', { exact: true }).selectOption('gpu2');
-    await expect(page.locator('.jp-condasvc-shown')).toContainText('333 of 1000');
+    await expect(page.locator('.jp-condasvc-shown')).toHaveText(/^333 of 100\d shown$/);
     await shots(page, 'many-gpu2');
   });
 });
