@@ -337,6 +337,11 @@ export class ServicesModel implements IServicesModel, IDisposable {
    * (userAction). A stop or delete the user asked for raises none.
    */
   private _checkFailed(before: IService | undefined, after: IService): void {
+    // Another host's services arrive when its connection does (after the snapshot) and come back after an
+    // outage: a state first seen then, or kept as last known (stale), is not news.
+    if (after.stale || (before === undefined && hostOf(after) !== LOCAL_HOST)) {
+      return;
+    }
     const name = keyOf(after);
     const state = displayState(after);
     const troubled = state === 'failed' || after.status.crash_looping === true;

@@ -139,6 +139,31 @@ describe('the model with hosts', () => {
     expect(failed).toEqual(['job @ gpu2', 'job']);
   });
 
+  it("raises no failure for another host's services first seen failed, or re-sent stale", () => {
+    const { socket, failed } = connected({
+      type: 'snapshot',
+      services: [],
+      hosts: [
+        { name: 'local', state: 'up', error: null },
+        { name: 'gpu2', state: 'connecting', error: null }
+      ]
+    });
+    // The host connects: its services arrive one by one, some failed long ago.
+    socket.send({ type: 'host', host: UP });
+    socket.send({ type: 'service', service: service('old', 'gpu2', 'failed') });
+    socket.send({ type: 'service', service: service('ok', 'gpu2', 'active') });
+    // It goes down: its services come back stale, whatever their last state.
+    socket.send({ type: 'host', host: DOWN });
+    socket.send({ type: 'service', service: service('ok', 'gpu2', 'failed', { stale: true, stale_reason: 'down' }) });
+    expect(failed).toEqual([]);
+    // Back up, fresh: one that failed meanwhile is news; one failed before is not.
+    socket.send({ type: 'host', host: UP });
+    socket.send({ type: 'service', service: service('old', 'gpu2', 'failed') });
+    socket.send({ type: 'service', service: service('ok', 'gpu2', 'active') });
+    socket.send({ type: 'service', service: service('ok', 'gpu2', 'failed') });
+    expect(failed).toEqual(['ok @ gpu2']);
+  });
+
   it("follows host messages and keeps a down host's services, stale with the reason", () => {
     const { model, socket } = connected({
       type: 'snapshot',
