@@ -8,6 +8,7 @@ import { ServerConnection } from '@jupyterlab/services';
 import type {
   IEnvironment,
   IHostReport,
+  IHostState,
   ILogPage,
   ILogQuery,
   IPreview,
@@ -20,6 +21,7 @@ import type {
   IUnitText,
   ServiceAction
 } from './tokens';
+import { LOCAL_HOST } from './tokens';
 
 export type { ServiceAction } from './tokens';
 
@@ -49,11 +51,38 @@ function queryString(query: Record<string, string | number | boolean | undefined
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
+/**
+ * The client of one host's services: `local` (this server's own; no `host` parameter is sent) or a configured
+ * host, whose name every service request and socket carries as `?host=` (contract-15.md). `at(host)` gives the
+ * client of another host; GET services and GET host are about the server, not one host.
+ */
 export class CondaSvcAPI {
-  constructor(readonly serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
+  constructor(
+    readonly serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings(),
+    readonly hostName: string = LOCAL_HOST
+  ) {}
+
+  /** The client of a host's services (the same settings). */
+  at(host: string | null | undefined): CondaSvcAPI {
+    const name = host || LOCAL_HOST;
+    if (name === this.hostName) {
+      return this;
+    }
+    let client = this._hosts.get(name);
+    if (!client) {
+      client = new CondaSvcAPI(this.serverSettings, name);
+      this._hosts.set(name, client);
+    }
+    return client;
+  }
 
   url(...parts: string[]): string {
     return URLExt.join(this.serverSettings.baseUrl, API, ...parts.map(encodeURIComponent));
+  }
+
+  /** The query string of a request about this host's services. */
+  private _query(query: Record<string, string | number | boolean | undefined> = {}): string {
+    return queryString(this.hostName === LOCAL_HOST ? query : { ...query, host: this.hostName });
   }
 
   /** One request; rejects with CondaSvcError carrying the server's message. */
@@ -91,64 +120,68 @@ export class CondaSvcAPI {
   }
 
   environments(refresh = false): Promise<{ environments: IEnvironment[] }> {
-    return this.request(this.url('environments') + queryString({ refresh }));
+    return this.request(this.url('environments') + this._query({ refresh }));
   }
 
-  services(): Promise<{ services: IService[] }> {
-    return this.request(this.url('services'));
+  /** Every host's services (the combined list, `hosts` with each host's state), or one host's. */
+  services(host?: string): Promise<{ services: IService[]; hosts?: IHostState[] }> {
+    return this.request(this.url('services') + queryString({ host }));
   }
 
   service(name: string): Promise<IService> {
-    return this.request(this.url('services', name));
+    return this.request(this.url('services', name) + this._query());
   }
 
   create(spec: IServiceSpec): Promise<IService> {
-    return this.request(this.url('services'), { method: 'POST', body: JSON.stringify(spec) });
+    return this.request(this.url('services') + this._query(), { method: 'POST', body: JSON.stringify(spec) });
   }
 
   /** JSON merge patch of a spec (null resets a field). */
   update(name: string, patch: Partial<Record<keyof IServiceSpec, unknown>>): Promise<IService> {
-    return this.request(this.url('services', name), { method: 'PATCH', body: JSON.stringify(patch) });
+    return this.request(this.url('services', name) + this._query(), {
+      method: 'PATCH',
+      body: JSON.stringify(patch)
+    });
   }
 
   remove(name: string): Promise<void> {
-    return this.request(this.url('services', name), { method: 'DELETE' });
+    return this.request(this.url('services', name) + this._query(), { method: 'DELETE' });
   }
 
   preview(spec: IServiceSpec): Promise<IPreview> {
-    return this.request(this.url('preview'), { method: 'POST', body: JSON.stringify(spec) });
+    return this.request(this.url('preview') + this._query(), { method: 'POST', body: JSON.stringify(spec) });
   }
 
   unit(name: string): Promise<IUnitText> {
-    return this.request(this.url('services', name, 'unit'));
+    return this.request(this.url('services', name, 'unit') + this._query());
   }
 
   act(name: string, action: ServiceAction): Promise<IService> {
-    return this.request(this.url('services', name, action), { method: 'POST' });
+    return this.request(this.url('services', name, action) + this._query(), { method: 'POST' });
   }
 
   /** The service's runs, newest first. */
   runs(name: string, limit = 50): Promise<IRunList> {
-    return this.request(this.url('services', name, 'runs') + queryString({ limit }));
+    return this.request(this.url('services', name, 'runs') + this._query({ limit }));
   }
 
   /** One run's log: its output and the manager's entries about it, oldest first. */
   runLog(name: string, run: string): Promise<IRunLog> {
-    return this.request(this.url('services', name, 'runs', run, 'logs'));
+    return this.request(this.url('services', name, 'runs', run, 'logs') + this._query());
   }
 
   /** The executed copy a notebook run kept (nbformat JSON). */
   runNotebook(name: string, run: string): Promise<Record<string, unknown>> {
-    return this.request(this.url('services', name, 'runs', run, 'notebook'));
+    return this.request(this.url('services', name, 'runs', run, 'notebook') + this._query());
   }
 
   logs(name: string, query: ILogQuery = {}): Promise<ILogPage> {
-    return this.request(this.url('services', name, 'logs') + queryString({ ...query, format: 'json' }));
+    return this.request(this.url('services', name, 'logs') + this._query({ ...query, format: 'json' }));
   }
 
   /** The log as a download (format=text or json), for a Blob. */
   async logsDownload(name: string, query: ILogQuery): Promise<Blob> {
-    const response = await this.raw(this.url('services', name, 'logs') + queryString({ ...query }));
+    const response = await this.raw(this.url('services', name, 'logs') + this._query({ ...query }));
     return response.blob();
   }
 
@@ -179,6 +212,11 @@ export class CondaSvcAPI {
 
   /** Follow a service's log from a cursor (no gap, no duplicate) or the tail. */
   openFollow(name: string, query: { cursor?: string; n?: number; priority?: string }): ISocketLike {
-    return this.openSocket(['services', name, 'logs', 'follow'], query);
+    return this.openSocket(
+      ['services', name, 'logs', 'follow'],
+      this.hostName === LOCAL_HOST ? query : { ...query, host: this.hostName }
+    );
   }
+
+  private _hosts = new Map<string, CondaSvcAPI>();
 }

@@ -12,11 +12,12 @@ import { CondaSvcAPI, ServiceAction } from './api';
 import { downloadBlob } from './download';
 import { logsIcon, servicesIcon } from './icons';
 import { kernelEnv } from './kernelenv';
+import { hostOf, serviceKey, serviceLabel } from './hosts';
 import { restartNeeded } from './listview';
 import { servicesOfPath, uniqueName } from './runfile';
 import { specFromText, specToYaml } from './specfile';
 import type { ServicesModel } from './model';
-import { CommandIDs, IService, IServiceSpec, Kind } from './tokens';
+import { CommandIDs, IService, IServiceSpec, Kind, LOCAL_HOST } from './tokens';
 import { ServiceEditor, ServiceEditorWidget } from './widgets/editor';
 import { ServiceView } from './widgets/serviceview';
 
@@ -39,22 +40,34 @@ export interface ICommandDeps {
   fileBrowser: IDefaultFileBrowser | null;
 }
 
-/** A name for a service command: from args, the sidebar row right-clicked, else ask (palette). */
-async function pickName(deps: ICommandDeps, args: Record<string, unknown>, label: string): Promise<string | null> {
+/** A service as commands name it: its name and host (`local` when args give none). */
+export interface IServiceRef {
+  name: string;
+  host: string;
+}
+
+/**
+ * The service a command is about: from args ({name, host}), the sidebar row right-clicked, else ask
+ * (palette; another host's services are listed as "name @ host").
+ */
+async function pickName(deps: ICommandDeps, args: Record<string, unknown>, label: string): Promise<IServiceRef | null> {
+  const hostArg = typeof args.host === 'string' && args.host ? args.host : LOCAL_HOST;
   if (typeof args.name === 'string' && args.name) {
-    return args.name;
+    return { name: args.name, host: hostArg };
   }
   if (args.fromRow) {
     const row = deps.app.contextMenuHitTest(node => node.classList.contains('jp-condasvc-item'));
-    return row?.dataset.name ?? null;
+    return row?.dataset.name ? { name: row.dataset.name, host: row.dataset.host || LOCAL_HOST } : null;
   }
-  const names = deps.model.services.map(s => s.name);
-  if (!names.length) {
+  const refs = deps.model.services.map(s => ({ name: s.name, host: hostOf(s) }));
+  if (!refs.length) {
     Notification.info(deps.trans.__('There are no services yet.'), { autoClose: 4000 });
     return null;
   }
-  const result = await InputDialog.getItem({ title: label, items: names });
-  return result.button.accept ? result.value : null;
+  const items = refs.map(r => serviceLabel(r.name, r.host));
+  const result = await InputDialog.getItem({ title: label, items });
+  const index = result.button.accept && result.value !== null ? items.indexOf(result.value) : -1;
+  return index >= 0 ? refs[index] : null;
 }
 
 /** The service a command is about (see pickName); undefined when none is picked or it is gone. */
@@ -63,8 +76,8 @@ async function pickService(
   args: Record<string, unknown>,
   label: string
 ): Promise<IService | undefined> {
-  const name = await pickName(deps, args, label);
-  return name ? deps.model.get(name) : undefined;
+  const ref = await pickName(deps, args, label);
+  return ref ? deps.model.get(ref.name, ref.host) : undefined;
 }
 
 /** Ask the browser for one local file (null when the dialog is cancelled). */
@@ -116,12 +129,14 @@ export function registerCommands(deps: ICommandDeps): void {
     Notification.error(`${what}: ${(error as Error).message}`, { autoClose: 8000 });
   };
 
-  const openService = (name: string): MainAreaWidget<ServiceView> => {
-    let widget = views.get(name);
+  const openService = (name: string, host: string = LOCAL_HOST): MainAreaWidget<ServiceView> => {
+    const key = serviceKey(name, host);
+    let widget = views.get(key);
     if (!widget || widget.isDisposed) {
       const s = deps.settings();
       const content = new ServiceView({
         name,
+        host,
         model,
         api,
         commands,
@@ -130,21 +145,28 @@ export function registerCommands(deps: ICommandDeps): void {
         wrapLogs: s.wrapLogs
       });
       widget = new MainAreaWidget({ content });
-      widget.id = `jp-condasvc-service-${name}`;
-      widget.title.label = name;
-      widget.title.caption = trans.__('Service %1', name);
+      // A local service's tab keeps its old id (layouts restored by earlier versions).
+      widget.id =
+        host === LOCAL_HOST ? `jp-condasvc-service-${name}` : `jp-condasvc-service-${encodeURIComponent(host)}-${name}`;
+      widget.title.label = serviceLabel(name, host);
+      widget.title.caption =
+        host === LOCAL_HOST ? trans.__('Service %1', name) : trans.__('Service %1 on %2', name, host);
       widget.title.icon = servicesIcon;
       widget.title.closable = true;
-      views.set(name, widget);
-      widget.disposed.connect(() => views.delete(name));
+      views.set(key, widget);
+      widget.disposed.connect(() => views.delete(key));
       shell.add(widget, 'main');
     }
     shell.activateById(widget.id);
     return widget;
   };
 
-  const openEditor = (initial: Partial<IServiceSpec>, editing?: string) => {
-    const id = editing ? `jp-condasvc-edit-${editing}` : `jp-condasvc-new-${++editorCount}`;
+  const openEditor = (initial: Partial<IServiceSpec>, editing?: string, host: string = LOCAL_HOST) => {
+    const id = editing
+      ? host === LOCAL_HOST
+        ? `jp-condasvc-edit-${editing}`
+        : `jp-condasvc-edit-${encodeURIComponent(host)}-${editing}`
+      : `jp-condasvc-new-${++editorCount}`;
     const existing = editing ? [...shell.widgets('main')].find(w => w.id === id) : undefined;
     if (existing) {
       shell.activateById(id);
@@ -156,6 +178,8 @@ export function registerCommands(deps: ICommandDeps): void {
       trans,
       initial,
       editing,
+      host,
+      hosts: model.multiHost ? model.hosts.map(h => h.name) : undefined,
       listFiles: async dir => {
         const listing = await app.serviceManager.contents.get(dir, { content: true });
         const items = (listing.content ?? []) as { type: string; path: string }[];
@@ -175,9 +199,10 @@ export function registerCommands(deps: ICommandDeps): void {
       onDone: (service: IService) => {
         model.ensure(service);
         widget.dispose();
-        openService(service.name);
+        const ref = { name: service.name, host: hostOf(service) };
+        openService(ref.name, ref.host);
         if (!editing && deps.settings().startAfterCreate && !service.spec.schedule) {
-          void commands.execute(CommandIDs.startService, { name: service.name });
+          void commands.execute(CommandIDs.startService, ref);
         }
         if (editing) {
           if (restartNeeded(service)) {
@@ -186,7 +211,7 @@ export function registerCommands(deps: ICommandDeps): void {
               actions: [
                 {
                   label: trans.__('Restart now'),
-                  callback: () => void commands.execute(CommandIDs.restartService, { name: service.name })
+                  callback: () => void commands.execute(CommandIDs.restartService, ref)
                 }
               ]
             });
@@ -198,7 +223,7 @@ export function registerCommands(deps: ICommandDeps): void {
     });
     const widget = new ServiceEditorWidget({ content });
     widget.id = id;
-    widget.title.label = editing ? trans.__('Edit %1', editing) : trans.__('New service');
+    widget.title.label = editing ? trans.__('Edit %1', serviceLabel(editing, host)) : trans.__('New service');
     widget.title.icon = servicesIcon;
     widget.title.closable = true;
     shell.add(widget, 'main');
@@ -225,7 +250,7 @@ export function registerCommands(deps: ICommandDeps): void {
     execute: async args => {
       const service = await pickService(deps, args, trans.__('Edit which service?'));
       if (service) {
-        openEditor(service.spec, service.name);
+        openEditor(service.spec, service.name, hostOf(service));
       }
     }
   });
@@ -243,13 +268,17 @@ export function registerCommands(deps: ICommandDeps): void {
       for (const [key, value] of Object.entries(service.spec.environment ?? {})) {
         environment[key] = secrets.has(key) ? '' : (value ?? '');
       }
-      openEditor({
-        ...service.spec,
-        name: uniqueName(`${service.name.slice(0, 58)}-copy`, model.services),
-        environment,
-        secrets: [...secrets],
-        enabled: false
-      });
+      openEditor(
+        {
+          ...service.spec,
+          name: uniqueName(`${service.name.slice(0, 58)}-copy`, model.services),
+          environment,
+          secrets: [...secrets],
+          enabled: false
+        },
+        undefined,
+        hostOf(service)
+      );
     }
   });
 
@@ -303,9 +332,9 @@ export function registerCommands(deps: ICommandDeps): void {
     label: trans.__('Open Service…'),
     icon: args => (args.isPalette ? undefined : servicesIcon),
     execute: async args => {
-      const name = await pickName(deps, args, trans.__('Open which service?'));
-      if (name) {
-        openService(name);
+      const ref = await pickName(deps, args, trans.__('Open which service?'));
+      if (ref) {
+        openService(ref.name, ref.host);
       }
     }
   });
@@ -314,9 +343,9 @@ export function registerCommands(deps: ICommandDeps): void {
     label: trans.__('Show Service Logs…'),
     icon: args => (args.isPalette ? undefined : logsIcon),
     execute: async args => {
-      const name = await pickName(deps, args, trans.__('Logs of which service?'));
-      if (name) {
-        const widget = openService(name);
+      const ref = await pickName(deps, args, trans.__('Logs of which service?'));
+      if (ref) {
+        const widget = openService(ref.name, ref.host);
         window.requestAnimationFrame(() => {
           widget.content.node.querySelector<HTMLElement>('.jp-condasvc-logs-scroller')?.focus();
         });
@@ -329,15 +358,15 @@ export function registerCommands(deps: ICommandDeps): void {
       label,
       icon: args => (args.isPalette ? undefined : icon),
       execute: async args => {
-        const name = await pickName(deps, args, question);
-        if (!name) {
+        const ref = await pickName(deps, args, question);
+        if (!ref) {
           return;
         }
-        deps.model.userAction(name, verb);
+        deps.model.userAction(ref.name, verb, ref.host);
         try {
-          await api.act(name, verb);
+          await api.at(ref.host).act(ref.name, verb);
         } catch (error) {
-          fail(trans.__('%1 of %2 failed', label.replace(/…$/, ''), name), error);
+          fail(trans.__('%1 of %2 failed', label.replace(/…$/, ''), serviceLabel(ref.name, ref.host)), error);
         }
       }
     });
@@ -386,10 +415,11 @@ export function registerCommands(deps: ICommandDeps): void {
   );
 
   /** Bulk delete from the sidebar: one question for all of them. */
-  const deleteMany = async (names: string[]) => {
-    if (!names.length) {
+  const deleteMany = async (refs: IServiceRef[]) => {
+    if (!refs.length) {
       return;
     }
+    const names = refs.map(r => serviceLabel(r.name, r.host));
     const shown = names.length > 8 ? [...names.slice(0, 8), '…'] : names;
     const answer = await showDialog({
       title: trans._n('Delete %1 service?', 'Delete %1 services?', names.length),
@@ -399,10 +429,10 @@ export function registerCommands(deps: ICommandDeps): void {
     if (!answer.button.accept) {
       return;
     }
-    const results = await Promise.allSettled(names.map(name => api.remove(name)));
+    const results = await Promise.allSettled(refs.map(ref => api.at(ref.host).remove(ref.name)));
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') {
-        views.get(names[i])?.dispose();
+        views.get(serviceKey(refs[i].name, refs[i].host))?.dispose();
       } else {
         fail(trans.__('Deleting %1 failed', names[i]), r.reason);
       }
@@ -412,28 +442,38 @@ export function registerCommands(deps: ICommandDeps): void {
   commands.addCommand(CommandIDs.deleteService, {
     label: trans.__('Delete Service…'),
     execute: async args => {
-      if (Array.isArray(args.names)) {
-        await deleteMany(args.names.filter((n): n is string => typeof n === 'string'));
+      // Many: `services` [{name, host}] (the sidebar's selection), or `names` of local services.
+      if (Array.isArray(args.services) || Array.isArray(args.names)) {
+        const refs: IServiceRef[] = [];
+        for (const item of (args.services ?? args.names) as unknown[]) {
+          if (typeof item === 'string') {
+            refs.push({ name: item, host: LOCAL_HOST });
+          } else if (item && typeof (item as IServiceRef).name === 'string') {
+            refs.push({ name: (item as IServiceRef).name, host: (item as IServiceRef).host || LOCAL_HOST });
+          }
+        }
+        await deleteMany(refs);
         return;
       }
-      const name = await pickName(deps, args, trans.__('Delete which service?'));
-      if (!name) {
+      const ref = await pickName(deps, args, trans.__('Delete which service?'));
+      if (!ref) {
         return;
       }
+      const { name, host } = ref;
       const answer = await showDialog({
-        title: trans.__('Delete %1?', name),
+        title: trans.__('Delete %1?', serviceLabel(name, host)),
         body: trans.__('The service is stopped and its unit, variables and state are removed. Your files stay.'),
         buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: trans.__('Delete') })]
       });
       if (!answer.button.accept) {
         return;
       }
-      deps.model.userAction(name, 'delete');
+      deps.model.userAction(name, 'delete', host);
       try {
-        await api.remove(name);
-        views.get(name)?.dispose();
+        await api.at(host).remove(name);
+        views.get(serviceKey(name, host))?.dispose();
       } catch (error) {
-        fail(trans.__('Deleting %1 failed', name), error);
+        fail(trans.__('Deleting %1 failed', serviceLabel(name, host)), error);
       }
     }
   });
@@ -443,6 +483,19 @@ export function registerCommands(deps: ICommandDeps): void {
     execute: async args => {
       const service = await pickService(deps, args, trans.__('Which notebook service?'));
       if (!service || !deps.docManager) {
+        return;
+      }
+      if (hostOf(service) !== LOCAL_HOST) {
+        // Its output is a file on that host: the run history holds each run's executed copy.
+        openService(service.name, hostOf(service));
+        Notification.info(
+          trans.__(
+            '%1 runs on %2: open a run in its Run history to see the executed notebook.',
+            service.name,
+            hostOf(service)
+          ),
+          { autoClose: 6000 }
+        );
         return;
       }
       const path = service.spec.path ?? '';
@@ -502,7 +555,8 @@ export function registerCommands(deps: ICommandDeps): void {
       }
     }
     // The same file already has a service: say so, and offer it.
-    const same = servicesOfPath(model.services, path, PageConfig.getOption('serverRoot'));
+    const local = model.services.filter(s => hostOf(s) === LOCAL_HOST);
+    const same = servicesOfPath(local, path, PageConfig.getOption('serverRoot'));
     if (same.length) {
       const answer = await showDialog({
         title: trans.__('%1 already runs as a service', PathExt.basename(path)),

@@ -3,6 +3,7 @@
  * services each get their own toast (with their recovery action); many
  * failing at once (more than `maxSingle`) get one grouped toast.
  */
+import { serviceLabel } from './hosts';
 import type { IService } from './tokens';
 
 export type FailureToast = { kind: 'group'; names: string[] } | { kind: 'single'; service: IService };
@@ -12,7 +13,7 @@ export function failureToasts(batch: ReadonlyArray<IService>, maxSingle = 2): Fa
     return [];
   }
   if (batch.length > maxSingle) {
-    return [{ kind: 'group', names: batch.map(s => s.name) }];
+    return [{ kind: 'group', names: batch.map(s => serviceLabel(s.name, s.host)) }];
   }
   return batch.map(service => ({ kind: 'single', service }));
 }

@@ -14,6 +14,7 @@ import type { IDisposable } from '@lumino/disposable';
 import { CondaSvcAPI } from './api';
 import { ISettingsValues, registerCommands } from './commands';
 import { failureToasts } from './failures';
+import { hostOf, serviceLabel } from './hosts';
 import { servicesIcon } from './icons';
 import { ServicesModel } from './model';
 import { CommandIDs, IService, IServicesModel } from './tokens';
@@ -98,9 +99,9 @@ const plugin: JupyterFrontEndPlugin<IServicesModel> = {
     // One toast per failure episode (the model decides), and one toast for many services failing together.
     let pendingFailures: IService[] = [];
     let flushTimer: number | null = null;
-    const showLogs = (name: string) => ({
+    const showLogs = (ref: { name: string; host: string }) => ({
       label: trans.__('Show logs'),
-      callback: () => void app.commands.execute(CommandIDs.showLogs, { name })
+      callback: () => void app.commands.execute(CommandIDs.showLogs, ref)
     });
     const flushFailures = () => {
       flushTimer = null;
@@ -130,17 +131,18 @@ const plugin: JupyterFrontEndPlugin<IServicesModel> = {
         }
         const service = toast.service;
         const status = service.status;
-        const name = service.name;
+        const ref = { name: service.name, host: hostOf(service) };
+        const name = serviceLabel(ref.name, ref.host);
         if (status.start_limit_hit) {
           Notification.error(
             trans.__('Service %1 kept crashing and was stopped at its start limit (%2).', name, status.result ?? '?'),
             {
               autoClose: false,
               actions: [
-                showLogs(name),
+                showLogs(ref),
                 {
                   label: trans.__('Reset and start'),
-                  callback: () => void app.commands.execute(CommandIDs.resetAndStartService, { name })
+                  callback: () => void app.commands.execute(CommandIDs.resetAndStartService, ref)
                 }
               ]
             }
@@ -148,14 +150,14 @@ const plugin: JupyterFrontEndPlugin<IServicesModel> = {
         } else if (status.crash_looping) {
           Notification.warning(trans.__('Service %1 is crash-looping: it keeps restarting.', name), {
             autoClose: false,
-            actions: [showLogs(name)]
+            actions: [showLogs(ref)]
           });
         } else {
           Notification.error(
             status.result
               ? trans.__('Service %1 failed (%2).', name, status.result)
               : trans.__('Service %1 failed.', name),
-            { autoClose: false, actions: [showLogs(name)] }
+            { autoClose: false, actions: [showLogs(ref)] }
           );
         }
       }

@@ -1,9 +1,10 @@
 /**
- * What the sidebar shows of many services (pure): filter by text, state, kind
+ * What the sidebar shows of many services (pure): filter by text, host, state, kind
  * and environment; sort by attention (failed and crash-looping first), name,
  * uptime, restarts, memory, last exit or next run; and the window of rows a
  * scrolled list renders. No React here, so jest covers it.
  */
+import { compareHosts, hostOf } from './hosts';
 import { displayState } from './model';
 import type { DisplayState, IService, Kind } from './tokens';
 
@@ -15,6 +16,8 @@ export interface IListQuery {
   state: StateFilter;
   kind: 'all' | Kind;
   env: string; // 'all' or an env name
+  /** 'all' or a host name (`local` for this server's own). */
+  host: string;
   sort: SortKey;
   desc: boolean;
 }
@@ -24,6 +27,7 @@ export const DEFAULT_QUERY: IListQuery = {
   state: 'all',
   kind: 'all',
   env: 'all',
+  host: 'all',
   sort: 'attention',
   desc: false
 };
@@ -115,7 +119,8 @@ function matchesText(service: IService, needle: string): boolean {
     spec.path ?? '',
     (spec.argv ?? []).join(' '),
     envOf(service),
-    spec.kind
+    spec.kind,
+    service.host ?? ''
   ]
     .join('\n')
     .toLowerCase();
@@ -127,6 +132,9 @@ function matchesText(service: IService, needle: string): boolean {
 }
 
 export function matches(service: IService, q: IListQuery): boolean {
+  if (q.host !== 'all' && hostOf(service) !== q.host) {
+    return false;
+  }
   if (q.kind !== 'all' && service.spec.kind !== q.kind) {
     return false;
   }
@@ -181,7 +189,10 @@ export function compareServices(a: IService, b: IService, q: IListQuery, now: nu
   if (c !== 0) {
     return c;
   }
-  const byName = a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  let byName = a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  if (byName === 0) {
+    byName = compareHosts(hostOf(a), hostOf(b));
+  }
   return q.sort === 'name' && q.desc ? -byName : byName;
 }
 

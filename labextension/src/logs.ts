@@ -327,14 +327,32 @@ export class LogFollower implements IDisposable {
   }
 
   /** Feed one follow-socket message. Public for tests. */
+  /** The host is back (a `lost` ended): live again, its error gone. */
+  private _clearLost(): void {
+    if (this._lost) {
+      this._lost = false;
+      this._error = '';
+      this._followState = 'live';
+    }
+  }
+
   handle(message: FollowMessage): void {
     switch (message.type) {
       case 'hello':
-        this._journal = message.journal;
+        // Another host's follow says nothing of its journal (null): keep what its log page said.
+        this._journal = message.journal ?? this._journal;
         this._followState = 'live';
         this._follow.resetDelay();
+        this._clearLost();
+        break;
+      case 'lost':
+        // Another host is out of reach: the server keeps the socket and resumes after the last cursor.
+        this._followState = 'reconnecting';
+        this._lost = true;
+        this._error = message.error?.message || '';
         break;
       case 'entries':
+        this._clearLost();
         this.buffer.append(message.entries);
         this._lastCursor = message.cursor || this._lastCursor;
         break;
@@ -373,6 +391,7 @@ export class LogFollower implements IDisposable {
   private _moreBefore = false;
   private _loading = false;
   private _error = '';
+  private _lost = false;
   private _journal: IJournalDiagnosis | null = null;
   private _generation = 0;
   private _disposed = false;

@@ -7,11 +7,14 @@
 import type { IDisposable } from '@lumino/disposable';
 import { Signal } from '@lumino/signaling';
 
+import { compareHosts, hostOf, keyOf, orderHosts, serviceKey } from './hosts';
 import { ReconnectingSocket } from './socket';
+import { LOCAL_HOST } from './tokens';
 import type {
   ConnectionState,
   DisplayState,
   IHostReport,
+  IHostState,
   IService,
   IServicesModel,
   ISocketLike,
@@ -109,6 +112,18 @@ export class ServicesModel implements IServicesModel, IDisposable {
     return this._host;
   }
 
+  get hosts(): ReadonlyArray<IHostState> {
+    return this._hostList;
+  }
+
+  get multiHost(): boolean {
+    return this._hostList.length > 1;
+  }
+
+  hostState(name: string): IHostState | undefined {
+    return this._hosts.get(name);
+  }
+
   /** True once the first snapshot arrived. */
   get ready(): boolean {
     return this._ready;
@@ -140,17 +155,18 @@ export class ServicesModel implements IServicesModel, IDisposable {
    * the failure that may come with it (a watchdog result, a kill) is not
    * news; a start, restart or reset begins a new failure episode.
    */
-  userAction(name: string, action: string): void {
+  userAction(name: string, action: string, host?: string): void {
+    const key = serviceKey(name, host);
     if (action === 'stop' || action === 'delete') {
-      this._quiet.add(name);
+      this._quiet.add(key);
     } else if (['start', 'restart', 'reset-failed', 'reset-and-start', 'run-now'].includes(action)) {
-      this._quiet.delete(name);
-      this._episodes.delete(name);
+      this._quiet.delete(key);
+      this._episodes.delete(key);
     }
   }
 
-  get(name: string): IService | undefined {
-    return this._services.get(name);
+  get(name: string, host?: string): IService | undefined {
+    return this._services.get(serviceKey(name, host));
   }
 
   counts(): Record<DisplayState, number> {
@@ -187,8 +203,8 @@ export class ServicesModel implements IServicesModel, IDisposable {
    * arrived yet (pushes remain the source of every later change).
    */
   ensure(service: IService): void {
-    if (!this._services.has(service.name)) {
-      this._services.set(service.name, service);
+    if (!this._services.has(keyOf(service))) {
+      this._services.set(keyOf(service), service);
       this._sort();
       this._changed.emit();
     }
@@ -215,52 +231,77 @@ export class ServicesModel implements IServicesModel, IDisposable {
       case 'snapshot': {
         const next = new Map<string, IService>();
         for (const service of message.services) {
-          next.set(service.name, service);
+          next.set(keyOf(service), service);
         }
         const before = this._services;
         this._services = next;
         this._managerReachable = true;
         this._managerMessage = '';
         if (this._ready) {
-          for (const service of next.values()) {
-            this._checkFailed(before.get(service.name), service);
+          for (const [key, service] of next) {
+            this._checkFailed(before.get(key), service);
           }
         }
+        this._setHosts(message.hosts);
         this._ready = true;
         break;
       }
       case 'service': {
-        const before = this._services.get(message.service.name);
-        this._services.set(message.service.name, message.service);
-        this._checkFailed(before, message.service);
+        // The message's host is the service's (a service of an older server has neither: local).
+        const service =
+          message.host && !message.service.host ? { ...message.service, host: message.host } : message.service;
+        const key = keyOf(service);
+        const before = this._services.get(key);
+        this._services.set(key, service);
+        this._checkFailed(before, service);
         break;
       }
       case 'status': {
         // A state change at once, from systemd's signal; the full object follows.
-        const before = this._services.get(message.name);
+        const key = serviceKey(message.name, message.host);
+        const before = this._services.get(key);
         if (!before) {
           return;
         }
         const after = { ...before, status: { ...before.status, ...message.status } };
-        this._services.set(message.name, after);
+        this._services.set(key, after);
         this._checkFailed(before, after);
-        this._recheckJournal();
+        if ((message.host || LOCAL_HOST) === LOCAL_HOST) {
+          this._recheckJournal();
+        }
         break;
       }
-      case 'removed':
-        this._services.delete(message.name);
-        this._episodes.delete(message.name);
-        this._quiet.delete(message.name);
+      case 'removed': {
+        const key = serviceKey(message.name, message.host);
+        this._services.delete(key);
+        this._episodes.delete(key);
+        this._quiet.delete(key);
         break;
+      }
       case 'metrics':
         for (const [name, metrics] of Object.entries(message.services)) {
-          const service = this._services.get(name);
+          const key = serviceKey(name, message.host);
+          const service = this._services.get(key);
           if (service) {
-            this._services.set(name, { ...service, status: { ...service.status, ...metrics } });
+            this._services.set(key, { ...service, status: { ...service.status, ...metrics } });
           }
         }
         break;
+      case 'host': {
+        // A host's state changed; a down host's services stay, re-sent by the server marked stale.
+        const host = message.host;
+        if (!host || typeof host.name !== 'string') {
+          return;
+        }
+        this._hosts.set(host.name, host);
+        this._hostList = orderHosts(this._hosts.values());
+        break;
+      }
       case 'manager': {
+        if ((message.host || LOCAL_HOST) !== LOCAL_HOST) {
+          // Another host's user manager: that host's state (a `host` message) says it, not the local banner.
+          return;
+        }
         const wasReachable = this._managerReachable;
         this._managerReachable = false;
         this._managerMessage = message.message;
@@ -296,7 +337,12 @@ export class ServicesModel implements IServicesModel, IDisposable {
    * (userAction). A stop or delete the user asked for raises none.
    */
   private _checkFailed(before: IService | undefined, after: IService): void {
-    const name = after.name;
+    // Another host's services arrive when its connection does (after the snapshot) and come back after an
+    // outage: a state first seen then, or kept as last known (stale), is not news.
+    if (after.stale || (before === undefined && hostOf(after) !== LOCAL_HOST)) {
+      return;
+    }
+    const name = keyOf(after);
     const state = displayState(after);
     const troubled = state === 'failed' || after.status.crash_looping === true;
     if (this._quiet.has(name)) {
@@ -328,7 +374,21 @@ export class ServicesModel implements IServicesModel, IDisposable {
   }
 
   private _sort(): void {
-    this._sorted = [...this._services.values()].sort((a, b) => a.name.localeCompare(b.name));
+    this._sorted = [...this._services.values()].sort(
+      (a, b) => a.name.localeCompare(b.name) || compareHosts(hostOf(a), hostOf(b))
+    );
+  }
+
+  /** The hosts of a snapshot; a server without hosts (or an older one) has only `local`. */
+  private _setHosts(hosts: IHostState[] | undefined): void {
+    this._hosts = new Map();
+    for (const host of hosts ?? []) {
+      this._hosts.set(host.name, host);
+    }
+    if (!this._hosts.has(LOCAL_HOST)) {
+      this._hosts.set(LOCAL_HOST, { name: LOCAL_HOST, state: 'up', error: null });
+    }
+    this._hostList = orderHosts(this._hosts.values());
   }
 
   private _setConnection(state: ConnectionState): void {
@@ -351,6 +411,8 @@ export class ServicesModel implements IServicesModel, IDisposable {
   private _managerReachable: boolean | null = null;
   private _managerMessage = '';
   private _host: IHostReport | null = null;
+  private _hosts = new Map<string, IHostState>([[LOCAL_HOST, { name: LOCAL_HOST, state: 'up', error: null }]]);
+  private _hostList: IHostState[] = [...this._hosts.values()];
   private _journalRecheck: unknown = null;
   private _ready = false;
   private _disposed = false;

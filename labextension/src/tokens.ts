@@ -27,7 +27,36 @@ export type IHealthCheck = NonNullable<IServiceSpec['health_check']>;
 export type IServiceStatus = Schemas['Status'];
 export type IHealth = NonNullable<IServiceStatus['health']>;
 export type IScheduleStatus = NonNullable<IServiceStatus['schedule']>;
-export type IService = Schemas['Service'];
+
+/** The host of a service on this server itself (issue 15). */
+export const LOCAL_HOST = 'local';
+
+/**
+ * Where a service lives and whether what we know of it is current (issue 15, contract-15.md): `host` is
+ * `local` or a configured host (missing means local); a down host's services keep their last known state with
+ * `stale` and the reason. Written here until openapi.yaml's Service carries them; then the intersection is a no-op.
+ */
+export interface IHostFields {
+  host?: string;
+  stale?: boolean;
+  stale_reason?: string;
+}
+export type IService = Schemas['Service'] & IHostFields;
+
+/** The HostError JSON of a host that cannot be used now: `kind` says why, `fix` what to do. */
+export interface IHostError {
+  message: string;
+  kind?: string;
+  fix?: string | null;
+  reason?: string;
+  host?: string;
+}
+/** A host of the combined list (`hosts` of GET services and of the snapshot, and the `host` message). */
+export interface IHostState {
+  name: string;
+  state: 'up' | 'connecting' | 'down';
+  error: IHostError | null;
+}
 export type IEnvironment = Schemas['Environment'];
 
 /** One run of a service (GET services/{name}/runs): one start, named by systemd's invocation ID. */
@@ -58,19 +87,23 @@ export type ILingerState = Answer<paths['/condasvc/api/host/linger']['post']>;
 
 /** Messages of the status stream (condasvc/api/events). */
 export type StatusMessage =
-  | { type: 'snapshot'; services: IService[] }
-  | { type: 'status'; name: string; status: IServiceStatus }
-  | { type: 'service'; service: IService }
-  | { type: 'removed'; name: string }
+  | { type: 'snapshot'; services: IService[]; hosts?: IHostState[] }
+  | { type: 'status'; name: string; status: IServiceStatus; host?: string }
+  | { type: 'service'; service: IService; host?: string }
+  | { type: 'removed'; name: string; host?: string }
   | {
       type: 'metrics';
       services: Record<string, Pick<IServiceStatus, 'memory_current' | 'cpu_usage_nsec'>>;
+      host?: string;
     }
-  | { type: 'manager'; reachable: false; message: string };
+  | { type: 'manager'; reachable: false; message: string; host?: string }
+  | { type: 'host'; host: IHostState };
 
 /** Messages of the log follow socket (condasvc/api/services/{name}/logs/follow). */
 export type FollowMessage =
-  | { type: 'hello'; name: string; unit: string; journal: IJournalDiagnosis }
+  | { type: 'hello'; name: string; unit: string; journal: IJournalDiagnosis | null; host?: string }
+  /** Another host is out of reach; the server resumes the follow after the last cursor when it is back. */
+  | { type: 'lost'; host: string; error: IHostError | null }
   | { type: 'entries'; entries: ILogEntry[]; cursor: string }
   | {
       type: 'dropped';
@@ -102,7 +135,13 @@ export interface IServicesModel {
   readonly managerReachable: boolean | null;
   readonly managerMessage: string;
   readonly host: IHostReport | null;
-  get(name: string): IService | undefined;
+  /** The hosts of the combined list, `local` first; only `local` when no other host is configured. */
+  readonly hosts: ReadonlyArray<IHostState>;
+  /** More than one host: the list shows a host column and filter, the form a Host field. */
+  readonly multiHost: boolean;
+  /** A service by name on a host (default local). */
+  get(name: string, host?: string): IService | undefined;
+  hostState(name: string): IHostState | undefined;
   counts(): Record<DisplayState, number>;
   /** Emitted on any change of the list or of a service. */
   readonly changed: ISignal<IServicesModel, void>;

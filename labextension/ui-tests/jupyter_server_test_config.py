@@ -97,5 +97,11 @@ c.EnvironmentFinder.conda_roots = [str(conda)] if conda is not None else []  # n
 c.EnvironmentFinder.use_conda_executable = False  # noqa: F821
 c.CondaSvcApp.unit_prefix = os.environ.get("CONDASVC_UI_PREFIX") or f"cui{uuid.uuid4().hex[:6]}-"  # noqa: F821
 c.KernelSpecManager.ensure_native_kernel = False  # noqa: F821
+# CONDASVC_UI_HOSTS="a b" (playwright.hosts.config.js): other hosts this server shows (issue 15), their bridge
+# started with CONDASVC_UI_BRIDGE when set (the test's remote account runs the test venv's Python).
+if os.environ.get("CONDASVC_UI_HOSTS"):
+    c.CondaSvcApp.hosts = os.environ["CONDASVC_UI_HOSTS"].split()  # noqa: F821
+if os.environ.get("CONDASVC_UI_BRIDGE"):
+    c.CondaSvcApp.host_bridge_command = os.environ["CONDASVC_UI_BRIDGE"]  # noqa: F821
 if os.getuid() == 0:
     c.ServerApp.allow_root = True  # noqa: F821

@@ -37,7 +37,7 @@ export function FieldError(props: { field: string; errors: Record<string, string
   ) : null;
 }
 
-function Row(props: {
+export function Row(props: {
   label: string;
   field: string;
   errors: Record<string, string>;
@@ -223,7 +223,11 @@ export function WhatSection(
           value={env ? env.name : form.env}
           onChange={onChange('env', 'env')}
         >
-          {envs === null ? <option value={form.env}>{form.env || trans.__('Loading…')}</option> : null}
+          {envs === null ? (
+            <option value={form.env}>
+              {form.env || (props.envError ? trans.__('(none listed)') : trans.__('Loading…'))}
+            </option>
+          ) : null}
           {envs && form.env && !env ? <option value={form.env}>{form.env}</option> : null}
           {(envs ?? []).map(e => (
             <option key={e.prefix} value={e.name}>

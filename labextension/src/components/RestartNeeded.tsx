@@ -4,6 +4,7 @@ import type { CommandRegistry } from '@lumino/commands';
 import React from 'react';
 
 import { restartNeeded } from '../listview';
+import { hostOf } from '../hosts';
 import { CommandIDs, IService } from '../tokens';
 
 export function RestartNeeded(props: {
@@ -22,7 +23,7 @@ export function RestartNeeded(props: {
       )}{' '}
       <button
         className="jp-mod-styled jp-mod-accept"
-        onClick={() => void commands.execute(CommandIDs.restartService, { name: service.name })}
+        onClick={() => void commands.execute(CommandIDs.restartService, { name: service.name, host: hostOf(service) })}
       >
         {trans.__('Restart now')}
       </button>

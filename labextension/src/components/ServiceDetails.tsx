@@ -17,7 +17,8 @@ import {
   sinceIso
 } from '../statusfacts';
 import type { IEndFacts } from '../statusfacts';
-import { CommandIDs, IRun, IServicesModel } from '../tokens';
+import { staleReason } from '../hosts';
+import { CommandIDs, IRun, IServicesModel, LOCAL_HOST } from '../tokens';
 import { kindLabel, StateBadge, useNow, useSignal } from './common';
 import { LogViewer } from './LogViewer';
 import { RestartNeeded } from './RestartNeeded';
@@ -25,6 +26,8 @@ import { RunsList } from './RunsList';
 
 export interface IServiceDetailsProps {
   name: string;
+  /** Its host (default local); `api` is that host's client. */
+  host?: string;
   model: IServicesModel;
   api: CondaSvcAPI;
   commands: CommandRegistry;
@@ -47,7 +50,8 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
   const { model, name, commands, trans, api } = props;
   useSignal(model.changed);
   const now = useNow(1000);
-  const service = model.get(name);
+  const host = props.host || LOCAL_HOST;
+  const service = model.get(name, host);
   const [unit, setUnit] = useState<string | null>(null);
   const [showUnit, setShowUnit] = useState(false);
   const updated = service?.updated ?? null;
@@ -95,7 +99,8 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
   const remembered = ended.current.facts;
   const since = sinceIso(status, remembered, lastRun);
   const sinceSeconds = secondsSince(since, now);
-  const exec = (id: string) => () => void commands.execute(id, { name });
+  const exec = (id: string) => () => void commands.execute(id, { name, host });
+  const stale = staleReason(service, model.hostState(host));
   const lastExit = lastExitText(status, remembered, lastRun, __);
   const health = healthText(service, __);
   const progress = progressText(service, remembered, __);
@@ -103,15 +108,25 @@ export function ServiceDetails(props: IServiceDetailsProps): JSX.Element {
   const cpu = resourceText('cpu', status.cpu_usage_nsec, status, model.host, formatCpu, __);
 
   return (
-    <div className="jp-condasvc-details" data-name={name} data-state={state}>
+    <div className="jp-condasvc-details" data-name={name} data-host={host} data-state={state}>
       <div className="jp-condasvc-details-head">
         <h2>{name}</h2>
+        {host !== LOCAL_HOST ? (
+          <span className="jp-condasvc-host-badge" title={trans.__('Host: %1', host)}>
+            {host}
+          </span>
+        ) : null}
         <StateBadge service={service} trans={trans} />
         <span className="jp-condasvc-muted">
           {kindLabel(service.spec.kind, trans)} · {service.resolved.env_name || service.spec.env} · {service.unit}
         </span>
       </div>
       {service.spec.description ? <div className="jp-condasvc-muted">{service.spec.description}</div> : null}
+      {stale ? (
+        <div className="jp-condasvc-banner jp-condasvc-banner-warn jp-condasvc-stale-banner" role="status">
+          {trans.__('Last known state: %1 cannot be reached now (%2).', host, stale)}
+        </div>
+      ) : null}
       <div className="jp-condasvc-actions" role="toolbar" aria-label={trans.__('Service actions')}>
         {running ? (
           <button className="jp-mod-styled" onClick={exec(CommandIDs.stopService)}>

@@ -4,6 +4,7 @@
  * the field they name. The spec <-> form mapping is formspec.ts; the
  * sections are FormSections.tsx.
  */
+import { Notification } from '@jupyterlab/apputils';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import React, { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 
@@ -11,11 +12,13 @@ import type { CondaSvcAPI, CondaSvcError } from '../api';
 import { defaultEnvironment, envFits, envProblem } from '../envchoice';
 import { unitValue } from '../formhelp';
 import { editPatch, errorRow, formFromSpec, IFormState, LocalFieldError, SPEC_FIELDS, specFromForm } from '../formspec';
+import { LOCAL_HOST } from '../tokens';
 import type { IEnvironment, IService, IServiceSpec, Kind } from '../tokens';
 import {
   HealthSection,
   LimitsSection,
   PreviewPane,
+  Row,
   SetField,
   VariablesSection,
   WhatSection,
@@ -29,6 +32,10 @@ export interface IServiceFormProps {
   initial: Partial<IServiceSpec>;
   /** The service being edited; absent when creating. */
   editing?: string;
+  /** The host it runs on (default local); an edit cannot change it. */
+  host?: string;
+  /** The hosts a new service may go to (`local` first); the Host field shows when there is more than one. */
+  hosts?: string[];
   /** Files under a directory of the server's contents, for path completion. */
   listFiles: (dir: string) => Promise<string[]>;
   /** Pick a file with JupyterLab's file dialog. */
@@ -39,11 +46,18 @@ export interface IServiceFormProps {
   onDirty?: (dirty: boolean) => void;
 }
 
+const noFiles = async (): Promise<string[]> => [];
+
 /** A health row (health_url, health_port, ...) whose error waits until the user used that row. */
 const isHealthRow = (field: string) => field.startsWith('health_') && field !== 'health_check';
 
 export function ServiceForm(props: IServiceFormProps): JSX.Element {
-  const { api, trans } = props;
+  const { trans } = props;
+  // Every request of the form (environments, preview, create, update) goes to the chosen host.
+  const [host, setHost] = useState(props.host || LOCAL_HOST);
+  const api = useMemo(() => props.api.at(host), [props.api, host]);
+  const hosts = props.hosts ?? [LOCAL_HOST];
+  const remote = host !== LOCAL_HOST;
   const [form, setForm] = useState<IFormState>(() => {
     const f = formFromSpec(props.initial);
     // Only an edit has stored secret values to keep; a copy asks for them again.
@@ -74,8 +88,11 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
     }
   }, []);
 
+  // The environments of the chosen host, again when the host changes.
   useEffect(() => {
     let cancelled = false;
+    setEnvs(null);
+    setEnvError('');
     api
       .environments()
       .then(r => {
@@ -112,7 +129,16 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
     }
   }, [envs, form.kind]);
 
-  const suggestions = usePathSuggestions(props.listFiles, form.path, form.kind);
+  // Path completion and Browse read this server's files: no help for a path on another host.
+  const suggestions = usePathSuggestions(remote ? noFiles : props.listFiles, form.path, form.kind);
+  const browse = remote
+    ? async () => {
+        Notification.info(trans.__('Browse shows the files of this server; type the path on %1.', host), {
+          autoClose: 5000
+        });
+        return null;
+      }
+    : props.browse;
 
   // The spec as typed so far, or the first field the browser can tell is wrong.
   const localSpec = useMemo((): { spec: IServiceSpec | null; error: LocalFieldError | null } => {
@@ -156,11 +182,14 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
     try {
       const service = props.editing ? await api.update(props.editing, editPatch(spec)) : await api.create(spec);
       setSubmitErrors({});
-      props.onDone(service);
+      // The answer names its host (contract-15); an older server's does not, and its services are local.
+      props.onDone(service.host || !remote ? service : { ...service, host });
     } catch (e) {
       const err = e as CondaSvcError;
-      const row = errorRow(err.field, err.message);
-      if (row && (SPEC_FIELDS.has(row) || isHealthRow(row))) {
+      const row = err.field === 'host' ? 'host' : errorRow(err.field, err.message);
+      if (row === 'host') {
+        setSubmitErrors({ host: err.message });
+      } else if (row && (SPEC_FIELDS.has(row) || isHealthRow(row))) {
         setSubmitErrors({ [row]: err.message });
         setTouched(t => new Set([...t, row]));
         window.requestAnimationFrame(() => {
@@ -189,11 +218,55 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
   return (
     <form className="jp-condasvc-form" onSubmit={submit} aria-label={trans.__('Service')}>
       <div className="jp-condasvc-form-fields">
-        <h2>{props.editing ? trans.__('Edit service %1', props.editing) : trans.__('New service')}</h2>
+        <h2>
+          {props.editing
+            ? remote
+              ? trans.__('Edit service %1 on %2', props.editing, host)
+              : trans.__('Edit service %1', props.editing)
+            : trans.__('New service')}
+        </h2>
         {generalError ? (
           <div className="jp-condasvc-banner jp-condasvc-banner-error" role="alert">
             {generalError}
           </div>
+        ) : null}
+        {hosts.length > 1 || remote ? (
+          <fieldset className="jp-condasvc-host-fields">
+            <legend>{trans.__('Where it runs')}</legend>
+            <Row
+              label={trans.__('Host')}
+              field="host"
+              errors={errors}
+              help={
+                props.editing
+                  ? trans.__('A service stays on its host; to move it, duplicate it onto another host.')
+                  : trans.__(
+                      "The machine whose systemd user manager runs it: this server's (local) or a host it reaches over SSH. Environments and paths are that host's."
+                    )
+              }
+            >
+              <select
+                className="jp-mod-styled"
+                name="host"
+                value={host}
+                disabled={!!props.editing}
+                onChange={ev => {
+                  setHost(ev.target.value);
+                  // An environment the user did not choose is the new host's default, once it is listed.
+                  if (!touched.has('env')) {
+                    setForm(f => ({ ...f, env: '' }));
+                  }
+                  setTouched(t => (t.has('host') ? t : new Set([...t, 'host'])));
+                }}
+              >
+                {(hosts.includes(host) ? hosts : [...hosts, host]).map(h => (
+                  <option key={h} value={h}>
+                    {h === LOCAL_HOST ? trans.__('local (this server)') : h}
+                  </option>
+                ))}
+              </select>
+            </Row>
+          </fieldset>
         ) : null}
         <WhatSection
           {...section}
@@ -202,7 +275,7 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
           env={env}
           envError={envError}
           suggestions={suggestions}
-          browse={props.browse}
+          browse={browse}
         />
         <VariablesSection {...section} env={env} />
         <WhenSection {...section} preview={preview} defaultOf={defaultOf} />

@@ -27,8 +27,9 @@ import {
   visibleServices,
   windowRange
 } from '../listview';
+import { hostErrorParts, hostOf, keyOf, staleReason } from '../hosts';
 import { displayState } from '../model';
-import { CommandIDs, IService, IServicesModel } from '../tokens';
+import { CommandIDs, IHostState, IService, IServicesModel, LOCAL_HOST } from '../tokens';
 import { kindLabel, StateBadge, useNow, useSignal } from './common';
 import { logsIcon } from '../icons';
 
@@ -64,6 +65,12 @@ function HostBanners(props: { model: IServicesModel; trans: TranslationBundle })
       </div>
     );
   }
+  for (const h of model.hosts) {
+    if (h.name !== LOCAL_HOST && h.state !== 'up') {
+      const count = model.services.filter(s => hostOf(s) === h.name).length;
+      banners.push(<RemoteHostBanner key={`host-${h.name}`} host={h} count={count} trans={trans} />);
+    }
+  }
   if (model.connection === 'closed' && model.managerReachable !== false) {
     banners.push(
       <div key="socket" className="jp-condasvc-banner jp-condasvc-banner-warn" role="status">
@@ -72,6 +79,36 @@ function HostBanners(props: { model: IServicesModel; trans: TranslationBundle })
     );
   }
   return banners.length ? <div className="jp-condasvc-banners">{banners}</div> : null;
+}
+
+/** Another host that is down (its reason and fix) or still connecting. */
+function RemoteHostBanner(props: { host: IHostState; count: number; trans: TranslationBundle }): JSX.Element {
+  const { host, trans } = props;
+  const { message, fix } = hostErrorParts(host.error);
+  const down = host.state === 'down';
+  return (
+    <div
+      className={`jp-condasvc-banner jp-condasvc-host-banner ${down ? 'jp-condasvc-banner-error' : 'jp-condasvc-banner-info'}`}
+      data-host={host.name}
+      data-host-state={host.state}
+      role={down ? 'alert' : 'status'}
+    >
+      <strong>
+        {!down
+          ? trans.__('Connecting to host %1…', host.name)
+          : props.count
+            ? trans._n(
+                'Host %2 is down: its service shows its last known state.',
+                'Host %2 is down: its %1 services show their last known state.',
+                props.count,
+                host.name
+              )
+            : trans.__('Host %1 is down.', host.name)}
+      </strong>
+      {message ? <div className="jp-condasvc-host-message">{message}</div> : null}
+      {fix ? <div className="jp-condasvc-fix">{fix}</div> : null}
+    </div>
+  );
 }
 
 /** Every row has this height (px), so the list renders only the rows on screen. */
@@ -83,7 +120,11 @@ interface IRowProps extends IServiceListProps {
   index: number;
   selected: boolean;
   focused: boolean;
-  onSelect: (name: string, index: number, range: boolean) => void;
+  /** Show the service's host (more than one host is configured). */
+  showHost: boolean;
+  /** Why its state may be out of date ('' when current). */
+  stale: string;
+  onSelect: (key: string, index: number, range: boolean) => void;
   onFocusRow: (index: number) => void;
 }
 
@@ -122,7 +163,9 @@ function ServiceRowImpl(props: IRowProps): JSX.Element {
   }
   const health = status.health;
   const looping = isCrashLooping(service);
-  const exec = (id: string) => () => void commands.execute(id, { name: service.name });
+  const host = hostOf(service);
+  const exec = (id: string) => () => void commands.execute(id, { name: service.name, host });
+  const stale = props.stale;
   const running = state === 'running' || state === 'starting';
   // the item's buttons: icon, tooltip, label, command
   const actions: [LabIcon, string, string, string][] = [
@@ -134,9 +177,11 @@ function ServiceRowImpl(props: IRowProps): JSX.Element {
   ];
   return (
     <li
-      className={`jp-condasvc-item jp-condasvc-item-${state}${selected ? ' jp-mod-selected' : ''}${focused ? ' jp-mod-focused' : ''}${looping ? ' jp-condasvc-item-looping' : ''}`}
+      className={`jp-condasvc-item jp-condasvc-item-${state}${selected ? ' jp-mod-selected' : ''}${focused ? ' jp-mod-focused' : ''}${looping ? ' jp-condasvc-item-looping' : ''}${stale ? ' jp-condasvc-item-stale' : ''}`}
       data-name={service.name}
+      data-host={host}
       data-state={state}
+      title={stale ? trans.__('Last known state; %1', stale) : undefined}
       data-index={index}
       role="option"
       aria-selected={selected}
@@ -153,7 +198,7 @@ function ServiceRowImpl(props: IRowProps): JSX.Element {
           aria-label={trans.__('Select %1', service.name)}
           onClick={ev => {
             ev.stopPropagation();
-            props.onSelect(service.name, index, ev.shiftKey);
+            props.onSelect(keyOf(service), index, ev.shiftKey);
           }}
           onChange={() => undefined}
         />
@@ -165,6 +210,14 @@ function ServiceRowImpl(props: IRowProps): JSX.Element {
         >
           {service.name}
         </button>
+        {props.showHost ? (
+          <span
+            className={`jp-condasvc-host-badge${host === LOCAL_HOST ? ' jp-condasvc-host-local' : ''}`}
+            title={trans.__('Host: %1', host)}
+          >
+            {host}
+          </span>
+        ) : null}
         {restartNeeded(service) ? (
           <button
             className="jp-condasvc-restart-needed"
@@ -185,7 +238,8 @@ function ServiceRowImpl(props: IRowProps): JSX.Element {
         ) : null}
         <StateBadge service={service} trans={trans} />
       </div>
-      <div className="jp-condasvc-item-details" title={details.join(' · ')}>
+      <div className="jp-condasvc-item-details" title={stale ? undefined : details.join(' · ')}>
+        {stale ? <span className="jp-condasvc-stale-badge">{trans.__('last known')}</span> : null}
         {details.join(' · ')}
         {health && running ? (
           <span className={`jp-condasvc-health jp-condasvc-health-${health.state}`}>
@@ -224,6 +278,8 @@ function ListToolbar(props: {
   setQuery: (q: IListQuery) => void;
   envs: string[];
   kinds: string[];
+  /** The host names for the host filter; empty when only local (no filter shown). */
+  hosts: string[];
   shown: number;
   total: number;
   selected: string[];
@@ -235,18 +291,41 @@ function ListToolbar(props: {
 }): JSX.Element {
   const { trans, query, setQuery } = props;
   const set = <K extends keyof IListQuery>(key: K, value: IListQuery[K]) => setQuery({ ...query, [key]: value });
+  const textFilter = (
+    <input
+      ref={props.filterRef}
+      className="jp-mod-styled jp-condasvc-filter"
+      type="search"
+      placeholder={trans.__('Filter: name, path, env… ( / )')}
+      aria-label={trans.__('Filter services')}
+      value={query.text}
+      onChange={ev => set('text', ev.target.value)}
+      onKeyDown={props.onFilterKey}
+    />
+  );
   return (
     <div className="jp-condasvc-listbar">
-      <input
-        ref={props.filterRef}
-        className="jp-mod-styled jp-condasvc-filter"
-        type="search"
-        placeholder={trans.__('Filter: name, path, env… ( / )')}
-        aria-label={trans.__('Filter services')}
-        value={query.text}
-        onChange={ev => set('text', ev.target.value)}
-        onKeyDown={props.onFilterKey}
-      />
+      {props.hosts.length ? (
+        // More than one host: the host filter beside the text filter.
+        <div className="jp-condasvc-listbar-row jp-condasvc-filter-row">
+          {textFilter}
+          <select
+            className="jp-mod-styled jp-condasvc-host-filter"
+            aria-label={trans.__('Host')}
+            value={query.host}
+            onChange={ev => set('host', ev.target.value)}
+          >
+            <option value="all">{trans.__('any host')}</option>
+            {props.hosts.map(h => (
+              <option key={h} value={h}>
+                {h}
+              </option>
+            ))}
+          </select>
+        </div>
+      ) : (
+        textFilter
+      )}
       <div className="jp-condasvc-listbar-row">
         <select
           className="jp-mod-styled"
@@ -354,8 +433,8 @@ function ServiceRows(
     rows: IService[];
     now: number;
     selected: Set<string>;
-    onSelect: (name: string, index: number, range: boolean) => void;
-    onToggle: (name: string) => void;
+    onSelect: (key: string, index: number, range: boolean) => void;
+    onToggle: (key: string) => void;
     onDeleteSelected: () => void;
     onSelectAll: () => void;
     focusFilter: () => void;
@@ -423,7 +502,7 @@ function ServiceRows(
       focusFromKey.current = true;
       setFocus(next);
       if (ev.shiftKey && (ev.key === 'ArrowDown' || ev.key === 'ArrowUp')) {
-        props.onSelect(rows[next].name, next, true);
+        props.onSelect(keyOf(rows[next]), next, true);
       }
       return;
     }
@@ -431,12 +510,13 @@ function ServiceRows(
     if (!service) {
       return;
     }
+    const ref = { name: service.name, host: hostOf(service) };
     if (ev.key === 'Enter') {
       ev.preventDefault();
-      void commands.execute(CommandIDs.openService, { name: service.name });
+      void commands.execute(CommandIDs.openService, ref);
     } else if (ev.key === ' ') {
       ev.preventDefault();
-      props.onToggle(service.name);
+      props.onToggle(keyOf(service));
     } else if (ev.key === 'Delete') {
       ev.preventDefault();
       props.onDeleteSelected();
@@ -447,7 +527,7 @@ function ServiceRows(
       ev.preventDefault();
       props.focusFilter();
     } else if (ev.key === 'l') {
-      void commands.execute(CommandIDs.showLogs, { name: service.name });
+      void commands.execute(CommandIDs.showLogs, ref);
     }
   };
   return (
@@ -466,7 +546,7 @@ function ServiceRows(
       >
         {rows.slice(first, last).map((service, i) => (
           <ServiceRow
-            key={service.name}
+            key={keyOf(service)}
             model={props.model}
             commands={commands}
             trans={trans}
@@ -474,8 +554,10 @@ function ServiceRows(
             onSelect={props.onSelect}
             service={service}
             index={first + i}
-            selected={props.selected.has(service.name)}
+            selected={props.selected.has(keyOf(service))}
             focused={first + i === focusIndex}
+            showHost={props.model.multiHost}
+            stale={staleReason(service, props.model.hostState(hostOf(service)))}
             onFocusRow={setFocus}
           />
         ))}
@@ -499,9 +581,10 @@ export function ServiceList(props: IServiceListProps): JSX.Element {
   const clock = query.sort === 'uptime' ? now : 0;
   const rows = useMemo(() => visibleServices(services, query, clock || Date.now()), [services, query, clock]);
   const { envs, kinds } = useMemo(() => facets(services), [services]);
+  const hostNames = model.multiHost ? model.hosts.map(h => h.name) : [];
   // Forget selected services that are gone.
   useEffect(() => {
-    const names = new Set(services.map(s => s.name));
+    const names = new Set(services.map(keyOf));
     setSelected(sel => ([...sel].every(n => names.has(n)) ? sel : new Set([...sel].filter(n => names.has(n)))));
   }, [services]);
   const rowsRef = useRef(rows);
@@ -512,7 +595,7 @@ export function ServiceList(props: IServiceListProps): JSX.Element {
       const next = new Set(sel);
       if (range && anchor.current !== null) {
         const [a, b] = [Math.min(anchor.current, index), Math.max(anchor.current, index)];
-        rowsRef.current.slice(a, b + 1).forEach(s => next.add(s.name));
+        rowsRef.current.slice(a, b + 1).forEach(s => next.add(keyOf(s)));
       } else if (next.has(name)) {
         next.delete(name);
       } else {
@@ -531,19 +614,19 @@ export function ServiceList(props: IServiceListProps): JSX.Element {
       return next;
     });
   }, []);
-  const shownNames = rows.map(s => s.name);
-  const selectedShown = shownNames.filter(n => selected.has(n));
-  const selectAll = (all: boolean) => setSelected(all ? new Set(shownNames) : new Set());
+  const shownKeys = rows.map(keyOf);
+  const selectedShown = shownKeys.filter(n => selected.has(n));
+  const selectAll = (all: boolean) => setSelected(all ? new Set(shownKeys) : new Set());
   const bulk = (id: string) => {
-    const names = selectedShown;
-    if (!names.length) {
+    const picked = rows.filter(s => selected.has(keyOf(s))).map(s => ({ name: s.name, host: hostOf(s) }));
+    if (!picked.length) {
       return;
     }
     if (id === CommandIDs.deleteService) {
-      void commands.execute(id, { names }).then(() => setSelected(new Set()));
+      void commands.execute(id, { services: picked }).then(() => setSelected(new Set()));
       return;
     }
-    names.forEach(name => void commands.execute(id, { name }));
+    picked.forEach(ref => void commands.execute(id, ref));
   };
   return (
     <div className="jp-condasvc-panel jp-condasvc-panel-windowed">
@@ -576,6 +659,7 @@ export function ServiceList(props: IServiceListProps): JSX.Element {
               setQuery={setQuery}
               envs={envs}
               kinds={kinds}
+              hosts={hostNames}
               shown={rows.length}
               total={services.length}
               selected={selectedShown}

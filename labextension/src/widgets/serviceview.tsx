@@ -8,10 +8,13 @@ import type { CondaSvcAPI } from '../api';
 import { ServiceDetails } from '../components/ServiceDetails';
 import { downloadBlob } from '../download';
 import { LogFollower } from '../logs';
+import { LOCAL_HOST } from '../tokens';
 import type { IServicesModel } from '../tokens';
 
 export interface IServiceViewOptions {
   name: string;
+  /** The service's host (default local): its logs, runs and unit are read there. */
+  host?: string;
   model: IServicesModel;
   api: CondaSvcAPI;
   commands: CommandRegistry;
@@ -24,7 +27,8 @@ export class ServiceView extends ReactWidget {
   constructor(private readonly _options: IServiceViewOptions) {
     super();
     this.addClass('jp-condasvc-view');
-    this.follower = new LogFollower({ source: _options.api, name: _options.name, initialLines: _options.initialLines });
+    this._api = _options.api.at(_options.host);
+    this.follower = new LogFollower({ source: this._api, name: _options.name, initialLines: _options.initialLines });
     void this.follower.load();
   }
 
@@ -34,13 +38,18 @@ export class ServiceView extends ReactWidget {
     return this._options.name;
   }
 
+  get host(): string {
+    return this._options.host || LOCAL_HOST;
+  }
+
   dispose(): void {
     this.follower.dispose();
     super.dispose();
   }
 
   private _download = async (format: 'text' | 'json') => {
-    const { api, name } = this._options;
+    const { name } = this._options;
+    const api = this._api;
     const filters = this.follower.filters;
     const blob = await api.logsDownload(name, {
       n: 10000,
@@ -56,8 +65,9 @@ export class ServiceView extends ReactWidget {
     return (
       <ServiceDetails
         name={o.name}
+        host={this.host}
         model={o.model}
-        api={o.api}
+        api={this._api}
         commands={o.commands}
         trans={o.trans}
         follower={this.follower}
@@ -66,4 +76,7 @@ export class ServiceView extends ReactWidget {
       />
     );
   }
+
+  /** The client of the service's host. */
+  private _api: CondaSvcAPI;
 }
