@@ -50,6 +50,10 @@ class LogPageJSON:
     def to_json(self) -> str:
         return json.dumps(self.data)
 
+    def to_json_bytes(self) -> bytes:
+        """As :meth:`~.journal.history.LogPage.to_json_bytes`: the body the logs handler sends."""
+        return self.to_json().encode("utf-8")
+
 
 class LocalTarget(LocalHost):
     """This server's service layer under the method names every target has (see :class:`RemoteTarget`); the
