@@ -829,7 +829,7 @@ class ServiceManager:
 
         def page() -> LogPage:
             unit = self.store.load_one(name).unit
-            out = read_page(unit, os.getuid(), query, max_scan=max_scan)
+            out = read_page(unit, os.getuid(), query, max_scan=max_scan, ident=name)  # ident: SyslogIdentifier=
             out.name, out.journal = name, diagnose_cached()
             return out
 

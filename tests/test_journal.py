@@ -390,3 +390,88 @@ async def test_a_slow_follower_is_told_what_was_dropped():
     finally:
         hub.remove(follower)
     assert not hub.timer_running and not hub.followers
+
+
+def _stdout_entries(ident: str) -> list:
+    """The stdout entries of this user with SYSLOG_IDENTIFIER=IDENT, as journalctl reads them (every field)."""
+    out = subprocess.run(
+        ["journalctl", "-q", "-o", "json", "--no-pager", f"SYSLOG_IDENTIFIER={ident}", f"_UID={os.getuid()}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    return [e for e in map(json.loads, out.splitlines()) if e.get("_TRANSPORT") == "stdout"]
+
+
+@pytest.mark.systemd
+async def test_a_crashs_last_lines_stay_in_its_log_when_journald_lost_their_unit(api, root, jp_ws_fetch):
+    """journald reading late (here: stopped for 2 s) stores a gone process's stdout with no unit at all; the
+    service's log still has it, found by its SyslogIdentifier and _UID and kept because it has no cgroup."""
+    import shlex
+
+    from helpers import Stream, create, status_in
+
+    helper = os.environ.get("CONDASVC_ROOT_HELPER")
+    if not helper:
+        pytest.skip("pausing journald needs root: scripts/test provides CONDASVC_ROOT_HELPER in root mode")
+    name = "lost-unit"
+    words = f"Traceback: the last words {os.getpid()}-{time.time_ns()}"  # this run's line, not an earlier run's
+    text = f"import sys\nprint({words!r}, flush=True)\nsys.exit(3)\n"
+    await create(api, root, name, text, restart="no")
+    ws = Stream(await jp_ws_fetch("condasvc", "api", "services", name, "logs", "follow"))
+    try:
+        assert (await ws.next(30))["type"] == "hello"
+        proc = await asyncio.create_subprocess_exec(*shlex.split(helper), "journald-pause")
+        assert await asyncio.wait_for(proc.wait(), 30) == 0, "the root helper could not pause journald"
+        await api("POST", "services", name, "start")  # its line waits in the stream while journald sleeps
+        assert await wait_for(lambda: status_in(api, name, "failed"), timeout=30)
+        lines = await wait_for(
+            lambda: asyncio.to_thread(lambda: [e for e in _stdout_entries(name) if e["MESSAGE"] == words]),
+            timeout=30,
+        )
+        # the condition this test is about: journald stored the line without its unit
+        assert all("_SYSTEMD_USER_UNIT" not in e and "_SYSTEMD_CGROUP" not in e for e in lines), lines
+        page = await wait_for(lambda: _has(api, name, words), timeout=30)
+        [entry] = [e for e in page["entries"] if e["message"] == words]
+        assert entry["source"] == "service" and not entry.get("untrusted"), entry
+        got = await ws.until(
+            lambda m: m["type"] == "entries" and any(e["message"] == words for e in m["entries"]), timeout=30
+        )
+        assert got
+    finally:
+        ws.close()
+
+
+@pytest.mark.systemd
+async def test_another_units_stdout_with_the_same_identifier_is_not_in_the_log(api, root, jp_ws_fetch):
+    from helpers import SYSTEMCTL_ENV, Stream, create
+
+    name = "same-ident"
+    await create(api, root, name, "import time\nprint('mine', flush=True)\ntime.sleep(60)\n")
+    await api("POST", "services", name, "start")
+    assert await wait_for(lambda: _has(api, name, "mine"), timeout=30)
+    impostor = f"impostor-{os.getpid()}-{int(time.time())}"
+    subprocess.run(
+        [
+            *("systemd-run", "--user", "-q", f"--unit={impostor}", "-p", f"SyslogIdentifier={name}"),
+            *("/bin/sh", "-c", "echo impostor line; sleep 1"),
+        ],
+        env=SYSTEMCTL_ENV,
+        check=True,
+        timeout=30,
+    )
+    await wait_for(
+        lambda: asyncio.to_thread(lambda: any(e["MESSAGE"] == "impostor line" for e in _stdout_entries(name))),
+        timeout=30,
+    )
+    code, page = await api("GET", "services", name, "logs", n="100")
+    assert code == 200 and "mine" in [e["message"] for e in page["entries"]]
+    assert "impostor line" not in [e["message"] for e in page["entries"]], page["entries"]
+    ws = Stream(await jp_ws_fetch("condasvc", "api", "services", name, "logs", "follow", params={"n": "100"}))
+    try:
+        assert (await ws.next(30))["type"] == "hello"
+        backlog = await ws.until(lambda m: m["type"] == "entries", timeout=30)
+        assert "mine" in [e["message"] for e in backlog["entries"]]
+        assert "impostor line" not in [e["message"] for e in backlog["entries"]]
+    finally:
+        ws.close()

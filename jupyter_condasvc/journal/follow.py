@@ -28,7 +28,17 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import CondaSvcError, InvalidSpec
-from .query import JournalReader, LogEntry, LogQuery, journal_module, open_reader, read_entry, tail_cursor, walk
+from .query import (
+    FOREIGN,
+    JournalReader,
+    LogEntry,
+    LogQuery,
+    journal_module,
+    open_reader,
+    read_entry,
+    tail_cursor,
+    walk,
+)
 
 
 class Tail:
@@ -49,11 +59,13 @@ class Tail:
         backlog: int = 0,
         priority: Optional[Tuple[int, int]] = None,
         boot: Optional[str] = None,
+        ident: Optional[str] = None,
     ) -> None:
         self.unit = unit
         self.uid = uid
         self.priority = priority
         self.boot = boot
+        self.ident = ident  # the unit's SyslogIdentifier: its lines whose unit journald lost (add_unit_matches)
         #: the last entry read (or the position to resume at)
         self.cursor: Optional[str] = cursor
         self.reader: JournalReader
@@ -72,7 +84,7 @@ class Tail:
         # No fileno() here: that would give every follower its own inotify instance, and a user has
         # only 128 (fs.inotify.max_user_instances) for all their programs.  The hub's one watch tells
         # every follower when journal files come and go; appended entries are seen by reading.
-        self.reader = open_reader(self.unit, self.uid, priority=self.priority, boot=self.boot)
+        self.reader = open_reader(self.unit, self.uid, priority=self.priority, boot=self.boot, ident=self.ident)
 
     def _position_tail(self, backlog: int) -> None:
         r = self.reader
@@ -133,6 +145,8 @@ class Tail:
                 return batch, False
             entry = read_entry(r, unit)
             self.cursor = entry["cursor"]
+            if entry["source"] == FOREIGN:
+                continue
             if matcher is None or matcher(entry["message"]) or "marker" in entry:
                 batch.append(entry)
             if len(batch) >= max_batch or clock() > deadline:
@@ -181,6 +195,7 @@ class Follower:
         priority: Optional[Tuple[int, int]] = None,
         matcher: Optional[Callable[[str], bool]] = None,
         boot: Optional[str] = None,
+        ident: Optional[str] = None,
     ) -> None:
         self.hub = hub
         self.unit = unit
@@ -193,7 +208,7 @@ class Follower:
         self.delivered = 0
         self.reopened = 0
         self.closed = False
-        self.tail = Tail(unit, uid, cursor=cursor, backlog=backlog, priority=priority, boot=boot)
+        self.tail = Tail(unit, uid, cursor=cursor, backlog=backlog, priority=priority, boot=boot, ident=ident)
 
     @property
     def cursor(self) -> Optional[str]:
@@ -482,6 +497,7 @@ class LogFollow:
             priority=q.priority,
             matcher=q.matcher,
             boot=q.boot,
+            ident=self.name,
         )
 
     def tail(self) -> Tail:
@@ -492,4 +508,5 @@ class LogFollow:
             backlog=self.backlog,
             priority=self.query.priority,
             boot=self.query.boot,
+            ident=self.name,
         )

@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import InvalidSpec
 from .query import (
+    FOREIGN,
     JournalReader,
     LogEntry,
     LogQuery,
@@ -165,10 +166,11 @@ class PageCache:
         self.hits = self.misses = self.grown = 0
 
     @staticmethod
-    def key(unit: str, uid: int, q: LogQuery, max_scan: int) -> _PageKey:
-        # every field of the query but its compiled matcher (made from text and regex, which are in)
+    def key(unit: str, uid: int, q: LogQuery, max_scan: int, ident: Optional[str] = None) -> _PageKey:
+        # every field of the query but its compiled matcher (made from text and regex, which are in), and the
+        # identifier that widens the unit's matches
         fields = tuple(getattr(q, f.name) for f in dataclasses.fields(q) if f.name != "matcher")
-        return (unit, uid, fields, max_scan)
+        return (unit, uid, (fields, ident), max_scan)
 
     def get(self, reader: JournalReader, key: _PageKey, q: LogQuery) -> Optional[LogPage]:
         """The page kept under ``key`` if still exact, or a kept tail page grown by the entries that came after
@@ -271,7 +273,9 @@ def _grow(reader: JournalReader, unit: str, page: LogPage, q: LogQuery) -> Optio
             break
         if len(fresh) >= q.n:
             return None
-        fresh.append(ENTRY_CACHE.entry(reader, unit))
+        pair = ENTRY_CACHE.entry(reader, unit)
+        if pair[0]["source"] != FOREIGN:
+            fresh.append(pair)
     if not fresh:
         return None
     pairs = [*zip(page.entries, page.texts), *fresh]
@@ -316,18 +320,19 @@ def _start(reader: JournalReader, q: LogQuery) -> Iterator[Optional[int]]:
     return walk(reader, backward=True)
 
 
-def read_page(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000) -> LogPage:
+def read_page(unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000, ident: Optional[str] = None) -> LogPage:
     """A page of the unit's journal (blocking: run off the event loop).
 
     Without a cursor: the newest ``q.n`` entries (before ``until`` when given).
     ``before=C``: the ``n`` entries just before C; ``after=C``: the ``n`` just
-    after.  Text filters read at most ``max_scan`` entries.
+    after.  Text filters read at most ``max_scan`` entries.  ``ident``: the unit's SyslogIdentifier, which
+    finds its lines whose unit journald lost (:func:`~.query.add_unit_matches`).
     """
-    reader = open_reader(unit, uid, priority=q.priority, boot=q.boot)
+    reader = open_reader(unit, uid, priority=q.priority, boot=q.boot, ident=ident)
     try:
         if PAGE_CACHE.max_entries <= 0:
             return _read(reader, unit, q, max_scan)
-        key = PAGE_CACHE.key(unit, uid, q, max_scan)
+        key = PAGE_CACHE.key(unit, uid, q, max_scan, ident)
         page = PAGE_CACHE.get(reader, key, q)
         if page is not None:
             return page
@@ -365,7 +370,7 @@ def _read(reader: JournalReader, unit: str, q: LogQuery, max_scan: int) -> LogPa
         pair = ENTRY_CACHE.entry(reader, unit)
         far = pair[0]["cursor"]
         near = near or far
-        if q.matcher is None or q.matcher(pair[0]["message"]):
+        if pair[0]["source"] != FOREIGN and (q.matcher is None or q.matcher(pair[0]["message"])):
             pairs.append(pair)
     if forward:
         page.first_cursor, page.last_cursor, page.more_after = near, far, more
@@ -380,10 +385,16 @@ def _read(reader: JournalReader, unit: str, q: LogQuery, max_scan: int) -> LogPa
 
 
 def history_json(
-    unit: str, uid: int, q: LogQuery, *, max_scan: int = 200_000, extra: Optional[Dict[str, Any]] = None
+    unit: str,
+    uid: int,
+    q: LogQuery,
+    *,
+    max_scan: int = 200_000,
+    extra: Optional[Dict[str, Any]] = None,
+    ident: Optional[str] = None,
 ) -> bytes:
     """:func:`read_page` as the server answers it (UTF-8 JSON), with ``extra`` keys (``name``, ``journal``)."""
-    page = read_page(unit, uid, q, max_scan=max_scan)
+    page = read_page(unit, uid, q, max_scan=max_scan, ident=ident)
     for key, value in (extra or {}).items():
         setattr(page, key, value)
     return page.to_json_bytes()

@@ -289,13 +289,19 @@ def journal_module() -> ModuleType:
 
 
 def open_reader(
-    unit: str, uid: int, *, priority: Optional[Tuple[int, int]] = None, boot: Optional[str] = None
+    unit: str,
+    uid: int,
+    *,
+    priority: Optional[Tuple[int, int]] = None,
+    boot: Optional[str] = None,
+    ident: Optional[str] = None,
 ) -> JournalReader:
-    """A ``journal.Reader`` matching the unit's entries and the rate-limit markers of its user."""
+    """A ``journal.Reader`` matching the unit's entries and the rate-limit markers of its user (and, with
+    ``ident``, the unit's output whose unit journald lost: see :func:`add_unit_matches`)."""
     journal = journal_module()
     reader: JournalReader = journal.Reader(flags=journal.LOCAL_ONLY)
     try:
-        add_unit_matches(reader, unit, uid, priority=priority, boot=boot)
+        add_unit_matches(reader, unit, uid, priority=priority, boot=boot, ident=ident)
     except BaseException:
         reader.close()
         raise
@@ -309,7 +315,19 @@ def add_unit_matches(
     *,
     priority: Optional[Tuple[int, int]] = None,
     boot: Optional[str] = None,
+    ident: Optional[str] = None,
 ) -> None:
+    """Match the unit's entries (its processes', and the manager's about it), the user's rate-limit markers and,
+    with ``ident`` (the unit's SyslogIdentifier), the unit's output whose unit journald lost.
+
+    journald learns a stdout line's unit from the writer's cgroup when it reads the line; when it reads late
+    (a busy journald) and the writer is gone, the line is stored with no ``_SYSTEMD_*`` field at all, for user
+    units always (the stream's own unit name is taken only from root's streams). Such a line still has its
+    ``SYSLOG_IDENTIFIER`` (from the stream's header), ``_UID`` and ``_TRANSPORT=stdout``: the third term
+    finds it, and :func:`read_entry` keeps it only if it has no cgroup (another unit's or a shell's stdout
+    with the same identifier has one, and is marked ``FOREIGN`` for the walkers to skip). This is how a
+    crashing script's last lines (its traceback) stay in its log.
+    """
     extra: List[str] = []
     if priority is not None:
         extra += [f"PRIORITY={p}" for p in range(priority[0], priority[1] + 1)]
@@ -318,12 +336,18 @@ def add_unit_matches(
     for key in ("_SYSTEMD_USER_UNIT", "USER_UNIT"):
         reader.add_match(f"{key}={unit}", f"_UID={uid}", *extra)
         reader.add_disjunction()
+    if ident:
+        reader.add_match(f"SYSLOG_IDENTIFIER={ident}", f"_UID={uid}", "_TRANSPORT=stdout", *extra)
+        reader.add_disjunction()
     # _UID=0: written by journald itself; a service printing the same fields cannot fake a marker
     marker = [f"MESSAGE_ID={MESSAGE_ID_DROPPED}", f"OBJECT_SYSTEMD_UNIT=user@{uid}.service", "_UID=0"]
     if boot:
         marker.append(f"_BOOT_ID={boot}")
     reader.add_match(*marker)
 
+
+#: ``source`` of an entry a unit's matches find that is not the unit's: the walkers skip it, it is never sent.
+FOREIGN = "foreign"
 
 #: The query arguments that filter a live follow (the rest of a page's arguments place a page).
 FOLLOW_FILTERS = ("priority", "boot", "text", "regex")
@@ -377,7 +401,12 @@ def read_entry(reader: JournalReader, unit: str) -> LogEntry:
         # Classified by the fields journald itself records (trusted: a process cannot set them), never by
         # USER_UNIT or MESSAGE_ID, which any process of the user can send: journal.send(USER_UNIT="x.service").
         transport = _first(get("_TRANSPORT"))
-        if as_str(get("MESSAGE_ID")) == MESSAGE_ID_DROPPED and _first(get("_UID")) == b"0" and transport == b"driver":
+        if transport == b"stdout":
+            # found by its SYSLOG_IDENTIFIER only (a stdout line carries no other field of its writer's choosing):
+            # the unit's own when journald lost its writer's cgroup, else another process's (add_unit_matches)
+            if get("_SYSTEMD_CGROUP") is not None:
+                entry["source"] = FOREIGN
+        elif as_str(get("MESSAGE_ID")) == MESSAGE_ID_DROPPED and _first(get("_UID")) == b"0" and transport == b"driver":
             count = as_int(get("N_DROPPED")) or 0
             scope = as_str(get("OBJECT_SYSTEMD_UNIT")) or ""
             entry["source"] = "journald"
