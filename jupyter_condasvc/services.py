@@ -746,18 +746,20 @@ class ServiceManager:
         *,
         fresh: bool = False,
         props: Optional[Properties] = None,
+        wait_reading: bool = True,
     ) -> ServiceView:
         """One service as ``GET services/{name}`` shows it.
 
         ``record``: the caller's copy of the record (else read, re-read only when its file changed);
         ``props``: the unit's properties (else from the systemd client's signal-fed cache, or re-read
-        with ``fresh``).
+        with ``fresh``); ``wait_reading=False``: a memory/CPU reading that is due is not asked for (the
+        last one of this run, else none: the view cache reads it in the background).
         """
         if record is None:
             record = await asyncio.to_thread(self.store.load_one, name)
         if props is None:
             props = await self.systemd.get_unit_properties(record.unit, fresh=fresh)
-        live = await self._unsignalled(record.unit, props)
+        live = await self._unsignalled(record.unit, props, wait_reading)
         spec = record.spec
         enforced = ("memory" in await self.controllers()) if spec.get("memory_max") else None
         status = service_status(spec, props, live, enforced)
@@ -807,9 +809,12 @@ class ServiceManager:
         props = await self.systemd.get_properties_many([r.unit for r in records.values()])
         return list(await asyncio.gather(*(self.describe(n, r, props=props[r.unit]) for n, r in records.items())))
 
-    async def _unsignalled(self, unit: str, props: Properties) -> Properties:
+    async def _unsignalled(self, unit: str, props: Properties, wait: bool = True) -> Properties:
         if props.get("ActiveState") in RUNNING_STATES:
-            return await self.systemd.get_unsignalled(unit, props.get("ActiveEnterTimestamp"))
+            since = props.get("ActiveEnterTimestamp")
+            if not wait:
+                return self.systemd.peek_unsignalled(unit, since) or {}
+            return await self.systemd.get_unsignalled(unit, since)
         return {}
 
     async def unit_text(self, name: str) -> UnitText:

@@ -81,7 +81,8 @@ class UnitHandler(CondaSvcHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.reply(await self.services.unit_text(name))
+        self.set_header("Content-Type", "application/json")
+        self.finish(await self.settings["condasvc_views"].unit_json(name))
 
 
 class HostHandler(CondaSvcHandler):
