@@ -9,10 +9,7 @@ runs only while at least one follower exists.  Work per tick is bounded by a
 time budget, so a service logging at journald's maximum rate never blocks the
 loop for long.  When journal files are rotated or journald restarts
 (``process()`` answers ``INVALIDATE``, or reading fails), the follower
-re-opens and seeks to its last cursor: no gap, no duplicate.  Every few
-seconds the timer also gives back the journal pages the readers hold mapped
-(:mod:`.pages`): each Reader maps the same files, and RSS would count them
-once per follower.
+re-opens and seeks to its last cursor: no gap, no duplicate.
 
 :class:`Tail` is the reading part alone (a Reader positioned after a cursor or
 on a backlog before the tail, reading what is new): the follower reads
@@ -31,11 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import CondaSvcError, InvalidSpec
-from .pages import release_journal_pages
 from .query import JournalReader, LogEntry, LogQuery, journal_module, open_reader, read_entry, tail_cursor, walk
-
-#: Seconds between two releases of the journal pages the followers' readers hold mapped (see .pages).
-RELEASE_PAGES_EVERY = 2.0
 
 
 class Tail:
@@ -328,7 +321,6 @@ class FollowHub:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self.total_dropped = 0
         self.ticks = 0
-        self._released_at = 0.0
 
     @property
     def timer_running(self) -> bool:
@@ -457,11 +449,6 @@ class FollowHub:
             if time.monotonic() > deadline:
                 more = True
                 break
-        now = time.monotonic()
-        if now - self._released_at >= RELEASE_PAGES_EVERY:
-            # each follower's Reader maps the same journal files: RSS would count their pages once per follower
-            self._released_at = now
-            release_journal_pages()
         self._arm(soon=more)
 
 
