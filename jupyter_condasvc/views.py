@@ -22,8 +22,9 @@ the set of services does, so an unchanged list answers 304.
 
 The host report has no change signal for most of its parts (journal files,
 the linger file, delegated controllers): it is recomputed at most every
-``max_age`` seconds, by one computation that concurrent requests share,
-and at once when the connection to the manager is lost.
+``max_age`` seconds, by one computation that concurrent requests share
+(until it is twice that old, requests get the last report meanwhile), and
+at once when the connection to the manager is lost or linger changed.
 """
 
 from __future__ import annotations
@@ -340,11 +341,21 @@ class HostReportCache:
             self._linger_generation = generation
             self._value = None
         hit = self._value
-        if hit is not None and asyncio.get_running_loop().time() - hit[0] < self.max_age:
+        age = None if hit is None else asyncio.get_running_loop().time() - hit[0]
+        if hit is not None and age is not None and age < self.max_age:
             return hit[1]
         if self._computing is None or self._computing.done():
             self._computing = asyncio.ensure_future(self._compute())
+            self._computing.add_done_callback(_retrieved)
+        if hit is not None and age is not None and age < 2 * self.max_age:
+            return hit[1]  # due, but not long overdue: the last report while the next one is computed
         return await asyncio.shield(self._computing)
+
+
+def _retrieved(fut: asyncio.Future) -> None:
+    """A computation nobody waited for may fail (the manager went away): the next request computes again."""
+    if not fut.cancelled():
+        fut.exception()
 
 
 def etag_matches(if_none_match: Optional[str], etag: str) -> bool:

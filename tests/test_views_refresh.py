@@ -130,3 +130,22 @@ async def test_the_unit_text_is_kept_until_its_folder_changes(api, root, unit_na
     assert code == 204
     code, _ = await api("GET", "services", "refresh-c", "unit")
     assert code == 404
+
+
+async def test_a_due_host_report_is_answered_while_the_next_is_computed(jp_serverapp):
+    cache = jp_serverapp.web_app.settings["condasvc_host"]
+    cache.max_age = 0.5
+    first = await cache.get_json()
+    computed = cache.computed
+    assert computed >= 1
+    assert await cache.get_json() == first and cache.computed == computed  # reused
+
+    await asyncio.sleep(0.6)  # due, not long overdue: the last report at once, the next one computed meanwhile
+    assert await cache.get_json() == first
+    assert cache.computed == computed
+    await asyncio.shield(cache._computing)
+    assert cache.computed == computed + 1
+
+    await asyncio.sleep(1.1)  # more than twice max_age old: the request waits for a new one
+    await cache.get_json()
+    assert cache.computed == computed + 2
