@@ -450,6 +450,8 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         }
         p50_load, p50_idle = result["latency_ms"]["all"]["p50"], result["idle_latency_ms"]["all"]["p50"]
         result["ratio_p50_load_over_idle"] = p50_load / p50_idle if p50_load and p50_idle else None
+        # the figure that depends least on how much of a core this shared machine gave the server
+        result["server_cpu_ms_per_request"] = server_cpu * elapsed * 1000 / len(all_load) if all_load else None
         return result
     finally:
         if server is not None and server.alive and names:
@@ -473,7 +475,8 @@ def fmt(r: Dict[str, Any]) -> str:
         f"load: {r['services']} services ({r.get('running', r['services'])} running), {r['followers']} log followers, "
         f"{r['clients']} API clients, "
         f"{r['duration_s']:g} s on loopback",
-        f"requests: {r['requests']} ({r['requests_per_s']:.0f}/s); errors: {r['errors']}",
+        f"requests: {r['requests']} ({r['requests_per_s']:.0f}/s); errors: {r['errors']}; server CPU per request: "
+        + (f"{r['server_cpu_ms_per_request']:.2f} ms" if r.get("server_cpu_ms_per_request") else "-"),
         "",
         f"{'kind':<9}{'n':>7}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}   idle p50   load/idle",
     ]
