@@ -367,7 +367,8 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         time.sleep(0.5)  # followers connected before the clients start
         server.request("POST", "/condasvc-bench/probe?lag=start")
         t_load = time.monotonic()
-        first = server.api("GET", f"/{names[0]}")["status"]["main_pid"]
+        # the user manager: the parent of a running service's main process (one that is between two runs has none)
+        first = next(p for n in running if (p := server.api("GET", f"/{n}")["status"]["main_pid"]))
         manager_pid = int(Path(f"/proc/{first}/stat").read_text().rsplit(")", 1)[1].split()[1])
         dbus_pid = int(sb.systemctl("show", "-p", "MainPID", "--value", "dbus.service").stdout.strip() or 0)
         others = {"systemd_user_manager": manager_pid, "dbus_daemon": dbus_pid}
