@@ -214,6 +214,14 @@ class ServiceViews:
                 self._refresh_later(name)
         return piece
 
+    async def _build_now(self, name: str, record: ServiceRecord, props: Properties, health_key: StatKey) -> _Piece:
+        """The piece built in this task (no hop through the event loop's queue: a build with the properties
+        at hand seldom waits on anything), or the one a build already under way gives."""
+        fut = self._building.get(name)
+        if fut is not None:
+            return await asyncio.shield(fut)
+        return await self._build(name, record, props, health_key)
+
     async def _build_shared(self, name: str, record: ServiceRecord, props: Properties, health_key: StatKey) -> _Piece:
         fut = self._building.get(name)
         if fut is not None:
@@ -248,10 +256,8 @@ class ServiceViews:
             missing = [records[n].unit for n in stale if records[n].unit not in props]
             if missing:
                 props.update(await self.systemd.get_properties_many(missing))
-            built = await asyncio.gather(
-                *(self._build_shared(n, records[n], props[records[n].unit], health.get(n)) for n in stale)
-            )
-            pieces.update(zip(stale, built))
+            for n in stale:
+                pieces[n] = await self._build_now(n, records[n], props[records[n].unit], health.get(n))
         ordered = [pieces[n] for n in records if n in pieces]
         key = tuple(p.serial for p in ordered)
         cached = self._list
@@ -276,7 +282,7 @@ class ServiceViews:
         props = self.systemd.provisional_properties(record.unit)
         if props is None:
             props = await self.systemd.get_unit_properties(record.unit)
-        return (await self._build_shared(name, record, props, health_key)).text
+        return (await self._build_now(name, record, props, health_key)).text
 
     async def unit_json(self, name: str) -> str:
         """``GET services/{name}/unit`` as JSON text; kept while no watched directory changed."""
