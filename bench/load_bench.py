@@ -90,6 +90,23 @@ def rss_kib(pid: int, field: str = "VmRSS") -> Optional[int]:
     return None
 
 
+def journal_rss_kib(pid: int) -> Optional[int]:
+    """RSS of the journal files mapped in PID (sd-journal's readers; counted once per mapping)."""
+    total, journal = 0, False
+    try:
+        with open(f"/proc/{pid}/smaps") as fh:
+            for line in fh:
+                head = line.split(maxsplit=6)
+                if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+                    path = head[5].strip() if len(head) > 5 else ""
+                    journal = path.endswith((".journal", ".journal~"))
+                elif journal and head[0] == "Rss:":
+                    total += int(head[1])
+    except OSError:
+        return None
+    return total
+
+
 class Mix:
     """The request mix of one API client."""
 
@@ -151,7 +168,49 @@ def api_clients(
     return threads
 
 
-async def sockets(port: int, token: str, names: List[str], followers: int, until: float, out: Dict[str, Any]) -> None:
+async def jobs(units: set, until: float, out: Dict[str, Any]) -> None:
+    """systemd's own time for each job on UNITS: JobNew -> JobRemoved as a D-Bus subscriber in the bench sees them
+    (what a restart's latency cannot go below; both signals reach this subscriber the same way)."""
+    from dbus_fast import Message, MessageType
+    from dbus_fast.aio import MessageBus
+
+    manager = "org.freedesktop.systemd1.Manager"
+    try:
+        bus = await MessageBus().connect()
+        for member in ("JobNew", "JobRemoved"):
+            await bus.call(
+                Message(
+                    destination="org.freedesktop.DBus",
+                    path="/org/freedesktop/DBus",
+                    interface="org.freedesktop.DBus",
+                    member="AddMatch",
+                    signature="s",
+                    body=[f"type='signal',interface='{manager}',member='{member}'"],
+                )
+            )
+    except Exception as exc:  # noqa: BLE001 - the figure is then missing, the run goes on
+        out["errors"].append(f"job subscriber: {exc}")
+        return
+    started: Dict[str, float] = {}
+
+    def on_msg(msg: Message) -> None:
+        if msg.message_type is not MessageType.SIGNAL or msg.interface != manager:
+            return
+        if msg.member == "JobNew" and msg.body[2] in units:
+            started[msg.body[1]] = time.monotonic()
+        elif msg.member == "JobRemoved" and msg.body[1] in started:
+            out["job_ms"].append((time.monotonic() - started.pop(msg.body[1])) * 1000)
+
+    bus.add_message_handler(on_msg)
+    try:
+        await asyncio.sleep(max(0.0, until - time.monotonic()))
+    finally:
+        bus.disconnect()
+
+
+async def sockets(
+    port: int, token: str, names: List[str], followers: int, until: float, out: Dict[str, Any], job_units: set
+) -> None:
     from tornado.websocket import websocket_connect
 
     async def messages(url: str, what: str) -> AsyncIterator[Dict[str, Any]]:
@@ -207,7 +266,7 @@ async def sockets(port: int, token: str, names: List[str], followers: int, until
             kind = msg["type"]
             out["pushes"][kind] = out["pushes"].get(kind, 0) + 1
 
-    await asyncio.gather(events(), *(follow(n) for n in names[:followers]))
+    await asyncio.gather(events(), jobs(job_units, until, out), *(follow(n) for n in names[:followers]))
 
 
 def request_mix_alone(server: Any, names: List[str], restartable: List[str], seconds: float) -> Dict[str, List[float]]:
@@ -284,7 +343,7 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         idle = request_mix_alone(server, names, restartable, args.idle)
         say(f"idle: {sum(map(len, idle.values()))} requests in {args.idle:g} s")
 
-        out: Dict[str, Any] = {"errors": [], "latency": {}, "followers": [], "pushes": {}}
+        out: Dict[str, Any] = {"errors": [], "latency": {}, "followers": [], "pushes": {}, "job_ms": []}
         until = time.monotonic() + args.duration
         rss_peak = rss_before or 0
         anon_before = rss_kib(server.proc.pid, "RssAnon")
@@ -292,7 +351,15 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         loop = asyncio.new_event_loop()
         sock_thread = threading.Thread(
             target=lambda: loop.run_until_complete(
-                sockets(server.port, server.token, names, args.followers, until + 1, out)
+                sockets(
+                    server.port,
+                    server.token,
+                    names,
+                    args.followers,
+                    until + 1,
+                    out,
+                    {f"{prefix}{n}.service" for n in restartable},
+                )
             ),
             daemon=True,
         )
@@ -300,7 +367,8 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         time.sleep(0.5)  # followers connected before the clients start
         server.request("POST", "/condasvc-bench/probe?lag=start")
         t_load = time.monotonic()
-        first = server.api("GET", f"/{names[0]}")["status"]["main_pid"]
+        # the user manager: the parent of a running service's main process (one that is between two runs has none)
+        first = next(p for n in running if (p := server.api("GET", f"/{n}")["status"]["main_pid"]))
         manager_pid = int(Path(f"/proc/{first}/stat").read_text().rsplit(")", 1)[1].split()[1])
         dbus_pid = int(sb.systemctl("show", "-p", "MainPID", "--value", "dbus.service").stdout.strip() or 0)
         others = {"systemd_user_manager": manager_pid, "dbus_daemon": dbus_pid}
@@ -308,9 +376,14 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         cpu0, own0 = cpu_seconds(server.proc.pid), time.process_time()
         server.cookie_session = args.session == "cookie"
         threads = api_clients(server, names, restartable, args.clients, until, out)
+        journal_at_peak = journal_peak = 0
         while time.monotonic() < until:
             time.sleep(1)
-            rss_peak = max(rss_peak, rss_kib(server.proc.pid) or 0)
+            rss_now = rss_kib(server.proc.pid) or 0
+            journal_now = journal_rss_kib(server.proc.pid) or 0
+            journal_peak = max(journal_peak, journal_now)
+            if rss_now > rss_peak:
+                rss_peak, journal_at_peak = rss_now, journal_now
             anon_peak = max(anon_peak, rss_kib(server.proc.pid, "RssAnon") or 0)
         for t in threads:
             t.join(150)
@@ -350,6 +423,7 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
                 "min_lines_per_follower": min((f["lines"] for f in followers), default=0),
             },
             "status_pushes": out["pushes"],
+            "restart_job_ms": stats(out["job_ms"]),
             "event_loop": {
                 "probes": stall["samples"],
                 "longest_stall_ms": stall["max_ms"],
@@ -364,6 +438,8 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
                 "after": rss_after,
                 "anon_before": anon_before,
                 "anon_peak": anon_peak,
+                "journal_files_at_peak": journal_at_peak,
+                "journal_files_max": journal_peak,
             },
             "cpu_cores_used": {
                 "server": server_cpu,
@@ -375,6 +451,8 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         }
         p50_load, p50_idle = result["latency_ms"]["all"]["p50"], result["idle_latency_ms"]["all"]["p50"]
         result["ratio_p50_load_over_idle"] = p50_load / p50_idle if p50_load and p50_idle else None
+        # the figure that depends least on how much of a core this shared machine gave the server
+        result["server_cpu_ms_per_request"] = server_cpu * elapsed * 1000 / len(all_load) if all_load else None
         return result
     finally:
         if server is not None and server.alive and names:
@@ -398,7 +476,8 @@ def fmt(r: Dict[str, Any]) -> str:
         f"load: {r['services']} services ({r.get('running', r['services'])} running), {r['followers']} log followers, "
         f"{r['clients']} API clients, "
         f"{r['duration_s']:g} s on loopback",
-        f"requests: {r['requests']} ({r['requests_per_s']:.0f}/s); errors: {r['errors']}",
+        f"requests: {r['requests']} ({r['requests_per_s']:.0f}/s); errors: {r['errors']}; server CPU per request: "
+        + (f"{r['server_cpu_ms_per_request']:.2f} ms" if r.get("server_cpu_ms_per_request") else "-"),
         "",
         f"{'kind':<9}{'n':>7}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}   idle p50   load/idle",
     ]
@@ -417,6 +496,12 @@ def fmt(r: Dict[str, Any]) -> str:
         f"log followers: {f['connected']} connected, {f['lines']} lines (at least {f['min_lines_per_follower']} each), "
         f"{f['dropped']} dropped (told), {f['gaps']} unexplained gaps, {f['duplicates']} duplicates",
         f"status pushes: {r['status_pushes']}",
+        "systemd's own time per restart job (JobNew -> JobRemoved, bench's D-Bus subscriber): "
+        + (
+            "n {n}, p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {max:.1f} ms".format(**r["restart_job_ms"])
+            if r.get("restart_job_ms", {}).get("n")
+            else "-"
+        ),
         "event loop (2 ms probe in the server): longest stall {:.1f} ms, p99 {:.1f} ms, {} over 10 ms; "
         "longest busy stretch (server CPU between probes) {:.1f} ms".format(
             r["event_loop"]["longest_stall_ms"] or 0,
@@ -426,7 +511,9 @@ def fmt(r: Dict[str, Any]) -> str:
         ),
         f"server RSS: {rss['before'] / 1024:.0f} MiB before, {rss['peak'] / 1024:.0f} MiB peak, "
         f"{rss['after'] / 1024:.0f} MiB after (of which the heap, RssAnon: {(rss.get('anon_before') or 0) / 1024:.0f} MiB "
-        f"before, {(rss.get('anon_peak') or 0) / 1024:.0f} MiB peak)",
+        f"before, {(rss.get('anon_peak') or 0) / 1024:.0f} MiB peak; mapped journal files: "
+        f"{(rss.get('journal_files_at_peak') or 0) / 1024:.0f} MiB at the peak, "
+        f"{(rss.get('journal_files_max') or 0) / 1024:.0f} MiB at most)",
         "CPU under load (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_cores_used"].items()),
     ]
     if r["error_samples"]:

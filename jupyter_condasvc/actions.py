@@ -23,3 +23,7 @@ ACTIONS = (
 
 #: A regular expression matching exactly one action (for the API's route).
 ACTION_PATTERN = "|".join(re.escape(a) for a in ACTIONS)
+
+#: Actions a caller shares with the same action of the same service when that one is queued and has not begun
+#: (ServiceManager.act): it begins after both were asked for, so it does what each asked.
+COALESCED_ACTIONS = ("start", "stop", "restart")

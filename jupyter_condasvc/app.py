@@ -230,8 +230,9 @@ class CondaSvcApp(ExtensionApp):
         5.0,
         config=True,
         help="Seconds the host report (GET host: linger, journal, cgroup delegation, none of which systemd signals) is "
-        "reused before it is computed again; requests meanwhile share one computation. A change of linger (seen by "
-        "inotify on its folder, or made through the API) forgets it at once. 0: computed for every request.",
+        "reused before it is computed again; requests meanwhile share one computation, and get the last report while "
+        "it is less than twice this old. A change of linger (seen by inotify on its folder, or made through the API) "
+        "forgets it at once. 0: computed for every request.",
     )
 
     # -- other hosts over SSH (issue 15; jupyter_condasvc.remote) --

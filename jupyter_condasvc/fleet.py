@@ -81,6 +81,10 @@ class LocalTarget(LocalHost):
     async def unit_text(self, name: str) -> Any:
         return await self.services.unit_text(name)
 
+    async def unit_json(self, name: str) -> str:
+        """``GET services/{name}/unit``'s body, kept until a watched folder changes (views.ServiceViews)."""
+        return await self.views.unit_json(name)
+
     async def get_json(self, name: str) -> str:
         return await self.views.get_json(name)
 
@@ -115,6 +119,9 @@ class RemoteTarget:
 
     async def unit_text(self, name: str) -> Any:
         return await self.host.call("unit_text", name=name)
+
+    async def unit_json(self, name: str) -> str:
+        return json.dumps(await self.unit_text(name))
 
     async def preview(self, spec: Any) -> Any:
         return await self.host.preview(spec)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
 
-from .actions import ACTIONS
+from .actions import ACTIONS, COALESCED_ACTIONS
 from .activation import snapshot
 from .conda import CondaEnv, install_hint
 from .errors import Conflict, EnvironmentNotFound, InvalidSpec, JobFailed, NotFound
@@ -135,6 +135,8 @@ class ServiceManager:
         self.defaults = defaults
         self.log = log
         self._locks: Dict[str, asyncio.Lock] = {}
+        #: a start/stop/restart waiting for its service's lock, by (name, action): callers share it (see act)
+        self._queued_acts: Dict[Tuple[str, str], asyncio.Future] = {}
         self._controllers: Optional[List[str]] = None
         #: ``await hook(manager, event, name, env_prefix)`` after "created" / "deleted"; failures are logged, never
         #: fatal.
@@ -652,9 +654,29 @@ class ServiceManager:
 
     # -- actions --------------------------------------------------------
     async def act(self, name: str, action: str) -> ServiceView:
+        """Do ``action`` on the service (one action of a service at a time).
+
+        A start, stop or restart asked for while the same action of the same service is queued and has not
+        begun shares that one: it begins after both were asked for, so it does what each asked (systemd merges
+        a job into a waiting one of the same kind likewise). Under load, restarts no longer queue up behind each
+        other when they come faster than systemd can restart the service.
+        """
+        if action not in COALESCED_ACTIONS:
+            return await self._act(name, action)
+        key = (name, action)
+        pending = self._queued_acts.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._act(name, action, key))
+            self._queued_acts[key] = pending
+            pending.add_done_callback(lambda f: self._queued_acts.pop(key) if self._queued_acts.get(key) is f else None)
+        return await asyncio.shield(pending)
+
+    async def _act(self, name: str, action: str, key: Optional[Tuple[str, str]] = None) -> ServiceView:
         if action not in ACTIONS:
             raise NotFound(f"Unknown action '{action}'; use one of: {', '.join(ACTIONS)}.")
         async with self._lock(name):
+            if key is not None and self._queued_acts.get(key) is asyncio.current_task():
+                del self._queued_acts[key]  # begun: a caller from now on needs one of its own
             record = await asyncio.to_thread(self.store.require_ours, name)
             unit = record.unit
             timer = self.store.timer_name(name)
@@ -747,18 +769,20 @@ class ServiceManager:
         *,
         fresh: bool = False,
         props: Optional[Properties] = None,
+        wait_reading: bool = True,
     ) -> ServiceView:
         """One service as ``GET services/{name}`` shows it.
 
         ``record``: the caller's copy of the record (else read, re-read only when its file changed);
         ``props``: the unit's properties (else from the systemd client's signal-fed cache, or re-read
-        with ``fresh``).
+        with ``fresh``); ``wait_reading=False``: a memory/CPU reading that is due is not asked for (the
+        last one of this run, else none: the view cache reads it in the background).
         """
         if record is None:
             record = await asyncio.to_thread(self.store.load_one, name)
         if props is None:
             props = await self.systemd.get_unit_properties(record.unit, fresh=fresh)
-        live = await self._unsignalled(record.unit, props)
+        live = await self._unsignalled(record.unit, props, wait_reading)
         spec = record.spec
         enforced = ("memory" in await self.controllers()) if spec.get("memory_max") else None
         status = service_status(spec, props, live, enforced)
@@ -808,9 +832,12 @@ class ServiceManager:
         props = await self.systemd.get_properties_many([r.unit for r in records.values()])
         return list(await asyncio.gather(*(self.describe(n, r, props=props[r.unit]) for n, r in records.items())))
 
-    async def _unsignalled(self, unit: str, props: Properties) -> Properties:
+    async def _unsignalled(self, unit: str, props: Properties, wait: bool = True) -> Properties:
         if props.get("ActiveState") in RUNNING_STATES:
-            return await self.systemd.get_unsignalled(unit, props.get("ActiveEnterTimestamp"))
+            since = props.get("ActiveEnterTimestamp")
+            if not wait:
+                return self.systemd.peek_unsignalled(unit, since) or {}
+            return await self.systemd.get_unsignalled(unit, since)
         return {}
 
     async def unit_text(self, name: str) -> UnitText:

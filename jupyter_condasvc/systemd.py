@@ -150,6 +150,12 @@ class SystemdManager(LoggingConfigurable):
         #: a loaded unit's UnitFileState as it was computed (a failed or running unit says "disabled" after an
         #: enable) and sends no signal; `systemctl enable` hides this by reloading, which we do not.
         self._file_state: Dict[str, Optional[str]] = {}
+        #: The GetAll of a unit under way, with the staleness mark it started at: callers that find the
+        #: unit stale with the same mark share it instead of asking again (many lists at once, under load).
+        self._inflight: Dict[str, Tuple[Tuple[int, int], asyncio.Future]] = {}
+        #: Bumped whenever a unit's cached properties are marked stale (per unit) or reloaded (all).
+        self._marks: Dict[str, int] = {}
+        self._reload_mark = 0
         self._job_waiters: Dict[str, asyncio.Future] = {}
         self._job_results: OrderedDict[str, Tuple[str, str]] = OrderedDict()
         self._listeners: List[Listener] = []
@@ -291,6 +297,7 @@ class SystemdManager(LoggingConfigurable):
                 cached.props.update(values)
                 if invalidated:
                     cached.stale = True
+                    self._marks[unit] = self._marks.get(unit, 0) + 1
             for pending in self._fetching.get(unit, ()):
                 # A GetAll is under way: its reply may predate this change.
                 pending.append((values, bool(invalidated)))
@@ -453,11 +460,16 @@ class SystemdManager(LoggingConfigurable):
         cached = self._cache.get(unit)
         if cached is not None:
             cached.stale = True
+        self._marks[unit] = self._marks.get(unit, 0) + 1
+
+    def _mark_of(self, unit: str) -> Tuple[int, int]:
+        return self._reload_mark, self._marks.get(unit, 0)
 
     def _mark_reloaded(self) -> None:
         # Runtime state (ActiveState, MainPID, NRestarts...) survives a reload and
         # keeps being signalled; only what comes from unit files must be re-read.
         self._file_state.clear()
+        self._reload_mark += 1
         for cached in self._cache.values():
             cached.reloaded = True
 
@@ -536,6 +548,19 @@ class SystemdManager(LoggingConfigurable):
         cached = self._cache.get(unit)
         if cached is not None and not fresh and cached.current:
             return cached.props
+        mark = self._mark_of(unit)
+        inflight = self._inflight.get(unit)
+        if inflight is not None and not fresh and inflight[0] == mark:
+            return await asyncio.shield(inflight[1])
+        fut = asyncio.ensure_future(self._fetch_properties(unit, mark))
+        self._inflight[unit] = (mark, fut)
+        try:
+            return await asyncio.shield(fut)
+        finally:
+            if unit in self._inflight and self._inflight[unit][1] is fut:
+                del self._inflight[unit]
+
+    async def _fetch_properties(self, unit: str, mark: Tuple[int, int]) -> Properties:
         path = unit_object_path(unit)
         ifaces = [UNIT_IFACE]
         if unit.endswith(".service"):
@@ -566,6 +591,8 @@ class SystemdManager(LoggingConfigurable):
                 entry.stale = True
         if unit in self._file_state:
             props["UnitFileState"] = self._file_state[unit]
+        if self._mark_of(unit) != mark:
+            entry.stale = True  # marked stale (a job ended, a reload) while the answer was on its way
         self._cache[unit] = entry
         return props
 
@@ -599,6 +626,16 @@ class SystemdManager(LoggingConfigurable):
         if cached is None or not cached.current:
             return None
         return cached.props
+
+    def provisional_properties(self, unit: str) -> Optional[Properties]:
+        """The cached properties of ``unit`` unless a daemon-reload happened since they were read; None if never read.
+
+        Current, or due for a re-read after a job's end or an invalidation: then everything systemd signals
+        (states, MainPID, results, restarts, exit status) is as the signals left it, and what no signal
+        reports is as last read. The view cache serves these while it re-reads in the background.
+        """
+        cached = self._cache.get(unit)
+        return None if cached is None or cached.reloaded else cached.props
 
     def signalled_properties(self, unit: str) -> Optional[Properties]:
         """The properties of ``unit`` as the signals left them, even when a re-read is due; None if never read.
@@ -650,6 +687,7 @@ class SystemdManager(LoggingConfigurable):
             props = cached.props
             if load_state != props.get("LoadState") or load_state != "loaded":
                 cached.stale = True
+                self._marks[name] = self._marks.get(name, 0) + 1
                 continue
             props.update(
                 ActiveState=active_state,

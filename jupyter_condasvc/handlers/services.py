@@ -80,7 +80,8 @@ class UnitHandler(CondaSvcHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.reply(await self.target().unit_text(name))
+        self.set_header("Content-Type", "application/json")
+        self.finish(await self.target().unit_json(name))
 
 
 class HostHandler(CondaSvcHandler):
