@@ -253,9 +253,20 @@ function ServiceRowImpl(props: IRowProps): JSX.Element {
         ) : null}
       </div>
       <div className="jp-condasvc-item-actions">
-        {actions.map(([icon, tooltip, label, id]) => (
-          <ToolbarButtonComponent key={id} icon={icon} tooltip={tooltip} label={label} onClick={exec(id)} />
-        ))}
+        {actions.map(([icon, tooltip, label, id]) => {
+          // a host out of reach cannot act: its actions wait for it (the log tab still shows what was read)
+          const waits = !!stale && id !== CommandIDs.showLogs;
+          return (
+            <ToolbarButtonComponent
+              key={id}
+              icon={icon}
+              tooltip={waits ? trans.__('%1 cannot be reached now: %2', host, stale) : tooltip}
+              label={label}
+              enabled={!waits}
+              onClick={exec(id)}
+            />
+          );
+        })}
       </div>
     </li>
   );

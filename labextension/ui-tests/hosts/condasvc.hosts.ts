@@ -236,6 +236,11 @@ test.describe.serial('hosts', () => {
     await expect(page.locator('.jp-condasvc-shown')).toContainText(/^100\d services$/);
     const stale = page.locator(`.jp-condasvc-item.jp-condasvc-item-stale[data-host="${HOST}"]`).first();
     await expect(stale).toHaveAttribute('title', /Could not resolve hostname/);
+    // its actions wait for the host (they would only answer its error); its log tab still opens
+    const actions = stale.locator('.jp-condasvc-item-actions button');
+    await expect(actions.first()).toBeDisabled();
+    await expect(actions.last()).toBeEnabled();
+    await expect(actions.last()).toHaveAttribute('aria-label', 'Logs');
     await shots(page, 'many');
     await page.getByLabel('Host', { exact: true }).selectOption('gpu2');
     await expect(page.locator('.jp-condasvc-shown')).toHaveText(/^333 of 100\d shown$/);
