@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple
 
-from .errors import CondaSvcError, InvalidSpec
+from .errors import CondaSvcError, InvalidSpec, ManagerUnavailable
 from .hostops import LocalHost
 from .remote import HostMirror, RemoteHost
 
@@ -350,12 +350,20 @@ class Fleet:
         tags: List[str] = []
         rows: List[Dict[str, Any]] = []
         if local:
-            body, etag = await self.local.views.list_json()
-            inner = _services_items(body)
-            if inner:
-                items.append(inner)
-            tags.append(etag.strip('"'))
-            rows.append({"name": LOCAL, "state": "up", "error": None})
+            try:
+                body, etag = await self.local.views.list_json()
+            except ManagerUnavailable as exc:
+                if name != ALL or not mirrors:
+                    raise  # this host alone: its 503, as without other hosts
+                # every host: the others are still worth listing; this one says why it has none
+                rows.append({"name": LOCAL, "state": "down", "error": {"message": exc.message, "kind": "manager"}})
+                tags.append(f"local-down:{exc.message}")
+            else:
+                inner = _services_items(body)
+                if inner:
+                    items.append(inner)
+                tags.append(etag.strip('"'))
+                rows.append({"name": LOCAL, "state": "up", "error": None})
         for m in mirrors:
             inner = m.services_json()
             if inner:

@@ -1128,7 +1128,7 @@ export interface components {
             /** @description `local`, or the host name / ~/.ssh/config alias as configured */
             name: string;
             /**
-             * @description up: its services are current; connecting: not connected yet (no services known); down: out of reach, its services are the last known (stale)
+             * @description up: its services are current; connecting: not connected yet (no services known); down: out of reach, its services are the last known (stale). `local` is down when this server's user manager cannot be reached: the list of every host then has no local services (and `?host=local` answers 503)
              * @enum {string}
              */
             state: "up" | "connecting" | "down";
