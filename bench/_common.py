@@ -93,3 +93,23 @@ def run_in_tmp(prefix: str, keep: bool, say: Callable[..., None], body: Callable
             say(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def subscribe(*rules: str) -> Any:
+    """A new connection to the user bus that receives the signals RULES match (D-Bus match rules)."""
+    from dbus_fast import Message
+    from dbus_fast.aio import MessageBus
+
+    bus = await MessageBus().connect()
+    for rule in rules:
+        await bus.call(
+            Message(
+                destination="org.freedesktop.DBus",
+                path="/org/freedesktop/DBus",
+                interface="org.freedesktop.DBus",
+                member="AddMatch",
+                signature="s",
+                body=[rule],
+            )
+        )
+    return bus

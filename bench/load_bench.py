@@ -172,22 +172,12 @@ async def jobs(units: set, until: float, out: Dict[str, Any]) -> None:
     """systemd's own time for each job on UNITS: JobNew -> JobRemoved as a D-Bus subscriber in the bench sees them
     (what a restart's latency cannot go below; both signals reach this subscriber the same way)."""
     from dbus_fast import Message, MessageType
-    from dbus_fast.aio import MessageBus
 
     manager = "org.freedesktop.systemd1.Manager"
     try:
-        bus = await MessageBus().connect()
-        for member in ("JobNew", "JobRemoved"):
-            await bus.call(
-                Message(
-                    destination="org.freedesktop.DBus",
-                    path="/org/freedesktop/DBus",
-                    interface="org.freedesktop.DBus",
-                    member="AddMatch",
-                    signature="s",
-                    body=[f"type='signal',interface='{manager}',member='{member}'"],
-                )
-            )
+        bus = await _common.subscribe(
+            *(f"type='signal',interface='{manager}',member='{m}'" for m in ("JobNew", "JobRemoved"))
+        )
     except Exception as exc:  # noqa: BLE001 - the figure is then missing, the run goes on
         out["errors"].append(f"job subscriber: {exc}")
         return

@@ -427,7 +427,6 @@ async def phase_cpu(server: Server, k: int, seconds: float, rate: float) -> Dict
 async def phase_status(server: Server, cycles: int, sockets: int = 1) -> Dict[str, Any]:
     """Goal 3: systemctl start/stop; latency from StateChangeTimestamp to our socket and to a raw D-Bus subscriber."""
     from dbus_fast import Message, MessageType
-    from dbus_fast.aio import MessageBus
 
     sys.path.insert(0, str(REPO))
     from jupyter_condasvc.systemd import unit_object_path
@@ -440,19 +439,9 @@ async def phase_status(server: Server, cycles: int, sockets: int = 1) -> Dict[st
     ours: List[float] = []
     raw: List[float] = []
     raw_seen: set = set()
-    bus = await MessageBus().connect()
     path = unit_object_path(unit)
-    await bus.call(
-        Message(
-            destination="org.freedesktop.DBus",
-            path="/org/freedesktop/DBus",
-            interface="org.freedesktop.DBus",
-            member="AddMatch",
-            signature="s",
-            body=[
-                f"type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path='{path}'"
-            ],
-        )
+    bus = await _common.subscribe(
+        f"type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path='{path}'"
     )
 
     def on_msg(msg: Message) -> None:
